@@ -1,0 +1,140 @@
+/*
+ * persist.h -- the persistence seam: the only way library code makes stores
+ * durable.
+ *
+ * Every flush, fence and persistent copy goes through a pool's struct
+ * nvh_persist, which dispatches to one backend (pmem, msync, eadr, later
+ * sim) and counts what it was asked to do.  No file but persist*.c calls
+ * libpmem's flush/drain/memcpy functions or msync(2); the `test` alias
+ * checks that with nm (tests/check_seam.py).
+ *
+ * Contract every caller relies on:
+ *   flush(a, n)  starts write-back of the cache lines covering [a, a+n);
+ *                nothing is promised until the next fence by this thread.
+ *   fence()      returns once every range this thread flushed before it is
+ *                durable, or returns an error (msync I/O failure) in which
+ *                case durability of those ranges is unknown.
+ *   persist(a,n) flush + fence.
+ * Stores that were never flushed may still become durable at any time
+ * (cache eviction); protocols must tolerate that.
+ *
+ * Per-thread state: counters and the "flush pending" flag live in a block
+ * per (pool, thread), written only by its thread, so the fast path takes no
+ * lock and shares no cache line between threads.  The msync backend keeps
+ * each thread's dirty page ranges there too, so a thread's fence msyncs
+ * only what that thread flushed.
+ */
+#ifndef NVH_HEAP_PERSIST_H
+#define NVH_HEAP_PERSIST_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <nvheap/persist.h>
+#include <nvheap/pool.h>
+
+#define NVH_CACHELINE 64u
+#define NVH_DIRTY_MAX 32u /* msync: dirty page ranges remembered per thread */
+
+struct nvh_persist;
+
+struct nvh_page_range {
+	uintptr_t start, end; /* page-aligned, end exclusive */
+};
+
+/* One per (pool, thread).  Invariant: only thread `tid` writes it; other
+ * threads only read the counters (relaxed atomics, plain moves on x86). */
+struct nvh_persist_thread {
+	struct nvh_persist_thread *next;
+	pid_t tid;
+	uint64_t pending; /* flushes since this thread's last fence */
+	_Atomic uint64_t flushes, fences, barriers, lines, msyncs;
+	int fallback_error; /* msync: error of an eager msync (fallback block) */
+	unsigned ndirty;  /* msync: page-aligned ranges flushed, not yet synced */
+	struct nvh_page_range dirty[NVH_DIRTY_MAX];
+};
+
+struct nvh_persist_backend {
+	const char *name;
+	enum nvh_persist_kind kind;
+	int (*init)(struct nvh_persist *p);  /* NULL: nothing to set up */
+	void (*fini)(struct nvh_persist *p); /* NULL: nothing to tear down */
+	void (*flush)(struct nvh_persist *p, struct nvh_persist_thread *t,
+		      const void *addr, size_t len);
+	int (*fence)(struct nvh_persist *p, struct nvh_persist_thread *t);
+	/* Copy / set, then flush the destination, without fencing. */
+	void (*memcpy_nodrain)(struct nvh_persist *p,
+			       struct nvh_persist_thread *t, void *dst,
+			       const void *src, size_t len);
+	void (*memset_nodrain)(struct nvh_persist *p,
+			       struct nvh_persist_thread *t, void *dst, int c,
+			       size_t len);
+};
+
+struct nvh_persist {
+	const struct nvh_persist_backend *be;
+	char *base; /* the mapping this instance persists */
+	size_t size;
+	uint64_t id; /* unique per instance: keys the per-thread cache */
+	void *state; /* backend-private */
+	pthread_mutex_t lock; /* guards the list of per-thread blocks */
+	struct nvh_persist_thread *threads;
+	struct nvh_persist_thread fallback; /* if a block cannot be allocated */
+};
+
+extern const struct nvh_persist_backend nvh_persist_pmem;
+extern const struct nvh_persist_backend nvh_persist_eadr;
+extern const struct nvh_persist_backend nvh_persist_msync;
+
+/*
+ * Choose the backend: an explicit `opt` wins; else NVHEAP_PERSIST
+ * (pmem|msync|eadr|auto); else pmem for persistent-memory mappings (eadr
+ * if the platform reports persistent caches) and msync otherwise.  `why`
+ * receives a static description of the reason.  Fails with EINVAL on an
+ * unknown NVHEAP_PERSIST value.
+ */
+int nvh_persist_choose(enum nvh_persist_kind opt, int is_pmem,
+		       enum nvh_persist_kind *out, const char **why);
+const char *nvh_persist_name(enum nvh_persist_kind kind);
+
+int nvh_persist_init(struct nvh_persist *p, enum nvh_persist_kind kind,
+		     void *base, size_t size);
+void nvh_persist_fini(struct nvh_persist *p);
+
+void nvh_persist_flush(struct nvh_persist *p, const void *addr, size_t len);
+int nvh_persist_fence(struct nvh_persist *p);
+int nvh_persist_range(struct nvh_persist *p, const void *addr, size_t len);
+void nvh_persist_memcpy_nodrain(struct nvh_persist *p, void *dst,
+				const void *src, size_t len);
+int nvh_persist_memcpy(struct nvh_persist *p, void *dst, const void *src,
+		       size_t len);
+void nvh_persist_memset_nodrain(struct nvh_persist *p, void *dst, int c,
+				size_t len);
+int nvh_persist_memset(struct nvh_persist *p, void *dst, int c, size_t len);
+
+void nvh_persist_get_stats(struct nvh_persist *p,
+			   struct nvh_persist_stats *out);
+void nvh_persist_reset_stats(struct nvh_persist *p);
+
+/* For backends: bump a relaxed per-thread counter. */
+static inline void
+nvh_persist_count(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static inline uint64_t
+nvh_lines_covered(const void *addr, size_t len)
+{
+	if (len == 0)
+		return 0;
+	uintptr_t s = (uintptr_t)addr & ~(uintptr_t)(NVH_CACHELINE - 1);
+	uintptr_t e = (uintptr_t)addr + len;
+	return (e - s + NVH_CACHELINE - 1) / NVH_CACHELINE;
+}
+
+#endif

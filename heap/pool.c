@@ -1,0 +1,329 @@
+/*
+ * pool.c -- nvh_create, nvh_open, nvh_close: a pool file's life cycle.
+ *
+ *   nvh_create: new file (zeroed, size reserved, fsynced) -> header with
+ *               clean_shutdown 0, seq 1, run_generation 1 -> OPEN
+ *   nvh_open:   lock + map -> choose a valid header copy -> check layout ->
+ *               [recovery, later issues] -> header update: clean_shutdown 0,
+ *               run_generation+1 -> OPEN
+ *   nvh_close:  header update: clean_shutdown 1 -> unmap, unlock
+ *
+ * A read-only open (NVH_OPEN_RDONLY) stops after choosing the header and
+ * checking the layout: it writes nothing, so tools can inspect a pool
+ * without changing it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "heap/error.h"
+#include "heap/pool.h"
+
+static const struct nvh_opts default_opts;
+
+static int
+check_layout_arg(const char *layout)
+{
+	if (layout && strlen(layout) > NVH_LAYOUT_MAX)
+		return nvh_err(EINVAL, "layout name is %zu bytes, longer "
+			       "than the maximum %d", strlen(layout),
+			       NVH_LAYOUT_MAX);
+	return 0;
+}
+
+static struct nvh_pool *
+pool_new(const char *path, const struct nvh_file *f, int rdonly)
+{
+	struct nvh_pool *pool = calloc(1, sizeof(*pool));
+	char *p = strdup(path);
+	if (!pool || !p) {
+		free(pool);
+		free(p);
+		return nvh_err_null(ENOMEM, "out of memory");
+	}
+	pool->path = p;
+	pool->fd = f->fd;
+	pool->base = f->base;
+	pool->size = f->size;
+	pool->is_pmem = f->is_pmem;
+	pool->rdonly = rdonly;
+	return pool;
+}
+
+static void
+pool_free(struct nvh_pool *pool)
+{
+	free(pool->path);
+	free(pool);
+}
+
+/* Choose and start the persistence backend. */
+static int
+pool_persist_init(struct nvh_pool *pool, const struct nvh_opts *opts)
+{
+	int rc = nvh_persist_choose(opts->persist, pool->is_pmem,
+				    &pool->persist_kind, &pool->persist_reason);
+	if (rc)
+		return rc;
+	return nvh_persist_init(&pool->persist, pool->persist_kind, pool->base,
+				pool->size);
+}
+
+NVH_API nvh_pool *
+nvh_create(const char *path, const char *layout, uint64_t size,
+	   const struct nvh_opts *opts)
+{
+	if (!path || !*path)
+		return nvh_err_null(EINVAL, "nvh_create: no path given");
+	if (!opts)
+		opts = &default_opts;
+	if (check_layout_arg(layout)) {
+		nvh_err_prefix("nvh_create: %s: ", path);
+		return NULL;
+	}
+	uint64_t rounded = size - size % NVH_POOL_ALIGN;
+	if (rounded < NVH_MIN_POOL_SIZE)
+		return nvh_err_null(EINVAL, "nvh_create: %s: size %" PRIu64
+				    " bytes is below the minimum pool size %"
+				    PRIu64, path, size,
+				    (uint64_t)NVH_MIN_POOL_SIZE);
+	if (rounded > NVH_MAX_POOL_SIZE || rounded > SIZE_MAX)
+		return nvh_err_null(EINVAL, "nvh_create: %s: size %" PRIu64
+				    " bytes is above the maximum pool size %"
+				    PRIu64, path, size,
+				    (uint64_t)NVH_MAX_POOL_SIZE);
+	if (opts->flags & NVH_OPEN_RDONLY)
+		return nvh_err_null(EINVAL, "nvh_create: %s: cannot create a "
+				    "pool read-only", path);
+
+	struct nvh_file f;
+	int rc = nvh_file_create(path, rounded, opts->mode ? opts->mode : 0600,
+				 &f);
+	if (rc) {
+		nvh_err_prefix("nvh_create: %s: ", path);
+		return NULL;
+	}
+	struct nvh_pool *pool = pool_new(path, &f, 0);
+	if (!pool)
+		goto fail_file;
+	rc = pool_persist_init(pool, opts);
+	if (rc)
+		goto fail_pool;
+	nvh_hdr_init(&pool->hdr, layout, rounded);
+	pool->hdr_first = 0;
+	pool->hdr_ok[0] = pool->hdr_ok[1] = 1;
+	pool->was_clean = 1;
+	/* The rest of the file is zero (fresh blocks); the header comes last,
+	 * so a crash before this point leaves no valid pool, never a half
+	 * initialised one. */
+	rc = nvh_hdr_update(&pool->persist, pool->base, &pool->hdr,
+			    pool->hdr_first);
+	if (rc)
+		goto fail_persist;
+	return pool;
+
+fail_persist:
+	nvh_persist_fini(&pool->persist);
+fail_pool:
+	pool_free(pool);
+fail_file:
+	rc = errno;
+	nvh_file_close(&f);
+	unlink(path);
+	nvh_err_prefix("nvh_create: %s: ", path);
+	errno = rc;
+	return NULL;
+}
+
+NVH_API nvh_pool *
+nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
+{
+	if (!path || !*path)
+		return nvh_err_null(EINVAL, "nvh_open: no path given");
+	if (!opts)
+		opts = &default_opts;
+	if (check_layout_arg(layout)) {
+		nvh_err_prefix("nvh_open: %s: ", path);
+		return NULL;
+	}
+	int rdonly = (opts->flags & NVH_OPEN_RDONLY) != 0;
+	struct nvh_file f;
+	int rc = nvh_file_open(path, rdonly, &f);
+	if (rc) {
+		nvh_err_prefix("nvh_open: %s: ", path);
+		return NULL;
+	}
+	struct nvh_pool *pool = pool_new(path, &f, rdonly);
+	if (!pool)
+		goto fail_file;
+	rc = nvh_hdr_select(pool->base, pool->size, &pool->hdr,
+			    &pool->hdr_first, pool->hdr_ok, pool->hdr_problem);
+	if (rc)
+		goto fail_pool;
+	if (layout && strcmp(layout, pool->hdr.layout) != 0) {
+		nvh_err(EINVAL, "field layout: pool has layout \"%s\", "
+			"expected \"%s\"", pool->hdr.layout, layout);
+		goto fail_pool;
+	}
+	rc = pool_persist_init(pool, opts);
+	if (rc)
+		goto fail_pool;
+	pool->was_clean = pool->hdr.clean_shutdown == 1;
+	if (!rdonly) {
+		pool->hdr.clean_shutdown = 0;
+		pool->hdr.run_generation++;
+		rc = nvh_hdr_update(&pool->persist, pool->base, &pool->hdr,
+				    pool->hdr_first);
+		if (rc)
+			goto fail_persist;
+	}
+	return pool;
+
+fail_persist:
+	nvh_persist_fini(&pool->persist);
+fail_pool:
+	pool_free(pool);
+fail_file:
+	rc = errno;
+	nvh_file_close(&f);
+	nvh_err_prefix("nvh_open: %s: ", path);
+	errno = rc;
+	return NULL;
+}
+
+NVH_API int
+nvh_close(nvh_pool *pool)
+{
+	if (!pool)
+		return 0;
+	int rc = 0;
+	if (!pool->rdonly) {
+		pool->hdr.clean_shutdown = 1;
+		rc = nvh_hdr_update(&pool->persist, pool->base, &pool->hdr,
+				    pool->hdr_first);
+		if (rc)
+			nvh_err_prefix("nvh_close: %s: ", pool->path);
+	}
+	nvh_persist_fini(&pool->persist);
+	struct nvh_file f = {.fd = pool->fd, .base = pool->base,
+			     .size = pool->size};
+	nvh_file_close(&f);
+	pool_free(pool);
+	return rc;
+}
+
+NVH_API int
+nvh_pool_info(const nvh_pool *pool, struct nvh_pool_info *info)
+{
+	if (!pool || !info)
+		return nvh_err(EINVAL, "nvh_pool_info: NULL argument");
+	memset(info, 0, sizeof(*info));
+	snprintf(info->path, sizeof(info->path), "%s", pool->path);
+	snprintf(info->layout, sizeof(info->layout), "%s", pool->hdr.layout);
+	memcpy(info->uuid, pool->hdr.uuid, sizeof(info->uuid));
+	nvh_uuid_str(pool->hdr.uuid, info->uuid_str);
+	info->format_version = pool->hdr.format_version;
+	info->pool_size = pool->hdr.pool_size;
+	info->heap_offset = pool->hdr.heap_offset;
+	info->heap_size = pool->hdr.heap_size;
+	info->create_time = pool->hdr.create_time;
+	info->run_generation = pool->hdr.run_generation;
+	info->was_clean = pool->was_clean;
+	info->rdonly = pool->rdonly;
+	info->persist = pool->persist_kind;
+	info->persist_name = nvh_persist_name(pool->persist_kind);
+	info->persist_reason = pool->persist_reason;
+	info->is_pmem = pool->is_pmem;
+	for (int i = 0; i < 2; i++) {
+		info->hdr_ok[i] = pool->hdr_ok[i];
+		snprintf(info->hdr_problem[i], sizeof(info->hdr_problem[i]),
+			 "%s", pool->hdr_problem[i]);
+	}
+	return 0;
+}
+
+/* ---- user-facing persistence calls ---- */
+
+static int
+user_range(nvh_pool *pool, const void *addr, size_t len, const char *fn)
+{
+	if (!pool)
+		return nvh_err(EINVAL, "%s: NULL pool", fn);
+	if (pool->rdonly)
+		return nvh_err(EROFS, "%s: %s: pool is open read-only", fn,
+			       pool->path);
+	const char *a = addr;
+	if (a < pool->base || (size_t)(a - pool->base) > pool->size ||
+	    len > pool->size - (size_t)(a - pool->base))
+		return nvh_err(EINVAL, "%s: %s: range %p+%zu is outside the "
+			       "pool mapping %p+%zu", fn, pool->path, addr, len,
+			       (void *)pool->base, pool->size);
+	return 0;
+}
+
+NVH_API int
+nvh_flush(nvh_pool *pool, const void *addr, size_t len)
+{
+	int rc = user_range(pool, addr, len, "nvh_flush");
+	if (rc)
+		return rc;
+	nvh_persist_flush(&pool->persist, addr, len);
+	return 0;
+}
+
+NVH_API int
+nvh_drain(nvh_pool *pool)
+{
+	if (!pool)
+		return nvh_err(EINVAL, "nvh_drain: NULL pool");
+	if (pool->rdonly)
+		return nvh_err(EROFS, "nvh_drain: %s: pool is open read-only",
+			       pool->path);
+	return nvh_persist_fence(&pool->persist);
+}
+
+NVH_API int
+nvh_persist(nvh_pool *pool, const void *addr, size_t len)
+{
+	int rc = user_range(pool, addr, len, "nvh_persist");
+	if (rc)
+		return rc;
+	return nvh_persist_range(&pool->persist, addr, len);
+}
+
+NVH_API int
+nvh_memcpy_persist(nvh_pool *pool, void *dst, const void *src, size_t len)
+{
+	int rc = user_range(pool, dst, len, "nvh_memcpy_persist");
+	if (rc)
+		return rc;
+	return nvh_persist_memcpy(&pool->persist, dst, src, len);
+}
+
+NVH_API int
+nvh_memset_persist(nvh_pool *pool, void *dst, int c, size_t len)
+{
+	int rc = user_range(pool, dst, len, "nvh_memset_persist");
+	if (rc)
+		return rc;
+	return nvh_persist_memset(&pool->persist, dst, c, len);
+}
+
+NVH_API int
+nvh_persist_stats(const nvh_pool *pool, struct nvh_persist_stats *out)
+{
+	if (!pool || !out)
+		return nvh_err(EINVAL, "nvh_persist_stats: NULL argument");
+	nvh_persist_get_stats((struct nvh_persist *)&pool->persist, out);
+	return 0;
+}
+
+NVH_API void
+nvh_persist_stats_reset(nvh_pool *pool)
+{
+	if (pool)
+		nvh_persist_reset_stats(&pool->persist);
+}

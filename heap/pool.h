@@ -1,0 +1,73 @@
+/*
+ * pool.h -- the open pool (DRAM state) and the file and header helpers
+ * pool.c is built from.
+ */
+#ifndef NVH_HEAP_POOL_H
+#define NVH_HEAP_POOL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <nvheap/pool.h>
+
+#include "heap/layout.h"
+#include "heap/persist.h"
+
+#define NVH_PROBLEM_LEN 256
+
+/* An open pool.  Immutable after open except `hdr`, which only open and
+ * close update (single-threaded by contract). */
+struct nvh_pool {
+	char *path;
+	int fd;             /* holds the advisory lock */
+	int rdonly;
+	char *base;         /* mapping of the whole file */
+	size_t size;
+	int is_pmem;
+	enum nvh_persist_kind persist_kind;
+	const char *persist_reason;
+	struct nvh_persist persist;
+	struct nvh_pool_hdr hdr; /* current header, as last written */
+	int hdr_first;           /* header copy to write first (pool_hdr.c (2)) */
+	int was_clean;
+	int hdr_ok[2];
+	char hdr_problem[2][NVH_PROBLEM_LEN];
+};
+
+/* pool_file.c: the file, its lock and its mapping. */
+struct nvh_file {
+	int fd;
+	char *base;
+	size_t size;
+	int is_pmem;
+};
+
+int nvh_file_create(const char *path, uint64_t size, mode_t mode,
+		    struct nvh_file *f);
+int nvh_file_open(const char *path, int rdonly, struct nvh_file *f);
+void nvh_file_close(struct nvh_file *f);
+
+/* pool_hdr.c: the two header copies. */
+void nvh_hdr_init(struct nvh_pool_hdr *h, const char *layout,
+		  uint64_t pool_size);
+int nvh_hdr_check(const struct nvh_pool_hdr *h, uint64_t file_size,
+		  char *why, size_t whylen);
+/* Validate both copies, put the current header in *cur and the index of
+ * the copy to write first in *first (the stale one).  Fails if neither
+ * copy is valid. */
+int nvh_hdr_select(const char *base, uint64_t file_size,
+		   struct nvh_pool_hdr *cur, int *first, int ok[2],
+		   char why[2][NVH_PROBLEM_LEN]);
+/* seq+1, seal, write copy `first` then the other, each persisted. */
+int nvh_hdr_update(struct nvh_persist *p, char *base, struct nvh_pool_hdr *h,
+		   int first);
+void nvh_hdr_seal(struct nvh_pool_hdr *h);
+void nvh_uuid_str(const uint8_t uuid[16], char out[37]);
+
+static inline void *
+nvh_pool_at(const struct nvh_pool *pool, uint64_t off)
+{
+	return pool->base + off;
+}
+
+#endif

@@ -1,0 +1,207 @@
+/*
+ * pool_file.c -- a pool's file: creating it, locking it, mapping it.
+ *
+ * The file is opened once; that descriptor holds the advisory lock (flock:
+ * exclusive for read-write opens, shared for read-only ones) for as long as
+ * the pool is open, and the same descriptor is mapped, so the file locked
+ * is the file mapped.  (pmem_map_file would reopen the path by name, which
+ * leaves a window for a rename to swap files, and cannot map read-only; see
+ * docs/persistence.md.)  A read-write mapping first asks for MAP_SYNC,
+ * which only DAX file systems grant: a granted MAP_SYNC means the mapping
+ * is persistent memory and CPU cache flushes make stores durable.  Without
+ * it libpmem decides (pmem_is_pmem honours PMEM_IS_PMEM_FORCE).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libpmem.h>
+
+#include "heap/error.h"
+#include "heap/pool.h"
+
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+#ifndef MAP_SYNC
+#define MAP_SYNC 0x80000
+#endif
+
+static int
+lock_file(int fd, int rdonly)
+{
+	if (flock(fd, (rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
+		return 0;
+	if (errno == EWOULDBLOCK)
+		return nvh_err(EBUSY, "pool is already open%s (advisory lock "
+			       "held by another process or handle)",
+			       rdonly ? " read-write" : "");
+	return nvh_err(errno, "cannot lock: %s", strerror(errno));
+}
+
+static int
+map_file(struct nvh_file *f, int rdonly)
+{
+	void *a = MAP_FAILED;
+	f->is_pmem = 0;
+	if (!rdonly) {
+		a = mmap(NULL, f->size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED_VALIDATE | MAP_SYNC, f->fd, 0);
+		if (a != MAP_FAILED)
+			f->is_pmem = 1;
+	}
+	if (a == MAP_FAILED)
+		a = mmap(NULL, f->size,
+			 rdonly ? PROT_READ : PROT_READ | PROT_WRITE,
+			 MAP_SHARED, f->fd, 0);
+	if (a == MAP_FAILED)
+		return nvh_err(errno == EACCES ? EACCES : errno,
+			       "cannot map %zu bytes: %s", f->size,
+			       strerror(errno));
+	f->base = a;
+	if (!f->is_pmem)
+		f->is_pmem = pmem_is_pmem(a, f->size);
+	return 0;
+}
+
+/* Make the new file's directory entry durable. */
+static int
+sync_parent_dir(const char *path)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return nvh_err(ENAMETOOLONG, "path too long");
+	int dfd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return nvh_err(errno, "cannot open parent directory: %s",
+			       strerror(errno));
+	int rc = 0;
+	/* The file's name survives a power failure once this returns. */
+	if (fsync(dfd) != 0 && errno != EINVAL)
+		rc = nvh_err(EIO, "fsync of parent directory failed: %s",
+			     strerror(errno));
+	close(dfd);
+	return rc;
+}
+
+int
+nvh_file_create(const char *path, uint64_t size, mode_t mode,
+		struct nvh_file *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (f->fd < 0) {
+		int e = errno;
+		if (e == EEXIST)
+			return nvh_err(EEXIST, "file exists (nvh_create never "
+				       "overwrites; remove it or use nvh_open)");
+		return nvh_err(e, "cannot create file: %s", strerror(e));
+	}
+	int rc = lock_file(f->fd, 0);
+	if (rc)
+		goto fail;
+	f->size = (size_t)size;
+	/* Reserve every block now so a full disk fails here, not as SIGBUS
+	 * on a later store; the new range reads as zeros. */
+	int e = posix_fallocate(f->fd, 0, (off_t)size);
+	if (e) {
+		rc = nvh_err(e == EFBIG ? EFBIG : e,
+			     "cannot allocate %llu bytes for the pool: %s",
+			     (unsigned long long)size, strerror(e));
+		goto fail;
+	}
+	/* File size and blocks durable before any header claims them. */
+	if (fsync(f->fd) != 0) {
+		rc = nvh_err(EIO, "fsync failed: %s", strerror(errno));
+		goto fail;
+	}
+	rc = sync_parent_dir(path);
+	if (rc)
+		goto fail;
+	rc = map_file(f, 0);
+	if (rc)
+		goto fail;
+	return 0;
+fail:
+	close(f->fd);
+	unlink(path);
+	f->fd = -1;
+	return rc;
+}
+
+int
+nvh_file_open(const char *path, int rdonly, struct nvh_file *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->fd = open(path, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (f->fd < 0) {
+		int e = errno;
+		if (e == EISDIR)
+			return nvh_err(EISDIR, "is a directory, not a pool file");
+		return nvh_err(e, "cannot open%s: %s",
+			       rdonly ? "" : " for reading and writing",
+			       strerror(e));
+	}
+	int rc;
+	struct stat st;
+	if (fstat(f->fd, &st) != 0) {
+		rc = nvh_err(errno, "cannot stat: %s", strerror(errno));
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		rc = nvh_err(EISDIR, "is a directory, not a pool file");
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = nvh_err(EINVAL, "not a regular file");
+		goto fail;
+	}
+	if (st.st_size == 0) {
+		rc = nvh_err(NVH_ENOTPOOL, "file is empty (0 bytes): not a pool");
+		goto fail;
+	}
+	if ((uint64_t)st.st_size < NVH_HEAP_OFFSET) {
+		rc = nvh_err(NVH_ENOTPOOL, "file is %lld bytes, too small to "
+			     "hold the pool headers (%u bytes)",
+			     (long long)st.st_size, NVH_HEAP_OFFSET);
+		goto fail;
+	}
+	if ((uint64_t)st.st_size > NVH_MAX_POOL_SIZE) {
+		rc = nvh_err(NVH_ENOTPOOL, "file is %lld bytes, larger than "
+			     "the largest pool (%llu bytes)",
+			     (long long)st.st_size,
+			     (unsigned long long)NVH_MAX_POOL_SIZE);
+		goto fail;
+	}
+	rc = lock_file(f->fd, rdonly);
+	if (rc)
+		goto fail;
+	f->size = (size_t)st.st_size;
+	rc = map_file(f, rdonly);
+	if (rc)
+		goto fail;
+	return 0;
+fail:
+	close(f->fd);
+	f->fd = -1;
+	return rc;
+}
+
+void
+nvh_file_close(struct nvh_file *f)
+{
+	if (f->base)
+		munmap(f->base, f->size);
+	if (f->fd >= 0)
+		close(f->fd); /* releases the lock */
+	f->base = NULL;
+	f->fd = -1;
+}

@@ -1,0 +1,16 @@
+/*
+ * nvheap.h -- umbrella header of nvheap, a transactional persistent object
+ * heap.  Include this; the topic headers under nvheap/ are its sections.
+ *
+ *   nvheap/errors.h   error codes and nvh_errormsg()
+ *   nvheap/pool.h     creating, opening and closing pool files
+ *   nvheap/persist.h  flushing your own stores, persistence statistics
+ */
+#ifndef NVHEAP_H
+#define NVHEAP_H
+
+#include <nvheap/errors.h>
+#include <nvheap/pool.h>
+#include <nvheap/persist.h>
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * nvheap/pool.h -- pool files.
+ *
+ * A pool is one file mapped into memory.  nvh_create() makes a new one,
+ * nvh_open() maps an existing one (validating every header field and
+ * running recovery), nvh_close() marks it cleanly shut down and unmaps it.
+ * A pool is open in at most one process at a time (advisory lock): a second
+ * nvh_open fails with EBUSY.
+ */
+#ifndef NVHEAP_POOL_H
+#define NVHEAP_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <nvheap/errors.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nvh_pool nvh_pool;
+
+#define NVH_MIN_POOL_SIZE ((uint64_t)2 << 20)   /* 2 MiB */
+#define NVH_MAX_POOL_SIZE ((uint64_t)16 << 40)  /* 16 TiB */
+#define NVH_LAYOUT_MAX 63                       /* bytes, excluding NUL */
+
+/* How stores reach persistence; see nvheap/persist.h. */
+enum nvh_persist_kind {
+	NVH_PERSIST_AUTO = 0, /* pmem if the mapping is pmem, else msync */
+	NVH_PERSIST_PMEM,     /* CPU cache flushes (CLWB) + SFENCE via libpmem */
+	NVH_PERSIST_MSYNC,    /* ordinary files: msync the dirty pages */
+	NVH_PERSIST_EADR,     /* persistent CPU caches: fences only */
+	NVH_PERSIST_SIM,      /* crash simulator (tests) */
+};
+
+#define NVH_OPEN_RDONLY 0x1u /* map read-only, change nothing (shared lock) */
+
+/*
+ * Options for nvh_create and nvh_open.  Zero-initialise and set what you
+ * need; NULL means all defaults.
+ */
+struct nvh_opts {
+	enum nvh_persist_kind persist; /* backend; AUTO defers to NVHEAP_PERSIST, then detection */
+	mode_t mode;                   /* nvh_create: file mode, 0 = 0600 */
+	unsigned flags;                /* nvh_open: NVH_OPEN_* */
+};
+
+/*
+ * Create a new pool file of `size` bytes (rounded down to a multiple of
+ * 4 KiB; NVH_MIN_POOL_SIZE..NVH_MAX_POOL_SIZE) with the given layout name
+ * (at most NVH_LAYOUT_MAX bytes; NULL = "").  Fails with EEXIST if the file
+ * exists.  Returns the open pool, or NULL with errno set.
+ */
+NVH_API nvh_pool *nvh_create(const char *path, const char *layout,
+			     uint64_t size, const struct nvh_opts *opts);
+
+/*
+ * Open an existing pool.  `layout` must equal the name it was created with
+ * (NULL accepts any).  Returns NULL with errno set on any problem: ENOENT,
+ * EACCES, EBUSY (open elsewhere), NVH_ENOTPOOL, NVH_EVERSION, NVH_ECORRUPT,
+ * EINVAL (wrong layout).
+ */
+NVH_API nvh_pool *nvh_open(const char *path, const char *layout,
+			   const struct nvh_opts *opts);
+
+/*
+ * Mark the pool cleanly shut down and unmap it.  Returns 0, or a negative
+ * code if the final header update could not be made durable (the pool is
+ * still unmapped and will be recovered at its next open).  NULL is a no-op.
+ */
+NVH_API int nvh_close(nvh_pool *pool);
+
+/* What nvh_pool_info() reports. */
+struct nvh_pool_info {
+	char path[4096];
+	char layout[NVH_LAYOUT_MAX + 1];
+	uint8_t uuid[16];
+	char uuid_str[37];
+	uint32_t format_version;
+	uint64_t pool_size;
+	uint64_t heap_offset;
+	uint64_t heap_size;
+	uint64_t create_time;       /* seconds since the epoch */
+	uint64_t run_generation;    /* bumped by every read-write open */
+	int was_clean;              /* 1 if the previous run closed the pool */
+	int rdonly;
+	enum nvh_persist_kind persist;
+	const char *persist_name;   /* "pmem", "msync", ... */
+	const char *persist_reason; /* why it was chosen */
+	int is_pmem;                /* the mapping is persistent memory */
+	int hdr_ok[2];              /* header copies A and B valid when opened */
+	char hdr_problem[2][256];   /* why not, if not */
+};
+
+NVH_API int nvh_pool_info(const nvh_pool *pool, struct nvh_pool_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,110 @@
+/*
+ * nvh_test.c -- shared test fixtures: a private temp directory, raw file
+ * access, and running a check in a child process.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "nvh_test.h"
+
+static char dir[PATH_MAX];
+static pid_t owner;
+
+static int
+rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb, (void)flag, (void)ftw;
+	remove(p);
+	return 0;
+}
+
+void
+nvt_rm_rf(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+cleanup(void)
+{
+	if (dir[0] && getpid() == owner)
+		nvt_rm_rf(dir);
+}
+
+const char *
+nvt_dir(void)
+{
+	if (!dir[0]) {
+		const char *t = getenv("TMPDIR");
+		snprintf(dir, sizeof(dir), "%s/nvheap-test.XXXXXX",
+			 t && *t ? t : "/tmp");
+		if (!mkdtemp(dir)) {
+			perror("mkdtemp");
+			exit(99);
+		}
+		chmod(dir, 0755); /* reachable by the unprivileged child */
+		owner = getpid();
+		atexit(cleanup);
+	}
+	return dir;
+}
+
+const char *
+nvt_path(const char *name)
+{
+	static char bufs[8][PATH_MAX];
+	static unsigned next;
+	char *b = bufs[next++ % 8];
+	if (snprintf(b, PATH_MAX, "%s/%s", nvt_dir(), name) >= PATH_MAX)
+		fail_msg("path too long: %s/%s", nvt_dir(), name);
+	return b;
+}
+
+int
+nvt_in_child(int (*fn)(void *), void *arg)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		fail_msg("fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(fn(arg));
+	int st;
+	if (waitpid(pid, &st, 0) < 0)
+		fail_msg("waitpid: %s", strerror(errno));
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void
+nvt_pread(const char *path, uint64_t off, void *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	if (fd < 0 || pread(fd, buf, len, (off_t)off) != (ssize_t)len)
+		fail_msg("pread %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+void
+nvt_pwrite(const char *path, uint64_t off, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY);
+	if (fd < 0 || pwrite(fd, buf, len, (off_t)off) != (ssize_t)len)
+		fail_msg("pwrite %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+uint64_t
+nvt_file_size(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		fail_msg("stat %s: %s", path, strerror(errno));
+	return (uint64_t)st.st_size;
+}

@@ -1,0 +1,70 @@
+/*
+ * nvh_test.h -- fixtures and domain asserts shared by the cmocka suites.
+ */
+#ifndef NVH_TEST_H
+#define NVH_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <nvheap.h>
+
+/* A fresh directory for this process's files, removed at exit. */
+const char *nvt_dir(void);
+/* nvt_dir()/name, in one of a few rotating static buffers. */
+const char *nvt_path(const char *name);
+/* Remove a file or directory tree; ignores errors. */
+void nvt_rm_rf(const char *path);
+/* Run fn(arg) in a forked child; returns its exit status, or 128+signal. */
+int nvt_in_child(int (*fn)(void *), void *arg);
+/* Read/write raw bytes of a file (for corrupting pools behind the API). */
+void nvt_pread(const char *path, uint64_t off, void *buf, size_t len);
+void nvt_pwrite(const char *path, uint64_t off, const void *buf, size_t len);
+uint64_t nvt_file_size(const char *path);
+
+/* expr returns 0, else fail with nvh_errormsg(). */
+#define assert_nvh_ok(expr)                                                  \
+	do {                                                                 \
+		int rc_ = (expr);                                            \
+		if (rc_ != 0)                                                \
+			fail_msg("%s returned %d: %s", #expr, rc_,           \
+				 nvh_errormsg());                            \
+	} while (0)
+
+/* expr returns non-NULL, else fail with nvh_errormsg(). */
+#define assert_nvh_ptr(expr)                                                 \
+	({                                                                   \
+		__typeof__(expr) p_ = (expr);                                \
+		if (!p_)                                                     \
+			fail_msg("%s failed (errno %d): %s", #expr, errno,   \
+				 nvh_errormsg());                            \
+		p_;                                                          \
+	})
+
+/* The last error message contains `needle`. */
+#define assert_errmsg_has(needle)                                            \
+	do {                                                                 \
+		if (!strstr(nvh_errormsg(), (needle)))                       \
+			fail_msg("error message \"%s\" lacks \"%s\"",        \
+				 nvh_errormsg(), (needle));                  \
+	} while (0)
+
+/* A pointer-returning call fails with errno == code. */
+#define assert_nvh_null_errno(expr, code)                                    \
+	do {                                                                 \
+		errno = 0;                                                   \
+		void *q_ = (void *)(expr);                                   \
+		int e_ = errno;                                              \
+		if (q_)                                                      \
+			fail_msg("%s succeeded, expected errno %d", #expr,   \
+				 (code));                                    \
+		if (e_ != (code))                                            \
+			fail_msg("%s: errno %d, expected %d (%s)", #expr,    \
+				 e_, (code), nvh_errormsg());                \
+	} while (0)
+
+#endif

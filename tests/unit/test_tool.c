@@ -1,0 +1,214 @@
+/*
+ * test_tool.c -- the `nvheap` command-line tool, run as a program, and its
+ * size parser.  NVHEAP_TOOL names the binary under test.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "nvh_test.h"
+
+#include "heap/checksum.h"
+#include "heap/layout.h"
+#include "tools/size.h"
+
+static const char *tool;
+
+struct run {
+	int status;
+	char out[16384];
+};
+
+/* Run `nvheap <args>` with stdout and stderr captured together. */
+static struct run *
+run(const char *fmt, ...)
+{
+	static struct run r;
+	char args[2048], cmd[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", tool, args);
+	fflush(NULL);
+	FILE *f = popen(cmd, "r");
+	assert_non_null(f);
+	size_t n = fread(r.out, 1, sizeof(r.out) - 1, f);
+	r.out[n] = 0;
+	int st = pclose(f);
+	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return &r;
+}
+
+#define assert_has(r, s)                                                     \
+	do {                                                                 \
+		if (!strstr((r)->out, (s)))                                  \
+			fail_msg("output lacks \"%s\":\n%s", (s), (r)->out); \
+	} while (0)
+
+static void
+parse_sizes(void **state)
+{
+	(void)state;
+	static const struct { const char *s; uint64_t v; } good[] = {
+		{"0", 0}, {"4096", 4096}, {"64K", 64 << 10}, {"64k", 64 << 10},
+		{"8M", 8 << 20}, {"8MiB", 8 << 20}, {"8mb", 8 << 20},
+		{"2G", 2ull << 30}, {"1T", 1ull << 40}, {"100B", 100},
+		{"16777215T", 16777215ull << 40},
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		uint64_t v = 1;
+		char err[128];
+		if (nvh_parse_size(good[i].s, &v, err, sizeof(err)))
+			fail_msg("\"%s\": %s", good[i].s, err);
+		assert_int_equal(v, good[i].v);
+	}
+	static const char *bad[] = {"", "abc", "12X", "-1", "8 M", "8MM",
+				    "1.5G", "99999999999999999999",
+				    "16777216T", "M"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t v;
+		char err[128] = "";
+		if (nvh_parse_size(bad[i], &v, err, sizeof(err)) == 0)
+			fail_msg("\"%s\" parsed as %llu", bad[i],
+				 (unsigned long long)v);
+		assert_non_null(strstr(err, "size"));
+	}
+	char buf[32];
+	nvh_format_size(64 << 20, buf, sizeof(buf));
+	assert_string_equal(buf, "64 MiB");
+	nvh_format_size(3 << 19, buf, sizeof(buf));
+	assert_string_equal(buf, "1.5 MiB");
+	nvh_format_size(100, buf, sizeof(buf));
+	assert_string_equal(buf, "100 B");
+}
+
+static void
+create_then_info(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("tool.pool");
+	struct run *r = run("create %s --layout kvtest --size 8M", p);
+	assert_int_equal(r->status, 0);
+	assert_has(r, "created");
+	assert_has(r, "8 MiB");
+	r = run("info %s", p);
+	assert_int_equal(r->status, 0);
+	assert_has(r, "layout:          kvtest\n");
+	assert_has(r, "size:            8388608 bytes (8 MiB)\n");
+	assert_has(r, "format version:  1\n");
+	assert_has(r, "state:           clean");
+	assert_has(r, "persistence:     msync (auto: mapping is not pmem)");
+	assert_has(r, "header copy A:   ok");
+	assert_has(r, "header copy B:   ok");
+	assert_has(r, "uuid:            ");
+	/* info changes nothing: the generation stays at 1 */
+	assert_has(r, "run generation:  1\n");
+	r = run("info %s", p);
+	assert_has(r, "run generation:  1\n");
+	r = run("info %s --layout kvtest", p);
+	assert_int_equal(r->status, 0);
+	r = run("info %s --layout other", p);
+	assert_int_equal(r->status, 1);
+	assert_has(r, "layout");
+	/* The backend shown follows NVHEAP_PERSIST. */
+	r = run("info %s | grep persistence; NVHEAP_PERSIST=eadr %s info %s",
+		p, tool, p);
+	assert_has(r, "persistence:     eadr (chosen by NVHEAP_PERSIST)");
+}
+
+static void
+info_reports_damaged_copy(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("damaged.pool");
+	assert_int_equal(run("create %s -l d -s 2M", p)->status, 0);
+	uint64_t bad = 0x1234;
+	nvt_pwrite(p, NVH_HDR_B_OFFSET + offsetof(struct nvh_pool_hdr, checksum),
+		   &bad, sizeof(bad));
+	struct run *r = run("info %s", p);
+	assert_int_equal(r->status, 0);
+	assert_has(r, "header copy A:   ok");
+	assert_has(r, "header copy B:   invalid: field checksum");
+	nvt_pwrite(p, NVH_HDR_A_OFFSET + offsetof(struct nvh_pool_hdr, checksum),
+		   &bad, sizeof(bad));
+	r = run("info %s", p);
+	assert_int_equal(r->status, 1);
+	assert_has(r, "nvheap info: nvh_open: ");
+	assert_has(r, "field checksum");
+}
+
+static void
+errors_and_usage(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("err.pool");
+	struct run *r = run("create %s --layout x --size 12X", p);
+	assert_int_equal(r->status, 2);
+	assert_has(r, "unknown suffix");
+	r = run("create %s --layout x", p);
+	assert_int_equal(r->status, 2);
+	assert_has(r, "--size is required");
+	r = run("create %s --size 8M", p);
+	assert_int_equal(r->status, 2);
+	assert_has(r, "--layout is required");
+	r = run("create %s --layout x --size 1M", p);
+	assert_int_equal(r->status, 1);
+	assert_has(r, "below the minimum");
+	assert_int_equal(access(p, F_OK), -1);
+	r = run("create %s --layout x --size 8M --persist tape", p);
+	assert_int_equal(r->status, 2);
+	r = run("create %s --layout x --size 8M --mode 0640", p);
+	assert_int_equal(r->status, 0);
+	r = run("create %s --layout x --size 8M", p);
+	assert_int_equal(r->status, 1);
+	assert_has(r, "exists");
+	r = run("info %s", nvt_path("missing.pool"));
+	assert_int_equal(r->status, 1);
+	assert_has(r, "No such file or directory");
+	r = run("info");
+	assert_int_equal(r->status, 2);
+	r = run("frobnicate");
+	assert_int_equal(r->status, 2);
+	assert_has(r, "unknown command");
+	r = run("");
+	assert_int_equal(r->status, 2);
+	assert_has(r, "usage: nvheap COMMAND");
+}
+
+static void
+help_everywhere(void **state)
+{
+	(void)state;
+	struct run *r = run("--help");
+	assert_int_equal(r->status, 0);
+	assert_has(r, "create");
+	assert_has(r, "info");
+	r = run("create --help");
+	assert_int_equal(r->status, 0);
+	assert_has(r, "usage: nvheap create PATH --layout NAME --size SIZE");
+	r = run("info -h");
+	assert_int_equal(r->status, 0);
+	assert_has(r, "usage: nvheap info PATH");
+}
+
+int
+main(void)
+{
+	tool = getenv("NVHEAP_TOOL");
+	if (!tool) {
+		fprintf(stderr, "test_tool: set NVHEAP_TOOL to the nvheap "
+			"binary (scons test does)\n");
+		return 1;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(parse_sizes),
+		cmocka_unit_test(create_then_info),
+		cmocka_unit_test(info_reports_damaged_copy),
+		cmocka_unit_test(errors_and_usage),
+		cmocka_unit_test(help_everywhere),
+	};
+	return cmocka_run_group_tests_name("tool", tests, NULL, NULL);
+}

@@ -1,0 +1,244 @@
+/*
+ * nvheap.c -- the `nvheap` command-line tool: create and inspect pools.
+ *
+ *   nvheap create PATH --layout NAME --size SIZE [--mode OCTAL] [--persist B]
+ *   nvheap info PATH [--layout NAME]
+ *
+ * Exit status: 0 on success, 1 when the operation failed (the library's
+ * message on stderr), 2 on a usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nvheap.h>
+
+#include "size.h"
+
+#define EXIT_USAGE 2
+
+struct cmd {
+	const char *name;
+	const char *summary;
+	const char *usage;
+	int (*run)(int argc, char **argv);
+};
+
+static const struct cmd *current;
+
+static int
+usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "nvheap %s: ", current->name);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s", current->usage);
+	return EXIT_USAGE;
+}
+
+static int
+fail(void)
+{
+	fprintf(stderr, "nvheap %s: %s\n", current->name, nvh_errormsg());
+	return EXIT_FAILURE;
+}
+
+static int
+parse_persist(const char *s, enum nvh_persist_kind *out)
+{
+	static const struct { const char *n; enum nvh_persist_kind k; } t[] = {
+		{"auto", NVH_PERSIST_AUTO}, {"pmem", NVH_PERSIST_PMEM},
+		{"msync", NVH_PERSIST_MSYNC}, {"eadr", NVH_PERSIST_EADR},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcmp(s, t[i].n) == 0) {
+			*out = t[i].k;
+			return 0;
+		}
+	return -1;
+}
+
+/* ---- create ---- */
+
+static const char create_usage[] =
+	"usage: nvheap create PATH --layout NAME --size SIZE [options]\n"
+	"\n"
+	"Create a new pool file.  Fails if PATH exists.\n"
+	"\n"
+	"  -l, --layout NAME   layout name the application opens it with\n"
+	"                      (at most 63 bytes)\n"
+	"  -s, --size SIZE     pool size: bytes, or with a K, M, G or T suffix\n"
+	"                      (binary: 64M = 64 MiB); at least 2M\n"
+	"  -m, --mode OCTAL    file mode (default 0600)\n"
+	"  -p, --persist B     persistence backend: auto, pmem, msync, eadr\n"
+	"  -h, --help          show this help\n";
+
+static int
+cmd_create(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"layout", required_argument, NULL, 'l'},
+		{"size", required_argument, NULL, 's'},
+		{"mode", required_argument, NULL, 'm'},
+		{"persist", required_argument, NULL, 'p'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *layout = NULL, *size_arg = NULL;
+	struct nvh_opts opts = {0};
+	int c;
+	while ((c = getopt_long(argc, argv, "l:s:m:p:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'l': layout = optarg; break;
+		case 's': size_arg = optarg; break;
+		case 'm': {
+			char *end;
+			errno = 0;
+			unsigned long m = strtoul(optarg, &end, 8);
+			if (errno || *end || !*optarg || m > 07777)
+				return usage_error("bad --mode \"%s\" (octal, "
+						   "e.g. 0600)", optarg);
+			opts.mode = (mode_t)m;
+			break;
+		}
+		case 'p':
+			if (parse_persist(optarg, &opts.persist))
+				return usage_error("bad --persist \"%s\" (auto, "
+						   "pmem, msync or eadr)", optarg);
+			break;
+		case 'h': fputs(create_usage, stdout); return 0;
+		default: return usage_error("%s", "bad option");
+		}
+	}
+	if (optind != argc - 1)
+		return usage_error("%s", "expected exactly one PATH");
+	if (!layout)
+		return usage_error("%s", "--layout is required");
+	if (!size_arg)
+		return usage_error("%s", "--size is required");
+	uint64_t size;
+	char err[256];
+	if (nvh_parse_size(size_arg, &size, err, sizeof(err)))
+		return usage_error("%s", err);
+	nvh_pool *pool = nvh_create(argv[optind], layout, size, &opts);
+	if (!pool)
+		return fail();
+	struct nvh_pool_info info;
+	nvh_pool_info(pool, &info);
+	if (nvh_close(pool))
+		return fail();
+	char sz[32];
+	nvh_format_size(info.pool_size, sz, sizeof(sz));
+	printf("created %s: layout \"%s\", %s, uuid %s\n", info.path,
+	       info.layout, sz, info.uuid_str);
+	return 0;
+}
+
+/* ---- info ---- */
+
+static const char info_usage[] =
+	"usage: nvheap info PATH [--layout NAME]\n"
+	"\n"
+	"Print a pool's header: layout, size, UUID, format version, the\n"
+	"persistence backend that opening it would choose, and whether it was\n"
+	"closed cleanly.  Opens the pool read-only and changes nothing.\n"
+	"\n"
+	"  -l, --layout NAME   fail unless the pool has this layout\n"
+	"  -h, --help          show this help\n";
+
+static int
+cmd_info(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"layout", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *layout = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "l:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'l': layout = optarg; break;
+		case 'h': fputs(info_usage, stdout); return 0;
+		default: return usage_error("%s", "bad option");
+		}
+	}
+	if (optind != argc - 1)
+		return usage_error("%s", "expected exactly one PATH");
+	struct nvh_opts opts = {.flags = NVH_OPEN_RDONLY};
+	nvh_pool *pool = nvh_open(argv[optind], layout, &opts);
+	if (!pool)
+		return fail();
+	struct nvh_pool_info i;
+	nvh_pool_info(pool, &i);
+	nvh_close(pool);
+
+	char sz[32], heap[32], when[64];
+	nvh_format_size(i.pool_size, sz, sizeof(sz));
+	nvh_format_size(i.heap_size, heap, sizeof(heap));
+	time_t t = (time_t)i.create_time;
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) ||
+	    !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(when, sizeof(when), "%" PRIu64, i.create_time);
+	printf("path:            %s\n", i.path);
+	printf("layout:          %s\n", i.layout);
+	printf("uuid:            %s\n", i.uuid_str);
+	printf("format version:  %" PRIu32 "\n", i.format_version);
+	printf("size:            %" PRIu64 " bytes (%s)\n", i.pool_size, sz);
+	printf("heap:            %" PRIu64 " bytes (%s) at offset %" PRIu64 "\n",
+	       i.heap_size, heap, i.heap_offset);
+	printf("created:         %s\n", when);
+	printf("run generation:  %" PRIu64 "\n", i.run_generation);
+	printf("state:           %s\n", i.was_clean
+	       ? "clean (closed cleanly)"
+	       : "dirty (not closed cleanly; recovery runs at the next open)");
+	printf("persistence:     %s (%s)\n", i.persist_name, i.persist_reason);
+	for (int k = 0; k < 2; k++)
+		printf("header copy %c:   %s%s\n", "AB"[k],
+		       i.hdr_ok[k] ? "ok" : "invalid: ",
+		       i.hdr_ok[k] ? "" : i.hdr_problem[k]);
+	return 0;
+}
+
+/* ---- dispatch ---- */
+
+static const struct cmd cmds[] = {
+	{"create", "create a new pool file", create_usage, cmd_create},
+	{"info", "print a pool's header and state", info_usage, cmd_info},
+};
+
+static void
+main_usage(FILE *f)
+{
+	fprintf(f, "usage: nvheap COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
+	fprintf(f, "\n`nvheap COMMAND --help` describes one command.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		main_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+	    !strcmp(argv[1], "help")) {
+		main_usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(argv[1], cmds[i].name) == 0) {
+			current = &cmds[i];
+			return cmds[i].run(argc - 1, argv + 1);
+		}
+	}
+	fprintf(stderr, "nvheap: unknown command \"%s\"\n", argv[1]);
+	main_usage(stderr);
+	return EXIT_USAGE;
+}
