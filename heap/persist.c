@@ -174,16 +174,24 @@ check_range(const struct nvh_persist *p, const void *addr, size_t len)
 	       len <= p->size - (size_t)((const char *)addr - p->base));
 }
 
-void
-nvh_persist_flush(struct nvh_persist *p, const void *addr, size_t len)
+/* Count one flush request of [addr, addr+len) and mark it pending. */
+static inline struct nvh_persist_thread *
+count_flush(struct nvh_persist *p, const void *addr, size_t len)
 {
-	if (len == 0)
-		return;
 	check_range(p, addr, len);
 	struct nvh_persist_thread *t = thread_block(p);
 	nvh_persist_count(&t->flushes, 1);
 	nvh_persist_count(&t->lines, nvh_lines_covered(addr, len));
 	t->pending++;
+	return t;
+}
+
+void
+nvh_persist_flush(struct nvh_persist *p, const void *addr, size_t len)
+{
+	if (len == 0)
+		return;
+	struct nvh_persist_thread *t = count_flush(p, addr, len);
 	p->be->flush(p, t, addr, len);
 }
 
@@ -212,11 +220,7 @@ nvh_persist_memcpy_nodrain(struct nvh_persist *p, void *dst, const void *src,
 {
 	if (len == 0)
 		return;
-	check_range(p, dst, len);
-	struct nvh_persist_thread *t = thread_block(p);
-	nvh_persist_count(&t->flushes, 1);
-	nvh_persist_count(&t->lines, nvh_lines_covered(dst, len));
-	t->pending++;
+	struct nvh_persist_thread *t = count_flush(p, dst, len);
 	p->be->memcpy_nodrain(p, t, dst, src, len);
 }
 
@@ -233,11 +237,7 @@ nvh_persist_memset_nodrain(struct nvh_persist *p, void *dst, int c, size_t len)
 {
 	if (len == 0)
 		return;
-	check_range(p, dst, len);
-	struct nvh_persist_thread *t = thread_block(p);
-	nvh_persist_count(&t->flushes, 1);
-	nvh_persist_count(&t->lines, nvh_lines_covered(dst, len));
-	t->pending++;
+	struct nvh_persist_thread *t = count_flush(p, dst, len);
 	p->be->memset_nodrain(p, t, dst, c, len);
 }
 
