@@ -46,6 +46,7 @@ backend_of(enum nvh_persist_kind kind)
 	case NVH_PERSIST_PMEM: return &nvh_persist_pmem;
 	case NVH_PERSIST_MSYNC: return &nvh_persist_msync;
 	case NVH_PERSIST_EADR: return &nvh_persist_eadr;
+	case NVH_PERSIST_SIM: return &nvh_persist_sim;
 	default: return NULL;
 	}
 }
@@ -66,7 +67,8 @@ nvh_persist_choose(enum nvh_persist_kind opt, int is_pmem,
 	const char *env = getenv("NVHEAP_PERSIST");
 	if (env && *env && strcmp(env, "auto") != 0) {
 		static const enum nvh_persist_kind kinds[] = {
-			NVH_PERSIST_PMEM, NVH_PERSIST_MSYNC, NVH_PERSIST_EADR};
+			NVH_PERSIST_PMEM, NVH_PERSIST_MSYNC, NVH_PERSIST_EADR,
+			NVH_PERSIST_SIM};
 		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 			if (strcmp(env, nvh_persist_name(kinds[i])) == 0) {
 				*out = kinds[i];
@@ -75,7 +77,7 @@ nvh_persist_choose(enum nvh_persist_kind opt, int is_pmem,
 			}
 		}
 		return nvh_err(EINVAL, "NVHEAP_PERSIST=\"%s\": unknown backend "
-			       "(expected pmem, msync, eadr or auto)", env);
+			       "(expected pmem, msync, eadr, sim or auto)", env);
 	}
 	if (is_pmem && pmem_has_auto_flush() == 1) {
 		*out = NVH_PERSIST_EADR;
@@ -92,7 +94,7 @@ nvh_persist_choose(enum nvh_persist_kind opt, int is_pmem,
 
 int
 nvh_persist_init(struct nvh_persist *p, enum nvh_persist_kind kind,
-		 void *base, size_t size)
+		 void *base, size_t size, struct nvh_sim *sim)
 {
 	memset(p, 0, sizeof(*p));
 	p->be = backend_of(kind);
@@ -104,7 +106,7 @@ nvh_persist_init(struct nvh_persist *p, enum nvh_persist_kind kind,
 	p->id = atomic_fetch_add(&next_instance_id, 1);
 	pthread_mutex_init(&p->lock, NULL);
 	if (p->be->init) {
-		int rc = p->be->init(p);
+		int rc = p->be->init(p, sim);
 		if (rc) {
 			pthread_mutex_destroy(&p->lock);
 			return rc;
@@ -246,6 +248,26 @@ nvh_persist_memset(struct nvh_persist *p, void *dst, int c, size_t len)
 {
 	nvh_persist_memset_nodrain(p, dst, c, len);
 	return nvh_persist_fence(p);
+}
+
+int
+nvh_persist_volatile(struct nvh_persist *p, const void *addr, size_t len)
+{
+	check_range(p, addr, len);
+	if (p->nvolatile == NVH_VOLATILE_MAX)
+		return nvh_err(ENOSPC, "more than %u volatile ranges",
+			       NVH_VOLATILE_MAX);
+	p->volatiles[p->nvolatile].off = (uint64_t)((const char *)addr - p->base);
+	p->volatiles[p->nvolatile].len = len;
+	p->nvolatile++;
+	return 0;
+}
+
+void
+nvh_persist_durable_at(struct nvh_persist *p, const char *where)
+{
+	if (p->be->durable_point)
+		p->be->durable_point(p, where);
 }
 
 static void

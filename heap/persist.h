@@ -60,7 +60,8 @@ struct nvh_persist_thread {
 struct nvh_persist_backend {
 	const char *name;
 	enum nvh_persist_kind kind;
-	int (*init)(struct nvh_persist *p);  /* NULL: nothing to set up */
+	/* NULL: nothing to set up.  `sim` is the caller's simulator (opts). */
+	int (*init)(struct nvh_persist *p, struct nvh_sim *sim);
 	void (*fini)(struct nvh_persist *p); /* NULL: nothing to tear down */
 	void (*flush)(struct nvh_persist *p, struct nvh_persist_thread *t,
 		      const void *addr, size_t len);
@@ -72,7 +73,11 @@ struct nvh_persist_backend {
 	void (*memset_nodrain)(struct nvh_persist *p,
 			       struct nvh_persist_thread *t, void *dst, int c,
 			       size_t len);
+	/* NULL: nothing to check.  See nvh_persist_durable. */
+	void (*durable_point)(struct nvh_persist *p, const char *where);
 };
+
+#define NVH_VOLATILE_MAX 16u
 
 struct nvh_persist {
 	const struct nvh_persist_backend *be;
@@ -83,15 +88,18 @@ struct nvh_persist {
 	pthread_mutex_t lock; /* guards the list of per-thread blocks */
 	struct nvh_persist_thread *threads;
 	struct nvh_persist_thread fallback; /* if a block cannot be allocated */
+	unsigned nvolatile; /* ranges whose contents need not be durable */
+	struct { uint64_t off, len; } volatiles[NVH_VOLATILE_MAX];
 };
 
 extern const struct nvh_persist_backend nvh_persist_pmem;
 extern const struct nvh_persist_backend nvh_persist_eadr;
 extern const struct nvh_persist_backend nvh_persist_msync;
+extern const struct nvh_persist_backend nvh_persist_sim;
 
 /*
  * Choose the backend: an explicit `opt` wins; else NVHEAP_PERSIST
- * (pmem|msync|eadr|auto); else pmem for persistent-memory mappings (eadr
+ * (pmem|msync|eadr|sim|auto); else pmem for persistent-memory mappings (eadr
  * if the platform reports persistent caches) and msync otherwise.  `why`
  * receives a static description of the reason.  Fails with EINVAL on an
  * unknown NVHEAP_PERSIST value.
@@ -101,7 +109,7 @@ int nvh_persist_choose(enum nvh_persist_kind opt, int is_pmem,
 const char *nvh_persist_name(enum nvh_persist_kind kind);
 
 int nvh_persist_init(struct nvh_persist *p, enum nvh_persist_kind kind,
-		     void *base, size_t size);
+		     void *base, size_t size, struct nvh_sim *sim);
 void nvh_persist_fini(struct nvh_persist *p);
 
 void nvh_persist_flush(struct nvh_persist *p, const void *addr, size_t len);
@@ -114,6 +122,24 @@ int nvh_persist_memcpy(struct nvh_persist *p, void *dst, const void *src,
 void nvh_persist_memset_nodrain(struct nvh_persist *p, void *dst, int c,
 				size_t len);
 int nvh_persist_memset(struct nvh_persist *p, void *dst, int c, size_t len);
+
+/*
+ * Declare [addr, addr+len) volatile: DRAM-only contents that live in the
+ * mapping (run-time fields), exempt from the missing-flush detector.
+ */
+int nvh_persist_volatile(struct nvh_persist *p, const void *addr, size_t len);
+
+/*
+ * A durable point: the library has just declared an operation durable
+ * (create, open, close, commit).  Under the `sim` backend everything
+ * outside volatile ranges must now be durable; differences are reported
+ * with `where`.  Other backends do nothing.
+ */
+#define NVH_STR_(x) #x
+#define NVH_STR(x) NVH_STR_(x)
+#define nvh_persist_durable(p, what)                                        \
+	nvh_persist_durable_at((p), what " (" __FILE__ ":" NVH_STR(__LINE__) ")")
+void nvh_persist_durable_at(struct nvh_persist *p, const char *where);
 
 void nvh_persist_get_stats(struct nvh_persist *p,
 			   struct nvh_persist_stats *out);

@@ -69,7 +69,7 @@ pool_persist_init(struct nvh_pool *pool, const struct nvh_opts *opts)
 	if (rc)
 		return rc;
 	return nvh_persist_init(&pool->persist, pool->persist_kind, pool->base,
-				pool->size);
+				pool->size, opts->sim);
 }
 
 NVH_API nvh_pool *
@@ -123,6 +123,7 @@ nvh_create(const char *path, const char *layout, uint64_t size,
 			    pool->hdr_first);
 	if (rc)
 		goto fail_persist;
+	nvh_persist_durable(&pool->persist, "nvh_create");
 	return pool;
 
 fail_persist:
@@ -179,6 +180,7 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 				    pool->hdr_first);
 		if (rc)
 			goto fail_persist;
+		nvh_persist_durable(&pool->persist, "nvh_open");
 	}
 	return pool;
 
@@ -206,6 +208,8 @@ nvh_close(nvh_pool *pool)
 				    pool->hdr_first);
 		if (rc)
 			nvh_err_prefix("nvh_close: %s: ", pool->path);
+		else
+			nvh_persist_durable(&pool->persist, "nvh_close");
 	}
 	nvh_persist_fini(&pool->persist);
 	struct nvh_file f = {.fd = pool->fd, .base = pool->base,

@@ -37,6 +37,8 @@ enum nvh_persist_kind {
 
 #define NVH_OPEN_RDONLY 0x1u /* map read-only, change nothing (shared lock) */
 
+struct nvh_sim; /* the crash simulator, for tests (heap/persist_sim.h) */
+
 /*
  * Options for nvh_create and nvh_open.  Zero-initialise and set what you
  * need; NULL means all defaults.
@@ -45,6 +47,8 @@ struct nvh_opts {
 	enum nvh_persist_kind persist; /* backend; AUTO defers to NVHEAP_PERSIST, then detection */
 	mode_t mode;                   /* nvh_create: file mode, 0 = 0600 */
 	unsigned flags;                /* nvh_open: NVH_OPEN_* */
+	struct nvh_sim *sim;           /* NVH_PERSIST_SIM: simulator to use;
+					* NULL = a private one (tests only) */
 };
 
 /*

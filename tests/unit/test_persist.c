@@ -34,14 +34,15 @@ stats(nvh_pool *pool)
 }
 
 static const enum nvh_persist_kind kinds[] = {
-	NVH_PERSIST_PMEM, NVH_PERSIST_MSYNC, NVH_PERSIST_EADR};
+	NVH_PERSIST_PMEM, NVH_PERSIST_MSYNC, NVH_PERSIST_EADR, NVH_PERSIST_SIM};
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 /* Every backend counts the same requests the same way. */
 static void
 counters_count(void **state)
 {
 	(void)state;
-	for (size_t k = 0; k < 3; k++) {
+	for (size_t k = 0; k < NKINDS; k++) {
 		nvh_pool *pool = make_pool("count.pool", kinds[k]);
 		char *heap = nvh_pool_at(pool, NVH_HEAP_OFFSET);
 		for (unsigned n = 1; n <= 130; n += 43) {
@@ -222,8 +223,8 @@ selection(void **state)
 	assert_string_equal(i.persist_reason, "auto: mapping is not pmem");
 	assert_nvh_ok(nvh_close(pool));
 
-	static const char *names[] = {"pmem", "msync", "eadr"};
-	for (size_t k = 0; k < 3; k++) {
+	static const char *names[] = {"pmem", "msync", "eadr", "sim"};
+	for (size_t k = 0; k < NKINDS; k++) {
 		setenv("NVHEAP_PERSIST", names[k], 1);
 		pool = assert_nvh_ptr(nvh_open(p, "sel", NULL));
 		i = info_of(pool);
@@ -252,7 +253,7 @@ selection(void **state)
 	o.persist = (enum nvh_persist_kind)99;
 	assert_nvh_null_errno(nvh_open(p, "sel", &o), EINVAL);
 	pool = assert_nvh_ptr(nvh_open(p, "sel", NULL));
-	assert_int_equal(info_of(pool).run_generation, 7);
+	assert_int_equal(info_of(pool).run_generation, 8);
 	assert_nvh_ok(nvh_close(pool));
 }
 

@@ -1,0 +1,520 @@
+/*
+ * explore.c -- the crash-state explorer; see explore.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "explore.h"
+
+/* ---- the set of images already checked ---- */
+
+struct seen {
+	uint64_t (*slot)[3]; /* {h0, h1, acked + 1}; [2] == 0: empty */
+	size_t cap, n;
+};
+
+static int
+seen_add(struct seen *s, const uint64_t h[2], unsigned acked)
+{
+	if (2 * (s->n + 1) > s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 4096;
+		uint64_t (*ns)[3] = calloc(cap, sizeof(*ns));
+		if (!ns) {
+			fprintf(stderr, "explore: out of memory\n");
+			abort();
+		}
+		for (size_t i = 0; i < s->cap; i++) {
+			if (!s->slot[i][2])
+				continue;
+			size_t j = s->slot[i][0] & (cap - 1);
+			while (ns[j][2])
+				j = (j + 1) & (cap - 1);
+			memcpy(ns[j], s->slot[i], sizeof(ns[j]));
+		}
+		free(s->slot);
+		s->slot = ns;
+		s->cap = cap;
+	}
+	uint64_t key2 = (uint64_t)acked + 1;
+	size_t j = (h[0] ^ key2 * 0x9e3779b97f4a7c15ull) & (s->cap - 1);
+	while (s->slot[j][2]) {
+		if (s->slot[j][0] == h[0] && s->slot[j][1] == h[1] &&
+		    s->slot[j][2] == key2)
+			return 0; /* already there */
+		j = (j + 1) & (s->cap - 1);
+	}
+	s->slot[j][0] = h[0];
+	s->slot[j][1] = h[1];
+	s->slot[j][2] = key2;
+	s->n++;
+	return 1;
+}
+
+/* ---- explorer state ---- */
+
+struct img_file {
+	char path[PATH_MAX];
+	int fd;
+	uint8_t *map;
+};
+
+struct nvt_explorer {
+	const struct nvt_workload *w;
+	const struct nvt_config *cfg;
+	struct nvt_result *res;
+	struct nvt_run run;
+	uint64_t size;
+	char pool_path[PATH_MAX];
+	struct img_file img, img2;
+	struct nvh_sim *sim;   /* the workload's */
+	struct nvh_sim *nsim;  /* recovery of a crash image */
+	struct seen seen;
+	uint8_t *pick;         /* sampled fences, NULL = all */
+	uint64_t npick;
+	struct timespec start;
+	int after_run;
+	int stopped;           /* budget used up */
+	unsigned reports;
+	unsigned dumped;
+	/* the state being checked, for reports */
+	int depth;             /* 0: none, 1: crash image, 2: nested image */
+	uint64_t fence, id, nfence, nid;
+	char desc[160], ndesc[160];
+};
+
+static struct nvt_explorer *current; /* for the crash signal handler */
+
+void
+nvt_config_default(struct nvt_config *c)
+{
+	static const struct nvt_gen g = NVT_GEN_DEFAULT;
+	memset(c, 0, sizeof(*c));
+	c->seed = 1;
+	c->max_fences = 2000;
+	c->gen = g;
+	c->ngen = g;
+	c->ngen.max_images = 64; /* recovery crashes: keep the product bounded */
+	c->nested = 1;
+	c->max_reports = 5;
+	c->dir = "/tmp";
+	c->argv0 = "torture";
+	c->only_fence = c->only_state = c->only_nfence = c->only_nstate = -1;
+}
+
+static double
+elapsed(const struct nvt_explorer *x)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - x->start.tv_sec) +
+	       (double)(now.tv_nsec - x->start.tv_nsec) / 1e9;
+}
+
+static int
+replaying(const struct nvt_explorer *x)
+{
+	return x->cfg->only_fence >= 0;
+}
+
+void
+nvt_ack(struct nvt_run *r)
+{
+	r->acked++;
+}
+
+int
+nvt_fail(struct nvt_check *k, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(k->why, sizeof(k->why), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void
+print_state(const struct nvt_explorer *x, FILE *f)
+{
+	fprintf(f, "%s at fence %" PRIu64 " state %" PRIu64 " (%s)",
+		x->after_run && x->fence == x->res->fences ? "after the run"
+							 : "crash",
+		x->fence, x->id, x->desc);
+	if (x->depth == 2)
+		fprintf(f, ", then during its recovery at fence %" PRIu64
+			" state %" PRIu64 " (%s)", x->nfence, x->nid, x->ndesc);
+}
+
+static void
+print_replay(const struct nvt_explorer *x, FILE *f)
+{
+	fprintf(f, "  replay: %s --workload %s --seed %" PRIu64
+		" --fence %" PRIu64 " --state %" PRIu64, x->cfg->argv0,
+		x->w->name, x->cfg->seed, x->fence, x->id);
+	if (x->depth == 2)
+		fprintf(f, " --nested-fence %" PRIu64 " --nested-state %" PRIu64,
+			x->nfence, x->nid);
+	fprintf(f, "\n");
+}
+
+static void
+failure(struct nvt_explorer *x, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+failure(struct nvt_explorer *x, const char *fmt, ...)
+{
+	if (!x->res->failures++ && x->depth) {
+		x->res->fail_fence = (int64_t)x->fence;
+		x->res->fail_state = (int64_t)x->id;
+		x->res->fail_nfence = x->depth == 2 ? (int64_t)x->nfence : -1;
+		x->res->fail_nstate = x->depth == 2 ? (int64_t)x->nid : -1;
+	}
+	if (x->cfg->quiet || x->reports++ >= x->cfg->max_reports)
+		return;
+	fprintf(stderr, "FAIL torture %s (seed %" PRIu64 "): ", x->w->name,
+		x->cfg->seed);
+	if (x->depth)
+		print_state(x, stderr);
+	else
+		fprintf(stderr, "during the run");
+	fprintf(stderr, ": ");
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	if (x->depth)
+		print_replay(x, stderr);
+	else
+		fprintf(stderr, "  replay: %s --workload %s --seed %" PRIu64 "\n",
+			x->cfg->argv0, x->w->name, x->cfg->seed);
+}
+
+static void
+on_crash_signal(int sig)
+{
+	struct nvt_explorer *x = current;
+	if (x) {
+		fprintf(stderr, "FAIL torture %s (seed %" PRIu64 "): signal %d "
+			"(%s) while checking ", x->w->name, x->cfg->seed, sig,
+			strsignal(sig));
+		if (x->depth)
+			print_state(x, stderr);
+		else
+			fprintf(stderr, "the run");
+		fprintf(stderr, "\n");
+		if (x->depth)
+			print_replay(x, stderr);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* ---- image files ---- */
+
+static void
+img_open(struct img_file *f, const char *dir, const char *name,
+	 const char *suffix, uint64_t size)
+{
+	snprintf(f->path, sizeof(f->path), "%s/%s.%s", dir, name, suffix);
+	unlink(f->path);
+	f->fd = open(f->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (f->fd < 0 || ftruncate(f->fd, (off_t)size) != 0) {
+		fprintf(stderr, "explore: %s: %s\n", f->path, strerror(errno));
+		exit(2);
+	}
+	f->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
+	if (f->map == MAP_FAILED) {
+		fprintf(stderr, "explore: mmap %s: %s\n", f->path,
+			strerror(errno));
+		exit(2);
+	}
+}
+
+static void
+img_close(struct img_file *f, uint64_t size)
+{
+	munmap(f->map, size);
+	close(f->fd);
+	unlink(f->path);
+}
+
+static void
+dump(struct nvt_explorer *x, const uint8_t *img)
+{
+	const struct nvt_config *c = x->cfg;
+	if (!c->dump_dir || x->dumped >= c->dump_max)
+		return;
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/%s-%04u", c->dump_dir, x->w->name,
+		 x->dumped++);
+	FILE *f = fopen(p, "w");
+	if (!f)
+		return;
+	fwrite(img, 1, c->dump_len < x->size ? c->dump_len : x->size, f);
+	fclose(f);
+}
+
+/* ---- checking ---- */
+
+static void
+check_image(struct nvt_explorer *x, const char *path, int nested)
+{
+	struct nvt_check k = {.path = path, .acked = x->run.acked,
+			      .after_run = x->after_run, .priv = x->run.priv,
+			      .recovered_once = nested};
+	if (nested || !x->cfg->nested) {
+		/* recover without a simulator: no further crash points */
+		k.opts.persist = NVH_PERSIST_EADR;
+	} else {
+		nvh_sim_reset(x->nsim);
+		k.opts.persist = NVH_PERSIST_SIM;
+		k.opts.sim = x->nsim;
+	}
+	x->res->states++;
+	if (x->cfg->verbose) {
+		fprintf(stderr, "check ");
+		print_state(x, stderr);
+		fprintf(stderr, "\n");
+	}
+	if (x->w->check(&k) != 0)
+		failure(x, "%s", k.why);
+	else if (x->cfg->verbose)
+		fprintf(stderr, "  ok\n");
+}
+
+static int
+nested_image(void *arg, const struct nvt_image *img)
+{
+	struct nvt_explorer *x = arg;
+	const struct nvt_config *c = x->cfg;
+	if (c->only_nstate >= 0 && (int64_t)img->id != c->only_nstate)
+		return 0;
+	if (!replaying(x)) {
+		uint64_t h[2];
+		nvt_image_hash(x->nsim, img, h);
+		if (!seen_add(&x->seen, h, x->run.acked)) {
+			x->res->duplicates++;
+			return 0;
+		}
+	}
+	if (c->budget > 0 && elapsed(x) > c->budget) {
+		x->res->budget_hit = 1;
+		return 1;
+	}
+	nvt_image_write(x->nsim, img, x->img2.map);
+	dump(x, x->img2.map);
+	x->depth = 2;
+	x->nid = img->id;
+	snprintf(x->ndesc, sizeof(x->ndesc), "%s", img->desc);
+	check_image(x, x->img2.path, 1);
+	x->depth = 1;
+	return 0;
+}
+
+static void
+nested_crash_point(void *arg, struct nvh_sim *sim)
+{
+	struct nvt_explorer *x = arg;
+	const struct nvt_config *c = x->cfg;
+	uint64_t nf = nvh_sim_fences(sim);
+	if (c->only_nfence >= 0 && (int64_t)nf != c->only_nfence)
+		return;
+	if (replaying(x) && c->only_nfence < 0)
+		return; /* replaying an outer state only */
+	x->nfence = nf;
+	nvt_images(sim, &c->ngen, c->seed ^ (x->fence << 20) ^ nf,
+		   nested_image, x);
+}
+
+static int
+outer_image(void *arg, const struct nvt_image *img)
+{
+	struct nvt_explorer *x = arg;
+	const struct nvt_config *c = x->cfg;
+	if (replaying(x)) {
+		if ((int64_t)img->id != c->only_state)
+			return 0;
+	} else {
+		uint64_t h[2];
+		nvt_image_hash(x->sim, img, h);
+		if (!seen_add(&x->seen, h, x->run.acked)) {
+			x->res->duplicates++;
+			return 0;
+		}
+	}
+	if (c->budget > 0 && elapsed(x) > c->budget) {
+		x->res->budget_hit = 1;
+		x->stopped = 1;
+		return 1;
+	}
+	nvt_image_write(x->sim, img, x->img.map);
+	dump(x, x->img.map);
+	x->depth = 1;
+	x->id = img->id;
+	snprintf(x->desc, sizeof(x->desc), "%s", img->desc);
+	check_image(x, x->img.path, 0);
+	x->depth = 0;
+	return 0;
+}
+
+static void
+crash_point(void *arg, struct nvh_sim *sim)
+{
+	struct nvt_explorer *x = arg;
+	const struct nvt_config *c = x->cfg;
+	uint64_t f = nvh_sim_fences(sim);
+	if (x->stopped)
+		return;
+	if (replaying(x) && (int64_t)f != c->only_fence)
+		return;
+	if (x->pick && (f >= x->npick || !x->pick[f]))
+		return;
+	x->res->explored++;
+	x->fence = f;
+	nvt_images(sim, &c->gen, c->seed ^ f, outer_image, x);
+}
+
+static void
+missing_flush(void *arg, struct nvh_sim *sim, uint64_t off, uint64_t len,
+	      const char *where)
+{
+	struct nvt_explorer *x = arg;
+	(void)sim;
+	failure(x, "missing flush: pool bytes [%" PRIu64 ", %" PRIu64 ") not "
+		"durable at %s%s", off, off + len, where,
+		x->depth ? " (during recovery of the crash image)" : "");
+}
+
+static void
+count_missing(void *arg, struct nvh_sim *sim, uint64_t off, uint64_t len,
+	      const char *where)
+{
+	(void)arg, (void)sim, (void)off, (void)len, (void)where;
+}
+
+/* ---- one run of the workload ---- */
+
+static int
+do_setup(struct nvt_explorer *x)
+{
+	unlink(x->pool_path);
+	memset(x->run.priv, 0, x->w->priv_size);
+	x->run.acked = 0;
+	if (!x->w->setup)
+		return 0;
+	x->run.opts = (struct nvh_opts){.persist = NVH_PERSIST_EADR};
+	if (x->w->setup(&x->run) != 0) {
+		fprintf(stderr, "torture %s: setup failed: %s\n", x->w->name,
+			nvh_errormsg());
+		return -1;
+	}
+	x->run.acked = 0;
+	return 0;
+}
+
+static int
+do_run(struct nvt_explorer *x, struct nvh_sim *sim)
+{
+	x->run.opts = (struct nvh_opts){.persist = NVH_PERSIST_SIM, .sim = sim};
+	x->after_run = 0;
+	int rc = x->w->run(&x->run);
+	x->after_run = 1;
+	return rc;
+}
+
+int
+nvt_explore(const struct nvt_workload *w, const struct nvt_config *cfg,
+	    struct nvt_result *res)
+{
+	struct nvt_explorer x = {.w = w, .cfg = cfg, .res = res};
+	memset(res, 0, sizeof(*res));
+	res->fail_fence = res->fail_state = res->fail_nfence = res->fail_nstate = -1;
+	clock_gettime(CLOCK_MONOTONIC, &x.start);
+	x.size = w->pool_size ? w->pool_size : NVH_MIN_POOL_SIZE;
+	snprintf(x.pool_path, sizeof(x.pool_path), "%s/%s.pool", cfg->dir,
+		 w->name);
+	x.run.path = x.pool_path;
+	x.run.seed = cfg->seed;
+	x.run.x = &x;
+	x.run.priv = calloc(1, w->priv_size ? w->priv_size : 1);
+
+	/* 1. Count the fences (and make sure the workload runs at all). */
+	struct nvh_sim_hooks quiet = {.missing_flush = count_missing};
+	struct nvh_sim *counter = nvh_sim_new(&quiet, 0);
+	if (do_setup(&x) != 0)
+		return -1;
+	if (do_run(&x, counter) != 0) {
+		fprintf(stderr, "torture %s: run failed: %s\n", w->name,
+			nvh_errormsg());
+		res->failures++;
+		nvh_sim_free(counter);
+		return -1;
+	}
+	res->fences = nvh_sim_fences(counter);
+	nvh_sim_free(counter);
+
+	/* 2. Which fences to explore. */
+	uint64_t points = res->fences + 1; /* + the end of the run */
+	if (!replaying(&x) && cfg->max_fences && points > cfg->max_fences) {
+		uint64_t rng = cfg->seed ^ 0xf3ce5ull;
+		x.pick = calloc(points, 1);
+		x.npick = points;
+		for (uint64_t i = 0; i < points; i++)
+			x.pick[i] = nvt_rand(&rng) % points < cfg->max_fences;
+	}
+
+	/* 3. Explore. */
+	img_open(&x.img, cfg->dir, w->name, "img", x.size);
+	img_open(&x.img2, cfg->dir, w->name, "img2", x.size);
+	struct nvh_sim_hooks hooks = {.crash_point = crash_point,
+				      .missing_flush = missing_flush,
+				      .arg = &x};
+	struct nvh_sim_hooks nhooks = {.crash_point = nested_crash_point,
+				       .missing_flush = missing_flush,
+				       .arg = &x};
+	x.sim = nvh_sim_new(&hooks, 0);
+	x.nsim = nvh_sim_new(&nhooks, 0);
+	struct sigaction sa = {.sa_handler = on_crash_signal}, old[4];
+	static const int sigs[4] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE};
+	current = &x;
+	for (int i = 0; i < 4; i++)
+		sigaction(sigs[i], &sa, &old[i]);
+
+	int rc = 0;
+	if (do_setup(&x) != 0) {
+		rc = -1;
+	} else if (do_run(&x, x.sim) != 0) {
+		failure(&x, "run failed on the second pass: %s", nvh_errormsg());
+	} else {
+		/* The crash point after the last operation. */
+		crash_point(&x, x.sim);
+	}
+	res->missing = nvh_sim_missing_flushes(x.sim) +
+		       nvh_sim_missing_flushes(x.nsim);
+
+	for (int i = 0; i < 4; i++)
+		sigaction(sigs[i], &old[i], NULL);
+	current = NULL;
+	nvh_sim_free(x.sim);
+	nvh_sim_free(x.nsim);
+	img_close(&x.img, x.size);
+	img_close(&x.img2, x.size);
+	unlink(x.pool_path);
+	free(x.pick);
+	free(x.seen.slot);
+	free(x.run.priv);
+	res->seconds = elapsed(&x);
+	return rc;
+}

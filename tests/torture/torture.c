@@ -1,0 +1,273 @@
+/*
+ * torture.c -- `torture`: run the crash-state explorer over the workloads.
+ *
+ *   torture [--budget SECONDS] [--seed N] [--workload NAME]... [--soak]
+ *           [--max-fences N] [--k N] [--no-nested] [--list] [-v]
+ *   torture --workload NAME --seed N --fence F --state S
+ *           [--nested-fence G --nested-state T]        (replay one state)
+ *   torture --dump-images DIR [--dump-bytes N]        (fuzzing seeds)
+ *
+ * stdout: one line per workload, "torture <workload>: <N> crash states,
+ * <F> failures", then "torture total: ...".  Details (seed, coverage,
+ * rate, failure reports with replay commands) go to stderr.  Exit status
+ * 1 if any failure, 2 on usage errors.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "workloads.h"
+
+static const struct nvt_workload *const all[] = {NVT_WORKLOADS,
+						 NVT_BROKEN_WORKLOADS};
+static const size_t nall = sizeof(all) / sizeof(all[0]);
+static const size_t ngood = sizeof((const struct nvt_workload *[]){
+					    NVT_WORKLOADS}) /
+			    sizeof(struct nvt_workload *);
+
+static const char usage[] =
+	"usage: torture [options]\n"
+	"  -b, --budget SECONDS   stop exploring after this long (default 300;\n"
+	"                         0 = no limit), shared among the workloads\n"
+	"  -s, --seed N           seed for sampling (default: from the clock)\n"
+	"  -w, --workload NAME    only this workload (repeatable)\n"
+	"      --soak             larger subsets and no fence sampling; with a\n"
+	"                         budget, repeats with new seeds until it is spent\n"
+	"      --max-fences N     explore every fence up to N, else sample N\n"
+	"      --k N              in-flight subsets up to N lines (default 2)\n"
+	"      --no-nested        do not crash recovery itself\n"
+	"      --fence F --state S [--nested-fence G --nested-state T]\n"
+	"                         replay one crash state (with --workload, --seed)\n"
+	"      --dump-images DIR  write each distinct image's first bytes to DIR\n"
+	"      --dump-bytes N     how many (default 16384)\n"
+	"  -l, --list             list the workloads\n"
+	"  -v, --verbose          print every state checked\n";
+
+static const struct nvt_workload *
+find(const char *name)
+{
+	for (size_t i = 0; i < nall; i++)
+		if (strcmp(all[i]->name, name) == 0)
+			return all[i];
+	return NULL;
+}
+
+static int
+parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || !*s || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static double
+now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static const char *
+scratch_dir(void)
+{
+	static char dir[PATH_MAX];
+	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	snprintf(dir, sizeof(dir), "%s/nvheap-torture.XXXXXX", base);
+	if (!mkdtemp(dir)) {
+		perror("torture: mkdtemp");
+		exit(2);
+	}
+	return dir;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { O_SOAK = 256, O_MAXF, O_K, O_NONEST, O_FENCE, O_STATE, O_NFENCE,
+	       O_NSTATE, O_DUMP, O_DUMPB };
+	static const struct option lo[] = {
+		{"budget", required_argument, NULL, 'b'},
+		{"seed", required_argument, NULL, 's'},
+		{"workload", required_argument, NULL, 'w'},
+		{"soak", no_argument, NULL, O_SOAK},
+		{"max-fences", required_argument, NULL, O_MAXF},
+		{"k", required_argument, NULL, O_K},
+		{"no-nested", no_argument, NULL, O_NONEST},
+		{"fence", required_argument, NULL, O_FENCE},
+		{"state", required_argument, NULL, O_STATE},
+		{"nested-fence", required_argument, NULL, O_NFENCE},
+		{"nested-state", required_argument, NULL, O_NSTATE},
+		{"dump-images", required_argument, NULL, O_DUMP},
+		{"dump-bytes", required_argument, NULL, O_DUMPB},
+		{"list", no_argument, NULL, 'l'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct nvt_config cfg;
+	nvt_config_default(&cfg);
+	cfg.argv0 = argv[0];
+	cfg.dump_len = 16384;
+	cfg.dump_max = 256;
+	double budget = 300;
+	int seeded = 0, soak = 0;
+	const struct nvt_workload *chosen[64];
+	size_t nchosen = 0;
+	uint64_t v;
+	int c;
+	while ((c = getopt_long(argc, argv, "b:s:w:lvh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'b': {
+			char *end;
+			budget = strtod(optarg, &end);
+			if (*end || budget < 0)
+				goto bad;
+			break;
+		}
+		case 's':
+			if (parse_u64(optarg, &cfg.seed))
+				goto bad;
+			seeded = 1;
+			break;
+		case 'w':
+			if (!(chosen[nchosen] = find(optarg))) {
+				fprintf(stderr, "torture: no workload \"%s\" "
+					"(--list)\n", optarg);
+				return 2;
+			}
+			if (nchosen < 63)
+				nchosen++;
+			break;
+		case O_SOAK: soak = 1; break;
+		case O_MAXF:
+			if (parse_u64(optarg, &cfg.max_fences))
+				goto bad;
+			break;
+		case O_K:
+			if (parse_u64(optarg, &v) || v > 8)
+				goto bad;
+			cfg.gen.k = (unsigned)v;
+			break;
+		case O_NONEST: cfg.nested = 0; break;
+		case O_FENCE:
+		case O_STATE:
+		case O_NFENCE:
+		case O_NSTATE:
+			if (parse_u64(optarg, &v) || v > INT64_MAX)
+				goto bad;
+			*(c == O_FENCE ? &cfg.only_fence
+			  : c == O_STATE ? &cfg.only_state
+			  : c == O_NFENCE ? &cfg.only_nfence
+					  : &cfg.only_nstate) = (int64_t)v;
+			break;
+		case O_DUMP: cfg.dump_dir = optarg; break;
+		case O_DUMPB:
+			if (parse_u64(optarg, &v) || v == 0)
+				goto bad;
+			cfg.dump_len = (size_t)v;
+			break;
+		case 'l':
+			for (size_t i = 0; i < nall; i++)
+				printf("%-16s %s%s\n", all[i]->name,
+				       all[i]->what,
+				       i >= ngood ? " (expected to fail)" : "");
+			return 0;
+		case 'v': cfg.verbose = 1; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: goto bad;
+		}
+	}
+	if (optind != argc)
+		goto bad;
+	int replay = cfg.only_fence >= 0;
+	if ((cfg.only_state >= 0) != replay ||
+	    (cfg.only_nfence >= 0) != (cfg.only_nstate >= 0) ||
+	    (cfg.only_nfence >= 0 && !replay) ||
+	    (replay && (nchosen != 1 || !seeded))) {
+		fprintf(stderr, "torture: a replay needs --workload, --seed, "
+			"--fence and --state (and both nested options or "
+			"neither)\n");
+		return 2;
+	}
+	if (replay) {
+		cfg.verbose = 1;
+		cfg.max_reports = ~0u;
+		budget = 0;
+	}
+	if (!seeded)
+		cfg.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	if (soak) {
+		cfg.gen.k = cfg.gen.k > 3 ? cfg.gen.k : 3;
+		cfg.gen.all_subsets_max = 10;
+		cfg.max_fences = 0;
+		cfg.ngen.max_images = 256;
+	}
+	if (!nchosen) {
+		for (size_t i = 0; i < ngood; i++)
+			chosen[nchosen++] = all[i];
+	}
+	if (cfg.dump_dir && mkdir(cfg.dump_dir, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "torture: %s: %s\n", cfg.dump_dir,
+			strerror(errno));
+		return 2;
+	}
+	cfg.dir = scratch_dir();
+	fprintf(stderr, "torture: seed %" PRIu64 " (rerun with --seed %" PRIu64
+		" to repeat), budget %s\n", cfg.seed, cfg.seed,
+		budget > 0 ? "limited" : "none");
+
+	uint64_t total_states = 0, total_failures = 0;
+	double t0 = now();
+	int round = 0;
+	do {
+		for (size_t i = 0; i < nchosen; i++) {
+			const struct nvt_workload *w = chosen[i];
+			if (budget > 0) {
+				double left = budget - (now() - t0);
+				if (left <= 0)
+					break;
+				/* share what is left among those to come */
+				cfg.budget = soak ? left : left / (double)(nchosen - i);
+			}
+			struct nvt_result r;
+			int rc = nvt_explore(w, &cfg, &r);
+			if (rc)
+				r.failures += r.failures ? 0 : 1;
+			total_states += r.states;
+			total_failures += r.failures;
+			printf("torture %s: %" PRIu64 " crash states, %" PRIu64
+			       " failures\n", w->name, r.states, r.failures);
+			fflush(stdout);
+			fprintf(stderr, "  %s: %" PRIu64 " fences, %" PRIu64
+				" crash points explored%s, %" PRIu64
+				" duplicate images skipped, %.1f s, %.0f "
+				"states/s\n", w->name, r.fences, r.explored,
+				r.budget_hit ? " (budget reached)" : "",
+				r.duplicates, r.seconds,
+				r.seconds > 0 ? (double)r.states / r.seconds : 0);
+		}
+		cfg.seed = cfg.seed * 6364136223846793005ull + 1442695040888963407ull;
+		round++;
+	} while (soak && budget > 0 && now() - t0 < budget);
+	if (round > 1)
+		fprintf(stderr, "torture: %d soak rounds\n", round);
+	printf("torture total: %" PRIu64 " crash states, %" PRIu64
+	       " failures\n", total_states, total_failures);
+	rmdir(cfg.dir);
+	return total_failures ? 1 : 0;
+bad:
+	fputs(usage, stderr);
+	return 2;
+}

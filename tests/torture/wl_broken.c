@@ -1,0 +1,96 @@
+/*
+ * wl_broken.c -- workloads with planted crash-consistency bugs.  The
+ * explorer must report failures for each (tests/unit/test_sim.c asserts
+ * it); they are never part of the `scons torture` pass.
+ *
+ * Both write a value and then a "commit record" saying the value is
+ * valid, like a log commit.  The check: a durable commit record implies
+ * the durable value.
+ */
+#include <stdint.h>
+
+#include "workloads.h"
+
+#include "heap/layout.h"
+#include "heap/pool.h"
+
+#define LAYOUT "broken"
+#define VALUE_OFF (NVH_HEAP_OFFSET)
+#define COMMIT_OFF (NVH_HEAP_OFFSET + 4096) /* another line, another page */
+#define VALUE 0x600dda7aull
+
+static int
+setup(struct nvt_run *r)
+{
+	nvh_pool *p = nvh_create(r->path, LAYOUT, NVH_MIN_POOL_SIZE, &r->opts);
+	return p ? nvh_close(p) : -1;
+}
+
+/* Bug: the value is stored but never flushed. */
+static int
+noflush_run(struct nvt_run *r)
+{
+	nvh_pool *p = nvh_open(r->path, LAYOUT, &r->opts);
+	if (!p)
+		return -1;
+	*(uint64_t *)nvh_pool_at(p, VALUE_OFF) = VALUE;
+	uint64_t *commit = nvh_pool_at(p, COMMIT_OFF);
+	*commit = 1;
+	if (nvh_persist(p, commit, sizeof(*commit)))
+		return -1;
+	nvt_ack(r);
+	return nvh_close(p);
+}
+
+/* Bug: value and commit record are flushed, then fenced once: the commit
+ * record can become durable before the value. */
+static int
+order_run(struct nvt_run *r)
+{
+	nvh_pool *p = nvh_open(r->path, LAYOUT, &r->opts);
+	if (!p)
+		return -1;
+	uint64_t *value = nvh_pool_at(p, VALUE_OFF);
+	uint64_t *commit = nvh_pool_at(p, COMMIT_OFF);
+	*value = VALUE;
+	nvh_flush(p, value, sizeof(*value));
+	*commit = 1;
+	nvh_flush(p, commit, sizeof(*commit));
+	if (nvh_drain(p))
+		return -1;
+	nvt_ack(r);
+	return nvh_close(p);
+}
+
+static int
+check(struct nvt_check *k)
+{
+	nvh_pool *p = nvh_open(k->path, LAYOUT, &k->opts);
+	if (!p)
+		return nvt_fail(k, "open failed: %s", nvh_errormsg());
+	uint64_t value = *(uint64_t *)nvh_pool_at(p, VALUE_OFF);
+	uint64_t commit = *(uint64_t *)nvh_pool_at(p, COMMIT_OFF);
+	nvh_close(p);
+	if (k->acked >= 1 && commit != 1)
+		return nvt_fail(k, "acknowledged commit record lost");
+	if (commit == 1 && value != VALUE)
+		return nvt_fail(k, "commit record durable, its value is not "
+				"(0x%llx)", (unsigned long long)value);
+	return 0;
+}
+
+const struct nvt_workload nvt_wl_broken_noflush = {
+	.name = "broken-noflush",
+	.what = "planted bug: value never flushed before its commit record",
+	.setup = setup,
+	.run = noflush_run,
+	.check = check,
+};
+
+const struct nvt_workload nvt_wl_broken_order = {
+	.name = "broken-order",
+	.what = "planted bug: commit record flushed in the same fence as its value",
+	.setup = setup,
+	.run = order_run,
+	.check = check,
+};

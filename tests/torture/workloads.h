@@ -1,0 +1,22 @@
+/*
+ * workloads.h -- the registry of torture workloads.  A new workload is a
+ * struct nvt_workload in a wl_*.c file plus one line in each list here.
+ */
+#ifndef NVT_WORKLOADS_H
+#define NVT_WORKLOADS_H
+
+#include "explore.h"
+
+/* Must hold: `scons torture` runs these and expects no failure. */
+extern const struct nvt_workload nvt_wl_create, nvt_wl_reopen,
+	nvt_wl_repair_a, nvt_wl_repair_b;
+
+/* Planted bugs: the explorer must find failures (tests/unit/test_sim.c). */
+extern const struct nvt_workload nvt_wl_broken_noflush, nvt_wl_broken_order;
+
+#define NVT_WORKLOADS                                                        \
+	&nvt_wl_create, &nvt_wl_reopen, &nvt_wl_repair_a, &nvt_wl_repair_b
+
+#define NVT_BROKEN_WORKLOADS &nvt_wl_broken_noflush, &nvt_wl_broken_order
+
+#endif
