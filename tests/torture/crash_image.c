@@ -117,7 +117,7 @@ count_subsets(size_t m, const struct nvt_gen *g)
 static void
 subsets(struct en *en, const struct nvt_gen *g)
 {
-	size_t idx[64];
+	size_t idx[64] = {0};
 	if (en->m <= g->all_subsets_max) {
 		for (uint64_t mask = 0; mask < (1ull << en->m); mask++) {
 			size_t n = 0;
