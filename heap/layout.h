@@ -10,7 +10,7 @@
  *   offset        size        contents
  *   0             4 KiB       pool header, copy A
  *   4096          4 KiB       pool header, copy B
- *   8192          heap_size   heap (allocator, issue "allocator")
+ *   8192          heap_size   heap: see "Heap" below
  *   ...           rest        unused tail (< 4 KiB alignment slack)
  *
  * The two header copies sit in different pages so that a torn page write
@@ -97,5 +97,139 @@ _Static_assert(offsetof(struct nvh_pool_hdr, reserved0) == 156, "");
 _Static_assert(offsetof(struct nvh_pool_hdr, reserved) == 160, "");
 _Static_assert(offsetof(struct nvh_pool_hdr, checksum) == 248, "");
 _Static_assert(NVH_HEAP_OFFSET >= NVH_HDR_B_OFFSET + NVH_HDR_COPY_SIZE, "");
+
+/*
+ * Heap (at heap_offset = H; every offset below is a pool offset, i.e.
+ * from the start of the file; all regions after the first page are 4 KiB
+ * aligned):
+ *
+ *   H               256 B     heap header (struct nvh_heap_hdr), static
+ *   H + 256         64 B      checkpoint line (struct nvh_ckpt)
+ *   H + 320         64 B      root line: the root slot, an nvh_oid
+ *   H + 512         16 B x n  class table (struct nvh_class_ent)
+ *   lanes_off       64 KiB x  lanes: rings of redo records (tx/log_layout.h)
+ *   table_off       16 B x    arena table (struct nvh_arena_ent)
+ *   bitmaps_off     512 B x   one bitmap slot per arena, 1 bit per block
+ *   arenas_off      256 KiB x arenas
+ *
+ * Heap header (256 bytes):
+ *
+ *   off  size  field           rule checked at open
+ *     0     8  magic           "NVHHEAP\0"
+ *     8     4  version         == NVH_HEAP_VERSION
+ *    12     4  hdr_size        == 256
+ *    16     4  arena_size      == NVH_ARENA_SIZE
+ *    20     4  bitmap_slot     == NVH_BITMAP_SLOT
+ *    24     4  nclasses        1..NVH_MAX_CLASSES
+ *    28     4  nlanes          1..NVH_MAX_LANES
+ *    32     4  lane_size       == NVH_LANE_SIZE
+ *    36     4  reserved0       0
+ *    40     8  narenas         >= 1
+ *    48     8  class_off       == H + 512
+ *    56     8  lanes_off       regions in this order, aligned, not
+ *    64     8  table_off         overlapping, the last ending inside
+ *    72     8  bitmaps_off       the pool
+ *    80     8  arenas_off
+ *    88     8  ckpt_off        == H + 256
+ *    96     8  root_off        == H + 320
+ *   104   136  reserved        zero
+ *   240     8  class_checksum  XXH3-64 of the class table
+ *   248     8  checksum        XXH3-64 of bytes [0, 248)
+ *
+ * Class table entry (16 bytes): block_size (multiple of 64), nblocks
+ * (blocks per arena, <= 8 * bitmap_slot), blocks_off (offset of block 0 in
+ * the arena; the block words, 8 bytes per block, fill [0, 8*nblocks)),
+ * reserved.  Block sizes strictly increase; blocks_off + nblocks *
+ * block_size <= arena_size.
+ *
+ * Arena table entry (16 bytes): desc = kind | class << 8 | run << 32 and,
+ * for a large object, its block word.  Kinds: FREE (all of the arena's
+ * bitmap slot is zero), SMALL (blocks of one class), LARGE (head of a run
+ * of `run` arenas holding one object; the entries of the rest of the run
+ * stay FREE).
+ *
+ * Block word (8 bytes): type id (bits 0-31); bits 32-63 reserved for the
+ * objects layer (zero).
+ */
+
+#define NVH_HEAP_MAGIC "NVHHEAP"
+#define NVH_HEAP_VERSION 1u
+#define NVH_ARENA_SIZE (256u << 10)
+#define NVH_BITMAP_SLOT 512u           /* bytes: up to 4096 blocks */
+#define NVH_LANE_SIZE (64u << 10)
+#define NVH_MAX_CLASSES 64u
+#define NVH_MAX_LANES 64u
+#define NVH_MIN_LANES 2u
+
+#define NVH_HEAP_CKPT_REL 256u         /* offsets from H */
+#define NVH_HEAP_ROOT_REL 320u
+#define NVH_HEAP_CLASS_REL 512u
+#define NVH_HEAP_FIXED 4096u           /* header page */
+
+struct nvh_heap_hdr {
+	char magic[8];
+	uint32_t version;
+	uint32_t hdr_size;
+	uint32_t arena_size;
+	uint32_t bitmap_slot;
+	uint32_t nclasses;
+	uint32_t nlanes;
+	uint32_t lane_size;
+	uint32_t reserved0;
+	uint64_t narenas;
+	uint64_t class_off;
+	uint64_t lanes_off;
+	uint64_t table_off;
+	uint64_t bitmaps_off;
+	uint64_t arenas_off;
+	uint64_t ckpt_off;
+	uint64_t root_off;
+	uint8_t reserved[136];
+	uint64_t class_checksum;
+	uint64_t checksum;
+};
+
+_Static_assert(sizeof(struct nvh_heap_hdr) == 256, "heap header size");
+_Static_assert(offsetof(struct nvh_heap_hdr, narenas) == 40, "");
+_Static_assert(offsetof(struct nvh_heap_hdr, root_off) == 96, "");
+_Static_assert(offsetof(struct nvh_heap_hdr, class_checksum) == 240, "");
+_Static_assert(offsetof(struct nvh_heap_hdr, checksum) == 248, "");
+
+/* The checkpoint line: records with seq <= ckpt_seq are applied in place
+ * and never replayed.  One 8-byte store (atomic) per checkpoint. */
+struct nvh_ckpt {
+	uint64_t seq;
+	uint64_t reserved[7];
+};
+
+_Static_assert(sizeof(struct nvh_ckpt) == 64, "checkpoint line");
+
+struct nvh_class_ent {
+	uint32_t block_size;
+	uint32_t nblocks;
+	uint32_t blocks_off;
+	uint32_t reserved;
+};
+
+_Static_assert(sizeof(struct nvh_class_ent) == 16, "class entry");
+_Static_assert(NVH_HEAP_CLASS_REL + NVH_MAX_CLASSES * 16 <= NVH_HEAP_FIXED,
+	       "class table fits the header page");
+
+enum nvh_arena_kind { NVH_ARENA_FREE = 0, NVH_ARENA_SMALL = 1,
+		      NVH_ARENA_LARGE = 2 };
+
+struct nvh_arena_ent {
+	uint64_t desc;
+	uint64_t word;
+};
+
+_Static_assert(sizeof(struct nvh_arena_ent) == 16, "arena entry");
+
+#define NVH_DESC(kind, cls, run)                                           \
+	((uint64_t)(kind) | (uint64_t)(cls) << 8 | (uint64_t)(run) << 32)
+#define NVH_DESC_KIND(d) ((unsigned)((d) & 0xff))
+#define NVH_DESC_CLASS(d) ((unsigned)(((d) >> 8) & 0xff))
+#define NVH_DESC_RUN(d) ((uint32_t)((d) >> 32))
+#define NVH_DESC_RESERVED(d) ((d) & 0xffff0000ull)
 
 #endif

@@ -1,16 +1,18 @@
 /*
  * pool.c -- nvh_create, nvh_open, nvh_close: a pool file's life cycle.
  *
- *   nvh_create: new file (zeroed, size reserved, fsynced) -> header with
- *               clean_shutdown 0, seq 1, run_generation 1 -> OPEN
+ *   nvh_create: new file (zeroed, size reserved, fsynced) -> heap header
+ *               and class table -> pool header with clean_shutdown 0,
+ *               seq 1, run_generation 1 -> OPEN
  *   nvh_open:   lock + map -> choose a valid header copy -> check layout ->
- *               [recovery, later issues] -> header update: clean_shutdown 0,
- *               run_generation+1 -> OPEN
- *   nvh_close:  header update: clean_shutdown 1 -> unmap, unlock
+ *               validate the heap, replay the lanes if the last run did not
+ *               close cleanly, rebuild DRAM state -> header update:
+ *               clean_shutdown 0, run_generation+1 -> OPEN
+ *   nvh_close:  checkpoint -> header update: clean_shutdown 1 -> unmap,
+ *               unlock
  *
- * A read-only open (NVH_OPEN_RDONLY) stops after choosing the header and
- * checking the layout: it writes nothing, so tools can inspect a pool
- * without changing it.
+ * A read-only open (NVH_OPEN_RDONLY) validates and rebuilds but writes
+ * nothing (no replay), so tools can inspect a pool without changing it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "heap/error.h"
+#include "heap/heap.h"
 #include "heap/pool.h"
 
 static const struct nvh_opts default_opts;
@@ -116,11 +119,16 @@ nvh_create(const char *path, const char *layout, uint64_t size,
 	pool->hdr_first = 0;
 	pool->hdr_ok[0] = pool->hdr_ok[1] = 1;
 	pool->was_clean = 1;
-	/* The rest of the file is zero (fresh blocks); the header comes last,
-	 * so a crash before this point leaves no valid pool, never a half
-	 * initialised one. */
+	rc = nvh_heap_format(pool);
+	if (rc)
+		goto fail_persist;
+	/* The rest of the file is zero (fresh blocks); the pool header comes
+	 * last, so a crash before this point leaves no valid pool, never a
+	 * half initialised one. */
 	rc = nvh_hdr_update(&pool->persist, pool->base, &pool->hdr,
 			    pool->hdr_first);
+	if (!rc)
+		rc = nvh_heap_open(pool);
 	if (rc)
 		goto fail_persist;
 	nvh_persist_durable(&pool->persist, "nvh_create");
@@ -173,17 +181,24 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 	if (rc)
 		goto fail_pool;
 	pool->was_clean = pool->hdr.clean_shutdown == 1;
+	/* Validate the heap, replay the lanes (read-write, after a crash)
+	 * and rebuild the DRAM state, before anything else is written. */
+	rc = nvh_heap_open(pool);
+	if (rc)
+		goto fail_persist;
 	if (!rdonly) {
 		pool->hdr.clean_shutdown = 0;
 		pool->hdr.run_generation++;
 		rc = nvh_hdr_update(&pool->persist, pool->base, &pool->hdr,
 				    pool->hdr_first);
 		if (rc)
-			goto fail_persist;
+			goto fail_heap;
 		nvh_persist_durable(&pool->persist, "nvh_open");
 	}
 	return pool;
 
+fail_heap:
+	nvh_heap_close(pool);
 fail_persist:
 	nvh_persist_fini(&pool->persist);
 fail_pool:
@@ -202,7 +217,10 @@ nvh_close(nvh_pool *pool)
 	if (!pool)
 		return 0;
 	int rc = 0;
-	if (!pool->rdonly) {
+	if (!pool->rdonly && !atomic_load(&pool->failed))
+		rc = nvh_checkpoint(pool);
+	nvh_heap_close(pool);
+	if (!pool->rdonly && !rc && !atomic_load(&pool->failed)) {
 		pool->hdr.clean_shutdown = 1;
 		rc = nvh_hdr_update(&pool->persist, pool->base, &pool->hdr,
 				    pool->hdr_first);

@@ -12,6 +12,9 @@
 
 #include "heap/layout.h"
 #include "heap/persist.h"
+#include "tx/lane.h"
+
+struct nvh_heap;
 
 #define NVH_PROBLEM_LEN 256
 
@@ -32,6 +35,10 @@ struct nvh_pool {
 	int was_clean;
 	int hdr_ok[2];
 	char hdr_problem[2][NVH_PROBLEM_LEN];
+	struct nvh_heap *heap;     /* allocator DRAM state (heap/heap.h) */
+	struct nvh_lanes lanes;    /* tx/lane.h; unused when read-only */
+	_Atomic int failed;        /* a fence failed: refuse further writes */
+	uint64_t recovered_records; /* replayed by this open */
 };
 
 /* pool_file.c: the file, its lock and its mapping. */

@@ -5,6 +5,7 @@
  *   nvheap/errors.h   error codes and nvh_errormsg()
  *   nvheap/pool.h     creating, opening and closing pool files
  *   nvheap/persist.h  flushing your own stores, persistence statistics
+ *   nvheap/alloc.h    object ids, atomic allocation and free, statistics
  */
 #ifndef NVHEAP_H
 #define NVHEAP_H
@@ -12,5 +13,6 @@
 #include <nvheap/errors.h>
 #include <nvheap/pool.h>
 #include <nvheap/persist.h>
+#include <nvheap/alloc.h>
 
 #endif

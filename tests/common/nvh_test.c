@@ -108,3 +108,16 @@ nvt_file_size(const char *path)
 		fail_msg("stat %s: %s", path, strerror(errno));
 	return (uint64_t)st.st_size;
 }
+
+void *
+nvt_scratch(nvh_pool *pool, size_t size)
+{
+	nvh_oid *root = nvh_root_slot(pool);
+	if (!root)
+		fail_msg("nvt_scratch: no root slot: %s", nvh_errormsg());
+	if (nvh_free(pool, root) != 0)
+		fail_msg("nvt_scratch: free: %s", nvh_errormsg());
+	if (nvh_alloc(pool, root, size, 1, NULL, NULL) != 0)
+		fail_msg("nvt_scratch: alloc %zu: %s", size, nvh_errormsg());
+	return nvh_direct(pool, *root);
+}

@@ -25,6 +25,9 @@ int nvt_in_child(int (*fn)(void *), void *arg);
 void nvt_pread(const char *path, uint64_t off, void *buf, size_t len);
 void nvt_pwrite(const char *path, uint64_t off, const void *buf, size_t len);
 uint64_t nvt_file_size(const char *path);
+/* A fresh object of `size` bytes anchored in the root slot (whatever was
+ * there is freed first): scratch memory tests may write freely. */
+void *nvt_scratch(nvh_pool *pool, size_t size);
 
 /* expr returns 0, else fail with nvh_errormsg(). */
 #define assert_nvh_ok(expr)                                                  \

@@ -15,15 +15,34 @@
 #include "heap/pool.h"
 
 #define LAYOUT "broken"
-#define VALUE_OFF (NVH_HEAP_OFFSET)
-#define COMMIT_OFF (NVH_HEAP_OFFSET + 4096) /* another line, another page */
 #define VALUE 0x600dda7aull
+
+/* The root object (8 KiB): the value in its first word, the commit record
+ * in another line of another page. */
+static uint64_t *
+value_word(nvh_pool *p)
+{
+	return nvh_direct(p, *nvh_root_slot(p));
+}
+
+static uint64_t *
+commit_word(nvh_pool *p)
+{
+	return value_word(p) + 4096 / 8;
+}
 
 static int
 setup(struct nvt_run *r)
 {
 	nvh_pool *p = nvh_create(r->path, LAYOUT, NVH_MIN_POOL_SIZE, &r->opts);
-	return p ? nvh_close(p) : -1;
+	if (!p)
+		return -1;
+	if (nvh_alloc(p, nvh_root_slot(p), 8192, 1, NULL, NULL) ||
+	    nvh_memset_persist(p, value_word(p), 0, 8192)) {
+		nvh_close(p);
+		return -1;
+	}
+	return nvh_close(p);
 }
 
 /* Bug: the value is stored but never flushed. */
@@ -33,8 +52,8 @@ noflush_run(struct nvt_run *r)
 	nvh_pool *p = nvh_open(r->path, LAYOUT, &r->opts);
 	if (!p)
 		return -1;
-	*(uint64_t *)nvh_pool_at(p, VALUE_OFF) = VALUE;
-	uint64_t *commit = nvh_pool_at(p, COMMIT_OFF);
+	*value_word(p) = VALUE;
+	uint64_t *commit = commit_word(p);
 	*commit = 1;
 	if (nvh_persist(p, commit, sizeof(*commit)))
 		return -1;
@@ -50,8 +69,8 @@ order_run(struct nvt_run *r)
 	nvh_pool *p = nvh_open(r->path, LAYOUT, &r->opts);
 	if (!p)
 		return -1;
-	uint64_t *value = nvh_pool_at(p, VALUE_OFF);
-	uint64_t *commit = nvh_pool_at(p, COMMIT_OFF);
+	uint64_t *value = value_word(p);
+	uint64_t *commit = commit_word(p);
 	*value = VALUE;
 	nvh_flush(p, value, sizeof(*value));
 	*commit = 1;
@@ -68,8 +87,12 @@ check(struct nvt_check *k)
 	nvh_pool *p = nvh_open(k->path, LAYOUT, &k->opts);
 	if (!p)
 		return nvt_fail(k, "open failed: %s", nvh_errormsg());
-	uint64_t value = *(uint64_t *)nvh_pool_at(p, VALUE_OFF);
-	uint64_t commit = *(uint64_t *)nvh_pool_at(p, COMMIT_OFF);
+	if (!value_word(p)) {
+		nvh_close(p);
+		return nvt_fail(k, "root object lost");
+	}
+	uint64_t value = *value_word(p);
+	uint64_t commit = *commit_word(p);
 	nvh_close(p);
 	if (k->acked >= 1 && commit != 1)
 		return nvt_fail(k, "acknowledged commit record lost");

@@ -12,7 +12,14 @@
 #include "heap/pool.h"
 
 #define LAYOUT "torture"
-#define VALUE_OFF (NVH_HEAP_OFFSET + 1024) /* one 8-byte word */
+
+/* The value the reopen workload persists: the first word of the root
+ * object, allocated by setup. */
+static uint64_t *
+value_word(nvh_pool *p)
+{
+	return nvh_direct(p, *nvh_root_slot(p));
+}
 
 /*
  * Open a crash image and return its info; NULL with k->why set on failure,
@@ -113,7 +120,15 @@ static int
 setup_pool(struct nvt_run *r)
 {
 	nvh_pool *p = nvh_create(r->path, LAYOUT, NVH_MIN_POOL_SIZE, &r->opts);
-	return p ? nvh_close(p) : -1;
+	if (!p)
+		return -1;
+	if (nvh_alloc(p, nvh_root_slot(p), 64, 1, NULL, NULL)) {
+		nvh_close(p);
+		return -1;
+	}
+	*value_word(p) = 0;
+	nvh_persist(p, value_word(p), 8);
+	return nvh_close(p);
 }
 
 static int
@@ -124,7 +139,7 @@ reopen_run(struct nvt_run *r)
 		if (!p)
 			return -1;
 		nvt_ack(r);
-		uint64_t *v = nvh_pool_at(p, VALUE_OFF);
+		uint64_t *v = value_word(p);
 		*v = c;
 		if (nvh_persist(p, v, sizeof(*v)))
 			return -1;
@@ -149,7 +164,12 @@ reopen_check(struct nvt_check *k)
 	if (!p)
 		return -1;
 	uint64_t gen = i.run_generation - 1;
-	uint64_t v = *(uint64_t *)nvh_pool_at(p, VALUE_OFF);
+	uint64_t *vp = value_word(p);
+	if (!vp) {
+		nvh_close(p);
+		return nvt_fail(k, "root object lost");
+	}
+	uint64_t v = *vp;
 	unsigned r = (unsigned)k->recovered_once;
 	/* the flag may be the other value while an open or close is in
 	 * flight, and either after an interrupted recovery */

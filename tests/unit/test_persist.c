@@ -44,7 +44,7 @@ counters_count(void **state)
 	(void)state;
 	for (size_t k = 0; k < NKINDS; k++) {
 		nvh_pool *pool = make_pool("count.pool", kinds[k]);
-		char *heap = nvh_pool_at(pool, NVH_HEAP_OFFSET);
+		char *heap = nvt_scratch(pool, 1 << 20);
 		for (unsigned n = 1; n <= 130; n += 43) {
 			nvh_persist_stats_reset(pool);
 			memset(heap, (int)n, 64 * n);
@@ -102,7 +102,8 @@ msync_merges_ranges(void **state)
 {
 	(void)state;
 	nvh_pool *pool = make_pool("merge.pool", NVH_PERSIST_MSYNC);
-	char *heap = nvh_pool_at(pool, NVH_HEAP_OFFSET);
+	char *heap = nvt_scratch(pool, 1 << 20);
+	uint64_t heap_off = nvh_oid_of(pool, heap).off;
 	nvh_persist_stats_reset(pool);
 	assert_nvh_ok(nvh_flush(pool, heap + 4096 * 3, 10));
 	assert_nvh_ok(nvh_flush(pool, heap, 100));
@@ -129,7 +130,7 @@ msync_merges_ranges(void **state)
 	const char *path = nvt_path("merge.pool");
 	for (unsigned i = 0; i < 3 * NVH_DIRTY_MAX; i++) {
 		char c;
-		nvt_pread(path, NVH_HEAP_OFFSET + 4096 * 2 * i, &c, 1);
+		nvt_pread(path, heap_off + 4096 * 2 * i, &c, 1);
 		assert_int_equal(c, (char)(i + 1));
 	}
 	assert_nvh_ok(nvh_close(pool));
@@ -159,7 +160,7 @@ counters_add_across_threads(void **state)
 {
 	(void)state;
 	nvh_pool *pool = make_pool("threads.pool", NVH_PERSIST_PMEM);
-	char *heap = nvh_pool_at(pool, NVH_HEAP_OFFSET);
+	char *heap = nvt_scratch(pool, 1 << 20);
 	nvh_persist_stats_reset(pool);
 	pthread_t t[4];
 	struct thr_arg a[4];
@@ -275,7 +276,9 @@ child_main_auto_pmem(const char *path)
 		 strcmp(i.persist_reason, "auto: mapping is pmem") == 0;
 	/* The pmem backend really flushes: a persist counts a barrier and
 	 * the data reaches the file. */
-	char *heap = nvh_pool_at(pool, NVH_HEAP_OFFSET);
+	char *heap = nvh_direct(pool, *nvh_root_slot(pool));
+	if (!heap)
+		return 4;
 	memcpy(heap, "pmem-backend", 13);
 	nvh_persist_stats_reset(pool);
 	ok = ok && nvh_persist(pool, heap, 13) == 0;
@@ -294,6 +297,7 @@ auto_selects_pmem(void **state)
 	const char *p = nvt_path("autopmem.pool");
 	unlink(p);
 	nvh_pool *pool = assert_nvh_ptr(nvh_create(p, "sel", SIZE, NULL));
+	uint64_t obj = nvh_oid_of(pool, nvt_scratch(pool, 64)).off;
 	assert_nvh_ok(nvh_close(pool));
 	fflush(NULL);
 	pid_t pid = fork();
@@ -311,7 +315,7 @@ auto_selects_pmem(void **state)
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 	char got[13];
-	nvt_pread(p, NVH_HEAP_OFFSET, got, sizeof(got));
+	nvt_pread(p, obj, got, sizeof(got));
 	assert_string_equal(got, "pmem-backend");
 }
 

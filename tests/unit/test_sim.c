@@ -17,10 +17,12 @@
 #include "tests/torture/crash_image.h"
 #include "tests/torture/explore.h"
 #include "tests/torture/workloads.h"
+#include "tx/lane.h"
 
 #define SIZE NVH_MIN_POOL_SIZE
 #define LINE 64
-#define HEAP NVH_HEAP_OFFSET
+static uint64_t heap_off; /* a scratch object's pool offset */
+#define HEAP heap_off
 #define MAXI 256
 #define WIN (16 * LINE) /* the window of each image kept: HEAP.. */
 
@@ -104,7 +106,11 @@ sim_pool(const char *name, unsigned flags)
 	const char *path = nvt_path(name);
 	unlink(path);
 	struct nvh_opts o = {.persist = NVH_PERSIST_SIM, .sim = sim};
-	return assert_nvh_ptr(nvh_create(path, "sim", SIZE, &o));
+	nvh_pool *pool = assert_nvh_ptr(nvh_create(path, "sim", SIZE, &o));
+	heap_off = nvh_oid_of(pool, nvt_scratch(pool, 4096)).off;
+	/* Flush the allocator's words too: the tests count dirty lines. */
+	assert_nvh_ok(nvh_checkpoint(pool));
+	return pool;
 }
 
 static int

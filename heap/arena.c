@@ -1,0 +1,637 @@
+/*
+ * arena.c -- arenas and blocks in DRAM: rebuilding from the arena table,
+ * lazy bitmap scans, class lists, thread ownership, block reservation and
+ * release, free arenas and large runs.
+ *
+ * A thread allocates from the arena it owns for a class (tctx->cur[c]):
+ * next-fit from a cursor over the `used` bitmap with one CAS per block, no
+ * lock.  Other threads freeing into that arena clear bits atomically.  An
+ * owner that finds no free block marks the arena FULL and lets it go; the
+ * first free into a FULL arena puts it back on its class list.  Neither
+ * side waits for the other; the state CAS decides who acts.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap/error.h"
+#include "heap/heap.h"
+#include "heap/pool.h"
+#include "tx/lane.h"
+#include "tx/redo.h"
+
+/* ---- class lists (caller holds the class lock) ---- */
+
+static void
+list_push(struct nvh_heap *h, unsigned c, uint64_t a)
+{
+	struct nvh_arena_rt *r = &h->arena[a];
+	if (r->in_list)
+		return;
+	r->prev = -1;
+	r->next = h->crt[c].head;
+	if (r->next >= 0)
+		h->arena[r->next].prev = (int32_t)a;
+	h->crt[c].head = (int32_t)a;
+	r->in_list = 1;
+}
+
+static void
+list_unlink(struct nvh_heap *h, unsigned c, uint64_t a)
+{
+	struct nvh_arena_rt *r = &h->arena[a];
+	if (!r->in_list)
+		return;
+	if (r->prev >= 0)
+		h->arena[r->prev].next = r->next;
+	else
+		h->crt[c].head = r->next;
+	if (r->next >= 0)
+		h->arena[r->next].prev = r->prev;
+	r->in_list = 0;
+	r->prev = r->next = -1;
+}
+
+/* ---- free arenas (caller holds arena_lock) ---- */
+
+static int
+is_free(const struct nvh_heap *h, uint64_t a)
+{
+	return (h->arena_free[a / 64] >> (a % 64)) & 1;
+}
+
+static void
+set_free(struct nvh_heap *h, uint64_t a, int v)
+{
+	if (v && !is_free(h, a))
+		h->nfree_arenas++;
+	else if (!v && is_free(h, a))
+		h->nfree_arenas--;
+	if (v)
+		h->arena_free[a / 64] |= 1ull << (a % 64);
+	else
+		h->arena_free[a / 64] &= ~(1ull << (a % 64));
+}
+
+/* ---- thread contexts ---- */
+
+/* A thread exits: its arenas go back to their class lists. */
+static void
+tctx_destroy(void *p)
+{
+	struct nvh_tctx *t = p;
+	struct nvh_heap *h = t->heap;
+	for (unsigned c = 0; c < h->ncls; c++)
+		if (t->cur[c] >= 0)
+			nvh_arena_drop(h, (uint64_t)t->cur[c]);
+	pthread_mutex_lock(&h->tctx_lock);
+	for (struct nvh_tctx **pp = &h->tctxs; *pp; pp = &(*pp)->next)
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	pthread_mutex_unlock(&h->tctx_lock);
+	free(t);
+}
+
+struct nvh_tctx *
+nvh_tctx_get(struct nvh_heap *h)
+{
+	struct nvh_tctx *t = h->key_ok ? pthread_getspecific(h->key) : NULL;
+	if (t)
+		return t;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->heap = h;
+	t->lane = ~0u;
+	for (unsigned c = 0; c < NVH_MAX_CLASSES; c++)
+		t->cur[c] = -1;
+	pthread_mutex_lock(&h->tctx_lock);
+	t->next = h->tctxs;
+	h->tctxs = t;
+	pthread_mutex_unlock(&h->tctx_lock);
+	if (h->key_ok)
+		pthread_setspecific(h->key, t);
+	return t;
+}
+
+/* ---- rebuild ---- */
+
+int
+nvh_arenas_init(struct nvh_heap *h)
+{
+	uint64_t n = h->narenas;
+	h->arena = calloc(n, sizeof(*h->arena));
+	h->arena_free = calloc((n + 63) / 64, sizeof(uint64_t));
+	if (!h->arena || !h->arena_free) {
+		free(h->arena);
+		free(h->arena_free);
+		return nvh_err(ENOMEM, "out of memory for %" PRIu64 " arenas", n);
+	}
+	pthread_mutex_init(&h->arena_lock, NULL);
+	pthread_mutex_init(&h->tctx_lock, NULL);
+	h->key_ok = pthread_key_create(&h->key, tctx_destroy) == 0;
+	for (unsigned c = 0; c < h->ncls; c++) {
+		pthread_mutex_init(&h->crt[c].lock, NULL);
+		h->crt[c].head = -1;
+		h->crt[c].nwords = (h->cls[c].nblocks + 63) / 64;
+	}
+	const struct nvh_arena_ent *tab = (const void *)(h->base + h->hdr.table_off);
+	for (uint64_t a = 0; a < n; a++) {
+		struct nvh_arena_rt *r = &h->arena[a];
+		pthread_mutex_init(&r->lock, NULL);
+		r->prev = r->next = -1;
+		atomic_store(&r->state, NVH_A_NONE);
+	}
+	/* Walk backwards so class lists come out in address order. */
+	for (uint64_t i = n; i-- > 0;) {
+		uint64_t d = tab[i].desc;
+		struct nvh_arena_rt *r = &h->arena[i];
+		if (NVH_DESC_RESERVED(d))
+			goto bad;
+		switch (NVH_DESC_KIND(d)) {
+		case NVH_ARENA_FREE:
+			if (r->kind == NVH_K_CONT)
+				break;
+			r->kind = NVH_K_FREE;
+			set_free(h, i, 1);
+			break;
+		case NVH_ARENA_SMALL:
+			if (NVH_DESC_CLASS(d) >= h->ncls || NVH_DESC_RUN(d) ||
+			    r->kind == NVH_K_CONT)
+				goto bad;
+			r->kind = NVH_K_SMALL;
+			r->cls = (uint8_t)NVH_DESC_CLASS(d);
+			atomic_store(&r->state, NVH_A_UNSCANNED);
+			list_push(h, r->cls, i);
+			break;
+		case NVH_ARENA_LARGE: {
+			uint32_t run = NVH_DESC_RUN(d);
+			if (NVH_DESC_CLASS(d) || run < 1 || run > n - i ||
+			    r->kind == NVH_K_CONT)
+				goto bad;
+			for (uint64_t j = i + 1; j < i + run; j++) {
+				if (NVH_DESC_KIND(tab[j].desc) != NVH_ARENA_FREE ||
+				    h->arena[j].kind != NVH_K_FREE)
+					goto bad_run;
+				set_free(h, j, 0);
+				h->arena[j].kind = NVH_K_CONT;
+			}
+			r->kind = NVH_K_LARGE;
+			r->run = run;
+			atomic_store(&r->large_live, 1);
+			break;
+		}
+		default:
+			goto bad;
+		}
+		continue;
+	bad:
+		nvh_arenas_fini(h);
+		return nvh_err(NVH_ECORRUPT, "arena table entry %" PRIu64
+			       " (0x%016" PRIx64 ") is invalid", i, d);
+	bad_run:
+		nvh_arenas_fini(h);
+		return nvh_err(NVH_ECORRUPT, "arena table entry %" PRIu64
+			       ": large run of %" PRIu32 " overlaps another "
+			       "arena in use", i, NVH_DESC_RUN(d));
+	}
+	return 0;
+}
+
+void
+nvh_arenas_fini(struct nvh_heap *h)
+{
+	if (!h->arena)
+		return;
+	if (h->key_ok)
+		pthread_key_delete(h->key);
+	h->key_ok = 0;
+	struct nvh_tctx *t = h->tctxs;
+	while (t) {
+		struct nvh_tctx *next = t->next;
+		free(t);
+		t = next;
+	}
+	h->tctxs = NULL;
+	for (uint64_t a = 0; a < h->narenas; a++) {
+		pthread_mutex_destroy(&h->arena[a].lock);
+		free((void *)h->arena[a].used);
+		free((void *)h->arena[a].live);
+	}
+	for (unsigned c = 0; c < h->ncls; c++)
+		pthread_mutex_destroy(&h->crt[c].lock);
+	pthread_mutex_destroy(&h->arena_lock);
+	pthread_mutex_destroy(&h->tctx_lock);
+	free(h->arena);
+	free(h->arena_free);
+	h->arena = NULL;
+	h->arena_free = NULL;
+}
+
+/* Give a small arena its DRAM bitmaps: from the medium (scan) or zero. */
+static int
+give_bitmaps(struct nvh_heap *h, uint64_t a, int from_media)
+{
+	struct nvh_arena_rt *r = &h->arena[a];
+	unsigned c = r->cls;
+	uint32_t nw = h->crt[c].nwords, nb = h->cls[c].nblocks;
+	_Atomic uint64_t *used = calloc(NVH_BITMAP_SLOT / 8, 8);
+	_Atomic uint64_t *live = calloc(NVH_BITMAP_SLOT / 8, 8);
+	if (!used || !live) {
+		free((void *)used);
+		free((void *)live);
+		return nvh_err(ENOMEM, "out of memory scanning arena %" PRIu64, a);
+	}
+	const uint64_t *bm = (const void *)(h->base + nvh_bitmap_off(h, a));
+	uint32_t count = 0;
+	for (uint32_t w = 0; from_media && w < NVH_BITMAP_SLOT / 8; w++) {
+		uint64_t v = bm[w];
+		uint64_t valid = w < nw ? (nb - 64 * w >= 64 ? ~0ull
+				 : (1ull << (nb - 64 * w)) - 1) : 0;
+		if (v & ~valid) {
+			free((void *)used);
+			free((void *)live);
+			return nvh_err(NVH_ECORRUPT, "arena %" PRIu64 ": bitmap "
+				       "word %u has bits beyond its %" PRIu32
+				       " blocks (0x%016" PRIx64 ")", a, w, nb, v);
+		}
+		atomic_store(&used[w], v);
+		atomic_store(&live[w], v);
+		count += (uint32_t)__builtin_popcountll(v);
+	}
+	/* Blocks past the end of the class are permanently "used". */
+	for (uint32_t w = 0; w < nw; w++)
+		if (nb - 64 * w < 64)
+			atomic_fetch_or(&used[w], ~((1ull << (nb - 64 * w)) - 1));
+	atomic_store(&r->nfree, (int32_t)(nb - count));
+	r->live = live;
+	__atomic_store_n(&r->used, used, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int
+nvh_arena_scan(struct nvh_heap *h, uint64_t a)
+{
+	struct nvh_arena_rt *r = &h->arena[a];
+	if (__atomic_load_n(&r->used, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	int rc = 0;
+	if (!r->used) {
+		rc = give_bitmaps(h, a, 1);
+		if (!rc) {
+			int st = NVH_A_UNSCANNED;
+			atomic_compare_exchange_strong(&r->state, &st,
+						       atomic_load(&r->nfree)
+							       ? NVH_A_AVAILABLE
+							       : NVH_A_FULL);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+/* ---- taking and dropping arenas ---- */
+
+int
+nvh_arena_take(struct nvh_heap *h, struct nvh_tctx *t, unsigned c,
+	       uint64_t *out)
+{
+	struct nvh_class_rt *cr = &h->crt[c];
+	pthread_mutex_lock(&cr->lock);
+	while (cr->head >= 0) {
+		uint64_t a = (uint64_t)cr->head;
+		struct nvh_arena_rt *r = &h->arena[a];
+		list_unlink(h, c, a);
+		int rc = nvh_arena_scan(h, a);
+		if (rc) {
+			pthread_mutex_unlock(&cr->lock);
+			return rc;
+		}
+		int st = atomic_load(&r->state);
+		if (st == NVH_A_AVAILABLE && atomic_load(&r->nfree) > 0 &&
+		    atomic_compare_exchange_strong(&r->state, &st, NVH_A_OWNED)) {
+			pthread_mutex_unlock(&cr->lock);
+			*out = a;
+			return 0;
+		}
+		if (st == NVH_A_AVAILABLE)
+			atomic_store(&r->state, NVH_A_FULL);
+		/* A free may have raced in: it finds FULL and pushes again. */
+		if (atomic_load(&r->nfree) > 0) {
+			st = NVH_A_FULL;
+			if (atomic_compare_exchange_strong(&r->state, &st,
+							   NVH_A_OWNED)) {
+				pthread_mutex_unlock(&cr->lock);
+				*out = a;
+				return 0;
+			}
+		}
+	}
+	pthread_mutex_unlock(&cr->lock);
+
+	/* A fresh arena from the free pool. */
+	pthread_mutex_lock(&h->arena_lock);
+	uint64_t a = h->narenas;
+	for (uint64_t i = 0; i < h->narenas && h->nfree_arenas; i++) {
+		uint64_t j = (h->fit + i) % h->narenas;
+		if (is_free(h, j)) {
+			a = j;
+			break;
+		}
+	}
+	if (a == h->narenas) {
+		pthread_mutex_unlock(&h->arena_lock);
+		return -ENOMEM;
+	}
+	const uint64_t *bm = (const void *)(h->base + nvh_bitmap_off(h, a));
+	for (unsigned w = 0; w < NVH_BITMAP_SLOT / 8; w++)
+		if (bm[w]) {
+			pthread_mutex_unlock(&h->arena_lock);
+			return nvh_err(NVH_ECORRUPT, "arena %" PRIu64 " is free "
+				       "but its bitmap is not empty (pool "
+				       "damaged)", a);
+		}
+	set_free(h, a, 0);
+	h->fit = a + 1;
+	struct nvh_arena_rt *r = &h->arena[a];
+	r->kind = NVH_K_SMALL;
+	r->cls = (uint8_t)c;
+	r->assign_pending = 1;
+	pthread_mutex_unlock(&h->arena_lock);
+	pthread_mutex_lock(&r->lock);
+	free((void *)r->used);
+	free((void *)r->live);
+	r->used = r->live = NULL;
+	int rc = give_bitmaps(h, a, 0);
+	pthread_mutex_unlock(&r->lock);
+	if (rc) {
+		pthread_mutex_lock(&h->arena_lock);
+		r->kind = NVH_K_FREE;
+		r->assign_pending = 0;
+		set_free(h, a, 1);
+		pthread_mutex_unlock(&h->arena_lock);
+		return rc;
+	}
+	r->cursor = 0;
+	atomic_store(&r->state, NVH_A_OWNED);
+	(void)t;
+	*out = a;
+	return 0;
+}
+
+void
+nvh_arena_drop(struct nvh_heap *h, uint64_t a)
+{
+	struct nvh_arena_rt *r = &h->arena[a];
+	unsigned c = r->cls;
+	pthread_mutex_lock(&h->crt[c].lock);
+	int st = NVH_A_OWNED;
+	if (atomic_load(&r->nfree) > 0 || r->assign_pending) {
+		atomic_compare_exchange_strong(&r->state, &st, NVH_A_AVAILABLE);
+		list_push(h, c, a);
+	} else {
+		atomic_compare_exchange_strong(&r->state, &st, NVH_A_FULL);
+		/* A free that raced in between saw OWNED and did nothing. */
+		if (atomic_load(&r->nfree) > 0) {
+			st = NVH_A_FULL;
+			if (atomic_compare_exchange_strong(&r->state, &st,
+							   NVH_A_AVAILABLE))
+				list_push(h, c, a);
+		}
+	}
+	pthread_mutex_unlock(&h->crt[c].lock);
+}
+
+/* ---- blocks ---- */
+
+int64_t
+nvh_block_reserve(struct nvh_heap *h, uint64_t a)
+{
+	struct nvh_arena_rt *r = &h->arena[a];
+	uint32_t nw = h->crt[r->cls].nwords;
+	uint32_t start = r->cursor % (nw * 64), sw = start / 64, sb = start % 64;
+	/* Next-fit from the bit after the last block handed out, wrapping
+	 * once: a block just freed is reused only after the rest of the
+	 * arena (wear, and it makes use-after-free show up late, not at
+	 * once).  Bits past the last block are permanently set in `used`. */
+	for (uint32_t i = 0; i <= nw; i++) {
+		uint32_t w = (sw + i) % nw;
+		uint64_t allow = ~0ull;
+		if (i == 0)
+			allow = ~0ull << sb;
+		else if (i == nw)
+			allow = sb ? (1ull << sb) - 1 : 0;
+		uint64_t v = atomic_load_explicit(&r->used[w], memory_order_relaxed);
+		uint64_t m;
+		while ((m = ~v & allow) != 0) {
+			uint64_t bit = m & (~m + 1);
+			if (atomic_compare_exchange_weak(&r->used[w], &v, v | bit)) {
+				atomic_fetch_sub(&r->nfree, 1);
+				uint32_t b = 64 * w + (uint32_t)__builtin_ctzll(bit);
+				r->cursor = b + 1;
+				return (int64_t)b;
+			}
+		}
+	}
+	return -1;
+}
+
+void
+nvh_block_unreserve(struct nvh_heap *h, uint64_t a, uint64_t b)
+{
+	nvh_block_release(h, a, b);
+}
+
+void
+nvh_block_publish(struct nvh_heap *h, uint64_t a, uint64_t b)
+{
+	atomic_fetch_or(&h->arena[a].live[b / 64], 1ull << (b % 64));
+}
+
+int
+nvh_block_claim(struct nvh_heap *h, uint64_t a, uint64_t b)
+{
+	uint64_t m = 1ull << (b % 64);
+	return (atomic_fetch_and(&h->arena[a].live[b / 64], ~m) & m) ? 0 : -1;
+}
+
+void
+nvh_block_unclaim(struct nvh_heap *h, uint64_t a, uint64_t b)
+{
+	nvh_block_publish(h, a, b);
+}
+
+void
+nvh_block_release(struct nvh_heap *h, uint64_t a, uint64_t b)
+{
+	struct nvh_arena_rt *r = &h->arena[a];
+	atomic_fetch_and(&r->used[b / 64], ~(1ull << (b % 64)));
+	atomic_fetch_add(&r->nfree, 1);
+	int st = NVH_A_FULL;
+	if (atomic_load(&r->state) == NVH_A_FULL) {
+		unsigned c = r->cls;
+		pthread_mutex_lock(&h->crt[c].lock);
+		if (atomic_compare_exchange_strong(&r->state, &st,
+						   NVH_A_AVAILABLE))
+			list_push(h, c, a);
+		pthread_mutex_unlock(&h->crt[c].lock);
+	}
+}
+
+/* ---- large runs ---- */
+
+int
+nvh_run_take(struct nvh_heap *h, uint64_t n, uint64_t *out)
+{
+	pthread_mutex_lock(&h->arena_lock);
+	uint64_t len = 0;
+	for (uint64_t a = 0; a < h->narenas; a++) {
+		len = is_free(h, a) ? len + 1 : 0;
+		if (len == n) {
+			uint64_t first = a + 1 - n;
+			for (uint64_t j = first; j <= a; j++) {
+				set_free(h, j, 0);
+				h->arena[j].kind = NVH_K_CONT;
+			}
+			h->arena[first].kind = NVH_K_LARGE;
+			h->arena[first].run = (uint32_t)n;
+			atomic_store(&h->arena[first].large_live, 0);
+			pthread_mutex_unlock(&h->arena_lock);
+			*out = first;
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&h->arena_lock);
+	return -ENOMEM;
+}
+
+void
+nvh_run_put(struct nvh_heap *h, uint64_t first, uint64_t n)
+{
+	pthread_mutex_lock(&h->arena_lock);
+	for (uint64_t j = first; j < first + n; j++) {
+		h->arena[j].kind = NVH_K_FREE;
+		set_free(h, j, 1);
+	}
+	h->arena[first].run = 0;
+	atomic_store(&h->arena[first].large_live, 0);
+	pthread_mutex_unlock(&h->arena_lock);
+}
+
+/* ---- giving empty small arenas back ---- */
+
+int
+nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t)
+{
+	struct nvh_heap *h = pool->heap;
+	/* Our own arenas first: we are not allocating from them now. */
+	for (unsigned c = 0; c < h->ncls; c++)
+		if (t->cur[c] >= 0) {
+			nvh_arena_drop(h, (uint64_t)t->cur[c]);
+			t->cur[c] = -1;
+		}
+	uint64_t *list = malloc(h->narenas * sizeof(*list));
+	if (!list)
+		return nvh_err(ENOMEM, "out of memory reclaiming arenas");
+	size_t n = 0;
+	struct nvh_rec rec;
+	nvh_rec_init(&rec, NVH_REC_ATOMIC);
+	int rc = 0;
+	for (unsigned c = 0; c < h->ncls && !rc; c++) {
+		pthread_mutex_lock(&h->crt[c].lock);
+		int32_t a = h->crt[c].head;
+		while (a >= 0 && !rc) {
+			struct nvh_arena_rt *r = &h->arena[a];
+			int32_t next = r->next;
+			rc = nvh_arena_scan(h, (uint64_t)a);
+			int st = NVH_A_AVAILABLE;
+			if (!rc && !r->assign_pending &&
+			    atomic_load(&r->nfree) == (int32_t)h->cls[c].nblocks &&
+			    atomic_compare_exchange_strong(&r->state, &st,
+							   NVH_A_NONE)) {
+				list_unlink(h, c, (uint64_t)a);
+				list[n++] = (uint64_t)a;
+				rc = nvh_rec_add(&rec, NVH_OP_SET,
+						 nvh_table_off(h, (uint64_t)a),
+						 NVH_DESC(NVH_ARENA_FREE, 0, 0));
+			}
+			a = next;
+		}
+		pthread_mutex_unlock(&h->crt[c].lock);
+	}
+	if (!rc && n) {
+		struct nvh_lane *l = nvh_lane_acquire(pool, &t->lane);
+		rc = nvh_lane_commit(pool, l, &rec, NULL, NULL);
+		nvh_lane_release(pool, l);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct nvh_arena_rt *r = &h->arena[list[i]];
+		if (rc) { /* not committed: back on the list */
+			pthread_mutex_lock(&h->crt[r->cls].lock);
+			atomic_store(&r->state, NVH_A_AVAILABLE);
+			list_push(h, r->cls, list[i]);
+			pthread_mutex_unlock(&h->crt[r->cls].lock);
+			continue;
+		}
+		pthread_mutex_lock(&r->lock);
+		free((void *)r->used);
+		free((void *)r->live);
+		r->used = r->live = NULL;
+		pthread_mutex_unlock(&r->lock);
+		pthread_mutex_lock(&h->arena_lock);
+		r->kind = NVH_K_FREE;
+		set_free(h, list[i], 1);
+		pthread_mutex_unlock(&h->arena_lock);
+	}
+	nvh_rec_fini(&rec);
+	free(list);
+	if (rc)
+		return rc;
+	return n ? 0 : -ENOMEM;
+}
+
+/* ---- locating an offset ---- */
+
+int
+nvh_heap_locate(struct nvh_heap *h, uint64_t off, uint64_t *ap, uint64_t *bp,
+		uint64_t *inp)
+{
+	const uint64_t start = h->hdr.arenas_off;
+	if (off < start || off >= start + h->narenas * NVH_ARENA_SIZE)
+		return -1;
+	uint64_t a = (off - start) / NVH_ARENA_SIZE;
+	uint64_t in_arena = (off - start) % NVH_ARENA_SIZE;
+	struct nvh_arena_rt *r = &h->arena[a];
+	if (r->kind == NVH_K_CONT) {
+		while (a > 0 && h->arena[a].kind == NVH_K_CONT)
+			a--;
+		r = &h->arena[a];
+		if (r->kind != NVH_K_LARGE)
+			return -1;
+		in_arena = off - nvh_arena_off(h, a);
+	}
+	if (r->kind == NVH_K_LARGE) {
+		*ap = a;
+		*bp = 0;
+		*inp = in_arena;
+		return atomic_load(&r->large_live) ? 0 : -1;
+	}
+	if (r->kind != NVH_K_SMALL)
+		return -1;
+	if (nvh_arena_scan(h, a))
+		return -1;
+	const struct nvh_class_ent *c = &h->cls[r->cls];
+	if (in_arena < c->blocks_off)
+		return -1;
+	uint64_t b = (in_arena - c->blocks_off) / c->block_size;
+	if (b >= c->nblocks)
+		return -1;
+	*ap = a;
+	*bp = b;
+	*inp = (in_arena - c->blocks_off) % c->block_size;
+	return (atomic_load(&r->live[b / 64]) >> (b % 64)) & 1 ? 0 : -1;
+}

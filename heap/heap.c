@@ -1,0 +1,315 @@
+/*
+ * heap.c -- the heap region of a pool: laying it out at creation,
+ * validating it at open, recovering its lanes and rebuilding the DRAM
+ * state, and a whole-heap consistency check.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap/checksum.h"
+#include "heap/error.h"
+#include "heap/heap.h"
+#include "heap/pool.h"
+#include "heap/sizeclass.h"
+#include "tx/lane.h"
+
+#define PAGE 4096ull
+#define HDR_SUM_LEN offsetof(struct nvh_heap_hdr, class_checksum)
+
+static uint64_t
+align_page(uint64_t x)
+{
+	return (x + PAGE - 1) & ~(PAGE - 1);
+}
+
+/* Regions after the header page for `n` arenas; 0 if they do not fit. */
+static int
+place(struct nvh_heap_hdr *h, uint64_t after_lanes, uint64_t n,
+      uint64_t pool_size)
+{
+	h->narenas = n;
+	h->table_off = after_lanes;
+	h->bitmaps_off = align_page(h->table_off + n * sizeof(struct nvh_arena_ent));
+	h->arenas_off = align_page(h->bitmaps_off + n * NVH_BITMAP_SLOT);
+	return h->arenas_off + n * NVH_ARENA_SIZE <= pool_size;
+}
+
+int
+nvh_heap_format(struct nvh_pool *pool)
+{
+	const uint64_t H = pool->hdr.heap_offset, size = pool->hdr.pool_size;
+	struct nvh_heap_hdr h;
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, NVH_HEAP_MAGIC, sizeof(h.magic));
+	h.version = NVH_HEAP_VERSION;
+	h.hdr_size = sizeof(h);
+	h.arena_size = NVH_ARENA_SIZE;
+	h.bitmap_slot = NVH_BITMAP_SLOT;
+	struct nvh_class_ent cls[NVH_MAX_CLASSES];
+	h.nclasses = nvh_classes_compute(cls);
+	uint64_t lanes = (size - H) / 32 / NVH_LANE_SIZE;
+	h.nlanes = (uint32_t)(lanes < NVH_MIN_LANES ? NVH_MIN_LANES
+			      : lanes > NVH_MAX_LANES ? NVH_MAX_LANES : lanes);
+	h.lane_size = NVH_LANE_SIZE;
+	h.class_off = H + NVH_HEAP_CLASS_REL;
+	h.ckpt_off = H + NVH_HEAP_CKPT_REL;
+	h.root_off = H + NVH_HEAP_ROOT_REL;
+	h.lanes_off = H + NVH_HEAP_FIXED;
+	uint64_t after = h.lanes_off + (uint64_t)h.nlanes * NVH_LANE_SIZE;
+	uint64_t n = after < size ? (size - after) / (NVH_ARENA_SIZE + 16 +
+						    NVH_BITMAP_SLOT) : 0;
+	while (n > 0 && !place(&h, after, n, size))
+		n--;
+	if (n == 0)
+		return nvh_err(EINVAL, "pool of %" PRIu64 " bytes is too small "
+			       "for one arena after its metadata", size);
+	h.class_checksum = nvh_checksum(cls, h.nclasses * sizeof(cls[0]));
+	h.checksum = nvh_checksum(&h, HDR_SUM_LEN + 8);
+	/* The file is fresh (zeros): lanes, checkpoint (0), root (null),
+	 * arena table (all FREE) and bitmaps (all free) need no writes.
+	 * The pool header, written after this, is what makes it a pool. */
+	char *base = pool->base;
+	nvh_persist_memcpy_nodrain(&pool->persist, base + h.class_off, cls,
+				   h.nclasses * sizeof(cls[0]));
+	/* Heap header and class table durable before the pool header that
+	 * points at them. */
+	return nvh_persist_memcpy(&pool->persist, base + H, &h, sizeof(h));
+}
+
+#define BAD(...) nvh_err(NVH_ECORRUPT, "heap header: " __VA_ARGS__)
+
+static int
+check_hdr(const struct nvh_heap_hdr *h, uint64_t H, uint64_t size,
+	  const struct nvh_class_ent *cls)
+{
+	if (memcmp(h->magic, NVH_HEAP_MAGIC, sizeof(h->magic)) != 0)
+		return BAD("field magic: expected \"%s\"", NVH_HEAP_MAGIC);
+	if (h->version != NVH_HEAP_VERSION)
+		return nvh_err(NVH_EVERSION, "heap header: field version: %"
+			       PRIu32 ", this nvheap reads %u", h->version,
+			       NVH_HEAP_VERSION);
+	if (h->hdr_size != sizeof(*h))
+		return BAD("field hdr_size: %" PRIu32, h->hdr_size);
+	uint64_t sum = nvh_checksum(h, HDR_SUM_LEN + 8);
+	if (sum != h->checksum)
+		return BAD("field checksum: stored 0x%016" PRIx64 ", computed "
+			   "0x%016" PRIx64, h->checksum, sum);
+	if (h->arena_size != NVH_ARENA_SIZE)
+		return BAD("field arena_size: %" PRIu32, h->arena_size);
+	if (h->bitmap_slot != NVH_BITMAP_SLOT)
+		return BAD("field bitmap_slot: %" PRIu32, h->bitmap_slot);
+	if (h->nclasses < 1 || h->nclasses > NVH_MAX_CLASSES)
+		return BAD("field nclasses: %" PRIu32, h->nclasses);
+	if (h->nlanes < 1 || h->nlanes > NVH_MAX_LANES)
+		return BAD("field nlanes: %" PRIu32, h->nlanes);
+	if (h->lane_size != NVH_LANE_SIZE)
+		return BAD("field lane_size: %" PRIu32, h->lane_size);
+	if (h->reserved0)
+		return BAD("field reserved0: not zero");
+	for (size_t i = 0; i < sizeof(h->reserved); i++)
+		if (h->reserved[i])
+			return BAD("field reserved: not zero");
+	if (h->class_off != H + NVH_HEAP_CLASS_REL)
+		return BAD("field class_off: %" PRIu64, h->class_off);
+	if (h->ckpt_off != H + NVH_HEAP_CKPT_REL)
+		return BAD("field ckpt_off: %" PRIu64, h->ckpt_off);
+	if (h->root_off != H + NVH_HEAP_ROOT_REL)
+		return BAD("field root_off: %" PRIu64, h->root_off);
+	if (h->lanes_off != H + NVH_HEAP_FIXED)
+		return BAD("field lanes_off: %" PRIu64, h->lanes_off);
+	uint64_t n = h->narenas;
+	if (n < 1 || n > size / NVH_ARENA_SIZE)
+		return BAD("field narenas: %" PRIu64, n);
+	if (h->table_off < h->lanes_off + (uint64_t)h->nlanes * NVH_LANE_SIZE ||
+	    h->table_off % PAGE)
+		return BAD("field table_off: %" PRIu64 " overlaps the lanes",
+			   h->table_off);
+	if (h->bitmaps_off < h->table_off + n * 16 || h->bitmaps_off % PAGE)
+		return BAD("field bitmaps_off: %" PRIu64 " overlaps the arena "
+			   "table", h->bitmaps_off);
+	if (h->arenas_off < h->bitmaps_off + n * NVH_BITMAP_SLOT ||
+	    h->arenas_off % PAGE)
+		return BAD("field arenas_off: %" PRIu64 " overlaps the bitmaps",
+			   h->arenas_off);
+	if (h->arenas_off > size || n > (size - h->arenas_off) / NVH_ARENA_SIZE)
+		return BAD("field arenas_off: %" PRIu64 " + %" PRIu64 " arenas "
+			   "end beyond the pool (%" PRIu64 " bytes)",
+			   h->arenas_off, n, size);
+	uint64_t csum = nvh_checksum(cls, h->nclasses * sizeof(cls[0]));
+	if (csum != h->class_checksum)
+		return nvh_err(NVH_ECORRUPT, "class table: checksum mismatch");
+	for (uint32_t i = 0; i < h->nclasses; i++) {
+		const struct nvh_class_ent *c = &cls[i];
+		if (c->block_size < 64 || c->block_size % 64 || c->nblocks < 1 ||
+		    c->nblocks > NVH_BITMAP_SLOT * 8 || c->reserved ||
+		    c->blocks_off < (uint64_t)c->nblocks * 8 ||
+		    c->blocks_off % 64 ||
+		    c->blocks_off + (uint64_t)c->nblocks * c->block_size >
+			    NVH_ARENA_SIZE ||
+		    (i && c->block_size <= cls[i - 1].block_size))
+			return nvh_err(NVH_ECORRUPT, "class table: entry %" PRIu32
+				       " (block size %" PRIu32 ", %" PRIu32
+				       " blocks at %" PRIu32 ") is invalid", i,
+				       c->block_size, c->nblocks, c->blocks_off);
+	}
+	return 0;
+}
+
+int
+nvh_heap_target_ok(struct nvh_pool *pool, uint64_t off)
+{
+	const struct nvh_heap_hdr *h = &pool->heap->hdr;
+	if (off % 8)
+		return 0;
+	if (off == h->root_off)
+		return 1;
+	if (off >= h->table_off && off < h->table_off + h->narenas * 16)
+		return 1;
+	if (off >= h->bitmaps_off &&
+	    off < h->bitmaps_off + h->narenas * NVH_BITMAP_SLOT)
+		return 1;
+	return off >= h->arenas_off &&
+	       off < h->arenas_off + h->narenas * NVH_ARENA_SIZE;
+}
+
+int
+nvh_heap_open(struct nvh_pool *pool)
+{
+	const uint64_t H = pool->hdr.heap_offset;
+	struct nvh_heap *h = calloc(1, sizeof(*h));
+	if (!h)
+		return nvh_err(ENOMEM, "out of memory for the heap state");
+	h->pool = pool;
+	h->base = pool->base;
+	memcpy(&h->hdr, pool->base + H, sizeof(h->hdr));
+	uint32_t nc = h->hdr.nclasses <= NVH_MAX_CLASSES ? h->hdr.nclasses : 0;
+	memcpy(h->cls, pool->base + H + NVH_HEAP_CLASS_REL,
+	       nc * sizeof(h->cls[0]));
+	int rc = check_hdr(&h->hdr, H, pool->hdr.pool_size, h->cls);
+	if (rc) {
+		free(h);
+		return rc;
+	}
+	h->ncls = h->hdr.nclasses;
+	h->narenas = h->hdr.narenas;
+	pool->heap = h;
+	if (!pool->rdonly) {
+		rc = nvh_lanes_init(pool, h->hdr.nlanes, h->hdr.lanes_off,
+				    h->hdr.ckpt_off);
+		if (!rc)
+			rc = nvh_lanes_recover(pool, !pool->was_clean);
+		if (rc)
+			goto fail;
+	}
+	rc = nvh_arenas_init(h);
+	if (rc)
+		goto fail;
+	return 0;
+fail:
+	nvh_lanes_fini(pool);
+	free(h);
+	pool->heap = NULL;
+	return rc;
+}
+
+void
+nvh_heap_close(struct nvh_pool *pool)
+{
+	if (!pool->heap)
+		return;
+	nvh_arenas_fini(pool->heap);
+	nvh_lanes_fini(pool);
+	free(pool->heap);
+	pool->heap = NULL;
+}
+
+/* Whole-heap check: the arena table, the bitmaps and the DRAM state agree.
+ * Only meaningful with no operation in flight. */
+int
+nvh_heap_verify(struct nvh_pool *pool)
+{
+	struct nvh_heap *h = pool->heap;
+	const struct nvh_arena_ent *tab = (const void *)(h->base + h->hdr.table_off);
+	uint64_t covered = 0; /* arenas left in the current large run */
+	for (uint64_t a = 0; a < h->narenas; a++) {
+		struct nvh_arena_rt *r = &h->arena[a];
+		uint64_t d = tab[a].desc;
+		unsigned kind = NVH_DESC_KIND(d);
+		const uint64_t *bm = (const void *)(h->base + nvh_bitmap_off(h, a));
+		int dram_free = (h->arena_free[a / 64] >> (a % 64)) & 1;
+		if (covered) {
+			covered--;
+			if (kind != NVH_ARENA_FREE || r->kind != NVH_K_CONT ||
+			    dram_free)
+				return nvh_err(NVH_ECORRUPT, "arena %" PRIu64
+					       ": inside a large run but not "
+					       "free on media / DRAM disagrees",
+					       a);
+			continue;
+		}
+		switch (kind) {
+		case NVH_ARENA_FREE:
+			for (unsigned w = 0; w < NVH_BITMAP_SLOT / 8; w++)
+				if (bm[w])
+					return nvh_err(NVH_ECORRUPT, "arena %"
+						       PRIu64 " is free but its "
+						       "bitmap word %u is 0x%"
+						       PRIx64, a, w, bm[w]);
+			if (r->kind != NVH_K_FREE &&
+			    !(r->kind == NVH_K_SMALL && r->assign_pending))
+				return nvh_err(NVH_ECORRUPT, "arena %" PRIu64
+					       ": free on media, kind %u in "
+					       "DRAM", a, r->kind);
+			if (r->kind == NVH_K_FREE && !dram_free)
+				return nvh_err(NVH_ECORRUPT, "arena %" PRIu64
+					       ": free but not in the free pool",
+					       a);
+			break;
+		case NVH_ARENA_SMALL: {
+			unsigned c = NVH_DESC_CLASS(d);
+			if (r->kind != NVH_K_SMALL || r->cls != c || dram_free)
+				return nvh_err(NVH_ECORRUPT, "arena %" PRIu64
+					       ": class %u on media, DRAM kind "
+					       "%u class %u", a, c, r->kind,
+					       r->cls);
+			if (!r->live)
+				break; /* not scanned: nothing in DRAM */
+			uint32_t nb = h->cls[c].nblocks, used = 0;
+			for (uint32_t w = 0; w < h->crt[c].nwords; w++) {
+				uint64_t lv = atomic_load(&r->live[w]);
+				uint64_t us = atomic_load(&r->used[w]);
+				if (lv != bm[w] || us != lv)
+					return nvh_err(NVH_ECORRUPT, "arena %"
+						       PRIu64 " word %u: media "
+						       "0x%" PRIx64 ", live 0x%"
+						       PRIx64 ", used 0x%" PRIx64,
+						       a, w, bm[w], lv, us);
+				used += (uint32_t)__builtin_popcountll(us);
+			}
+			if ((int32_t)(nb - used) != atomic_load(&r->nfree))
+				return nvh_err(NVH_ECORRUPT, "arena %" PRIu64
+					       ": %u blocks used, free count %d",
+					       a, used, atomic_load(&r->nfree));
+			break;
+		}
+		case NVH_ARENA_LARGE: {
+			uint32_t run = NVH_DESC_RUN(d);
+			if (r->kind != NVH_K_LARGE || r->run != run || dram_free ||
+			    atomic_load(&r->large_live) != 1)
+				return nvh_err(NVH_ECORRUPT, "arena %" PRIu64
+					       ": large run of %" PRIu32 " on "
+					       "media, DRAM kind %u run %" PRIu32,
+					       a, run, r->kind, r->run);
+			covered = run - 1;
+			break;
+		}
+		default:
+			return nvh_err(NVH_ECORRUPT, "arena %" PRIu64 ": kind %u",
+				       a, kind);
+		}
+	}
+	return 0;
+}

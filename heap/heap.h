@@ -1,0 +1,148 @@
+/*
+ * heap.h -- the allocator's DRAM state and the interfaces between its
+ * files: heap.c (format, open, validation, rebuild), arena.c (arenas,
+ * blocks, class lists, thread contexts), alloc.c (nvh_alloc, nvh_free),
+ * stats.c.
+ *
+ * Invariants (per small arena, once scanned):
+ *   live  subset of used;  popcount(used) + nfree == nblocks
+ *   live bit b  <=>  block b is allocated by a committed record and no
+ *                   free of it is in progress
+ *   used bit b  <=>  live, or reserved by an allocation in progress, or
+ *                   freed by a free in progress
+ *   state OWNED <=> some thread context's cur[cls] is this arena
+ *   in_list      => state is UNSCANNED or AVAILABLE
+ * Lock order: class list lock, then arena lock, then heap arena_lock.
+ */
+#ifndef NVH_HEAP_HEAP_H
+#define NVH_HEAP_HEAP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <nvheap/alloc.h>
+
+#include "heap/layout.h"
+
+struct nvh_pool;
+struct nvh_rec;
+
+enum nvh_arena_state {
+	NVH_A_UNSCANNED = 0, /* SMALL, bitmap not read yet */
+	NVH_A_AVAILABLE,     /* SMALL, may have free blocks, not owned */
+	NVH_A_OWNED,         /* SMALL, a thread allocates from it */
+	NVH_A_FULL,          /* SMALL, no free block when last looked */
+	NVH_A_NONE,          /* FREE, LARGE or part of a run */
+};
+
+/* DRAM kinds: the committed kind, or the one an operation in flight set. */
+enum nvh_dram_kind { NVH_K_FREE, NVH_K_SMALL, NVH_K_LARGE, NVH_K_CONT };
+
+struct nvh_arena_rt {
+	pthread_mutex_t lock;      /* scanning */
+	_Atomic int state;
+	uint8_t kind;              /* enum nvh_dram_kind */
+	uint8_t cls;
+	uint8_t in_list;
+	uint8_t assign_pending;    /* SMALL in DRAM, table entry not committed */
+	uint32_t run;              /* LARGE: arenas in the run */
+	_Atomic int32_t nfree;
+	uint32_t cursor;           /* next-fit word (owner only) */
+	_Atomic uint64_t *used;
+	_Atomic uint64_t *live;
+	int32_t prev, next;        /* class list */
+	_Atomic int large_live;    /* LARGE head: 1 live, 0 free in progress */
+};
+
+struct nvh_class_rt {
+	pthread_mutex_t lock;
+	int32_t head;
+	uint32_t nwords;           /* bitmap words in use */
+} __attribute__((aligned(64)));
+
+/* One per (pool, thread): owned arenas, preferred lane. */
+struct nvh_tctx {
+	struct nvh_tctx *next;
+	struct nvh_heap *heap;
+	unsigned lane;
+	int32_t cur[NVH_MAX_CLASSES];
+};
+
+struct nvh_heap {
+	struct nvh_pool *pool;
+	char *base;
+	struct nvh_heap_hdr hdr;
+	unsigned ncls;
+	struct nvh_class_ent cls[NVH_MAX_CLASSES];
+	struct nvh_class_rt crt[NVH_MAX_CLASSES];
+	uint64_t narenas;
+	struct nvh_arena_rt *arena;
+	pthread_mutex_t arena_lock; /* free arenas, large runs */
+	uint64_t *arena_free;       /* 1 bit per arena: free in DRAM */
+	uint64_t nfree_arenas;
+	uint64_t fit;               /* rotating start of free-arena search */
+	pthread_key_t key;
+	int key_ok;
+	pthread_mutex_t tctx_lock;
+	struct nvh_tctx *tctxs;
+};
+
+/* heap.c */
+int nvh_heap_format(struct nvh_pool *pool);
+int nvh_heap_open(struct nvh_pool *pool);
+void nvh_heap_close(struct nvh_pool *pool);
+int nvh_heap_target_ok(struct nvh_pool *pool, uint64_t off);
+int nvh_heap_verify(struct nvh_pool *pool);
+
+static inline uint64_t
+nvh_arena_off(const struct nvh_heap *h, uint64_t a)
+{
+	return h->hdr.arenas_off + a * NVH_ARENA_SIZE;
+}
+
+static inline uint64_t
+nvh_bitmap_off(const struct nvh_heap *h, uint64_t a)
+{
+	return h->hdr.bitmaps_off + a * NVH_BITMAP_SLOT;
+}
+
+static inline uint64_t
+nvh_table_off(const struct nvh_heap *h, uint64_t a)
+{
+	return h->hdr.table_off + a * sizeof(struct nvh_arena_ent);
+}
+
+#include "heap/sizeclass.h"
+
+static inline int
+nvh_class_of_heap(const struct nvh_heap *h, uint64_t size)
+{
+	return nvh_class_of(h->cls, h->ncls, size);
+}
+
+/* arena.c */
+int nvh_arenas_init(struct nvh_heap *h);
+void nvh_arenas_fini(struct nvh_heap *h);
+struct nvh_tctx *nvh_tctx_get(struct nvh_heap *h);
+int nvh_arena_scan(struct nvh_heap *h, uint64_t a);
+/* Take an arena of class c for t (from the class list or a free arena). */
+int nvh_arena_take(struct nvh_heap *h, struct nvh_tctx *t, unsigned c,
+		   uint64_t *out);
+/* Give up ownership (full, or the thread is done). */
+void nvh_arena_drop(struct nvh_heap *h, uint64_t a);
+int64_t nvh_block_reserve(struct nvh_heap *h, uint64_t a);
+void nvh_block_unreserve(struct nvh_heap *h, uint64_t a, uint64_t b);
+void nvh_block_publish(struct nvh_heap *h, uint64_t a, uint64_t b);
+int nvh_block_claim(struct nvh_heap *h, uint64_t a, uint64_t b);
+void nvh_block_unclaim(struct nvh_heap *h, uint64_t a, uint64_t b);
+void nvh_block_release(struct nvh_heap *h, uint64_t a, uint64_t b);
+int nvh_run_take(struct nvh_heap *h, uint64_t n, uint64_t *out);
+void nvh_run_put(struct nvh_heap *h, uint64_t first, uint64_t n);
+/* Move empty, unowned small arenas back to the free pool (one record). */
+int nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t);
+/* Where is `off`: arena, block, offset in block; -1 if not in a block. */
+int nvh_heap_locate(struct nvh_heap *h, uint64_t off, uint64_t *a,
+		    uint64_t *b, uint64_t *in);
+
+#endif

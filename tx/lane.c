@@ -1,0 +1,265 @@
+/*
+ * lane.c -- lanes, commits and checkpoints.
+ *
+ * Commit protocol of a redo record (one persist barrier):
+ *
+ *   (C1) The record, with its checksum and sequence number, is durable
+ *        before any of its entries is applied in place; so an in-place
+ *        word that reaches the medium early (eviction) never exposes an
+ *        operation whose record could be lost.
+ *   (C2) A checkpoint makes every word applied in place by records with
+ *        seq <= S durable before it writes S to the checkpoint line.
+ *   (C3) A lane reuses ring space only for records with seq <= the
+ *        durable checkpoint; so every live record (seq > checkpoint) is
+ *        intact until a checkpoint covers it.
+ *   (C4) An operation takes its sequence number after reading everything
+ *        it depends on and applies its entries before leaving the commit
+ *        section; so if B depends on A, seq(A) < seq(B), and a checkpoint
+ *        that waited for the commit sections to drain covers A whenever it
+ *        covers B.
+ *
+ * Synchronisation: a lane is held (its mutex) by one thread at a time.
+ * The commit section is bracketed by the lane's in_commit flag; a
+ * checkpoint raises ckpt_barrier, waits until no lane is in a commit
+ * section, takes the sequence number and every lane's list of applied
+ * words, lowers the barrier, and only then flushes.  The fast path takes
+ * no shared lock: one seq_cst store and one load of a read-mostly flag,
+ * and the fetch-add of the global sequence number.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap/error.h"
+#include "heap/pool.h"
+#include "tx/lane.h"
+
+int
+nvh_lanes_init(struct nvh_pool *pool, unsigned n, uint64_t lanes_off,
+	       uint64_t ckpt_off)
+{
+	struct nvh_lanes *ls = &pool->lanes;
+	memset(ls, 0, sizeof(*ls));
+	ls->lane = aligned_alloc(64, n * sizeof(*ls->lane));
+	if (!ls->lane)
+		return nvh_err(ENOMEM, "out of memory for %u lanes", n);
+	memset(ls->lane, 0, n * sizeof(*ls->lane));
+	ls->n = n;
+	for (unsigned i = 0; i < n; i++) {
+		struct nvh_lane *l = &ls->lane[i];
+		pthread_mutex_init(&l->lock, NULL);
+		l->index = i;
+		l->ring = pool->base + lanes_off + (uint64_t)i * NVH_LANE_SIZE;
+	}
+	pthread_mutex_init(&ls->wait_lock, NULL);
+	pthread_cond_init(&ls->wait_cond, NULL);
+	pthread_mutex_init(&ls->ckpt_lock, NULL);
+	ls->ckpt = (struct nvh_ckpt *)(pool->base + ckpt_off);
+	ls->ckpt_durable = ls->ckpt->seq;
+	atomic_store(&ls->ckpt_published, ls->ckpt_durable);
+	atomic_store(&ls->seq, ls->ckpt_durable + 1);
+	return 0;
+}
+
+void
+nvh_lanes_fini(struct nvh_pool *pool)
+{
+	struct nvh_lanes *ls = &pool->lanes;
+	if (!ls->lane)
+		return;
+	for (unsigned i = 0; i < ls->n; i++) {
+		pthread_mutex_destroy(&ls->lane[i].lock);
+		free(ls->lane[i].targets);
+	}
+	pthread_mutex_destroy(&ls->wait_lock);
+	pthread_cond_destroy(&ls->wait_cond);
+	pthread_mutex_destroy(&ls->ckpt_lock);
+	free(ls->lane);
+	ls->lane = NULL;
+}
+
+static struct nvh_lane *
+try_all(struct nvh_lanes *ls, unsigned pref)
+{
+	for (unsigned i = 0; i < ls->n; i++) {
+		struct nvh_lane *l = &ls->lane[(pref + i) % ls->n];
+		if (pthread_mutex_trylock(&l->lock) == 0)
+			return l;
+	}
+	return NULL;
+}
+
+struct nvh_lane *
+nvh_lane_acquire(struct nvh_pool *pool, unsigned *pref)
+{
+	struct nvh_lanes *ls = &pool->lanes;
+	if (*pref >= ls->n)
+		*pref = atomic_fetch_add(&ls->next_assign, 1) % ls->n;
+	struct nvh_lane *l = try_all(ls, *pref);
+	if (l)
+		return l;
+	/* All busy: wait for a release. */
+	pthread_mutex_lock(&ls->wait_lock);
+	__atomic_add_fetch(&ls->waiting, 1, __ATOMIC_SEQ_CST);
+	while (!(l = try_all(ls, *pref)))
+		pthread_cond_wait(&ls->wait_cond, &ls->wait_lock);
+	__atomic_sub_fetch(&ls->waiting, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&ls->wait_lock);
+	return l;
+}
+
+void
+nvh_lane_release(struct nvh_pool *pool, struct nvh_lane *lane)
+{
+	struct nvh_lanes *ls = &pool->lanes;
+	pthread_mutex_unlock(&lane->lock);
+	if (__atomic_load_n(&ls->waiting, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&ls->wait_lock);
+		pthread_cond_broadcast(&ls->wait_cond);
+		pthread_mutex_unlock(&ls->wait_lock);
+	}
+}
+
+static void
+note_target(struct nvh_pool *pool, struct nvh_lane *l, uint64_t target)
+{
+	if (l->ntargets == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		uint64_t *n = realloc(l->targets, cap * sizeof(*n));
+		if (!n) {
+			/* Cannot remember it: make it durable now instead
+			 * (after C1, so this is only early, never wrong). */
+			nvh_persist_range(&pool->persist, pool->base + target, 8);
+			return;
+		}
+		l->targets = n;
+		l->cap = cap;
+	}
+	l->targets[l->ntargets++] = target;
+}
+
+static void
+enter_commit(struct nvh_lanes *ls, struct nvh_lane *l)
+{
+	for (;;) {
+		atomic_store(&l->in_commit, 1);
+		if (!atomic_load(&ls->ckpt_barrier))
+			return;
+		atomic_store(&l->in_commit, 0);
+		while (atomic_load(&ls->ckpt_barrier))
+			sched_yield();
+	}
+}
+
+int
+nvh_lane_commit(struct nvh_pool *pool, struct nvh_lane *l,
+		struct nvh_rec *rec, void (*committed)(void *arg), void *arg)
+{
+	struct nvh_lanes *ls = &pool->lanes;
+	size_t size = (rec->len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
+	if (size > NVH_LANE_SIZE)
+		return nvh_err(ENOSPC, "redo record of %zu bytes exceeds the "
+			       "lane ring (%u bytes)", size, NVH_LANE_SIZE);
+	if (l->last_seq <= atomic_load(&ls->ckpt_published)) {
+		l->head = 0; /* (C3) every record of this pass is dead */
+	} else if (l->head + size > NVH_LANE_SIZE) {
+		int rc = nvh_checkpoint(pool);
+		if (rc)
+			return rc;
+		l->head = 0; /* (C3) the checkpoint covered all of ours */
+	}
+	enter_commit(ls, l);
+	uint64_t seq = atomic_fetch_add(&ls->seq, 1);
+	nvh_rec_seal(rec, seq);
+	nvh_persist_memcpy_nodrain(&pool->persist, l->ring + l->head, rec->buf,
+				   size);
+	/* (C1) commit point: the record is durable, entries not yet applied. */
+	int rc = nvh_persist_fence(&pool->persist);
+	if (rc) {
+		/* Durability unknown: recovery will decide.  Refuse more work. */
+		atomic_store(&pool->failed, rc);
+		atomic_store(&l->in_commit, 0);
+		return rc;
+	}
+	l->head += (uint32_t)size;
+	l->last_seq = seq;
+	if (committed)
+		committed(arg);
+	struct nvh_rec_iter it;
+	struct nvh_rec_op_ent e;
+	nvh_rec_iter_init(&it, rec->buf);
+	while (nvh_rec_next(&it, &e) == 1) {
+		nvh_rec_apply(pool->base, &e);
+		note_target(pool, l, e.target);
+	}
+	atomic_store_explicit(&l->in_commit, 0, memory_order_release);
+	return 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int
+nvh_checkpoint(struct nvh_pool *pool)
+{
+	struct nvh_lanes *ls = &pool->lanes;
+	pthread_mutex_lock(&ls->ckpt_lock);
+	atomic_store(&ls->ckpt_barrier, 1);
+	for (unsigned i = 0; i < ls->n; i++)
+		while (atomic_load(&ls->lane[i].in_commit))
+			sched_yield();
+	uint64_t s = atomic_load(&ls->seq) - 1;
+	size_t total = 0;
+	for (unsigned i = 0; i < ls->n; i++)
+		total += ls->lane[i].ntargets;
+	uint64_t *all = malloc((total ? total : 1) * sizeof(*all));
+	size_t n = 0;
+	for (unsigned i = 0; i < ls->n; i++) {
+		struct nvh_lane *l = &ls->lane[i];
+		if (all)
+			memcpy(all + n, l->targets, l->ntargets * sizeof(*all));
+		n += l->ntargets;
+		l->ntargets = 0;
+	}
+	atomic_store(&ls->ckpt_barrier, 0);
+
+	int rc = 0;
+	if (!all) {
+		/* No memory to list the lines: flush the whole heap. */
+		nvh_persist_flush(&pool->persist, pool->base + pool->hdr.heap_offset,
+				  pool->hdr.heap_size);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			all[i] &= ~(uint64_t)(NVH_CACHELINE - 1);
+		qsort(all, n, sizeof(*all), cmp_u64);
+		for (size_t i = 0; i < n; i++)
+			if (i == 0 || all[i] != all[i - 1])
+				nvh_persist_flush(&pool->persist,
+						  pool->base + all[i],
+						  NVH_CACHELINE);
+	}
+	free(all);
+	if (s > ls->ckpt_durable) {
+		/* (C2) everything applied by records <= s is durable ... */
+		rc = nvh_persist_fence(&pool->persist);
+		if (!rc) {
+			ls->ckpt->seq = s;
+			/* ... before s is: records <= s are dead from here. */
+			rc = nvh_persist_range(&pool->persist, &ls->ckpt->seq,
+					       sizeof(ls->ckpt->seq));
+		}
+		if (!rc) {
+			ls->ckpt_durable = s;
+			atomic_store(&ls->ckpt_published, s);
+		} else {
+			atomic_store(&pool->failed, rc);
+		}
+	}
+	pthread_mutex_unlock(&ls->ckpt_lock);
+	return rc;
+}

@@ -1,0 +1,75 @@
+/*
+ * lane.h -- lanes: the per-thread rings of redo records, the global
+ * sequence number, commits of atomic operations, and checkpoints.
+ */
+#ifndef NVH_TX_LANE_H
+#define NVH_TX_LANE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "heap/layout.h"
+#include "tx/redo.h"
+
+struct nvh_pool;
+
+struct nvh_lane {
+	pthread_mutex_t lock;    /* held by the thread using the lane */
+	_Atomic int in_commit;   /* between taking a seq and applying */
+	uint32_t index;
+	uint32_t head;           /* ring offset of the next record */
+	uint64_t last_seq;       /* of the last record written this pass */
+	char *ring;
+	/* pool offsets of words applied in place since the last checkpoint;
+	 * only the lane's holder appends, inside in_commit */
+	uint64_t *targets;
+	size_t ntargets, cap;
+} __attribute__((aligned(64)));
+
+struct nvh_lanes {
+	unsigned n;
+	struct nvh_lane *lane;
+	pthread_mutex_t wait_lock;
+	pthread_cond_t wait_cond;
+	unsigned waiting;
+	_Atomic unsigned next_assign; /* preferred lane of new threads */
+	pthread_mutex_t ckpt_lock;    /* one checkpoint at a time */
+	struct nvh_ckpt *ckpt;        /* the checkpoint line in the pool */
+	uint64_t ckpt_durable;        /* guarded by each lane's lock + ckpt_lock */
+	_Atomic uint64_t ckpt_published;
+	_Atomic int ckpt_barrier __attribute__((aligned(64)));
+	_Atomic uint64_t seq __attribute__((aligned(64))); /* next to assign */
+};
+
+int nvh_lanes_init(struct nvh_pool *pool, unsigned n, uint64_t lanes_off,
+		   uint64_t ckpt_off);
+void nvh_lanes_fini(struct nvh_pool *pool);
+
+/* Take a lane for the calling thread (preferring its own; waiting while
+ * all are busy) and give it back. */
+struct nvh_lane *nvh_lane_acquire(struct nvh_pool *pool, unsigned *pref);
+void nvh_lane_release(struct nvh_pool *pool, struct nvh_lane *lane);
+
+/*
+ * Commit a record from the lane the caller holds: make room in the ring,
+ * take a sequence number, write the record, fence (the commit point), then
+ * apply its entries in place (unflushed; the next checkpoint flushes
+ * them).  `committed` (if not NULL) runs between the fence and the
+ * application: the operation is durable but not yet visible.  Fails (and
+ * nothing is applied) only if the ring cannot take the record or the fence
+ * reports an I/O error.
+ */
+int nvh_lane_commit(struct nvh_pool *pool, struct nvh_lane *lane,
+		    struct nvh_rec *rec, void (*committed)(void *arg),
+		    void *arg);
+
+/* Flush everything applied in place, then advance the checkpoint.  The
+ * caller must not be inside a commit. */
+int nvh_checkpoint(struct nvh_pool *pool);
+
+/* Recovery at open: replay live records of every lane in seq order, then
+ * checkpoint.  `scan` = 0 skips the lanes (clean shutdown). */
+int nvh_lanes_recover(struct nvh_pool *pool, int scan);
+
+#endif

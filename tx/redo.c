@@ -1,0 +1,196 @@
+/*
+ * redo.c -- redo records: build them in DRAM, seal them with a checksum,
+ * validate them from the medium, apply their entries.
+ *
+ * Every entry is idempotent given the order of records: SET and CSET write
+ * absolute values (CSET only while the word still holds what the
+ * operation saw), OR and AND-NOT set and clear bits.  In-place application
+ * uses atomic read-modify-writes because several threads change different
+ * bits of one bitmap word.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "heap/error.h"
+#include "tx/redo.h"
+
+void
+nvh_rec_init(struct nvh_rec *r, uint16_t kind)
+{
+	r->buf = r->small;
+	r->cap = sizeof(r->small);
+	r->len = sizeof(struct nvh_rec_hdr);
+	r->nent = 0;
+	memset(r->buf, 0, sizeof(struct nvh_rec_hdr));
+	((struct nvh_rec_hdr *)r->buf)->kind = kind;
+}
+
+void
+nvh_rec_fini(struct nvh_rec *r)
+{
+	if (r->buf != r->small)
+		free(r->buf);
+	r->buf = NULL;
+}
+
+static int
+reserve(struct nvh_rec *r, size_t more)
+{
+	/* room for the entry plus padding to a cache line */
+	size_t need = r->len + more + NVH_REC_ALIGN;
+	if (need <= r->cap)
+		return 0;
+	size_t cap = r->cap * 2;
+	while (cap < need)
+		cap *= 2;
+	uint8_t *n = r->buf == r->small ? malloc(cap) : realloc(r->buf, cap);
+	if (!n)
+		return nvh_err(ENOMEM, "out of memory for a redo record");
+	if (r->buf == r->small)
+		memcpy(n, r->small, r->len);
+	r->buf = n;
+	r->cap = cap;
+	return 0;
+}
+
+int
+nvh_rec_add(struct nvh_rec *r, enum nvh_rec_op op, uint64_t target,
+	    uint64_t value)
+{
+	if (r->nent == UINT16_MAX)
+		return nvh_err(ENOSPC, "redo record has too many entries");
+	int rc = reserve(r, 16);
+	if (rc)
+		return rc;
+	uint64_t w[2] = {target | (uint64_t)op, value};
+	memcpy(r->buf + r->len, w, sizeof(w));
+	r->len += sizeof(w);
+	r->nent++;
+	return 0;
+}
+
+int
+nvh_rec_add_cset(struct nvh_rec *r, uint64_t target, uint64_t newv,
+		 uint64_t oldv)
+{
+	if (r->nent == UINT16_MAX)
+		return nvh_err(ENOSPC, "redo record has too many entries");
+	int rc = reserve(r, 24);
+	if (rc)
+		return rc;
+	uint64_t w[3] = {target | NVH_OP_CSET, newv, oldv};
+	memcpy(r->buf + r->len, w, sizeof(w));
+	r->len += sizeof(w);
+	r->nent++;
+	return 0;
+}
+
+/* XXH3-64 of the entries and padding, seeded with XXH3-64 of the header
+ * fields before the checksum: the whole record but the checksum itself. */
+static uint64_t
+rec_checksum(const uint8_t *p, size_t size)
+{
+	uint64_t seed = XXH3_64bits(p, offsetof(struct nvh_rec_hdr, checksum));
+	return XXH3_64bits_withSeed(p + sizeof(struct nvh_rec_hdr),
+				    size - sizeof(struct nvh_rec_hdr), seed);
+}
+
+size_t
+nvh_rec_seal(struct nvh_rec *r, uint64_t seq)
+{
+	size_t size = (r->len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
+	memset(r->buf + r->len, 0, size - r->len); /* reserve() left room */
+	struct nvh_rec_hdr *h = (struct nvh_rec_hdr *)r->buf;
+	h->seq = seq;
+	h->nent = (uint16_t)r->nent;
+	h->size = (uint32_t)size;
+	h->checksum = rec_checksum(r->buf, size);
+	return size;
+}
+
+void
+nvh_rec_iter_init(struct nvh_rec_iter *it, const void *rec)
+{
+	const struct nvh_rec_hdr *h = rec;
+	it->p = (const uint8_t *)rec + sizeof(*h);
+	it->end = (const uint8_t *)rec + h->size;
+	it->left = h->nent;
+}
+
+int
+nvh_rec_next(struct nvh_rec_iter *it, struct nvh_rec_op_ent *e)
+{
+	if (!it->left)
+		return 0;
+	if (it->p + 16 > it->end)
+		return -1;
+	uint64_t w[3];
+	memcpy(w, it->p, 16);
+	e->op = (enum nvh_rec_op)(w[0] & NVH_OP_MASK);
+	e->target = w[0] & ~NVH_OP_MASK;
+	e->value = w[1];
+	e->old = 0;
+	size_t len = 16;
+	if (e->op == NVH_OP_CSET) {
+		if (it->p + 24 > it->end)
+			return -1;
+		memcpy(w, it->p, 24);
+		e->old = w[2];
+		len = 24;
+	} else if (e->op > NVH_OP_CSET) {
+		return -1;
+	}
+	it->p += len;
+	it->left--;
+	return 1;
+}
+
+size_t
+nvh_rec_valid(const void *p, size_t room,
+	      int (*target_ok)(void *arg, uint64_t off), void *arg)
+{
+	const struct nvh_rec_hdr *h = p;
+	if (room < NVH_REC_ALIGN || h->seq == 0 || h->size < NVH_REC_ALIGN ||
+	    h->size % NVH_REC_ALIGN || h->size > room ||
+	    sizeof(*h) + (size_t)h->nent * 16 > h->size)
+		return 0;
+	if (rec_checksum(p, h->size) != h->checksum)
+		return 0;
+	struct nvh_rec_iter it;
+	struct nvh_rec_op_ent e;
+	int rc;
+	nvh_rec_iter_init(&it, p);
+	while ((rc = nvh_rec_next(&it, &e)) == 1)
+		if (!target_ok(arg, e.target))
+			return 0;
+	return rc == 0 ? h->size : 0;
+}
+
+int
+nvh_rec_apply(char *base, const struct nvh_rec_op_ent *e)
+{
+	uint64_t *w = (uint64_t *)(base + e->target);
+	uint64_t old;
+	switch (e->op) {
+	case NVH_OP_SET:
+		old = __atomic_exchange_n(w, e->value, __ATOMIC_RELAXED);
+		return old != e->value;
+	case NVH_OP_OR:
+		old = __atomic_fetch_or(w, e->value, __ATOMIC_RELAXED);
+		return (old | e->value) != old;
+	case NVH_OP_ANDNOT:
+		old = __atomic_fetch_and(w, ~e->value, __ATOMIC_RELAXED);
+		return (old & ~e->value) != old;
+	case NVH_OP_CSET: {
+		uint64_t expect = e->old;
+		return __atomic_compare_exchange_n(w, &expect, e->value, 0,
+						   __ATOMIC_RELAXED,
+						   __ATOMIC_RELAXED) &&
+		       e->old != e->value;
+	}
+	}
+	return 0;
+}

@@ -1,0 +1,59 @@
+/*
+ * redo.h -- building, validating and replaying redo records
+ * (tx/log_layout.h).
+ */
+#ifndef NVH_TX_REDO_H
+#define NVH_TX_REDO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tx/log_layout.h"
+
+struct nvh_pool;
+
+/* A record being built in DRAM. */
+struct nvh_rec {
+	uint8_t *buf;    /* header + entries */
+	size_t len;      /* bytes used */
+	size_t cap;
+	unsigned nent;
+	uint8_t small[256]; /* buf for the common case */
+};
+
+void nvh_rec_init(struct nvh_rec *r, uint16_t kind);
+void nvh_rec_fini(struct nvh_rec *r);
+/* Append an entry; returns -ENOMEM if it cannot grow. */
+int nvh_rec_add(struct nvh_rec *r, enum nvh_rec_op op, uint64_t target,
+		uint64_t value);
+int nvh_rec_add_cset(struct nvh_rec *r, uint64_t target, uint64_t newv,
+		     uint64_t oldv);
+/* Pad to 64 bytes, set seq, size and checksum.  Returns the size. */
+size_t nvh_rec_seal(struct nvh_rec *r, uint64_t seq);
+
+/* Walk the entries of a record (validated or being built). */
+struct nvh_rec_iter {
+	const uint8_t *p, *end;
+	unsigned left;
+};
+struct nvh_rec_op_ent {
+	enum nvh_rec_op op;
+	uint64_t target, value, old;
+};
+void nvh_rec_iter_init(struct nvh_rec_iter *it, const void *rec);
+/* 1 and *e filled, 0 at the end, -1 if malformed. */
+int nvh_rec_next(struct nvh_rec_iter *it, struct nvh_rec_op_ent *e);
+
+/*
+ * Is the record at `p` (with `room` bytes of ring left) well formed, its
+ * checksum right and every target acceptable to `target_ok`?  Returns its
+ * size, or 0.
+ */
+size_t nvh_rec_valid(const void *p, size_t room,
+		     int (*target_ok)(void *arg, uint64_t off), void *arg);
+
+/* Apply one entry to the pool mapping (atomically where words are shared).
+ * Returns 1 if it changed memory. */
+int nvh_rec_apply(char *base, const struct nvh_rec_op_ent *e);
+
+#endif
