@@ -279,8 +279,16 @@ nvh_heap_verify(struct nvh_pool *pool)
 				break; /* not scanned: nothing in DRAM */
 			uint32_t nb = h->cls[c].nblocks, used = 0;
 			for (uint32_t w = 0; w < h->crt[c].nwords; w++) {
+				/* bits past the last block are always used */
+				uint64_t valid = nb - 64 * w >= 64
+					? ~0ull : (1ull << (nb - 64 * w)) - 1;
 				uint64_t lv = atomic_load(&r->live[w]);
 				uint64_t us = atomic_load(&r->used[w]);
+				if ((us | valid) != ~0ull)
+					return nvh_err(NVH_ECORRUPT, "arena %"
+						       PRIu64 " word %u: tail "
+						       "bits not used", a, w);
+				us &= valid;
 				if (lv != bm[w] || us != lv)
 					return nvh_err(NVH_ECORRUPT, "arena %"
 						       PRIu64 " word %u: media "

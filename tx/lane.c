@@ -221,7 +221,7 @@ nvh_checkpoint(struct nvh_pool *pool)
 	size_t n = 0;
 	for (unsigned i = 0; i < ls->n; i++) {
 		struct nvh_lane *l = &ls->lane[i];
-		if (all)
+		if (all && l->ntargets)
 			memcpy(all + n, l->targets, l->ntargets * sizeof(*all));
 		n += l->ntargets;
 		l->ntargets = 0;
@@ -256,6 +256,7 @@ nvh_checkpoint(struct nvh_pool *pool)
 		if (!rc) {
 			ls->ckpt_durable = s;
 			atomic_store(&ls->ckpt_published, s);
+			atomic_fetch_add(&ls->checkpoints, 1);
 		} else {
 			atomic_store(&pool->failed, rc);
 		}

@@ -38,6 +38,7 @@ struct nvh_lanes {
 	struct nvh_ckpt *ckpt;        /* the checkpoint line in the pool */
 	uint64_t ckpt_durable;        /* guarded by each lane's lock + ckpt_lock */
 	_Atomic uint64_t ckpt_published;
+	_Atomic uint64_t checkpoints; /* completed since open */
 	_Atomic int ckpt_barrier __attribute__((aligned(64)));
 	_Atomic uint64_t seq __attribute__((aligned(64))); /* next to assign */
 };

@@ -76,7 +76,8 @@ nvh_lanes_recover(struct nvh_pool *pool, int scan)
 			p += (uint32_t)size;
 		}
 	}
-	qsort(live, nlive, sizeof(*live), cmp_live);
+	if (nlive)
+		qsort(live, nlive, sizeof(*live), cmp_live);
 	/* (R2) replay in global order */
 	for (size_t i = 0; i < nlive; i++) {
 		struct nvh_rec_iter it;

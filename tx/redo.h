@@ -18,7 +18,7 @@ struct nvh_rec {
 	size_t len;      /* bytes used */
 	size_t cap;
 	unsigned nent;
-	uint8_t small[256]; /* buf for the common case */
+	uint8_t small[256] __attribute__((aligned(64))); /* the common case */
 };
 
 void nvh_rec_init(struct nvh_rec *r, uint16_t kind);

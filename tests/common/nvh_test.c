@@ -42,7 +42,13 @@ const char *
 nvt_dir(void)
 {
 	if (!dir[0]) {
-		const char *t = getenv("TMPDIR");
+		/* tmpfs when there is one: the msync backend then costs
+		 * nothing (NVHEAP_TEST_DIR=/some/disk to test on a disk). */
+		const char *t = getenv("NVHEAP_TEST_DIR");
+		if (!t || !*t)
+			t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : NULL;
+		if (!t)
+			t = getenv("TMPDIR");
 		snprintf(dir, sizeof(dir), "%s/nvheap-test.XXXXXX",
 			 t && *t ? t : "/tmp");
 		if (!mkdtemp(dir)) {

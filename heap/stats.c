@@ -1,0 +1,77 @@
+/*
+ * stats.c -- nvh_stats: occupancy per class, arenas, persistence counters.
+ *
+ * Counts come from the DRAM bitmaps where an arena has been scanned and
+ * from the medium's bitmap otherwise (without scanning it), so asking for
+ * statistics does not build DRAM state for a whole big pool.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "heap/error.h"
+#include "heap/heap.h"
+#include "heap/pool.h"
+
+NVH_API int
+nvh_stats(nvh_pool *pool, struct nvh_stats *st)
+{
+	if (!pool || !st)
+		return nvh_err(EINVAL, "nvh_stats: NULL argument");
+	struct nvh_heap *h = pool->heap;
+	memset(st, 0, sizeof(*st));
+	st->pool_size = pool->hdr.pool_size;
+	st->arena_size = NVH_ARENA_SIZE;
+	st->arenas = h->narenas;
+	st->nclasses = h->ncls;
+	st->nlanes = h->hdr.nlanes;
+	st->max_small = h->cls[h->ncls - 1].block_size;
+	st->recovered_records = pool->recovered_records;
+	st->checkpoints = atomic_load(&pool->lanes.checkpoints);
+	for (unsigned c = 0; c < h->ncls; c++) {
+		st->cls[c].block_size = h->cls[c].block_size;
+		st->cls[c].blocks_per_arena = h->cls[c].nblocks;
+	}
+	for (uint64_t a = 0; a < h->narenas; a++) {
+		struct nvh_arena_rt *r = &h->arena[a];
+		switch (r->kind) {
+		case NVH_K_FREE:
+			st->arenas_free++;
+			st->free_bytes += NVH_ARENA_SIZE;
+			break;
+		case NVH_K_CONT:
+			st->arenas_large++;
+			break;
+		case NVH_K_LARGE:
+			st->arenas_large++;
+			if (atomic_load(&r->large_live)) {
+				st->large_objects++;
+				st->large_bytes += (uint64_t)r->run * NVH_ARENA_SIZE;
+			}
+			break;
+		case NVH_K_SMALL: {
+			const struct nvh_class_ent *ce = &h->cls[r->cls];
+			uint64_t live = 0;
+			st->arenas_small++;
+			st->cls[r->cls].arenas++;
+			_Atomic uint64_t *lv = __atomic_load_n(&r->live,
+							       __ATOMIC_ACQUIRE);
+			const uint64_t *bm = (const void *)(pool->base +
+							   nvh_bitmap_off(h, a));
+			for (uint32_t w = 0; w < h->crt[r->cls].nwords; w++)
+				live += (uint64_t)__builtin_popcountll(
+					lv ? atomic_load(&lv[w]) : bm[w]);
+			st->cls[r->cls].objects += live;
+			st->free_bytes += (ce->nblocks - live) * ce->block_size;
+			break;
+		}
+		}
+	}
+	for (unsigned c = 0; c < h->ncls; c++) {
+		st->objects += st->cls[c].objects;
+		st->allocated_bytes += st->cls[c].objects * st->cls[c].block_size;
+	}
+	st->objects += st->large_objects;
+	st->allocated_bytes += st->large_bytes;
+	nvh_persist_get_stats(&pool->persist, &st->persist);
+	return 0;
+}

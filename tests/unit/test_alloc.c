@@ -1,0 +1,631 @@
+/*
+ * test_alloc.c -- the arena-and-bitmap allocator and the atomic API.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "nvh_test.h"
+
+#include "heap/heap.h"
+#include "heap/pool.h"
+#include "tx/lane.h"
+
+#define MIB (1ull << 20)
+
+static nvh_pool *
+new_pool(const char *name, uint64_t size)
+{
+	const char *p = nvt_path(name);
+	unlink(p);
+	return assert_nvh_ptr(nvh_create(p, "alloc", size, NULL));
+}
+
+/* An array of `n` oids anchored in the root slot. */
+static nvh_oid *
+slots(nvh_pool *pool, size_t n)
+{
+	nvh_oid *s = nvt_scratch(pool, n * sizeof(nvh_oid));
+	memset(s, 0, n * sizeof(nvh_oid));
+	assert_nvh_ok(nvh_persist(pool, s, n * sizeof(nvh_oid)));
+	return s;
+}
+
+static struct nvh_stats
+stats(nvh_pool *pool)
+{
+	struct nvh_stats st;
+	assert_nvh_ok(nvh_stats(pool, &st));
+	return st;
+}
+
+static void
+fill(void *p, size_t n, unsigned seed)
+{
+	unsigned char *c = p;
+	for (size_t i = 0; i < n; i++)
+		c[i] = (unsigned char)(seed * 31 + i * 7);
+}
+
+static int
+check_fill(const void *p, size_t n, unsigned seed)
+{
+	const unsigned char *c = p;
+	for (size_t i = 0; i < n; i++)
+		if (c[i] != (unsigned char)(seed * 31 + i * 7))
+			return 0;
+	return 1;
+}
+
+static void
+every_class_round_trip(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("classes.pool", 16 * MIB);
+	nvh_oid *s = slots(pool, 4);
+	struct nvh_stats st = stats(pool), base = st;
+	assert_true(st.nclasses >= 30);
+	assert_int_equal(st.cls[0].block_size, 64);
+	for (unsigned c = 0; c < st.nclasses; c++) {
+		uint32_t bs = st.cls[c].block_size;
+		uint32_t lo = c ? st.cls[c - 1].block_size + 1 : 1;
+		for (uint32_t size = lo; size <= bs; size += bs - lo > 0 ? bs - lo : 1) {
+			assert_nvh_ok(nvh_alloc(pool, &s[0], size, 100 + c,
+						NULL, NULL));
+			assert_false(NVH_OID_IS_NULL(s[0]));
+			assert_int_equal(s[0].off % 64, 0);
+			assert_int_equal(nvh_usable_size(pool, s[0]), bs);
+			assert_int_equal(nvh_type_of(pool, s[0]), 100 + c);
+			void *p = nvh_direct(pool, s[0]);
+			fill(p, size, c);
+			assert_nvh_ok(nvh_persist(pool, p, size));
+			assert_true(check_fill(p, size, c));
+			assert_int_equal(stats(pool).cls[c].objects,
+					 base.cls[c].objects + 1);
+			assert_nvh_ok(nvh_free(pool, &s[0]));
+			assert_true(NVH_OID_IS_NULL(s[0]));
+			if (size == bs)
+				break;
+		}
+	}
+	assert_int_equal(stats(pool).objects, 1); /* the slots */
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static int
+copy_ctor(nvh_pool *p, void *obj, void *arg)
+{
+	(void)p;
+	memcpy(obj, arg, 16);
+	return 0;
+}
+
+static int
+refuse_ctor(nvh_pool *p, void *obj, void *arg)
+{
+	(void)p, (void)obj, (void)arg;
+	return 7;
+}
+
+static int
+ones_ctor(nvh_pool *p, void *obj, void *arg)
+{
+	(void)p, (void)arg;
+	memset(obj, 1, 64);
+	return 0;
+}
+
+static void
+constructor_runs_first(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("ctor.pool", 8 * MIB);
+	nvh_oid *s = slots(pool, 2);
+	assert_nvh_ok(nvh_alloc(pool, &s[0], 100, 1, copy_ctor, "constructed ok!"));
+	assert_string_equal(nvh_direct(pool, s[0]), "constructed ok!");
+	uint64_t before = stats(pool).objects;
+	assert_int_equal(nvh_alloc(pool, &s[1], 100, 1, refuse_ctor, NULL),
+			 -ECANCELED);
+	assert_errmsg_has("constructor returned 7");
+	assert_true(NVH_OID_IS_NULL(s[1]));
+	assert_int_equal(stats(pool).objects, before);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* Persist barriers per operation, as counted by the seam. */
+static void
+barrier_budget(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("budget.pool", 8 * MIB);
+	nvh_oid *s = slots(pool, 2);
+	assert_nvh_ok(nvh_alloc(pool, &s[0], 64, 1, NULL, NULL)); /* warm */
+	assert_nvh_ok(nvh_free(pool, &s[0]));
+	struct nvh_persist_stats p0, p1;
+	nvh_persist_stats(pool, &p0);
+	assert_nvh_ok(nvh_alloc(pool, &s[0], 64, 1, NULL, NULL));
+	nvh_persist_stats(pool, &p1);
+	assert_int_equal(p1.barriers - p0.barriers, 1);
+	assert_true(p1.lines_flushed - p0.lines_flushed <= 2);
+	p0 = p1;
+	assert_nvh_ok(nvh_free(pool, &s[0]));
+	nvh_persist_stats(pool, &p1);
+	assert_int_equal(p1.barriers - p0.barriers, 1);
+	assert_int_equal(p1.lines_flushed - p0.lines_flushed, 1);
+	p0 = p1;
+	assert_nvh_ok(nvh_alloc(pool, &s[0], 64, 1, ones_ctor, NULL));
+	nvh_persist_stats(pool, &p1);
+	assert_int_equal(p1.barriers - p0.barriers, 2);
+	/* Amortised over many pairs, checkpoints included: < 2.1 per pair. */
+	assert_nvh_ok(nvh_free(pool, &s[0]));
+	nvh_persist_stats(pool, &p0);
+	for (int i = 0; i < 5000; i++) {
+		assert_nvh_ok(nvh_alloc(pool, &s[0], 64, 1, NULL, NULL));
+		assert_nvh_ok(nvh_free(pool, &s[0]));
+	}
+	nvh_persist_stats(pool, &p1);
+	double per_pair = (double)(p1.barriers - p0.barriers) / 5000;
+	if (per_pair > 2.1)
+		fail_msg("%.3f barriers per alloc+free pair", per_pair);
+	assert_true(stats(pool).checkpoints > 0);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* Freed blocks are not handed out again at once (wear, use-after-free). */
+static void
+reuse_is_spread(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("spread.pool", 8 * MIB);
+	nvh_oid *s = slots(pool, 1);
+	uint64_t prev = 0, distinct = 0, seen[64];
+	for (int i = 0; i < 64; i++) {
+		assert_nvh_ok(nvh_alloc(pool, &s[0], 64, 1, NULL, NULL));
+		seen[i] = s[0].off;
+		assert_true(s[0].off != prev);
+		prev = s[0].off;
+		assert_nvh_ok(nvh_free(pool, &s[0]));
+	}
+	for (int i = 0; i < 64; i++) {
+		int dup = 0;
+		for (int j = 0; j < i; j++)
+			dup |= seen[j] == seen[i];
+		distinct += !dup;
+	}
+	assert_int_equal(distinct, 64);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static void
+large_objects(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("large.pool", 32 * MIB);
+	nvh_oid *s = slots(pool, 4);
+	struct nvh_stats st = stats(pool);
+	size_t big = 3 * st.arena_size + 12345;
+	assert_nvh_ok(nvh_alloc(pool, &s[0], big, 42, NULL, NULL));
+	assert_int_equal(nvh_usable_size(pool, s[0]), 4 * st.arena_size);
+	assert_int_equal(nvh_type_of(pool, s[0]), 42);
+	char *p = nvh_direct(pool, s[0]);
+	fill(p, big, 5);
+	assert_nvh_ok(nvh_persist(pool, p, big));
+	st = stats(pool);
+	assert_int_equal(st.large_objects, 1);
+	assert_int_equal(st.arenas_large, 4);
+	/* Just above the largest class is large; at it, small. */
+	assert_nvh_ok(nvh_alloc(pool, &s[1], st.max_small + 1, 1, NULL, NULL));
+	assert_int_equal(nvh_usable_size(pool, s[1]), st.arena_size);
+	assert_nvh_ok(nvh_alloc(pool, &s[2], st.max_small, 1, NULL, NULL));
+	assert_int_equal(nvh_usable_size(pool, s[2]), st.max_small);
+	/* Interior pointer of a large object: refused. */
+	s[3].off = s[0].off + st.arena_size;
+	assert_int_equal(nvh_free(pool, &s[3]), -EINVAL);
+	s[3] = NVH_OID_NULL;
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+	/* Reopen: still there, then free all. */
+	pool = assert_nvh_ptr(nvh_open(nvt_path("large.pool"), "alloc", NULL));
+	s = nvh_direct(pool, *nvh_root_slot(pool));
+	assert_true(check_fill(nvh_direct(pool, s[0]), big, 5));
+	assert_nvh_ok(nvh_heap_verify(pool));
+	for (int i = 0; i < 3; i++)
+		assert_nvh_ok(nvh_free(pool, &s[i]));
+	st = stats(pool);
+	assert_int_equal(st.large_objects, 0);
+	assert_int_equal(st.arenas_large, 0);
+	/* An object nearly the size of the heap. */
+	uint64_t most = (st.arenas_free - 2) * st.arena_size;
+	assert_nvh_ok(nvh_alloc(pool, &s[0], most, 1, NULL, NULL));
+	assert_nvh_ok(nvh_free(pool, &s[0]));
+	assert_int_equal(nvh_alloc(pool, &s[0], (st.arenas + 1) * st.arena_size,
+				   1, NULL, NULL), -ENOMEM);
+	assert_errmsg_has("more than the whole heap");
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* Fill the pool with mixed sizes until ENOMEM, free all, repeat. */
+static void
+fill_to_enomem_and_empty(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("fill.pool", 8 * MIB);
+	const size_t max = 200000;
+	nvh_oid *s = slots(pool, max);
+	struct nvh_stats empty = stats(pool);
+	static const size_t sizes[] = {64, 100, 512, 3000, 40000, 300000, 700};
+	for (int round = 0; round < 2; round++) {
+		size_t n = 0;
+		int rc = 0;
+		while (n < max) {
+			size_t sz = sizes[n % 7];
+			rc = nvh_alloc(pool, &s[n], sz, 3, NULL, NULL);
+			if (rc)
+				break;
+			n++;
+		}
+		/* The biggest size fails first; keep going with small ones. */
+		while (rc == -ENOMEM && n < max) {
+			rc = nvh_alloc(pool, &s[n], 64, 3, NULL, NULL);
+			if (rc)
+				break;
+			n++;
+			rc = -ENOMEM;
+		}
+		assert_int_equal(rc, -ENOMEM);
+		assert_errmsg_has("out of space");
+		assert_true(n > 1000);
+		assert_nvh_ok(nvh_heap_verify(pool));
+		struct nvh_stats full = stats(pool);
+		assert_int_equal(full.objects, empty.objects + n);
+		/* full: no free arena, no free 64-byte block */
+		assert_int_equal(full.arenas_free, 0);
+		assert_int_equal(full.cls[0].objects,
+				 full.cls[0].arenas * full.cls[0].blocks_per_arena);
+		for (size_t i = 0; i < n; i++)
+			assert_nvh_ok(nvh_free(pool, &s[i]));
+		struct nvh_stats st = stats(pool);
+		assert_int_equal(st.objects, empty.objects);
+		assert_int_equal(st.allocated_bytes, empty.allocated_bytes);
+		assert_nvh_ok(nvh_heap_verify(pool));
+		/* Everything is reusable: a large object takes freed arenas. */
+		assert_nvh_ok(nvh_alloc(pool, &s[0], 4 * MIB, 3, NULL, NULL));
+		assert_nvh_ok(nvh_free(pool, &s[0]));
+	}
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static void
+reopen_preserves_allocations(void **state)
+{
+	(void)state;
+	const char *path = nvt_path("reopen.pool");
+	nvh_pool *pool = new_pool("reopen.pool", 16 * MIB);
+	const size_t n = 3000;
+	nvh_oid *s = slots(pool, n);
+	for (size_t i = 0; i < n; i++) {
+		size_t sz = 16 + (i * 37) % 5000;
+		assert_nvh_ok(nvh_alloc(pool, &s[i], sz, (uint32_t)i, NULL, NULL));
+		fill(nvh_direct(pool, s[i]), sz, (unsigned)i);
+		assert_nvh_ok(nvh_persist(pool, nvh_direct(pool, s[i]), sz));
+	}
+	for (size_t i = 0; i < n; i += 3)
+		assert_nvh_ok(nvh_free(pool, &s[i]));
+	struct nvh_stats before = stats(pool);
+	assert_nvh_ok(nvh_close(pool));
+	pool = assert_nvh_ptr(nvh_open(path, "alloc", NULL));
+	s = nvh_direct(pool, *nvh_root_slot(pool));
+	struct nvh_stats after = stats(pool);
+	assert_int_equal(after.objects, before.objects);
+	assert_int_equal(after.allocated_bytes, before.allocated_bytes);
+	assert_int_equal(after.recovered_records, 0); /* clean close */
+	for (size_t i = 0; i < n; i++) {
+		size_t sz = 16 + (i * 37) % 5000;
+		if (i % 3 == 0) {
+			assert_true(NVH_OID_IS_NULL(s[i]));
+			continue;
+		}
+		assert_int_equal(nvh_type_of(pool, s[i]), i);
+		if (!check_fill(nvh_direct(pool, s[i]), sz, (unsigned)i))
+			fail_msg("object %zu lost its contents", i);
+	}
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* A process dies without closing: the next open replays the lanes. */
+static int
+alloc_and_die(void *arg)
+{
+	nvh_pool *pool = nvh_open(arg, "alloc", NULL);
+	if (!pool)
+		return 1;
+	nvh_oid *s = nvh_direct(pool, *nvh_root_slot(pool));
+	for (int i = 0; i < 100; i++)
+		if (nvh_alloc(pool, &s[i], 64 + i, 9, NULL, NULL))
+			return 2;
+	for (int i = 0; i < 100; i += 2)
+		if (nvh_free(pool, &s[i]))
+			return 3;
+	_exit(0);
+}
+
+static void
+crash_then_recover(void **state)
+{
+	(void)state;
+	const char *path = nvt_path("crash.pool");
+	nvh_pool *pool = new_pool("crash.pool", 8 * MIB);
+	slots(pool, 100);
+	assert_nvh_ok(nvh_close(pool));
+	assert_int_equal(nvt_in_child(alloc_and_die, (void *)path), 0);
+	pool = assert_nvh_ptr(nvh_open(path, "alloc", NULL));
+	struct nvh_stats st = stats(pool);
+	assert_true(st.recovered_records > 0);
+	assert_int_equal(st.objects, 1 + 50);
+	nvh_oid *s = nvh_direct(pool, *nvh_root_slot(pool));
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(NVH_OID_IS_NULL(s[i]), i % 2 == 0);
+		if (i % 2)
+			assert_int_equal(nvh_type_of(pool, s[i]), 9);
+	}
+	assert_nvh_ok(nvh_heap_verify(pool));
+	for (int i = 1; i < 100; i += 2)
+		assert_nvh_ok(nvh_free(pool, &s[i]));
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static void
+misuse_is_refused(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("misuse.pool", 8 * MIB);
+	nvh_pool *other = new_pool("other.pool", 8 * MIB);
+	nvh_oid *s = slots(pool, 8);
+	nvh_oid *o = slots(other, 8);
+	assert_nvh_ok(nvh_alloc(pool, &s[0], 200, 1, NULL, NULL));
+	uint64_t good = s[0].off;
+	struct nvh_stats before = stats(pool);
+
+	/* double free */
+	s[1] = s[0];
+	assert_nvh_ok(nvh_free(pool, &s[0]));
+	assert_int_equal(nvh_free(pool, &s[1]), -EINVAL);
+	assert_errmsg_has("not");
+	/* interior pointer */
+	assert_nvh_ok(nvh_alloc(pool, &s[0], 200, 1, NULL, NULL));
+	s[2].off = s[0].off + 64;
+	assert_int_equal(nvh_free(pool, &s[2]), -EINVAL);
+	assert_errmsg_has("not the start of a live object");
+	/* garbage offsets */
+	uint64_t garbage[] = {1, 8, 4096, (uint64_t)-64, 1ull << 40,
+			      nvh_root_slot(pool)->off + 8};
+	for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
+		s[3].off = garbage[i];
+		assert_int_equal(nvh_free(pool, &s[3]), -EINVAL);
+	}
+	/* dest in another pool, in volatile memory, unaligned, freed */
+	assert_int_equal(nvh_alloc(pool, &o[0], 64, 1, NULL, NULL), -EINVAL);
+	assert_errmsg_has("not inside this pool");
+	nvh_oid local = {good};
+	assert_int_equal(nvh_free(pool, &local), -EINVAL);
+	assert_int_equal(nvh_alloc(pool, &local, 64, 1, NULL, NULL), -EINVAL);
+	assert_int_equal(nvh_alloc(pool, (nvh_oid *)((char *)&s[4] + 4), 64, 1,
+				   NULL, NULL), -EINVAL);
+	assert_errmsg_has("aligned");
+	assert_int_equal(nvh_alloc(pool, NULL, 64, 1, NULL, NULL), -EINVAL);
+	nvh_oid *in_freed = nvh_direct(pool, (nvh_oid){good});
+	assert_int_equal(nvh_alloc(pool, in_freed, 64, 1, NULL, NULL), -EINVAL);
+	assert_errmsg_has("neither the root slot nor inside a live object");
+	/* metadata is not a destination */
+	nvh_oid *meta = (nvh_oid *)((char *)nvh_root_slot(pool) - 64);
+	assert_int_equal(nvh_alloc(pool, meta, 64, 1, NULL, NULL), -EINVAL);
+	/* size 0, NULL pool */
+	assert_int_equal(nvh_alloc(pool, &s[5], 0, 1, NULL, NULL), -EINVAL);
+	assert_int_equal(nvh_alloc(NULL, &s[5], 64, 1, NULL, NULL), -EINVAL);
+	/* freeing null is a no-op */
+	s[6] = NVH_OID_NULL;
+	assert_nvh_ok(nvh_free(pool, &s[6]));
+
+	struct nvh_stats after = stats(pool);
+	assert_int_equal(after.objects, before.objects);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(other));
+	assert_nvh_ok(nvh_close(pool));
+
+	/* read-only pool */
+	struct nvh_opts ro = {.flags = NVH_OPEN_RDONLY};
+	pool = assert_nvh_ptr(nvh_open(nvt_path("misuse.pool"), "alloc", &ro));
+	s = nvh_direct(pool, *nvh_root_slot(pool));
+	assert_int_equal(nvh_alloc(pool, &s[5], 64, 1, NULL, NULL), -EROFS);
+	assert_int_equal(nvh_free(pool, &s[0]), -EROFS);
+	assert_int_equal(stats(pool).objects, after.objects);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* ---- threads ---- */
+
+#define THREADS 8
+#define PER_THREAD 2000
+
+struct shared {
+	nvh_pool *pool;
+	nvh_oid *s;               /* THREADS * PER_THREAD slots */
+	pthread_barrier_t bar;
+	int errors;
+};
+
+struct targ {
+	struct shared *sh;
+	int id;
+};
+
+static void *
+worker(void *arg)
+{
+	struct targ *t = arg;
+	struct shared *sh = t->sh;
+	nvh_oid *mine = sh->s + t->id * PER_THREAD;
+	/* Neighbour's slots: freed by us (cross-thread frees). */
+	nvh_oid *theirs = sh->s + ((t->id + 1) % THREADS) * PER_THREAD;
+	unsigned seed = (unsigned)t->id;
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < PER_THREAD; i++) {
+			size_t sz = 8 + (rand_r(&seed) % 2000);
+			if (nvh_alloc(sh->pool, &mine[i], sz, (uint32_t)t->id,
+				      NULL, NULL))
+				__atomic_add_fetch(&sh->errors, 1, __ATOMIC_RELAXED);
+			else
+				memset(nvh_direct(sh->pool, mine[i]), t->id, 8);
+		}
+		pthread_barrier_wait(&sh->bar);
+		for (int i = 0; i < PER_THREAD; i++) {
+			uint64_t *p = nvh_direct(sh->pool, theirs[i]);
+			unsigned char owner = (unsigned char)((t->id + 1) % THREADS);
+			if (!p || ((unsigned char *)p)[0] != owner)
+				__atomic_add_fetch(&sh->errors, 1, __ATOMIC_RELAXED);
+			if (i % 2 == round % 2 &&
+			    nvh_free(sh->pool, &theirs[i]))
+				__atomic_add_fetch(&sh->errors, 1, __ATOMIC_RELAXED);
+		}
+		pthread_barrier_wait(&sh->bar);
+		for (int i = 0; i < PER_THREAD; i++)
+			if (!NVH_OID_IS_NULL(mine[i]) &&
+			    nvh_free(sh->pool, &mine[i]))
+				__atomic_add_fetch(&sh->errors, 1, __ATOMIC_RELAXED);
+		pthread_barrier_wait(&sh->bar);
+	}
+	return NULL;
+}
+
+static void *
+alloc_only(void *arg)
+{
+	struct targ *t = arg;
+	nvh_oid *mine = t->sh->s + t->id * PER_THREAD;
+	for (int i = 0; i < PER_THREAD; i++)
+		if (nvh_alloc(t->sh->pool, &mine[i], 64, 1, NULL, NULL))
+			__atomic_add_fetch(&t->sh->errors, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void
+threads_with_cross_frees(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("threads.pool", 64 * MIB);
+	struct shared sh = {.pool = pool};
+	sh.s = slots(pool, THREADS * PER_THREAD);
+	struct nvh_stats empty = stats(pool);
+	pthread_barrier_init(&sh.bar, NULL, THREADS);
+	pthread_t th[THREADS];
+	struct targ ta[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		ta[i] = (struct targ){&sh, i};
+		assert_int_equal(pthread_create(&th[i], NULL, worker, &ta[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&sh.bar);
+	assert_int_equal(sh.errors, 0);
+	struct nvh_stats st = stats(pool);
+	assert_int_equal(st.objects, empty.objects);
+	assert_int_equal(st.allocated_bytes, empty.allocated_bytes);
+	assert_nvh_ok(nvh_heap_verify(pool));
+
+	/* No duplicates among concurrently live objects: allocate from all
+	 * threads at once, then check every oid is distinct. */
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, alloc_only, &ta[i]), 0);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(sh.errors, 0);
+	size_t n = THREADS * PER_THREAD;
+	uint64_t *offs = malloc(n * sizeof(*offs));
+	for (size_t i = 0; i < n; i++)
+		offs[i] = sh.s[i].off;
+	qsort(offs, n, sizeof(*offs), cmp_u64);
+	for (size_t i = 1; i < n; i++)
+		if (offs[i] == offs[i - 1] || offs[i] < offs[i - 1] + 64)
+			fail_msg("objects %" PRIu64 " and %" PRIu64 " overlap",
+				 offs[i - 1], offs[i]);
+	free(offs);
+	assert_int_equal(stats(pool).objects, empty.objects + n);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+	/* and after reopen the same */
+	pool = assert_nvh_ptr(nvh_open(nvt_path("threads.pool"), "alloc", NULL));
+	assert_int_equal(stats(pool).objects, empty.objects + n);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static void *
+churn(void *arg)
+{
+	struct targ *t = arg;
+	nvh_oid *mine = t->sh->s + t->id * 100;
+	for (int r = 0; r < 20; r++)
+		for (int i = 0; i < 100; i++) {
+			if (nvh_alloc(t->sh->pool, &mine[i], 64, 1, NULL, NULL) ||
+			    nvh_free(t->sh->pool, &mine[i]))
+				__atomic_add_fetch(&t->sh->errors, 1,
+						   __ATOMIC_RELAXED);
+		}
+	return NULL;
+}
+
+/* More threads than lanes: they wait for one, nothing is lost. */
+static void
+more_threads_than_lanes(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("lanes.pool", 4 * MIB); /* 2 lanes */
+	assert_int_equal(stats(pool).nlanes, 2);
+	struct shared sh = {.pool = pool};
+	sh.s = slots(pool, THREADS * 100);
+	pthread_t th[THREADS];
+	struct targ ta[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		ta[i] = (struct targ){&sh, i};
+		assert_int_equal(pthread_create(&th[i], NULL, churn, &ta[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(sh.errors, 0);
+	assert_int_equal(stats(pool).objects, 1);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(every_class_round_trip),
+		cmocka_unit_test(constructor_runs_first),
+		cmocka_unit_test(barrier_budget),
+		cmocka_unit_test(reuse_is_spread),
+		cmocka_unit_test(large_objects),
+		cmocka_unit_test(fill_to_enomem_and_empty),
+		cmocka_unit_test(reopen_preserves_allocations),
+		cmocka_unit_test(crash_then_recover),
+		cmocka_unit_test(misuse_is_refused),
+		cmocka_unit_test(threads_with_cross_frees),
+		cmocka_unit_test(more_threads_than_lanes),
+	};
+	return cmocka_run_group_tests_name("alloc", tests, NULL, NULL);
+}
