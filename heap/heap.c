@@ -321,3 +321,39 @@ nvh_heap_verify(struct nvh_pool *pool)
 	}
 	return 0;
 }
+
+int
+nvh_heap_foreach(struct nvh_pool *pool,
+		 int (*cb)(void *arg, uint64_t off, uint64_t size, uint32_t type),
+		 void *arg)
+{
+	struct nvh_heap *h = pool->heap;
+	const struct nvh_arena_ent *tab = (const void *)(h->base + h->hdr.table_off);
+	for (uint64_t a = 0; a < h->narenas; a++) {
+		uint64_t d = tab[a].desc;
+		if (NVH_DESC_KIND(d) == NVH_ARENA_LARGE) {
+			int rc = cb(arg, nvh_arena_off(h, a),
+				    (uint64_t)NVH_DESC_RUN(d) * NVH_ARENA_SIZE,
+				    (uint32_t)tab[a].word);
+			if (rc)
+				return rc;
+			a += NVH_DESC_RUN(d) - 1;
+			continue;
+		}
+		if (NVH_DESC_KIND(d) != NVH_ARENA_SMALL)
+			continue;
+		const struct nvh_class_ent *c = &h->cls[NVH_DESC_CLASS(d)];
+		const uint64_t *bm = (const void *)(h->base + nvh_bitmap_off(h, a));
+		const uint64_t *words = (const void *)(h->base + nvh_arena_off(h, a));
+		for (uint32_t b = 0; b < c->nblocks; b++) {
+			if (!((bm[b / 64] >> (b % 64)) & 1))
+				continue;
+			int rc = cb(arg, nvh_arena_off(h, a) + c->blocks_off +
+					    (uint64_t)b * c->block_size,
+				    c->block_size, (uint32_t)words[b]);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}

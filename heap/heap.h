@@ -94,6 +94,12 @@ int nvh_heap_open(struct nvh_pool *pool);
 void nvh_heap_close(struct nvh_pool *pool);
 int nvh_heap_target_ok(struct nvh_pool *pool, uint64_t off);
 int nvh_heap_verify(struct nvh_pool *pool);
+/* Every allocated object on the medium (bitmaps and large runs), in
+ * address order; stops early if cb returns nonzero (and returns that). */
+int nvh_heap_foreach(struct nvh_pool *pool,
+		     int (*cb)(void *arg, uint64_t off, uint64_t size,
+			       uint32_t type),
+		     void *arg);
 
 static inline uint64_t
 nvh_arena_off(const struct nvh_heap *h, uint64_t a)

@@ -85,6 +85,10 @@ struct nvt_explorer {
 	struct timespec start;
 	int after_run;
 	int stopped;           /* budget used up */
+	int nested_armed;      /* recovery of a crash image is being crashed */
+	unsigned nested_done;  /* recovery crash images for this crash image */
+	unsigned nested_images; /* crash images of this point crashed again */
+	uint64_t point_images;  /* crash images at this point (enumeration) */
 	unsigned reports;
 	unsigned dumped;
 	/* the state being checked, for reports */
@@ -104,8 +108,10 @@ nvt_config_default(struct nvt_config *c)
 	c->max_fences = 2000;
 	c->gen = g;
 	c->ngen = g;
-	c->ngen.max_images = 64; /* recovery crashes: keep the product bounded */
+	c->ngen.max_images = 16; /* recovery crashes: keep the product bounded */
 	c->nested = 1;
+	c->nested_max = 48;
+	c->nested_per_point = 8;
 	c->max_reports = 5;
 	c->dir = "/tmp";
 	c->argv0 = "torture";
@@ -131,6 +137,15 @@ void
 nvt_ack(struct nvt_run *r)
 {
 	r->acked++;
+}
+
+nvh_pool *
+nvt_open(struct nvt_check *k, const char *layout)
+{
+	nvh_pool *p = nvh_open(k->path, layout, &k->opts);
+	if (k->x)
+		k->x->nested_armed = 0;
+	return p;
 }
 
 int
@@ -269,18 +284,21 @@ dump(struct nvt_explorer *x, const uint8_t *img)
 /* ---- checking ---- */
 
 static void
-check_image(struct nvt_explorer *x, const char *path, int nested)
+check_image(struct nvt_explorer *x, const char *path, int nested,
+	    int crash_recovery)
 {
 	struct nvt_check k = {.path = path, .acked = x->run.acked,
 			      .after_run = x->after_run, .priv = x->run.priv,
-			      .recovered_once = nested};
-	if (nested || !x->cfg->nested) {
+			      .recovered_once = nested, .x = x};
+	if (nested || !crash_recovery) {
 		/* recover without a simulator: no further crash points */
 		k.opts.persist = NVH_PERSIST_EADR;
 	} else {
 		nvh_sim_reset(x->nsim);
 		k.opts.persist = NVH_PERSIST_SIM;
 		k.opts.sim = x->nsim;
+		x->nested_armed = 1;
+		x->nested_done = 0;
 	}
 	x->res->states++;
 	if (x->cfg->verbose) {
@@ -288,7 +306,10 @@ check_image(struct nvt_explorer *x, const char *path, int nested)
 		print_state(x, stderr);
 		fprintf(stderr, "\n");
 	}
-	if (x->w->check(&k) != 0)
+	int rc = x->w->check(&k);
+	if (!nested)
+		x->nested_armed = 0;
+	if (rc != 0)
 		failure(x, "%s", k.why);
 	else if (x->cfg->verbose)
 		fprintf(stderr, "  ok\n");
@@ -313,12 +334,15 @@ nested_image(void *arg, const struct nvt_image *img)
 		x->res->budget_hit = 1;
 		return 1;
 	}
+	if (!replaying(x) && c->nested_max && x->nested_done >= c->nested_max)
+		return 1;
+	x->nested_done++;
 	nvt_image_write(x->nsim, img, x->img2.map);
 	dump(x, x->img2.map);
 	x->depth = 2;
 	x->nid = img->id;
 	snprintf(x->ndesc, sizeof(x->ndesc), "%s", img->desc);
-	check_image(x, x->img2.path, 1);
+	check_image(x, x->img2.path, 1, 0);
 	x->depth = 1;
 	return 0;
 }
@@ -329,6 +353,8 @@ nested_crash_point(void *arg, struct nvh_sim *sim)
 	struct nvt_explorer *x = arg;
 	const struct nvt_config *c = x->cfg;
 	uint64_t nf = nvh_sim_fences(sim);
+	if (!x->nested_armed)
+		return; /* the check is past its open: not recovery */
 	if (c->only_nfence >= 0 && (int64_t)nf != c->only_nfence)
 		return;
 	if (replaying(x) && c->only_nfence < 0)
@@ -364,9 +390,25 @@ outer_image(void *arg, const struct nvt_image *img)
 	x->depth = 1;
 	x->id = img->id;
 	snprintf(x->desc, sizeof(x->desc), "%s", img->desc);
-	check_image(x, x->img.path, 0);
+	/* Crash the recovery of a few images per point, spread over the
+	 * enumeration (all when replaying). */
+	int crash_recovery = c->nested;
+	if (crash_recovery && !replaying(x) && c->nested_per_point) {
+		uint64_t stride = x->point_images / c->nested_per_point + 1;
+		crash_recovery = x->nested_images < c->nested_per_point &&
+				 img->id % stride == 0;
+	}
+	x->nested_images += crash_recovery;
+	check_image(x, x->img.path, 0, crash_recovery);
 	x->depth = 0;
 	return 0;
+}
+
+static int
+count_image(void *arg, const struct nvt_image *img)
+{
+	(void)arg, (void)img;
+	return 1; /* only the total is wanted */
 }
 
 static void
@@ -383,6 +425,9 @@ crash_point(void *arg, struct nvh_sim *sim)
 		return;
 	x->res->explored++;
 	x->fence = f;
+	/* count first, so recovery crashes can be spread over the images */
+	x->nested_images = 0;
+	x->point_images = nvt_images(sim, &c->gen, c->seed ^ f, count_image, x);
 	nvt_images(sim, &c->gen, c->seed ^ f, outer_image, x);
 }
 

@@ -40,7 +40,8 @@ struct nvt_run {
 
 struct nvt_check {
 	const char *path;      /* the crash image, a pool file */
-	struct nvh_opts opts;  /* open it with these */
+	struct nvh_opts opts;  /* open it with these (or use nvt_open) */
+	struct nvt_explorer *x;
 	unsigned acked;        /* operations acknowledged before the crash */
 	int after_run;         /* the crash came after run() returned */
 	/* 1: this image is a crash during the recovery (the check's open and
@@ -64,6 +65,13 @@ struct nvt_workload {
 
 /* Acknowledge one operation. */
 void nvt_ack(struct nvt_run *r);
+/*
+ * Open the crash image for a check: recovery runs under the simulator and
+ * its fences are crash points (depth 1); once open returns, the rest of
+ * the check (reads, verification, close) is no longer crashed, only
+ * watched by the missing-flush detector.
+ */
+nvh_pool *nvt_open(struct nvt_check *k, const char *layout);
 /* Record why a check failed; returns -1. */
 int nvt_fail(struct nvt_check *k, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -75,6 +83,9 @@ struct nvt_config {
 	struct nvt_gen gen;     /* images at the workload's crash points */
 	struct nvt_gen ngen;    /* images at crash points during recovery */
 	int nested;             /* crash recovery too (depth 1) */
+	unsigned nested_max;    /* recovery crash images per crash image */
+	unsigned nested_per_point; /* crash images per crash point whose
+				    * recovery is crashed (0 = all) */
 	int quiet;              /* no failure reports */
 	int verbose;            /* print every state checked */
 	unsigned max_reports;   /* failure reports printed per workload */

@@ -84,7 +84,7 @@ order_run(struct nvt_run *r)
 static int
 check(struct nvt_check *k)
 {
-	nvh_pool *p = nvh_open(k->path, LAYOUT, &k->opts);
+	nvh_pool *p = nvt_open(k, LAYOUT);
 	if (!p)
 		return nvt_fail(k, "open failed: %s", nvh_errormsg());
 	if (!value_word(p)) {

@@ -30,7 +30,7 @@ open_image(struct nvt_check *k, struct nvh_pool_info *info, int absent_ok)
 {
 	k->why[0] = 0;
 	errno = 0;
-	nvh_pool *p = nvh_open(k->path, LAYOUT, &k->opts);
+	nvh_pool *p = nvt_open(k, LAYOUT);
 	if (!p) {
 		if (absent_ok && (errno == NVH_ENOTPOOL || errno == NVH_ECORRUPT))
 			return NULL;
