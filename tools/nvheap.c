@@ -3,6 +3,7 @@
  *
  *   nvheap create PATH --layout NAME --size SIZE [--mode OCTAL] [--persist B]
  *   nvheap info PATH [--layout NAME]
+ *   nvheap stats PATH [--layout NAME]
  *
  * Exit status: 0 on success, 1 when the operation failed (the library's
  * message on stderr), 2 on a usage error.
@@ -173,7 +174,9 @@ cmd_info(int argc, char **argv)
 	if (!pool)
 		return fail();
 	struct nvh_pool_info i;
+	struct nvh_stats st;
 	nvh_pool_info(pool, &i);
+	nvh_stats(pool, &st);
 	nvh_close(pool);
 
 	char sz[32], heap[32], when[64];
@@ -201,6 +204,91 @@ cmd_info(int argc, char **argv)
 		printf("header copy %c:   %s%s\n", "AB"[k],
 		       i.hdr_ok[k] ? "ok" : "invalid: ",
 		       i.hdr_ok[k] ? "" : i.hdr_problem[k]);
+	char asz[32], maxs[32];
+	nvh_format_size(st.arena_size, asz, sizeof(asz));
+	nvh_format_size(st.max_small, maxs, sizeof(maxs));
+	printf("arenas:          %" PRIu64 " of %s\n", st.arenas, asz);
+	printf("lanes:           %" PRIu32 "\n", st.nlanes);
+	printf("size classes:    %" PRIu32 " (64 B to %s; larger objects take "
+	       "whole arenas)\n", st.nclasses, maxs);
+	printf("  class    block  per arena\n");
+	for (uint32_t k = 0; k < st.nclasses; k++)
+		printf("  %5" PRIu32 " %8" PRIu32 " %10" PRIu32 "\n", k,
+		       st.cls[k].block_size, st.cls[k].blocks_per_arena);
+	return 0;
+}
+
+/* ---- stats ---- */
+
+static const char stats_usage[] =
+	"usage: nvheap stats PATH [--layout NAME]\n"
+	"\n"
+	"Print how a pool's heap is used: objects and bytes allocated, free\n"
+	"space, arenas per size class.  Opens the pool read-only and changes\n"
+	"nothing (a pool that was not closed cleanly is shown as of its last\n"
+	"checkpoint; opening it read-write replays the rest).\n"
+	"\n"
+	"  -l, --layout NAME   fail unless the pool has this layout\n"
+	"  -h, --help          show this help\n";
+
+static int
+cmd_stats(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"layout", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *layout = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "l:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'l': layout = optarg; break;
+		case 'h': fputs(stats_usage, stdout); return 0;
+		default: return usage_error("%s", "bad option");
+		}
+	}
+	if (optind != argc - 1)
+		return usage_error("%s", "expected exactly one PATH");
+	struct nvh_opts opts = {.flags = NVH_OPEN_RDONLY};
+	nvh_pool *pool = nvh_open(argv[optind], layout, &opts);
+	if (!pool)
+		return fail();
+	struct nvh_pool_info i;
+	struct nvh_stats st;
+	nvh_pool_info(pool, &i);
+	int rc = nvh_stats(pool, &st);
+	nvh_close(pool);
+	if (rc)
+		return fail();
+	char a[32], b[32], heap[32];
+	uint64_t heap_bytes = st.arenas * st.arena_size;
+	nvh_format_size(heap_bytes, heap, sizeof(heap));
+	printf("pool:            %s (%s)\n", i.path,
+	       i.was_clean ? "closed cleanly"
+			   : "not closed cleanly: figures as of the last "
+			     "checkpoint");
+	nvh_format_size(st.allocated_bytes, a, sizeof(a));
+	printf("objects:         %" PRIu64 " (%s in blocks)\n", st.objects, a);
+	nvh_format_size(st.large_bytes, a, sizeof(a));
+	printf("large objects:   %" PRIu64 " (%s)\n", st.large_objects, a);
+	nvh_format_size(st.free_bytes, b, sizeof(b));
+	printf("free:            %s of %s (%.1f%%)\n", b, heap,
+	       heap_bytes ? 100.0 * (double)st.free_bytes / (double)heap_bytes
+			  : 0.0);
+	printf("arenas:          %" PRIu64 " total, %" PRIu64 " free, %" PRIu64
+	       " small, %" PRIu64 " large\n", st.arenas, st.arenas_free,
+	       st.arenas_small, st.arenas_large);
+	printf("  class    block   arenas    objects   use\n");
+	for (uint32_t k = 0; k < st.nclasses; k++) {
+		const struct nvh_class_stats *cs = &st.cls[k];
+		if (!cs->arenas)
+			continue;
+		uint64_t cap = cs->arenas * cs->blocks_per_arena;
+		printf("  %5" PRIu32 " %8" PRIu32 " %8" PRIu64 " %10" PRIu64
+		       " %4.0f%%\n", k, cs->block_size, cs->arenas, cs->objects,
+		       cap ? 100.0 * (double)cs->objects / (double)cap : 0.0);
+	}
 	return 0;
 }
 
@@ -209,6 +297,7 @@ cmd_info(int argc, char **argv)
 static const struct cmd cmds[] = {
 	{"create", "create a new pool file", create_usage, cmd_create},
 	{"info", "print a pool's header and state", info_usage, cmd_info},
+	{"stats", "print how a pool's heap is used", stats_usage, cmd_stats},
 };
 
 static void

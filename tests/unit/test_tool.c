@@ -120,6 +120,39 @@ create_then_info(void **state)
 }
 
 static void
+stats_and_classes(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("stats.pool");
+	assert_int_equal(run("create %s -l st -s 8M", p)->status, 0);
+	struct run *r = run("info %s", p);
+	assert_int_equal(r->status, 0);
+	assert_has(r, "size classes:    ");
+	assert_has(r, "      0       64       3640\n");
+	assert_has(r, "lanes:           ");
+	r = run("stats %s", p);
+	assert_int_equal(r->status, 0);
+	assert_has(r, "objects:         0 ");
+	assert_has(r, "closed cleanly");
+	/* put objects in it through the library, then look again */
+	nvh_pool *pool = nvh_open(p, "st", NULL);
+	assert_non_null(pool);
+	nvh_oid *s = nvt_scratch(pool, 100 * sizeof(nvh_oid));
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(nvh_alloc(pool, &s[i], 64, 1, NULL, NULL), 0);
+	assert_int_equal(nvh_close(pool), 0);
+	r = run("stats %s", p);
+	assert_int_equal(r->status, 0);
+	assert_has(r, "objects:         101 ");
+	assert_has(r, "      0       64        1        100 ");
+	r = run("stats --help");
+	assert_int_equal(r->status, 0);
+	assert_has(r, "usage: nvheap stats PATH");
+	r = run("stats %s", nvt_path("nothing.pool"));
+	assert_int_equal(r->status, 1);
+}
+
+static void
 info_reports_damaged_copy(void **state)
 {
 	(void)state;
@@ -207,6 +240,7 @@ main(void)
 		cmocka_unit_test(parse_sizes),
 		cmocka_unit_test(create_then_info),
 		cmocka_unit_test(info_reports_damaged_copy),
+		cmocka_unit_test(stats_and_classes),
 		cmocka_unit_test(errors_and_usage),
 		cmocka_unit_test(help_everywhere),
 	};
