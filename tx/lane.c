@@ -121,22 +121,50 @@ nvh_lane_release(struct nvh_pool *pool, struct nvh_lane *lane)
 	}
 }
 
+static uint64_t
+line_hash(uint64_t key)
+{
+	key ^= key >> 29;
+	key *= 0xbf58476d1ce4e5b9ull;
+	return key ^ (key >> 32);
+}
+
+static int
+set_insert(uint64_t *tab, size_t cap, uint64_t key)
+{
+	size_t i = line_hash(key) & (cap - 1);
+	while (tab[i]) {
+		if (tab[i] == key)
+			return 0;
+		i = (i + 1) & (cap - 1);
+	}
+	tab[i] = key;
+	return 1;
+}
+
+/* Remember the line of `target` for the next checkpoint (a set: an
+ * operation repeated on the same words does not grow it). */
 static void
 note_target(struct nvh_pool *pool, struct nvh_lane *l, uint64_t target)
 {
-	if (l->ntargets == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		uint64_t *n = realloc(l->targets, cap * sizeof(*n));
+	uint64_t key = (target & ~(uint64_t)(NVH_CACHELINE - 1)) + 1;
+	if (2 * (l->ntargets + 1) > l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		uint64_t *n = calloc(cap, sizeof(*n));
 		if (!n) {
 			/* Cannot remember it: make it durable now instead
 			 * (after C1, so this is only early, never wrong). */
 			nvh_persist_range(&pool->persist, pool->base + target, 8);
 			return;
 		}
+		for (size_t i = 0; i < l->cap; i++)
+			if (l->targets[i])
+				set_insert(n, cap, l->targets[i]);
+		free(l->targets);
 		l->targets = n;
 		l->cap = cap;
 	}
-	l->targets[l->ntargets++] = target;
+	l->ntargets += (size_t)set_insert(l->targets, l->cap, key);
 }
 
 static void
@@ -197,13 +225,6 @@ nvh_lane_commit(struct nvh_pool *pool, struct nvh_lane *l,
 	return 0;
 }
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 int
 nvh_checkpoint(struct nvh_pool *pool)
 {
@@ -214,36 +235,26 @@ nvh_checkpoint(struct nvh_pool *pool)
 		while (atomic_load(&ls->lane[i].in_commit))
 			sched_yield();
 	uint64_t s = atomic_load(&ls->seq) - 1;
-	size_t total = 0;
-	for (unsigned i = 0; i < ls->n; i++)
-		total += ls->lane[i].ntargets;
-	uint64_t *all = malloc((total ? total : 1) * sizeof(*all));
-	size_t n = 0;
+	/* Flush every line applied in place by records <= s.  Lanes stay
+	 * barred while we read their sets, so no commit adds to them; commits
+	 * of records > s may begin once the bar is lowered, and their lines,
+	 * flushed early or not, are the next checkpoint's business.  Lines
+	 * of several lanes may be flushed twice: harmless. */
 	for (unsigned i = 0; i < ls->n; i++) {
 		struct nvh_lane *l = &ls->lane[i];
-		if (all && l->ntargets)
-			memcpy(all + n, l->targets, l->ntargets * sizeof(*all));
-		n += l->ntargets;
+		for (size_t j = 0; l->ntargets && j < l->cap; j++) {
+			if (!l->targets[j])
+				continue;
+			nvh_persist_flush(&pool->persist,
+					  pool->base + l->targets[j] - 1,
+					  NVH_CACHELINE);
+			l->targets[j] = 0;
+		}
 		l->ntargets = 0;
 	}
 	atomic_store(&ls->ckpt_barrier, 0);
 
 	int rc = 0;
-	if (!all) {
-		/* No memory to list the lines: flush the whole heap. */
-		nvh_persist_flush(&pool->persist, pool->base + pool->hdr.heap_offset,
-				  pool->hdr.heap_size);
-	} else {
-		for (size_t i = 0; i < n; i++)
-			all[i] &= ~(uint64_t)(NVH_CACHELINE - 1);
-		qsort(all, n, sizeof(*all), cmp_u64);
-		for (size_t i = 0; i < n; i++)
-			if (i == 0 || all[i] != all[i - 1])
-				nvh_persist_flush(&pool->persist,
-						  pool->base + all[i],
-						  NVH_CACHELINE);
-	}
-	free(all);
 	if (s > ls->ckpt_durable) {
 		/* (C2) everything applied by records <= s is durable ... */
 		rc = nvh_persist_fence(&pool->persist);

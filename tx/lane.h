@@ -21,8 +21,9 @@ struct nvh_lane {
 	uint32_t head;           /* ring offset of the next record */
 	uint64_t last_seq;       /* of the last record written this pass */
 	char *ring;
-	/* pool offsets of words applied in place since the last checkpoint;
-	 * only the lane's holder appends, inside in_commit */
+	/* lines applied in place since the last checkpoint: a set (open
+	 * addressing, key = pool offset of the line + 1, 0 = empty); only the
+	 * lane's holder inserts, inside in_commit */
 	uint64_t *targets;
 	size_t ntargets, cap;
 } __attribute__((aligned(64)));
