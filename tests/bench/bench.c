@@ -28,8 +28,8 @@
 static const struct bench_workload *const all[] = {BENCH_WORKLOADS};
 #define NALL (sizeof(all) / sizeof(all[0]))
 
-static double
-now(void)
+double
+bench_now(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
@@ -67,13 +67,13 @@ timed(const struct bench_side *side, void *state, unsigned threads, uint64_t n)
 		pthread_create(&th[t], NULL, job_main, &jobs[t]);
 	}
 	pthread_barrier_wait(&bar);
-	double t0 = now();
+	double t0 = bench_now();
 	int rc = 0;
 	for (unsigned t = 0; t < threads; t++) {
 		pthread_join(th[t], NULL);
 		rc |= jobs[t].rc;
 	}
-	double dt = now() - t0;
+	double dt = bench_now() - t0;
 	pthread_barrier_destroy(&bar);
 	return rc ? -1 : dt;
 }
@@ -107,6 +107,29 @@ bench_one(const struct bench_workload *w, const char *dir, int rounds,
 	if (!sn || !sp) {
 		fprintf(stderr, "bench %s: setup failed\n", w->name);
 		return -1;
+	}
+	if (w->nvh.measure) {
+		double rn[64], rp[64];
+		for (int r = 0; r < rounds; r++) {
+			double a = w->nvh.measure(sn), b = w->pmdk.measure(sp);
+			if (a <= 0 || b <= 0)
+				return -1;
+			rn[r] = 1 / a;
+			rp[r] = 1 / b;
+		}
+		double x = median(rn, rounds), y = median(rp, rounds);
+		printf("bench %s: nvheap %.1f ops/s, libpmemobj %.1f ops/s, "
+		       "ratio %.2fx, barriers/op n/a (libpmemobj n/a)\n",
+		       w->name, x, y, x / y);
+		fprintf(stderr, "  %s: nvheap %.2f ms, libpmemobj %.2f ms per "
+			"operation (median of %d)\n", w->name, 1e3 / x,
+			1e3 / y, rounds);
+		fflush(stdout);
+		w->nvh.teardown(sn);
+		w->pmdk.teardown(sp);
+		unlink(pn);
+		unlink(pp);
+		return 0;
 	}
 	/* Calibrate: ops per thread for about `seconds` on the slower side
 	 * (this also warms both pools up). */

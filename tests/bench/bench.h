@@ -22,6 +22,9 @@ struct bench_side {
 	/* Thread `tid` performs `n` operations. 0 or -1. */
 	int (*run)(void *state, unsigned tid, uint64_t n);
 	void (*teardown)(void *state);
+	/* Instead of run: one operation that times itself (seconds, < 0 on
+	 * failure), for operations with set-up that must not be timed. */
+	double (*measure)(void *state);
 };
 
 struct bench_workload {
@@ -32,11 +35,13 @@ struct bench_workload {
 };
 
 extern const struct bench_workload bench_alloc_free_64, bench_alloc_free_mixed,
-	bench_alloc_free_64_2t, bench_alloc_free_128k;
+	bench_alloc_free_64_2t, bench_alloc_free_128k, bench_open_10m;
 
 #define BENCH_WORKLOADS                                                      \
 	&bench_alloc_free_64, &bench_alloc_free_mixed,                       \
-	&bench_alloc_free_64_2t, &bench_alloc_free_128k
+	&bench_alloc_free_64_2t, &bench_alloc_free_128k, &bench_open_10m
+
+double bench_now(void);
 
 #define BENCH_POOL_SIZE (512ull << 20)
 
