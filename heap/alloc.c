@@ -16,6 +16,8 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include <nvheap/tx.h>
+
 #include "heap/error.h"
 #include "heap/heap.h"
 #include "heap/pool.h"
@@ -29,6 +31,10 @@ usable(nvh_pool *pool, const char *fn)
 		return nvh_err(EINVAL, "%s: NULL pool", fn);
 	if (pool->rdonly)
 		return nvh_err(EROFS, "%s: %s: pool is open read-only", fn,
+			       pool->path);
+	if (nvh_tx_current(pool))
+		return nvh_err(EBUSY, "%s: %s: this thread is in a transaction "
+			       "on the pool: use nvh_tx_alloc / nvh_tx_free", fn,
 			       pool->path);
 	int f = atomic_load(&pool->failed);
 	if (f)
@@ -89,31 +95,7 @@ nvh_root_slot(nvh_pool *pool)
 	return (nvh_oid *)(pool->base + pool->heap->hdr.root_off);
 }
 
-struct publish {
-	struct nvh_heap *h;
-	uint64_t a, b;
-	int large;
-};
-
-static void
-publish(void *arg)
-{
-	struct publish *p = arg;
-	if (p->large)
-		atomic_store(&p->h->arena[p->a].large_live, 1);
-	else
-		nvh_block_publish(p->h, p->a, p->b);
-}
-
-static int
-commit(nvh_pool *pool, struct nvh_tctx *t, struct nvh_rec *rec,
-       struct publish *pub)
-{
-	struct nvh_lane *l = nvh_lane_acquire(pool, &t->lane);
-	int rc = nvh_lane_commit(pool, l, rec, pub ? publish : NULL, pub);
-	nvh_lane_release(pool, l);
-	return rc;
-}
+/* ---- block steps ---- */
 
 static int
 alloc_small(nvh_pool *pool, struct nvh_tctx *t, unsigned c, uint64_t *ap,
@@ -148,6 +130,202 @@ alloc_small(nvh_pool *pool, struct nvh_tctx *t, unsigned c, uint64_t *ap,
 	}
 }
 
+int
+nvh_blk_reserve(nvh_pool *pool, struct nvh_tctx *t, uint64_t size,
+		struct nvh_blk *k)
+{
+	struct nvh_heap *h = pool->heap;
+	memset(k, 0, sizeof(*k));
+	if (size > h->narenas * (uint64_t)NVH_ARENA_SIZE)
+		return nvh_err(ENOMEM, "%" PRIu64 " bytes is more than the "
+			       "whole heap (%" PRIu64 " bytes)", size,
+			       h->narenas * (uint64_t)NVH_ARENA_SIZE);
+	int c = size <= h->cls[h->ncls - 1].block_size
+			? nvh_class_of_heap(h, size) : -1;
+	k->cls = c;
+	if (c >= 0) {
+		int rc = alloc_small(pool, t, (unsigned)c, &k->a, &k->b);
+		if (rc == -ENOMEM)
+			return nvh_err(ENOMEM, "out of space for a %" PRIu64
+				       "-byte object (no free block or arena)",
+				       size);
+		if (rc)
+			return rc;
+		const struct nvh_class_ent *ce = &h->cls[c];
+		k->off = nvh_arena_off(h, k->a) + ce->blocks_off +
+			 k->b * ce->block_size;
+		return 0;
+	}
+	k->run = (size + NVH_ARENA_SIZE - 1) / NVH_ARENA_SIZE;
+	int rc = nvh_run_take(h, k->run, &k->a);
+	if (rc == -ENOMEM) {
+		rc = nvh_arenas_reclaim(pool, t);
+		if (!rc || rc == -ENOMEM)
+			rc = nvh_run_take(h, k->run, &k->a);
+	}
+	if (rc == -ENOMEM)
+		return nvh_err(ENOMEM, "out of space for a %" PRIu64 "-byte "
+			       "object (%" PRIu64 " contiguous free arenas "
+			       "needed)", size, k->run);
+	if (rc)
+		return rc;
+	k->off = nvh_arena_off(h, k->a);
+	return 0;
+}
+
+void
+nvh_blk_unreserve(nvh_pool *pool, const struct nvh_blk *k)
+{
+	if (k->cls >= 0)
+		nvh_block_unreserve(pool->heap, k->a, k->b);
+	else
+		nvh_run_put(pool->heap, k->a, k->run);
+}
+
+int
+nvh_blk_rec_alloc(nvh_pool *pool, const struct nvh_blk *k, uint32_t type,
+		  struct nvh_rec *rec)
+{
+	struct nvh_heap *h = pool->heap;
+	int rc = 0;
+	if (k->cls >= 0) {
+		if (h->arena[k->a].assign_pending)
+			rc = nvh_rec_add(rec, NVH_OP_SET, nvh_table_off(h, k->a),
+					 NVH_DESC(NVH_ARENA_SMALL, k->cls, 0));
+		if (!rc)
+			rc = nvh_rec_add(rec, NVH_OP_OR,
+					 nvh_bitmap_off(h, k->a) + (k->b / 64) * 8,
+					 1ull << (k->b % 64));
+		if (!rc)
+			rc = nvh_rec_add(rec, NVH_OP_SET,
+					 nvh_arena_off(h, k->a) + k->b * 8, type);
+		return rc;
+	}
+	rc = nvh_rec_add(rec, NVH_OP_SET, nvh_table_off(h, k->a),
+			 NVH_DESC(NVH_ARENA_LARGE, 0, k->run));
+	if (!rc)
+		rc = nvh_rec_add(rec, NVH_OP_SET, nvh_table_off(h, k->a) + 8, type);
+	return rc;
+}
+
+/* Between the commit fence and the in-place application: the block is
+ * durable, make it live for the rest of the process. */
+void
+nvh_blk_publish(nvh_pool *pool, const struct nvh_blk *k)
+{
+	struct nvh_heap *h = pool->heap;
+	if (k->cls >= 0) {
+		h->arena[k->a].assign_pending = 0;
+		nvh_block_publish(h, k->a, k->b);
+	} else {
+		atomic_store(&h->arena[k->a].large_live, 1);
+	}
+}
+
+int
+nvh_blk_claim(nvh_pool *pool, uint64_t off, struct nvh_blk *k)
+{
+	struct nvh_heap *h = pool->heap;
+	uint64_t in;
+	memset(k, 0, sizeof(*k));
+	if (nvh_heap_locate(h, off, &k->a, &k->b, &in) != 0 || in != 0)
+		return nvh_err(EINVAL, "oid %" PRIu64 " is not the start of a "
+			       "live object (double free, interior or garbage "
+			       "pointer)", off);
+	struct nvh_arena_rt *r = &h->arena[k->a];
+	k->off = off;
+	if (r->kind == NVH_K_LARGE) {
+		k->cls = -1;
+		k->run = r->run;
+		int one = 1;
+		if (!atomic_compare_exchange_strong(&r->large_live, &one, 0))
+			goto not_live;
+		return 0;
+	}
+	k->cls = r->cls;
+	if (nvh_block_claim(h, k->a, k->b) != 0)
+		goto not_live;
+	return 0;
+not_live:
+	return nvh_err(EINVAL, "oid %" PRIu64 " is not a live object (double "
+		       "free?)", off);
+}
+
+void
+nvh_blk_unclaim(nvh_pool *pool, const struct nvh_blk *k)
+{
+	if (k->cls >= 0)
+		nvh_block_unclaim(pool->heap, k->a, k->b);
+	else
+		atomic_store(&pool->heap->arena[k->a].large_live, 1);
+}
+
+int
+nvh_blk_rec_free(nvh_pool *pool, const struct nvh_blk *k, struct nvh_rec *rec)
+{
+	struct nvh_heap *h = pool->heap;
+	if (k->cls >= 0)
+		return nvh_rec_add(rec, NVH_OP_ANDNOT,
+				   nvh_bitmap_off(h, k->a) + (k->b / 64) * 8,
+				   1ull << (k->b % 64));
+	int rc = nvh_rec_add(rec, NVH_OP_SET, nvh_table_off(h, k->a),
+			     NVH_DESC(NVH_ARENA_FREE, 0, 0));
+	if (!rc)
+		rc = nvh_rec_add(rec, NVH_OP_SET, nvh_table_off(h, k->a) + 8, 0);
+	return rc;
+}
+
+/* After the free is durable: the block may be handed out again. */
+void
+nvh_blk_release(nvh_pool *pool, const struct nvh_blk *k)
+{
+	if (k->cls >= 0)
+		nvh_block_release(pool->heap, k->a, k->b);
+	else
+		nvh_run_put(pool->heap, k->a, k->run);
+}
+
+uint64_t
+nvh_blk_size(const nvh_pool *pool, const struct nvh_blk *k)
+{
+	return k->cls >= 0 ? pool->heap->cls[k->cls].block_size
+			   : k->run * (uint64_t)NVH_ARENA_SIZE;
+}
+
+int
+nvh_heap_data_ok(const nvh_pool *pool, uint64_t off, uint64_t len)
+{
+	const struct nvh_heap_hdr *h = &pool->heap->hdr;
+	if (off == h->root_off && len <= 8)
+		return 1;
+	uint64_t start = h->arenas_off, end = start + h->narenas * NVH_ARENA_SIZE;
+	return off >= start && off <= end && len <= end - off;
+}
+
+/* ---- the atomic API ---- */
+
+struct pub {
+	nvh_pool *pool;
+	const struct nvh_blk *k;
+};
+
+static void
+publish(void *arg)
+{
+	struct pub *p = arg;
+	nvh_blk_publish(p->pool, p->k);
+}
+
+static int
+commit(nvh_pool *pool, struct nvh_tctx *t, struct nvh_rec *rec,
+       void (*committed)(void *), void *arg)
+{
+	struct nvh_lane *l = nvh_lane_acquire(pool, &t->lane);
+	int rc = nvh_lane_commit(pool, l, rec, committed, arg);
+	nvh_lane_release(pool, l);
+	return rc;
+}
+
 NVH_API int
 nvh_alloc(nvh_pool *pool, nvh_oid *dest, size_t size, uint32_t type,
 	  nvh_ctor ctor, void *arg)
@@ -158,96 +336,42 @@ nvh_alloc(nvh_pool *pool, nvh_oid *dest, size_t size, uint32_t type,
 	rc = dest_ok(pool, dest, "nvh_alloc");
 	if (rc)
 		return rc;
-	struct nvh_heap *h = pool->heap;
 	if (size == 0)
 		return nvh_err(EINVAL, "nvh_alloc: %s: size 0", pool->path);
-	if (size > h->narenas * (uint64_t)NVH_ARENA_SIZE)
-		return nvh_err(ENOMEM, "nvh_alloc: %s: %zu bytes is more than "
-			       "the whole heap (%" PRIu64 " bytes)", pool->path,
-			       size, h->narenas * (uint64_t)NVH_ARENA_SIZE);
-	struct nvh_tctx *t = nvh_tctx_get(h);
+	struct nvh_tctx *t = nvh_tctx_get(pool->heap);
 	if (!t)
 		return nvh_err(ENOMEM, "nvh_alloc: out of memory");
-
-	int c = size <= h->cls[h->ncls - 1].block_size
-			? nvh_class_of_heap(h, size) : -1;
-	uint64_t a, b = 0, obj;
+	struct nvh_blk k;
+	rc = nvh_blk_reserve(pool, t, size, &k);
+	if (rc) {
+		nvh_err_prefix("nvh_alloc: %s: ", pool->path);
+		return rc;
+	}
 	struct nvh_rec rec;
 	nvh_rec_init(&rec, NVH_REC_ATOMIC);
-	if (c >= 0) {
-		rc = alloc_small(pool, t, (unsigned)c, &a, &b);
-		if (rc == -ENOMEM)
-			return nvh_err(ENOMEM, "nvh_alloc: %s: out of space for "
-				       "a %zu-byte object (no free block or "
-				       "arena)", pool->path, size);
-		if (rc)
-			goto prefix;
-		const struct nvh_class_ent *ce = &h->cls[c];
-		obj = nvh_arena_off(h, a) + ce->blocks_off + b * ce->block_size;
-		if (h->arena[a].assign_pending)
-			rc = nvh_rec_add(&rec, NVH_OP_SET, nvh_table_off(h, a),
-					 NVH_DESC(NVH_ARENA_SMALL, c, 0));
-		if (!rc)
-			rc = nvh_rec_add(&rec, NVH_OP_OR,
-					 nvh_bitmap_off(h, a) + (b / 64) * 8,
-					 1ull << (b % 64));
-		if (!rc)
-			rc = nvh_rec_add(&rec, NVH_OP_SET,
-					 nvh_arena_off(h, a) + b * 8, type);
-	} else {
-		uint64_t n = (size + NVH_ARENA_SIZE - 1) / NVH_ARENA_SIZE;
-		rc = nvh_run_take(h, n, &a);
-		if (rc == -ENOMEM) {
-			rc = nvh_arenas_reclaim(pool, t);
-			if (!rc || rc == -ENOMEM)
-				rc = nvh_run_take(h, n, &a);
-		}
-		if (rc == -ENOMEM)
-			return nvh_err(ENOMEM, "nvh_alloc: %s: out of space for "
-				       "a %zu-byte object (%" PRIu64 " contiguous "
-				       "free arenas needed)", pool->path, size, n);
-		if (rc)
-			goto prefix;
-		obj = nvh_arena_off(h, a);
-		rc = nvh_rec_add(&rec, NVH_OP_SET, nvh_table_off(h, a),
-				 NVH_DESC(NVH_ARENA_LARGE, 0, n));
-		if (!rc)
-			rc = nvh_rec_add(&rec, NVH_OP_SET, nvh_table_off(h, a) + 8,
-					 type);
-	}
+	rc = nvh_blk_rec_alloc(pool, &k, type, &rec);
 	if (!rc)
 		rc = nvh_rec_add_cset(&rec, (uint64_t)((char *)dest - pool->base),
-				      obj, __atomic_load_n(&dest->off,
-							   __ATOMIC_ACQUIRE));
+				      k.off, __atomic_load_n(&dest->off,
+							     __ATOMIC_ACQUIRE));
 	if (!rc && ctor) {
-		rc = ctor(pool, pool->base + obj, arg);
-		if (rc) {
-			rc = nvh_err(ECANCELED, "nvh_alloc: %s: the constructor "
-				     "returned %d", pool->path, rc);
-		} else {
+		rc = ctor(pool, pool->base + k.off, arg);
+		if (rc)
+			rc = nvh_err(ECANCELED, "the constructor returned %d", rc);
+		else
 			/* The constructed contents are durable before the
 			 * record that publishes them. */
-			rc = nvh_persist_range(&pool->persist, pool->base + obj,
+			rc = nvh_persist_range(&pool->persist, pool->base + k.off,
 					       size);
-		}
 	}
-	struct publish pub = {h, a, b, c < 0};
+	struct pub p = {pool, &k};
 	if (!rc)
-		rc = commit(pool, t, &rec, &pub);
+		rc = commit(pool, t, &rec, publish, &p);
 	nvh_rec_fini(&rec);
 	if (rc) {
-		if (c >= 0)
-			nvh_block_unreserve(h, a, b);
-		else
-			nvh_run_put(h, a, (size + NVH_ARENA_SIZE - 1) / NVH_ARENA_SIZE);
-		goto prefix;
-	}
-	if (c >= 0)
-		h->arena[a].assign_pending = 0;
-	return 0;
-prefix:
-	if (!strstr(nvh_errormsg(), "nvh_alloc"))
+		nvh_blk_unreserve(pool, &k);
 		nvh_err_prefix("nvh_alloc: %s: ", pool->path);
+	}
 	return rc;
 }
 
@@ -260,63 +384,35 @@ nvh_free(nvh_pool *pool, nvh_oid *dest)
 	rc = dest_ok(pool, dest, "nvh_free");
 	if (rc)
 		return rc;
-	struct nvh_heap *h = pool->heap;
 	uint64_t off = __atomic_load_n(&dest->off, __ATOMIC_ACQUIRE);
 	if (off == 0)
 		return 0;
-	uint64_t a, b, in;
-	if (nvh_heap_locate(h, off, &a, &b, &in) != 0 || in != 0)
-		return nvh_err(EINVAL, "nvh_free: %s: oid %" PRIu64 " is not "
-			       "the start of a live object (double free, "
-			       "interior or garbage pointer)", pool->path, off);
-	struct nvh_tctx *t = nvh_tctx_get(h);
+	struct nvh_tctx *t = nvh_tctx_get(pool->heap);
 	if (!t)
 		return nvh_err(ENOMEM, "nvh_free: out of memory");
-	struct nvh_arena_rt *r = &h->arena[a];
-	int large = r->kind == NVH_K_LARGE;
+	struct nvh_blk k;
 	/* Claim: of two frees of one block, one wins, the other fails. */
-	if (large) {
-		int one = 1;
-		if (!atomic_compare_exchange_strong(&r->large_live, &one, 0))
-			goto not_live;
-	} else if (nvh_block_claim(h, a, b) != 0) {
-		goto not_live;
+	rc = nvh_blk_claim(pool, off, &k);
+	if (rc) {
+		nvh_err_prefix("nvh_free: %s: ", pool->path);
+		return rc;
 	}
 	struct nvh_rec rec;
 	nvh_rec_init(&rec, NVH_REC_ATOMIC);
-	if (large) {
-		rc = nvh_rec_add(&rec, NVH_OP_SET, nvh_table_off(h, a),
-				 NVH_DESC(NVH_ARENA_FREE, 0, 0));
-		if (!rc)
-			rc = nvh_rec_add(&rec, NVH_OP_SET, nvh_table_off(h, a) + 8, 0);
-	} else {
-		rc = nvh_rec_add(&rec, NVH_OP_ANDNOT,
-				 nvh_bitmap_off(h, a) + (b / 64) * 8,
-				 1ull << (b % 64));
-	}
+	rc = nvh_blk_rec_free(pool, &k, &rec);
 	if (!rc)
 		rc = nvh_rec_add_cset(&rec, (uint64_t)((char *)dest - pool->base),
 				      0, off);
 	if (!rc)
-		rc = commit(pool, t, &rec, NULL);
+		rc = commit(pool, t, &rec, NULL, NULL);
 	nvh_rec_fini(&rec);
 	if (rc) {
-		if (large)
-			atomic_store(&r->large_live, 1);
-		else
-			nvh_block_unclaim(h, a, b);
+		nvh_blk_unclaim(pool, &k);
 		nvh_err_prefix("nvh_free: %s: ", pool->path);
 		return rc;
 	}
-	/* Durable: the block may be handed out again. */
-	if (large)
-		nvh_run_put(h, a, r->run);
-	else
-		nvh_block_release(h, a, b);
+	nvh_blk_release(pool, &k);
 	return 0;
-not_live:
-	return nvh_err(EINVAL, "nvh_free: %s: oid %" PRIu64 " is not a live "
-		       "object (double free?)", pool->path, off);
 }
 
 NVH_API size_t

@@ -147,6 +147,32 @@ int nvh_run_take(struct nvh_heap *h, uint64_t n, uint64_t *out);
 void nvh_run_put(struct nvh_heap *h, uint64_t first, uint64_t n);
 /* Move empty, unowned small arenas back to the free pool (one record). */
 int nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t);
+/* A block reserved, allocated or being freed: small (cls >= 0, arena a,
+ * block b) or large (cls == -1, run of `run` arenas from a). */
+struct nvh_blk {
+	uint64_t a, b, off, run;
+	int cls;
+};
+
+/* alloc.c: the steps of allocating and freeing, shared by the atomic API
+ * and transactions.  reserve -> (record built with blk_rec_alloc,
+ * committed) -> blk_publish, or blk_unreserve.  claim -> (record with
+ * blk_rec_free, committed) -> blk_release, or blk_unclaim. */
+int nvh_blk_reserve(struct nvh_pool *pool, struct nvh_tctx *t, uint64_t size,
+		    struct nvh_blk *out);
+void nvh_blk_unreserve(struct nvh_pool *pool, const struct nvh_blk *k);
+int nvh_blk_rec_alloc(struct nvh_pool *pool, const struct nvh_blk *k,
+		      uint32_t type, struct nvh_rec *rec);
+void nvh_blk_publish(struct nvh_pool *pool, const struct nvh_blk *k);
+int nvh_blk_claim(struct nvh_pool *pool, uint64_t off, struct nvh_blk *out);
+void nvh_blk_unclaim(struct nvh_pool *pool, const struct nvh_blk *k);
+int nvh_blk_rec_free(struct nvh_pool *pool, const struct nvh_blk *k,
+		     struct nvh_rec *rec);
+void nvh_blk_release(struct nvh_pool *pool, const struct nvh_blk *k);
+uint64_t nvh_blk_size(const struct nvh_pool *pool, const struct nvh_blk *k);
+/* Is [off, off+len) a place user data may live (objects, root slot)? */
+int nvh_heap_data_ok(const struct nvh_pool *pool, uint64_t off, uint64_t len);
+
 /* Where is `off`: arena, block, offset in block; -1 if not in a block. */
 int nvh_heap_locate(struct nvh_heap *h, uint64_t off, uint64_t *a,
 		    uint64_t *b, uint64_t *in);

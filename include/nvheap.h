@@ -6,6 +6,7 @@
  *   nvheap/pool.h     creating, opening and closing pool files
  *   nvheap/persist.h  flushing your own stores, persistence statistics
  *   nvheap/alloc.h    object ids, atomic allocation and free, statistics
+ *   nvheap/tx.h       transactions
  */
 #ifndef NVHEAP_H
 #define NVHEAP_H
@@ -14,5 +15,6 @@
 #include <nvheap/pool.h>
 #include <nvheap/persist.h>
 #include <nvheap/alloc.h>
+#include <nvheap/tx.h>
 
 #endif

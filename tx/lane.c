@@ -71,6 +71,7 @@ nvh_lanes_fini(struct nvh_pool *pool)
 	for (unsigned i = 0; i < ls->n; i++) {
 		pthread_mutex_destroy(&ls->lane[i].lock);
 		free(ls->lane[i].targets);
+		free(ls->lane[i].keep); /* DRAM reservations die with the heap */
 	}
 	pthread_mutex_destroy(&ls->wait_lock);
 	pthread_cond_destroy(&ls->wait_cond);
@@ -180,29 +181,51 @@ enter_commit(struct nvh_lanes *ls, struct nvh_lane *l)
 	}
 }
 
+/* The lane's pass is over: its chunks may be reused. */
+static void
+new_pass(struct nvh_pool *pool, struct nvh_lane *l)
+{
+	l->head = 0;
+	for (size_t i = 0; i < l->nkeep; i++)
+		nvh_blk_unreserve(pool, &l->keep[i]);
+	l->nkeep = 0;
+}
+
 int
-nvh_lane_commit(struct nvh_pool *pool, struct nvh_lane *l,
-		struct nvh_rec *rec, void (*committed)(void *arg), void *arg)
+nvh_lane_keep(struct nvh_lane *l, const struct nvh_blk *k)
+{
+	if (l->nkeep == l->ckeep) {
+		size_t c = l->ckeep ? 2 * l->ckeep : 8;
+		struct nvh_blk *n = realloc(l->keep, c * sizeof(*n));
+		if (!n)
+			return nvh_err(ENOMEM, "out of memory");
+		l->keep = n;
+		l->ckeep = c;
+	}
+	l->keep[l->nkeep++] = *k;
+	return 0;
+}
+
+static void
+written(struct nvh_lane *l, size_t size, uint64_t seq, int in_ring)
+{
+	if (in_ring)
+		l->head += (uint32_t)size;
+	l->last_seq = seq;
+}
+
+int
+nvh_lane_commit_at(struct nvh_pool *pool, struct nvh_lane *l,
+		   struct nvh_rec *rec, char *dst, int in_ring,
+		   void (*committed)(void *arg), void *arg)
 {
 	struct nvh_lanes *ls = &pool->lanes;
-	size_t size = (rec->len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
-	if (size > NVH_LANE_SIZE)
-		return nvh_err(ENOSPC, "redo record of %zu bytes exceeds the "
-			       "lane ring (%u bytes)", size, NVH_LANE_SIZE);
-	if (l->last_seq <= atomic_load(&ls->ckpt_published)) {
-		l->head = 0; /* (C3) every record of this pass is dead */
-	} else if (l->head + size > NVH_LANE_SIZE) {
-		int rc = nvh_checkpoint(pool);
-		if (rc)
-			return rc;
-		l->head = 0; /* (C3) the checkpoint covered all of ours */
-	}
 	enter_commit(ls, l);
 	uint64_t seq = atomic_fetch_add(&ls->seq, 1);
-	nvh_rec_seal(rec, seq);
-	nvh_persist_memcpy_nodrain(&pool->persist, l->ring + l->head, rec->buf,
-				   size);
-	/* (C1) commit point: the record is durable, entries not yet applied. */
+	size_t size = nvh_rec_seal(rec, seq);
+	nvh_persist_memcpy_nodrain(&pool->persist, dst, rec->buf, size);
+	/* (C1) commit point: the record is durable, entries not yet applied
+	 * (and everything the caller flushed before is durable with it). */
 	int rc = nvh_persist_fence(&pool->persist);
 	if (rc) {
 		/* Durability unknown: recovery will decide.  Refuse more work. */
@@ -210,8 +233,7 @@ nvh_lane_commit(struct nvh_pool *pool, struct nvh_lane *l,
 		atomic_store(&l->in_commit, 0);
 		return rc;
 	}
-	l->head += (uint32_t)size;
-	l->last_seq = seq;
+	written(l, size, seq, in_ring);
 	if (committed)
 		committed(arg);
 	struct nvh_rec_iter it;
@@ -222,6 +244,62 @@ nvh_lane_commit(struct nvh_pool *pool, struct nvh_lane *l,
 		note_target(pool, l, e.target);
 	}
 	atomic_store_explicit(&l->in_commit, 0, memory_order_release);
+	return 0;
+}
+
+int
+nvh_lane_commit(struct nvh_pool *pool, struct nvh_lane *l,
+		struct nvh_rec *rec, void (*committed)(void *arg), void *arg)
+{
+	struct nvh_lanes *ls = &pool->lanes;
+	size_t size = (rec->len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
+	if (size > NVH_LANE_SIZE)
+		return nvh_err(ENOSPC, "redo record of %zu bytes exceeds the "
+			       "lane ring (%u bytes)", size, NVH_LANE_SIZE);
+	if (l->last_seq <= atomic_load(&ls->ckpt_published)) {
+		new_pass(pool, l); /* (C3) every record of this pass is dead */
+	} else if (l->head + size > NVH_LANE_SIZE) {
+		int rc = nvh_checkpoint(pool);
+		if (rc)
+			return rc;
+		new_pass(pool, l); /* (C3) the checkpoint covered all of ours */
+	}
+	return nvh_lane_commit_at(pool, l, rec, l->ring + l->head, 1, committed,
+				  arg);
+}
+
+int
+nvh_lane_log(struct nvh_pool *pool, struct nvh_lane *l, struct nvh_rec *rec,
+	     char *dst, int in_ring)
+{
+	uint64_t seq = atomic_fetch_add(&pool->lanes.seq, 1);
+	size_t size = nvh_rec_seal(rec, seq);
+	nvh_persist_memcpy_nodrain(&pool->persist, dst, rec->buf, size);
+	/* The record (and whatever the caller flushed before) is durable
+	 * before the caller goes on: for an UNDO record, before the data it
+	 * saves is modified (tx/commit.c, T1). */
+	int rc = nvh_persist_fence(&pool->persist);
+	if (rc) {
+		atomic_store(&pool->failed, rc);
+		return rc;
+	}
+	written(l, size, seq, in_ring);
+	return 0;
+}
+
+int
+nvh_lane_tx_start(struct nvh_pool *pool, struct nvh_lane *l, uint32_t want)
+{
+	struct nvh_lanes *ls = &pool->lanes;
+	if (l->last_seq <= atomic_load(&ls->ckpt_published)) {
+		new_pass(pool, l);
+	} else if (nvh_lane_room(l) < want) {
+		int rc = nvh_checkpoint(pool);
+		if (rc)
+			return rc;
+		new_pass(pool, l);
+	}
+	l->tx_active = 1;
 	return 0;
 }
 

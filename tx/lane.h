@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "heap/heap.h"
 #include "heap/layout.h"
 #include "tx/redo.h"
 
@@ -26,6 +27,11 @@ struct nvh_lane {
 	 * lane's holder inserts, inside in_commit */
 	uint64_t *targets;
 	size_t ntargets, cap;
+	/* heap blocks (chunks) holding commit or abort records of this
+	 * lane's current pass: released when the pass ends */
+	struct nvh_blk *keep;
+	size_t nkeep, ckeep;
+	int tx_active;           /* a transaction holds the lane */
 } __attribute__((aligned(64)));
 
 struct nvh_lanes {
@@ -65,6 +71,35 @@ void nvh_lane_release(struct nvh_pool *pool, struct nvh_lane *lane);
 int nvh_lane_commit(struct nvh_pool *pool, struct nvh_lane *lane,
 		    struct nvh_rec *rec, void (*committed)(void *arg),
 		    void *arg);
+
+/*
+ * The same, with the record placed at `dst`: the lane's ring at its head
+ * (in_ring) or a chunk of the caller's transaction.  No ring restart: for
+ * transactions, whose earlier records must stay.
+ */
+int nvh_lane_commit_at(struct nvh_pool *pool, struct nvh_lane *lane,
+		       struct nvh_rec *rec, char *dst, int in_ring,
+		       void (*committed)(void *arg), void *arg);
+
+/* Log a record without entries (UNDO, ABORT, CHUNK) at dst: take a
+ * sequence number, seal, copy, fence. */
+int nvh_lane_log(struct nvh_pool *pool, struct nvh_lane *lane,
+		 struct nvh_rec *rec, char *dst, int in_ring);
+
+/* Free bytes at the ring's head. */
+static inline uint32_t
+nvh_lane_room(const struct nvh_lane *l)
+{
+	return NVH_LANE_SIZE - l->head;
+}
+
+/* A transaction takes the lane: start a new pass if the old one is dead,
+ * checkpoint first if less than `want` bytes are free. */
+int nvh_lane_tx_start(struct nvh_pool *pool, struct nvh_lane *lane,
+		      uint32_t want);
+
+/* Keep a chunk reserved until the lane's pass ends. */
+int nvh_lane_keep(struct nvh_lane *lane, const struct nvh_blk *k);
 
 /* Flush everything applied in place, then advance the checkpoint.  The
  * caller must not be inside a commit. */

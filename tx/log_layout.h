@@ -8,11 +8,34 @@
  *   off  size  field     rule
  *     0     8  seq       global order of commit; > 0
  *     8     2  nent      entries that follow
- *    10     2  kind      NVH_REC_ATOMIC (more kinds with transactions)
+ *    10     2  kind      ATOMIC, UNDO, COMMIT, ABORT or CHUNK (below)
  *    12     4  size      bytes of the record, multiple of 64, <= lane size
  *    16     8  checksum  XXH3-64 of bytes [24, size) seeded with XXH3-64
  *                          of bytes [0, 16)
  *    24     .  entries, then zero padding up to `size`
+ *
+ * Bodies by kind (after the 24-byte header):
+ *
+ *   ATOMIC  entries                               an atomic alloc or free
+ *   UNDO    struct nvh_undo_body, segments, inline bytes
+ *                                                 snapshots of one nvh_tx_add
+ *   COMMIT  struct nvh_commit_body, ranges, entries
+ *                                                 a transaction's commit
+ *   ABORT   struct nvh_abort_body                 a rolled-back transaction
+ *   CHUNK   struct nvh_chunk_body                 more records of a
+ *                                                 transaction in a heap block
+ *
+ * An UNDO segment {off, len, payload, payload_sum} holds the old bytes of
+ * [off, off+len): inline after the segments (each padded to 8 bytes) when
+ * payload is 0, else in a heap block at pool offset `payload` whose XXH3-64
+ * is payload_sum (a block reserved by the transaction in DRAM only: it is
+ * read, if at all, by the recovery that follows a crash of that
+ * transaction).  A COMMIT range {off, len} is a range the transaction
+ * snapshotted; with NVH_COMMIT_DATA_SUM set, data_sum is the XXH3-64 of
+ * their contents at commit, in order (docs/transactions.md explains when a
+ * commit record needs it).  A CHUNK {off, size} is a reserved heap block
+ * holding records of the same transaction, back to back from its start,
+ * in the same format.
  *
  * Entry: a 64-bit target word = pool offset (8-byte aligned) | op (low 3
  * bits), then the operand(s):
@@ -46,7 +69,55 @@ struct nvh_rec_hdr {
 _Static_assert(sizeof(struct nvh_rec_hdr) == 24, "record header");
 _Static_assert(offsetof(struct nvh_rec_hdr, checksum) == 16, "");
 
-enum nvh_rec_kind { NVH_REC_ATOMIC = 1 };
+enum nvh_rec_kind {
+	NVH_REC_ATOMIC = 1,
+	NVH_REC_UNDO = 2,
+	NVH_REC_COMMIT = 3,
+	NVH_REC_ABORT = 4,
+	NVH_REC_CHUNK = 5,
+};
+
+struct nvh_undo_body {
+	uint64_t tx;       /* transaction id */
+	uint32_t nseg;
+	uint32_t flags;    /* 0 */
+};
+
+struct nvh_undo_seg {
+	uint64_t off;
+	uint64_t len;
+	uint64_t payload;  /* 0: inline */
+	uint64_t payload_sum;
+};
+
+#define NVH_COMMIT_DATA_SUM 0x1u
+
+struct nvh_commit_body {
+	uint64_t tx;
+	uint32_t nranges;
+	uint32_t flags;    /* NVH_COMMIT_DATA_SUM */
+	uint64_t data_sum;
+};
+
+struct nvh_range {
+	uint64_t off;
+	uint64_t len;
+};
+
+struct nvh_abort_body {
+	uint64_t tx;
+};
+
+struct nvh_chunk_body {
+	uint64_t tx;
+	uint64_t off;
+	uint64_t size;
+};
+
+_Static_assert(sizeof(struct nvh_undo_body) == 16, "");
+_Static_assert(sizeof(struct nvh_undo_seg) == 32, "");
+_Static_assert(sizeof(struct nvh_commit_body) == 24, "");
+_Static_assert(sizeof(struct nvh_range) == 16, "");
 
 enum nvh_rec_op { NVH_OP_SET = 0, NVH_OP_OR = 1, NVH_OP_ANDNOT = 2,
 		  NVH_OP_CSET = 3 };

@@ -1,38 +1,56 @@
 /*
- * recovery.c -- replaying the lanes at open.
+ * recovery.c -- replaying and rolling back the lanes at open.
  *
  * Rules (docs/recovery.md, section 3):
  *   (R1) A lane's current pass is its records from offset 0 onward while
- *        each is valid and has a larger seq than the one before.
- *   (R2) Records with seq > the checkpoint are live; all live records of
- *        all lanes are applied in seq order, each target line flushed.
- *   (R3) Then the checkpoint advances to the largest seq seen (after a
- *        fence), so nothing is replayed twice by a later open, and every
- *        lane starts a new pass at offset 0 with seqs above it.
- *   Replaying again after a crash during recovery is harmless: the entries
- *   are idempotent in order (redo.c).
+ *        each is valid and has a larger seq than the one before; a CHUNK
+ *        record adds the records of its transaction found in its block.
+ *   (R2) A transaction with UNDO records but neither COMMIT nor ABORT was
+ *        in progress: its old bytes are copied back.
+ *   (R3) A live COMMIT (seq > checkpoint) is complete unless it carries a
+ *        data checksum, is the last record of its lane, its ranges'
+ *        contents do not match the checksum, and no later record touches
+ *        those ranges (a later writer of the same bytes started after the
+ *        commit returned).  An incomplete commit is rolled back like (R2)
+ *        and its entries are dropped.
+ *   (R4) The entries of live ATOMIC records and complete COMMIT records
+ *        are applied in seq order across lanes, each target line flushed.
+ *   (R5) After a fence, the checkpoint line is set to the largest seq
+ *        seen: one 8-byte store retires every ATOMIC and COMMIT record of
+ *        every lane at once (replaying only some lanes' records again could
+ *        reorder them).  Then every lane whose pass held records gets a
+ *        marker record at offset 0, which ends the old pass, so the UNDO
+ *        records of rolled-back transactions are not rolled back again
+ *        after newer transactions changed the same bytes.  A crash between
+ *        the two repeats only rollbacks, before any new transaction ran:
+ *        they restore the same bytes.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "heap/error.h"
 #include "heap/heap.h"
 #include "heap/pool.h"
 #include "tx/lane.h"
+#include "tx/tx.h"
 
-struct live {
+struct ref {
 	uint64_t seq;
-	const void *rec;
+	unsigned lane;
+	int rollback;   /* this transaction's changes are undone */
+	const struct nvh_rec_hdr *h;
 };
 
-static int
-cmp_live(const void *a, const void *b)
-{
-	const struct live *x = a, *y = b;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
+struct scan {
+	nvh_pool *pool;
+	struct ref *r;
+	size_t n, cap;
+	uint64_t maxseq;
+};
 
 static int
 target_ok(void *arg, uint64_t off)
@@ -40,76 +58,290 @@ target_ok(void *arg, uint64_t off)
 	return nvh_heap_target_ok(arg, off);
 }
 
+static int
+range_ok(void *arg, uint64_t off, uint64_t len)
+{
+	return nvh_heap_data_ok(arg, off, len);
+}
+
+static int
+add(struct scan *s, unsigned lane, const struct nvh_rec_hdr *h)
+{
+	if (s->n == s->cap) {
+		size_t c = s->cap ? 2 * s->cap : 64;
+		struct ref *n = realloc(s->r, c * sizeof(*n));
+		if (!n)
+			return nvh_err(ENOMEM, "recovery: out of memory");
+		s->r = n;
+		s->cap = c;
+	}
+	s->r[s->n++] = (struct ref){h->seq, lane, 0, h};
+	if (h->seq > s->maxseq)
+		s->maxseq = h->seq;
+	return 0;
+}
+
+static uint64_t
+tx_of(const struct nvh_rec_hdr *h)
+{
+	return *(const uint64_t *)(h + 1); /* every body with a tx starts so */
+}
+
+static int
+scan_chunk(struct scan *s, unsigned lane, const struct nvh_rec_hdr *ch,
+	   const struct nvh_rec_bounds *b)
+{
+	const struct nvh_chunk_body *cb = (const void *)(ch + 1);
+	const char *base = s->pool->base + cb->off;
+	uint64_t q = 0, prev = ch->seq;
+	while (q + NVH_REC_ALIGN <= cb->size) {
+		const struct nvh_rec_hdr *h = (const void *)(base + q);
+		size_t size = nvh_rec_valid(h, cb->size - q, b);
+		if (!size || h->seq <= prev ||
+		    (h->kind != NVH_REC_UNDO && h->kind != NVH_REC_COMMIT &&
+		     h->kind != NVH_REC_ABORT) ||
+		    tx_of(h) != cb->tx)
+			break;
+		int rc = add(s, lane, h);
+		if (rc)
+			return rc;
+		prev = h->seq;
+		q += size;
+	}
+	return 0;
+}
+
+/* Contents of a commit's ranges against its checksum. */
+static int
+sum_matches(nvh_pool *pool, const struct nvh_rec_hdr *h)
+{
+	const struct nvh_commit_body *b = (const void *)(h + 1);
+	const struct nvh_range *r = (const void *)(b + 1);
+	uint64_t sum = 0;
+	for (uint32_t i = 0; i < b->nranges; i++)
+		sum = XXH3_64bits_withSeed(pool->base + r[i].off, r[i].len, sum);
+	return sum == b->data_sum;
+}
+
+static int
+overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/* Does record h touch [off, off+len)? */
+static int
+touches(const struct nvh_rec_hdr *h, uint64_t off, uint64_t len)
+{
+	if (h->kind == NVH_REC_UNDO) {
+		const struct nvh_undo_body *b = (const void *)(h + 1);
+		const struct nvh_undo_seg *sg = (const void *)(b + 1);
+		for (uint32_t i = 0; i < b->nseg; i++)
+			if (overlaps(sg[i].off, sg[i].len, off, len))
+				return 1;
+		return 0;
+	}
+	if (h->kind == NVH_REC_COMMIT) {
+		const struct nvh_commit_body *b = (const void *)(h + 1);
+		const struct nvh_range *r = (const void *)(b + 1);
+		for (uint32_t i = 0; i < b->nranges; i++)
+			if (overlaps(r[i].off, r[i].len, off, len))
+				return 1;
+	}
+	struct nvh_rec_iter it;
+	struct nvh_rec_op_ent e;
+	nvh_rec_iter_init(&it, h);
+	while (nvh_rec_next(&it, &e) == 1)
+		if (overlaps(e.target, 8, off, len))
+			return 1;
+	return 0;
+}
+
+/* (R3) Evidence that commit c completed: a later record touching it. */
+static int
+later_writer(const struct scan *s, const struct ref *c)
+{
+	const struct nvh_commit_body *b = (const void *)(c->h + 1);
+	const struct nvh_range *r = (const void *)(b + 1);
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->r[i].seq <= c->seq)
+			continue;
+		for (uint32_t k = 0; k < b->nranges; k++)
+			if (touches(s->r[i].h, r[k].off, r[k].len))
+				return 1;
+	}
+	return 0;
+}
+
+/* Copy back the old bytes of transaction `tx` (UNDO records, newest
+ * first), checking payload checksums. */
+static size_t
+roll_back(struct scan *s, uint64_t tx)
+{
+	size_t n = 0;
+	for (size_t i = s->n; i-- > 0;) {
+		const struct nvh_rec_hdr *h = s->r[i].h;
+		if (h->kind != NVH_REC_UNDO || tx_of(h) != tx)
+			continue;
+		const struct nvh_undo_body *b = (const void *)(h + 1);
+		const struct nvh_undo_seg *sg = (const void *)(b + 1);
+		int ok = 1;
+		for (uint32_t k = 0; k < b->nseg; k++)
+			if (sg[k].payload &&
+			    XXH3_64bits(s->pool->base + sg[k].payload,
+					sg[k].len) != sg[k].payload_sum)
+				ok = 0; /* torn payload: the range was never
+					 * modified (T1), skip the record */
+		if (ok)
+			nvh_undo_apply(s->pool, h);
+		n++;
+	}
+	return n;
+}
+
+static int
+cmp_ref(const void *a, const void *b)
+{
+	const struct ref *x = a, *y = b;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 int
-nvh_lanes_recover(struct nvh_pool *pool, int scan)
+nvh_lanes_recover(nvh_pool *pool, int scan_lanes)
 {
 	struct nvh_lanes *ls = &pool->lanes;
-	uint64_t ckpt = ls->ckpt_durable, maxseq = ckpt;
-	struct live *live = NULL;
-	size_t nlive = 0, cap = 0;
-	for (unsigned i = 0; scan && i < ls->n; i++) {
+	uint64_t ckpt = ls->ckpt_durable;
+	struct scan s = {.pool = pool, .maxseq = ckpt};
+	struct nvh_rec_bounds b = {target_ok, range_ok, pool};
+	uint64_t *lane_last = calloc(ls->n, sizeof(*lane_last));
+	if (!lane_last)
+		return nvh_err(ENOMEM, "recovery: out of memory");
+	int rc = 0;
+	for (unsigned i = 0; scan_lanes && i < ls->n && !rc; i++) {
 		const char *ring = ls->lane[i].ring;
 		uint32_t p = 0;
 		uint64_t prev = 0;
-		while (p + NVH_REC_ALIGN <= NVH_LANE_SIZE) {
-			size_t size = nvh_rec_valid(ring + p, NVH_LANE_SIZE - p,
-						    target_ok, pool);
+		while (p + NVH_REC_ALIGN <= NVH_LANE_SIZE && !rc) {
 			const struct nvh_rec_hdr *h = (const void *)(ring + p);
+			size_t size = nvh_rec_valid(h, NVH_LANE_SIZE - p, &b);
 			if (!size || h->seq <= prev)
 				break; /* (R1) end of the current pass */
+			rc = add(&s, i, h);
+			if (!rc && h->kind == NVH_REC_CHUNK)
+				rc = scan_chunk(&s, i, h, &b);
 			prev = h->seq;
-			if (h->seq > maxseq)
-				maxseq = h->seq;
-			if (h->seq > ckpt) {
-				if (nlive == cap) {
-					cap = cap ? 2 * cap : 64;
-					struct live *n = realloc(live, cap * sizeof(*n));
-					if (!n) {
-						free(live);
-						return nvh_err(ENOMEM, "recovery: out "
-							       "of memory");
-					}
-					live = n;
-				}
-				live[nlive++] = (struct live){h->seq, h};
-			}
 			p += (uint32_t)size;
 		}
 	}
-	if (nlive)
-		qsort(live, nlive, sizeof(*live), cmp_live);
-	/* (R2) replay in global order */
-	for (size_t i = 0; i < nlive; i++) {
+	if (rc)
+		goto out;
+	if (s.n)
+		qsort(s.r, s.n, sizeof(*s.r), cmp_ref);
+	for (size_t i = 0; i < s.n; i++)
+		if (s.r[i].seq > lane_last[s.r[i].lane])
+			lane_last[s.r[i].lane] = s.r[i].seq;
+
+	size_t undone = 0, replayed = 0;
+	/* (R2) transactions in progress */
+	for (size_t i = 0; i < s.n; i++) {
+		const struct nvh_rec_hdr *h = s.r[i].h;
+		if (h->kind != NVH_REC_UNDO)
+			continue;
+		uint64_t tx = tx_of(h);
+		int ended = 0, first = 1;
+		for (size_t j = 0; j < s.n; j++) {
+			const struct nvh_rec_hdr *o = s.r[j].h;
+			if ((o->kind == NVH_REC_COMMIT || o->kind == NVH_REC_ABORT) &&
+			    tx_of(o) == tx)
+				ended = 1;
+			if (j < i && o->kind == NVH_REC_UNDO && tx_of(o) == tx)
+				first = 0;
+		}
+		if (!ended && first)
+			undone += roll_back(&s, tx);
+	}
+	/* (R3) commits whose fence may not have completed */
+	for (size_t i = 0; i < s.n; i++) {
+		struct ref *c = &s.r[i];
+		if (c->h->kind != NVH_REC_COMMIT || c->seq <= ckpt)
+			continue;
+		const struct nvh_commit_body *cb = (const void *)(c->h + 1);
+		int aborted = 0;
+		for (size_t j = 0; j < s.n; j++)
+			if (s.r[j].h->kind == NVH_REC_ABORT &&
+			    tx_of(s.r[j].h) == cb->tx)
+				aborted = 1;
+		if (aborted) {
+			c->rollback = 1;
+			continue;
+		}
+		if (!(cb->flags & NVH_COMMIT_DATA_SUM) ||
+		    c->seq != lane_last[c->lane] || sum_matches(pool, c->h) ||
+		    later_writer(&s, c))
+			continue;
+		c->rollback = 1;
+		undone += roll_back(&s, cb->tx);
+	}
+	/* (R4) roll forward */
+	for (size_t i = 0; i < s.n; i++) {
+		const struct ref *r = &s.r[i];
+		if (r->seq <= ckpt || r->rollback ||
+		    (r->h->kind != NVH_REC_ATOMIC && r->h->kind != NVH_REC_COMMIT))
+			continue;
 		struct nvh_rec_iter it;
 		struct nvh_rec_op_ent e;
-		nvh_rec_iter_init(&it, live[i].rec);
+		nvh_rec_iter_init(&it, r->h);
 		while (nvh_rec_next(&it, &e) == 1) {
 			nvh_rec_apply(pool->base, &e);
 			nvh_persist_flush(&pool->persist, pool->base + e.target, 8);
 		}
+		replayed++;
 	}
-	free(live);
-	int rc = 0;
-	if (maxseq > ckpt) {
-		/* (R3) the replayed words are durable before the checkpoint
-		 * that retires their records */
+	uint64_t maxseq = s.maxseq;
+	if (s.n) {
+		/* (R5) the rolled-back and replayed bytes are durable ... */
 		rc = nvh_persist_fence(&pool->persist);
 		if (!rc) {
 			ls->ckpt->seq = maxseq;
-			/* records <= maxseq are dead from here */
+			/* ... before one store retires every record so far ... */
 			rc = nvh_persist_range(&pool->persist, &ls->ckpt->seq,
 					       sizeof(ls->ckpt->seq));
 		}
+		/* ... and markers end the old passes. */
+		for (unsigned i = 0; i < ls->n && !rc; i++) {
+			struct nvh_lane *l = &ls->lane[i];
+			l->head = 0;
+			l->last_seq = 0;
+			if (!lane_last[i])
+				continue;
+			struct nvh_rec rec;
+			nvh_rec_init(&rec, NVH_REC_ABORT);
+			struct nvh_abort_body ab = {0};
+			rc = nvh_rec_put(&rec, &ab, sizeof(ab));
+			uint64_t seq = ++maxseq;
+			size_t size = nvh_rec_seal(&rec, seq);
+			if (!rc)
+				nvh_persist_memcpy_nodrain(&pool->persist, l->ring,
+							   rec.buf, size);
+			nvh_rec_fini(&rec);
+			l->head = (uint32_t)size;
+			l->last_seq = seq;
+		}
+		if (!rc)
+			rc = nvh_persist_fence(&pool->persist);
 		if (rc)
-			return rc;
-		ls->ckpt_durable = maxseq;
-		atomic_store(&ls->ckpt_published, maxseq);
+			goto out;
+		ls->ckpt_durable = s.maxseq;
+		atomic_store(&ls->ckpt_published, s.maxseq);
 	}
-	pool->recovered_records = nlive;
+	pool->recovered_records = replayed + undone;
 	atomic_store(&ls->seq, maxseq + 1);
-	for (unsigned i = 0; i < ls->n; i++) {
+	for (unsigned i = 0; i < ls->n && !s.n; i++) {
 		ls->lane[i].head = 0;
 		ls->lane[i].last_seq = 0;
 	}
-	return 0;
+out:
+	free(s.r);
+	free(lane_last);
+	return rc;
 }

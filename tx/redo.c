@@ -57,6 +57,19 @@ reserve(struct nvh_rec *r, size_t more)
 }
 
 int
+nvh_rec_put(struct nvh_rec *r, const void *p, size_t len)
+{
+	size_t padded = (len + 7) & ~(size_t)7;
+	int rc = reserve(r, padded);
+	if (rc)
+		return rc;
+	memcpy(r->buf + r->len, p, len);
+	memset(r->buf + r->len + len, 0, padded - len);
+	r->len += padded;
+	return 0;
+}
+
+int
 nvh_rec_add(struct nvh_rec *r, enum nvh_rec_op op, uint64_t target,
 	    uint64_t value)
 {
@@ -111,13 +124,32 @@ nvh_rec_seal(struct nvh_rec *r, uint64_t seq)
 	return size;
 }
 
+/* Where a record's entries start (NULL if its kind has none). */
+static const uint8_t *
+entries_of(const void *rec, const uint8_t *end)
+{
+	const struct nvh_rec_hdr *h = rec;
+	const uint8_t *p = (const uint8_t *)rec + sizeof(*h);
+	if (h->kind == NVH_REC_ATOMIC)
+		return p;
+	if (h->kind != NVH_REC_COMMIT)
+		return NULL;
+	if (p + sizeof(struct nvh_commit_body) > end)
+		return NULL;
+	const struct nvh_commit_body *cb = (const void *)p;
+	uint64_t skip = sizeof(*cb) + (uint64_t)cb->nranges * sizeof(struct nvh_range);
+	if (skip > (uint64_t)(end - p))
+		return NULL;
+	return p + skip;
+}
+
 void
 nvh_rec_iter_init(struct nvh_rec_iter *it, const void *rec)
 {
 	const struct nvh_rec_hdr *h = rec;
-	it->p = (const uint8_t *)rec + sizeof(*h);
 	it->end = (const uint8_t *)rec + h->size;
-	it->left = h->nent;
+	it->p = entries_of(rec, it->end);
+	it->left = it->p ? h->nent : 0;
 }
 
 int
@@ -148,23 +180,75 @@ nvh_rec_next(struct nvh_rec_iter *it, struct nvh_rec_op_ent *e)
 	return 1;
 }
 
+static int
+body_valid(const struct nvh_rec_hdr *h, const struct nvh_rec_bounds *b)
+{
+	const uint8_t *p = (const uint8_t *)h + sizeof(*h);
+	const uint8_t *end = (const uint8_t *)h + h->size;
+	switch (h->kind) {
+	case NVH_REC_ATOMIC:
+		return 1;
+	case NVH_REC_COMMIT: {
+		const struct nvh_commit_body *cb = (const void *)p;
+		if (p + sizeof(*cb) > end || cb->flags & ~NVH_COMMIT_DATA_SUM ||
+		    cb->nranges > (size_t)(end - p) / sizeof(struct nvh_range))
+			return 0;
+		const struct nvh_range *r = (const void *)(cb + 1);
+		for (uint32_t i = 0; i < cb->nranges; i++)
+			if (!b->range_ok(b->arg, r[i].off, r[i].len))
+				return 0;
+		return entries_of(h, end) != NULL;
+	}
+	case NVH_REC_UNDO: {
+		const struct nvh_undo_body *ub = (const void *)p;
+		if (p + sizeof(*ub) > end || ub->flags || h->nent ||
+		    ub->nseg > (size_t)(end - p) / sizeof(struct nvh_undo_seg))
+			return 0;
+		const struct nvh_undo_seg *sg = (const void *)(ub + 1);
+		uint64_t inline_bytes = 0;
+		for (uint32_t i = 0; i < ub->nseg; i++) {
+			if (!b->range_ok(b->arg, sg[i].off, sg[i].len))
+				return 0;
+			if (sg[i].payload) {
+				if (!b->range_ok(b->arg, sg[i].payload, sg[i].len))
+					return 0;
+			} else {
+				inline_bytes += (sg[i].len + 7) & ~7ull;
+			}
+		}
+		const uint8_t *data = (const uint8_t *)(sg + ub->nseg);
+		return inline_bytes <= (uint64_t)(end - data);
+	}
+	case NVH_REC_ABORT:
+		return h->nent == 0 &&
+		       p + sizeof(struct nvh_abort_body) <= end;
+	case NVH_REC_CHUNK: {
+		const struct nvh_chunk_body *cb = (const void *)p;
+		return h->nent == 0 && p + sizeof(*cb) <= end &&
+		       cb->size >= NVH_REC_ALIGN &&
+		       b->range_ok(b->arg, cb->off, cb->size);
+	}
+	}
+	return 0;
+}
+
 size_t
-nvh_rec_valid(const void *p, size_t room,
-	      int (*target_ok)(void *arg, uint64_t off), void *arg)
+nvh_rec_valid(const void *p, size_t room, const struct nvh_rec_bounds *b)
 {
 	const struct nvh_rec_hdr *h = p;
 	if (room < NVH_REC_ALIGN || h->seq == 0 || h->size < NVH_REC_ALIGN ||
-	    h->size % NVH_REC_ALIGN || h->size > room ||
-	    sizeof(*h) + (size_t)h->nent * 16 > h->size)
+	    h->size % NVH_REC_ALIGN || h->size > room)
 		return 0;
 	if (rec_checksum(p, h->size) != h->checksum)
+		return 0;
+	if (!body_valid(h, b))
 		return 0;
 	struct nvh_rec_iter it;
 	struct nvh_rec_op_ent e;
 	int rc;
 	nvh_rec_iter_init(&it, p);
 	while ((rc = nvh_rec_next(&it, &e)) == 1)
-		if (!target_ok(arg, e.target))
+		if (!b->target_ok(b->arg, e.target))
 			return 0;
 	return rc == 0 ? h->size : 0;
 }

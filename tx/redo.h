@@ -23,6 +23,14 @@ struct nvh_rec {
 
 void nvh_rec_init(struct nvh_rec *r, uint16_t kind);
 void nvh_rec_fini(struct nvh_rec *r);
+/* Append raw body bytes (padded with zeros to 8); returns -ENOMEM. */
+int nvh_rec_put(struct nvh_rec *r, const void *p, size_t len);
+/* The body just after the header, for filling in fields late. */
+static inline void *
+nvh_rec_body(struct nvh_rec *r)
+{
+	return r->buf + sizeof(struct nvh_rec_hdr);
+}
 /* Append an entry; returns -ENOMEM if it cannot grow. */
 int nvh_rec_add(struct nvh_rec *r, enum nvh_rec_op op, uint64_t target,
 		uint64_t value);
@@ -44,13 +52,20 @@ void nvh_rec_iter_init(struct nvh_rec_iter *it, const void *rec);
 /* 1 and *e filled, 0 at the end, -1 if malformed. */
 int nvh_rec_next(struct nvh_rec_iter *it, struct nvh_rec_op_ent *e);
 
+/* What a record may point at (recovery validates every offset). */
+struct nvh_rec_bounds {
+	int (*target_ok)(void *arg, uint64_t off);           /* entry targets */
+	int (*range_ok)(void *arg, uint64_t off, uint64_t len); /* data */
+	void *arg;
+};
+
 /*
- * Is the record at `p` (with `room` bytes of ring left) well formed, its
- * checksum right and every target acceptable to `target_ok`?  Returns its
- * size, or 0.
+ * Is the record at `p` (with `room` bytes left in its ring or chunk) well
+ * formed for its kind, its checksum right and every offset in bounds?
+ * Returns its size, or 0.
  */
 size_t nvh_rec_valid(const void *p, size_t room,
-		     int (*target_ok)(void *arg, uint64_t off), void *arg);
+		     const struct nvh_rec_bounds *b);
 
 /* Apply one entry to the pool mapping (atomically where words are shared).
  * Returns 1 if it changed memory. */

@@ -1,0 +1,283 @@
+/*
+ * commit.c -- committing and rolling back transactions.
+ *
+ * Protocol (the invariants recovery relies on; docs/transactions.md):
+ *
+ *   (T1) An UNDO record holding the old bytes of a range is durable before
+ *        the range is modified (nvh_tx_add fences before returning).
+ *   (T2) Everything a commit record covers is durable no later than the
+ *        record: the snapshotted ranges and the new objects are flushed
+ *        before the commit record's fence.  When the transaction allocated
+ *        nothing, ranges and record share that one fence and the record
+ *        carries a checksum of the ranges' contents (NVH_COMMIT_DATA_SUM),
+ *        by which recovery tells a record whose fence completed from one
+ *        whose data may be torn.  When it allocated, the data is fenced
+ *        first and the record alone is the commit point (no checksum:
+ *        a new object's later contents must not decide an old commit).
+ *   (T3) The commit record's fence is the commit point.  Its redo entries
+ *        (bitmaps, block words, arena table) are applied in place after it
+ *        and flushed by a later checkpoint (tx/lane.c, C1-C4): from here
+ *        recovery only rolls forward.
+ *   (T4) Rollback (abort, or recovery of a transaction that did not
+ *        commit) copies the old bytes back and fences before an ABORT
+ *        record is written; the ABORT record tells later recoveries the
+ *        transaction's UNDO records are spent.
+ *   (T5) Blocks reserved by the transaction (new objects, snapshot
+ *        payloads, record chunks) exist only in DRAM until the commit; a
+ *        crash frees them.  A chunk holding a commit or abort record stays
+ *        reserved until its lane's pass ends, so the record stays readable
+ *        while it can matter to recovery.
+ *
+ * Cost in persist barriers: one per nvh_tx_add that logs something; at
+ * commit one (nothing allocated) or two (something allocated); none for a
+ * transaction that changed nothing.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "heap/error.h"
+#include "heap/pool.h"
+#include "tx/tx.h"
+
+int
+nvh_tx_place(struct nvh_tx *tx, size_t size, uint32_t reserve, char **dst,
+	     int *in_ring)
+{
+	struct nvh_lane *l = tx->lane;
+	nvh_pool *pool = tx->pool;
+	if (!tx->chunk_head && nvh_lane_room(l) >= size + reserve) {
+		*dst = l->ring + l->head;
+		*in_ring = 1;
+		return 0;
+	}
+	if (!tx->chunk_head || tx->chunk_head + size > nvh_blk_size(pool, &tx->chunk)) {
+		/* Open a chunk, announced by a CHUNK record in the ring. */
+		if (nvh_lane_room(l) < NVH_REC_ALIGN)
+			return nvh_err(ENOSPC, "transaction log full: no room "
+				       "in lane %u for another chunk", l->index);
+		struct nvh_blk k;
+		uint64_t want = size > NVH_TX_CHUNK ? size : NVH_TX_CHUNK;
+		int rc = nvh_blk_reserve(pool, tx->t, want, &k);
+		if (rc)
+			return rc;
+		if (tx->naux == tx->caux) {
+			size_t c = tx->caux ? 2 * tx->caux : 16;
+			struct nvh_blk *n = realloc(tx->aux, c * sizeof(*n));
+			if (!n) {
+				nvh_blk_unreserve(pool, &k);
+				return nvh_err(ENOMEM, "out of memory");
+			}
+			tx->aux = n;
+			tx->caux = c;
+		}
+		struct nvh_rec rec;
+		nvh_rec_init(&rec, NVH_REC_CHUNK);
+		struct nvh_chunk_body body = {tx->id, k.off, nvh_blk_size(pool, &k)};
+		rc = nvh_rec_put(&rec, &body, sizeof(body));
+		/* Stale bytes in the block never pass for records of this
+		 * transaction: recovery takes only records with its id. */
+		if (!rc)
+			rc = nvh_lane_log(pool, l, &rec, l->ring + l->head, 1);
+		nvh_rec_fini(&rec);
+		if (rc) {
+			nvh_blk_unreserve(pool, &k);
+			return rc;
+		}
+		/* The chunk itself is released with the transaction, unless
+		 * it ends up holding the commit or abort record. */
+		tx->aux[tx->naux++] = k;
+		tx->chunk = k;
+		tx->chunk_head = 0;
+	}
+	*dst = pool->base + tx->chunk.off + tx->chunk_head;
+	*in_ring = 0;
+	tx->chunk_head += size;
+	return 0;
+}
+
+void
+nvh_undo_apply(nvh_pool *pool, const void *rec)
+{
+	const struct nvh_rec_hdr *h = rec;
+	const struct nvh_undo_body *b = (const void *)(h + 1);
+	const struct nvh_undo_seg *seg = (const void *)(b + 1);
+	const char *data = (const char *)(seg + b->nseg);
+	for (uint32_t i = 0; i < b->nseg; i++) {
+		const char *src = data;
+		if (seg[i].payload)
+			src = pool->base + seg[i].payload;
+		else
+			data += (seg[i].len + 7) & ~7ull;
+		memcpy(pool->base + seg[i].off, src, seg[i].len);
+		nvh_persist_flush(&pool->persist, pool->base + seg[i].off,
+				  seg[i].len);
+	}
+}
+
+/* Keep a chunk holding a commit or abort record until the lane's pass
+ * ends (T5), instead of releasing it with the transaction. */
+static void
+keep_chunk(struct nvh_tx *tx)
+{
+	if (!tx->chunk_head)
+		return;
+	for (size_t i = 0; i < tx->naux; i++)
+		if (tx->aux[i].off == tx->chunk.off) {
+			if (nvh_lane_keep(tx->lane, &tx->chunk) == 0)
+				tx->aux[i] = tx->aux[--tx->naux];
+			/* else: released now; a crash before the pass ends
+			 * may then miss the record (out of memory only) */
+			return;
+		}
+}
+
+int
+nvh_tx_do_abort(struct nvh_tx *tx, int write_record)
+{
+	nvh_pool *pool = tx->pool;
+	int rc = 0;
+	/* newest first, though ranges never overlap */
+	for (size_t i = tx->nundo; i-- > 0;)
+		nvh_undo_apply(pool, tx->undo[i]);
+	if (tx->nundo && !atomic_load(&pool->failed)) {
+		/* (T4) the old bytes are back on the medium ... */
+		rc = nvh_persist_fence(&pool->persist);
+		if (!rc && write_record) {
+			/* ... before the record saying so. */
+			struct nvh_rec rec;
+			nvh_rec_init(&rec, NVH_REC_ABORT);
+			struct nvh_abort_body body = {tx->id};
+			char *dst;
+			int in_ring;
+			rc = nvh_rec_put(&rec, &body, sizeof(body));
+			if (!rc)
+				rc = nvh_tx_place(tx, NVH_REC_ALIGN, 0, &dst,
+						  &in_ring);
+			if (!rc)
+				rc = nvh_lane_log(pool, tx->lane, &rec, dst,
+						  in_ring);
+			nvh_rec_fini(&rec);
+			if (!rc && !in_ring)
+				keep_chunk(tx);
+		}
+	}
+	for (size_t i = 0; i < tx->nfresh; i++)
+		nvh_blk_unreserve(pool, &tx->fresh[i].blk);
+	for (size_t i = 0; i < tx->nfrees; i++)
+		nvh_blk_unclaim(pool, &tx->frees[i]);
+	tx->nundo = tx->nfresh = tx->nfrees = tx->nsnap = 0;
+	return rc;
+}
+
+struct published {
+	struct nvh_tx *tx;
+};
+
+static void
+publish_all(void *arg)
+{
+	struct nvh_tx *tx = arg;
+	for (size_t i = 0; i < tx->nfresh; i++)
+		nvh_blk_publish(tx->pool, &tx->fresh[i].blk);
+}
+
+int
+nvh_tx_do_commit(struct nvh_tx *tx)
+{
+	nvh_pool *pool = tx->pool;
+	if (!tx->nsnap && !tx->nfresh && !tx->nfrees) {
+		/* Changed nothing; rolled-back snapshots aside. */
+		return 0;
+	}
+	struct nvh_rec cr;
+	nvh_rec_init(&cr, NVH_REC_COMMIT);
+	struct nvh_commit_body body = {tx->id, (uint32_t)tx->nsnap, 0, 0};
+	int rc = nvh_rec_put(&cr, &body, sizeof(body));
+	if (!rc && tx->nsnap)
+		rc = nvh_rec_put(&cr, tx->snap, tx->nsnap * sizeof(*tx->snap));
+	for (size_t i = 0; i < tx->nfresh && !rc; i++)
+		rc = nvh_blk_rec_alloc(pool, &tx->fresh[i].blk,
+				       tx->fresh[i].type, &cr);
+	for (size_t i = 0; i < tx->nfrees && !rc; i++)
+		rc = nvh_blk_rec_free(pool, &tx->frees[i], &cr);
+	if (rc)
+		goto fail;
+
+	for (size_t i = 0; i < tx->nsnap; i++)
+		nvh_persist_flush(&pool->persist, pool->base + tx->snap[i].off,
+				  tx->snap[i].len);
+	struct nvh_commit_body *b = nvh_rec_body(&cr);
+	if (tx->nfresh) {
+		for (size_t i = 0; i < tx->nfresh; i++)
+			nvh_persist_flush(&pool->persist,
+					  pool->base + tx->fresh[i].blk.off,
+					  tx->fresh[i].size);
+		/* (T2) changed ranges and new objects durable before the
+		 * commit record is written. */
+		rc = nvh_persist_fence(&pool->persist);
+		if (rc)
+			goto failed_medium;
+	} else if (tx->nsnap) {
+		/* (T2) one fence for data and record: the record vouches
+		 * for the data with a checksum. */
+		uint64_t sum = 0;
+		for (size_t i = 0; i < tx->nsnap; i++)
+			sum = XXH3_64bits_withSeed(pool->base + tx->snap[i].off,
+						   tx->snap[i].len, sum);
+		b->flags = NVH_COMMIT_DATA_SUM;
+		b->data_sum = sum;
+	}
+	char *dst;
+	int in_ring;
+	size_t size = (cr.len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
+	rc = nvh_tx_place(tx, size, 0, &dst, &in_ring);
+	if (rc)
+		goto fail;
+	/* (T3) the commit point. */
+	rc = nvh_lane_commit_at(pool, tx->lane, &cr, dst, in_ring, publish_all,
+				tx);
+	nvh_rec_fini(&cr);
+	if (rc)
+		goto failed_medium_no_rec;
+	if (!in_ring)
+		keep_chunk(tx);
+	for (size_t i = 0; i < tx->nfrees; i++)
+		nvh_blk_release(pool, &tx->frees[i]);
+	tx->nfresh = tx->nfrees = 0;
+	return 0;
+
+fail:
+	nvh_rec_fini(&cr);
+	{
+		int err = -rc;
+		nvh_tx_do_abort(tx, 1);
+		return nvh_err(err, "nvh_tx_commit: %s: could not commit, rolled "
+			       "back: %s", pool->path, strerror(err));
+	}
+failed_medium:
+	nvh_rec_fini(&cr);
+failed_medium_no_rec:
+	/* The medium failed: what is durable is unknown, the pool refuses
+	 * further writes; the next open's recovery decides. */
+	tx->nfresh = tx->nfrees = 0;
+	return rc;
+}
+
+void
+nvh_tx_end(struct nvh_tx *tx)
+{
+	for (size_t i = 0; i < tx->naux; i++)
+		nvh_blk_unreserve(tx->pool, &tx->aux[i]);
+	tx->lane->tx_active = 0;
+	nvh_lane_release(tx->pool, tx->lane);
+	free(tx->snap);
+	free(tx->fresh);
+	free(tx->frees);
+	free(tx->aux);
+	free(tx->undo);
+	free(tx);
+}

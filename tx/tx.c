@@ -1,0 +1,420 @@
+/*
+ * tx.c -- the transaction API and snapshots (nvh_tx_add).
+ *
+ * A transaction holds one lane from begin to end.  nvh_tx_add writes one
+ * UNDO record holding the old bytes of every part of the range not yet
+ * covered (by an earlier snapshot of this transaction or by an object it
+ * allocated), then fences: the snapshot is durable before the caller
+ * modifies the range (commit.c, T1).  Allocations are DRAM reservations
+ * and frees DRAM claims until commit; neither writes to the medium.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "heap/error.h"
+#include "heap/pool.h"
+#include "tx/tx.h"
+
+static _Thread_local struct nvh_tx *tls_tx;
+
+NVH_API nvh_tx *
+nvh_tx_current(nvh_pool *pool)
+{
+	return tls_tx && tls_tx->pool == pool ? tls_tx : NULL;
+}
+
+/* Mark the transaction failed (the first error sticks) and say why. */
+static int
+tx_fail(struct nvh_tx *tx, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int
+tx_fail(struct nvh_tx *tx, int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!tx->err)
+		tx->err = code;
+	return nvh_err(code, "%s: %s", tx->pool->path, msg);
+}
+
+/* Fail fast on a transaction that already failed. */
+static int
+tx_check(struct nvh_tx *tx, const char *fn)
+{
+	if (!tx)
+		return nvh_err(EINVAL, "%s: NULL transaction", fn);
+	if (tx != tls_tx)
+		return nvh_err(EINVAL, "%s: not this thread's transaction", fn);
+	if (tx->err)
+		return nvh_err(tx->err, "%s: %s: the transaction failed earlier "
+			       "(%s)", fn, tx->pool->path, strerror(tx->err));
+	return 0;
+}
+
+NVH_API nvh_tx *
+nvh_tx_begin(nvh_pool *pool)
+{
+	if (!pool)
+		return nvh_err_null(EINVAL, "nvh_tx_begin: NULL pool");
+	if (tls_tx) {
+		if (tls_tx->pool == pool) {
+			tls_tx->depth++;
+			return tls_tx;
+		}
+		return nvh_err_null(EBUSY, "nvh_tx_begin: %s: this thread is "
+				    "already in a transaction on %s", pool->path,
+				    tls_tx->pool->path);
+	}
+	if (pool->rdonly)
+		return nvh_err_null(EROFS, "nvh_tx_begin: %s: pool is open "
+				    "read-only", pool->path);
+	if (atomic_load(&pool->failed))
+		return nvh_err_null(EIO, "nvh_tx_begin: %s: an earlier write to "
+				    "the medium failed; reopen the pool",
+				    pool->path);
+	struct nvh_tx *tx = calloc(1, sizeof(*tx));
+	struct nvh_tctx *t = nvh_tctx_get(pool->heap);
+	if (!tx || !t) {
+		free(tx);
+		return nvh_err_null(ENOMEM, "nvh_tx_begin: out of memory");
+	}
+	tx->pool = pool;
+	tx->t = t;
+	tx->depth = 1;
+	tx->lane = nvh_lane_acquire(pool, &t->lane);
+	int rc = nvh_lane_tx_start(pool, tx->lane, 2 * NVH_TX_RING_RESERVE);
+	if (rc) {
+		nvh_lane_release(pool, tx->lane);
+		free(tx);
+		nvh_err_prefix("nvh_tx_begin: %s: ", pool->path);
+		return NULL;
+	}
+	/* A unique id: a sequence number no record carries. */
+	tx->id = atomic_fetch_add(&pool->lanes.seq, 1);
+	tls_tx = tx;
+	return tx;
+}
+
+NVH_API int
+nvh_tx_error(const nvh_tx *tx)
+{
+	return tx ? tx->err : EINVAL;
+}
+
+/* ---- ranges ---- */
+
+static int
+grow(void **p, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? 2 * *cap : 16;
+	void *q = realloc(*p, c * elem);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
+/* First range in sorted array r[0..n) that ends after `off`. */
+static size_t
+first_after(const struct nvh_range *r, size_t n, uint64_t off)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (r[mid].off + r[mid].len <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Insert [off, off+len) into a sorted array of disjoint ranges, merging
+ * with neighbours it touches. */
+static int
+range_insert(struct nvh_range **r, size_t *n, size_t *cap, uint64_t off,
+	     uint64_t len)
+{
+	size_t i = first_after(*r, *n, off > 0 ? off - 1 : 0);
+	uint64_t end = off + len;
+	size_t j = i;
+	while (j < *n && (*r)[j].off <= end) {
+		uint64_t e = (*r)[j].off + (*r)[j].len;
+		if ((*r)[j].off < off)
+			off = (*r)[j].off;
+		if (e > end)
+			end = e;
+		j++;
+	}
+	if (j == i) { /* no overlap: plain insert */
+		if (grow((void **)r, cap, *n, sizeof(**r)))
+			return -ENOMEM;
+		memmove(*r + i + 1, *r + i, (*n - i) * sizeof(**r));
+		(*n)++;
+	} else if (j > i + 1) { /* merged several into one */
+		memmove(*r + i + 1, *r + j, (*n - j) * sizeof(**r));
+		*n -= j - i - 1;
+	}
+	(*r)[i].off = off;
+	(*r)[i].len = end - off;
+	return 0;
+}
+
+/* Is `off` inside an object this transaction allocated? */
+static int
+in_fresh(const struct nvh_tx *tx, uint64_t off, uint64_t *end)
+{
+	for (size_t i = 0; i < tx->nfresh; i++) {
+		uint64_t s = tx->fresh[i].blk.off;
+		uint64_t e = s + nvh_blk_size(tx->pool, &tx->fresh[i].blk);
+		if (off >= s && off < e) {
+			*end = e;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The parts of [off, end) covered by neither snapshots nor new objects. */
+static int
+gaps(const struct nvh_tx *tx, uint64_t off, uint64_t end,
+     struct nvh_range **out, size_t *n)
+{
+	size_t cap = 0;
+	*out = NULL;
+	*n = 0;
+	size_t i = first_after(tx->snap, tx->nsnap, off);
+	uint64_t cur = off;
+	while (cur < end) {
+		uint64_t fe;
+		if (i < tx->nsnap && tx->snap[i].off <= cur) {
+			cur = tx->snap[i].off + tx->snap[i].len;
+			i++;
+			continue;
+		}
+		if (in_fresh(tx, cur, &fe)) {
+			cur = fe;
+			continue;
+		}
+		/* an uncovered stretch up to the next covered byte */
+		uint64_t stop = end;
+		if (i < tx->nsnap && tx->snap[i].off < stop)
+			stop = tx->snap[i].off;
+		for (size_t k = 0; k < tx->nfresh; k++) {
+			uint64_t s = tx->fresh[k].blk.off;
+			if (s > cur && s < stop)
+				stop = s;
+		}
+		if (grow((void **)out, &cap, *n, sizeof(**out))) {
+			free(*out);
+			return -ENOMEM;
+		}
+		(*out)[(*n)++] = (struct nvh_range){cur, stop - cur};
+		cur = stop;
+	}
+	return 0;
+}
+
+NVH_API int
+nvh_tx_add(nvh_tx *tx, void *addr, size_t len)
+{
+	int rc = tx_check(tx, "nvh_tx_add");
+	if (rc)
+		return rc;
+	nvh_pool *pool = tx->pool;
+	if (len == 0)
+		return 0;
+	const char *p = addr;
+	if (p < pool->base || p >= pool->base + pool->size ||
+	    len > (size_t)(pool->base + pool->size - p))
+		return tx_fail(tx, EINVAL, "nvh_tx_add: range %p+%zu is not "
+			       "inside the pool", addr, len);
+	uint64_t off = (uint64_t)(p - pool->base);
+	if (!nvh_heap_data_ok(pool, off, len))
+		return tx_fail(tx, EINVAL, "nvh_tx_add: range at pool offset %"
+			       PRIu64 "+%zu is not object memory", off, len);
+	struct nvh_range *g;
+	size_t ng;
+	if (gaps(tx, off, off + len, &g, &ng))
+		return tx_fail(tx, ENOMEM, "nvh_tx_add: out of memory");
+	if (ng == 0)
+		return 0; /* all covered: no record, no barrier */
+
+	/* UNDO record: body, segments, then the inline bytes. */
+	struct nvh_rec rec;
+	nvh_rec_init(&rec, NVH_REC_UNDO);
+	struct nvh_undo_body body = {tx->id, (uint32_t)ng, 0};
+	rc = nvh_rec_put(&rec, &body, sizeof(body));
+	size_t inline_total = 0;
+	for (size_t i = 0; i < ng && !rc; i++) {
+		struct nvh_undo_seg seg = {g[i].off, g[i].len, 0, 0};
+		const void *old = pool->base + g[i].off;
+		if (g[i].len > NVH_TX_INLINE_MAX ||
+		    inline_total + g[i].len > NVH_TX_RING_RESERVE) {
+			/* big: the old bytes go to a block of their own */
+			struct nvh_blk k;
+			rc = nvh_blk_reserve(pool, tx->t, g[i].len, &k);
+			if (rc)
+				break;
+			if (grow((void **)&tx->aux, &tx->caux, tx->naux,
+				 sizeof(*tx->aux))) {
+				nvh_blk_unreserve(pool, &k);
+				rc = -ENOMEM;
+				break;
+			}
+			tx->aux[tx->naux++] = k;
+			nvh_persist_memcpy_nodrain(&pool->persist,
+						   pool->base + k.off, old,
+						   g[i].len);
+			seg.payload = k.off;
+			seg.payload_sum = XXH3_64bits(old, g[i].len);
+		} else {
+			inline_total += g[i].len;
+		}
+		rc = nvh_rec_put(&rec, &seg, sizeof(seg));
+	}
+	for (size_t i = 0; i < ng && !rc; i++) {
+		const struct nvh_undo_seg *seg =
+			(const void *)((char *)nvh_rec_body(&rec) + sizeof(body) +
+				       i * sizeof(*seg));
+		if (!seg->payload)
+			rc = nvh_rec_put(&rec, pool->base + g[i].off, g[i].len);
+	}
+	char *dst = NULL;
+	int in_ring = 0;
+	size_t size = (rec.len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
+	if (!rc)
+		rc = nvh_tx_place(tx, size, NVH_TX_RING_RESERVE, &dst, &in_ring);
+	if (!rc && grow((void **)&tx->undo, &tx->cundo, tx->nundo,
+			sizeof(*tx->undo)))
+		rc = -ENOMEM;
+	/* (T1) the snapshot is durable before the range is modified. */
+	if (!rc)
+		rc = nvh_lane_log(pool, tx->lane, &rec, dst, in_ring);
+	nvh_rec_fini(&rec);
+	if (!rc) {
+		tx->undo[tx->nundo++] = dst;
+		for (size_t i = 0; i < ng && !rc; i++)
+			rc = range_insert(&tx->snap, &tx->nsnap, &tx->csnap,
+					  g[i].off, g[i].len);
+	}
+	free(g);
+	if (rc)
+		return tx_fail(tx, -rc, "nvh_tx_add: %s", nvh_errormsg());
+	return 0;
+}
+
+NVH_API nvh_oid
+nvh_tx_alloc(nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
+{
+	if (tx_check(tx, "nvh_tx_alloc"))
+		return NVH_OID_NULL;
+	if (size == 0 || (flags & ~NVH_TX_ZERO)) {
+		tx_fail(tx, EINVAL, "nvh_tx_alloc: %s", size ? "unknown flags"
+							     : "size 0");
+		return NVH_OID_NULL;
+	}
+	struct nvh_blk k;
+	int rc = nvh_blk_reserve(tx->pool, tx->t, size, &k);
+	if (rc) {
+		tx_fail(tx, -rc, "nvh_tx_alloc: %s", nvh_errormsg());
+		return NVH_OID_NULL;
+	}
+	if (grow((void **)&tx->fresh, &tx->cfresh, tx->nfresh,
+		 sizeof(*tx->fresh))) {
+		nvh_blk_unreserve(tx->pool, &k);
+		tx_fail(tx, ENOMEM, "nvh_tx_alloc: out of memory");
+		return NVH_OID_NULL;
+	}
+	tx->fresh[tx->nfresh++] = (struct nvh_tx_new){k, size, type};
+	if (flags & NVH_TX_ZERO)
+		memset(tx->pool->base + k.off, 0, size); /* flushed at commit */
+	return (nvh_oid){k.off};
+}
+
+NVH_API int
+nvh_tx_free(nvh_tx *tx, nvh_oid oid)
+{
+	int rc = tx_check(tx, "nvh_tx_free");
+	if (rc)
+		return rc;
+	if (oid.off == 0)
+		return 0;
+	/* Allocated by this transaction: it never existed. */
+	for (size_t i = 0; i < tx->nfresh; i++)
+		if (tx->fresh[i].blk.off == oid.off) {
+			nvh_blk_unreserve(tx->pool, &tx->fresh[i].blk);
+			tx->fresh[i] = tx->fresh[--tx->nfresh];
+			return 0;
+		}
+	struct nvh_blk k;
+	rc = nvh_blk_claim(tx->pool, oid.off, &k);
+	if (rc)
+		return tx_fail(tx, -rc, "nvh_tx_free: %s", nvh_errormsg());
+	if (grow((void **)&tx->frees, &tx->cfrees, tx->nfrees,
+		 sizeof(*tx->frees))) {
+		nvh_blk_unclaim(tx->pool, &k);
+		return tx_fail(tx, ENOMEM, "nvh_tx_free: out of memory");
+	}
+	tx->frees[tx->nfrees++] = k;
+	return 0;
+}
+
+NVH_API int
+nvh_tx_commit(nvh_tx *tx)
+{
+	if (!tx || tx != tls_tx)
+		return nvh_err(EINVAL, "nvh_tx_commit: %s transaction",
+			       tx ? "not this thread's" : "NULL");
+	if (tx->depth > 1) {
+		tx->depth--;
+		return tx->err ? -tx->err : 0;
+	}
+	int rc;
+	if (tx->err) {
+		int err = tx->err;
+		nvh_tx_do_abort(tx, 1);
+		nvh_tx_end(tx);
+		tls_tx = NULL;
+		return nvh_err(err, "nvh_tx_commit: the transaction failed and "
+			       "was rolled back (%s)", strerror(err));
+	}
+	rc = nvh_tx_do_commit(tx);
+	nvh_tx_end(tx);
+	tls_tx = NULL;
+	return rc;
+}
+
+NVH_API int
+nvh_tx_abort(nvh_tx *tx)
+{
+	if (!tx || tx != tls_tx)
+		return nvh_err(EINVAL, "nvh_tx_abort: %s transaction",
+			       tx ? "not this thread's" : "NULL");
+	/* Roll back at once, whatever the nesting. */
+	int rc = 0;
+	if (tx->err != ECANCELED || tx->nundo || tx->nfresh || tx->nfrees)
+		rc = nvh_tx_do_abort(tx, 1);
+	if (tx->depth > 1) {
+		tx->depth--;
+		if (!tx->err)
+			tx->err = ECANCELED;
+		return rc;
+	}
+	nvh_tx_end(tx);
+	tls_tx = NULL;
+	return rc;
+}

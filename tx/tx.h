@@ -1,0 +1,66 @@
+/*
+ * tx.h -- a transaction's DRAM state, shared by tx.c (the API, snapshots)
+ * and commit.c (commit and rollback).
+ */
+#ifndef NVH_TX_TX_H
+#define NVH_TX_TX_H
+
+#include <stdint.h>
+
+#include <nvheap/tx.h>
+
+#include "heap/heap.h"
+#include "tx/lane.h"
+#include "tx/log_layout.h"
+
+#define NVH_TX_INLINE_MAX 2048u   /* larger snapshots go to a payload block */
+#define NVH_TX_RING_RESERVE 8192u /* ring bytes kept for the commit record */
+#define NVH_TX_CHUNK (256u << 10) /* records of one transaction past the ring */
+
+struct nvh_tx_new {
+	struct nvh_blk blk;
+	uint64_t size;   /* as requested: what commit flushes */
+	uint32_t type;
+};
+
+struct nvh_tx {
+	nvh_pool *pool;
+	struct nvh_tctx *t;
+	struct nvh_lane *lane;
+	uint64_t id;        /* the transaction id in its records */
+	int depth;          /* nesting */
+	int err;            /* 0 or the positive errno that failed it */
+	/* snapshotted ranges, sorted, merged, disjoint */
+	struct nvh_range *snap;
+	size_t nsnap, csnap;
+	/* objects allocated by the transaction */
+	struct nvh_tx_new *fresh;
+	size_t nfresh, cfresh;
+	/* objects it frees at commit */
+	struct nvh_blk *frees;
+	size_t nfrees, cfrees;
+	/* heap blocks holding snapshots or records (released at the end) */
+	struct nvh_blk *aux;
+	size_t naux, caux;
+	/* UNDO records written, in order (for rollback) */
+	const void **undo;
+	size_t nundo, cundo;
+	/* the current chunk, if records overflowed the ring */
+	struct nvh_blk chunk;
+	uint64_t chunk_head;  /* 0: no chunk */
+};
+
+/* commit.c */
+int nvh_tx_do_commit(struct nvh_tx *tx);
+int nvh_tx_do_abort(struct nvh_tx *tx, int write_abort_record);
+/* Place a record of `size` bytes: the ring if it leaves `reserve` bytes,
+ * else the transaction's chunk (opening one, with a CHUNK record in the
+ * ring, if needed).  *in_ring tells which. */
+int nvh_tx_place(struct nvh_tx *tx, size_t size, uint32_t reserve,
+		 char **dst, int *in_ring);
+/* Roll one UNDO record back: copy the old bytes into place, flush. */
+void nvh_undo_apply(struct nvh_pool *pool, const void *rec);
+/* Release everything the transaction holds in DRAM and free it. */
+void nvh_tx_end(struct nvh_tx *tx);
+
+#endif
