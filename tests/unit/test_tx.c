@@ -1,0 +1,546 @@
+/*
+ * test_tx.c -- transactions: commit, abort, failures, nesting, snapshot
+ * merging, barrier budget, huge transactions, out of space, threads,
+ * crashes in a child process.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "nvh_test.h"
+
+#include "heap/heap.h"
+#include "heap/pool.h"
+#include "tx/tx.h"
+
+#define MIB (1ull << 20)
+
+struct root {
+	uint64_t counter;
+	uint64_t pad[7];
+	uint64_t words[64];
+	nvh_oid list;
+	nvh_oid big;
+	nvh_oid extra;
+};
+
+static nvh_pool *
+new_pool(const char *name, uint64_t size)
+{
+	const char *p = nvt_path(name);
+	unlink(p);
+	nvh_pool *pool = assert_nvh_ptr(nvh_create(p, "tx", size, NULL));
+	struct root *r = nvt_scratch(pool, sizeof(struct root));
+	memset(r, 0, sizeof(*r));
+	assert_nvh_ok(nvh_persist(pool, r, sizeof(*r)));
+	return pool;
+}
+
+static struct root *
+root_of(nvh_pool *pool)
+{
+	return nvh_direct(pool, *nvh_root_slot(pool));
+}
+
+static nvh_pool *
+reopen(nvh_pool *pool, const char *name)
+{
+	assert_nvh_ok(nvh_close(pool));
+	return assert_nvh_ptr(nvh_open(nvt_path(name), "tx", NULL));
+}
+
+static uint64_t
+barriers(nvh_pool *pool)
+{
+	struct nvh_persist_stats s;
+	nvh_persist_stats(pool, &s);
+	return s.barriers;
+}
+
+static uint64_t
+objects(nvh_pool *pool)
+{
+	struct nvh_stats st;
+	assert_nvh_ok(nvh_stats(pool, &st));
+	return st.objects;
+}
+
+static void
+commit_and_abort(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("commit.pool", 8 * MIB);
+	struct root *r = root_of(pool);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_ptr_equal(nvh_tx_current(pool), tx);
+	assert_nvh_ok(nvh_tx_add(tx, &r->counter, 8));
+	r->counter = 41;
+	assert_nvh_ok(nvh_tx_add(tx, &r->words[3], 16));
+	r->words[3] = 3;
+	r->words[4] = 4;
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_null(nvh_tx_current(pool));
+
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(tx, r, sizeof(*r)));
+	r->counter = 999;
+	memset(r->words, 0xee, sizeof(r->words));
+	assert_nvh_ok(nvh_tx_abort(tx));
+	assert_int_equal(r->counter, 41);
+	assert_int_equal(r->words[3], 3);
+	assert_int_equal(r->words[5], 0);
+
+	pool = reopen(pool, "commit.pool");
+	r = root_of(pool);
+	assert_int_equal(r->counter, 41);
+	assert_int_equal(r->words[3], 3);
+	assert_int_equal(r->words[4], 4);
+	assert_int_equal(r->words[5], 0);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static void
+alloc_link_unlink_free(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("link.pool", 8 * MIB);
+	struct root *r = root_of(pool);
+	uint64_t base = objects(pool);
+	/* push three nodes */
+	for (uint64_t v = 1; v <= 3; v++) {
+		nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+		nvh_oid n = nvh_tx_alloc(tx, 64, 7, NVH_TX_ZERO);
+		assert_false(NVH_OID_IS_NULL(n));
+		uint64_t *node = nvh_direct(pool, n);
+		assert_int_equal(node[1], 0); /* zeroed */
+		node[0] = r->list.off; /* next; a new object needs no add */
+		node[1] = v;
+		assert_nvh_ok(nvh_tx_add(tx, &r->list, 8));
+		r->list = n;
+		assert_nvh_ok(nvh_tx_commit(tx));
+	}
+	assert_int_equal(objects(pool), base + 3);
+	/* pop one: unlink and free */
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	nvh_oid top = r->list;
+	uint64_t *node = nvh_direct(pool, top);
+	assert_nvh_ok(nvh_tx_add(tx, &r->list, 8));
+	r->list.off = node[0];
+	assert_nvh_ok(nvh_tx_free(tx, top));
+	assert_int_equal(nvh_tx_free(tx, top), -EINVAL); /* twice: error */
+	assert_int_equal(nvh_tx_commit(tx), -EINVAL);    /* rolled back */
+	assert_int_equal(r->list.off, top.off);
+	assert_int_equal(objects(pool), base + 3);
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(tx, &r->list, 8));
+	r->list.off = node[0];
+	assert_nvh_ok(nvh_tx_free(tx, top));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_int_equal(objects(pool), base + 2);
+	/* alloc and free in one transaction: never existed */
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	nvh_oid tmp = nvh_tx_alloc(tx, 100, 1, 0);
+	assert_nvh_ok(nvh_tx_free(tx, tmp));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_int_equal(objects(pool), base + 2);
+	/* abort keeps a freed object live, drops an allocated one */
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_free(tx, r->list));
+	nvh_oid gone = nvh_tx_alloc(tx, 64, 1, 0);
+	assert_false(NVH_OID_IS_NULL(gone));
+	assert_nvh_ok(nvh_tx_abort(tx));
+	assert_int_equal(objects(pool), base + 2);
+	assert_int_equal(nvh_usable_size(pool, gone), 0);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	pool = reopen(pool, "link.pool");
+	r = root_of(pool);
+	uint64_t vals[4], n = 0;
+	for (nvh_oid it = r->list; !NVH_OID_IS_NULL(it);) {
+		uint64_t *nd = nvh_direct(pool, it);
+		vals[n++] = nd[1];
+		it.off = nd[0];
+		assert_int_equal(nvh_type_of(pool, (nvh_oid){it.off ? it.off : 0}),
+				 it.off ? 7 : 0);
+	}
+	assert_int_equal(n, 2);
+	assert_int_equal(vals[0], 2);
+	assert_int_equal(vals[1], 1);
+	assert_int_equal(objects(pool), base + 2);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static void
+failure_inside_tx(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("fail.pool", 8 * MIB);
+	struct root *r = root_of(pool);
+	uint64_t base = objects(pool);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(tx, &r->counter, 8));
+	r->counter = 5;
+	nvh_oid o = nvh_tx_alloc(tx, 64, 1, 0);
+	assert_false(NVH_OID_IS_NULL(o));
+	char outside[8];
+	assert_int_equal(nvh_tx_add(tx, outside, 8), -EINVAL);
+	assert_errmsg_has("not inside the pool");
+	assert_int_equal(nvh_tx_error(tx), EINVAL);
+	/* later calls fail fast with the same error */
+	assert_int_equal(nvh_tx_add(tx, &r->words[0], 8), -EINVAL);
+	assert_errmsg_has("failed earlier");
+	assert_true(NVH_OID_IS_NULL(nvh_tx_alloc(tx, 64, 1, 0)));
+	assert_int_equal(nvh_tx_free(tx, o), -EINVAL);
+	assert_int_equal(nvh_tx_commit(tx), -EINVAL);
+	assert_errmsg_has("rolled back");
+	assert_int_equal(r->counter, 0);
+	assert_int_equal(objects(pool), base);
+	/* metadata and the header are not object memory */
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_int_equal(nvh_tx_add(tx, pool->base + 100, 8), -EINVAL);
+	assert_errmsg_has("not object memory");
+	assert_nvh_ok(nvh_tx_abort(tx));
+	/* out of space inside a transaction: everything as before */
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(tx, &r->counter, 8));
+	r->counter = 77;
+	assert_false(NVH_OID_IS_NULL(nvh_tx_alloc(tx, 1000, 1, 0)));
+	assert_true(NVH_OID_IS_NULL(nvh_tx_alloc(tx, 64 * MIB, 1, 0)));
+	assert_int_equal(nvh_tx_error(tx), ENOMEM);
+	assert_int_equal(nvh_tx_commit(tx), -ENOMEM);
+	assert_int_equal(r->counter, 0);
+	assert_int_equal(objects(pool), base);
+	/* misuse */
+	assert_int_equal(nvh_tx_commit(NULL), -EINVAL);
+	assert_int_equal(nvh_tx_add(NULL, r, 8), -EINVAL);
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	nvh_oid *slot = &r->extra;
+	assert_int_equal(nvh_alloc(pool, slot, 64, 1, NULL, NULL), -EBUSY);
+	assert_errmsg_has("use nvh_tx_alloc");
+	nvh_pool *other = new_pool("fail-other.pool", 8 * MIB);
+	assert_nvh_null_errno(nvh_tx_begin(other), EBUSY);
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_nvh_ok(nvh_close(other));
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+	struct nvh_opts ro = {.flags = NVH_OPEN_RDONLY};
+	pool = assert_nvh_ptr(nvh_open(nvt_path("fail.pool"), "tx", &ro));
+	assert_nvh_null_errno(nvh_tx_begin(pool), EROFS);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static void
+nesting_flattens(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("nest.pool", 8 * MIB);
+	struct root *r = root_of(pool);
+	nvh_tx *a = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(a, &r->counter, 8));
+	r->counter = 1;
+	nvh_tx *b = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_ptr_equal(a, b);
+	assert_nvh_ok(nvh_tx_add(b, &r->words[0], 8));
+	r->words[0] = 2;
+	assert_nvh_ok(nvh_tx_commit(b)); /* inner: nothing yet */
+	assert_ptr_equal(nvh_tx_current(pool), a);
+	assert_nvh_ok(nvh_tx_commit(a));
+	assert_null(nvh_tx_current(pool));
+	/* inner abort aborts everything */
+	a = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(a, &r->counter, 8));
+	r->counter = 10;
+	b = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(b, &r->words[0], 8));
+	r->words[0] = 20;
+	assert_nvh_ok(nvh_tx_abort(b));
+	assert_int_equal(r->counter, 1);
+	assert_int_equal(r->words[0], 2);
+	assert_int_equal(nvh_tx_add(a, &r->words[1], 8), -ECANCELED);
+	assert_int_equal(nvh_tx_commit(a), -ECANCELED);
+	assert_null(nvh_tx_current(pool));
+	pool = reopen(pool, "nest.pool");
+	r = root_of(pool);
+	assert_int_equal(r->counter, 1);
+	assert_int_equal(r->words[0], 2);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* Overlapping and adjacent snapshots log each byte once; ranges in new
+ * objects need none.  Barriers tell how many records were written. */
+static void
+snapshot_merging_and_budget(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("merge.pool", 8 * MIB);
+	struct root *r = root_of(pool);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	uint64_t b0 = barriers(pool);
+	assert_nvh_ok(nvh_tx_add(tx, &r->words[0], 64));
+	assert_int_equal(barriers(pool) - b0, 1);
+	assert_nvh_ok(nvh_tx_add(tx, &r->words[2], 16)); /* inside */
+	assert_nvh_ok(nvh_tx_add(tx, &r->words[0], 64)); /* same */
+	assert_int_equal(barriers(pool) - b0, 1);
+	assert_nvh_ok(nvh_tx_add(tx, &r->words[4], 64)); /* half new */
+	assert_int_equal(barriers(pool) - b0, 2);
+	assert_nvh_ok(nvh_tx_add(tx, &r->words[12], 8)); /* adjacent */
+	assert_nvh_ok(nvh_tx_add(tx, &r->words[0], 13 * 8)); /* covered */
+	assert_int_equal(barriers(pool) - b0, 3);
+	assert_int_equal(tx->nsnap, 1); /* merged into one range */
+	assert_int_equal(tx->snap[0].len, 13 * 8);
+	nvh_oid n = nvh_tx_alloc(tx, 256, 1, 0);
+	assert_nvh_ok(nvh_tx_add(tx, nvh_direct(pool, n), 256));
+	assert_int_equal(barriers(pool) - b0, 3);
+	assert_nvh_ok(nvh_tx_abort(tx));
+
+	/* tx-update-8: one add, one store, commit: 2 barriers */
+	b0 = barriers(pool);
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(tx, &r->counter, 8));
+	r->counter++;
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_int_equal(barriers(pool) - b0, 2);
+	/* free one, allocate one, update a pointer: 3 barriers */
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	r->extra = nvh_tx_alloc(tx, 64, 1, 0); /* not durable yet: rolled... */
+	assert_nvh_ok(nvh_tx_abort(tx));
+	r->extra = NVH_OID_NULL;
+	assert_nvh_ok(nvh_persist(pool, &r->extra, 8));
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(tx, &r->extra, 8));
+	r->extra = nvh_tx_alloc(tx, 64, 1, 0);
+	assert_nvh_ok(nvh_tx_commit(tx));
+	b0 = barriers(pool);
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_free(tx, r->extra));
+	nvh_oid fresh = nvh_tx_alloc(tx, 64, 1, 0);
+	memset(nvh_direct(pool, fresh), 1, 64);
+	assert_nvh_ok(nvh_tx_add(tx, &r->extra, 8));
+	r->extra = fresh;
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_int_equal(barriers(pool) - b0, 3);
+	/* a transaction that changes nothing costs nothing */
+	b0 = barriers(pool);
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_int_equal(barriers(pool) - b0, 0);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* Snapshots larger than a lane: payload blocks (64 MiB) and record chunks
+ * (thousands of small snapshots). */
+static void
+huge_transactions(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("huge.pool", 256 * MIB);
+	struct root *r = root_of(pool);
+	const size_t big = 64 * MIB;
+	assert_nvh_ok(nvh_alloc(pool, &r->big, big, 2, NULL, NULL));
+	unsigned char *p = nvh_direct(pool, r->big);
+	for (size_t i = 0; i < big; i += 4096)
+		p[i] = (unsigned char)(i >> 12);
+	assert_nvh_ok(nvh_persist(pool, p, big));
+
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(tx, p, big));
+	memset(p, 0xab, big);
+	assert_nvh_ok(nvh_tx_abort(tx));
+	for (size_t i = 0; i < big; i += 4096)
+		assert_int_equal(p[i], (unsigned char)(i >> 12));
+
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(tx, p, big));
+	for (size_t i = 0; i < big; i += 4096)
+		p[i] = (unsigned char)~(i >> 12);
+	assert_nvh_ok(nvh_tx_commit(tx));
+
+	/* 3000 separate 64-byte snapshots: more records than a lane holds */
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	for (size_t i = 0; i < 3000; i++) {
+		assert_nvh_ok(nvh_tx_add(tx, p + i * 128, 64));
+		p[i * 128] = 0x55;
+	}
+	assert_true(tx->chunk_head > 0);
+	assert_nvh_ok(nvh_tx_abort(tx));
+	for (size_t i = 0; i < 3000; i += 37)
+		assert_int_equal(p[i * 128], (i * 128) % 4096 == 0
+				 ? (unsigned char)~((i * 128) >> 12) : 0);
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	for (size_t i = 0; i < 3000; i++) {
+		assert_nvh_ok(nvh_tx_add(tx, p + i * 128, 64));
+		p[i * 128 + 1] = 0x66;
+	}
+	assert_nvh_ok(nvh_tx_commit(tx));
+	uint64_t objs = objects(pool);
+	pool = reopen(pool, "huge.pool");
+	r = root_of(pool);
+	p = nvh_direct(pool, r->big);
+	for (size_t i = 0; i < big; i += 4096)
+		assert_int_equal(p[i], (unsigned char)~(i >> 12));
+	for (size_t i = 0; i < 3000; i++)
+		assert_int_equal(p[i * 128 + 1], 0x66);
+	assert_int_equal(objects(pool), objs); /* payload blocks released */
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* ---- crashes (a child process dies mid-way) ---- */
+
+static int
+die_in_tx(void *arg)
+{
+	nvh_pool *pool = nvh_open(arg, "tx", NULL);
+	if (!pool)
+		return 1;
+	struct root *r = root_of(pool);
+	nvh_tx *tx = nvh_tx_begin(pool);
+	nvh_tx_add(tx, &r->counter, 8);
+	r->counter = 12345;
+	nvh_tx_add(tx, &r->list, 8);
+	r->list = nvh_tx_alloc(tx, 64, 1, 0);
+	nvh_persist(pool, &r->counter, 8); /* even durable: rolled back */
+	_exit(0);
+}
+
+static int
+die_after_commit(void *arg)
+{
+	nvh_pool *pool = nvh_open(arg, "tx", NULL);
+	if (!pool)
+		return 1;
+	struct root *r = root_of(pool);
+	for (int i = 0; i < 50; i++) {
+		nvh_tx *tx = nvh_tx_begin(pool);
+		nvh_tx_add(tx, &r->counter, 8);
+		r->counter = 1000 + (uint64_t)i;
+		if (nvh_tx_commit(tx))
+			return 2;
+	}
+	_exit(0);
+}
+
+static void
+crash_recovery(void **state)
+{
+	(void)state;
+	const char *path = nvt_path("crash.pool");
+	nvh_pool *pool = new_pool("crash.pool", 8 * MIB);
+	uint64_t base = objects(pool);
+	assert_nvh_ok(nvh_close(pool));
+	assert_int_equal(nvt_in_child(die_in_tx, (void *)path), 0);
+	pool = assert_nvh_ptr(nvh_open(path, "tx", NULL));
+	struct root *r = root_of(pool);
+	assert_int_equal(r->counter, 0);
+	assert_true(NVH_OID_IS_NULL(r->list));
+	assert_int_equal(objects(pool), base);
+	struct nvh_stats st;
+	nvh_stats(pool, &st);
+	assert_true(st.recovered_records >= 1);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+	assert_int_equal(nvt_in_child(die_after_commit, (void *)path), 0);
+	pool = assert_nvh_ptr(nvh_open(path, "tx", NULL));
+	r = root_of(pool);
+	assert_int_equal(r->counter, 1049);
+	/* and a transaction after recovery works and is not undone later */
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(tx, &r->counter, 8));
+	r->counter = 7;
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_nvh_ok(nvh_close(pool));
+	assert_int_equal(nvt_in_child(die_in_tx, (void *)path), 0);
+	pool = assert_nvh_ptr(nvh_open(path, "tx", NULL));
+	assert_int_equal(root_of(pool)->counter, 7);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* ---- threads ---- */
+
+#define THREADS 8
+#define ROUNDS 300
+
+struct targ {
+	nvh_pool *pool;
+	int id;
+	int errors;
+};
+
+static void *
+tx_worker(void *arg)
+{
+	struct targ *t = arg;
+	struct root *r = root_of(t->pool);
+	uint64_t *mine = &r->words[t->id * 8]; /* own line */
+	for (int i = 0; i < ROUNDS; i++) {
+		nvh_tx *tx = nvh_tx_begin(t->pool);
+		if (!tx || nvh_tx_add(tx, mine, 16)) {
+			t->errors++;
+			continue;
+		}
+		mine[0]++;
+		/* allocate a node, free the previous one */
+		nvh_oid prev = {mine[1]};
+		nvh_oid n = nvh_tx_alloc(tx, 64 + (size_t)i % 200, 1, 0);
+		mine[1] = n.off;
+		if (NVH_OID_IS_NULL(n) || nvh_tx_free(tx, prev))
+			t->errors++;
+		if (i % 10 == 5) {
+			nvh_tx_abort(tx);
+			continue;
+		}
+		if (nvh_tx_commit(tx))
+			t->errors++;
+	}
+	return NULL;
+}
+
+static void
+threads(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("threads.pool", 32 * MIB);
+	uint64_t base = objects(pool);
+	pthread_t th[THREADS];
+	struct targ ta[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		ta[i] = (struct targ){pool, i, 0};
+		assert_int_equal(pthread_create(&th[i], NULL, tx_worker, &ta[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(ta[i].errors, 0);
+	}
+	struct root *r = root_of(pool);
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(r->words[i * 8], ROUNDS - ROUNDS / 10);
+	assert_int_equal(objects(pool), base + THREADS);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	pool = reopen(pool, "threads.pool");
+	r = root_of(pool);
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(r->words[i * 8], ROUNDS - ROUNDS / 10);
+	assert_int_equal(objects(pool), base + THREADS);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(commit_and_abort),
+		cmocka_unit_test(alloc_link_unlink_free),
+		cmocka_unit_test(failure_inside_tx),
+		cmocka_unit_test(nesting_flattens),
+		cmocka_unit_test(snapshot_merging_and_budget),
+		cmocka_unit_test(huge_transactions),
+		cmocka_unit_test(crash_recovery),
+		cmocka_unit_test(threads),
+	};
+	return cmocka_run_group_tests_name("tx", tests, NULL, NULL);
+}
