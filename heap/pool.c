@@ -48,6 +48,10 @@ pool_new(const char *path, const struct nvh_file *f, int rdonly)
 		return nvh_err_null(ENOMEM, "out of memory");
 	}
 	pool->path = p;
+	pool->tx_ring_limit = NVH_LANE_SIZE;
+	const char *lim = getenv("NVHEAP_TEST_TX_RING");
+	if (lim && atoi(lim) >= 256)
+		pool->tx_ring_limit = (uint32_t)atoi(lim);
 	pool->fd = f->fd;
 	pool->base = f->base;
 	pool->size = f->size;

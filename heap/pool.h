@@ -39,6 +39,9 @@ struct nvh_pool {
 	struct nvh_lanes lanes;    /* tx/lane.h; unused when read-only */
 	_Atomic int failed;        /* a fence failed: refuse further writes */
 	uint64_t recovered_records; /* replayed by this open */
+	uint32_t tx_ring_limit;    /* ring bytes one transaction may use before
+				    * its records go to chunks (testing knob:
+				    * NVHEAP_TEST_TX_RING) */
 };
 
 /* pool_file.c: the file, its lock and its mapping. */

@@ -49,9 +49,11 @@ nvh_tx_place(struct nvh_tx *tx, size_t size, uint32_t reserve, char **dst,
 {
 	struct nvh_lane *l = tx->lane;
 	nvh_pool *pool = tx->pool;
-	if (!tx->chunk_head && nvh_lane_room(l) >= size + reserve) {
+	if (!tx->chunk_head && nvh_lane_room(l) >= size + reserve &&
+	    tx->ring_used + size + reserve <= pool->tx_ring_limit) {
 		*dst = l->ring + l->head;
 		*in_ring = 1;
+		tx->ring_used += (uint32_t)size;
 		return 0;
 	}
 	if (!tx->chunk_head || tx->chunk_head + size > nvh_blk_size(pool, &tx->chunk)) {

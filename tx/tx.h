@@ -48,6 +48,7 @@ struct nvh_tx {
 	/* the current chunk, if records overflowed the ring */
 	struct nvh_blk chunk;
 	uint64_t chunk_head;  /* 0: no chunk */
+	uint32_t ring_used;   /* ring bytes taken by this transaction */
 };
 
 /* commit.c */

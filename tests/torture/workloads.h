@@ -10,14 +10,16 @@
 /* Must hold: `scons torture` runs these and expects no failure. */
 extern const struct nvt_workload nvt_wl_create, nvt_wl_reopen,
 	nvt_wl_repair_a, nvt_wl_repair_b, nvt_wl_alloc_mixed,
-	nvt_wl_alloc_lanes;
+	nvt_wl_alloc_lanes, nvt_wl_tx_mixed, nvt_wl_tx_extend,
+	nvt_wl_tx_lanes;
 
 /* Planted bugs: the explorer must find failures (tests/unit/test_sim.c). */
 extern const struct nvt_workload nvt_wl_broken_noflush, nvt_wl_broken_order;
 
 #define NVT_WORKLOADS                                                        \
 	&nvt_wl_create, &nvt_wl_reopen, &nvt_wl_repair_a, &nvt_wl_repair_b,  \
-	&nvt_wl_alloc_mixed, &nvt_wl_alloc_lanes
+	&nvt_wl_alloc_mixed, &nvt_wl_alloc_lanes, &nvt_wl_tx_mixed,        \
+	&nvt_wl_tx_extend, &nvt_wl_tx_lanes
 
 #define NVT_BROKEN_WORKLOADS &nvt_wl_broken_noflush, &nvt_wl_broken_order
 
