@@ -226,6 +226,19 @@ nvh_persist_memcpy_nodrain(struct nvh_persist *p, void *dst, const void *src,
 	p->be->memcpy_nodrain(p, t, dst, src, len);
 }
 
+void
+nvh_persist_stream_nodrain(struct nvh_persist *p, void *dst, const void *src,
+			   size_t len)
+{
+	if (len == 0)
+		return;
+	struct nvh_persist_thread *t = count_flush(p, dst, len);
+	if (p->be->stream_nodrain)
+		p->be->stream_nodrain(p, t, dst, src, len);
+	else
+		p->be->memcpy_nodrain(p, t, dst, src, len);
+}
+
 int
 nvh_persist_memcpy(struct nvh_persist *p, void *dst, const void *src,
 		   size_t len)

@@ -39,6 +39,15 @@ pmem_memcpy_(struct nvh_persist *p, struct nvh_persist_thread *t, void *dst,
 }
 
 static void
+pmem_stream_(struct nvh_persist *p, struct nvh_persist_thread *t, void *dst,
+	     const void *src, size_t len)
+{
+	(void)p, (void)t;
+	/* Non-temporal stores: ordered by the next fence like a flush. */
+	pmem_memcpy(dst, src, len, PMEM_F_MEM_NONTEMPORAL | PMEM_F_MEM_NODRAIN);
+}
+
+static void
 pmem_memset_(struct nvh_persist *p, struct nvh_persist_thread *t, void *dst,
 	     int c, size_t len)
 {
@@ -52,6 +61,7 @@ const struct nvh_persist_backend nvh_persist_pmem = {
 	.flush = pmem_flush_,
 	.fence = pmem_fence_,
 	.memcpy_nodrain = pmem_memcpy_,
+	.stream_nodrain = pmem_stream_,
 	.memset_nodrain = pmem_memset_,
 };
 

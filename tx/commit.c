@@ -276,10 +276,5 @@ nvh_tx_end(struct nvh_tx *tx)
 		nvh_blk_unreserve(tx->pool, &tx->aux[i]);
 	tx->lane->tx_active = 0;
 	nvh_lane_release(tx->pool, tx->lane);
-	free(tx->snap);
-	free(tx->fresh);
-	free(tx->frees);
-	free(tx->aux);
-	free(tx->undo);
-	free(tx);
+	nvh_tx_recycle(tx);
 }

@@ -223,7 +223,7 @@ nvh_lane_commit_at(struct nvh_pool *pool, struct nvh_lane *l,
 	enter_commit(ls, l);
 	uint64_t seq = atomic_fetch_add(&ls->seq, 1);
 	size_t size = nvh_rec_seal(rec, seq);
-	nvh_persist_memcpy_nodrain(&pool->persist, dst, rec->buf, size);
+	nvh_persist_stream_nodrain(&pool->persist, dst, rec->buf, size);
 	/* (C1) commit point: the record is durable, entries not yet applied
 	 * (and everything the caller flushed before is durable with it). */
 	int rc = nvh_persist_fence(&pool->persist);
@@ -274,7 +274,7 @@ nvh_lane_log(struct nvh_pool *pool, struct nvh_lane *l, struct nvh_rec *rec,
 {
 	uint64_t seq = atomic_fetch_add(&pool->lanes.seq, 1);
 	size_t size = nvh_rec_seal(rec, seq);
-	nvh_persist_memcpy_nodrain(&pool->persist, dst, rec->buf, size);
+	nvh_persist_stream_nodrain(&pool->persist, dst, rec->buf, size);
 	/* The record (and whatever the caller flushed before) is durable
 	 * before the caller goes on: for an UNDO record, before the data it
 	 * saves is modified (tx/commit.c, T1). */

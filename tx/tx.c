@@ -9,6 +9,7 @@
  * and frees DRAM claims until commit; neither writes to the medium.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +23,60 @@
 #include "tx/tx.h"
 
 static _Thread_local struct nvh_tx *tls_tx;
+/* The thread's last transaction, kept with its arrays for the next one. */
+static _Thread_local struct nvh_tx *tls_spare;
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+
+static void
+spare_free(void *p)
+{
+	struct nvh_tx *tx = p;
+	free(tx->snap);
+	free(tx->fresh);
+	free(tx->frees);
+	free(tx->aux);
+	free(tx->undo);
+	free(tx);
+}
+
+static void
+spare_init(void)
+{
+	pthread_key_create(&spare_key, spare_free);
+}
+
+/* A cleared transaction, reusing the thread's spare if there is one. */
+static struct nvh_tx *
+tx_new(void)
+{
+	struct nvh_tx *tx = tls_spare;
+	if (tx) {
+		tls_spare = NULL;
+		pthread_setspecific(spare_key, NULL);
+		return tx;
+	}
+	return calloc(1, sizeof(*tx));
+}
+
+void
+nvh_tx_recycle(struct nvh_tx *tx)
+{
+	if (tls_spare) {
+		spare_free(tx);
+		return;
+	}
+	tx->nsnap = tx->nfresh = tx->nfrees = tx->naux = tx->nundo = 0;
+	tx->chunk_head = 0;
+	tx->ring_used = 0;
+	tx->err = 0;
+	tx->depth = 0;
+	tx->lane = NULL;
+	tx->pool = NULL;
+	pthread_once(&spare_once, spare_init);
+	tls_spare = tx;
+	pthread_setspecific(spare_key, tx); /* freed at thread exit */
+}
 
 NVH_API nvh_tx *
 nvh_tx_current(nvh_pool *pool)
@@ -82,10 +137,11 @@ nvh_tx_begin(nvh_pool *pool)
 		return nvh_err_null(EIO, "nvh_tx_begin: %s: an earlier write to "
 				    "the medium failed; reopen the pool",
 				    pool->path);
-	struct nvh_tx *tx = calloc(1, sizeof(*tx));
+	struct nvh_tx *tx = tx_new();
 	struct nvh_tctx *t = nvh_tctx_get(pool->heap);
 	if (!tx || !t) {
-		free(tx);
+		if (tx)
+			nvh_tx_recycle(tx);
 		return nvh_err_null(ENOMEM, "nvh_tx_begin: out of memory");
 	}
 	tx->pool = pool;
@@ -95,7 +151,7 @@ nvh_tx_begin(nvh_pool *pool)
 	int rc = nvh_lane_tx_start(pool, tx->lane, 2 * NVH_TX_RING_RESERVE);
 	if (rc) {
 		nvh_lane_release(pool, tx->lane);
-		free(tx);
+		nvh_tx_recycle(tx);
 		nvh_err_prefix("nvh_tx_begin: %s: ", pool->path);
 		return NULL;
 	}
@@ -189,12 +245,16 @@ in_fresh(const struct nvh_tx *tx, uint64_t off, uint64_t *end)
 }
 
 /* The parts of [off, end) covered by neither snapshots nor new objects. */
+#define INLINE_GAPS 8
+
+/* *out starts as a caller's array of INLINE_GAPS; it is replaced by a heap
+ * array (caller frees it if != the inline one) when more are needed. */
 static int
 gaps(const struct nvh_tx *tx, uint64_t off, uint64_t end,
      struct nvh_range **out, size_t *n)
 {
-	size_t cap = 0;
-	*out = NULL;
+	size_t cap = INLINE_GAPS;
+	struct nvh_range *inl = *out;
 	*n = 0;
 	size_t i = first_after(tx->snap, tx->nsnap, off);
 	uint64_t cur = off;
@@ -218,9 +278,18 @@ gaps(const struct nvh_tx *tx, uint64_t off, uint64_t end,
 			if (s > cur && s < stop)
 				stop = s;
 		}
-		if (grow((void **)out, &cap, *n, sizeof(**out))) {
-			free(*out);
-			return -ENOMEM;
+		if (*n == cap) {
+			struct nvh_range *m = malloc(2 * cap * sizeof(*m));
+			if (!m) {
+				if (*out != inl)
+					free(*out);
+				return -ENOMEM;
+			}
+			memcpy(m, *out, cap * sizeof(*m));
+			if (*out != inl)
+				free(*out);
+			*out = m;
+			cap *= 2;
 		}
 		(*out)[(*n)++] = (struct nvh_range){cur, stop - cur};
 		cur = stop;
@@ -246,12 +315,15 @@ nvh_tx_add(nvh_tx *tx, void *addr, size_t len)
 	if (!nvh_heap_data_ok(pool, off, len))
 		return tx_fail(tx, EINVAL, "nvh_tx_add: range at pool offset %"
 			       PRIu64 "+%zu is not object memory", off, len);
-	struct nvh_range *g;
+	struct nvh_range gbuf[INLINE_GAPS], *g = gbuf;
 	size_t ng;
 	if (gaps(tx, off, off + len, &g, &ng))
 		return tx_fail(tx, ENOMEM, "nvh_tx_add: out of memory");
-	if (ng == 0)
+	if (ng == 0) {
+		if (g != gbuf)
+			free(g);
 		return 0; /* all covered: no record, no barrier */
+	}
 
 	/* UNDO record: body, segments, then the inline bytes. */
 	struct nvh_rec rec;
@@ -311,7 +383,8 @@ nvh_tx_add(nvh_tx *tx, void *addr, size_t len)
 			rc = range_insert(&tx->snap, &tx->nsnap, &tx->csnap,
 					  g[i].off, g[i].len);
 	}
-	free(g);
+	if (g != gbuf)
+		free(g);
 	if (rc)
 		return tx_fail(tx, -rc, "nvh_tx_add: %s", nvh_errormsg());
 	return 0;

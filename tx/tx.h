@@ -63,5 +63,7 @@ int nvh_tx_place(struct nvh_tx *tx, size_t size, uint32_t reserve,
 void nvh_undo_apply(struct nvh_pool *pool, const void *rec);
 /* Release everything the transaction holds in DRAM and free it. */
 void nvh_tx_end(struct nvh_tx *tx);
+/* tx.c: keep a finished transaction's memory for the thread's next one. */
+void nvh_tx_recycle(struct nvh_tx *tx);
 
 #endif

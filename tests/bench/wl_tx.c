@@ -1,0 +1,295 @@
+/*
+ * wl_tx.c -- transaction benchmarks, each operation one transaction, the
+ * same steps on both libraries (libpmemobj through its function API, no
+ * setjmp macros).
+ *
+ *   tx-update-8         add an 8-byte counter, increment, commit
+ *   tx-alloc-free-link  free the old object, allocate a new 64 B one,
+ *                       fill it, link it from the root, commit
+ *   tx-add-64ranges     snapshot 64 separate 64-byte ranges, change
+ *                       each, commit
+ *   tx-alloc-128k       like tx-alloc-free-link with 128 KiB objects
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpmemobj.h>
+#include <nvheap.h>
+
+#include "bench.h"
+
+#define STRIDE 128 /* per-thread area in the root object */
+
+struct nroot {
+	uint64_t counter;
+	nvh_oid slot;
+	uint64_t pad[6];
+};
+
+struct proot {
+	uint64_t counter;
+	PMEMoid slot;
+	uint64_t pad[5];
+};
+
+_Static_assert(sizeof(struct nroot) == 64, "");
+_Static_assert(sizeof(struct proot) == 64, "");
+
+/* ---- nvheap ---- */
+
+struct nvs {
+	nvh_pool *pool;
+	char *root;   /* threads * STRIDE bytes */
+	char *ranges; /* 64 ranges of 64 B, 128 B apart, per thread */
+};
+
+static void *
+nvh_setup(const char *path, unsigned threads)
+{
+	struct nvs *s = calloc(1, sizeof(*s));
+	s->pool = nvh_create(path, "bench", BENCH_POOL_SIZE, NULL);
+	if (!s->pool)
+		goto fail;
+	size_t n = (size_t)threads * STRIDE;
+	if (nvh_alloc(s->pool, nvh_root_slot(s->pool), n + 64, 1, NULL, NULL))
+		goto fail;
+	s->root = nvh_direct(s->pool, *nvh_root_slot(s->pool));
+	nvh_memset_persist(s->pool, s->root, 0, n + 64);
+	nvh_oid *rg = (nvh_oid *)(s->root + n);
+	if (nvh_alloc(s->pool, rg, (size_t)threads * 8192, 1, NULL, NULL))
+		goto fail;
+	s->ranges = nvh_direct(s->pool, *rg);
+	return s;
+fail:
+	fprintf(stderr, "nvheap: %s\n", nvh_errormsg());
+	free(s);
+	return NULL;
+}
+
+static void
+nvh_teardown(void *state)
+{
+	struct nvs *s = state;
+	nvh_close(s->pool);
+	free(s);
+}
+
+static int
+nvh_fail(void)
+{
+	fprintf(stderr, "nvheap: %s\n", nvh_errormsg());
+	return -1;
+}
+
+static int
+nvh_update8(void *state, unsigned tid, uint64_t n)
+{
+	struct nvs *s = state;
+	struct nroot *r = (struct nroot *)(s->root + tid * STRIDE);
+	for (uint64_t i = 0; i < n; i++) {
+		nvh_tx *tx = nvh_tx_begin(s->pool);
+		if (!tx || nvh_tx_add(tx, &r->counter, 8))
+			return nvh_fail();
+		r->counter++;
+		if (nvh_tx_commit(tx))
+			return nvh_fail();
+	}
+	return 0;
+}
+
+static int
+nvh_link(struct nvs *s, unsigned tid, uint64_t n, size_t size)
+{
+	struct nroot *r = (struct nroot *)(s->root + tid * STRIDE);
+	for (uint64_t i = 0; i < n; i++) {
+		nvh_tx *tx = nvh_tx_begin(s->pool);
+		if (!tx || nvh_tx_free(tx, r->slot))
+			return nvh_fail();
+		nvh_oid o = nvh_tx_alloc(tx, size, 1, 0);
+		if (NVH_OID_IS_NULL(o))
+			return nvh_fail();
+		memset(nvh_direct(s->pool, o), (int)i, size < 64 ? size : 64);
+		if (nvh_tx_add(tx, &r->slot, 8))
+			return nvh_fail();
+		r->slot = o;
+		if (nvh_tx_commit(tx))
+			return nvh_fail();
+	}
+	return 0;
+}
+
+static int
+nvh_link64(void *s, unsigned t, uint64_t n)
+{
+	return nvh_link(s, t, n, 64);
+}
+
+static int
+nvh_link128k(void *s, unsigned t, uint64_t n)
+{
+	return nvh_link(s, t, n, 128 << 10);
+}
+
+static int
+nvh_ranges(void *state, unsigned tid, uint64_t n)
+{
+	struct nvs *s = state;
+	char *base = s->ranges + (size_t)tid * 8192;
+	for (uint64_t i = 0; i < n; i++) {
+		nvh_tx *tx = nvh_tx_begin(s->pool);
+		if (!tx)
+			return nvh_fail();
+		for (int k = 0; k < 64; k++) {
+			if (nvh_tx_add(tx, base + k * 128, 64))
+				return nvh_fail();
+			base[k * 128] = (char)i;
+		}
+		if (nvh_tx_commit(tx))
+			return nvh_fail();
+	}
+	return 0;
+}
+
+/* ---- libpmemobj ---- */
+
+struct pms {
+	PMEMobjpool *pop;
+	PMEMoid root;
+	char *rootp;
+	PMEMoid ranges;
+	char *rangesp;
+};
+
+static void *
+pmdk_setup(const char *path, unsigned threads)
+{
+	struct pms *s = calloc(1, sizeof(*s));
+	s->pop = pmemobj_create(path, "bench", BENCH_POOL_SIZE, 0600);
+	if (!s->pop)
+		goto fail;
+	s->root = pmemobj_root(s->pop, (size_t)threads * STRIDE);
+	s->rootp = pmemobj_direct(s->root);
+	if (pmemobj_zalloc(s->pop, &s->ranges, (size_t)threads * 8192, 1))
+		goto fail;
+	s->rangesp = pmemobj_direct(s->ranges);
+	return s;
+fail:
+	fprintf(stderr, "libpmemobj: %s\n", pmemobj_errormsg());
+	free(s);
+	return NULL;
+}
+
+static void
+pmdk_teardown(void *state)
+{
+	struct pms *s = state;
+	pmemobj_close(s->pop);
+	free(s);
+}
+
+static int
+pmdk_fail(void)
+{
+	fprintf(stderr, "libpmemobj: %s\n", pmemobj_errormsg());
+	return -1;
+}
+
+static int
+pmdk_update8(void *state, unsigned tid, uint64_t n)
+{
+	struct pms *s = state;
+	struct proot *r = (struct proot *)(s->rootp + tid * STRIDE);
+	for (uint64_t i = 0; i < n; i++) {
+		if (pmemobj_tx_begin(s->pop, NULL, TX_PARAM_NONE) ||
+		    pmemobj_tx_add_range_direct(&r->counter, 8))
+			return pmdk_fail();
+		r->counter++;
+		pmemobj_tx_commit();
+		if (pmemobj_tx_end())
+			return pmdk_fail();
+	}
+	return 0;
+}
+
+static int
+pmdk_link(struct pms *s, unsigned tid, uint64_t n, size_t size)
+{
+	struct proot *r = (struct proot *)(s->rootp + tid * STRIDE);
+	for (uint64_t i = 0; i < n; i++) {
+		if (pmemobj_tx_begin(s->pop, NULL, TX_PARAM_NONE))
+			return pmdk_fail();
+		if (!OID_IS_NULL(r->slot) && pmemobj_tx_free(r->slot))
+			return pmdk_fail();
+		PMEMoid o = pmemobj_tx_alloc(size, 1);
+		if (OID_IS_NULL(o))
+			return pmdk_fail();
+		memset(pmemobj_direct(o), (int)i, size < 64 ? size : 64);
+		if (pmemobj_tx_add_range_direct(&r->slot, sizeof(r->slot)))
+			return pmdk_fail();
+		r->slot = o;
+		pmemobj_tx_commit();
+		if (pmemobj_tx_end())
+			return pmdk_fail();
+	}
+	return 0;
+}
+
+static int
+pmdk_link64(void *s, unsigned t, uint64_t n)
+{
+	return pmdk_link(s, t, n, 64);
+}
+
+static int
+pmdk_link128k(void *s, unsigned t, uint64_t n)
+{
+	return pmdk_link(s, t, n, 128 << 10);
+}
+
+static int
+pmdk_ranges(void *state, unsigned tid, uint64_t n)
+{
+	struct pms *s = state;
+	char *base = s->rangesp + (size_t)tid * 8192;
+	for (uint64_t i = 0; i < n; i++) {
+		if (pmemobj_tx_begin(s->pop, NULL, TX_PARAM_NONE))
+			return pmdk_fail();
+		for (int k = 0; k < 64; k++) {
+			if (pmemobj_tx_add_range_direct(base + k * 128, 64))
+				return pmdk_fail();
+			base[k * 128] = (char)i;
+		}
+		pmemobj_tx_commit();
+		if (pmemobj_tx_end())
+			return pmdk_fail();
+	}
+	return 0;
+}
+
+#define SIDES(fn_nvh, fn_pmdk)                                               \
+	.nvh = {nvh_setup, fn_nvh, nvh_teardown, NULL},                      \
+	.pmdk = {pmdk_setup, fn_pmdk, pmdk_teardown, NULL}
+
+const struct bench_workload bench_tx_update_8 = {
+	.name = "tx-update-8", .what = "transaction updating an 8-byte counter",
+	.threads = 1, SIDES(nvh_update8, pmdk_update8),
+};
+
+const struct bench_workload bench_tx_alloc_free_link = {
+	.name = "tx-alloc-free-link",
+	.what = "transaction: free old, alloc 64 B, fill, link from the root",
+	.threads = 1, SIDES(nvh_link64, pmdk_link64),
+};
+
+const struct bench_workload bench_tx_add_64ranges = {
+	.name = "tx-add-64ranges",
+	.what = "transaction snapshotting 64 separate 64-byte ranges",
+	.threads = 1, SIDES(nvh_ranges, pmdk_ranges),
+};
+
+const struct bench_workload bench_tx_alloc_128k = {
+	.name = "tx-alloc-128k",
+	.what = "transaction: free old, alloc 128 KiB, link",
+	.threads = 1, SIDES(nvh_link128k, pmdk_link128k),
+};
