@@ -73,9 +73,10 @@ dest_ok(nvh_pool *pool, const nvh_oid *dest, const char *fn)
 NVH_API void *
 nvh_direct(const nvh_pool *pool, nvh_oid oid)
 {
-	if (!pool || oid.off == 0 || oid.off >= pool->size)
+	uint64_t off;
+	if (!pool || oid.off == 0 || nvh_oid_untag(pool, oid.off, &off))
 		return NULL;
-	return pool->base + oid.off;
+	return pool->base + off;
 }
 
 NVH_API nvh_oid
@@ -84,7 +85,7 @@ nvh_oid_of(const nvh_pool *pool, const void *addr)
 	const char *p = addr;
 	if (!pool || !p || p <= pool->base || p >= pool->base + pool->size)
 		return NVH_OID_NULL;
-	return (nvh_oid){(uint64_t)(p - pool->base)};
+	return (nvh_oid){nvh_oid_tagged(pool, (uint64_t)(p - pool->base))};
 }
 
 NVH_API nvh_oid *
@@ -143,6 +144,7 @@ nvh_blk_reserve(nvh_pool *pool, struct nvh_tctx *t, uint64_t size,
 	int c = size <= h->cls[h->ncls - 1].block_size
 			? nvh_class_of_heap(h, size) : -1;
 	k->cls = c;
+	k->birth = atomic_fetch_add(&pool->lanes.seq, 1);
 	if (c >= 0) {
 		int rc = alloc_small(pool, t, (unsigned)c, &k->a, &k->b);
 		if (rc == -ENOMEM)
@@ -182,11 +184,20 @@ nvh_blk_unreserve(nvh_pool *pool, const struct nvh_blk *k)
 		nvh_run_put(pool->heap, k->a, k->run);
 }
 
+struct nvh_objhdr *
+nvh_blk_hdr(const nvh_pool *pool, const struct nvh_blk *k)
+{
+	return (struct nvh_objhdr *)(pool->base +
+				     nvh_objhdr_off(pool->heap, k->a, k->b,
+						    k->cls < 0));
+}
+
 int
-nvh_blk_rec_alloc(nvh_pool *pool, const struct nvh_blk *k, uint32_t type,
-		  struct nvh_rec *rec)
+nvh_blk_rec_alloc(nvh_pool *pool, const struct nvh_blk *k, uint64_t word,
+		  uint64_t birth, struct nvh_rec *rec)
 {
 	struct nvh_heap *h = pool->heap;
+	uint64_t hoff = nvh_objhdr_off(h, k->a, k->b, k->cls < 0);
 	int rc = 0;
 	if (k->cls >= 0) {
 		if (h->arena[k->a].assign_pending)
@@ -196,15 +207,14 @@ nvh_blk_rec_alloc(nvh_pool *pool, const struct nvh_blk *k, uint32_t type,
 			rc = nvh_rec_add(rec, NVH_OP_OR,
 					 nvh_bitmap_off(h, k->a) + (k->b / 64) * 8,
 					 1ull << (k->b % 64));
-		if (!rc)
-			rc = nvh_rec_add(rec, NVH_OP_SET,
-					 nvh_arena_off(h, k->a) + k->b * 8, type);
-		return rc;
+	} else {
+		rc = nvh_rec_add(rec, NVH_OP_SET, nvh_table_off(h, k->a),
+				 NVH_DESC(NVH_ARENA_LARGE, 0, k->run));
 	}
-	rc = nvh_rec_add(rec, NVH_OP_SET, nvh_table_off(h, k->a),
-			 NVH_DESC(NVH_ARENA_LARGE, 0, k->run));
 	if (!rc)
-		rc = nvh_rec_add(rec, NVH_OP_SET, nvh_table_off(h, k->a) + 8, type);
+		rc = nvh_rec_add(rec, NVH_OP_SET, hoff, word);
+	if (!rc)
+		rc = nvh_rec_add(rec, NVH_OP_SET, hoff + 8, birth);
 	return rc;
 }
 
@@ -270,8 +280,11 @@ nvh_blk_rec_free(nvh_pool *pool, const struct nvh_blk *k, struct nvh_rec *rec)
 				   1ull << (k->b % 64));
 	int rc = nvh_rec_add(rec, NVH_OP_SET, nvh_table_off(h, k->a),
 			     NVH_DESC(NVH_ARENA_FREE, 0, 0));
+	uint64_t hoff = nvh_objhdr_off(h, k->a, 0, 1);
 	if (!rc)
-		rc = nvh_rec_add(rec, NVH_OP_SET, nvh_table_off(h, k->a) + 8, 0);
+		rc = nvh_rec_add(rec, NVH_OP_SET, hoff, 0);
+	if (!rc)
+		rc = nvh_rec_add(rec, NVH_OP_SET, hoff + 8, 0);
 	return rc;
 }
 
@@ -338,6 +351,11 @@ nvh_alloc(nvh_pool *pool, nvh_oid *dest, size_t size, uint32_t type,
 		return rc;
 	if (size == 0)
 		return nvh_err(EINVAL, "nvh_alloc: %s: size 0", pool->path);
+	if (type >= NVH_TYPE_TABLE_BASE)
+		return nvh_err(EINVAL, "nvh_alloc: %s: type %" PRIu32 " is not an "
+			       "untyped id (< %u): typed objects are allocated "
+			       "in transactions", pool->path, type,
+			       NVH_TYPE_TABLE_BASE);
 	struct nvh_tctx *t = nvh_tctx_get(pool->heap);
 	if (!t)
 		return nvh_err(ENOMEM, "nvh_alloc: out of memory");
@@ -349,11 +367,11 @@ nvh_alloc(nvh_pool *pool, nvh_oid *dest, size_t size, uint32_t type,
 	}
 	struct nvh_rec rec;
 	nvh_rec_init(&rec, NVH_REC_ATOMIC);
-	rc = nvh_blk_rec_alloc(pool, &k, type, &rec);
+	rc = nvh_blk_rec_alloc(pool, &k, NVH_HDR_MAKE(type, 0, 0), k.birth, &rec);
 	if (!rc)
 		rc = nvh_rec_add_cset(&rec, (uint64_t)((char *)dest - pool->base),
-				      k.off, __atomic_load_n(&dest->off,
-							     __ATOMIC_ACQUIRE));
+				      nvh_oid_tagged(pool, k.off),
+				      __atomic_load_n(&dest->off, __ATOMIC_ACQUIRE));
 	if (!rc && ctor) {
 		rc = ctor(pool, pool->base + k.off, arg);
 		if (rc)
@@ -384,9 +402,12 @@ nvh_free(nvh_pool *pool, nvh_oid *dest)
 	rc = dest_ok(pool, dest, "nvh_free");
 	if (rc)
 		return rc;
-	uint64_t off = __atomic_load_n(&dest->off, __ATOMIC_ACQUIRE);
-	if (off == 0)
+	uint64_t v = __atomic_load_n(&dest->off, __ATOMIC_ACQUIRE), off;
+	if (v == 0)
 		return 0;
+	if (nvh_oid_untag(pool, v, &off))
+		return nvh_err(EINVAL, "nvh_free: %s: oid 0x%" PRIx64 " is not an "
+			       "object of this pool", pool->path, v);
 	struct nvh_tctx *t = nvh_tctx_get(pool->heap);
 	if (!t)
 		return nvh_err(ENOMEM, "nvh_free: out of memory");
@@ -402,7 +423,7 @@ nvh_free(nvh_pool *pool, nvh_oid *dest)
 	rc = nvh_blk_rec_free(pool, &k, &rec);
 	if (!rc)
 		rc = nvh_rec_add_cset(&rec, (uint64_t)((char *)dest - pool->base),
-				      0, off);
+				      0, v);
 	if (!rc)
 		rc = commit(pool, t, &rec, NULL, NULL);
 	nvh_rec_fini(&rec);
@@ -421,8 +442,9 @@ nvh_usable_size(nvh_pool *pool, nvh_oid oid)
 	if (!pool || !pool->heap)
 		return 0;
 	struct nvh_heap *h = pool->heap;
-	uint64_t a, b, in;
-	if (nvh_heap_locate(h, oid.off, &a, &b, &in) != 0 || in != 0)
+	uint64_t a, b, in, off;
+	if (nvh_oid_untag(pool, oid.off, &off) ||
+	    nvh_heap_locate(h, off, &a, &b, &in) != 0 || in != 0)
 		return 0;
 	if (h->arena[a].kind == NVH_K_LARGE)
 		return (size_t)h->arena[a].run * NVH_ARENA_SIZE;
@@ -435,11 +457,11 @@ nvh_type_of(nvh_pool *pool, nvh_oid oid)
 	if (!pool || !pool->heap)
 		return 0;
 	struct nvh_heap *h = pool->heap;
-	uint64_t a, b, in;
-	if (nvh_heap_locate(h, oid.off, &a, &b, &in) != 0 || in != 0)
+	uint64_t a, b, in, off;
+	if (nvh_oid_untag(pool, oid.off, &off) ||
+	    nvh_heap_locate(h, off, &a, &b, &in) != 0 || in != 0)
 		return 0;
-	const uint64_t *w = h->arena[a].kind == NVH_K_LARGE
-		? (const uint64_t *)(pool->base + nvh_table_off(h, a) + 8)
-		: (const uint64_t *)(pool->base + nvh_arena_off(h, a) + b * 8);
-	return (uint32_t)*w;
+	const struct nvh_objhdr *oh = (const void *)(pool->base +
+		nvh_objhdr_off(h, a, b, h->arena[a].kind == NVH_K_LARGE));
+	return NVH_HDR_TYPE(oh->word);
 }

@@ -127,7 +127,8 @@ check_hdr(const struct nvh_heap_hdr *h, uint64_t H, uint64_t size,
 	    h->table_off % PAGE)
 		return BAD("field table_off: %" PRIu64 " overlaps the lanes",
 			   h->table_off);
-	if (h->bitmaps_off < h->table_off + n * 16 || h->bitmaps_off % PAGE)
+	if (h->bitmaps_off < h->table_off + n * sizeof(struct nvh_arena_ent) ||
+	    h->bitmaps_off % PAGE)
 		return BAD("field bitmaps_off: %" PRIu64 " overlaps the arena "
 			   "table", h->bitmaps_off);
 	if (h->arenas_off < h->bitmaps_off + n * NVH_BITMAP_SLOT ||
@@ -145,7 +146,7 @@ check_hdr(const struct nvh_heap_hdr *h, uint64_t H, uint64_t size,
 		const struct nvh_class_ent *c = &cls[i];
 		if (c->block_size < 64 || c->block_size % 64 || c->nblocks < 1 ||
 		    c->nblocks > NVH_BITMAP_SLOT * 8 || c->reserved ||
-		    c->blocks_off < (uint64_t)c->nblocks * 8 ||
+		    c->blocks_off < (uint64_t)c->nblocks * sizeof(struct nvh_objhdr) ||
 		    c->blocks_off % 64 ||
 		    c->blocks_off + (uint64_t)c->nblocks * c->block_size >
 			    NVH_ARENA_SIZE ||
@@ -164,9 +165,10 @@ nvh_heap_target_ok(struct nvh_pool *pool, uint64_t off)
 	const struct nvh_heap_hdr *h = &pool->heap->hdr;
 	if (off % 8)
 		return 0;
-	if (off == h->root_off)
-		return 1;
-	if (off >= h->table_off && off < h->table_off + h->narenas * 16)
+	if (off >= h->root_off && off < h->root_off + 24)
+		return 1; /* root slot, dying-list head, type-table slot */
+	if (off >= h->table_off &&
+	    off < h->table_off + h->narenas * sizeof(struct nvh_arena_ent))
 		return 1;
 	if (off >= h->bitmaps_off &&
 	    off < h->bitmaps_off + h->narenas * NVH_BITMAP_SLOT)
@@ -334,7 +336,7 @@ nvh_heap_foreach(struct nvh_pool *pool,
 		if (NVH_DESC_KIND(d) == NVH_ARENA_LARGE) {
 			int rc = cb(arg, nvh_arena_off(h, a),
 				    (uint64_t)NVH_DESC_RUN(d) * NVH_ARENA_SIZE,
-				    (uint32_t)tab[a].word);
+				    NVH_HDR_TYPE(tab[a].hdr.word));
 			if (rc)
 				return rc;
 			a += NVH_DESC_RUN(d) - 1;
@@ -344,13 +346,13 @@ nvh_heap_foreach(struct nvh_pool *pool,
 			continue;
 		const struct nvh_class_ent *c = &h->cls[NVH_DESC_CLASS(d)];
 		const uint64_t *bm = (const void *)(h->base + nvh_bitmap_off(h, a));
-		const uint64_t *words = (const void *)(h->base + nvh_arena_off(h, a));
+		const struct nvh_objhdr *oh = (const void *)(h->base + nvh_arena_off(h, a));
 		for (uint32_t b = 0; b < c->nblocks; b++) {
 			if (!((bm[b / 64] >> (b % 64)) & 1))
 				continue;
 			int rc = cb(arg, nvh_arena_off(h, a) + c->blocks_off +
 					    (uint64_t)b * c->block_size,
-				    c->block_size, (uint32_t)words[b]);
+				    c->block_size, NVH_HDR_TYPE(oh[b].word));
 			if (rc)
 				return rc;
 		}

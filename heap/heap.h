@@ -19,6 +19,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <nvheap/alloc.h>
@@ -127,6 +128,15 @@ nvh_class_of_heap(const struct nvh_heap *h, uint64_t size)
 	return nvh_class_of(h->cls, h->ncls, size);
 }
 
+/* Pool offset of the header of block b of arena a (small) or of the
+ * large object heading arena a (b ignored). */
+static inline uint64_t
+nvh_objhdr_off(const struct nvh_heap *h, uint64_t a, uint64_t b, int large)
+{
+	return large ? nvh_table_off(h, a) + offsetof(struct nvh_arena_ent, hdr)
+		     : nvh_arena_off(h, a) + b * sizeof(struct nvh_objhdr);
+}
+
 /* arena.c */
 int nvh_arenas_init(struct nvh_heap *h);
 void nvh_arenas_fini(struct nvh_heap *h);
@@ -152,6 +162,7 @@ int nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t);
 struct nvh_blk {
 	uint64_t a, b, off, run;
 	int cls;
+	uint64_t birth; /* reserve: the serial the new object gets */
 };
 
 /* alloc.c: the steps of allocating and freeing, shared by the atomic API
@@ -162,7 +173,10 @@ int nvh_blk_reserve(struct nvh_pool *pool, struct nvh_tctx *t, uint64_t size,
 		    struct nvh_blk *out);
 void nvh_blk_unreserve(struct nvh_pool *pool, const struct nvh_blk *k);
 int nvh_blk_rec_alloc(struct nvh_pool *pool, const struct nvh_blk *k,
-		      uint32_t type, struct nvh_rec *rec);
+		      uint64_t word, uint64_t birth, struct nvh_rec *rec);
+/* The header of a located block (see nvh_heap_locate). */
+struct nvh_objhdr *nvh_blk_hdr(const struct nvh_pool *pool,
+			       const struct nvh_blk *k);
 void nvh_blk_publish(struct nvh_pool *pool, const struct nvh_blk *k);
 int nvh_blk_claim(struct nvh_pool *pool, uint64_t off, struct nvh_blk *out);
 void nvh_blk_unclaim(struct nvh_pool *pool, const struct nvh_blk *k);

@@ -105,7 +105,8 @@ _Static_assert(NVH_HEAP_OFFSET >= NVH_HDR_B_OFFSET + NVH_HDR_COPY_SIZE, "");
  *
  *   H               256 B     heap header (struct nvh_heap_hdr), static
  *   H + 256         64 B      checkpoint line (struct nvh_ckpt)
- *   H + 320         64 B      root line: the root slot, an nvh_oid
+ *   H + 320         64 B      root line: root slot, dying-list head and
+ *                             type-table slot (nvh_oids at +0, +8, +16)
  *   H + 512         16 B x n  class table (struct nvh_class_ent)
  *   lanes_off       64 KiB x  lanes: rings of redo records (tx/log_layout.h)
  *   table_off       16 B x    arena table (struct nvh_arena_ent)
@@ -138,18 +139,22 @@ _Static_assert(NVH_HEAP_OFFSET >= NVH_HDR_B_OFFSET + NVH_HDR_COPY_SIZE, "");
  *
  * Class table entry (16 bytes): block_size (multiple of 64), nblocks
  * (blocks per arena, <= 8 * bitmap_slot), blocks_off (offset of block 0 in
- * the arena; the block words, 8 bytes per block, fill [0, 8*nblocks)),
+ * the arena; the object headers, 16 bytes per block, fill [0, 16*nblocks)),
  * reserved.  Block sizes strictly increase; blocks_off + nblocks *
  * block_size <= arena_size.
  *
- * Arena table entry (16 bytes): desc = kind | class << 8 | run << 32 and,
- * for a large object, its block word.  Kinds: FREE (all of the arena's
- * bitmap slot is zero), SMALL (blocks of one class), LARGE (head of a run
- * of `run` arenas holding one object; the entries of the rest of the run
- * stay FREE).
+ * Arena table entry (32 bytes): desc = kind | class << 8 | run << 32, and
+ * for a large object its object header, then 8 reserved bytes.  Kinds:
+ * FREE (all of the arena's bitmap slot is zero), SMALL (blocks of one
+ * class), LARGE (head of a run of `run` arenas holding one object; the
+ * entries of the rest of the run stay FREE).
  *
- * Block word (8 bytes): type id (bits 0-31); bits 32-63 reserved for the
- * objects layer (zero).
+ * Object header (16 bytes, struct nvh_objhdr): word = type id (bits 0-23)
+ * | flags (bits 24-31: NVH_OBJ_DYING) | reference count (bits 32-63);
+ * birth = a pool-unique serial given at allocation (weak pointers compare
+ * it), or, while the object is DYING, the oid of the next dying object.
+ * Type ids below 2^23 are the caller's (untyped objects); ids from 2^23 up
+ * are entries of the pool's type table (objects/types.c).
  */
 
 #define NVH_HEAP_MAGIC "NVHHEAP"
@@ -162,7 +167,9 @@ _Static_assert(NVH_HEAP_OFFSET >= NVH_HDR_B_OFFSET + NVH_HDR_COPY_SIZE, "");
 #define NVH_MIN_LANES 2u
 
 #define NVH_HEAP_CKPT_REL 256u         /* offsets from H */
-#define NVH_HEAP_ROOT_REL 320u
+#define NVH_HEAP_ROOT_REL 320u         /* root slot */
+#define NVH_HEAP_DYING_REL 328u        /* head of the dying list (an oid) */
+#define NVH_HEAP_TYPES_REL 336u        /* the type table object (an oid) */
 #define NVH_HEAP_CLASS_REL 512u
 #define NVH_HEAP_FIXED 4096u           /* header page */
 
@@ -218,12 +225,29 @@ _Static_assert(NVH_HEAP_CLASS_REL + NVH_MAX_CLASSES * 16 <= NVH_HEAP_FIXED,
 enum nvh_arena_kind { NVH_ARENA_FREE = 0, NVH_ARENA_SMALL = 1,
 		      NVH_ARENA_LARGE = 2 };
 
-struct nvh_arena_ent {
-	uint64_t desc;
+struct nvh_objhdr {
 	uint64_t word;
+	uint64_t birth;
 };
 
-_Static_assert(sizeof(struct nvh_arena_ent) == 16, "arena entry");
+_Static_assert(sizeof(struct nvh_objhdr) == 16, "object header");
+
+#define NVH_OBJ_DYING 0x1u
+#define NVH_TYPE_MASK 0xffffffull
+#define NVH_TYPE_TABLE_BASE 0x800000u /* first id of the type table */
+#define NVH_HDR_TYPE(w) ((uint32_t)((w) & NVH_TYPE_MASK))
+#define NVH_HDR_FLAGS(w) ((unsigned)(((w) >> 24) & 0xff))
+#define NVH_HDR_COUNT(w) ((uint32_t)((w) >> 32))
+#define NVH_HDR_MAKE(type, flags, count)                                    \
+	((uint64_t)(type) | (uint64_t)(flags) << 24 | (uint64_t)(count) << 32)
+
+struct nvh_arena_ent {
+	uint64_t desc;
+	struct nvh_objhdr hdr; /* LARGE: the object's header */
+	uint64_t reserved;
+};
+
+_Static_assert(sizeof(struct nvh_arena_ent) == 32, "arena entry");
 
 #define NVH_DESC(kind, cls, run)                                           \
 	((uint64_t)(kind) | (uint64_t)(cls) << 8 | (uint64_t)(run) << 32)

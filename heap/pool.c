@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "heap/checksum.h"
 #include "heap/error.h"
 #include "heap/heap.h"
 #include "heap/pool.h"
@@ -35,6 +36,14 @@ check_layout_arg(const char *layout)
 			       "than the maximum %d", strlen(layout),
 			       NVH_LAYOUT_MAX);
 	return 0;
+}
+
+static void
+set_tag(struct nvh_pool *pool)
+{
+	uint64_t t = 1 + nvh_checksum(pool->hdr.uuid, sizeof(pool->hdr.uuid)) %
+			 0xffff;
+	pool->oid_tag = t << 48;
 }
 
 static struct nvh_pool *
@@ -120,6 +129,7 @@ nvh_create(const char *path, const char *layout, uint64_t size,
 	if (rc)
 		goto fail_pool;
 	nvh_hdr_init(&pool->hdr, layout, rounded);
+	set_tag(pool);
 	pool->hdr_first = 0;
 	pool->hdr_ok[0] = pool->hdr_ok[1] = 1;
 	pool->was_clean = 1;
@@ -185,6 +195,7 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 	if (rc)
 		goto fail_pool;
 	pool->was_clean = pool->hdr.clean_shutdown == 1;
+	set_tag(pool);
 	/* Validate the heap, replay the lanes (read-write, after a crash)
 	 * and rebuild the DRAM state, before anything else is written. */
 	rc = nvh_heap_open(pool);

@@ -39,6 +39,7 @@ struct nvh_pool {
 	struct nvh_lanes lanes;    /* tx/lane.h; unused when read-only */
 	_Atomic int failed;        /* a fence failed: refuse further writes */
 	uint64_t recovered_records; /* replayed by this open */
+	uint64_t oid_tag;          /* high 16 bits of every oid of this pool */
 	uint32_t tx_ring_limit;    /* ring bytes one transaction may use before
 				    * its records go to chunks (testing knob:
 				    * NVHEAP_TEST_TX_RING) */
@@ -78,6 +79,30 @@ static inline void *
 nvh_pool_at(const struct nvh_pool *pool, uint64_t off)
 {
 	return pool->base + off;
+}
+
+/*
+ * Oids carry the pool's tag in bits 48-63 (from its UUID, never 0) above
+ * the pool offset, so an oid of another pool is told apart (with
+ * probability 1 - 2^-16) instead of being taken for one of ours.
+ */
+#define NVH_OID_OFF_MASK ((1ull << 48) - 1)
+
+static inline uint64_t
+nvh_oid_tagged(const struct nvh_pool *pool, uint64_t off)
+{
+	return off ? off | pool->oid_tag : 0;
+}
+
+/* 0 and *off for one of our oids (or null: *off = 0); -1 otherwise. */
+static inline int
+nvh_oid_untag(const struct nvh_pool *pool, uint64_t v, uint64_t *off)
+{
+	*off = v & NVH_OID_OFF_MASK;
+	if (v == 0)
+		return 0;
+	return (v & ~NVH_OID_OFF_MASK) == pool->oid_tag && *off < pool->size
+		       ? 0 : -1;
 }
 
 #endif

@@ -3,7 +3,7 @@
  *
  * Candidates: 64-byte steps up to 512 bytes, then four per doubling
  * (x1.25, x1.5, x1.75, x2).  For each candidate the number of blocks an
- * arena holds is what fits with its block words (8 bytes per block,
+ * arena holds is what fits with its object headers (16 bytes per block,
  * rounded up to a cache line) in front; then the block size is stretched
  * to the largest multiple of 64 that still fits that many blocks, so an
  * arena wastes less than 64 bytes per block.  Candidates that end with the
@@ -18,7 +18,8 @@
 static uint32_t
 side_bytes(uint32_t nblocks)
 {
-	return (nblocks * 8u + LINE - 1) & ~(LINE - 1);
+	return (nblocks * (uint32_t)sizeof(struct nvh_objhdr) + LINE - 1) &
+	       ~(LINE - 1);
 }
 
 unsigned
@@ -29,7 +30,7 @@ nvh_classes_compute(struct nvh_class_ent *out)
 	unsigned n = 0;
 	uint32_t cand = 64;
 	while (n < NVH_MAX_CLASSES) {
-		uint32_t nb = A / (cand + 8u);
+		uint32_t nb = A / (cand + (uint32_t)sizeof(struct nvh_objhdr));
 		while (nb && side_bytes(nb) + nb * cand > A)
 			nb--;
 		if (nb > maxblocks)

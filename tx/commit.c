@@ -203,7 +203,8 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 		rc = nvh_rec_put(&cr, tx->snap, tx->nsnap * sizeof(*tx->snap));
 	for (size_t i = 0; i < tx->nfresh && !rc; i++)
 		rc = nvh_blk_rec_alloc(pool, &tx->fresh[i].blk,
-				       tx->fresh[i].type, &cr);
+				       NVH_HDR_MAKE(tx->fresh[i].type, 0, 0),
+				       tx->fresh[i].blk.birth, &cr);
 	for (size_t i = 0; i < tx->nfrees && !rc; i++)
 		rc = nvh_blk_rec_free(pool, &tx->frees[i], &cr);
 	if (rc)

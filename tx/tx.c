@@ -395,9 +395,10 @@ nvh_tx_alloc(nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 {
 	if (tx_check(tx, "nvh_tx_alloc"))
 		return NVH_OID_NULL;
-	if (size == 0 || (flags & ~NVH_TX_ZERO)) {
-		tx_fail(tx, EINVAL, "nvh_tx_alloc: %s", size ? "unknown flags"
-							     : "size 0");
+	if (size == 0 || (flags & ~NVH_TX_ZERO) || type >= NVH_TYPE_TABLE_BASE) {
+		tx_fail(tx, EINVAL, "nvh_tx_alloc: %s", size == 0 ? "size 0"
+			: flags & ~NVH_TX_ZERO ? "unknown flags"
+			: "type is a typed id: use nvh_tx_alloc_typed");
 		return NVH_OID_NULL;
 	}
 	struct nvh_blk k;
@@ -415,7 +416,7 @@ nvh_tx_alloc(nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 	tx->fresh[tx->nfresh++] = (struct nvh_tx_new){k, size, type};
 	if (flags & NVH_TX_ZERO)
 		memset(tx->pool->base + k.off, 0, size); /* flushed at commit */
-	return (nvh_oid){k.off};
+	return (nvh_oid){nvh_oid_tagged(tx->pool, k.off)};
 }
 
 NVH_API int
@@ -424,17 +425,21 @@ nvh_tx_free(nvh_tx *tx, nvh_oid oid)
 	int rc = tx_check(tx, "nvh_tx_free");
 	if (rc)
 		return rc;
+	uint64_t off;
 	if (oid.off == 0)
 		return 0;
+	if (nvh_oid_untag(tx->pool, oid.off, &off))
+		return tx_fail(tx, EINVAL, "nvh_tx_free: oid 0x%llx is not an "
+			       "object of this pool", (unsigned long long)oid.off);
 	/* Allocated by this transaction: it never existed. */
 	for (size_t i = 0; i < tx->nfresh; i++)
-		if (tx->fresh[i].blk.off == oid.off) {
+		if (tx->fresh[i].blk.off == off) {
 			nvh_blk_unreserve(tx->pool, &tx->fresh[i].blk);
 			tx->fresh[i] = tx->fresh[--tx->nfresh];
 			return 0;
 		}
 	struct nvh_blk k;
-	rc = nvh_blk_claim(tx->pool, oid.off, &k);
+	rc = nvh_blk_claim(tx->pool, off, &k);
 	if (rc)
 		return tx_fail(tx, -rc, "nvh_tx_free: %s", nvh_errormsg());
 	if (grow((void **)&tx->frees, &tx->cfrees, tx->nfrees,

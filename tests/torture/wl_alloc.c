@@ -242,7 +242,7 @@ check(struct nvt_check *k)
 	const struct aop *io = infl >= 0 ? &ap->ops[infl] : NULL;
 	uint64_t want[NSLOTS + 1];
 	unsigned nwant = 0;
-	want[nwant++] = nvh_root_slot(p)->off;
+	want[nwant++] = nvh_root_slot(p)->off & NVH_OID_OFF_MASK;
 	for (unsigned i = 0; i < NSLOTS; i++) {
 		uint64_t v = s[i].off;
 		if (io && io->slot == i && v != ap->slot[i]) {
@@ -265,7 +265,7 @@ check(struct nvt_check *k)
 			goto out;
 		}
 		if (v)
-			want[nwant++] = v;
+			want[nwant++] = v & NVH_OID_OFF_MASK;
 	}
 	/* bits set <=> reachable */
 	for (unsigned i = 0; i < nwant; i++) {

@@ -386,10 +386,10 @@ check(struct nvt_check *k)
 	}
 	/* allocated objects == root + big + list nodes */
 	struct reach r = {.n = 0};
-	r.off[r.n++] = nvh_root_slot(p)->off;
-	r.off[r.n++] = rt->big.off;
+	r.off[r.n++] = nvh_root_slot(p)->off & NVH_OID_OFF_MASK;
+	r.off[r.n++] = rt->big.off & NVH_OID_OFF_MASK;
 	for (nvh_oid it = rt->list; !NVH_OID_IS_NULL(it) && r.n < MAXL + 4;) {
-		r.off[r.n++] = it.off;
+		r.off[r.n++] = it.off & NVH_OID_OFF_MASK;
 		it.off = ((uint64_t *)nvh_direct(p, it))[0];
 	}
 	nvh_heap_foreach(p, count_cb, &r);

@@ -410,6 +410,13 @@ misuse_is_refused(void **state)
 		s[3].off = garbage[i];
 		assert_int_equal(nvh_free(pool, &s[3]), -EINVAL);
 	}
+	/* an object of another pool (its oid carries another pool's tag) */
+	assert_nvh_ok(nvh_alloc(other, &o[1], 64, 1, NULL, NULL));
+	s[3] = o[1];
+	assert_int_equal(nvh_free(pool, &s[3]), -EINVAL);
+	assert_errmsg_has("not an object of this pool");
+	assert_null(nvh_direct(pool, o[1]));
+	assert_nvh_ok(nvh_free(other, &o[1]));
 	/* dest in another pool, in volatile memory, unaligned, freed */
 	assert_int_equal(nvh_alloc(pool, &o[0], 64, 1, NULL, NULL), -EINVAL);
 	assert_errmsg_has("not inside this pool");

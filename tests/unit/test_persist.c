@@ -103,7 +103,7 @@ msync_merges_ranges(void **state)
 	(void)state;
 	nvh_pool *pool = make_pool("merge.pool", NVH_PERSIST_MSYNC);
 	char *heap = nvt_scratch(pool, 1 << 20);
-	uint64_t heap_off = nvh_oid_of(pool, heap).off;
+	uint64_t heap_off = nvh_oid_of(pool, heap).off & NVH_OID_OFF_MASK;
 	nvh_persist_stats_reset(pool);
 	assert_nvh_ok(nvh_flush(pool, heap + 4096 * 3, 10));
 	assert_nvh_ok(nvh_flush(pool, heap, 100));
@@ -297,7 +297,8 @@ auto_selects_pmem(void **state)
 	const char *p = nvt_path("autopmem.pool");
 	unlink(p);
 	nvh_pool *pool = assert_nvh_ptr(nvh_create(p, "sel", SIZE, NULL));
-	uint64_t obj = nvh_oid_of(pool, nvt_scratch(pool, 64)).off;
+	uint64_t obj = nvh_oid_of(pool, nvt_scratch(pool, 64)).off &
+		       NVH_OID_OFF_MASK;
 	assert_nvh_ok(nvh_close(pool));
 	fflush(NULL);
 	pid_t pid = fork();

@@ -107,7 +107,7 @@ data_survives_reopen(void **state)
 	char *obj = nvt_scratch(pool, 3 * sizeof(buf));
 	char *dst = obj + 12345;
 	assert_nvh_ok(nvh_memcpy_persist(pool, dst, buf, sizeof(buf)));
-	uint64_t off = nvh_oid_of(pool, dst).off;
+	uint64_t off = nvh_oid_of(pool, dst).off & NVH_OID_OFF_MASK;
 	assert_nvh_ok(nvh_close(pool));
 
 	pool = assert_nvh_ptr(nvh_open(p, "data", NULL));

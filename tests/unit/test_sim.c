@@ -107,7 +107,8 @@ sim_pool(const char *name, unsigned flags)
 	unlink(path);
 	struct nvh_opts o = {.persist = NVH_PERSIST_SIM, .sim = sim};
 	nvh_pool *pool = assert_nvh_ptr(nvh_create(path, "sim", SIZE, &o));
-	heap_off = nvh_oid_of(pool, nvt_scratch(pool, 4096)).off;
+	heap_off = nvh_oid_of(pool, nvt_scratch(pool, 4096)).off &
+		   NVH_OID_OFF_MASK;
 	/* Flush the allocator's words too: the tests count dirty lines. */
 	assert_nvh_ok(nvh_checkpoint(pool));
 	return pool;

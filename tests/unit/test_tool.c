@@ -128,7 +128,7 @@ stats_and_classes(void **state)
 	struct run *r = run("info %s", p);
 	assert_int_equal(r->status, 0);
 	assert_has(r, "size classes:    ");
-	assert_has(r, "      0       64       3640\n");
+	assert_has(r, "      0       64       3276\n");
 	assert_has(r, "lanes:           ");
 	r = run("stats %s", p);
 	assert_int_equal(r->status, 0);
