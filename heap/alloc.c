@@ -21,6 +21,7 @@
 #include "heap/error.h"
 #include "heap/heap.h"
 #include "heap/pool.h"
+#include "objects/obj.h"
 #include "tx/lane.h"
 #include "tx/redo.h"
 
@@ -351,11 +352,11 @@ nvh_alloc(nvh_pool *pool, nvh_oid *dest, size_t size, uint32_t type,
 		return rc;
 	if (size == 0)
 		return nvh_err(EINVAL, "nvh_alloc: %s: size 0", pool->path);
-	if (type >= NVH_TYPE_TABLE_BASE)
-		return nvh_err(EINVAL, "nvh_alloc: %s: type %" PRIu32 " is not an "
-			       "untyped id (< %u): typed objects are allocated "
-			       "in transactions", pool->path, type,
-			       NVH_TYPE_TABLE_BASE);
+	if (type >= NVH_TYPEID_USER_MAX)
+		return nvh_err(EINVAL, "nvh_alloc: %s: type 0x%" PRIx32 " is not "
+			       "an untyped id (< 0x%x): typed objects are "
+			       "allocated in transactions", pool->path, type,
+			       NVH_TYPEID_USER_MAX);
 	struct nvh_tctx *t = nvh_tctx_get(pool->heap);
 	if (!t)
 		return nvh_err(ENOMEM, "nvh_alloc: out of memory");
@@ -417,6 +418,14 @@ nvh_free(nvh_pool *pool, nvh_oid *dest)
 	if (rc) {
 		nvh_err_prefix("nvh_free: %s: ", pool->path);
 		return rc;
+	}
+	const struct nvh_rtype *rt = nvh_type_get(pool,
+		NVH_HDR_TYPE(nvh_blk_hdr(pool, &k)->word));
+	if (nvh_type_counted(rt)) {
+		nvh_blk_unclaim(pool, &k);
+		return nvh_err(EINVAL, "nvh_free: %s: a \"%s\" is reference "
+			       "counted: unlink it in a transaction", pool->path,
+			       rt->name);
 	}
 	struct nvh_rec rec;
 	nvh_rec_init(&rec, NVH_REC_ATOMIC);

@@ -277,10 +277,11 @@ nvh_persist_volatile(struct nvh_persist *p, const void *addr, size_t len)
 }
 
 void
-nvh_persist_durable_at(struct nvh_persist *p, const char *where)
+nvh_persist_durable_at(struct nvh_persist *p, uint64_t off, uint64_t len,
+		       const char *where)
 {
 	if (p->be->durable_point)
-		p->be->durable_point(p, where);
+		p->be->durable_point(p, off, len, where);
 }
 
 static void

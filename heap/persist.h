@@ -78,8 +78,10 @@ struct nvh_persist_backend {
 	void (*memset_nodrain)(struct nvh_persist *p,
 			       struct nvh_persist_thread *t, void *dst, int c,
 			       size_t len);
-	/* NULL: nothing to check.  See nvh_persist_durable. */
-	void (*durable_point)(struct nvh_persist *p, const char *where);
+	/* NULL: nothing to check.  See nvh_persist_durable: the whole
+	 * mapping (len == 0) or [off, off+len). */
+	void (*durable_point)(struct nvh_persist *p, uint64_t off, uint64_t len,
+			      const char *where);
 };
 
 #define NVH_VOLATILE_MAX 16u
@@ -149,8 +151,16 @@ int nvh_persist_volatile(struct nvh_persist *p, const void *addr, size_t len);
 #define NVH_STR_(x) #x
 #define NVH_STR(x) NVH_STR_(x)
 #define nvh_persist_durable(p, what)                                        \
-	nvh_persist_durable_at((p), what " (" __FILE__ ":" NVH_STR(__LINE__) ")")
-void nvh_persist_durable_at(struct nvh_persist *p, const char *where);
+	nvh_persist_durable_at((p), 0, 0,                                    \
+			       what " (" __FILE__ ":" NVH_STR(__LINE__) ")")
+/* Only [addr, addr+len) must be durable (e.g. what a commit covered). */
+#define nvh_persist_durable_range(p, addr, len, what)                        \
+	nvh_persist_durable_at((p),                                          \
+			       (uint64_t)((const char *)(addr) - (p)->base),  \
+			       (len),                                        \
+			       what " (" __FILE__ ":" NVH_STR(__LINE__) ")")
+void nvh_persist_durable_at(struct nvh_persist *p, uint64_t off,
+			    uint64_t len, const char *where);
 
 void nvh_persist_get_stats(struct nvh_persist *p,
 			   struct nvh_persist_stats *out);

@@ -272,15 +272,19 @@ report(struct nvh_sim *s, uint64_t off, uint64_t len, const char *where,
  * the durable image (lines flushed but not yet fenced count as not
  * durable), split around volatile ranges. */
 static void
-sim_durable_point(struct nvh_persist *p, const char *where)
+sim_durable_point(struct nvh_persist *p, uint64_t from, uint64_t len,
+		  const char *where)
 {
 	struct nvh_sim *s = p->state;
 	unsigned nreports = 0;
 	const uint8_t *w = s->working, *d = s->durable;
+	uint64_t limit = len ? from + len : s->size;
+	if (limit > s->size)
+		limit = s->size;
 	pthread_mutex_lock(&s->lock);
-	uint64_t off = 0;
-	while (off < s->size) {
-		uint64_t n = s->size - off < LINE ? s->size - off : LINE;
+	uint64_t off = len ? from : 0;
+	while (off < limit) {
+		uint64_t n = limit - off < LINE ? limit - off : LINE;
 		if (memcmp(w + off, d + off, n) == 0) {
 			off += n;
 			continue;
@@ -288,7 +292,7 @@ sim_durable_point(struct nvh_persist *p, const char *where)
 		while (w[off] == d[off])
 			off++;
 		uint64_t end = off;
-		while (end < s->size && w[end] != d[end])
+		while (end < limit && w[end] != d[end])
 			end++;
 		while (off < end) {
 			while (off < end && is_volatile(p, off))

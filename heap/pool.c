@@ -25,6 +25,7 @@
 #include "heap/error.h"
 #include "heap/heap.h"
 #include "heap/pool.h"
+#include "objects/obj.h"
 
 static const struct nvh_opts default_opts;
 
@@ -143,6 +144,8 @@ nvh_create(const char *path, const char *layout, uint64_t size,
 			    pool->hdr_first);
 	if (!rc)
 		rc = nvh_heap_open(pool);
+	if (!rc && (rc = nvh_objects_open(pool)))
+		nvh_heap_close(pool);
 	if (rc)
 		goto fail_persist;
 	nvh_persist_durable(&pool->persist, "nvh_create");
@@ -208,10 +211,22 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 				    pool->hdr_first);
 		if (rc)
 			goto fail_heap;
+	}
+	/* Types; and the rest of any cascade of frees a crash cut short. */
+	rc = nvh_objects_open(pool);
+	if (rc)
+		goto fail_heap;
+	if (!rdonly) {
+		/* (a no-op unless the drain above changed something) */
+		rc = nvh_checkpoint(pool);
+		if (rc)
+			goto fail_objects;
 		nvh_persist_durable(&pool->persist, "nvh_open");
 	}
 	return pool;
 
+fail_objects:
+	nvh_objects_close(pool);
 fail_heap:
 	nvh_heap_close(pool);
 fail_persist:
@@ -234,6 +249,7 @@ nvh_close(nvh_pool *pool)
 	int rc = 0;
 	if (!pool->rdonly && !atomic_load(&pool->failed))
 		rc = nvh_checkpoint(pool);
+	nvh_objects_close(pool);
 	nvh_heap_close(pool);
 	if (!pool->rdonly && !rc && !atomic_load(&pool->failed)) {
 		pool->hdr.clean_shutdown = 1;

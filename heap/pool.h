@@ -15,6 +15,7 @@
 #include "tx/lane.h"
 
 struct nvh_heap;
+struct nvh_objects;
 
 #define NVH_PROBLEM_LEN 256
 
@@ -36,6 +37,7 @@ struct nvh_pool {
 	int hdr_ok[2];
 	char hdr_problem[2][NVH_PROBLEM_LEN];
 	struct nvh_heap *heap;     /* allocator DRAM state (heap/heap.h) */
+	struct nvh_objects *objects; /* types, pins (objects/obj.h) */
 	struct nvh_lanes lanes;    /* tx/lane.h; unused when read-only */
 	_Atomic int failed;        /* a fence failed: refuse further writes */
 	uint64_t recovered_records; /* replayed by this open */

@@ -7,6 +7,7 @@
  *   nvheap/persist.h  flushing your own stores, persistence statistics
  *   nvheap/alloc.h    object ids, atomic allocation and free, statistics
  *   nvheap/tx.h       transactions
+ *   nvheap/obj.h      typed objects, reference counts, root, mutexes, check
  */
 #ifndef NVHEAP_H
 #define NVHEAP_H
@@ -16,5 +17,6 @@
 #include <nvheap/persist.h>
 #include <nvheap/alloc.h>
 #include <nvheap/tx.h>
+#include <nvheap/obj.h>
 
 #endif

@@ -41,6 +41,7 @@
 
 #include "heap/error.h"
 #include "heap/pool.h"
+#include "objects/obj.h"
 #include "tx/tx.h"
 
 int
@@ -172,6 +173,8 @@ nvh_tx_do_abort(struct nvh_tx *tx, int write_record)
 	for (size_t i = 0; i < tx->nfrees; i++)
 		nvh_blk_unclaim(pool, &tx->frees[i]);
 	tx->nundo = tx->nfresh = tx->nfrees = tx->nsnap = 0;
+	tx->nrc = 0;
+	tx->typed = 0;
 	return rc;
 }
 
@@ -184,7 +187,8 @@ publish_all(void *arg)
 {
 	struct nvh_tx *tx = arg;
 	for (size_t i = 0; i < tx->nfresh; i++)
-		nvh_blk_publish(tx->pool, &tx->fresh[i].blk);
+		if (!tx->fresh[i].dropped)
+			nvh_blk_publish(tx->pool, &tx->fresh[i].blk);
 }
 
 int
@@ -195,16 +199,24 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 		/* Changed nothing; rolled-back snapshots aside. */
 		return 0;
 	}
+	struct nvh_obj_commit oc = {0};
 	struct nvh_rec cr;
 	nvh_rec_init(&cr, NVH_REC_COMMIT);
 	struct nvh_commit_body body = {tx->id, (uint32_t)tx->nsnap, 0, 0};
 	int rc = nvh_rec_put(&cr, &body, sizeof(body));
 	if (!rc && tx->nsnap)
 		rc = nvh_rec_put(&cr, tx->snap, tx->nsnap * sizeof(*tx->snap));
-	for (size_t i = 0; i < tx->nfresh && !rc; i++)
-		rc = nvh_blk_rec_alloc(pool, &tx->fresh[i].blk,
-				       NVH_HDR_MAKE(tx->fresh[i].type, 0, 0),
+	/* reference counts: final counts, releases, the dying list */
+	if (!rc)
+		rc = nvh_obj_prepare(tx, &cr, &oc);
+	size_t nnew = 0;
+	for (size_t i = 0; i < tx->nfresh && !rc; i++) {
+		if (tx->fresh[i].dropped)
+			continue;
+		nnew++;
+		rc = nvh_blk_rec_alloc(pool, &tx->fresh[i].blk, tx->fresh[i].word,
 				       tx->fresh[i].blk.birth, &cr);
+	}
 	for (size_t i = 0; i < tx->nfrees && !rc; i++)
 		rc = nvh_blk_rec_free(pool, &tx->frees[i], &cr);
 	if (rc)
@@ -214,11 +226,12 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 		nvh_persist_flush(&pool->persist, pool->base + tx->snap[i].off,
 				  tx->snap[i].len);
 	struct nvh_commit_body *b = nvh_rec_body(&cr);
-	if (tx->nfresh) {
+	if (nnew) {
 		for (size_t i = 0; i < tx->nfresh; i++)
-			nvh_persist_flush(&pool->persist,
-					  pool->base + tx->fresh[i].blk.off,
-					  tx->fresh[i].size);
+			if (!tx->fresh[i].dropped)
+				nvh_persist_flush(&pool->persist,
+						  pool->base + tx->fresh[i].blk.off,
+						  tx->fresh[i].size);
 		/* (T2) changed ranges and new objects durable before the
 		 * commit record is written. */
 		rc = nvh_persist_fence(&pool->persist);
@@ -246,15 +259,31 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 	nvh_rec_fini(&cr);
 	if (rc)
 		goto failed_medium_no_rec;
+	nvh_obj_finish(tx, &oc, 1);
+	/* Detector (sim): what the commit covered is durable now; the redo
+	 * entries' words are the next checkpoint's business. */
+	for (size_t i = 0; i < tx->nsnap; i++)
+		nvh_persist_durable_range(&pool->persist,
+					  pool->base + tx->snap[i].off,
+					  tx->snap[i].len, "nvh_tx_commit");
+	for (size_t i = 0; i < tx->nfresh; i++)
+		if (!tx->fresh[i].dropped)
+			nvh_persist_durable_range(&pool->persist,
+						  pool->base + tx->fresh[i].blk.off,
+						  tx->fresh[i].size, "nvh_tx_commit");
 	if (!in_ring)
 		keep_chunk(tx);
 	for (size_t i = 0; i < tx->nfrees; i++)
 		nvh_blk_release(pool, &tx->frees[i]);
+	for (size_t i = 0; i < tx->nfresh; i++)
+		if (tx->fresh[i].dropped) /* typed, never linked */
+			nvh_blk_unreserve(pool, &tx->fresh[i].blk);
 	tx->nfresh = tx->nfrees = 0;
 	return 0;
 
 fail:
 	nvh_rec_fini(&cr);
+	nvh_obj_finish(tx, &oc, 0);
 	{
 		int err = -rc;
 		nvh_tx_do_abort(tx, 1);
@@ -264,6 +293,7 @@ fail:
 failed_medium:
 	nvh_rec_fini(&cr);
 failed_medium_no_rec:
+	nvh_obj_finish(tx, &oc, 0);
 	/* The medium failed: what is durable is unknown, the pool refuses
 	 * further writes; the next open's recovery decides. */
 	tx->nfresh = tx->nfrees = 0;

@@ -20,6 +20,7 @@
 
 #include "heap/error.h"
 #include "heap/pool.h"
+#include "objects/obj.h"
 #include "tx/tx.h"
 
 static _Thread_local struct nvh_tx *tls_tx;
@@ -37,6 +38,7 @@ spare_free(void *p)
 	free(tx->frees);
 	free(tx->aux);
 	free(tx->undo);
+	free(tx->rc);
 	free(tx);
 }
 
@@ -67,6 +69,9 @@ nvh_tx_recycle(struct nvh_tx *tx)
 		return;
 	}
 	tx->nsnap = tx->nfresh = tx->nfrees = tx->naux = tx->nundo = 0;
+	tx->nrc = 0;
+	tx->typed = 0;
+	tx->drain = 0;
 	tx->chunk_head = 0;
 	tx->ring_used = 0;
 	tx->err = 0;
@@ -88,6 +93,7 @@ nvh_tx_current(nvh_pool *pool)
 static int
 tx_fail(struct nvh_tx *tx, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+static int tx_check(struct nvh_tx *tx, const char *fn);
 
 static int
 tx_fail(struct nvh_tx *tx, int code, const char *fmt, ...)
@@ -100,6 +106,23 @@ tx_fail(struct nvh_tx *tx, int code, const char *fmt, ...)
 	if (!tx->err)
 		tx->err = code;
 	return nvh_err(code, "%s: %s", tx->pool->path, msg);
+}
+
+int
+nvh_tx_failf(struct nvh_tx *tx, int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return tx_fail(tx, code, "%s", msg);
+}
+
+int
+nvh_tx_check(struct nvh_tx *tx, const char *fn)
+{
+	return tx_check(tx, fn);
 }
 
 /* Fail fast on a transaction that already failed. */
@@ -315,6 +338,14 @@ nvh_tx_add(nvh_tx *tx, void *addr, size_t len)
 	if (!nvh_heap_data_ok(pool, off, len))
 		return tx_fail(tx, EINVAL, "nvh_tx_add: range at pool offset %"
 			       PRIu64 "+%zu is not object memory", off, len);
+	return nvh_tx_snapshot(tx, off, len);
+}
+
+int
+nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len)
+{
+	nvh_pool *pool = tx->pool;
+	int rc;
 	struct nvh_range gbuf[INLINE_GAPS], *g = gbuf;
 	size_t ng;
 	if (gaps(tx, off, off + len, &g, &ng))
@@ -395,10 +426,22 @@ nvh_tx_alloc(nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 {
 	if (tx_check(tx, "nvh_tx_alloc"))
 		return NVH_OID_NULL;
-	if (size == 0 || (flags & ~NVH_TX_ZERO) || type >= NVH_TYPE_TABLE_BASE) {
+	if (type >= NVH_TYPEID_USER_MAX) {
+		/* (typed objects come from nvh_tx_alloc_typed) */
+		tx_fail(tx, EINVAL, "nvh_tx_alloc: type 0x%x is not an untyped "
+			"id below 0x%x: use nvh_tx_alloc_typed", type,
+			NVH_TYPEID_USER_MAX);
+		return NVH_OID_NULL;
+	}
+	return nvh_tx_alloc_id(tx, size, type, flags);
+}
+
+nvh_oid
+nvh_tx_alloc_id(struct nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
+{
+	if (size == 0 || (flags & ~NVH_TX_ZERO)) {
 		tx_fail(tx, EINVAL, "nvh_tx_alloc: %s", size == 0 ? "size 0"
-			: flags & ~NVH_TX_ZERO ? "unknown flags"
-			: "type is a typed id: use nvh_tx_alloc_typed");
+			: "unknown flags");
 		return NVH_OID_NULL;
 	}
 	struct nvh_blk k;
@@ -413,7 +456,8 @@ nvh_tx_alloc(nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 		tx_fail(tx, ENOMEM, "nvh_tx_alloc: out of memory");
 		return NVH_OID_NULL;
 	}
-	tx->fresh[tx->nfresh++] = (struct nvh_tx_new){k, size, type};
+	tx->fresh[tx->nfresh++] = (struct nvh_tx_new){
+		k, size, type, NVH_HDR_MAKE(type, 0, 0), 0};
 	if (flags & NVH_TX_ZERO)
 		memset(tx->pool->base + k.off, 0, size); /* flushed at commit */
 	return (nvh_oid){nvh_oid_tagged(tx->pool, k.off)};
@@ -434,6 +478,12 @@ nvh_tx_free(nvh_tx *tx, nvh_oid oid)
 	/* Allocated by this transaction: it never existed. */
 	for (size_t i = 0; i < tx->nfresh; i++)
 		if (tx->fresh[i].blk.off == off) {
+			if (tx->fresh[i].type >= NVH_TYPE_TABLE_BASE &&
+			    nvh_type_counted(nvh_type_get(tx->pool,
+							  tx->fresh[i].type)))
+				return tx_fail(tx, EINVAL, "nvh_tx_free: reference "
+					       "counted objects are freed when "
+					       "unlinked");
 			nvh_blk_unreserve(tx->pool, &tx->fresh[i].blk);
 			tx->fresh[i] = tx->fresh[--tx->nfresh];
 			return 0;
@@ -442,6 +492,13 @@ nvh_tx_free(nvh_tx *tx, nvh_oid oid)
 	rc = nvh_blk_claim(tx->pool, off, &k);
 	if (rc)
 		return tx_fail(tx, -rc, "nvh_tx_free: %s", nvh_errormsg());
+	const struct nvh_rtype *rt = nvh_type_get(tx->pool,
+		NVH_HDR_TYPE(nvh_blk_hdr(tx->pool, &k)->word));
+	if (nvh_type_counted(rt)) {
+		nvh_blk_unclaim(tx->pool, &k);
+		return tx_fail(tx, EINVAL, "nvh_tx_free: a \"%s\" is reference "
+			       "counted: unlink it and it is freed", rt->name);
+	}
 	if (grow((void **)&tx->frees, &tx->cfrees, tx->nfrees,
 		 sizeof(*tx->frees))) {
 		nvh_blk_unclaim(tx->pool, &k);
@@ -471,8 +528,14 @@ nvh_tx_commit(nvh_tx *tx)
 			       "was rolled back (%s)", strerror(err));
 	}
 	rc = nvh_tx_do_commit(tx);
+	int drain = tx->drain;
+	nvh_pool *pool = tx->pool;
 	nvh_tx_end(tx);
 	tls_tx = NULL;
+	/* Dying objects are freed after the lane is given back (the drain
+	 * takes a lane of its own). */
+	if (!rc && drain)
+		rc = nvh_obj_drain(pool);
 	return rc;
 }
 

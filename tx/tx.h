@@ -21,6 +21,8 @@ struct nvh_tx_new {
 	struct nvh_blk blk;
 	uint64_t size;   /* as requested: what commit flushes */
 	uint32_t type;
+	uint64_t word;   /* header word at commit (type, flags, count) */
+	int dropped;     /* typed, never linked: not allocated after all */
 };
 
 struct nvh_tx {
@@ -49,6 +51,16 @@ struct nvh_tx {
 	struct nvh_blk chunk;
 	uint64_t chunk_head;  /* 0: no chunk */
 	uint32_t ring_used;   /* ring bytes taken by this transaction */
+	/* reference-count changes of this transaction (objects/ref.c) */
+	struct nvh_rcd *rc;
+	size_t nrc, crc;
+	int typed;            /* did typed work: commit runs the objects hook */
+	int drain;            /* after commit: free dying objects */
+};
+
+struct nvh_rcd {
+	uint64_t off;   /* object */
+	int64_t delta;
 };
 
 /* commit.c */
@@ -63,6 +75,16 @@ int nvh_tx_place(struct nvh_tx *tx, size_t size, uint32_t reserve,
 void nvh_undo_apply(struct nvh_pool *pool, const void *rec);
 /* Release everything the transaction holds in DRAM and free it. */
 void nvh_tx_end(struct nvh_tx *tx);
+/* tx.c: snapshot [off, off+len) of the pool (no range policy: for the
+ * library's own metadata slots too). */
+int nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len);
+/* tx.c: fail the transaction (first error sticks) with a message. */
+int nvh_tx_failf(struct nvh_tx *tx, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int nvh_tx_check(struct nvh_tx *tx, const char *fn);
+/* Allocate with any type id (the library's typed and internal ones). */
+nvh_oid nvh_tx_alloc_id(struct nvh_tx *tx, size_t size, uint32_t type,
+			unsigned flags);
 /* tx.c: keep a finished transaction's memory for the thread's next one. */
 void nvh_tx_recycle(struct nvh_tx *tx);
 

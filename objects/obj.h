@@ -1,0 +1,78 @@
+/*
+ * obj.h -- the objects layer's DRAM state and its hooks into transactions:
+ * types.c (the type table), ref.c (checked stores, reference counts, the
+ * dying list, pins, weak pointers), root.c (root, mutexes), check.c.
+ */
+#ifndef NVH_OBJECTS_OBJ_H
+#define NVH_OBJECTS_OBJ_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <nvheap/obj.h>
+
+#include "heap/layout.h"
+#include "objects/layout.h"
+
+struct nvh_pool;
+struct nvh_tx;
+struct nvh_rec;
+
+struct nvh_rfield {
+	uint32_t offset, flags;
+	char target[NVH_TYPE_NAME_LEN];
+};
+
+struct nvh_rtype {
+	char name[NVH_TYPE_NAME_LEN];
+	uint32_t id, size, flags, nfields;
+	struct nvh_rfield *fields;
+};
+
+struct nvh_pin {
+	uint64_t off;
+	uint32_t n;
+};
+
+struct nvh_objects {
+	pthread_mutex_t lock;     /* types, pins, mutex map */
+	struct nvh_rtype *types;
+	uint32_t ntypes;
+	pthread_mutex_t rc_lock;  /* reference-count commits, dying drains */
+	struct nvh_pin *pins;
+	size_t npins, cpins;
+	struct nvh_mutex_rt *mutexes;
+	size_t nmutexes, cmutexes;
+};
+
+/* types.c */
+int nvh_objects_open(struct nvh_pool *pool);
+void nvh_objects_close(struct nvh_pool *pool);
+const struct nvh_rtype *nvh_type_get(struct nvh_pool *pool, uint32_t id);
+const struct nvh_rtype *nvh_type_named(struct nvh_pool *pool, const char *name);
+/* Validate a type table object's bytes; fills types (malloc'd). */
+int nvh_types_parse(const void *obj, uint64_t size, struct nvh_rtype **out,
+		    uint32_t *n);
+void nvh_types_free(struct nvh_rtype *t, uint32_t n);
+
+static inline int
+nvh_type_counted(const struct nvh_rtype *t)
+{
+	return t && !(t->flags & NVH_TYPE_MANUAL);
+}
+
+/* ref.c: the commit hook of transactions with typed work */
+struct nvh_obj_commit {
+	int locked;       /* holds rc_lock */
+	int drain;        /* the dying list has work after the commit */
+};
+int nvh_obj_prepare(struct nvh_tx *tx, struct nvh_rec *extra,
+		    struct nvh_obj_commit *oc);
+void nvh_obj_finish(struct nvh_tx *tx, struct nvh_obj_commit *oc, int ok);
+/* Free dying objects (not pinned) in bounded, crash-atomic steps. */
+int nvh_obj_drain(struct nvh_pool *pool);
+int nvh_pinned(struct nvh_pool *pool, uint64_t off);
+/* Header of the live (or reserved) object starting at pool offset off. */
+struct nvh_objhdr *nvh_obj_hdr(struct nvh_pool *pool, uint64_t off);
+
+#endif

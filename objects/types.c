@@ -1,0 +1,350 @@
+/*
+ * types.c -- the pool's type table: loading and validating it at open,
+ * registering types (a new table, written in a transaction), lookups.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "heap/error.h"
+#include "heap/heap.h"
+#include "heap/pool.h"
+#include "objects/obj.h"
+#include "tx/tx.h"
+
+#define HDR sizeof(struct nvh_types_hdr)
+
+void
+nvh_types_free(struct nvh_rtype *t, uint32_t n)
+{
+	for (uint32_t i = 0; t && i < n; i++)
+		free(t[i].fields);
+	free(t);
+}
+
+static int
+name_ok(const char *s)
+{
+	return memchr(s, 0, NVH_TYPE_NAME_LEN) != NULL && s[0] != 0;
+}
+
+int
+nvh_types_parse(const void *obj, uint64_t size, struct nvh_rtype **out,
+		uint32_t *nout)
+{
+	const struct nvh_types_hdr *h = obj;
+	*out = NULL;
+	*nout = 0;
+	if (size < HDR || memcmp(h->magic, NVH_TYPES_MAGIC, 8) != 0)
+		return nvh_err(NVH_ECORRUPT, "type table: bad magic");
+	if (h->ntypes > (size - HDR) / sizeof(struct nvh_type_ent) ||
+	    h->nfields > (size - HDR - h->ntypes * sizeof(struct nvh_type_ent)) /
+				 sizeof(struct nvh_field_ent))
+		return nvh_err(NVH_ECORRUPT, "type table: %" PRIu32 " types and %"
+			       PRIu32 " fields do not fit its %" PRIu64 " bytes",
+			       h->ntypes, h->nfields, size);
+	uint64_t body = h->ntypes * sizeof(struct nvh_type_ent) +
+			h->nfields * sizeof(struct nvh_field_ent);
+	if (XXH3_64bits((const char *)obj + HDR, body) != h->checksum)
+		return nvh_err(NVH_ECORRUPT, "type table: checksum mismatch");
+	const struct nvh_type_ent *te = (const void *)((const char *)obj + HDR);
+	const struct nvh_field_ent *fe = (const void *)(te + h->ntypes);
+	struct nvh_rtype *t = calloc(h->ntypes ? h->ntypes : 1, sizeof(*t));
+	if (!t)
+		return nvh_err(ENOMEM, "out of memory for the type table");
+	for (uint32_t i = 0; i < h->ntypes; i++) {
+		const struct nvh_type_ent *e = &te[i];
+		if (!name_ok(e->name) || e->flags & ~NVH_TYPE_MANUAL ||
+		    e->first > h->nfields || e->nfields > h->nfields - e->first)
+			goto bad;
+		for (uint32_t j = 0; j < i; j++)
+			if (strcmp(t[j].name, e->name) == 0)
+				goto bad;
+		memcpy(t[i].name, e->name, NVH_TYPE_NAME_LEN);
+		t[i].id = NVH_TYPE_TABLE_BASE + i;
+		t[i].size = e->size;
+		t[i].flags = e->flags;
+		t[i].nfields = e->nfields;
+		t[i].fields = calloc(e->nfields ? e->nfields : 1,
+				     sizeof(*t[i].fields));
+		if (!t[i].fields) {
+			nvh_types_free(t, i + 1);
+			return nvh_err(ENOMEM, "out of memory for the type table");
+		}
+		for (uint32_t k = 0; k < e->nfields; k++) {
+			const struct nvh_field_ent *f = &fe[e->first + k];
+			uint32_t w = f->flags & NVH_FIELD_WEAK ? 16 : 8;
+			if (f->flags & ~NVH_FIELD_WEAK || f->offset % 8 ||
+			    f->offset > e->size || e->size - f->offset < w ||
+			    !memchr(f->target, 0, NVH_TYPE_NAME_LEN)) {
+				nvh_types_free(t, i + 1);
+				return nvh_err(NVH_ECORRUPT, "type table: type "
+					       "\"%s\" field %" PRIu32 " is invalid",
+					       e->name, k);
+			}
+			t[i].fields[k].offset = f->offset;
+			t[i].fields[k].flags = f->flags;
+			memcpy(t[i].fields[k].target, f->target,
+			       NVH_TYPE_NAME_LEN);
+		}
+	}
+	*out = t;
+	*nout = h->ntypes;
+	return 0;
+bad:
+	nvh_types_free(t, h->ntypes);
+	return nvh_err(NVH_ECORRUPT, "type table: an entry is invalid (name, "
+		       "flags or field range)");
+}
+
+/* The table object currently in the slot, if any. */
+static int
+table_of(struct nvh_pool *pool, const void **obj, uint64_t *size)
+{
+	uint64_t v = *(const uint64_t *)(pool->base + pool->heap->hdr.root_off +
+					 (NVH_HEAP_TYPES_REL - NVH_HEAP_ROOT_REL));
+	uint64_t off;
+	*obj = NULL;
+	*size = 0;
+	if (v == 0)
+		return 0;
+	nvh_oid oid = {v};
+	if (nvh_oid_untag(pool, v, &off) || !(*size = nvh_usable_size(pool, oid)))
+		return nvh_err(NVH_ECORRUPT, "type table slot holds 0x%" PRIx64
+			       ", not an object of this pool", v);
+	*obj = pool->base + off;
+	return 0;
+}
+
+int
+nvh_objects_open(struct nvh_pool *pool)
+{
+	struct nvh_objects *o = calloc(1, sizeof(*o));
+	if (!o)
+		return nvh_err(ENOMEM, "out of memory");
+	pthread_mutex_init(&o->lock, NULL);
+	pthread_mutex_init(&o->rc_lock, NULL);
+	pool->objects = o;
+	const void *obj;
+	uint64_t size;
+	int rc = table_of(pool, &obj, &size);
+	if (!rc && obj)
+		rc = nvh_types_parse(obj, size, &o->types, &o->ntypes);
+	if (!rc && !pool->rdonly)
+		rc = nvh_obj_drain(pool); /* a crash may have left dying objects */
+	if (rc) {
+		nvh_objects_close(pool);
+		return rc;
+	}
+	return 0;
+}
+
+void
+nvh_objects_close(struct nvh_pool *pool)
+{
+	struct nvh_objects *o = pool->objects;
+	if (!o)
+		return;
+	nvh_types_free(o->types, o->ntypes);
+	free(o->pins);
+	free(o->mutexes);
+	pthread_mutex_destroy(&o->lock);
+	pthread_mutex_destroy(&o->rc_lock);
+	free(o);
+	pool->objects = NULL;
+}
+
+const struct nvh_rtype *
+nvh_type_get(struct nvh_pool *pool, uint32_t id)
+{
+	struct nvh_objects *o = pool->objects;
+	if (!o || id < NVH_TYPE_TABLE_BASE || id - NVH_TYPE_TABLE_BASE >= o->ntypes)
+		return NULL;
+	return &o->types[id - NVH_TYPE_TABLE_BASE];
+}
+
+const struct nvh_rtype *
+nvh_type_named(struct nvh_pool *pool, const char *name)
+{
+	struct nvh_objects *o = pool->objects;
+	for (uint32_t i = 0; o && name && i < o->ntypes; i++)
+		if (strcmp(o->types[i].name, name) == 0)
+			return &o->types[i];
+	return NULL;
+}
+
+NVH_API uint32_t
+nvh_type_id(nvh_pool *pool, const char *name)
+{
+	if (!pool || !pool->objects)
+		return 0;
+	pthread_mutex_lock(&pool->objects->lock);
+	const struct nvh_rtype *t = nvh_type_named(pool, name);
+	uint32_t id = t ? t->id : 0;
+	pthread_mutex_unlock(&pool->objects->lock);
+	return id;
+}
+
+/* Does the recorded type equal the program's?  Names what differs. */
+static int
+same(const struct nvh_rtype *r, const struct nvh_type *t)
+{
+	if (r->size != t->size)
+		return nvh_err(EINVAL, "type \"%s\" is recorded with size %"
+			       PRIu32 ", the program's has %" PRIu32, t->name,
+			       r->size, t->size);
+	if (r->flags != t->flags)
+		return nvh_err(EINVAL, "type \"%s\" is recorded with flags 0x%"
+			       PRIx32 ", the program's has 0x%" PRIx32, t->name,
+			       r->flags, t->flags);
+	if (r->nfields != t->nfields)
+		return nvh_err(EINVAL, "type \"%s\" is recorded with %" PRIu32
+			       " pointer fields, the program's has %" PRIu32,
+			       t->name, r->nfields, t->nfields);
+	for (uint32_t i = 0; i < t->nfields; i++) {
+		const struct nvh_field *f = &t->fields[i];
+		const char *tg = f->target ? f->target : "";
+		if (r->fields[i].offset != f->offset ||
+		    r->fields[i].flags != f->flags ||
+		    strcmp(r->fields[i].target, tg) != 0)
+			return nvh_err(EINVAL, "type \"%s\" pointer field %" PRIu32
+				       " is recorded at offset %" PRIu32 " to "
+				       "\"%s\"%s, the program's at %" PRIu32
+				       " to \"%s\"%s", t->name, i,
+				       r->fields[i].offset, r->fields[i].target,
+				       r->fields[i].flags ? " (weak)" : "",
+				       f->offset, tg, f->flags ? " (weak)" : "");
+	}
+	return 0;
+}
+
+static int
+check_desc(const struct nvh_type *t)
+{
+	if (!t || !t->name || !t->name[0] ||
+	    strlen(t->name) > NVH_TYPE_NAME_MAX)
+		return nvh_err(EINVAL, "type name missing or longer than %d",
+			       NVH_TYPE_NAME_MAX);
+	if (t->size == 0 || (t->flags & ~NVH_TYPE_MANUAL) ||
+	    (t->nfields && !t->fields))
+		return nvh_err(EINVAL, "type \"%s\": size 0, unknown flags or "
+			       "no fields array", t->name);
+	for (uint32_t i = 0; i < t->nfields; i++) {
+		const struct nvh_field *f = &t->fields[i];
+		uint32_t w = f->flags & NVH_FIELD_WEAK ? 16 : 8;
+		if (f->offset % 8 || f->offset > t->size ||
+		    t->size - f->offset < w || f->flags & ~NVH_FIELD_WEAK ||
+		    (f->target && strlen(f->target) > NVH_TYPE_NAME_MAX))
+			return nvh_err(EINVAL, "type \"%s\": pointer field %"
+				       PRIu32 " (offset %" PRIu32 ") is not an "
+				       "aligned field inside the type", t->name,
+				       i, f->offset);
+	}
+	return 0;
+}
+
+NVH_API int
+nvh_type_register(nvh_pool *pool, const struct nvh_type *t)
+{
+	if (!pool || !pool->objects)
+		return nvh_err(EINVAL, "nvh_type_register: NULL pool");
+	int rc = check_desc(t);
+	if (rc) {
+		nvh_err_prefix("nvh_type_register: ");
+		return rc;
+	}
+	struct nvh_objects *o = pool->objects;
+	if (nvh_tx_current(pool))
+		return nvh_err(EBUSY, "nvh_type_register: %s: register types "
+			       "outside transactions", pool->path);
+	pthread_mutex_lock(&o->lock);
+	const struct nvh_rtype *r = nvh_type_named(pool, t->name);
+	if (r) {
+		rc = same(r, t);
+		pthread_mutex_unlock(&o->lock);
+		if (rc)
+			nvh_err_prefix("nvh_type_register: %s: ", pool->path);
+		return rc;
+	}
+	if (pool->rdonly) {
+		pthread_mutex_unlock(&o->lock);
+		return nvh_err(EROFS, "nvh_type_register: %s: type \"%s\" is not "
+			       "in the pool, which is open read-only", pool->path,
+			       t->name);
+	}
+	/* A new table: the old entries, then this type. */
+	uint32_t nt = o->ntypes + 1, nf = t->nfields;
+	for (uint32_t i = 0; i < o->ntypes; i++)
+		nf += o->types[i].nfields;
+	uint64_t size = HDR + nt * sizeof(struct nvh_type_ent) +
+			nf * sizeof(struct nvh_field_ent);
+	char *buf = calloc(1, size);
+	if (!buf) {
+		pthread_mutex_unlock(&o->lock);
+		return nvh_err(ENOMEM, "nvh_type_register: out of memory");
+	}
+	struct nvh_types_hdr *h = (void *)buf;
+	struct nvh_type_ent *te = (void *)(buf + HDR);
+	struct nvh_field_ent *fe = (void *)(te + nt);
+	uint32_t f = 0;
+	for (uint32_t i = 0; i < nt; i++) {
+		const struct nvh_rtype *x = i < o->ntypes ? &o->types[i] : NULL;
+		snprintf(te[i].name, NVH_TYPE_NAME_LEN, "%s", x ? x->name : t->name);
+		te[i].size = x ? x->size : t->size;
+		te[i].flags = x ? x->flags : t->flags;
+		te[i].nfields = x ? x->nfields : t->nfields;
+		te[i].first = f;
+		for (uint32_t k = 0; k < te[i].nfields; k++, f++) {
+			fe[f].offset = x ? x->fields[k].offset : t->fields[k].offset;
+			fe[f].flags = x ? x->fields[k].flags : t->fields[k].flags;
+			snprintf(fe[f].target, NVH_TYPE_NAME_LEN, "%s",
+				 x ? x->fields[k].target
+				   : t->fields[k].target ? t->fields[k].target : "");
+		}
+	}
+	memcpy(h->magic, NVH_TYPES_MAGIC, 8);
+	h->ntypes = nt;
+	h->nfields = nf;
+	h->checksum = XXH3_64bits(buf + HDR, size - HDR);
+
+	nvh_tx *tx = nvh_tx_begin(pool);
+	if (!tx) {
+		free(buf);
+		pthread_mutex_unlock(&o->lock);
+		return -errno;
+	}
+	uint64_t slot = pool->heap->hdr.root_off +
+			(NVH_HEAP_TYPES_REL - NVH_HEAP_ROOT_REL);
+	nvh_oid old = {*(uint64_t *)(pool->base + slot)};
+	nvh_oid neu = nvh_tx_alloc_id(tx, size, NVH_TYPEID_TABLE, 0);
+	if (!NVH_OID_IS_NULL(neu)) {
+		memcpy(nvh_direct(pool, neu), buf, size);
+		rc = nvh_tx_snapshot(tx, slot, 8);
+		if (!rc) {
+			*(uint64_t *)(pool->base + slot) = neu.off;
+			rc = nvh_tx_free(tx, old);
+		}
+	}
+	rc = nvh_tx_commit(tx);
+	free(buf);
+	if (!rc) {
+		struct nvh_rtype *types;
+		uint32_t n;
+		const void *obj;
+		rc = table_of(pool, &obj, &size);
+		if (!rc)
+			rc = nvh_types_parse(obj, size, &types, &n);
+		if (!rc) {
+			nvh_types_free(o->types, o->ntypes);
+			o->types = types;
+			o->ntypes = n;
+		}
+	}
+	pthread_mutex_unlock(&o->lock);
+	if (rc)
+		nvh_err_prefix("nvh_type_register: %s: ", pool->path);
+	return rc;
+}
