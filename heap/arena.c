@@ -597,8 +597,8 @@ nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t)
 /* ---- locating an offset ---- */
 
 int
-nvh_heap_locate(struct nvh_heap *h, uint64_t off, uint64_t *ap, uint64_t *bp,
-		uint64_t *inp)
+nvh_heap_geometry(struct nvh_heap *h, uint64_t off, uint64_t *ap, uint64_t *bp,
+		  uint64_t *inp, int *live)
 {
 	const uint64_t start = h->hdr.arenas_off;
 	if (off < start || off >= start + h->narenas * NVH_ARENA_SIZE)
@@ -618,7 +618,8 @@ nvh_heap_locate(struct nvh_heap *h, uint64_t off, uint64_t *ap, uint64_t *bp,
 		*ap = a;
 		*bp = 0;
 		*inp = in_arena;
-		return atomic_load(&r->large_live) ? 0 : -1;
+		*live = atomic_load(&r->large_live) != 0;
+		return 0;
 	}
 	if (r->kind != NVH_K_SMALL)
 		return -1;
@@ -633,5 +634,14 @@ nvh_heap_locate(struct nvh_heap *h, uint64_t off, uint64_t *ap, uint64_t *bp,
 	*ap = a;
 	*bp = b;
 	*inp = (in_arena - c->blocks_off) % c->block_size;
-	return (atomic_load(&r->live[b / 64]) >> (b % 64)) & 1 ? 0 : -1;
+	*live = (atomic_load(&r->live[b / 64]) >> (b % 64)) & 1;
+	return 0;
+}
+
+int
+nvh_heap_locate(struct nvh_heap *h, uint64_t off, uint64_t *ap, uint64_t *bp,
+		uint64_t *inp)
+{
+	int live;
+	return nvh_heap_geometry(h, off, ap, bp, inp, &live) || !live ? -1 : 0;
 }

@@ -187,6 +187,10 @@ uint64_t nvh_blk_size(const struct nvh_pool *pool, const struct nvh_blk *k);
 /* Is [off, off+len) a place user data may live (objects, root slot)? */
 int nvh_heap_data_ok(const struct nvh_pool *pool, uint64_t off, uint64_t len);
 
+/* Where is `off`: arena, block, offset in block, whether the block is
+ * allocated; -1 if `off` lies in no block slot of a small or large arena. */
+int nvh_heap_geometry(struct nvh_heap *h, uint64_t off, uint64_t *a,
+		      uint64_t *b, uint64_t *in, int *live);
 /* Where is `off`: arena, block, offset in block; -1 if not in a block. */
 int nvh_heap_locate(struct nvh_heap *h, uint64_t off, uint64_t *a,
 		    uint64_t *b, uint64_t *in);

@@ -61,6 +61,9 @@ nvh_type_counted(const struct nvh_rtype *t)
 	return t && !(t->flags & NVH_TYPE_MANUAL);
 }
 
+/* root.c */
+void nvh_mutexes_free(struct nvh_objects *o);
+
 /* ref.c: the commit hook of transactions with typed work */
 struct nvh_obj_commit {
 	int locked;       /* holds rc_lock */

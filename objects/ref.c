@@ -73,18 +73,17 @@ obj_containing(struct nvh_pool *pool, struct nvh_tx *tx, uint64_t off,
 {
 	memset(oi, 0, sizeof(*oi));
 	oi->fresh = -1;
-	for (size_t i = 0; tx && i < tx->nfresh; i++) {
+	long i = tx ? nvh_tx_fresh_at(tx, off, in) : -1;
+	if (i >= 0) {
 		const struct nvh_tx_new *f = &tx->fresh[i];
-		uint64_t sz = nvh_blk_size(pool, &f->blk);
-		if (!f->dropped && off >= f->blk.off && off < f->blk.off + sz) {
-			oi->off = f->blk.off;
-			oi->size = sz;
-			oi->type = f->type;
-			oi->fresh = (int)i;
-			*in = off - f->blk.off;
-			oi->rt = nvh_type_get(pool, oi->type);
-			return 0;
-		}
+		if (f->dropped)
+			return -1;
+		oi->off = f->blk.off;
+		oi->size = nvh_blk_size(pool, &f->blk);
+		oi->type = f->type;
+		oi->fresh = (int)i;
+		oi->rt = nvh_type_get(pool, oi->type);
+		return 0;
 	}
 	uint64_t a, b;
 	struct nvh_heap *h = pool->heap;
@@ -159,11 +158,11 @@ value_ok(struct nvh_pool *pool, struct nvh_tx *tx, nvh_oid value,
 static int
 rc_add(struct nvh_tx *tx, uint64_t off, int64_t d)
 {
-	for (size_t i = 0; i < tx->nrc; i++)
-		if (tx->rc[i].off == off) {
-			tx->rc[i].delta += d;
-			return 0;
-		}
+	const uint64_t *ix = nvh_u64map_find(&tx->rc_ix, off);
+	if (ix) {
+		tx->rc[*ix].delta += d;
+		return 0;
+	}
 	if (tx->nrc == tx->crc) {
 		size_t c = tx->crc ? 2 * tx->crc : 16;
 		struct nvh_rcd *n = realloc(tx->rc, c * sizeof(*n));
@@ -172,6 +171,8 @@ rc_add(struct nvh_tx *tx, uint64_t off, int64_t d)
 		tx->rc = n;
 		tx->crc = c;
 	}
+	if (nvh_u64map_put(&tx->rc_ix, off, tx->nrc))
+		return nvh_tx_failf(tx, ENOMEM, "out of memory");
 	tx->rc[tx->nrc++] = (struct nvh_rcd){off, d};
 	return 0;
 }
@@ -289,9 +290,9 @@ nvh_direct_typed(nvh_pool *pool, nvh_oid oid, const struct nvh_type *t)
 		const struct nvh_rtype *rt = h ? nvh_type_get(pool,
 			NVH_HDR_TYPE(h->word)) : NULL;
 		struct nvh_tx *tx = nvh_tx_current(pool);
-		int fresh = 0;
-		for (size_t i = 0; !h && tx && i < tx->nfresh; i++)
-			fresh |= tx->fresh[i].blk.off == off;
+		uint64_t in;
+		int fresh = !h && tx && nvh_tx_fresh_at(tx, off, &in) >= 0 &&
+			    in == 0;
 		if (!fresh && (!rt || strcmp(rt->name, t->name) != 0)) {
 			nvh_err(EINVAL, "nvh_direct_typed: oid 0x%" PRIx64 " is "
 				"not a live \"%s\"", oid.off, t->name);
@@ -413,6 +414,7 @@ struct ent {
 struct plan {
 	struct ent *e;
 	size_t n, cap;
+	struct nvh_u64map ix; /* off -> index in e */
 	uint64_t *work;    /* offsets to release */
 	size_t nwork, cwork;
 };
@@ -421,9 +423,9 @@ static struct ent *
 ent_get(struct plan *pl, struct nvh_pool *pool, struct nvh_tx *tx,
 	uint64_t off)
 {
-	for (size_t i = 0; i < pl->n; i++)
-		if (pl->e[i].off == off)
-			return &pl->e[i];
+	const uint64_t *ix = nvh_u64map_find(&pl->ix, off);
+	if (ix)
+		return &pl->e[*ix];
 	struct oinfo oi;
 	uint64_t in;
 	if (obj_containing(pool, tx, off, &oi, &in) || in != 0 ||
@@ -437,6 +439,8 @@ ent_get(struct plan *pl, struct nvh_pool *pool, struct nvh_tx *tx,
 		pl->e = n;
 		pl->cap = c;
 	}
+	if (nvh_u64map_put(&pl->ix, off, pl->n))
+		return NULL;
 	struct ent *e = &pl->e[pl->n++];
 	memset(e, 0, sizeof(*e));
 	e->off = off;
@@ -592,11 +596,11 @@ unlink_undead(struct plan *pl, struct nvh_pool *pool, struct nvh_rec *rec,
 				       ", not an allocated object", cur);
 		uint64_t next = hd->birth;
 		int drop = 0;
-		for (size_t i = 0; i < pl->n; i++)
-			if (pl->e[i].off == off && pl->e[i].count > 0) {
-				pl->e[i].undie = 1;
-				drop = 1;
-			}
+		const uint64_t *ix = nvh_u64map_find(&pl->ix, off);
+		if (ix && pl->e[*ix].count > 0) {
+			pl->e[*ix].undie = 1;
+			drop = 1;
+		}
 		if (!drop) {
 			if (!new_head)
 				new_head = cur;
@@ -687,13 +691,14 @@ nvh_obj_prepare(struct nvh_tx *tx, struct nvh_rec *rec,
 		tx->frees[tx->nfrees++] = fr[i];
 	}
 	free(fr);
-	free(pl.e);
-	free(pl.work);
 	if (*(uint64_t *)(pool->base + dying_slot(pool)) || oc->drain)
 		tx->drain = 1;
 	for (size_t i = 0; i < pl.n; i++)
 		if (pl.e[i].push && !nvh_pinned(pool, pl.e[i].off))
 			tx->drain = 1;
+	free(pl.e);
+	free(pl.work);
+	nvh_u64map_fini(&pl.ix);
 	return rc == -ENOMEM ? nvh_err(ENOMEM, "out of memory") : rc;
 }
 
@@ -760,6 +765,7 @@ drain_step(struct nvh_pool *pool, int *more)
 		nvh_rec_fini(&rec);
 		free(pl.e);
 		free(pl.work);
+		nvh_u64map_fini(&pl.ix);
 		return 0; /* only pinned objects (or nothing) left */
 	}
 	/* objects the releases zeroed: onto the front of the list */
@@ -799,6 +805,7 @@ drain_step(struct nvh_pool *pool, int *more)
 	free(fr);
 	free(pl.e);
 	free(pl.work);
+	nvh_u64map_fini(&pl.ix);
 	nvh_rec_fini(&rec);
 	return rc == -ENOMEM ? nvh_err(ENOMEM, "out of memory") : rc;
 }

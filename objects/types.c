@@ -150,6 +150,7 @@ nvh_objects_close(struct nvh_pool *pool)
 		return;
 	nvh_types_free(o->types, o->ntypes);
 	free(o->pins);
+	nvh_mutexes_free(o);
 	free(o->mutexes);
 	pthread_mutex_destroy(&o->lock);
 	pthread_mutex_destroy(&o->rc_lock);

@@ -172,8 +172,9 @@ nvh_tx_do_abort(struct nvh_tx *tx, int write_record)
 		nvh_blk_unreserve(pool, &tx->fresh[i].blk);
 	for (size_t i = 0; i < tx->nfrees; i++)
 		nvh_blk_unclaim(pool, &tx->frees[i]);
-	tx->nundo = tx->nfresh = tx->nfrees = tx->nsnap = 0;
-	tx->nrc = 0;
+	tx->nundo = tx->nfrees = tx->nsnap = 0;
+	nvh_tx_forget_fresh(tx);
+	nvh_tx_forget_rc(tx);
 	tx->typed = 0;
 	return rc;
 }
@@ -278,7 +279,8 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 	for (size_t i = 0; i < tx->nfresh; i++)
 		if (tx->fresh[i].dropped) /* typed, never linked */
 			nvh_blk_unreserve(pool, &tx->fresh[i].blk);
-	tx->nfresh = tx->nfrees = 0;
+	nvh_tx_forget_fresh(tx);
+	tx->nfrees = 0;
 	return 0;
 
 fail:
@@ -296,7 +298,8 @@ failed_medium_no_rec:
 	nvh_obj_finish(tx, &oc, 0);
 	/* The medium failed: what is durable is unknown, the pool refuses
 	 * further writes; the next open's recovery decides. */
-	tx->nfresh = tx->nfrees = 0;
+	nvh_tx_forget_fresh(tx);
+	tx->nfrees = 0;
 	return rc;
 }
 

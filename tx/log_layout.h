@@ -7,8 +7,10 @@
  *
  *   off  size  field     rule
  *     0     8  seq       global order of commit; > 0
- *     8     2  nent      entries that follow
- *    10     2  kind      ATOMIC, UNDO, COMMIT, ABORT or CHUNK (below)
+ *     8     2  nent      entries that follow, low 16 bits
+ *    10     1  kind      ATOMIC, UNDO, COMMIT, ABORT or CHUNK (below)
+ *    11     1  nent_hi   entries that follow, bits 16-23 (a commit of
+ *                          tens of thousands of allocations needs them)
  *    12     4  size      bytes of the record, multiple of 64, <= lane size
  *    16     8  checksum  XXH3-64 of bytes [24, size) seeded with XXH3-64
  *                          of bytes [0, 16)
@@ -60,14 +62,23 @@
 
 struct nvh_rec_hdr {
 	uint64_t seq;
-	uint16_t nent;
-	uint16_t kind;
+	uint16_t nent;     /* low 16 bits; see nvh_rec_nent() */
+	uint8_t kind;
+	uint8_t nent_hi;
 	uint32_t size;
 	uint64_t checksum;
 };
 
 _Static_assert(sizeof(struct nvh_rec_hdr) == 24, "record header");
 _Static_assert(offsetof(struct nvh_rec_hdr, checksum) == 16, "");
+
+#define NVH_REC_NENT_MAX 0xffffffu
+
+static inline uint32_t
+nvh_rec_nent(const struct nvh_rec_hdr *h)
+{
+	return (uint32_t)h->nent | (uint32_t)h->nent_hi << 16;
+}
 
 enum nvh_rec_kind {
 	NVH_REC_ATOMIC = 1,

@@ -25,7 +25,7 @@ nvh_rec_init(struct nvh_rec *r, uint16_t kind)
 	r->len = sizeof(struct nvh_rec_hdr);
 	r->nent = 0;
 	memset(r->buf, 0, sizeof(struct nvh_rec_hdr));
-	((struct nvh_rec_hdr *)r->buf)->kind = kind;
+	((struct nvh_rec_hdr *)r->buf)->kind = (uint8_t)kind;
 }
 
 void
@@ -73,7 +73,7 @@ int
 nvh_rec_add(struct nvh_rec *r, enum nvh_rec_op op, uint64_t target,
 	    uint64_t value)
 {
-	if (r->nent == UINT16_MAX)
+	if (r->nent == NVH_REC_NENT_MAX)
 		return nvh_err(ENOSPC, "redo record has too many entries");
 	int rc = reserve(r, 16);
 	if (rc)
@@ -89,7 +89,7 @@ int
 nvh_rec_add_cset(struct nvh_rec *r, uint64_t target, uint64_t newv,
 		 uint64_t oldv)
 {
-	if (r->nent == UINT16_MAX)
+	if (r->nent == NVH_REC_NENT_MAX)
 		return nvh_err(ENOSPC, "redo record has too many entries");
 	int rc = reserve(r, 24);
 	if (rc)
@@ -119,6 +119,7 @@ nvh_rec_seal(struct nvh_rec *r, uint64_t seq)
 	struct nvh_rec_hdr *h = (struct nvh_rec_hdr *)r->buf;
 	h->seq = seq;
 	h->nent = (uint16_t)r->nent;
+	h->nent_hi = (uint8_t)(r->nent >> 16);
 	h->size = (uint32_t)size;
 	h->checksum = rec_checksum(r->buf, size);
 	return size;
@@ -149,7 +150,7 @@ nvh_rec_iter_init(struct nvh_rec_iter *it, const void *rec)
 	const struct nvh_rec_hdr *h = rec;
 	it->end = (const uint8_t *)rec + h->size;
 	it->p = entries_of(rec, it->end);
-	it->left = it->p ? h->nent : 0;
+	it->left = it->p ? nvh_rec_nent(h) : 0;
 }
 
 int
@@ -201,7 +202,7 @@ body_valid(const struct nvh_rec_hdr *h, const struct nvh_rec_bounds *b)
 	}
 	case NVH_REC_UNDO: {
 		const struct nvh_undo_body *ub = (const void *)p;
-		if (p + sizeof(*ub) > end || ub->flags || h->nent ||
+		if (p + sizeof(*ub) > end || ub->flags || nvh_rec_nent(h) ||
 		    ub->nseg > (size_t)(end - p) / sizeof(struct nvh_undo_seg))
 			return 0;
 		const struct nvh_undo_seg *sg = (const void *)(ub + 1);
@@ -220,11 +221,11 @@ body_valid(const struct nvh_rec_hdr *h, const struct nvh_rec_bounds *b)
 		return inline_bytes <= (uint64_t)(end - data);
 	}
 	case NVH_REC_ABORT:
-		return h->nent == 0 &&
+		return nvh_rec_nent(h) == 0 &&
 		       p + sizeof(struct nvh_abort_body) <= end;
 	case NVH_REC_CHUNK: {
 		const struct nvh_chunk_body *cb = (const void *)p;
-		return h->nent == 0 && p + sizeof(*cb) <= end &&
+		return nvh_rec_nent(h) == 0 && p + sizeof(*cb) <= end &&
 		       cb->size >= NVH_REC_ALIGN &&
 		       b->range_ok(b->arg, cb->off, cb->size);
 	}

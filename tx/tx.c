@@ -39,6 +39,8 @@ spare_free(void *p)
 	free(tx->aux);
 	free(tx->undo);
 	free(tx->rc);
+	nvh_u64map_fini(&tx->fresh_ix);
+	nvh_u64map_fini(&tx->rc_ix);
 	free(tx);
 }
 
@@ -68,8 +70,9 @@ nvh_tx_recycle(struct nvh_tx *tx)
 		spare_free(tx);
 		return;
 	}
-	tx->nsnap = tx->nfresh = tx->nfrees = tx->naux = tx->nundo = 0;
-	tx->nrc = 0;
+	tx->nsnap = tx->nfrees = tx->naux = tx->nundo = 0;
+	nvh_tx_forget_fresh(tx);
+	nvh_tx_forget_rc(tx);
 	tx->typed = 0;
 	tx->drain = 0;
 	tx->chunk_head = 0;
@@ -253,18 +256,63 @@ range_insert(struct nvh_range **r, size_t *n, size_t *cap, uint64_t off,
 }
 
 /* Is `off` inside an object this transaction allocated? */
+long
+nvh_tx_fresh_at(const struct nvh_tx *tx, uint64_t off, uint64_t *in)
+{
+	uint64_t a, b;
+	int live;
+	if (!tx->nfresh ||
+	    nvh_heap_geometry(tx->pool->heap, off, &a, &b, in, &live) || live)
+		return -1;
+	const uint64_t *ix = nvh_u64map_find(&tx->fresh_ix, off - *in);
+	return ix ? (long)*ix : -1;
+}
+
 static int
 in_fresh(const struct nvh_tx *tx, uint64_t off, uint64_t *end)
 {
-	for (size_t i = 0; i < tx->nfresh; i++) {
-		uint64_t s = tx->fresh[i].blk.off;
-		uint64_t e = s + nvh_blk_size(tx->pool, &tx->fresh[i].blk);
-		if (off >= s && off < e) {
-			*end = e;
-			return 1;
+	uint64_t in;
+	long i = nvh_tx_fresh_at(tx, off, &in);
+	if (i < 0)
+		return 0;
+	*end = tx->fresh[i].blk.off + nvh_blk_size(tx->pool, &tx->fresh[i].blk);
+	return 1;
+}
+
+/* The start of the first new object inside (cur, stop), or stop. */
+static uint64_t
+next_fresh(const struct nvh_tx *tx, uint64_t cur, uint64_t stop)
+{
+	if (tx->nfresh <= 32) {
+		for (size_t k = 0; k < tx->nfresh; k++) {
+			uint64_t s = tx->fresh[k].blk.off;
+			if (s > cur && s < stop)
+				stop = s;
 		}
+		return stop;
 	}
-	return 0;
+	/* walk the block slots of the range (cur is in no new object) */
+	uint64_t a, b, in;
+	int live;
+	while (cur < stop) {
+		if (nvh_heap_geometry(tx->pool->heap, cur, &a, &b, &in, &live)) {
+			/* not in a block: skip to the next arena */
+			uint64_t base = tx->pool->heap->hdr.arenas_off;
+			cur = cur < base ? base
+			      : base + ((cur - base) / NVH_ARENA_SIZE + 1) *
+				NVH_ARENA_SIZE;
+			continue;
+		}
+		uint64_t start = cur - in;
+		if (in == 0 && !live && nvh_u64map_find(&tx->fresh_ix, cur))
+			return cur;
+		struct nvh_heap *h = tx->pool->heap;
+		uint64_t sz = h->arena[a].kind == NVH_K_LARGE
+			      ? h->arena[a].run * (uint64_t)NVH_ARENA_SIZE
+			      : h->cls[h->arena[a].cls].block_size;
+		cur = start + sz;
+	}
+	return stop;
 }
 
 /* The parts of [off, end) covered by neither snapshots nor new objects. */
@@ -296,11 +344,7 @@ gaps(const struct nvh_tx *tx, uint64_t off, uint64_t end,
 		uint64_t stop = end;
 		if (i < tx->nsnap && tx->snap[i].off < stop)
 			stop = tx->snap[i].off;
-		for (size_t k = 0; k < tx->nfresh; k++) {
-			uint64_t s = tx->fresh[k].blk.off;
-			if (s > cur && s < stop)
-				stop = s;
-		}
+		stop = next_fresh(tx, cur, stop);
 		if (*n == cap) {
 			struct nvh_range *m = malloc(2 * cap * sizeof(*m));
 			if (!m) {
@@ -456,6 +500,11 @@ nvh_tx_alloc_id(struct nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 		tx_fail(tx, ENOMEM, "nvh_tx_alloc: out of memory");
 		return NVH_OID_NULL;
 	}
+	if (nvh_u64map_put(&tx->fresh_ix, k.off, tx->nfresh)) {
+		nvh_blk_unreserve(tx->pool, &k);
+		tx_fail(tx, ENOMEM, "nvh_tx_alloc: out of memory");
+		return NVH_OID_NULL;
+	}
 	tx->fresh[tx->nfresh++] = (struct nvh_tx_new){
 		k, size, type, NVH_HDR_MAKE(type, 0, 0), 0};
 	if (flags & NVH_TX_ZERO)
@@ -476,18 +525,20 @@ nvh_tx_free(nvh_tx *tx, nvh_oid oid)
 		return tx_fail(tx, EINVAL, "nvh_tx_free: oid 0x%llx is not an "
 			       "object of this pool", (unsigned long long)oid.off);
 	/* Allocated by this transaction: it never existed. */
-	for (size_t i = 0; i < tx->nfresh; i++)
-		if (tx->fresh[i].blk.off == off) {
-			if (tx->fresh[i].type >= NVH_TYPE_TABLE_BASE &&
-			    nvh_type_counted(nvh_type_get(tx->pool,
-							  tx->fresh[i].type)))
-				return tx_fail(tx, EINVAL, "nvh_tx_free: reference "
-					       "counted objects are freed when "
-					       "unlinked");
-			nvh_blk_unreserve(tx->pool, &tx->fresh[i].blk);
-			tx->fresh[i] = tx->fresh[--tx->nfresh];
-			return 0;
-		}
+	const uint64_t *fx = nvh_u64map_find(&tx->fresh_ix, off);
+	if (fx) {
+		size_t i = (size_t)*fx;
+		if (tx->fresh[i].type >= NVH_TYPE_TABLE_BASE &&
+		    nvh_type_counted(nvh_type_get(tx->pool, tx->fresh[i].type)))
+			return tx_fail(tx, EINVAL, "nvh_tx_free: reference "
+				       "counted objects are freed when unlinked");
+		nvh_blk_unreserve(tx->pool, &tx->fresh[i].blk);
+		nvh_u64map_del(&tx->fresh_ix, off);
+		tx->fresh[i] = tx->fresh[--tx->nfresh];
+		if (i < tx->nfresh) /* overwrites a key: cannot fail */
+			nvh_u64map_put(&tx->fresh_ix, tx->fresh[i].blk.off, i);
+		return 0;
+	}
 	struct nvh_blk k;
 	rc = nvh_blk_claim(tx->pool, off, &k);
 	if (rc)

@@ -10,6 +10,7 @@
 #include <nvheap/tx.h>
 
 #include "heap/heap.h"
+#include "heap/u64map.h"
 #include "tx/lane.h"
 #include "tx/log_layout.h"
 
@@ -38,6 +39,7 @@ struct nvh_tx {
 	/* objects allocated by the transaction */
 	struct nvh_tx_new *fresh;
 	size_t nfresh, cfresh;
+	struct nvh_u64map fresh_ix; /* block offset -> index in fresh */
 	/* objects it frees at commit */
 	struct nvh_blk *frees;
 	size_t nfrees, cfrees;
@@ -54,6 +56,7 @@ struct nvh_tx {
 	/* reference-count changes of this transaction (objects/ref.c) */
 	struct nvh_rcd *rc;
 	size_t nrc, crc;
+	struct nvh_u64map rc_ix;    /* object offset -> index in rc */
 	int typed;            /* did typed work: commit runs the objects hook */
 	int drain;            /* after commit: free dying objects */
 };
@@ -62,6 +65,26 @@ struct nvh_rcd {
 	uint64_t off;   /* object */
 	int64_t delta;
 };
+
+/* Forget the new objects (after they were published or unreserved). */
+static inline void
+nvh_tx_forget_fresh(struct nvh_tx *tx)
+{
+	tx->nfresh = 0;
+	nvh_u64map_clear(&tx->fresh_ix);
+}
+
+/* Forget the reference-count deltas. */
+static inline void
+nvh_tx_forget_rc(struct nvh_tx *tx)
+{
+	tx->nrc = 0;
+	nvh_u64map_clear(&tx->rc_ix);
+}
+
+/* tx.c: the index in tx->fresh of the new object containing pool offset
+ * `off` (dropped ones included), *in = offset inside it; -1 if none. */
+long nvh_tx_fresh_at(const struct nvh_tx *tx, uint64_t off, uint64_t *in);
 
 /* commit.c */
 int nvh_tx_do_commit(struct nvh_tx *tx);

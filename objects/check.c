@@ -1,0 +1,287 @@
+/*
+ * check.c -- nvh_check: is the object graph consistent?
+ *
+ * From the root slot (and from each object on the dying list, which still
+ * holds its references until released), follow every pointer field the
+ * type table declares.  Then compare: allocated blocks vs objects reached
+ * (leaks, dangling pointers), header counts vs strong references found,
+ * type ids vs the type table, and the allocator's own structures
+ * (nvh_heap_verify: bitmaps, arena table, no overlap).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap/error.h"
+#include "heap/heap.h"
+#include "heap/pool.h"
+#include "objects/obj.h"
+
+struct cobj {
+	uint64_t off, size;
+	uint64_t word, birth;
+	uint64_t refs;      /* strong references found */
+	uint8_t reached;    /* 1 from the root, 2 from the dying list */
+	uint8_t dying_listed;
+};
+
+struct cstate {
+	nvh_pool *pool;
+	struct cobj *o;
+	size_t n, cap;
+	uint64_t *queue;
+	size_t qh, qt;
+	struct nvh_check_report *rep;
+	FILE *out;
+};
+
+static void
+problem(struct cstate *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+problem(struct cstate *c, const char *fmt, ...)
+{
+	if (c->out && c->rep->problems < 100) {
+		va_list ap;
+		va_start(ap, fmt);
+		fprintf(c->out, "problem: ");
+		vfprintf(c->out, fmt, ap);
+		fprintf(c->out, "\n");
+		va_end(ap);
+	}
+	c->rep->problems++;
+}
+
+static int
+collect(void *arg, uint64_t off, uint64_t size, uint32_t type)
+{
+	struct cstate *c = arg;
+	(void)type;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 1024;
+		struct cobj *n = realloc(c->o, cap * sizeof(*n));
+		if (!n)
+			return -1;
+		c->o = n;
+		c->cap = cap;
+	}
+	struct nvh_objhdr *h = nvh_obj_hdr(c->pool, off);
+	struct cobj *o = &c->o[c->n++];
+	memset(o, 0, sizeof(*o));
+	o->off = off;
+	o->size = size;
+	if (h) {
+		o->word = h->word;
+		o->birth = h->birth;
+	}
+	return 0;
+}
+
+static struct cobj *
+find(struct cstate *c, uint64_t off)
+{
+	size_t lo = 0, hi = c->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (c->o[mid].off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->n && c->o[lo].off == off ? &c->o[lo] : NULL;
+}
+
+static void
+reach(struct cstate *c, struct cobj *o, uint8_t how)
+{
+	if (o->reached)
+		return;
+	o->reached = how;
+	c->queue[c->qt++] = (uint64_t)(o - c->o);
+}
+
+/* A pointer value found at `where`; NULL-target means any type. */
+static struct cobj *
+follow(struct cstate *c, uint64_t v, const char *target, const char *where,
+       uint64_t at)
+{
+	uint64_t off;
+	if (!v)
+		return NULL;
+	if (nvh_oid_untag(c->pool, v, &off)) {
+		problem(c, "%s at pool offset %" PRIu64 " holds 0x%" PRIx64 ": not "
+			"an oid of this pool", where, at, v);
+		return NULL;
+	}
+	struct cobj *t = find(c, off);
+	if (!t) {
+		problem(c, "dangling pointer: %s at pool offset %" PRIu64 " -> %"
+			PRIu64 ", which is not the start of an allocated object",
+			where, at, off);
+		return NULL;
+	}
+	if (target && target[0]) {
+		const struct nvh_rtype *rt = nvh_type_get(c->pool,
+							  NVH_HDR_TYPE(t->word));
+		if (!rt || strcmp(rt->name, target) != 0)
+			problem(c, "%s at pool offset %" PRIu64 " should point to a "
+				"\"%s\", points to %s%s%s (type 0x%" PRIx32 ")",
+				where, at, target, rt ? "a \"" : "an untyped object",
+				rt ? rt->name : "", rt ? "\"" : "",
+				NVH_HDR_TYPE(t->word));
+	}
+	c->rep->pointers++;
+	return t;
+}
+
+NVH_API int
+nvh_check(nvh_pool *pool, struct nvh_check_report *rep, FILE *out)
+{
+	struct nvh_check_report dummy;
+	if (!rep)
+		rep = &dummy;
+	memset(rep, 0, sizeof(*rep));
+	if (!pool || !pool->heap || !pool->objects)
+		return nvh_err(EINVAL, "nvh_check: NULL pool");
+	struct cstate c = {.pool = pool, .rep = rep, .out = out};
+	if (nvh_heap_verify(pool))
+		problem(&c, "allocator: %s", nvh_errormsg());
+	if (nvh_heap_foreach(pool, collect, &c)) {
+		free(c.o);
+		return nvh_err(ENOMEM, "nvh_check: out of memory");
+	}
+	rep->objects = c.n;
+	c.queue = malloc((c.n + 1) * sizeof(*c.queue));
+	if (!c.queue) {
+		free(c.o);
+		return nvh_err(ENOMEM, "nvh_check: out of memory");
+	}
+	/* types */
+	const char *base = pool->base;
+	const uint64_t *slots = (const void *)(base + pool->heap->hdr.root_off);
+	uint64_t table = 0;
+	nvh_oid_untag(pool, slots[2], &table);
+	for (size_t i = 0; i < c.n; i++) {
+		uint32_t ty = NVH_HDR_TYPE(c.o[i].word);
+		if (ty >= NVH_TYPE_TABLE_BASE) {
+			rep->typed++;
+			if (!nvh_type_get(pool, ty))
+				problem(&c, "object at %" PRIu64 " has type id 0x%"
+					PRIx32 ", not in the type table",
+					c.o[i].off, ty);
+		} else if (ty == NVH_TYPEID_TABLE && c.o[i].off != table) {
+			problem(&c, "object at %" PRIu64 " is tagged as a type "
+				"table but is not the pool's", c.o[i].off);
+		}
+		if (i && c.o[i].off < c.o[i - 1].off + c.o[i - 1].size)
+			problem(&c, "objects at %" PRIu64 " and %" PRIu64 " overlap",
+				c.o[i - 1].off, c.o[i].off);
+	}
+	if (table) {
+		struct cobj *t = find(&c, table);
+		if (!t)
+			problem(&c, "the type table slot points to %" PRIu64 ", not "
+				"an allocated object", table);
+		else
+			t->reached = 1;
+	}
+	/* the dying list */
+	uint64_t v = slots[1];
+	size_t guard = 0;
+	while (v && guard++ <= c.n) {
+		uint64_t off;
+		struct cobj *d = NULL;
+		if (nvh_oid_untag(pool, v, &off) || !(d = find(&c, off))) {
+			problem(&c, "dying list: 0x%" PRIx64 " is not an allocated "
+				"object", v);
+			break;
+		}
+		if (!(NVH_HDR_FLAGS(d->word) & NVH_OBJ_DYING) ||
+		    NVH_HDR_COUNT(d->word) != 0)
+			problem(&c, "dying list: object at %" PRIu64 " is not "
+				"marked dying with count 0", off);
+		d->dying_listed = 1;
+		rep->dying++;
+		reach(&c, d, 2);
+		v = d->birth;
+	}
+	if (guard > c.n)
+		problem(&c, "dying list: loops");
+	/* from the root */
+	struct cobj *r = follow(&c, slots[0], NULL, "root slot",
+				pool->heap->hdr.root_off);
+	if (r) {
+		r->refs++;
+		reach(&c, r, 1);
+	}
+	while (c.qh < c.qt) {
+		struct cobj *o = &c.o[c.queue[c.qh++]];
+		const struct nvh_rtype *rt = nvh_type_get(pool, NVH_HDR_TYPE(o->word));
+		for (uint32_t i = 0; rt && i < rt->nfields; i++) {
+			const struct nvh_rfield *f = &rt->fields[i];
+			uint64_t at = o->off + f->offset;
+			uint64_t pv;
+			memcpy(&pv, base + at, 8);
+			char where[96];
+			snprintf(where, sizeof(where), "%s field of a \"%s\"",
+				 f->flags & NVH_FIELD_WEAK ? "weak" : "pointer",
+				 rt->name);
+			if (f->flags & NVH_FIELD_WEAK) {
+				/* a weak pointer may outlive its target */
+				uint64_t off, birth;
+				memcpy(&birth, base + at + 8, 8);
+				struct cobj *t;
+				if (pv && !nvh_oid_untag(pool, pv, &off) &&
+				    (t = find(&c, off)) && t->birth == birth &&
+				    !(NVH_HDR_FLAGS(t->word) & NVH_OBJ_DYING))
+					follow(&c, pv, f->target, where, at);
+				continue;
+			}
+			struct cobj *t = follow(&c, pv, f->target, where, at);
+			if (!t)
+				continue;
+			t->refs++;
+			reach(&c, t, o->reached);
+		}
+	}
+	for (size_t i = 0; i < c.n; i++) {
+		struct cobj *o = &c.o[i];
+		rep->reachable += o->reached == 1;
+		if (!o->reached) {
+			problem(&c, "leak: object at %" PRIu64 " (%" PRIu64 " bytes, "
+				"type 0x%" PRIx32 ") is allocated but not reachable",
+				o->off, o->size, NVH_HDR_TYPE(o->word));
+			continue;
+		}
+		const struct nvh_rtype *rt = nvh_type_get(pool, NVH_HDR_TYPE(o->word));
+		if (!nvh_type_counted(rt))
+			continue;
+		if (NVH_HDR_COUNT(o->word) != o->refs)
+			problem(&c, "reference count: the \"%s\" at %" PRIu64 " has "
+				"count %" PRIu32 ", %" PRIu64 " strong references "
+				"found", rt->name, o->off, NVH_HDR_COUNT(o->word),
+				o->refs);
+		if ((NVH_HDR_FLAGS(o->word) & NVH_OBJ_DYING) && !o->dying_listed)
+			problem(&c, "the \"%s\" at %" PRIu64 " is marked dying but "
+				"not on the dying list", rt->name, o->off);
+		if (o->dying_listed && o->refs)
+			problem(&c, "the \"%s\" at %" PRIu64 " is dying but still "
+				"referenced", rt->name, o->off);
+	}
+	if (out)
+		fprintf(out, "%" PRIu64 " objects (%" PRIu64 " typed), %" PRIu64
+			" reachable, %" PRIu64 " pointers followed, %" PRIu64
+			" dying: %" PRIu64 " problem%s\n", rep->objects, rep->typed,
+			rep->reachable, rep->pointers, rep->dying, rep->problems,
+			rep->problems == 1 ? "" : "s");
+	free(c.o);
+	free(c.queue);
+	if (rep->problems)
+		return nvh_err(NVH_ECORRUPT, "nvh_check: %s: %" PRIu64 " problem%s",
+			       pool->path, rep->problems,
+			       rep->problems == 1 ? "" : "s");
+	return 0;
+}

@@ -1,0 +1,138 @@
+/*
+ * root.c -- the root object and persistent mutexes.
+ *
+ * Mutexes: the lock state of an nvh_mutex lives in DRAM, in a table keyed
+ * by the mutex's pool offset, created on first use.  After a crash (or any
+ * reopen) the table is empty, so every mutex starts unlocked; locking
+ * never writes to the medium.  This gives the guarantee of NV-Heaps'
+ * generation-stamped locks without rewriting a persistent word (and
+ * flushing its line) on every lock and unlock.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap/error.h"
+#include "heap/heap.h"
+#include "heap/pool.h"
+#include "objects/obj.h"
+#include "tx/tx.h"
+
+NVH_API nvh_oid
+nvh_root(nvh_pool *pool, const struct nvh_type *t)
+{
+	if (!pool || !pool->objects || !t || !t->name) {
+		nvh_err(EINVAL, "nvh_root: NULL argument");
+		return NVH_OID_NULL;
+	}
+	const struct nvh_rtype *rt = nvh_type_named(pool, t->name);
+	if (!rt || rt->size != t->size) {
+		nvh_err(EINVAL, "nvh_root: %s: type \"%s\" is not registered "
+			"(nvh_type_register)", pool->path, t->name);
+		return NVH_OID_NULL;
+	}
+	nvh_oid *slot = nvh_root_slot(pool);
+	if (NVH_OID_IS_NULL(*slot)) {
+		nvh_tx *tx = nvh_tx_begin(pool);
+		if (!tx)
+			return NVH_OID_NULL;
+		nvh_oid o = nvh_tx_alloc_typed(tx, t, NVH_TX_ZERO);
+		if (!NVH_OID_IS_NULL(o))
+			nvh_tx_set(tx, slot, o);
+		if (nvh_tx_commit(tx)) {
+			nvh_err_prefix("nvh_root: ");
+			return NVH_OID_NULL;
+		}
+	}
+	uint64_t off;
+	struct nvh_objhdr *h = NULL;
+	if (!nvh_oid_untag(pool, slot->off, &off))
+		h = nvh_obj_hdr(pool, off);
+	if (!h || NVH_HDR_TYPE(h->word) != rt->id) {
+		const struct nvh_rtype *got = h ? nvh_type_get(pool,
+			NVH_HDR_TYPE(h->word)) : NULL;
+		nvh_err(EINVAL, "nvh_root: %s: the root object is %s%s%s, not a "
+			"\"%s\"", pool->path, got ? "a \"" : "",
+			got ? got->name : "untyped or invalid", got ? "\"" : "",
+			t->name);
+		return NVH_OID_NULL;
+	}
+	return *slot;
+}
+
+/* ---- mutexes ---- */
+
+struct nvh_mutex_rt {
+	uint64_t off;
+	pthread_mutex_t *m;
+};
+
+static pthread_mutex_t *
+mutex_of(nvh_pool *pool, nvh_mutex *mx)
+{
+	const char *p = (const char *)mx;
+	if (!pool || !pool->objects || !mx || p < pool->base ||
+	    p >= pool->base + pool->size) {
+		nvh_err(EINVAL, "nvh_mutex: the mutex is not in this pool");
+		return NULL;
+	}
+	uint64_t off = (uint64_t)(p - pool->base);
+	struct nvh_objects *o = pool->objects;
+	pthread_mutex_t *m = NULL;
+	pthread_mutex_lock(&o->lock);
+	for (size_t i = 0; i < o->nmutexes; i++)
+		if (o->mutexes[i].off == off) {
+			m = o->mutexes[i].m;
+			break;
+		}
+	if (!m) {
+		if (o->nmutexes == o->cmutexes) {
+			size_t c = o->cmutexes ? 2 * o->cmutexes : 16;
+			struct nvh_mutex_rt *n = realloc(o->mutexes, c * sizeof(*n));
+			if (n) {
+				o->mutexes = n;
+				o->cmutexes = c;
+			}
+		}
+		if (o->nmutexes < o->cmutexes && (m = malloc(sizeof(*m)))) {
+			pthread_mutex_init(m, NULL);
+			o->mutexes[o->nmutexes++] = (struct nvh_mutex_rt){off, m};
+		}
+	}
+	pthread_mutex_unlock(&o->lock);
+	if (!m)
+		nvh_err(ENOMEM, "nvh_mutex: out of memory");
+	return m;
+}
+
+NVH_API int
+nvh_mutex_lock(nvh_pool *pool, nvh_mutex *mx)
+{
+	pthread_mutex_t *m = mutex_of(pool, mx);
+	return m ? -pthread_mutex_lock(m) : -errno;
+}
+
+NVH_API int
+nvh_mutex_trylock(nvh_pool *pool, nvh_mutex *mx)
+{
+	pthread_mutex_t *m = mutex_of(pool, mx);
+	return m ? -pthread_mutex_trylock(m) : -errno;
+}
+
+NVH_API int
+nvh_mutex_unlock(nvh_pool *pool, nvh_mutex *mx)
+{
+	pthread_mutex_t *m = mutex_of(pool, mx);
+	return m ? -pthread_mutex_unlock(m) : -errno;
+}
+
+void
+nvh_mutexes_free(struct nvh_objects *o)
+{
+	for (size_t i = 0; i < o->nmutexes; i++) {
+		pthread_mutex_destroy(o->mutexes[i].m);
+		free(o->mutexes[i].m);
+	}
+	o->nmutexes = 0;
+}

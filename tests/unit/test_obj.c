@@ -1,0 +1,566 @@
+/*
+ * test_obj.c -- typed objects: checked stores and their refusals,
+ * reference counts across commit and abort, cascades (a million nodes,
+ * and a crash in the middle of one), weak pointers, pins, the type table,
+ * the root, mutexes, and nvh_check / `nvheap check` on planted damage.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nvh_test.h"
+
+#include "heap/heap.h"
+#include "heap/pool.h"
+#include "objects/obj.h"
+
+#define MIB (1ull << 20)
+
+NVH_TYPE(node);
+NVH_TYPE(leaf);
+NVH_TYPE(top);
+NVH_TYPE(blob);
+
+struct node {
+	int64_t value;
+	node_ptr next;
+	leaf_ptr leaf;
+	node_weak peer;
+};
+
+struct leaf {
+	uint64_t data[3];
+};
+
+struct top {
+	node_ptr a, b;
+	leaf_ptr l;
+	nvh_oid any;
+	nvh_mutex lock;
+	uint64_t counter;
+};
+
+struct blob {
+	char bytes[200];
+};
+
+NVH_TYPE_DEFINE(node, 0, NVH_PTR(node, next, node) NVH_PTR(node, leaf, leaf)
+		NVH_WEAK(node, peer, node));
+NVH_TYPE_DEFINE(leaf, 0);
+NVH_TYPE_DEFINE(top, 0, NVH_PTR(top, a, node) NVH_PTR(top, b, node)
+		NVH_PTR(top, l, leaf) {offsetof(struct top, any), 0, NULL},);
+NVH_TYPE_DEFINE(blob, NVH_TYPE_MANUAL);
+
+static nvh_pool *
+typed_pool(const char *name, uint64_t size)
+{
+	const char *p = nvt_path(name);
+	unlink(p);
+	nvh_pool *pool = assert_nvh_ptr(nvh_create(p, "obj", size, NULL));
+	assert_nvh_ok(nvh_type_register(pool, &node_type));
+	assert_nvh_ok(nvh_type_register(pool, &leaf_type));
+	assert_nvh_ok(nvh_type_register(pool, &top_type));
+	assert_nvh_ok(nvh_type_register(pool, &blob_type));
+	return pool;
+}
+
+static nvh_pool *
+reopen(nvh_pool *pool, const char *name)
+{
+	assert_nvh_ok(nvh_close(pool));
+	pool = assert_nvh_ptr(nvh_open(nvt_path(name), "obj", NULL));
+	assert_nvh_ok(nvh_type_register(pool, &node_type));
+	assert_nvh_ok(nvh_type_register(pool, &leaf_type));
+	assert_nvh_ok(nvh_type_register(pool, &top_type));
+	assert_nvh_ok(nvh_type_register(pool, &blob_type));
+	return pool;
+}
+
+static void
+assert_consistent(nvh_pool *pool)
+{
+	struct nvh_check_report rep;
+	if (nvh_check(pool, &rep, stderr) != 0)
+		fail_msg("pool inconsistent: %" PRIu64 " problems", rep.problems);
+}
+
+static uint64_t
+nobjects(nvh_pool *pool)
+{
+	struct nvh_stats st;
+	nvh_stats(pool, &st);
+	return st.objects;
+}
+
+static void
+counts_across_commit_and_abort(void **state)
+{
+	(void)state;
+	nvh_pool *pool = typed_pool("counts.pool", 8 * MIB);
+	top_ptr t = NVH_ROOT(pool, top);
+	assert_false(NVH_IS_NULL(t));
+	assert_int_equal(nvh_refcount(pool, t.oid), 1); /* the root slot */
+	assert_int_equal(NVH_ROOT(pool, top).oid.off, t.oid.off);
+	struct top *tp = top_d(pool, t);
+
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	node_ptr n = NVH_TX_ALLOC(tx, node);
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->a, n));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->b, n));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_int_equal(nvh_refcount(pool, n.oid), 2);
+
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->a, NVH_NULL(node)));
+	assert_nvh_ok(nvh_tx_abort(tx));
+	assert_int_equal(nvh_refcount(pool, n.oid), 2);
+	assert_int_equal(tp->a.oid.off, n.oid.off);
+
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->a, NVH_NULL(node)));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_int_equal(nvh_refcount(pool, n.oid), 1);
+	/* a new object never linked is freed at commit */
+	uint64_t before = nobjects(pool);
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	node_ptr lost = NVH_TX_ALLOC(tx, node);
+	node_d(pool, lost)->value = 5;
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_int_equal(nobjects(pool), before);
+	assert_int_equal(nvh_usable_size(pool, lost.oid), 0);
+	/* the last reference: freed, and what it held released */
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	leaf_ptr l = NVH_TX_ALLOC(tx, leaf);
+	assert_nvh_ok(NVH_TX_SET(tx, &node_d(pool, n)->leaf, l));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_int_equal(nvh_refcount(pool, l.oid), 1);
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->b, NVH_NULL(node)));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_int_equal(nvh_usable_size(pool, n.oid), 0);
+	assert_int_equal(nvh_usable_size(pool, l.oid), 0);
+	assert_consistent(pool);
+	/* counts survive reopen; manual types are freed by hand */
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	nvh_oid b = nvh_tx_alloc_typed(tx, &blob_type, 0);
+	assert_nvh_ok(nvh_tx_set(tx, &tp->any, b));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	pool = reopen(pool, "counts.pool");
+	tp = top_d(pool, NVH_ROOT(pool, top));
+	assert_int_equal(nvh_refcount(pool, tp->any), 0); /* manual */
+	assert_consistent(pool);
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	nvh_oid bb = tp->any;
+	assert_nvh_ok(nvh_tx_set(tx, &tp->any, NVH_OID_NULL));
+	assert_nvh_ok(nvh_tx_free(tx, bb));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_consistent(pool);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* Every refusal of item 4, each leaving the pool as it was. */
+static void
+checked_store_refusals(void **state)
+{
+	(void)state;
+	nvh_pool *pool = typed_pool("refuse.pool", 8 * MIB);
+	nvh_pool *other = typed_pool("refuse-other.pool", 8 * MIB);
+	top_ptr t = NVH_ROOT(pool, top);
+	struct top *tp = top_d(pool, t);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	node_ptr n = NVH_TX_ALLOC(tx, node);
+	leaf_ptr l = NVH_TX_ALLOC(tx, leaf);
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->a, n));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->l, l));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	nvh_tx *ot = assert_nvh_ptr(nvh_tx_begin(other));
+	leaf_ptr foreign = NVH_TX_ALLOC(ot, leaf);
+	top_ptr otop = NVH_ROOT(other, top);
+	(void)otop;
+	assert_nvh_ok(nvh_tx_commit(ot));
+	uint64_t objs = nobjects(pool);
+	uint32_t cn = nvh_refcount(pool, n.oid), cl = nvh_refcount(pool, l.oid);
+	nvh_oid freed;
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	freed = NVH_TX_ALLOC(tx, node).oid;
+	assert_nvh_ok(nvh_tx_commit(tx)); /* never linked: freed */
+
+	struct {
+		const char *what;
+		nvh_oid *field;
+		nvh_oid value;
+		const char *msg;
+	} cases[] = {
+		{"wrong type", &tp->b.oid, l.oid, "should point"},
+		{"volatile address", &tp->b.oid, {(uint64_t)(uintptr_t)&cases},
+		 "not an oid of this pool"},
+		{"offset outside the heap", &tp->b.oid,
+		 {pool->oid_tag | (pool->size - 64)}, "not the start"},
+		{"freed block", &tp->b.oid, freed, "not the start"},
+		{"interior pointer", &tp->b.oid, {n.oid.off + 8}, "not the start"},
+		{"another pool's object", &tp->l.oid, foreign.oid,
+		 "not an oid of this pool"},
+		{"not a pointer field", (nvh_oid *)&tp->counter, n.oid,
+		 "not a pointer field"},
+		{"a volatile field", &(nvh_oid){0}, n.oid, "not in this pool"},
+		{"a weak field", &node_d(pool, n)->peer.w.oid, n.oid, "weak"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (strcmp(cases[i].msg, "should point") == 0)
+			cases[i].msg = "points to \"node\", the value is a \"leaf\"";
+		tx = assert_nvh_ptr(nvh_tx_begin(pool));
+		uint64_t was = cases[i].field->off;
+		errno = 0;
+		int rc = nvh_tx_set(tx, cases[i].field, cases[i].value);
+		if (rc != -EINVAL)
+			fail_msg("%s: accepted (%d)", cases[i].what, rc);
+		if (!strstr(nvh_errormsg(), cases[i].msg))
+			fail_msg("%s: message \"%s\" lacks \"%s\"", cases[i].what,
+				 nvh_errormsg(), cases[i].msg);
+		assert_int_equal(nvh_tx_commit(tx), -EINVAL); /* rolled back */
+		assert_int_equal(cases[i].field->off, was);
+		assert_int_equal(nobjects(pool), objs);
+		assert_int_equal(nvh_refcount(pool, n.oid), cn);
+		assert_int_equal(nvh_refcount(pool, l.oid), cl);
+	}
+	/* the atomic API refuses counted objects */
+	assert_int_equal(nvh_free(pool, &tp->a.oid), -EINVAL);
+	assert_errmsg_has("reference counted");
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_int_equal(nvh_tx_free(tx, n.oid), -EINVAL);
+	assert_int_equal(nvh_tx_commit(tx), -EINVAL);
+	assert_consistent(pool);
+	assert_nvh_ok(nvh_close(other));
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static void
+type_table(void **state)
+{
+	(void)state;
+	nvh_pool *pool = typed_pool("types.pool", 8 * MIB);
+	assert_true(nvh_type_id(pool, "node") >= 0x800000);
+	assert_int_equal(nvh_type_id(pool, "nothing"), 0);
+	assert_nvh_ok(nvh_type_register(pool, &node_type)); /* again: fine */
+	assert_nvh_ok(nvh_close(pool));
+	pool = assert_nvh_ptr(nvh_open(nvt_path("types.pool"), "obj", NULL));
+	/* the same name, another definition */
+	static const struct nvh_field f1[] = {{8, 0, "node"}};
+	struct nvh_type bigger = {"node", 48, 0, 1, f1};
+	assert_int_equal(nvh_type_register(pool, &bigger), -EINVAL);
+	assert_errmsg_has("recorded with size 40, the program's has 48");
+	struct nvh_type moved = node_type;
+	static const struct nvh_field f2[] = {{16, 0, "node"}, {8, 0, "leaf"},
+					      {24, NVH_FIELD_WEAK, "node"}};
+	moved.fields = f2;
+	assert_int_equal(nvh_type_register(pool, &moved), -EINVAL);
+	assert_errmsg_has("pointer field 0 is recorded at offset 8");
+	struct nvh_type bad = {"x", 8, 0, 1, f1};
+	assert_int_equal(nvh_type_register(pool, &bad), -EINVAL);
+	assert_errmsg_has("not an aligned field inside the type");
+	/* unregistered types cannot be allocated */
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_true(NVH_OID_IS_NULL(nvh_tx_alloc_typed(tx, &bad, 0)));
+	assert_int_equal(nvh_tx_commit(tx), -EINVAL);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static void
+weak_pointers(void **state)
+{
+	(void)state;
+	nvh_pool *pool = typed_pool("weak.pool", 8 * MIB);
+	struct top *tp = top_d(pool, NVH_ROOT(pool, top));
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	node_ptr a = NVH_TX_ALLOC(tx, node), b = NVH_TX_ALLOC(tx, node);
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->a, a));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->b, b));
+	assert_nvh_ok(NVH_TX_SET_WEAK(tx, node, &node_d(pool, a)->peer, b));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_int_equal(nvh_refcount(pool, b.oid), 1); /* weak holds none */
+	assert_int_equal(NVH_WEAK_GET(pool, node, &node_d(pool, a)->peer).oid.off,
+			 b.oid.off);
+	/* free b: the weak pointer reads null, also once the block is reused */
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->b, NVH_NULL(node)));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_true(NVH_IS_NULL(NVH_WEAK_GET(pool, node, &node_d(pool, a)->peer)));
+	int reused = 0;
+	for (int i = 0; i < 4000 && !reused; i++) {
+		tx = assert_nvh_ptr(nvh_tx_begin(pool));
+		node_ptr c = NVH_TX_ALLOC(tx, node);
+		reused = c.oid.off == b.oid.off;
+		assert_nvh_ok(NVH_TX_SET(tx, &tp->b, c));
+		assert_nvh_ok(nvh_tx_commit(tx));
+	}
+	assert_true(reused);
+	assert_true(NVH_IS_NULL(NVH_WEAK_GET(pool, node, &node_d(pool, a)->peer)));
+	assert_consistent(pool);
+	pool = reopen(pool, "weak.pool");
+	tp = top_d(pool, NVH_ROOT(pool, top));
+	assert_true(NVH_IS_NULL(NVH_WEAK_GET(pool, node, &node_d(pool, tp->a)->peer)));
+	assert_consistent(pool);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static void
+pins(void **state)
+{
+	(void)state;
+	nvh_pool *pool = typed_pool("pins.pool", 8 * MIB);
+	struct top *tp = top_d(pool, NVH_ROOT(pool, top));
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	node_ptr n = NVH_TX_ALLOC(tx, node);
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->a, n));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_nvh_ok(nvh_pin(pool, n.oid));
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->a, NVH_NULL(node)));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	/* count 0 but pinned: still there, on the dying list */
+	assert_true(nvh_usable_size(pool, n.oid) > 0);
+	struct nvh_check_report rep;
+	assert_nvh_ok(nvh_check(pool, &rep, stderr));
+	assert_int_equal(rep.dying, 1);
+	/* a pinned object can be linked again (across transactions) */
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->b, n));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_nvh_ok(nvh_check(pool, &rep, stderr));
+	assert_int_equal(rep.dying, 0);
+	assert_int_equal(nvh_refcount(pool, n.oid), 1);
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->b, NVH_NULL(node)));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_true(nvh_usable_size(pool, n.oid) > 0);
+	assert_nvh_ok(nvh_unpin(pool, n.oid)); /* now it goes */
+	assert_int_equal(nvh_usable_size(pool, n.oid), 0);
+	assert_int_equal(nvh_unpin(pool, n.oid), -EINVAL);
+	assert_consistent(pool);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* ---- cascades ---- */
+
+static node_ptr
+build_list(nvh_pool *pool, node_ptr *field, size_t n)
+{
+	node_ptr head = NVH_NULL(node);
+	for (size_t done = 0; done < n;) {
+		nvh_tx *tx = nvh_tx_begin(pool);
+		for (size_t k = 0; k < 20000 && done < n; k++, done++) {
+			node_ptr x = NVH_TX_ALLOC(tx, node);
+			node_d(pool, x)->value = (int64_t)done;
+			if (NVH_TX_SET(tx, &node_d(pool, x)->next, head))
+				fail_msg("%s", nvh_errormsg());
+			head = x;
+		}
+		if (NVH_TX_SET(tx, field, head) || nvh_tx_commit(tx))
+			fail_msg("build: %s", nvh_errormsg());
+	}
+	return head;
+}
+
+static void
+million_node_cascade(void **state)
+{
+	(void)state;
+	nvh_pool *pool = typed_pool("million.pool", 512 * MIB);
+	struct top *tp = top_d(pool, NVH_ROOT(pool, top));
+	uint64_t base = nobjects(pool);
+	build_list(pool, &tp->a, 1000000);
+	assert_int_equal(nobjects(pool), base + 1000000);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->a, NVH_NULL(node)));
+	assert_nvh_ok(nvh_tx_commit(tx)); /* frees all, in bounded steps */
+	assert_int_equal(nobjects(pool), base);
+	assert_consistent(pool);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static int
+unlink_and_get_killed(void *arg)
+{
+	nvh_pool *pool = nvh_open(arg, "obj", NULL);
+	if (!pool || nvh_type_register(pool, &node_type) ||
+	    nvh_type_register(pool, &leaf_type) ||
+	    nvh_type_register(pool, &top_type) ||
+	    nvh_type_register(pool, &blob_type))
+		return 1;
+	struct top *tp = top_d(pool, NVH_ROOT(pool, top));
+	nvh_tx *tx = nvh_tx_begin(pool);
+	NVH_TX_SET(tx, &tp->a, NVH_NULL(node));
+	nvh_tx_commit(tx); /* the parent kills us during the cascade */
+	return 0;
+}
+
+static void
+cascade_survives_a_crash(void **state)
+{
+	(void)state;
+	const char *path = nvt_path("killed.pool");
+	nvh_pool *pool = typed_pool("killed.pool", 256 * MIB);
+	struct top *tp = top_d(pool, NVH_ROOT(pool, top));
+	uint64_t base = nobjects(pool);
+	build_list(pool, &tp->a, 400000);
+	assert_nvh_ok(nvh_close(pool));
+	int killed = 0;
+	for (int attempt = 0; attempt < 5 && !killed; attempt++) {
+		fflush(NULL);
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(unlink_and_get_killed((void *)path));
+		usleep(60000 + attempt * 40000);
+		kill(pid, SIGKILL);
+		int st;
+		waitpid(pid, &st, 0);
+		killed = WIFSIGNALED(st);
+		pool = assert_nvh_ptr(nvh_open(path, "obj", NULL));
+		assert_nvh_ok(nvh_type_register(pool, &node_type));
+		assert_nvh_ok(nvh_type_register(pool, &leaf_type));
+		assert_nvh_ok(nvh_type_register(pool, &top_type));
+		assert_nvh_ok(nvh_type_register(pool, &blob_type));
+		tp = top_d(pool, NVH_ROOT(pool, top));
+		assert_consistent(pool);
+		if (!NVH_IS_NULL(tp->a)) { /* killed before the commit: again */
+			assert_int_equal(nobjects(pool), base + 400000);
+			killed = 0;
+		} else {
+			assert_int_equal(nobjects(pool), base); /* open finished it */
+		}
+		assert_nvh_ok(nvh_close(pool));
+	}
+	assert_true(killed);
+}
+
+/* ---- the root, mutexes ---- */
+
+static int
+lock_and_die(void *arg)
+{
+	nvh_pool *pool = nvh_open(arg, "obj", NULL);
+	if (!pool || nvh_type_register(pool, &top_type) ||
+	    nvh_type_register(pool, &node_type) ||
+	    nvh_type_register(pool, &leaf_type) ||
+	    nvh_type_register(pool, &blob_type))
+		return 1;
+	struct top *tp = top_d(pool, NVH_ROOT(pool, top));
+	if (nvh_mutex_lock(pool, &tp->lock))
+		return 2;
+	_exit(0); /* holding the lock */
+}
+
+static void
+root_and_mutex(void **state)
+{
+	(void)state;
+	nvh_pool *pool = typed_pool("mutex.pool", 8 * MIB);
+	top_ptr t = NVH_ROOT(pool, top);
+	struct top *tp = top_d(pool, t);
+	assert_nvh_ok(nvh_mutex_lock(pool, &tp->lock));
+	assert_int_equal(nvh_mutex_trylock(pool, &tp->lock), -EBUSY);
+	assert_nvh_ok(nvh_mutex_unlock(pool, &tp->lock));
+	nvh_mutex volatile_one = {0};
+	assert_int_equal(nvh_mutex_lock(pool, &volatile_one), -EINVAL);
+	/* the root has one type */
+	assert_true(NVH_IS_NULL(NVH_ROOT(pool, node)));
+	assert_errmsg_has("the root object is a \"top\", not a \"node\"");
+	assert_nvh_ok(nvh_close(pool));
+	assert_int_equal(nvt_in_child(lock_and_die, (void *)nvt_path("mutex.pool")), 0);
+	pool = assert_nvh_ptr(nvh_open(nvt_path("mutex.pool"), "obj", NULL));
+	assert_nvh_ok(nvh_type_register(pool, &top_type));
+	tp = top_d(pool, NVH_ROOT(pool, top));
+	assert_nvh_ok(nvh_mutex_trylock(pool, &tp->lock)); /* unlocked again */
+	assert_nvh_ok(nvh_mutex_unlock(pool, &tp->lock));
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* ---- the checker finds planted damage ---- */
+
+static void
+check_finds_planted_damage(void **state)
+{
+	(void)state;
+	const char *path = nvt_path("damage.pool");
+	nvh_pool *pool = typed_pool("damage.pool", 8 * MIB);
+	struct top *tp = top_d(pool, NVH_ROOT(pool, top));
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	node_ptr n = NVH_TX_ALLOC(tx, node), m = NVH_TX_ALLOC(tx, node);
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->a, n));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->b, m));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	uint64_t noff = n.oid.off & NVH_OID_OFF_MASK;
+	uint64_t moff = m.oid.off & NVH_OID_OFF_MASK;
+	uint64_t nhdr = (uint64_t)((char *)nvh_obj_hdr(pool, noff) - pool->base);
+	uint64_t field = (uint64_t)((char *)&node_d(pool, m)->next - pool->base);
+	/* a free block next to n: its bitmap bit */
+	struct nvh_heap *h = pool->heap;
+	uint64_t a, b, in;
+	assert_int_equal(nvh_heap_locate(h, noff, &a, &b, &in), 0);
+	uint64_t freeb = b + 5, bit_word = nvh_bitmap_off(h, a) + (freeb / 64) * 8;
+	uint64_t freeoff = noff + 5 * h->cls[h->arena[a].cls].block_size;
+	uint64_t tag = pool->oid_tag;
+	assert_nvh_ok(nvh_close(pool));
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), "%s check %s >/dev/null", getenv("NVHEAP_TOOL"),
+		 path);
+	assert_int_equal(system(cmd), 0);
+
+	struct {
+		const char *what;
+		uint64_t off, value, old;
+		const char *msg;
+	} plants[] = {
+		{"leaked block", bit_word, 0, 0, "leak: object at"},
+		{"wrong count", nhdr, 0, 0, "has count 7, 1 strong"},
+		{"dangling pointer", field, tag | freeoff, 0, "dangling pointer"},
+	};
+	nvt_pread(path, bit_word, &plants[0].old, 8);
+	plants[0].value = plants[0].old | 1ull << (freeb % 64);
+	nvt_pread(path, nhdr, &plants[1].old, 8);
+	plants[1].value = NVH_HDR_MAKE(NVH_HDR_TYPE(plants[1].old), 0, 7);
+	nvt_pread(path, field, &plants[2].old, 8);
+	for (size_t i = 0; i < 3; i++) {
+		nvt_pwrite(path, plants[i].off, &plants[i].value, 8);
+		pool = assert_nvh_ptr(nvh_open(path, "obj", NULL));
+		char buf[8192];
+		FILE *f = fmemopen(buf, sizeof(buf), "w");
+		struct nvh_check_report rep;
+		assert_int_equal(nvh_check(pool, &rep, f), -NVH_ECORRUPT);
+		fclose(f);
+		if (!strstr(buf, plants[i].msg))
+			fail_msg("%s: report lacks \"%s\":\n%s", plants[i].what,
+				 plants[i].msg, buf);
+		assert_nvh_ok(nvh_close(pool));
+		assert_int_equal(WEXITSTATUS(system(cmd)), 1); /* the tool too */
+		nvt_pwrite(path, plants[i].off, &plants[i].old, 8);
+		assert_int_equal(system(cmd), 0);
+	}
+	(void)moff;
+}
+
+int
+main(void)
+{
+	if (!getenv("NVHEAP_TOOL")) {
+		fprintf(stderr, "test_obj: set NVHEAP_TOOL\n");
+		return 1;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(counts_across_commit_and_abort),
+		cmocka_unit_test(checked_store_refusals),
+		cmocka_unit_test(type_table),
+		cmocka_unit_test(weak_pointers),
+		cmocka_unit_test(pins),
+		cmocka_unit_test(root_and_mutex),
+		cmocka_unit_test(check_finds_planted_damage),
+		cmocka_unit_test(million_node_cascade),
+		cmocka_unit_test(cascade_survives_a_crash),
+	};
+	return cmocka_run_group_tests_name("obj", tests, NULL, NULL);
+}
