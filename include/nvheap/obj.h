@@ -157,6 +157,12 @@ NVH_API int nvh_check(nvh_pool *pool, struct nvh_check_report *rep,
 
 /* ---- macros: typed pointers ---- */
 
+#if defined(__GNUC__) || defined(__clang__)
+#define NVH_UNUSED_ __attribute__((unused)) /* clang: unused inline in .c */
+#else
+#define NVH_UNUSED_
+#endif
+
 #define NVH_TYPE(T)                                                          \
 	typedef struct T T;                                                  \
 	typedef struct T##_ptr {                                             \
@@ -166,19 +172,20 @@ NVH_API int nvh_check(nvh_pool *pool, struct nvh_check_report *rep,
 		nvh_weak w;                                                  \
 	} T##_weak;                                                          \
 	extern const struct nvh_type T##_type;                               \
-	static inline T *T##_d(nvh_pool *pool_, T##_ptr p_)                  \
+	NVH_UNUSED_ static inline T *T##_d(nvh_pool *pool_, T##_ptr p_)      \
 	{                                                                    \
 		return (T *)nvh_direct_typed(pool_, p_.oid, &T##_type);      \
 	}                                                                    \
-	static inline nvh_oid T##_weak_arg_(T##_weak *f_, T##_ptr v_)        \
+	NVH_UNUSED_ static inline nvh_oid T##_weak_arg_(T##_weak *f_,        \
+							 T##_ptr v_)         \
 	{                                                                    \
 		(void)f_;                                                    \
 		return v_.oid;                                               \
 	}                                                                    \
-	static inline T##_ptr T##_weak_get(nvh_pool *pool_,                  \
-					  const T##_weak *f_)               \
+	NVH_UNUSED_ static inline T##_ptr T##_weak_get(nvh_pool *pool_,      \
+							const T##_weak *f_)  \
 	{                                                                    \
-		return (T##_ptr){nvh_weak_get(pool_, &f_->w)};              \
+		return (T##_ptr){nvh_weak_get(pool_, &f_->w)};               \
 	}
 
 #define NVH_PTR(T, field, target)                                            \
