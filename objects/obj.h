@@ -43,6 +43,8 @@ struct nvh_objects {
 	size_t npins, cpins;
 	struct nvh_mutex_rt *mutexes;
 	size_t nmutexes, cmutexes;
+	unsigned release_max;     /* releases per commit or drain step
+				   * (256; NVHEAP_TEST_RELEASE_MAX) */
 };
 
 /* types.c */

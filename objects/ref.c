@@ -7,11 +7,11 @@
  * concurrent commits never lose an update and recovery replays them in
  * order).  At commit, objects whose count ends at zero and that no thread
  * pins are released: freed, and their strong fields' targets decremented,
- * which may release more.  Up to RELEASE_MAX releases happen in the commit
+ * which may release more.  Up to release_max (256) releases happen in the commit
  * itself; the rest, and zero-count objects that are pinned, go on the
  * dying list: a persistent singly linked list through the objects' own
  * headers (flag DYING, next oid in `birth`) whose head is in the heap's
- * root line.  nvh_obj_drain empties it in steps of RELEASE_MAX, each one
+ * root line.  nvh_obj_drain empties it in steps of release_max, each one
  * crash-atomic record, so a cascade over a million objects needs neither
  * stack nor a giant record, and a crash in the middle leaves a list that
  * the next open drains.
@@ -32,7 +32,6 @@
 #include "tx/lane.h"
 #include "tx/tx.h"
 
-#define RELEASE_MAX 256
 
 static uint64_t
 root_off(const struct nvh_pool *pool)
@@ -656,7 +655,7 @@ nvh_obj_prepare(struct nvh_tx *tx, struct nvh_rec *rec,
 		struct ent *e = ent_get(&pl, pool, tx, off);
 		if (!e || e->freed || e->push)
 			continue;
-		if (released++ >= RELEASE_MAX) {
+		if (released++ >= pool->objects->release_max) {
 			e->push = 1; /* the drain after the commit goes on */
 			oc->drain = 1;
 			continue;
@@ -724,11 +723,12 @@ drain_step(struct nvh_pool *pool, int *more)
 	struct nvh_rec rec;
 	nvh_rec_init(&rec, NVH_REC_ATOMIC);
 	int rc = 0;
-	/* Take up to RELEASE_MAX unpinned objects off the front of the list;
+	/* Take up to release_max unpinned objects off the front of the list;
 	 * pinned ones stay, in order. */
 	uint64_t cur = head, kept_head = 0, kept_tail_ho = 0;
 	size_t taken = 0, visited = 0;
-	while (cur && taken < RELEASE_MAX && visited++ < 16 * RELEASE_MAX) {
+	const size_t max = o->release_max;
+	while (cur && taken < max && visited++ < 16 * max) {
 		uint64_t off;
 		struct nvh_objhdr *hd;
 		if (nvh_oid_untag(pool, cur, &off) || !(hd = nvh_obj_hdr(pool, off)) ||

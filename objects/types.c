@@ -127,6 +127,10 @@ nvh_objects_open(struct nvh_pool *pool)
 		return nvh_err(ENOMEM, "out of memory");
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_mutex_init(&o->rc_lock, NULL);
+	o->release_max = 256;
+	const char *lim = getenv("NVHEAP_TEST_RELEASE_MAX"); /* tests only */
+	if (lim && atoi(lim) > 0)
+		o->release_max = (unsigned)atoi(lim);
 	pool->objects = o;
 	const void *obj;
 	uint64_t size;

@@ -168,8 +168,14 @@ nvh_tx_do_abort(struct nvh_tx *tx, int write_record)
 				keep_chunk(tx);
 		}
 	}
-	for (size_t i = 0; i < tx->nfresh; i++)
+	for (size_t i = 0; i < tx->nfresh; i++) {
+		/* Dead contents of a discarded new object: written back so a
+		 * clean close leaves no dirty line; no fence (the block is
+		 * free, nothing depends on them; the next fence covers them). */
+		nvh_persist_flush(&pool->persist, pool->base + tx->fresh[i].blk.off,
+				  tx->fresh[i].size);
 		nvh_blk_unreserve(pool, &tx->fresh[i].blk);
+	}
 	for (size_t i = 0; i < tx->nfrees; i++)
 		nvh_blk_unclaim(pool, &tx->frees[i]);
 	tx->nundo = tx->nfrees = tx->nsnap = 0;
@@ -248,6 +254,12 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 		b->flags = NVH_COMMIT_DATA_SUM;
 		b->data_sum = sum;
 	}
+	for (size_t i = 0; i < tx->nfresh; i++)
+		if (tx->fresh[i].dropped) /* dead contents (see abort); the
+					   * commit's fence covers them */
+			nvh_persist_flush(&pool->persist,
+					  pool->base + tx->fresh[i].blk.off,
+					  tx->fresh[i].size);
 	char *dst;
 	int in_ring;
 	size_t size = (cr.len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);

@@ -542,6 +542,14 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *cfg,
 		rc = -1;
 	} else if (do_run(&x, x.sim) != 0) {
 		failure(&x, "run failed on the second pass: %s", nvh_errormsg());
+	} else if (!x.stopped && !replaying(&x) &&
+		   nvh_sim_fences(x.sim) != res->fences) {
+		/* crash points are named by fence number: both passes must
+		 * fence alike (a check that leaks state into the run breaks
+		 * this) */
+		failure(&x, "the second pass issued %" PRIu64 " fences, the "
+			"first %" PRIu64 ": the workload is not deterministic",
+			nvh_sim_fences(x.sim), res->fences);
 	} else {
 		/* The crash point after the last operation. */
 		crash_point(&x, x.sim);
