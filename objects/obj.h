@@ -43,9 +43,13 @@ struct nvh_objects {
 	size_t npins, cpins;
 	struct nvh_mutex_rt *mutexes;
 	size_t nmutexes, cmutexes;
+	struct plan *plan;        /* commit/drain scratch (ref.c), rc_lock */
 	unsigned release_max;     /* releases per commit or drain step
 				   * (256; NVHEAP_TEST_RELEASE_MAX) */
 };
+
+/* ref.c */
+void nvh_obj_plan_free(struct nvh_objects *o);
 
 /* types.c */
 int nvh_objects_open(struct nvh_pool *pool);

@@ -418,6 +418,48 @@ struct plan {
 	size_t nwork, cwork;
 };
 
+/* The pool's plan, reused by every commit and drain step (all under
+ * rc_lock): no allocation per commit. */
+static struct plan *
+plan_take(struct nvh_pool *pool)
+{
+	struct nvh_objects *o = pool->objects;
+	if (!o->plan && !(o->plan = calloc(1, sizeof(struct plan))))
+		return NULL;
+	return o->plan;
+}
+
+/* Empty the plan; give back arrays a huge cascade grew. */
+static void
+plan_done(struct plan *pl)
+{
+	if (pl->cap > 4096) {
+		free(pl->e);
+		pl->e = NULL;
+		pl->cap = 0;
+	}
+	if (pl->cwork > 4096) {
+		free(pl->work);
+		pl->work = NULL;
+		pl->cwork = 0;
+	}
+	pl->n = pl->nwork = 0;
+	nvh_u64map_clear(&pl->ix);
+}
+
+void
+nvh_obj_plan_free(struct nvh_objects *o)
+{
+	struct plan *pl = o->plan;
+	if (!pl)
+		return;
+	free(pl->e);
+	free(pl->work);
+	nvh_u64map_fini(&pl->ix);
+	free(pl);
+	o->plan = NULL;
+}
+
 static struct ent *
 ent_get(struct plan *pl, struct nvh_pool *pool, struct nvh_tx *tx,
 	uint64_t off)
@@ -626,16 +668,18 @@ nvh_obj_prepare(struct nvh_tx *tx, struct nvh_rec *rec,
 		return 0;
 	pthread_mutex_lock(&pool->objects->rc_lock);
 	oc->locked = 1;
-	struct plan pl = {0};
+	struct plan *pl = plan_take(pool);
+	if (!pl)
+		return nvh_err(ENOMEM, "out of memory");
 	int rc = 0, any_dying = 0;
 	for (size_t i = 0; i < tx->nfresh && !rc; i++) {
 		const struct nvh_rtype *rt = nvh_type_get(pool, tx->fresh[i].type);
 		if (!tx->fresh[i].dropped && nvh_type_counted(rt) &&
-		    !ent_get(&pl, pool, tx, tx->fresh[i].blk.off))
+		    !ent_get(pl, pool, tx, tx->fresh[i].blk.off))
 			rc = -ENOMEM;
 	}
 	for (size_t i = 0; i < tx->nrc && !rc; i++) {
-		struct ent *e = ent_get(&pl, pool, tx, tx->rc[i].off);
+		struct ent *e = ent_get(pl, pool, tx, tx->rc[i].off);
 		if (!e)
 			continue;
 		e->count += tx->rc[i].delta;
@@ -643,16 +687,16 @@ nvh_obj_prepare(struct nvh_tx *tx, struct nvh_rec *rec,
 			rc = nvh_err(NVH_ECORRUPT, "reference count of 0x%" PRIx64
 				     " would go below zero", e->off);
 	}
-	for (size_t i = 0, n = pl.n; i < n && !rc; i++) {
-		struct ent *e = &pl.e[i];
+	for (size_t i = 0, n = pl->n; i < n && !rc; i++) {
+		struct ent *e = &pl->e[i];
 		any_dying |= (NVH_HDR_FLAGS(e->word) & NVH_OBJ_DYING) != 0;
 		if (e->count == 0)
-			rc = zeroed(&pl, pool, e);
+			rc = zeroed(pl, pool, e);
 	}
 	size_t released = 0;
-	while (!rc && pl.nwork) {
-		uint64_t off = pl.work[--pl.nwork];
-		struct ent *e = ent_get(&pl, pool, tx, off);
+	while (!rc && pl->nwork) {
+		uint64_t off = pl->work[--pl->nwork];
+		struct ent *e = ent_get(pl, pool, tx, off);
 		if (!e || e->freed || e->push)
 			continue;
 		if (released++ >= pool->objects->release_max) {
@@ -660,22 +704,22 @@ nvh_obj_prepare(struct nvh_tx *tx, struct nvh_rec *rec,
 			oc->drain = 1;
 			continue;
 		}
-		rc = release(&pl, pool, tx, e);
+		rc = release(pl, pool, tx, e);
 	}
 	/* frees of live objects go to tx->frees so a failed commit unclaims
 	 * them and a good one releases them */
 	size_t nfree = 0;
-	for (size_t i = 0; i < pl.n; i++)
-		nfree += pl.e[i].freed && pl.e[i].fresh < 0;
+	for (size_t i = 0; i < pl->n; i++)
+		nfree += pl->e[i].freed && pl->e[i].fresh < 0;
 	struct nvh_blk *fr = nfree ? calloc(nfree, sizeof(*fr)) : NULL;
 	if (nfree && !fr)
 		rc = -ENOMEM;
 	uint64_t head = *(uint64_t *)(pool->base + dying_slot(pool));
 	if (!rc && any_dying)
-		rc = unlink_undead(&pl, pool, rec, &head);
+		rc = unlink_undead(pl, pool, rec, &head);
 	size_t nout = 0;
 	if (!rc)
-		rc = emit(&pl, pool, rec, tx, fr, &nout, head);
+		rc = emit(pl, pool, rec, tx, fr, &nout, head);
 	for (size_t i = 0; i < nout && !rc; i++) {
 		if (tx->nfrees == tx->cfrees) {
 			size_t c = tx->cfrees ? 2 * tx->cfrees : 16;
@@ -692,12 +736,10 @@ nvh_obj_prepare(struct nvh_tx *tx, struct nvh_rec *rec,
 	free(fr);
 	if (*(uint64_t *)(pool->base + dying_slot(pool)) || oc->drain)
 		tx->drain = 1;
-	for (size_t i = 0; i < pl.n; i++)
-		if (pl.e[i].push && !nvh_pinned(pool, pl.e[i].off))
+	for (size_t i = 0; i < pl->n; i++)
+		if (pl->e[i].push && !nvh_pinned(pool, pl->e[i].off))
 			tx->drain = 1;
-	free(pl.e);
-	free(pl.work);
-	nvh_u64map_fini(&pl.ix);
+	plan_done(pl);
 	return rc == -ENOMEM ? nvh_err(ENOMEM, "out of memory") : rc;
 }
 
@@ -719,7 +761,11 @@ drain_step(struct nvh_pool *pool, int *more)
 	*more = 0;
 	pthread_mutex_lock(&o->rc_lock);
 	uint64_t head = *(uint64_t *)(pool->base + dying_slot(pool));
-	struct plan pl = {0};
+	struct plan *pl = plan_take(pool);
+	if (!pl) {
+		pthread_mutex_unlock(&o->rc_lock);
+		return nvh_err(ENOMEM, "out of memory");
+	}
 	struct nvh_rec rec;
 	nvh_rec_init(&rec, NVH_REC_ATOMIC);
 	int rc = 0;
@@ -746,7 +792,7 @@ drain_step(struct nvh_pool *pool, int *more)
 				rc = nvh_rec_add(&rec, NVH_OP_SET, kept_tail_ho + 8, cur);
 			kept_tail_ho = ho;
 		} else {
-			struct ent *e = ent_get(&pl, pool, NULL, off);
+			struct ent *e = ent_get(pl, pool, NULL, off);
 			if (!e) {
 				rc = nvh_err(NVH_ECORRUPT, "dying list: 0x%" PRIx64
 					     " is not a counted object", cur);
@@ -755,7 +801,7 @@ drain_step(struct nvh_pool *pool, int *more)
 			e->count = 0;
 			e->word = hd->word;
 			if (!rc)
-				rc = release(&pl, pool, NULL, e);
+				rc = release(pl, pool, NULL, e);
 			taken++;
 		}
 		cur = next;
@@ -763,14 +809,12 @@ drain_step(struct nvh_pool *pool, int *more)
 	if (!rc && !taken) {
 		pthread_mutex_unlock(&o->rc_lock);
 		nvh_rec_fini(&rec);
-		free(pl.e);
-		free(pl.work);
-		nvh_u64map_fini(&pl.ix);
+		plan_done(pl);
 		return 0; /* only pinned objects (or nothing) left */
 	}
 	/* objects the releases zeroed: onto the front of the list */
-	while (!rc && pl.nwork) {
-		struct ent *e = ent_get(&pl, pool, NULL, pl.work[--pl.nwork]);
+	while (!rc && pl->nwork) {
+		struct ent *e = ent_get(pl, pool, NULL, pl->work[--pl->nwork]);
 		if (e && !e->freed)
 			e->push = 1;
 	}
@@ -779,14 +823,14 @@ drain_step(struct nvh_pool *pool, int *more)
 		rc = nvh_rec_add(&rec, NVH_OP_SET, kept_tail_ho + 8, cur);
 	uint64_t rest = kept_head ? kept_head : cur;
 	size_t nfree = 0;
-	for (size_t i = 0; i < pl.n; i++)
-		nfree += pl.e[i].freed;
+	for (size_t i = 0; i < pl->n; i++)
+		nfree += pl->e[i].freed;
 	struct nvh_blk *fr = calloc(nfree ? nfree : 1, sizeof(*fr));
 	size_t nout = 0;
 	if (!fr)
 		rc = -ENOMEM;
 	if (!rc)
-		rc = emit(&pl, pool, &rec, NULL, fr, &nout, rest);
+		rc = emit(pl, pool, &rec, NULL, fr, &nout, rest);
 	if (!rc) {
 		struct nvh_tctx *t = nvh_tctx_get(pool->heap);
 		struct nvh_lane *l = t ? nvh_lane_acquire(pool, &t->lane) : NULL;
@@ -803,9 +847,7 @@ drain_step(struct nvh_pool *pool, int *more)
 	*more = !rc && *(uint64_t *)(pool->base + dying_slot(pool)) != 0;
 	pthread_mutex_unlock(&o->rc_lock);
 	free(fr);
-	free(pl.e);
-	free(pl.work);
-	nvh_u64map_fini(&pl.ix);
+	plan_done(pl);
 	nvh_rec_fini(&rec);
 	return rc == -ENOMEM ? nvh_err(ENOMEM, "out of memory") : rc;
 }

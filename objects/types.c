@@ -154,6 +154,7 @@ nvh_objects_close(struct nvh_pool *pool)
 		return;
 	nvh_types_free(o->types, o->ntypes);
 	free(o->pins);
+	nvh_obj_plan_free(o);
 	nvh_mutexes_free(o);
 	free(o->mutexes);
 	pthread_mutex_destroy(&o->lock);
