@@ -35,14 +35,13 @@ struct nvh_pin {
 };
 
 struct nvh_objects {
-	pthread_mutex_t lock;     /* types, pins, mutex map */
+	pthread_mutex_t lock;     /* types, pins */
 	struct nvh_rtype *types;
 	uint32_t ntypes;
 	pthread_mutex_t rc_lock;  /* reference-count commits, dying drains */
 	struct nvh_pin *pins;
 	size_t npins, cpins;
-	struct nvh_mutex_rt *mutexes;
-	size_t nmutexes, cmutexes;
+	struct nvh_mutex_stripe *mutexes; /* root.c */
 	struct plan *plan;        /* commit/drain scratch (ref.c), rc_lock */
 	unsigned release_max;     /* releases per commit or drain step
 				   * (256; NVHEAP_TEST_RELEASE_MAX) */
@@ -68,6 +67,7 @@ nvh_type_counted(const struct nvh_rtype *t)
 }
 
 /* root.c */
+int nvh_mutexes_init(struct nvh_objects *o);
 void nvh_mutexes_free(struct nvh_objects *o);
 
 /* ref.c: the commit hook of transactions with typed work */

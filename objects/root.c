@@ -63,44 +63,53 @@ nvh_root(nvh_pool *pool, const struct nvh_type *t)
 
 /* ---- mutexes ---- */
 
-struct nvh_mutex_rt {
-	uint64_t off;
-	pthread_mutex_t *m;
-};
+/* The DRAM lock table, striped by pool offset so that threads locking
+ * different mutexes rarely meet on a table lock. */
+#define MUTEX_STRIPES 64
+
+struct nvh_mutex_stripe {
+	pthread_mutex_t lock;
+	struct nvh_u64map map; /* pool offset -> pthread_mutex_t * */
+} __attribute__((aligned(64)));
+
+int
+nvh_mutexes_init(struct nvh_objects *o)
+{
+	o->mutexes = aligned_alloc(64, MUTEX_STRIPES * sizeof(*o->mutexes));
+	if (!o->mutexes)
+		return nvh_err(ENOMEM, "out of memory");
+	memset(o->mutexes, 0, MUTEX_STRIPES * sizeof(*o->mutexes));
+	for (unsigned i = 0; i < MUTEX_STRIPES; i++)
+		pthread_mutex_init(&o->mutexes[i].lock, NULL);
+	return 0;
+}
 
 static pthread_mutex_t *
 mutex_of(nvh_pool *pool, nvh_mutex *mx)
 {
 	const char *p = (const char *)mx;
 	if (!pool || !pool->objects || !mx || p < pool->base ||
-	    p >= pool->base + pool->size) {
-		nvh_err(EINVAL, "nvh_mutex: the mutex is not in this pool");
+	    p > pool->base + pool->size - sizeof(*mx) ||
+	    (uintptr_t)p % 8) {
+		nvh_err(EINVAL, "nvh_mutex: %p is not an aligned mutex in this "
+			"pool", (const void *)mx);
 		return NULL;
 	}
 	uint64_t off = (uint64_t)(p - pool->base);
-	struct nvh_objects *o = pool->objects;
-	pthread_mutex_t *m = NULL;
-	pthread_mutex_lock(&o->lock);
-	for (size_t i = 0; i < o->nmutexes; i++)
-		if (o->mutexes[i].off == off) {
-			m = o->mutexes[i].m;
-			break;
-		}
-	if (!m) {
-		if (o->nmutexes == o->cmutexes) {
-			size_t c = o->cmutexes ? 2 * o->cmutexes : 16;
-			struct nvh_mutex_rt *n = realloc(o->mutexes, c * sizeof(*n));
-			if (n) {
-				o->mutexes = n;
-				o->cmutexes = c;
-			}
-		}
-		if (o->nmutexes < o->cmutexes && (m = malloc(sizeof(*m)))) {
-			pthread_mutex_init(m, NULL);
-			o->mutexes[o->nmutexes++] = (struct nvh_mutex_rt){off, m};
+	struct nvh_mutex_stripe *st =
+		&pool->objects->mutexes[nvh_u64map_hash(off, MUTEX_STRIPES)];
+	pthread_mutex_lock(&st->lock);
+	const uint64_t *v = nvh_u64map_find(&st->map, off);
+	pthread_mutex_t *m = v ? (pthread_mutex_t *)(uintptr_t)*v : NULL;
+	if (!m && (m = malloc(sizeof(*m)))) {
+		pthread_mutex_init(m, NULL);
+		if (nvh_u64map_put(&st->map, off, (uint64_t)(uintptr_t)m)) {
+			pthread_mutex_destroy(m);
+			free(m);
+			m = NULL;
 		}
 	}
-	pthread_mutex_unlock(&o->lock);
+	pthread_mutex_unlock(&st->lock);
 	if (!m)
 		nvh_err(ENOMEM, "nvh_mutex: out of memory");
 	return m;
@@ -130,9 +139,21 @@ nvh_mutex_unlock(nvh_pool *pool, nvh_mutex *mx)
 void
 nvh_mutexes_free(struct nvh_objects *o)
 {
-	for (size_t i = 0; i < o->nmutexes; i++) {
-		pthread_mutex_destroy(o->mutexes[i].m);
-		free(o->mutexes[i].m);
+	if (!o->mutexes)
+		return;
+	for (unsigned i = 0; i < MUTEX_STRIPES; i++) {
+		struct nvh_mutex_stripe *st = &o->mutexes[i];
+		for (size_t k = 0; k < st->map.cap; k++) {
+			if (!st->map.s[k].key)
+				continue;
+			pthread_mutex_t *m =
+				(pthread_mutex_t *)(uintptr_t)st->map.s[k].val;
+			pthread_mutex_destroy(m);
+			free(m);
+		}
+		nvh_u64map_fini(&st->map);
+		pthread_mutex_destroy(&st->lock);
 	}
-	o->nmutexes = 0;
+	free(o->mutexes);
+	o->mutexes = NULL;
 }

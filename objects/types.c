@@ -134,7 +134,9 @@ nvh_objects_open(struct nvh_pool *pool)
 	pool->objects = o;
 	const void *obj;
 	uint64_t size;
-	int rc = table_of(pool, &obj, &size);
+	int rc = nvh_mutexes_init(o);
+	if (!rc)
+		rc = table_of(pool, &obj, &size);
 	if (!rc && obj)
 		rc = nvh_types_parse(obj, size, &o->types, &o->ntypes);
 	if (!rc && !pool->rdonly)
@@ -156,7 +158,6 @@ nvh_objects_close(struct nvh_pool *pool)
 	free(o->pins);
 	nvh_obj_plan_free(o);
 	nvh_mutexes_free(o);
-	free(o->mutexes);
 	pthread_mutex_destroy(&o->lock);
 	pthread_mutex_destroy(&o->rc_lock);
 	free(o);
