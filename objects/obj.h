@@ -12,6 +12,7 @@
 #include <nvheap/obj.h>
 
 #include "heap/layout.h"
+#include "heap/u64map.h"
 #include "objects/layout.h"
 
 struct nvh_pool;
@@ -29,18 +30,12 @@ struct nvh_rtype {
 	struct nvh_rfield *fields;
 };
 
-struct nvh_pin {
-	uint64_t off;
-	uint32_t n;
-};
-
 struct nvh_objects {
 	pthread_mutex_t lock;     /* types, pins */
 	struct nvh_rtype *types;
 	uint32_t ntypes;
 	pthread_mutex_t rc_lock;  /* reference-count commits, dying drains */
-	struct nvh_pin *pins;
-	size_t npins, cpins;
+	struct nvh_u64map pins;   /* pinned object offset -> pin count */
 	struct nvh_mutex_stripe *mutexes; /* root.c */
 	struct plan *plan;        /* commit/drain scratch (ref.c), rc_lock */
 	unsigned release_max;     /* releases per commit or drain step

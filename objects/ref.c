@@ -321,15 +321,11 @@ int
 nvh_pinned(struct nvh_pool *pool, uint64_t off)
 {
 	struct nvh_objects *o = pool->objects;
-	int n = 0;
 	pthread_mutex_lock(&o->lock);
-	for (size_t i = 0; i < o->npins; i++)
-		if (o->pins[i].off == off) {
-			n = (int)o->pins[i].n;
-			break;
-		}
+	const uint64_t *n = nvh_u64map_find(&o->pins, off);
+	int pinned = n != NULL;
 	pthread_mutex_unlock(&o->lock);
-	return n;
+	return pinned;
 }
 
 NVH_API int
@@ -343,25 +339,10 @@ nvh_pin(nvh_pool *pool, nvh_oid oid)
 			       "object of this pool", pool->path, oid.off);
 	struct nvh_objects *o = pool->objects;
 	pthread_mutex_lock(&o->lock);
-	for (size_t i = 0; i < o->npins; i++)
-		if (o->pins[i].off == off) {
-			o->pins[i].n++;
-			pthread_mutex_unlock(&o->lock);
-			return 0;
-		}
-	if (o->npins == o->cpins) {
-		size_t c = o->cpins ? 2 * o->cpins : 16;
-		struct nvh_pin *n = realloc(o->pins, c * sizeof(*n));
-		if (!n) {
-			pthread_mutex_unlock(&o->lock);
-			return nvh_err(ENOMEM, "nvh_pin: out of memory");
-		}
-		o->pins = n;
-		o->cpins = c;
-	}
-	o->pins[o->npins++] = (struct nvh_pin){off, 1};
+	const uint64_t *n = nvh_u64map_find(&o->pins, off);
+	int rc = nvh_u64map_put(&o->pins, off, n ? *n + 1 : 1);
 	pthread_mutex_unlock(&o->lock);
-	return 0;
+	return rc ? nvh_err(ENOMEM, "nvh_pin: out of memory") : 0;
 }
 
 NVH_API int
@@ -373,13 +354,12 @@ nvh_unpin(nvh_pool *pool, nvh_oid oid)
 	struct nvh_objects *o = pool->objects;
 	int last = -1;
 	pthread_mutex_lock(&o->lock);
-	for (size_t i = 0; i < o->npins; i++)
-		if (o->pins[i].off == off) {
-			last = --o->pins[i].n == 0;
-			if (last)
-				o->pins[i] = o->pins[--o->npins];
-			break;
-		}
+	uint64_t *n = nvh_u64map_find(&o->pins, off);
+	if (n) {
+		last = --*n == 0;
+		if (last)
+			nvh_u64map_del(&o->pins, off);
+	}
 	pthread_mutex_unlock(&o->lock);
 	if (last < 0)
 		return nvh_err(EINVAL, "nvh_unpin: %s: 0x%" PRIx64 " is not pinned",

@@ -155,7 +155,7 @@ nvh_objects_close(struct nvh_pool *pool)
 	if (!o)
 		return;
 	nvh_types_free(o->types, o->ntypes);
-	free(o->pins);
+	nvh_u64map_fini(&o->pins);
 	nvh_obj_plan_free(o);
 	nvh_mutexes_free(o);
 	pthread_mutex_destroy(&o->lock);
