@@ -75,6 +75,9 @@ int nvh_obj_prepare(struct nvh_tx *tx, struct nvh_rec *extra,
 void nvh_obj_finish(struct nvh_tx *tx, struct nvh_obj_commit *oc, int ok);
 /* Free dying objects (not pinned) in bounded, crash-atomic steps. */
 int nvh_obj_drain(struct nvh_pool *pool);
+/* Is the dying list well formed (allocated, DYING, count 0, counted type,
+ * no loop)?  Checked at every open, before any drain. */
+int nvh_obj_dying_check(struct nvh_pool *pool);
 int nvh_pinned(struct nvh_pool *pool, uint64_t off);
 /* Header of the live (or reserved) object starting at pool offset off. */
 struct nvh_objhdr *nvh_obj_hdr(struct nvh_pool *pool, uint64_t off);

@@ -521,10 +521,12 @@ release(struct plan *pl, struct nvh_pool *pool, struct nvh_tx *tx,
 		e = &pl->e[idx]; /* the table may have moved */
 		if (!c)
 			continue; /* untyped or manual target */
-		if (--c->count < 0)
-			return nvh_err(NVH_ECORRUPT, "reference count of 0x%"
-				       PRIx64 " below zero", off);
-		if (c->count == 0) {
+		if (c->count == 0)
+			continue; /* more references than its count said: the
+				   * medium's count is wrong; keep the object
+				   * rather than free something still
+				   * referenced (nvh_check reports it) */
+		if (--c->count == 0) {
 			int rc = zeroed(pl, pool, c);
 			if (rc)
 				return rc;
@@ -733,6 +735,30 @@ nvh_obj_finish(struct nvh_tx *tx, struct nvh_obj_commit *oc, int ok)
 }
 
 /* ---- draining the dying list ---- */
+
+int
+nvh_obj_dying_check(struct nvh_pool *pool)
+{
+	uint64_t cur = *(uint64_t *)(pool->base + dying_slot(pool));
+	/* no list is longer than the pool has 64-byte blocks: a loop */
+	uint64_t guard = pool->size / 64;
+	while (cur) {
+		uint64_t off;
+		struct nvh_objhdr *hd;
+		if (guard-- == 0)
+			return nvh_err(NVH_ECORRUPT, "%s: the dying list loops "
+				       "(run nvheap check)", pool->path);
+		if (nvh_oid_untag(pool, cur, &off) || !(hd = nvh_obj_hdr(pool, off)) ||
+		    !(NVH_HDR_FLAGS(hd->word) & NVH_OBJ_DYING) ||
+		    NVH_HDR_COUNT(hd->word) != 0 ||
+		    !nvh_type_counted(nvh_type_get(pool, NVH_HDR_TYPE(hd->word))))
+			return nvh_err(NVH_ECORRUPT, "%s: dying list: 0x%" PRIx64
+				       " is not a dying object (run nvheap "
+				       "check)", pool->path, cur);
+		cur = hd->birth;
+	}
+	return 0;
+}
 
 static int
 drain_step(struct nvh_pool *pool, int *more)

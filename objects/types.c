@@ -139,6 +139,8 @@ nvh_objects_open(struct nvh_pool *pool)
 		rc = table_of(pool, &obj, &size);
 	if (!rc && obj)
 		rc = nvh_types_parse(obj, size, &o->types, &o->ntypes);
+	if (!rc)
+		rc = nvh_obj_dying_check(pool);
 	if (!rc && !pool->rdonly)
 		rc = nvh_obj_drain(pool); /* a crash may have left dying objects */
 	if (rc) {

@@ -347,6 +347,55 @@ pins(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* A damaged dying list: both read-only and read-write opens refuse it
+ * (found by fuzzing: a read-only open used to accept what a read-write
+ * open refused).  A dying object whose child's count is already 0 is
+ * freed at open, the child kept (a wrong count must not free something
+ * still referenced). */
+static void
+damaged_dying_list(void **state)
+{
+	(void)state;
+	const char *path = nvt_path("dying.pool");
+	nvh_pool *pool = typed_pool("dying.pool", 8 * MIB);
+	struct top *tp = top_d(pool, NVH_ROOT(pool, top));
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	node_ptr n = NVH_TX_ALLOC(tx, node), m = NVH_TX_ALLOC(tx, node);
+	assert_nvh_ok(NVH_TX_SET(tx, &node_d(pool, n)->next, m));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->a, n));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	uint64_t slot = pool->heap->hdr.root_off + 8;
+	uint64_t noff = n.oid.off & NVH_OID_OFF_MASK;
+	uint64_t moff = m.oid.off & NVH_OID_OFF_MASK;
+	uint64_t nhdr = (uint64_t)((char *)nvh_obj_hdr(pool, noff) - pool->base);
+	uint64_t mhdr = (uint64_t)((char *)nvh_obj_hdr(pool, moff) - pool->base);
+	uint64_t aoff = (uint64_t)((char *)&tp->a - pool->base);
+	assert_nvh_ok(nvh_close(pool));
+
+	/* head -> n, which is live, not dying */
+	nvt_pwrite(path, slot, &n.oid.off, 8);
+	struct nvh_opts ro = {.flags = NVH_OPEN_RDONLY};
+	assert_null(nvh_open(path, "obj", &ro));
+	assert_errmsg_has("is not a dying object");
+	assert_null(nvh_open(path, "obj", NULL));
+	assert_errmsg_has("is not a dying object");
+
+	/* n made dying (unlinked from the root); m's count wrongly 0 */
+	uint64_t nword, mword, zero = 0;
+	nvt_pwrite(path, aoff, &zero, 8);
+	nvt_pread(path, nhdr, &nword, 8);
+	nvt_pread(path, mhdr, &mword, 8);
+	uint64_t w = NVH_HDR_MAKE(NVH_HDR_TYPE(nword), NVH_OBJ_DYING, 0);
+	nvt_pwrite(path, nhdr, &w, 8);
+	nvt_pwrite(path, nhdr + 8, &zero, 8); /* end of the list */
+	w = NVH_HDR_MAKE(NVH_HDR_TYPE(mword), 0, 0);
+	nvt_pwrite(path, mhdr, &w, 8);
+	pool = assert_nvh_ptr(nvh_open(path, "obj", NULL));
+	assert_int_equal(nvh_usable_size(pool, n.oid), 0); /* freed by the open */
+	assert_true(nvh_usable_size(pool, m.oid) > 0);     /* kept */
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* ---- cascades ---- */
 
 static node_ptr
@@ -633,6 +682,7 @@ main(void)
 		cmocka_unit_test(root_and_mutex),
 		cmocka_unit_test(mutexes_exclude),
 		cmocka_unit_test(check_finds_planted_damage),
+		cmocka_unit_test(damaged_dying_list),
 		cmocka_unit_test(million_node_cascade),
 		cmocka_unit_test(cascade_survives_a_crash),
 	};
