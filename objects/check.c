@@ -137,6 +137,32 @@ follow(struct cstate *c, uint64_t v, const char *target, const char *where,
 	return t;
 }
 
+/* One pointer field (or array element) at pool offset `at` of object o. */
+static void
+walk_field(struct cstate *c, struct cobj *o, const struct nvh_rfield *f,
+	   uint64_t at, const char *where)
+{
+	const char *base = c->pool->base;
+	uint64_t pv;
+	memcpy(&pv, base + at, 8);
+	if (f->flags & NVH_FIELD_WEAK) {
+		/* a weak pointer may outlive its target */
+		uint64_t off, birth;
+		memcpy(&birth, base + at + 8, 8);
+		struct cobj *t;
+		if (pv && !nvh_oid_untag(c->pool, pv, &off) &&
+		    (t = find(c, off)) && t->birth == birth &&
+		    !(NVH_HDR_FLAGS(t->word) & NVH_OBJ_DYING))
+			follow(c, pv, f->target, where, at);
+		return;
+	}
+	struct cobj *t = follow(c, pv, f->target, where, at);
+	if (!t)
+		return;
+	t->refs++;
+	reach(c, t, o->reached);
+}
+
 NVH_API int
 nvh_check(nvh_pool *pool, struct nvh_check_report *rep, FILE *out)
 {
@@ -222,29 +248,14 @@ nvh_check(nvh_pool *pool, struct nvh_check_report *rep, FILE *out)
 		const struct nvh_rtype *rt = nvh_type_get(pool, NVH_HDR_TYPE(o->word));
 		for (uint32_t i = 0; rt && i < rt->nfields; i++) {
 			const struct nvh_rfield *f = &rt->fields[i];
-			uint64_t at = o->off + f->offset;
-			uint64_t pv;
-			memcpy(&pv, base + at, 8);
+			uint32_t w = nvh_field_width(f->flags);
 			char where[96];
 			snprintf(where, sizeof(where), "%s field of a \"%s\"",
 				 f->flags & NVH_FIELD_WEAK ? "weak" : "pointer",
 				 rt->name);
-			if (f->flags & NVH_FIELD_WEAK) {
-				/* a weak pointer may outlive its target */
-				uint64_t off, birth;
-				memcpy(&birth, base + at + 8, 8);
-				struct cobj *t;
-				if (pv && !nvh_oid_untag(pool, pv, &off) &&
-				    (t = find(&c, off)) && t->birth == birth &&
-				    !(NVH_HDR_FLAGS(t->word) & NVH_OBJ_DYING))
-					follow(&c, pv, f->target, where, at);
-				continue;
-			}
-			struct cobj *t = follow(&c, pv, f->target, where, at);
-			if (!t)
-				continue;
-			t->refs++;
-			reach(&c, t, o->reached);
+			for (uint32_t j = 0; j < f->count; j++)
+				walk_field(&c, o, f, o->off + f->offset +
+					   (uint64_t)w * j, where);
 		}
 	}
 	for (size_t i = 0; i < c.n; i++) {

@@ -11,6 +11,9 @@
  *   32    64 x n      struct nvh_type_ent, type id = 2^23 + index
  *   ...   48 x m      struct nvh_field_ent, each type's fields together
  *
+ * A field entry's flags: bit 0 WEAK; bits 8-31 the element count of a
+ * pointer array (0 or 1: a single field); other bits zero.
+ *
  * Validity: magic; ntypes and nfields fit the object; checksum = XXH3-64
  * of everything after the header; names NUL-terminated, unique; each
  * type's fields inside the type's size (strong: 8 bytes, weak: 16), its
@@ -42,6 +45,8 @@ struct nvh_type_ent {
 	uint32_t first;      /* index of its first field */
 	uint64_t reserved;
 };
+
+#define NVH_FIELD_COUNT_SHIFT 8
 
 struct nvh_field_ent {
 	uint32_t offset;

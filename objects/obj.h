@@ -20,7 +20,8 @@ struct nvh_tx;
 struct nvh_rec;
 
 struct nvh_rfield {
-	uint32_t offset, flags;
+	uint32_t offset, flags;   /* flags: NVH_FIELD_WEAK only */
+	uint32_t count;           /* elements, >= 1 */
 	char target[NVH_TYPE_NAME_LEN];
 };
 
@@ -41,6 +42,13 @@ struct nvh_objects {
 	unsigned release_max;     /* releases per commit or drain step
 				   * (256; NVHEAP_TEST_RELEASE_MAX) */
 };
+
+/* Bytes of one element of a field. */
+static inline uint32_t
+nvh_field_width(uint32_t flags)
+{
+	return flags & NVH_FIELD_WEAK ? 16 : 8;
+}
 
 /* ref.c */
 void nvh_obj_plan_free(struct nvh_objects *o);

@@ -115,11 +115,15 @@ field_at(struct nvh_pool *pool, struct nvh_tx *tx, uint64_t off,
 		return nvh_tx_failf(tx, EINVAL, "%s: the field is inside an "
 				    "untyped object (type 0x%" PRIx32 ")", fn,
 				    owner->type);
-	for (uint32_t i = 0; i < owner->rt->nfields; i++)
-		if (owner->rt->fields[i].offset == in) {
-			*fd = &owner->rt->fields[i];
+	for (uint32_t i = 0; i < owner->rt->nfields; i++) {
+		const struct nvh_rfield *f = &owner->rt->fields[i];
+		uint32_t w = nvh_field_width(f->flags);
+		if (in >= f->offset && in < f->offset + (uint64_t)w * f->count &&
+		    (in - f->offset) % w == 0) {
+			*fd = f;
 			return 0;
 		}
+	}
 	return nvh_tx_failf(tx, EINVAL, "%s: offset %" PRIu64 " of a \"%s\" is "
 			    "not a pointer field", fn, in, owner->rt->name);
 }
@@ -176,24 +180,46 @@ rc_add(struct nvh_tx *tx, uint64_t off, int64_t d)
 	return 0;
 }
 
-NVH_API nvh_oid
-nvh_tx_alloc_typed(nvh_tx *tx, const struct nvh_type *t, unsigned flags)
+static nvh_oid
+alloc_typed(nvh_tx *tx, const struct nvh_type *t, size_t size, const char *fn)
 {
-	if (nvh_tx_check(tx, "nvh_tx_alloc_typed"))
+	if (nvh_tx_check(tx, fn))
 		return NVH_OID_NULL;
-	(void)flags; /* typed objects are always zeroed: their pointer
-		      * fields must start null */
 	const struct nvh_rtype *rt = t ? nvh_type_named(tx->pool, t->name) : NULL;
 	if (!rt || rt->size != t->size) {
-		nvh_tx_failf(tx, EINVAL, "nvh_tx_alloc_typed: type \"%s\" is not "
-			     "registered in this pool (nvh_type_register)",
+		nvh_tx_failf(tx, EINVAL, "%s: type \"%s\" is not registered in "
+			     "this pool (nvh_type_register)", fn,
 			     t && t->name ? t->name : "?");
 		return NVH_OID_NULL;
 	}
-	nvh_oid o = nvh_tx_alloc_id(tx, rt->size, rt->id, NVH_TX_ZERO);
-	if (!NVH_OID_IS_NULL(o) && nvh_type_counted(rt))
+	if (size < rt->size) {
+		nvh_tx_failf(tx, EINVAL, "%s: %zu bytes is less than a \"%s\" "
+			     "(%" PRIu32 ")", fn, size, rt->name, rt->size);
+		return NVH_OID_NULL;
+	}
+	nvh_oid o = nvh_tx_alloc_id(tx, size, rt->id, 0);
+	if (NVH_OID_IS_NULL(o))
+		return o;
+	/* the type's bytes start zero: its pointer fields are null (the
+	 * tail is the caller's; commit flushes all `size` bytes) */
+	memset(nvh_direct(tx->pool, o), 0, rt->size);
+	if (nvh_type_counted(rt))
 		tx->typed = 1;
 	return o;
+}
+
+NVH_API nvh_oid
+nvh_tx_alloc_typed(nvh_tx *tx, const struct nvh_type *t, unsigned flags)
+{
+	(void)flags; /* typed objects are always zeroed: their pointer
+		      * fields must start null */
+	return alloc_typed(tx, t, t ? t->size : 0, "nvh_tx_alloc_typed");
+}
+
+NVH_API nvh_oid
+nvh_tx_alloc_typed_size(nvh_tx *tx, const struct nvh_type *t, size_t size)
+{
+	return alloc_typed(tx, t, size, "nvh_tx_alloc_typed_size");
 }
 
 NVH_API int
@@ -507,29 +533,31 @@ release(struct plan *pl, struct nvh_pool *pool, struct nvh_tx *tx,
 	struct ent *e)
 {
 	const char *obj = pool->base + e->off;
-	e->freed = 1;
-	for (uint32_t i = 0; i < e->rt->nfields; i++) {
-		const struct nvh_rfield *f = &e->rt->fields[i];
-		uint64_t v, off;
+	const struct nvh_rtype *rt = e->rt;
+	e->freed = 1; /* last use of e: ent_get below may move the table */
+	for (uint32_t i = 0; i < rt->nfields; i++) {
+		const struct nvh_rfield *f = &rt->fields[i];
 		if (f->flags & NVH_FIELD_WEAK)
 			continue;
-		memcpy(&v, obj + f->offset, 8);
-		if (!v || nvh_oid_untag(pool, v, &off) || !off)
-			continue;
-		size_t idx = (size_t)(e - pl->e);
-		struct ent *c = ent_get(pl, pool, tx, off);
-		e = &pl->e[idx]; /* the table may have moved */
-		if (!c)
-			continue; /* untyped or manual target */
-		if (c->count == 0)
-			continue; /* more references than its count said: the
-				   * medium's count is wrong; keep the object
-				   * rather than free something still
-				   * referenced (nvh_check reports it) */
-		if (--c->count == 0) {
-			int rc = zeroed(pl, pool, c);
-			if (rc)
-				return rc;
+		for (uint32_t j = 0; j < f->count; j++) {
+			uint64_t v, off;
+			memcpy(&v, obj + f->offset + 8 * (uint64_t)j, 8);
+			if (!v || nvh_oid_untag(pool, v, &off) || !off)
+				continue;
+			struct ent *c = ent_get(pl, pool, tx, off);
+			if (!c)
+				continue; /* untyped or manual target */
+			if (c->count == 0)
+				continue; /* more references than its count
+					   * said: the medium's count is wrong;
+					   * keep the object rather than free
+					   * something still referenced
+					   * (nvh_check reports it) */
+			if (--c->count == 0) {
+				int rc = zeroed(pl, pool, c);
+				if (rc)
+					return rc;
+			}
 		}
 	}
 	return 0;

@@ -76,8 +76,10 @@ nvh_types_parse(const void *obj, uint64_t size, struct nvh_rtype **out,
 		}
 		for (uint32_t k = 0; k < e->nfields; k++) {
 			const struct nvh_field_ent *f = &fe[e->first + k];
-			uint32_t w = f->flags & NVH_FIELD_WEAK ? 16 : 8;
-			if (f->flags & ~NVH_FIELD_WEAK || f->offset % 8 ||
+			uint32_t fl = f->flags & ((1u << NVH_FIELD_COUNT_SHIFT) - 1);
+			uint32_t n = f->flags >> NVH_FIELD_COUNT_SHIFT;
+			uint64_t w = nvh_field_width(fl) * (uint64_t)(n ? n : 1);
+			if (fl & ~NVH_FIELD_WEAK || f->offset % 8 ||
 			    f->offset > e->size || e->size - f->offset < w ||
 			    !memchr(f->target, 0, NVH_TYPE_NAME_LEN)) {
 				nvh_types_free(t, i + 1);
@@ -86,7 +88,8 @@ nvh_types_parse(const void *obj, uint64_t size, struct nvh_rtype **out,
 					       e->name, k);
 			}
 			t[i].fields[k].offset = f->offset;
-			t[i].fields[k].flags = f->flags;
+			t[i].fields[k].flags = fl;
+			t[i].fields[k].count = n ? n : 1;
 			memcpy(t[i].fields[k].target, f->target,
 			       NVH_TYPE_NAME_LEN);
 		}
@@ -215,17 +218,19 @@ same(const struct nvh_rtype *r, const struct nvh_type *t)
 			       t->name, r->nfields, t->nfields);
 	for (uint32_t i = 0; i < t->nfields; i++) {
 		const struct nvh_field *f = &t->fields[i];
+		const struct nvh_rfield *rf = &r->fields[i];
 		const char *tg = f->target ? f->target : "";
-		if (r->fields[i].offset != f->offset ||
-		    r->fields[i].flags != f->flags ||
-		    strcmp(r->fields[i].target, tg) != 0)
+		uint32_t n = f->count ? f->count : 1;
+		if (rf->offset != f->offset || rf->flags != f->flags ||
+		    rf->count != n || strcmp(rf->target, tg) != 0)
 			return nvh_err(EINVAL, "type \"%s\" pointer field %" PRIu32
 				       " is recorded at offset %" PRIu32 " to "
-				       "\"%s\"%s, the program's at %" PRIu32
-				       " to \"%s\"%s", t->name, i,
-				       r->fields[i].offset, r->fields[i].target,
-				       r->fields[i].flags ? " (weak)" : "",
-				       f->offset, tg, f->flags ? " (weak)" : "");
+				       "\"%s\"%s x %" PRIu32 ", the program's at %"
+				       PRIu32 " to \"%s\"%s x %" PRIu32, t->name,
+				       i, rf->offset, rf->target,
+				       rf->flags ? " (weak)" : "", rf->count,
+				       f->offset, tg, f->flags ? " (weak)" : "",
+				       n);
 	}
 	return 0;
 }
@@ -243,9 +248,11 @@ check_desc(const struct nvh_type *t)
 			       "no fields array", t->name);
 	for (uint32_t i = 0; i < t->nfields; i++) {
 		const struct nvh_field *f = &t->fields[i];
-		uint32_t w = f->flags & NVH_FIELD_WEAK ? 16 : 8;
+		uint64_t w = nvh_field_width(f->flags) *
+			     (uint64_t)(f->count ? f->count : 1);
 		if (f->offset % 8 || f->offset > t->size ||
 		    t->size - f->offset < w || f->flags & ~NVH_FIELD_WEAK ||
+		    f->count > NVH_FIELD_COUNT_MAX ||
 		    (f->target && strlen(f->target) > NVH_TYPE_NAME_MAX))
 			return nvh_err(EINVAL, "type \"%s\": pointer field %"
 				       PRIu32 " (offset %" PRIu32 ") is not an "
@@ -308,7 +315,10 @@ nvh_type_register(nvh_pool *pool, const struct nvh_type *t)
 		te[i].first = f;
 		for (uint32_t k = 0; k < te[i].nfields; k++, f++) {
 			fe[f].offset = x ? x->fields[k].offset : t->fields[k].offset;
-			fe[f].flags = x ? x->fields[k].flags : t->fields[k].flags;
+			uint32_t n = x ? x->fields[k].count
+				       : t->fields[k].count ? t->fields[k].count : 1;
+			fe[f].flags = (x ? x->fields[k].flags : t->fields[k].flags) |
+				      (n > 1 ? n << NVH_FIELD_COUNT_SHIFT : 0);
 			snprintf(fe[f].target, NVH_TYPE_NAME_LEN, "%s",
 				 x ? x->fields[k].target
 				   : t->fields[k].target ? t->fields[k].target : "");

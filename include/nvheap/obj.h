@@ -8,7 +8,7 @@
  *   ...
  *   NVH_TX_SET_WEAK(tx, node, &node_d(pool, n)->prev, head);
  *   NVH_TYPE_DEFINE(node, 0,
- *       NVH_PTR(node, next, node),
+ *       NVH_PTR(node, next, node)
  *       NVH_WEAK(node, prev, node));   // the descriptor, in one .c file
  *
  *   nvh_type_register(pool, &node_type);       // every run, same definition
@@ -57,7 +57,11 @@ struct nvh_field {
 	uint32_t offset;        /* of the field in the object */
 	uint32_t flags;         /* NVH_FIELD_WEAK */
 	const char *target;     /* name of the type it points to; NULL: any */
+	uint32_t count;         /* an array of this many (0 or 1: one field;
+				 * at most NVH_FIELD_COUNT_MAX) */
 };
+
+#define NVH_FIELD_COUNT_MAX 0xffffffu
 
 struct nvh_type {
 	const char *name;       /* at most NVH_TYPE_NAME_MAX bytes */
@@ -88,6 +92,12 @@ typedef struct nvh_weak {
 /* ---- the functions under the macros ---- */
 
 /* Allocate an object of a registered type (zeroed if NVH_TX_ZERO). */
+/* ... of `size` >= the type's size bytes: the type's own bytes are zeroed
+ * (its pointer fields start null), the rest is left for the caller to fill
+ * (a variable-length tail: key and value bytes, say).  Pointer fields lie
+ * in the type's size, never in the tail. */
+NVH_API nvh_oid nvh_tx_alloc_typed_size(nvh_tx *tx, const struct nvh_type *t,
+					size_t size);
 NVH_API nvh_oid nvh_tx_alloc_typed(nvh_tx *tx, const struct nvh_type *t,
 				   unsigned flags);
 /*
@@ -189,13 +199,17 @@ NVH_API int nvh_check(nvh_pool *pool, struct nvh_check_report *rep,
 	}
 
 #define NVH_PTR(T, field, target)                                            \
-	{offsetof(struct T, field), 0, #target},
+	{offsetof(struct T, field), 0, #target, 0},
+/* `target_ptr field[n]`: n strong pointers */
+#define NVH_PTR_N(T, field, n, target)                                       \
+	{offsetof(struct T, field), 0, #target, (n)},
 #define NVH_WEAK(T, field, target)                                           \
-	{offsetof(struct T, field), NVH_FIELD_WEAK, #target},
+	{offsetof(struct T, field), NVH_FIELD_WEAK, #target, 0},
 
 /* NVH_TYPE_DEFINE(T, flags, NVH_PTR(...) NVH_WEAK(...) ...) */
 #define NVH_TYPE_DEFINE(T, tflags, ...)                                      \
-	static const struct nvh_field T##_fields_[] = {__VA_ARGS__{0, 0, 0}}; \
+	static const struct nvh_field T##_fields_[] = {                      \
+		__VA_ARGS__{0, 0, 0, 0}};                                    \
 	const struct nvh_type T##_type = {                                   \
 		#T, sizeof(struct T), (tflags),                              \
 		sizeof(T##_fields_) / sizeof(T##_fields_[0]) - 1,            \
@@ -205,6 +219,9 @@ NVH_API int nvh_check(nvh_pool *pool, struct nvh_check_report *rep,
 #define NVH_IS_NULL(p) ((p).oid.off == 0)
 #define NVH_TX_ALLOC(tx, T)                                                  \
 	((T##_ptr){nvh_tx_alloc_typed((tx), &T##_type, NVH_TX_ZERO)})
+/* An object of type T with `size` bytes in all (>= sizeof(struct T)). */
+#define NVH_TX_ALLOC_SIZE(tx, T, size)                                       \
+	((T##_ptr){nvh_tx_alloc_typed_size((tx), &T##_type, (size))})
 #define NVH_ROOT(pool, T) ((T##_ptr){nvh_root((pool), &T##_type)})
 /* Compile-time type check: the assignment in sizeof is never evaluated. */
 #define NVH_TX_SET(tx, fieldp, val)                                          \

@@ -27,6 +27,8 @@ NVH_TYPE(node);
 NVH_TYPE(leaf);
 NVH_TYPE(top);
 NVH_TYPE(blob);
+NVH_TYPE(fan);
+NVH_TYPE(rec);
 
 struct node {
 	int64_t value;
@@ -51,12 +53,28 @@ struct blob {
 	char bytes[200];
 };
 
+/* a pointer array in the middle of a type */
+struct fan {
+	uint64_t n;
+	node_ptr kid[5];
+	uint64_t tail;
+};
+
+/* a variable-length object: fixed part, then bytes */
+struct rec {
+	node_ptr owner;
+	uint64_t len;
+	char bytes[];
+};
+
 NVH_TYPE_DEFINE(node, 0, NVH_PTR(node, next, node) NVH_PTR(node, leaf, leaf)
 		NVH_WEAK(node, peer, node));
 NVH_TYPE_DEFINE(leaf, 0);
 NVH_TYPE_DEFINE(top, 0, NVH_PTR(top, a, node) NVH_PTR(top, b, node)
-		NVH_PTR(top, l, leaf) {offsetof(struct top, any), 0, NULL},);
+		NVH_PTR(top, l, leaf) {offsetof(struct top, any), 0, NULL, 0},);
 NVH_TYPE_DEFINE(blob, NVH_TYPE_MANUAL);
+NVH_TYPE_DEFINE(fan, 0, NVH_PTR_N(fan, kid, 5, node));
+NVH_TYPE_DEFINE(rec, 0, NVH_PTR(rec, owner, node));
 
 static nvh_pool *
 typed_pool(const char *name, uint64_t size)
@@ -252,13 +270,13 @@ type_table(void **state)
 	assert_nvh_ok(nvh_close(pool));
 	pool = assert_nvh_ptr(nvh_open(nvt_path("types.pool"), "obj", NULL));
 	/* the same name, another definition */
-	static const struct nvh_field f1[] = {{8, 0, "node"}};
+	static const struct nvh_field f1[] = {{8, 0, "node", 0}};
 	struct nvh_type bigger = {"node", 48, 0, 1, f1};
 	assert_int_equal(nvh_type_register(pool, &bigger), -EINVAL);
 	assert_errmsg_has("recorded with size 40, the program's has 48");
 	struct nvh_type moved = node_type;
-	static const struct nvh_field f2[] = {{16, 0, "node"}, {8, 0, "leaf"},
-					      {24, NVH_FIELD_WEAK, "node"}};
+	static const struct nvh_field f2[] = {{16, 0, "node", 0}, {8, 0, "leaf", 0},
+					      {24, NVH_FIELD_WEAK, "node", 0}};
 	moved.fields = f2;
 	assert_int_equal(nvh_type_register(pool, &moved), -EINVAL);
 	assert_errmsg_has("pointer field 0 is recorded at offset 8");
@@ -269,6 +287,89 @@ type_table(void **state)
 	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
 	assert_true(NVH_OID_IS_NULL(nvh_tx_alloc_typed(tx, &bad, 0)));
 	assert_int_equal(nvh_tx_commit(tx), -EINVAL);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* NVH_PTR_N arrays: every element is a checked, counted field; release
+ * and the checker see every element; the array's length is part of the
+ * type.  NVH_TX_ALLOC_SIZE: a typed object with a tail of bytes. */
+static void
+arrays_and_sized_objects(void **state)
+{
+	(void)state;
+	nvh_pool *pool = typed_pool("arrays.pool", 8 * MIB);
+	assert_nvh_ok(nvh_type_register(pool, &fan_type));
+	assert_nvh_ok(nvh_type_register(pool, &rec_type));
+	struct top *tp = top_d(pool, NVH_ROOT(pool, top));
+	uint64_t base = nobjects(pool);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	fan_ptr f = NVH_TX_ALLOC(tx, fan);
+	node_ptr n[5];
+	for (int i = 0; i < 5; i++) {
+		n[i] = NVH_TX_ALLOC(tx, node);
+		assert_nvh_ok(NVH_TX_SET(tx, &fan_d(pool, f)->kid[i], n[i]));
+	}
+	assert_nvh_ok(NVH_TX_SET(tx, &fan_d(pool, f)->kid[4], n[0]));
+	assert_nvh_ok(nvh_tx_set(tx, &tp->any, f.oid));
+	/* a variable-length record: tail bytes are the caller's */
+	rec_ptr r = NVH_TX_ALLOC_SIZE(tx, rec, sizeof(struct rec) + 5000);
+	assert_false(NVH_IS_NULL(r));
+	memset(rec_d(pool, r)->bytes, 'x', 5000);
+	rec_d(pool, r)->len = 5000;
+	assert_nvh_ok(NVH_TX_SET(tx, &rec_d(pool, r)->owner, n[1]));
+	assert_true(NVH_IS_NULL(NVH_TX_ALLOC_SIZE(tx, rec, 8)));
+	assert_errmsg_has("is less than a \"rec\"");
+	nvh_tx_abort(tx);
+	assert_int_equal(nobjects(pool), base);
+
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	f = NVH_TX_ALLOC(tx, fan);
+	for (int i = 0; i < 5; i++) {
+		n[i] = NVH_TX_ALLOC(tx, node);
+		assert_nvh_ok(NVH_TX_SET(tx, &fan_d(pool, f)->kid[i], n[i]));
+	}
+	assert_nvh_ok(NVH_TX_SET(tx, &fan_d(pool, f)->kid[4], n[0]));
+	assert_nvh_ok(nvh_tx_set(tx, &tp->any, f.oid));
+	r = NVH_TX_ALLOC_SIZE(tx, rec, sizeof(struct rec) + 5000);
+	memset(rec_d(pool, r)->bytes, 'x', 5000);
+	rec_d(pool, r)->len = 5000;
+	assert_nvh_ok(NVH_TX_SET(tx, &rec_d(pool, r)->owner, n[1]));
+	assert_nvh_ok(NVH_TX_SET(tx, &fan_d(pool, f)->kid[3], NVH_NULL(node)));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	/* n[4] was replaced, n[3] unlinked: both freed at commit; the record
+	 * was never linked: freed too */
+	assert_int_equal(nobjects(pool), base + 4);
+	assert_int_equal(nvh_refcount(pool, n[0].oid), 2);
+	assert_int_equal(nvh_refcount(pool, n[1].oid), 1);
+	assert_int_equal(nvh_usable_size(pool, n[3].oid), 0);
+	assert_consistent(pool);
+	/* element offsets only: the word after the array is no field */
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_int_equal(nvh_tx_set(tx, (nvh_oid *)&fan_d(pool, f)->tail, n[0].oid),
+			 -EINVAL);
+	assert_errmsg_has("is not a pointer field");
+	nvh_tx_abort(tx);
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	r = NVH_TX_ALLOC_SIZE(tx, rec, sizeof(struct rec) + 70000); /* large */
+	memset(rec_d(pool, r)->bytes, 'y', 70000);
+	assert_nvh_ok(NVH_TX_SET(tx, &rec_d(pool, r)->owner, n[2]));
+	assert_nvh_ok(NVH_TX_SET(tx, &node_d(pool, n[0])->next, n[1]));
+	assert_nvh_ok(nvh_tx_set(tx, &tp->any, NVH_OID_NULL));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	/* the fan went, and with it n[0], n[1], n[2]; the record too */
+	assert_int_equal(nobjects(pool), base);
+	assert_consistent(pool);
+	assert_nvh_ok(nvh_close(pool));
+	/* the array length is part of the type */
+	pool = assert_nvh_ptr(nvh_open(nvt_path("arrays.pool"), "obj", NULL));
+	static const struct nvh_field f6[] = {{8, 0, "node", 4}};
+	struct nvh_type shorter = {"fan", sizeof(struct fan), 0, 1, f6};
+	assert_int_equal(nvh_type_register(pool, &shorter), -EINVAL);
+	assert_errmsg_has("x 5, the program's at 8 to \"node\" x 4");
+	static const struct nvh_field f7[] = {{8, 0, "node", 7}};
+	struct nvh_type over = {"fan2", sizeof(struct fan), 0, 1, f7};
+	assert_int_equal(nvh_type_register(pool, &over), -EINVAL);
+	assert_errmsg_has("not an aligned field inside the type");
 	assert_nvh_ok(nvh_close(pool));
 }
 
@@ -677,6 +778,7 @@ main(void)
 		cmocka_unit_test(counts_across_commit_and_abort),
 		cmocka_unit_test(checked_store_refusals),
 		cmocka_unit_test(type_table),
+		cmocka_unit_test(arrays_and_sized_objects),
 		cmocka_unit_test(weak_pointers),
 		cmocka_unit_test(pins),
 		cmocka_unit_test(root_and_mutex),
