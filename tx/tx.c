@@ -106,9 +106,12 @@ tx_fail(struct nvh_tx *tx, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (!tx->err)
+	int rc = nvh_err(code, "%s: %s", tx->pool->path, msg);
+	if (!tx->err) { /* later errors repeat the first one's reason */
 		tx->err = code;
-	return nvh_err(code, "%s: %s", tx->pool->path, msg);
+		snprintf(tx->why, sizeof(tx->why), "%s", msg);
+	}
+	return rc;
 }
 
 int
@@ -137,8 +140,8 @@ tx_check(struct nvh_tx *tx, const char *fn)
 	if (tx != tls_tx)
 		return nvh_err(EINVAL, "%s: not this thread's transaction", fn);
 	if (tx->err)
-		return nvh_err(tx->err, "%s: %s: the transaction failed earlier "
-			       "(%s)", fn, tx->pool->path, strerror(tx->err));
+		return nvh_err(tx->err, "%s: %s: the transaction failed earlier: "
+			       "%s", fn, tx->pool->path, tx->why);
 	return 0;
 }
 
@@ -572,11 +575,14 @@ nvh_tx_commit(nvh_tx *tx)
 	int rc;
 	if (tx->err) {
 		int err = tx->err;
+		char why[sizeof(tx->why)];
+		memcpy(why, tx->why, sizeof(why));
+		const char *path = tx->pool->path;
 		nvh_tx_do_abort(tx, 1);
 		nvh_tx_end(tx);
 		tls_tx = NULL;
-		return nvh_err(err, "nvh_tx_commit: the transaction failed and "
-			       "was rolled back (%s)", strerror(err));
+		return nvh_err(err, "nvh_tx_commit: %s: the transaction failed and "
+			       "was rolled back: %s", path, why);
 	}
 	rc = nvh_tx_do_commit(tx);
 	int drain = tx->drain;
@@ -602,8 +608,11 @@ nvh_tx_abort(nvh_tx *tx)
 		rc = nvh_tx_do_abort(tx, 1);
 	if (tx->depth > 1) {
 		tx->depth--;
-		if (!tx->err)
+		if (!tx->err) {
 			tx->err = ECANCELED;
+			snprintf(tx->why, sizeof(tx->why), "an inner "
+				 "nvh_tx_abort rolled it back");
+		}
 		return rc;
 	}
 	nvh_tx_end(tx);

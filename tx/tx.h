@@ -33,6 +33,7 @@ struct nvh_tx {
 	uint64_t id;        /* the transaction id in its records */
 	int depth;          /* nesting */
 	int err;            /* 0 or the positive errno that failed it */
+	char why[512];      /* what failed it (for later errors) */
 	/* snapshotted ranges, sorted, merged, disjoint */
 	struct nvh_range *snap;
 	size_t nsnap, csnap;

@@ -1,0 +1,508 @@
+/*
+ * btree.c -- the persistent B-tree (minimum degree BT_T): ordered keys,
+ * range scans.
+ *
+ * Top-down insertion with pre-emptive splits and top-down deletion that
+ * tops a child up (borrow or merge) before descending (Cormen et al.), so
+ * every operation is one pass from the root.  Each node touched is
+ * snapshotted once (one undo record) and its pointer fields change through
+ * checked stores, so counts stay exact: an emptied root or a merged-away
+ * node is freed at commit by its count reaching zero.  Slots beyond a
+ * node's n are always null (a stale pointer there would hold a count).
+ *
+ * Nodes keep the first 8 bytes of each key (big-endian) next to the
+ * pointer, so most comparisons never touch the entry.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "kv_int.h"
+
+NVH_TYPE_DEFINE(btnode, 0, NVH_PTR_N(btnode, item, BT_MAXK, kvent)
+		NVH_PTR_N(btnode, kid, BT_MAXK + 1, btnode));
+
+#define T BT_T
+
+struct key {
+	const void *p;
+	size_t len;
+	uint64_t pfx;
+};
+
+static struct btnode *
+N(struct kv *kv, btnode_ptr p)
+{
+	return btnode_d(kv->pool, p);
+}
+
+/* Snapshot a node before changing it (free for new nodes, and for nodes
+ * already snapshotted in this transaction). */
+static int
+touch(nvh_tx *tx, struct btnode *x)
+{
+	return nvh_tx_add(tx, x, sizeof(*x));
+}
+
+static int
+cmp_item(struct kv *kv, const struct btnode *x, uint32_t i, const struct key *k)
+{
+	if (x->pfx[i] != k->pfx)
+		return x->pfx[i] < k->pfx ? -1 : 1;
+	const struct kvent *e = kv_ent(kv, x->item[i]);
+	return kv_keycmp(e->data, e->klen, k->p, k->len);
+}
+
+/* First i with item[i] >= k; *eq if item[i] == k. */
+static uint32_t
+lower(struct kv *kv, const struct btnode *x, const struct key *k, int *eq)
+{
+	uint32_t lo = 0, hi = x->n;
+	*eq = 0;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		int c = cmp_item(kv, x, mid, k);
+		if (c == 0) {
+			*eq = 1;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int
+item_set(nvh_tx *tx, struct kv *kv, struct btnode *x, uint32_t i, kvent_ptr e)
+{
+	const struct kvent *p = kv_ent(kv, e);
+	x->pfx[i] = p ? kv_prefix(p->data, p->klen) : 0;
+	return NVH_TX_SET(tx, &x->item[i], e);
+}
+
+static int
+kid_set(nvh_tx *tx, struct btnode *x, uint32_t i, btnode_ptr c)
+{
+	return NVH_TX_SET(tx, &x->kid[i], c);
+}
+
+/* Move items [from, n) of x by d (+1: right, -1: left), kids likewise
+ * [kfrom, n+1); the vacated slot is left for the caller. */
+static int
+shift(nvh_tx *tx, struct kv *kv, struct btnode *x, uint32_t from,
+      uint32_t kfrom, int d)
+{
+	int rc = 0;
+	if (d > 0) {
+		for (uint32_t i = x->n; i > from && !rc; i--)
+			rc = item_set(tx, kv, x, i, x->item[i - 1]);
+		for (uint32_t i = x->n + 1; !x->leaf && i > kfrom && !rc; i--)
+			rc = kid_set(tx, x, i, x->kid[i - 1]);
+	} else {
+		for (uint32_t i = from; i < x->n && !rc; i++)
+			rc = item_set(tx, kv, x, i - 1, x->item[i]);
+		for (uint32_t i = kfrom; !x->leaf && i <= x->n && !rc; i++)
+			rc = kid_set(tx, x, i - 1, x->kid[i]);
+	}
+	return rc;
+}
+
+int
+kv_bt_create(nvh_tx *tx, struct kv *kv)
+{
+	btnode_ptr r = NVH_TX_ALLOC(tx, btnode);
+	if (NVH_IS_NULL(r))
+		return -ENOSPC;
+	N(kv, r)->leaf = 1;
+	int rc = NVH_TX_SET(tx, &kv->root->tree, r);
+	if (!rc)
+		rc = nvh_tx_add(tx, &kv->root->bt_count, 8);
+	if (!rc)
+		kv->root->bt_count = 0;
+	return rc;
+}
+
+kvent_ptr
+kv_bt_find(struct kv *kv, const void *k, size_t kl)
+{
+	struct key key = {k, kl, kv_prefix(k, kl)};
+	for (btnode_ptr p = kv->root->tree; !NVH_IS_NULL(p);) {
+		struct btnode *x = N(kv, p);
+		int eq;
+		uint32_t i = lower(kv, x, &key, &eq);
+		if (eq)
+			return x->item[i];
+		if (x->leaf)
+			break;
+		p = x->kid[i];
+	}
+	return NVH_NULL(kvent);
+}
+
+/* Split the full child i of x (x not full). */
+static int
+split_child(nvh_tx *tx, struct kv *kv, struct btnode *x, uint32_t i)
+{
+	struct btnode *y = N(kv, x->kid[i]);
+	btnode_ptr zp = NVH_TX_ALLOC(tx, btnode);
+	struct btnode *z = N(kv, zp);
+	if (!z)
+		return -ENOSPC;
+	int rc = touch(tx, x);
+	if (!rc)
+		rc = touch(tx, y);
+	z->leaf = y->leaf;
+	z->n = T - 1;
+	for (uint32_t j = 0; j < T - 1 && !rc; j++) {
+		rc = item_set(tx, kv, z, j, y->item[j + T]);
+		if (!rc)
+			rc = item_set(tx, kv, y, j + T, NVH_NULL(kvent));
+	}
+	for (uint32_t j = 0; j < T && !y->leaf && !rc; j++) {
+		rc = kid_set(tx, z, j, y->kid[j + T]);
+		if (!rc)
+			rc = kid_set(tx, y, j + T, NVH_NULL(btnode));
+	}
+	if (!rc)
+		rc = shift(tx, kv, x, i, i + 1, +1);
+	if (!rc)
+		rc = kid_set(tx, x, i + 1, zp);
+	if (!rc)
+		rc = item_set(tx, kv, x, i, y->item[T - 1]);
+	if (!rc)
+		rc = item_set(tx, kv, y, T - 1, NVH_NULL(kvent));
+	if (rc)
+		return rc;
+	y->n = T - 1;
+	x->n++;
+	return 0;
+}
+
+int
+kv_bt_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
+{
+	const struct kvent *ne = kv_ent(kv, e);
+	struct key key = {ne->data, ne->klen, kv_prefix(ne->data, ne->klen)};
+	int rc = 0;
+	*replaced = 0;
+	struct btnode *r = N(kv, kv->root->tree);
+	if (r->n == BT_MAXK) {
+		btnode_ptr sp = NVH_TX_ALLOC(tx, btnode);
+		struct btnode *s = N(kv, sp);
+		if (!s)
+			return -ENOSPC;
+		rc = kid_set(tx, s, 0, kv->root->tree);
+		if (!rc)
+			rc = NVH_TX_SET(tx, &kv->root->tree, sp);
+		if (!rc)
+			rc = split_child(tx, kv, s, 0);
+		if (rc)
+			return rc;
+		r = s;
+	}
+	for (struct btnode *x = r;;) {
+		int eq;
+		uint32_t i = lower(kv, x, &key, &eq);
+		if (eq) { /* the new entry replaces the old: freed at commit */
+			*replaced = 1;
+			rc = touch(tx, x);
+			return rc ? rc : item_set(tx, kv, x, i, e);
+		}
+		if (x->leaf) {
+			rc = touch(tx, x);
+			if (!rc)
+				rc = shift(tx, kv, x, i, 0, +1);
+			if (!rc)
+				rc = item_set(tx, kv, x, i, e);
+			if (!rc)
+				rc = nvh_tx_add(tx, &kv->root->bt_count, 8);
+			if (rc)
+				return rc;
+			x->n++;
+			kv->root->bt_count++;
+			return 0;
+		}
+		if (N(kv, x->kid[i])->n == BT_MAXK) {
+			rc = split_child(tx, kv, x, i);
+			if (rc)
+				return rc;
+			int c = cmp_item(kv, x, i, &key);
+			if (c == 0)
+				continue; /* the median was this key: replace */
+			if (c < 0)
+				i++;
+		}
+		x = N(kv, x->kid[i]);
+	}
+}
+
+/* Merge kid[i+1] and item i of x into kid[i]. */
+static int
+merge(nvh_tx *tx, struct kv *kv, struct btnode *x, uint32_t i)
+{
+	struct btnode *y = N(kv, x->kid[i]), *z = N(kv, x->kid[i + 1]);
+	int rc = touch(tx, x);
+	if (!rc)
+		rc = touch(tx, y);
+	if (!rc)
+		rc = item_set(tx, kv, y, y->n, x->item[i]);
+	for (uint32_t j = 0; j < z->n && !rc; j++)
+		rc = item_set(tx, kv, y, y->n + 1 + j, z->item[j]);
+	for (uint32_t j = 0; j <= z->n && !y->leaf && !rc; j++)
+		rc = kid_set(tx, y, y->n + 1 + j, z->kid[j]);
+	/* x loses item i and kid i+1 (z: its count drops to zero and it is
+	 * freed at commit, its children now held by y) */
+	if (!rc)
+		rc = shift(tx, kv, x, i + 1, i + 2, -1);
+	if (!rc)
+		rc = item_set(tx, kv, x, x->n - 1, NVH_NULL(kvent));
+	if (!rc)
+		rc = kid_set(tx, x, x->n, NVH_NULL(btnode));
+	if (rc)
+		return rc;
+	y->n += z->n + 1;
+	x->n--;
+	return 0;
+}
+
+/* Child i of x has T-1 keys: give it one more (borrow or merge); returns
+ * the index of the child that now covers the key. */
+static int
+top_up(nvh_tx *tx, struct kv *kv, struct btnode *x, uint32_t *ip)
+{
+	uint32_t i = *ip;
+	struct btnode *c = N(kv, x->kid[i]);
+	struct btnode *l = i > 0 ? N(kv, x->kid[i - 1]) : NULL;
+	struct btnode *r = i < x->n ? N(kv, x->kid[i + 1]) : NULL;
+	int rc = touch(tx, x);
+	if (!rc)
+		rc = touch(tx, c);
+	if (rc)
+		return rc;
+	if (l && l->n >= T) { /* rotate right through item i-1 */
+		rc = touch(tx, l);
+		if (!rc)
+			rc = shift(tx, kv, c, 0, 0, +1);
+		if (!rc)
+			rc = item_set(tx, kv, c, 0, x->item[i - 1]);
+		if (!rc && !c->leaf)
+			rc = kid_set(tx, c, 0, l->kid[l->n]);
+		if (!rc)
+			rc = item_set(tx, kv, x, i - 1, l->item[l->n - 1]);
+		if (!rc)
+			rc = item_set(tx, kv, l, l->n - 1, NVH_NULL(kvent));
+		if (!rc && !l->leaf)
+			rc = kid_set(tx, l, l->n, NVH_NULL(btnode));
+		if (rc)
+			return rc;
+		c->n++;
+		l->n--;
+		return 0;
+	}
+	if (r && r->n >= T) { /* rotate left through item i */
+		rc = touch(tx, r);
+		if (!rc)
+			rc = item_set(tx, kv, c, c->n, x->item[i]);
+		if (!rc && !c->leaf)
+			rc = kid_set(tx, c, c->n + 1, r->kid[0]);
+		if (!rc)
+			rc = item_set(tx, kv, x, i, r->item[0]);
+		if (!rc)
+			rc = shift(tx, kv, r, 1, 1, -1);
+		if (!rc)
+			rc = item_set(tx, kv, r, r->n - 1, NVH_NULL(kvent));
+		if (!rc && !r->leaf)
+			rc = kid_set(tx, r, r->n, NVH_NULL(btnode));
+		if (rc)
+			return rc;
+		c->n++;
+		r->n--;
+		return 0;
+	}
+	if (r)
+		return merge(tx, kv, x, i);
+	*ip = i - 1;
+	return merge(tx, kv, x, i - 1);
+}
+
+/* The largest (dir < 0) or smallest (dir > 0) entry under node p. */
+static kvent_ptr
+edge(struct kv *kv, btnode_ptr p, int dir)
+{
+	struct btnode *x = N(kv, p);
+	while (!x->leaf)
+		x = N(kv, x->kid[dir < 0 ? x->n : 0]);
+	return x->item[dir < 0 ? x->n - 1 : 0];
+}
+
+int
+kv_bt_del(nvh_tx *tx, struct kv *kv, const void *k, size_t kl)
+{
+	struct key key = {k, kl, kv_prefix(k, kl)};
+	struct btnode *x = N(kv, kv->root->tree);
+	int rc = 0, found = 0;
+	while (!rc) {
+		int eq;
+		uint32_t i = lower(kv, x, &key, &eq);
+		if (eq && x->leaf) {
+			rc = touch(tx, x);
+			if (!rc)
+				rc = shift(tx, kv, x, i + 1, 0, -1);
+			if (!rc)
+				rc = item_set(tx, kv, x, x->n - 1, NVH_NULL(kvent));
+			if (!rc)
+				x->n--;
+			found = 1;
+			break;
+		}
+		if (eq) {
+			struct btnode *y = N(kv, x->kid[i]), *z = N(kv, x->kid[i + 1]);
+			if (y->n >= T || z->n >= T) {
+				/* replace by the predecessor (successor), then
+				 * delete that one from the child */
+				kvent_ptr s = edge(kv, x->kid[y->n >= T ? i : i + 1],
+						   y->n >= T ? -1 : +1);
+				const struct kvent *sp = kv_ent(kv, s);
+				rc = touch(tx, x);
+				if (!rc)
+					rc = item_set(tx, kv, x, i, s);
+				key = (struct key){sp->data, sp->klen,
+						   kv_prefix(sp->data, sp->klen)};
+				x = y->n >= T ? y : z;
+				found = 1;
+				continue;
+			}
+			rc = merge(tx, kv, x, i);
+			x = y;
+			continue;
+		}
+		if (x->leaf)
+			break;
+		if (N(kv, x->kid[i])->n == T - 1)
+			rc = top_up(tx, kv, x, &i);
+		x = N(kv, x->kid[i]);
+	}
+	if (rc)
+		return rc;
+	/* an empty root with one child: the child becomes the root */
+	struct btnode *r = N(kv, kv->root->tree);
+	if (r->n == 0 && !r->leaf)
+		rc = NVH_TX_SET(tx, &kv->root->tree, r->kid[0]);
+	if (!rc && !found)
+		return -ENOENT;
+	if (!rc)
+		rc = nvh_tx_add(tx, &kv->root->bt_count, 8);
+	if (!rc)
+		kv->root->bt_count--;
+	return rc;
+}
+
+uint64_t
+kv_bt_count(struct kv *kv)
+{
+	return kv->root->bt_count;
+}
+
+/* ---- scans ---- */
+
+struct scan {
+	struct kv *kv;
+	struct key from, to;
+	int has_from, has_to;
+	kv_fn fn;
+	void *arg;
+	/* scan_step: keys with prefix >= start; stop after `count` once the
+	 * prefix changes, leaving the next prefix as the cursor */
+	int by_prefix;
+	uint64_t start;
+	size_t count, n;
+	uint64_t last, next;
+	int stopped;
+};
+
+#define STOP 0x40000000 /* past the bound: not an error */
+
+static int
+visit_item(struct scan *s, const struct btnode *x, uint32_t i)
+{
+	const struct kvent *e = kv_ent(s->kv, x->item[i]);
+	if (s->has_to && cmp_item(s->kv, x, i, &s->to) > 0)
+		return STOP;
+	if (s->by_prefix) {
+		if (s->n >= s->count && x->pfx[i] != s->last) {
+			s->next = x->pfx[i];
+			return STOP;
+		}
+		s->last = x->pfx[i];
+		s->n++;
+	}
+	return s->fn(s->arg, e->data, e->klen, e->data + e->klen, e->vlen);
+}
+
+/* In order from the bound (only the leftmost path is bounded). */
+static int
+walk(struct scan *s, btnode_ptr p, int bounded)
+{
+	const struct btnode *x = N(s->kv, p);
+	uint32_t i = 0;
+	if (bounded && s->by_prefix) {
+		while (i < x->n && x->pfx[i] < s->start)
+			i++;
+	} else if (bounded && s->has_from) {
+		int eq;
+		i = lower(s->kv, x, &s->from, &eq);
+	}
+	for (uint32_t j = i; j <= x->n; j++) {
+		int rc;
+		if (!x->leaf && (rc = walk(s, x->kid[j], bounded && j == i)))
+			return rc;
+		if (j < x->n && (rc = visit_item(s, x, j)))
+			return rc;
+	}
+	return 0;
+}
+
+int
+kv_bt_scan(struct kv *kv, const void *from, size_t fl, const void *to,
+	   size_t tl, kv_fn fn, void *arg)
+{
+	struct scan s = {.kv = kv, .fn = fn, .arg = arg};
+	if (from) {
+		s.from = (struct key){from, fl, kv_prefix(from, fl)};
+		s.has_from = 1;
+	}
+	if (to) {
+		s.to = (struct key){to, tl, kv_prefix(to, tl)};
+		s.has_to = 1;
+	}
+	int rc = walk(&s, kv->root->tree, 1);
+	return rc == STOP ? 0 : rc;
+}
+
+uint64_t
+kv_bt_scan_step(struct kv *kv, uint64_t cursor, size_t count, kv_fn fn,
+		void *arg)
+{
+	struct scan s = {.kv = kv, .fn = fn, .arg = arg, .by_prefix = 1,
+			 .start = cursor, .count = count ? count : 1};
+	walk(&s, kv->root->tree, 1);
+	return s.next; /* 0: no key after the last one visited */
+}
+
+static void
+count_nodes(struct kv *kv, btnode_ptr p, uint64_t depth, struct kv_stats *st)
+{
+	const struct btnode *x = N(kv, p);
+	st->nodes++;
+	if (depth > st->depth)
+		st->depth = depth;
+	for (uint32_t j = 0; !x->leaf && j <= x->n; j++)
+		count_nodes(kv, x->kid[j], depth + 1, st);
+}
+
+void
+kv_bt_stats(struct kv *kv, struct kv_stats *st)
+{
+	count_nodes(kv, kv->root->tree, 1, st);
+}

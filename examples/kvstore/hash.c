@@ -1,0 +1,287 @@
+/*
+ * hash.c -- the persistent hash map: linear hashing.
+ *
+ * Buckets are chains of entries.  The table grows one bucket at a time:
+ * when there are more than LOAD entries per bucket, the insert that
+ * notices splits bucket `split` into itself and `split + (N0 << level)`,
+ * in the same transaction, moving only that bucket's chain.  No operation
+ * ever rehashes more than one chain, so the cost of growth is spread over
+ * the inserts and a crash can interrupt nothing long.  Buckets live in
+ * 1024-bucket segments (8 KiB objects) allocated as the table reaches
+ * them, found through one directory of 16384 segments (16M buckets; past
+ * that, chains grow).
+ *
+ * A bucket index b < split has been split this round: it is addressed
+ * with one more hash bit.  Keys present for a whole scan are visited at
+ * least once by a scan in bucket order, since a split only moves entries
+ * to a higher bucket.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <xxhash.h>
+
+#include "kv_int.h"
+
+NVH_TYPE_DEFINE(kvseg, 0, NVH_PTR_N(kvseg, b, KV_SEG, kvent));
+NVH_TYPE_DEFINE(kvdir, 0, NVH_PTR_N(kvdir, seg, KV_DIR, kvseg));
+NVH_TYPE_DEFINE(kvhash, 0, NVH_PTR(kvhash, dir, kvdir));
+
+#define N0 ((uint64_t)KV_SEG)                 /* buckets at level 0 */
+#define MAX_BUCKETS ((uint64_t)KV_SEG * KV_DIR)
+#define LOAD 2                                /* entries per bucket */
+
+static struct kvhash *
+hmap(struct kv *kv)
+{
+	return kvhash_d(kv->pool, kv->root->hash);
+}
+
+static uint64_t
+nbuckets(const struct kvhash *h)
+{
+	return (N0 << h->level) + h->split;
+}
+
+static uint64_t
+bucket_of(const struct kvhash *h, uint64_t hash)
+{
+	uint64_t b = hash & ((N0 << h->level) - 1);
+	if (b < h->split)
+		b = hash & ((N0 << (h->level + 1)) - 1);
+	return b;
+}
+
+/* The head field of bucket b, or NULL if its segment is not there yet. */
+static kvent_ptr *
+head(struct kv *kv, struct kvhash *h, uint64_t b)
+{
+	struct kvdir *d = kvdir_d(kv->pool, h->dir);
+	struct kvseg *s = kvseg_d(kv->pool, d->seg[b >> KV_SEG_BITS]);
+	return s ? &s->b[b & (KV_SEG - 1)] : NULL;
+}
+
+uint64_t
+kv_hash_of(struct kv *kv, const void *k, size_t kl)
+{
+	return XXH3_64bits_withSeed(k, kl, hmap(kv)->seed);
+}
+
+int
+kv_hash_create(nvh_tx *tx, struct kv *kv)
+{
+	kvhash_ptr hp = NVH_TX_ALLOC(tx, kvhash);
+	kvdir_ptr dp = NVH_TX_ALLOC(tx, kvdir);
+	kvseg_ptr sp = NVH_TX_ALLOC(tx, kvseg);
+	struct kvhash *h = kvhash_d(kv->pool, hp);
+	if (!h || NVH_IS_NULL(dp) || NVH_IS_NULL(sp))
+		return -ENOSPC;
+	/* a per-map seed: keys chosen to collide need to know it */
+	if (getrandom(&h->seed, sizeof(h->seed), 0) != sizeof(h->seed))
+		h->seed = (uint64_t)(uintptr_t)h ^ 0x9e3779b97f4a7c15ull;
+	NVH_TX_SET(tx, &kvdir_d(kv->pool, dp)->seg[0], sp);
+	NVH_TX_SET(tx, &h->dir, dp);
+	return NVH_TX_SET(tx, &kv->root->hash, hp);
+}
+
+kvent_ptr
+kv_hash_find(struct kv *kv, uint64_t hash, const void *k, size_t kl)
+{
+	struct kvhash *h = hmap(kv);
+	kvent_ptr *f = head(kv, h, bucket_of(h, hash));
+	for (kvent_ptr e = f ? *f : NVH_NULL(kvent); !NVH_IS_NULL(e);) {
+		struct kvent *p = kv_ent(kv, e);
+		if (kv_ent_is(p, hash, k, kl))
+			return e;
+		e = p->next;
+	}
+	return NVH_NULL(kvent);
+}
+
+/* Store v into *f unless it is already there (a store is a snapshot). */
+static int
+set_if(nvh_tx *tx, kvent_ptr *f, kvent_ptr v)
+{
+	return f->oid.off == v.oid.off ? 0 : NVH_TX_SET(tx, f, v);
+}
+
+/* Relink the chain `e[0..n)` (in order) from head field `f`. */
+static int
+relink(nvh_tx *tx, struct kv *kv, kvent_ptr *f, const kvent_ptr *e,
+       size_t n)
+{
+	int rc = set_if(tx, f, n ? e[0] : NVH_NULL(kvent));
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = set_if(tx, &kv_ent(kv, e[i])->next,
+			    i + 1 < n ? e[i + 1] : NVH_NULL(kvent));
+	return rc;
+}
+
+/* Split bucket `split` (header already snapshotted by the caller). */
+static int
+split_one(nvh_tx *tx, struct kv *kv, struct kvhash *h)
+{
+	uint64_t s = h->split, t = s + (N0 << h->level);
+	struct kvdir *d = kvdir_d(kv->pool, h->dir);
+	if (NVH_IS_NULL(d->seg[t >> KV_SEG_BITS])) {
+		kvseg_ptr sp = NVH_TX_ALLOC(tx, kvseg);
+		int rc = NVH_IS_NULL(sp) ? -ENOSPC
+			 : NVH_TX_SET(tx, &d->seg[t >> KV_SEG_BITS], sp);
+		if (rc)
+			return rc;
+	}
+	kvent_ptr *fs = head(kv, h, s), *ft = head(kv, h, t);
+	size_t n = 0, cap = 16, na = 0, nb = 0;
+	kvent_ptr *stay = malloc(cap * sizeof(*stay));
+	kvent_ptr *move = malloc(cap * sizeof(*move));
+	int rc = stay && move ? 0 : -ENOMEM;
+	uint64_t mask = (N0 << (h->level + 1)) - 1;
+	for (kvent_ptr e = *fs; !NVH_IS_NULL(e) && !rc; n++) {
+		if (na == cap || nb == cap) {
+			cap *= 2;
+			kvent_ptr *a = realloc(stay, cap * sizeof(*a));
+			if (a)
+				stay = a;
+			kvent_ptr *b = realloc(move, cap * sizeof(*b));
+			if (b)
+				move = b;
+			if (!a || !b) {
+				rc = -ENOMEM;
+				break;
+			}
+		}
+		struct kvent *p = kv_ent(kv, e);
+		if ((p->hash & mask) == t)
+			move[nb++] = e;
+		else
+			stay[na++] = e;
+		e = p->next;
+	}
+	/* the moved chain first: its entries keep a reference (from the
+	 * old chain) until they are linked from the new bucket */
+	if (!rc)
+		rc = relink(tx, kv, ft, move, nb);
+	if (!rc)
+		rc = relink(tx, kv, fs, stay, na);
+	free(stay);
+	free(move);
+	if (rc)
+		return rc;
+	if (++h->split == N0 << h->level) {
+		h->level++;
+		h->split = 0;
+	}
+	return 0;
+}
+
+int
+kv_hash_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
+{
+	struct kvhash *h = hmap(kv);
+	struct kvent *ne = kv_ent(kv, e);
+	kvent_ptr *f = head(kv, h, bucket_of(h, ne->hash));
+	*replaced = 0;
+	for (kvent_ptr c = *f; !NVH_IS_NULL(c);) {
+		struct kvent *p = kv_ent(kv, c);
+		if (kv_ent_is(p, ne->hash, ne->data, ne->klen)) {
+			/* the new entry takes the old one's place; the old
+			 * one's count drops to zero: freed at commit */
+			*replaced = 1;
+			int rc = NVH_TX_SET(tx, &ne->next, p->next);
+			return rc ? rc : NVH_TX_SET(tx, f, e);
+		}
+		f = &p->next;
+		c = p->next;
+	}
+	f = head(kv, h, bucket_of(h, ne->hash));
+	int rc = NVH_TX_SET(tx, &ne->next, *f);
+	if (!rc)
+		rc = NVH_TX_SET(tx, f, e);
+	if (!rc) /* count, level and split: one snapshot */
+		rc = nvh_tx_add(tx, h, 3 * sizeof(uint64_t));
+	if (rc)
+		return rc;
+	h->count++;
+	if (h->count > LOAD * nbuckets(h) && nbuckets(h) < MAX_BUCKETS)
+		return split_one(tx, kv, h);
+	return 0;
+}
+
+int
+kv_hash_del(nvh_tx *tx, struct kv *kv, uint64_t hash, const void *k,
+	    size_t kl)
+{
+	struct kvhash *h = hmap(kv);
+	kvent_ptr *f = head(kv, h, bucket_of(h, hash));
+	for (kvent_ptr c = *f; !NVH_IS_NULL(c);) {
+		struct kvent *p = kv_ent(kv, c);
+		if (kv_ent_is(p, hash, k, kl)) {
+			int rc = NVH_TX_SET(tx, f, p->next);
+			if (!rc)
+				rc = nvh_tx_add(tx, &h->count, sizeof(h->count));
+			if (!rc)
+				h->count--;
+			return rc;
+		}
+		f = &p->next;
+		c = p->next;
+	}
+	return -ENOENT;
+}
+
+uint64_t
+kv_hash_count(struct kv *kv)
+{
+	return hmap(kv)->count;
+}
+
+/* Visit bucket b; stop early when fn says so. */
+static int
+visit(struct kv *kv, struct kvhash *h, uint64_t b, kv_fn fn, void *arg,
+      size_t *n)
+{
+	kvent_ptr *f = head(kv, h, b);
+	for (kvent_ptr e = f ? *f : NVH_NULL(kvent); !NVH_IS_NULL(e);) {
+		struct kvent *p = kv_ent(kv, e);
+		(*n)++;
+		int rc = fn(arg, p->data, p->klen, p->data + p->klen, p->vlen);
+		if (rc)
+			return rc;
+		e = p->next;
+	}
+	return 0;
+}
+
+int
+kv_hash_scan(struct kv *kv, kv_fn fn, void *arg)
+{
+	struct kvhash *h = hmap(kv);
+	size_t n = 0;
+	for (uint64_t b = 0; b < nbuckets(h); b++) {
+		int rc = visit(kv, h, b, fn, arg, &n);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+uint64_t
+kv_hash_scan_step(struct kv *kv, uint64_t cursor, size_t count, kv_fn fn,
+		  void *arg)
+{
+	struct kvhash *h = hmap(kv);
+	size_t n = 0;
+	uint64_t b = cursor;
+	while (b < nbuckets(h) && n < count)
+		if (visit(kv, h, b++, fn, arg, &n))
+			break;
+	return b < nbuckets(h) ? b : 0;
+}
+
+void
+kv_hash_stats(struct kv *kv, struct kv_stats *st)
+{
+	st->buckets = nbuckets(hmap(kv));
+}

@@ -1,0 +1,427 @@
+/*
+ * kv.c -- the key-value store: the pool and its root object, entries, and
+ * the operations on top of the two indexes (hash.c, btree.c).
+ *
+ * Every write is one transaction: a new entry (key and value in one
+ * object, no snapshot needed) linked in place of the old one, whose count
+ * then drops to zero and frees it at commit.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "kv_int.h"
+
+#define LAYOUT "nvkv"
+
+NVH_TYPE_DEFINE(kvent, 0, NVH_PTR(kvent, next, kvent));
+NVH_TYPE_DEFINE(kvroot, 0, NVH_PTR(kvroot, hash, kvhash)
+		NVH_PTR(kvroot, tree, btnode));
+
+extern const struct nvh_type kvseg_type, kvdir_type, kvhash_type,
+	btnode_type;
+
+const struct nvh_type *const kv_types[] = {
+	&kvent_type, &kvseg_type, &kvdir_type, &kvhash_type, &btnode_type,
+	&kvroot_type, NULL,
+};
+
+/* The last error of this thread: our own message, or nvheap's. */
+static __thread char errbuf[1024];
+
+const char *
+kv_errmsg(void)
+{
+	return errbuf;
+}
+
+/* Set the message; returns -code. */
+static int __attribute__((format(printf, 2, 3)))
+kv_err(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	va_end(ap);
+	errno = code;
+	return -code;
+}
+
+/* nvheap failed with rc: keep its message. */
+static int
+nvh_failed(int rc)
+{
+	snprintf(errbuf, sizeof(errbuf), "%s", nvh_errormsg());
+	return rc;
+}
+
+const char *
+kv_index_name(enum kv_index i)
+{
+	return i == KV_HASH ? "hash" : i == KV_BTREE ? "btree" : "?";
+}
+
+nvh_pool *
+kv_pool(struct kv *kv)
+{
+	return kv->pool;
+}
+
+enum kv_index
+kv_index_kind(struct kv *kv)
+{
+	return kv->index;
+}
+
+/* A failed write: say what and where; a full pool says how to grow. */
+static int
+failed(struct kv *kv, int rc, const char *op)
+{
+	/* nvheap says ENOMEM, "out of space", when the pool has no room */
+	if (rc == -ENOSPC ||
+	    (rc == -ENOMEM && strstr(nvh_errormsg(), "out of space"))) {
+		struct nvh_pool_info i;
+		uint64_t mib = nvh_pool_info(kv->pool, &i) ? 0 : i.pool_size >> 20;
+		return kv_err(ENOSPC, "%s: %s: the pool (%" PRIu64 " MiB) is full; "
+			      "nothing was changed. Make a bigger one: `nvkv %s "
+			      "dump > d.txt`, then `nvkv --size <bigger> NEW load "
+			      "d.txt`", op, kv->path, mib, kv->path);
+	}
+	return rc ? nvh_failed(rc) : 0;
+}
+
+static int
+index_create(nvh_tx *tx, struct kv *kv, enum kv_index index)
+{
+	return index == KV_HASH ? kv_hash_create(tx, kv) : kv_bt_create(tx, kv);
+}
+
+struct kv *
+kv_open(const char *path, const struct kv_opts *o)
+{
+	struct kv_opts def = {.index = KV_ANY, .size = 0, .create = 1};
+	if (!o)
+		o = &def;
+	errbuf[0] = 0;
+	struct kv *kv = calloc(1, sizeof(*kv));
+	if (!kv || !(kv->path = strdup(path))) {
+		free(kv);
+		kv_err(ENOMEM, "kv_open: out of memory");
+		return NULL;
+	}
+	kv->pool = nvh_open(path, LAYOUT, NULL);
+	int created = 0;
+	if (!kv->pool && errno == ENOENT && o->create) {
+		kv->pool = nvh_create(path, LAYOUT,
+				      o->size ? o->size : KV_DEFAULT_SIZE, NULL);
+		created = kv->pool != NULL;
+	}
+	if (!kv->pool)
+		goto fail;
+	for (int i = 0; kv_types[i]; i++)
+		if (nvh_type_register(kv->pool, kv_types[i]))
+			goto fail;
+	kvroot_ptr r = NVH_ROOT(kv->pool, kvroot);
+	if (NVH_IS_NULL(r))
+		goto fail;
+	kv->root = kvroot_d(kv->pool, r);
+	if (kv->root->magic != KV_MAGIC) {
+		if (!created && kv->root->magic != 0) {
+			kv_err(NVH_ECORRUPT, "kv_open: %s: the root is not a "
+				    "key-value store's", path);
+			goto fail;
+		}
+		enum kv_index index = o->index ? o->index : KV_HASH;
+		nvh_tx *tx = nvh_tx_begin(kv->pool);
+		if (!tx)
+			goto fail;
+		nvh_tx_add(tx, kv->root, 16);
+		kv->root->magic = KV_MAGIC;
+		kv->root->index = index;
+		kv->root->version = 1;
+		index_create(tx, kv, index);
+		if (nvh_tx_commit(tx))
+			goto fail;
+	}
+	kv->index = kv->root->index;
+	if (kv->index != KV_HASH && kv->index != KV_BTREE) {
+		kv_err(NVH_ECORRUPT, "kv_open: %s: unknown index kind %u",
+			    path, kv->root->index);
+		goto fail;
+	}
+	if (o->index && o->index != kv->index) {
+		kv_err(EINVAL, "kv_open: %s: the store was created with a %s "
+			    "index, not %s", path, kv_index_name(kv->index),
+			    kv_index_name(o->index));
+		goto fail;
+	}
+	return kv;
+fail:;
+	int e = errno;
+	if (!errbuf[0])
+		nvh_failed(0); /* nvheap said what */
+	if (kv->pool)
+		nvh_close(kv->pool);
+	free(kv->path);
+	free(kv);
+	errno = e;
+	return NULL;
+}
+
+int
+kv_close(struct kv *kv)
+{
+	if (!kv)
+		return 0;
+	int rc = nvh_close(kv->pool);
+	free(kv->path);
+	free(kv);
+	return rc;
+}
+
+kvent_ptr
+kv_ent_new(nvh_tx *tx, struct kv *kv, uint64_t hash, const void *k,
+	   size_t kl, const void *v, size_t vl, const void *v2, size_t vl2)
+{
+	kvent_ptr e = NVH_TX_ALLOC_SIZE(tx, kvent,
+					sizeof(struct kvent) + kl + vl + vl2);
+	struct kvent *p = kv_ent(kv, e);
+	if (!p)
+		return e;
+	p->hash = hash;
+	p->klen = (uint32_t)kl;
+	p->vlen = vl + vl2;
+	memcpy(p->data, k, kl);
+	if (vl)
+		memcpy(p->data + kl, v, vl);
+	if (vl2)
+		memcpy(p->data + kl + vl, v2, vl2);
+	return e;
+}
+
+static uint64_t
+hash_of(struct kv *kv, const void *k, size_t kl)
+{
+	return kv->index == KV_HASH ? kv_hash_of(kv, k, kl) : 0;
+}
+
+static kvent_ptr
+find(struct kv *kv, const void *k, size_t kl)
+{
+	return kv->index == KV_HASH ? kv_hash_find(kv, kv_hash_of(kv, k, kl), k, kl)
+				    : kv_bt_find(kv, k, kl);
+}
+
+static int
+check_sizes(const char *op, size_t kl, size_t vl)
+{
+	if (kl > KV_KEY_MAX)
+		return kv_err(E2BIG, "%s: key of %zu bytes (at most %u)", op,
+				   kl, KV_KEY_MAX);
+	if (vl > KV_VAL_MAX)
+		return kv_err(E2BIG, "%s: value of %zu bytes (at most %u)",
+				   op, vl, KV_VAL_MAX);
+	return 0;
+}
+
+/* Link a new entry for k = v (+ v2) in one transaction. */
+static int
+put2(struct kv *kv, const void *k, size_t kl, const void *v, size_t vl,
+     const void *v2, size_t vl2, int nx, int xx, const char *op)
+{
+	int rc = check_sizes(op, kl, vl + vl2);
+	if (rc)
+		return rc;
+	if (nx || xx) {
+		int present = !NVH_IS_NULL(find(kv, k, kl));
+		if (nx && present)
+			return -EEXIST;
+		if (xx && !present)
+			return -ENOENT;
+	}
+	nvh_tx *tx = nvh_tx_begin(kv->pool);
+	if (!tx)
+		return nvh_failed(-errno);
+	kvent_ptr e = kv_ent_new(tx, kv, hash_of(kv, k, kl), k, kl, v, vl, v2,
+				 vl2);
+	int replaced = 0;
+	if (!NVH_IS_NULL(e))
+		kv->index == KV_HASH ? kv_hash_put(tx, kv, e, &replaced)
+				     : kv_bt_put(tx, kv, e, &replaced);
+	return failed(kv, nvh_tx_commit(tx), op);
+}
+
+int
+kv_put(struct kv *kv, const void *k, size_t kl, const void *v, size_t vl)
+{
+	return put2(kv, k, kl, v, vl, NULL, 0, 0, 0, "put");
+}
+
+int
+kv_put_if(struct kv *kv, const void *k, size_t kl, const void *v, size_t vl,
+	  int nx, int xx)
+{
+	return put2(kv, k, kl, v, vl, NULL, 0, nx, xx, "put");
+}
+
+int
+kv_get(struct kv *kv, const void *k, size_t kl, const void **v, size_t *vl)
+{
+	kvent_ptr e = find(kv, k, kl);
+	if (NVH_IS_NULL(e))
+		return -ENOENT;
+	struct kvent *p = kv_ent(kv, e);
+	*v = p->data + p->klen;
+	*vl = p->vlen;
+	return 0;
+}
+
+int
+kv_del(struct kv *kv, const void *k, size_t kl)
+{
+	if (kl > KV_KEY_MAX || NVH_IS_NULL(find(kv, k, kl)))
+		return -ENOENT;
+	nvh_tx *tx = nvh_tx_begin(kv->pool);
+	if (!tx)
+		return nvh_failed(-errno);
+	int rc = kv->index == KV_HASH
+		 ? kv_hash_del(tx, kv, kv_hash_of(kv, k, kl), k, kl)
+		 : kv_bt_del(tx, kv, k, kl);
+	if (rc == -ENOENT) {
+		nvh_tx_abort(tx);
+		return rc;
+	}
+	return failed(kv, nvh_tx_commit(tx), "del");
+}
+
+uint64_t
+kv_count(struct kv *kv)
+{
+	return kv->index == KV_HASH ? kv_hash_count(kv) : kv_bt_count(kv);
+}
+
+/* Redis-style strict integer: optional '-', digits, no leading zeros. */
+static int
+parse_ll(const char *p, size_t n, long long *out)
+{
+	if (n == 0 || n > 20)
+		return -1;
+	size_t i = p[0] == '-';
+	if (i == n || (p[i] == '0' && n > i + 1) || (i && p[i] == '0'))
+		return -1;
+	unsigned long long v = 0;
+	for (; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		unsigned d = (unsigned)(p[i] - '0');
+		if (v > (ULLONG_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (p[0] == '-') {
+		if (v > (unsigned long long)LLONG_MAX + 1)
+			return -1;
+		*out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN
+							      : -(long long)v;
+	} else {
+		if (v > LLONG_MAX)
+			return -1;
+		*out = (long long)v;
+	}
+	return 0;
+}
+
+int
+kv_incrby(struct kv *kv, const void *k, size_t kl, long long by,
+	  long long *out)
+{
+	const void *v;
+	size_t vl;
+	long long cur = 0;
+	if (kv_get(kv, k, kl, &v, &vl) == 0 && parse_ll(v, vl, &cur))
+		return kv_err(EINVAL, "value is not an integer or out of "
+				   "range");
+	if ((by > 0 && cur > LLONG_MAX - by) || (by < 0 && cur < LLONG_MIN - by))
+		return kv_err(ERANGE, "increment or decrement would "
+				   "overflow");
+	cur += by;
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%lld", cur);
+	int rc = put2(kv, k, kl, buf, (size_t)n, NULL, 0, 0, 0, "incrby");
+	if (!rc)
+		*out = cur;
+	return rc;
+}
+
+int
+kv_append(struct kv *kv, const void *k, size_t kl, const void *v, size_t vl,
+	  size_t *newlen)
+{
+	const void *old = NULL;
+	size_t ol = 0;
+	kv_get(kv, k, kl, &old, &ol);
+	/* old points into the pool: put2 reads it before the commit frees
+	 * the old entry */
+	int rc = put2(kv, k, kl, old, ol, v, vl, 0, 0, "append");
+	if (!rc)
+		*newlen = ol + vl;
+	return rc;
+}
+
+int
+kv_flush(struct kv *kv)
+{
+	nvh_tx *tx = nvh_tx_begin(kv->pool);
+	if (!tx)
+		return nvh_failed(-errno);
+	/* a new empty index; the old one's count drops to zero and it is
+	 * freed, with everything in it, in bounded crash-safe steps */
+	index_create(tx, kv, kv->index);
+	return failed(kv, nvh_tx_commit(tx), "flush");
+}
+
+int
+kv_scan(struct kv *kv, const void *from, size_t fl, const void *to,
+	size_t tl, kv_fn fn, void *arg)
+{
+	if (kv->index == KV_HASH) {
+		if (from || to)
+			return kv_err(EINVAL, "scan: ranges need a btree "
+					   "index (this store is a hash map)");
+		return kv_hash_scan(kv, fn, arg);
+	}
+	return kv_bt_scan(kv, from, fl, to, tl, fn, arg);
+}
+
+uint64_t
+kv_scan_step(struct kv *kv, uint64_t cursor, size_t count, kv_fn fn,
+	     void *arg)
+{
+	return kv->index == KV_HASH ? kv_hash_scan_step(kv, cursor, count, fn, arg)
+				    : kv_bt_scan_step(kv, cursor, count, fn, arg);
+}
+
+int
+kv_stats(struct kv *kv, struct kv_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->index = kv->index;
+	st->keys = kv_count(kv);
+	if (kv->index == KV_HASH)
+		kv_hash_stats(kv, st);
+	else
+		kv_bt_stats(kv, st);
+	struct nvh_stats s;
+	int rc = nvh_stats(kv->pool, &s);
+	if (rc)
+		return rc;
+	st->pool_size = s.pool_size;
+	st->used = s.allocated_bytes;
+	st->free = s.free_bytes;
+	return 0;
+}

@@ -1,0 +1,147 @@
+/*
+ * kv_int.h -- the persistent types of the key-value store and the
+ * interface between kv.c (pool, entries, dispatch) and the two indexes.
+ */
+#ifndef KV_INT_H
+#define KV_INT_H
+
+#include <string.h>
+
+#include "kv.h"
+
+NVH_TYPE(kvent);
+NVH_TYPE(kvseg);
+NVH_TYPE(kvdir);
+NVH_TYPE(kvhash);
+NVH_TYPE(btnode);
+NVH_TYPE(kvroot);
+
+/* One key and its value, in one object: the fixed part, then the key
+ * bytes, then the value bytes.  Entries are never changed in place: a new
+ * value is a new entry swapped in, so a write snapshots one pointer. */
+struct kvent {
+	kvent_ptr next;     /* hash chain */
+	uint64_t hash;
+	uint32_t klen;
+	uint32_t reserved;
+	uint64_t vlen;
+	unsigned char data[];
+};
+
+/* ---- hash map (hash.c): linear hashing ---- */
+#define KV_SEG_BITS 10
+#define KV_SEG (1u << KV_SEG_BITS)     /* buckets per segment */
+#define KV_DIR 16384u                  /* segments: 16M buckets at most */
+
+struct kvseg {
+	kvent_ptr b[KV_SEG];
+};
+
+struct kvdir {
+	kvseg_ptr seg[KV_DIR];
+};
+
+/* Buckets: n0 << level, plus `split` already split in this round. */
+struct kvhash {
+	uint64_t count;
+	uint64_t level;
+	uint64_t split;
+	uint64_t seed;
+	kvdir_ptr dir;
+};
+
+/* ---- B-tree (btree.c) ---- */
+#define BT_T 16                        /* minimum degree */
+#define BT_MAXK (2 * BT_T - 1)         /* keys per node */
+
+struct btnode {
+	uint32_t n;                    /* keys */
+	uint32_t leaf;
+	uint64_t pfx[BT_MAXK];         /* first 8 key bytes, big-endian */
+	kvent_ptr item[BT_MAXK];
+	btnode_ptr kid[BT_MAXK + 1];
+};
+
+#define KV_MAGIC 0x31564b564e5631ull /* "1VNVKV1" */
+
+struct kvroot {
+	uint64_t magic;
+	uint32_t index;                /* enum kv_index */
+	uint32_t version;
+	kvhash_ptr hash;
+	btnode_ptr tree;
+	uint64_t bt_count;             /* keys in the B-tree */
+};
+
+struct kv {
+	nvh_pool *pool;
+	struct kvroot *root;
+	enum kv_index index;
+	char *path;
+};
+
+/* kv.c: a new entry (in tx) for key k and value v (v2 appended if any). */
+kvent_ptr kv_ent_new(nvh_tx *tx, struct kv *kv, uint64_t hash, const void *k,
+		     size_t kl, const void *v, size_t vl, const void *v2,
+		     size_t vl2);
+
+static inline struct kvent *
+kv_ent(struct kv *kv, kvent_ptr e)
+{
+	return kvent_d(kv->pool, e);
+}
+
+static inline int
+kv_ent_is(const struct kvent *e, uint64_t hash, const void *k, size_t kl)
+{
+	return e->hash == hash && e->klen == kl && memcmp(e->data, k, kl) == 0;
+}
+
+/* memcmp order, shorter first on a tie */
+static inline int
+kv_keycmp(const void *a, size_t al, const void *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+	return c ? c : (al > bl) - (al < bl);
+}
+
+static inline uint64_t
+kv_prefix(const void *k, size_t kl)
+{
+	const unsigned char *p = k;
+	uint64_t v = 0;
+	for (size_t i = 0; i < 8; i++)
+		v = v << 8 | (i < kl ? p[i] : 0);
+	return v;
+}
+
+/* What the indexes implement.  `find` returns the entry or null; `put`
+ * links entry e replacing any entry with the same key (*replaced tells);
+ * `del` unlinks the key's entry (-ENOENT if none).  All inside tx. */
+int kv_hash_create(nvh_tx *tx, struct kv *kv);
+kvent_ptr kv_hash_find(struct kv *kv, uint64_t h, const void *k, size_t kl);
+int kv_hash_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced);
+int kv_hash_del(nvh_tx *tx, struct kv *kv, uint64_t h, const void *k,
+		size_t kl);
+uint64_t kv_hash_count(struct kv *kv);
+int kv_hash_scan(struct kv *kv, kv_fn fn, void *arg);
+uint64_t kv_hash_scan_step(struct kv *kv, uint64_t cursor, size_t count,
+			   kv_fn fn, void *arg);
+void kv_hash_stats(struct kv *kv, struct kv_stats *st);
+uint64_t kv_hash_of(struct kv *kv, const void *k, size_t kl);
+
+int kv_bt_create(nvh_tx *tx, struct kv *kv);
+kvent_ptr kv_bt_find(struct kv *kv, const void *k, size_t kl);
+int kv_bt_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced);
+int kv_bt_del(nvh_tx *tx, struct kv *kv, const void *k, size_t kl);
+uint64_t kv_bt_count(struct kv *kv);
+int kv_bt_scan(struct kv *kv, const void *from, size_t fl, const void *to,
+	       size_t tl, kv_fn fn, void *arg);
+uint64_t kv_bt_scan_step(struct kv *kv, uint64_t cursor, size_t count,
+			 kv_fn fn, void *arg);
+void kv_bt_stats(struct kv *kv, struct kv_stats *st);
+
+/* Registered by kv_open. */
+extern const struct nvh_type *const kv_types[];
+
+#endif

@@ -1,0 +1,385 @@
+/*
+ * nvkv.c -- the key-value store's command line.
+ *
+ *   nvkv [--index hash|btree] [--size SIZE] PATH COMMAND [ARGS]
+ *
+ * Commands: put KEY VALUE, get KEY, del KEY, scan [FROM [TO]] (B-tree:
+ * in key order within [FROM, TO]; hash: every key), dump (every pair, in
+ * the format load reads), load FILE (bulk load; "-" is stdin), stats.
+ * The pool is created on first use (--index and --size apply then).
+ *
+ * scan, dump and load use one pair per line: KEY, a tab, VALUE, with
+ * backslash escapes (\\t \\n \\r \\\\ \\xHH) for bytes that are not printable,
+ * so any binary key or value round-trips.  get prints the raw value and a
+ * newline.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kv.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: nvkv [--index hash|btree] [--size SIZE] PATH COMMAND [ARGS]\n"
+		"  put KEY VALUE      store VALUE under KEY\n"
+		"  get KEY            print the value (exit 1 if absent)\n"
+		"  del KEY            remove KEY (exit 1 if absent)\n"
+		"  scan [FROM [TO]]   list pairs (btree: ordered, within [FROM, TO])\n"
+		"  dump               every pair, in the format load reads\n"
+		"  load FILE          bulk load KEY<tab>VALUE lines (- = stdin)\n"
+		"  stats              index, keys, pool space\n"
+		"The pool is created on first use: --index (default hash) and\n"
+		"--size (default 256M; K, M, G suffixes) apply then.\n");
+}
+
+static int
+die(const char *what)
+{
+	fprintf(stderr, "nvkv: %s: %s\n", what, kv_errmsg());
+	return 1;
+}
+
+/* ---- the line format ---- */
+
+static void
+put_escaped(FILE *f, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = p[i];
+		if (c == '\\')
+			fputs("\\\\", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\r')
+			fputs("\\r", f);
+		else if (c < 0x20 || c >= 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			putc(c, f);
+	}
+}
+
+static int
+hexval(int c)
+{
+	return isdigit(c) ? c - '0' : isxdigit(c) ? tolower(c) - 'a' + 10 : -1;
+}
+
+/* Decode escapes of s[0..n) in place; returns the new length or -1. */
+static ssize_t
+unescape(char *s, size_t n)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '\\') {
+			s[o++] = s[i];
+			continue;
+		}
+		if (++i == n)
+			return -1;
+		switch (s[i]) {
+		case '\\': s[o++] = '\\'; break;
+		case 't': s[o++] = '\t'; break;
+		case 'n': s[o++] = '\n'; break;
+		case 'r': s[o++] = '\r'; break;
+		case 'x': {
+			if (i + 2 >= n)
+				return -1;
+			int a = hexval((unsigned char)s[i + 1]);
+			int b = hexval((unsigned char)s[i + 2]);
+			if (a < 0 || b < 0)
+				return -1;
+			s[o++] = (char)(a << 4 | b);
+			i += 2;
+			break;
+		}
+		default:
+			return -1;
+		}
+	}
+	return (ssize_t)o;
+}
+
+static int
+print_pair(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	FILE *f = arg;
+	put_escaped(f, k, kl);
+	putc('\t', f);
+	put_escaped(f, v, vl);
+	putc('\n', f);
+	return ferror(f) ? -EIO : 0;
+}
+
+/* ---- load ---- */
+
+static double
+now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void
+progress(uint64_t done, uint64_t total, uint64_t keys, double t0, int final)
+{
+	double dt = now() - t0;
+	int width = 30, fill = total ? (int)(width * (double)done / total) : 0;
+	if (fill > width)
+		fill = width;
+	fprintf(stderr, "\r[%.*s%*s] %3d%% %" PRIu64 " keys, %.0f keys/s%s",
+		fill, "##############################", width - fill, "",
+		total ? (int)(100.0 * done / total) : 0, keys,
+		dt > 0 ? keys / dt : 0.0, final ? "\n" : "");
+}
+
+#define LOAD_BATCH 1000 /* pairs per transaction */
+
+static int
+load(struct kv *kv, const char *file)
+{
+	FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+	if (!f) {
+		fprintf(stderr, "nvkv: load: %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	struct stat st;
+	uint64_t total = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)
+			 ? (uint64_t)st.st_size : 0;
+	int tty = isatty(STDERR_FILENO);
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	uint64_t lineno = 0, keys = 0, done = 0, batch_start = 1;
+	double t0 = now(), shown = 0;
+	int rc = 0;
+	nvh_tx *tx = NULL;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		lineno++;
+		done += (uint64_t)n;
+		if (line[n - 1] == '\n')
+			n--;
+		char *tab = memchr(line, '\t', (size_t)n);
+		ssize_t kl = tab ? unescape(line, (size_t)(tab - line)) : -1;
+		ssize_t vl = tab ? unescape(tab + 1, (size_t)(n - (tab + 1 - line)))
+				 : -1;
+		if (kl < 0 || vl < 0) {
+			fprintf(stderr, "\nnvkv: load: %s:%" PRIu64 ": not KEY<tab>"
+				"VALUE with valid escapes\n", file, lineno);
+			rc = 1;
+			break;
+		}
+		/* pairs go in batches: one commit per LOAD_BATCH */
+		if (!tx && !(tx = nvh_tx_begin(kv_pool(kv)))) {
+			rc = die("load");
+			break;
+		}
+		if (kv_put(kv, line, (size_t)kl, tab + 1, (size_t)vl)) {
+			fprintf(stderr, "\nnvkv: load: %s:%" PRIu64 ": %s\n", file,
+				lineno, kv_errmsg());
+			rc = 1;
+			break;
+		}
+		keys++;
+		if (keys % LOAD_BATCH == 0) {
+			int c = nvh_tx_commit(tx);
+			tx = NULL;
+			if (c) {
+				fprintf(stderr, "\nnvkv: load: lines %" PRIu64 "-%"
+					PRIu64 " not loaded: %s\n", batch_start,
+					lineno, nvh_errormsg());
+				rc = 1;
+				break;
+			}
+			batch_start = lineno + 1;
+		}
+		if (tty && now() - shown > 0.2) {
+			progress(done, total, keys, t0, 0);
+			shown = now();
+		}
+	}
+	if (tx) {
+		if (rc)
+			nvh_tx_abort(tx);
+		else if (nvh_tx_commit(tx)) {
+			fprintf(stderr, "\nnvkv: load: lines %" PRIu64 "-%" PRIu64
+				" not loaded: %s\n", batch_start, lineno,
+				nvh_errormsg());
+			rc = 1;
+		}
+	}
+	if (tty)
+		progress(done, total, keys, t0, 1);
+	if (!rc && ferror(f)) {
+		fprintf(stderr, "nvkv: load: %s: %s\n", file, strerror(errno));
+		rc = 1;
+	}
+	if (!rc)
+		fprintf(stderr, "nvkv: loaded %" PRIu64 " pairs\n", keys);
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	return rc;
+}
+
+/* ---- main ---- */
+
+static int
+parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (errno || end == s || *end || v == 0 || v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct kv_opts o = {.index = KV_ANY, .create = 1};
+	static const struct option lo[] = {
+		{"index", required_argument, NULL, 'i'},
+		{"size", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "+i:s:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			if (!strcmp(optarg, "hash")) {
+				o.index = KV_HASH;
+			} else if (!strcmp(optarg, "btree")) {
+				o.index = KV_BTREE;
+			} else {
+				fprintf(stderr, "nvkv: --index: hash or btree, not "
+					"\"%s\"\n", optarg);
+				return 2;
+			}
+			break;
+		case 's':
+			if (parse_size(optarg, &o.size)) {
+				fprintf(stderr, "nvkv: --size: \"%s\" is not a size "
+					"(e.g. 512M, 4G)\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *path = argv[optind], *cmd = argv[optind + 1];
+	char **a = argv + optind + 2;
+	int na = argc - optind - 2;
+	struct {
+		const char *name;
+		int min, max;
+	} cmds[] = {{"put", 2, 2}, {"get", 1, 1}, {"del", 1, 1}, {"scan", 0, 2},
+		    {"dump", 0, 0}, {"load", 1, 1}, {"stats", 0, 0}};
+	size_t ci = 0;
+	while (ci < sizeof(cmds) / sizeof(cmds[0]) && strcmp(cmds[ci].name, cmd))
+		ci++;
+	if (ci == sizeof(cmds) / sizeof(cmds[0])) {
+		fprintf(stderr, "nvkv: unknown command \"%s\"\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+	if (na < cmds[ci].min || na > cmds[ci].max) {
+		fprintf(stderr, "nvkv: %s: wrong number of arguments\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+	/* reading commands do not create a pool */
+	o.create = !strcmp(cmd, "put") || !strcmp(cmd, "load");
+	struct kv *kv = kv_open(path, &o);
+	if (!kv)
+		return die(path);
+	int rc = 0;
+	if (!strcmp(cmd, "put")) {
+		if (kv_put(kv, a[0], strlen(a[0]), a[1], strlen(a[1])))
+			rc = die("put");
+	} else if (!strcmp(cmd, "get")) {
+		const void *v;
+		size_t vl;
+		int r = kv_get(kv, a[0], strlen(a[0]), &v, &vl);
+		if (r == -ENOENT) {
+			fprintf(stderr, "nvkv: get: no key \"%s\"\n", a[0]);
+			rc = 1;
+		} else if (r) {
+			rc = die("get");
+		} else {
+			fwrite(v, 1, vl, stdout);
+			putchar('\n');
+		}
+	} else if (!strcmp(cmd, "del")) {
+		int r = kv_del(kv, a[0], strlen(a[0]));
+		if (r == -ENOENT) {
+			fprintf(stderr, "nvkv: del: no key \"%s\"\n", a[0]);
+			rc = 1;
+		} else if (r) {
+			rc = die("del");
+		}
+	} else if (!strcmp(cmd, "scan") || !strcmp(cmd, "dump")) {
+		int r = kv_scan(kv, na > 0 ? a[0] : NULL, na > 0 ? strlen(a[0]) : 0,
+				na > 1 ? a[1] : NULL, na > 1 ? strlen(a[1]) : 0,
+				print_pair, stdout);
+		if (r)
+			rc = die(cmd);
+	} else if (!strcmp(cmd, "load")) {
+		rc = load(kv, a[0]);
+	} else {
+		struct kv_stats st;
+		if (kv_stats(kv, &st)) {
+			rc = die("stats");
+		} else {
+			printf("index:     %s\n", kv_index_name(st.index));
+			printf("keys:      %" PRIu64 "\n", st.keys);
+			if (st.index == KV_HASH)
+				printf("buckets:   %" PRIu64 "\n", st.buckets);
+			else
+				printf("depth:     %" PRIu64 "\nnodes:     %" PRIu64
+				       "\n", st.depth, st.nodes);
+			printf("pool:      %" PRIu64 " bytes\n", st.pool_size);
+			printf("used:      %" PRIu64 " bytes\n", st.used);
+			printf("free:      %" PRIu64 " bytes\n", st.free);
+		}
+	}
+	if (kv_close(kv) && !rc)
+		rc = die("close");
+	if (fflush(stdout) && !rc) {
+		fprintf(stderr, "nvkv: %s\n", strerror(errno));
+		rc = 1;
+	}
+	return rc;
+}
