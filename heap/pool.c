@@ -148,6 +148,13 @@ nvh_create(const char *path, const char *layout, uint64_t size,
 		nvh_heap_close(pool);
 	if (rc)
 		goto fail_persist;
+	/* complete: now it may appear under its name */
+	rc = nvh_file_publish(&f, path);
+	if (rc) {
+		nvh_objects_close(pool);
+		nvh_heap_close(pool);
+		goto fail_persist;
+	}
 	nvh_persist_durable(&pool->persist, "nvh_create");
 	return pool;
 
@@ -158,7 +165,7 @@ fail_pool:
 fail_file:
 	rc = errno;
 	nvh_file_close(&f);
-	unlink(path);
+	nvh_file_discard(&f);
 	nvh_err_prefix("nvh_create: %s: ", path);
 	errno = rc;
 	return NULL;

@@ -53,10 +53,17 @@ struct nvh_file {
 	char *base;
 	size_t size;
 	int is_pmem;
+	char *tmp;      /* a new pool's name until nvh_file_publish */
 };
 
+/* A new pool file is built under a temporary name in the same directory
+ * and appears under `path` only once complete (nvh_file_publish), so a
+ * crash during nvh_create never leaves a partial pool at `path`. */
 int nvh_file_create(const char *path, uint64_t size, mode_t mode,
 		    struct nvh_file *f);
+int nvh_file_publish(struct nvh_file *f, const char *path);
+/* Remove an unpublished file's temporary name (failed create). */
+void nvh_file_discard(struct nvh_file *f);
 int nvh_file_open(const char *path, int rdonly, struct nvh_file *f);
 void nvh_file_close(struct nvh_file *f);
 

@@ -97,15 +97,32 @@ nvh_file_create(const char *path, uint64_t size, mode_t mode,
 		struct nvh_file *f)
 {
 	memset(f, 0, sizeof(*f));
-	f->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	f->fd = -1;
+	struct stat st;
+	if (lstat(path, &st) == 0)
+		return nvh_err(EEXIST, "file exists (nvh_create never "
+			       "overwrites; remove it or use nvh_open)");
+	char d[PATH_MAX], b[PATH_MAX];
+	if (snprintf(d, sizeof(d), "%s", path) >= (int)sizeof(d) ||
+	    snprintf(b, sizeof(b), "%s", path) >= (int)sizeof(b))
+		return nvh_err(ENAMETOOLONG, "path too long");
+	size_t n = strlen(dirname(d)) + strlen(basename(b)) + 32;
+	if (!(f->tmp = malloc(n)))
+		return nvh_err(ENOMEM, "out of memory");
+	snprintf(f->tmp, n, "%s/.%s.creating-XXXXXX", d, basename(b));
+	f->fd = mkostemp(f->tmp, O_CLOEXEC);
 	if (f->fd < 0) {
 		int e = errno;
-		if (e == EEXIST)
-			return nvh_err(EEXIST, "file exists (nvh_create never "
-				       "overwrites; remove it or use nvh_open)");
+		free(f->tmp);
+		f->tmp = NULL;
 		return nvh_err(e, "cannot create file: %s", strerror(e));
 	}
-	int rc = lock_file(f->fd, 0);
+	int rc = 0;
+	if (fchmod(f->fd, mode) != 0) {
+		rc = nvh_err(errno, "cannot set the mode: %s", strerror(errno));
+		goto fail;
+	}
+	rc = lock_file(f->fd, 0);
 	if (rc)
 		goto fail;
 	f->size = (size_t)size;
@@ -123,18 +140,47 @@ nvh_file_create(const char *path, uint64_t size, mode_t mode,
 		rc = nvh_err(EIO, "fsync failed: %s", strerror(errno));
 		goto fail;
 	}
-	rc = sync_parent_dir(path);
-	if (rc)
-		goto fail;
 	rc = map_file(f, 0);
 	if (rc)
 		goto fail;
 	return 0;
 fail:
 	close(f->fd);
-	unlink(path);
 	f->fd = -1;
+	nvh_file_discard(f);
 	return rc;
+}
+
+int
+nvh_file_publish(struct nvh_file *f, const char *path)
+{
+	/* link() fails if `path` exists: never overwrites */
+	int rc = link(f->tmp, path);
+	if (rc && errno != EEXIST)
+		/* a file system without hard links */
+		rc = renameat2(AT_FDCWD, f->tmp, AT_FDCWD, path,
+			       RENAME_NOREPLACE);
+	else if (rc == 0)
+		unlink(f->tmp);
+	if (rc) {
+		int e = errno;
+		return nvh_err(e, "cannot give the new pool its name: %s%s",
+			       strerror(e), e == EEXIST ? " (another process "
+			       "created it meanwhile)" : "");
+	}
+	free(f->tmp);
+	f->tmp = NULL;
+	/* The file's name survives a power failure once this returns. */
+	return sync_parent_dir(path);
+}
+
+void
+nvh_file_discard(struct nvh_file *f)
+{
+	if (f->tmp)
+		unlink(f->tmp);
+	free(f->tmp);
+	f->tmp = NULL;
 }
 
 int

@@ -29,7 +29,6 @@ NVH_TYPE_DEFINE(kvseg, 0, NVH_PTR_N(kvseg, b, KV_SEG, kvent));
 NVH_TYPE_DEFINE(kvdir, 0, NVH_PTR_N(kvdir, seg, KV_DIR, kvseg));
 NVH_TYPE_DEFINE(kvhash, 0, NVH_PTR(kvhash, dir, kvdir));
 
-#define N0 ((uint64_t)KV_SEG)                 /* buckets at level 0 */
 #define MAX_BUCKETS ((uint64_t)KV_SEG * KV_DIR)
 #define LOAD 2                                /* entries per bucket */
 
@@ -42,15 +41,15 @@ hmap(struct kv *kv)
 static uint64_t
 nbuckets(const struct kvhash *h)
 {
-	return (N0 << h->level) + h->split;
+	return (h->n0 << h->level) + h->split;
 }
 
 static uint64_t
 bucket_of(const struct kvhash *h, uint64_t hash)
 {
-	uint64_t b = hash & ((N0 << h->level) - 1);
+	uint64_t b = hash & ((h->n0 << h->level) - 1);
 	if (b < h->split)
-		b = hash & ((N0 << (h->level + 1)) - 1);
+		b = hash & ((h->n0 << (h->level + 1)) - 1);
 	return b;
 }
 
@@ -79,8 +78,11 @@ kv_hash_create(nvh_tx *tx, struct kv *kv)
 	if (!h || NVH_IS_NULL(dp) || NVH_IS_NULL(sp))
 		return -ENOSPC;
 	/* a per-map seed: keys chosen to collide need to know it */
-	if (getrandom(&h->seed, sizeof(h->seed), 0) != sizeof(h->seed))
+	if (kv->hash_seed)
+		h->seed = kv->hash_seed;
+	else if (getrandom(&h->seed, sizeof(h->seed), 0) != sizeof(h->seed))
 		h->seed = (uint64_t)(uintptr_t)h ^ 0x9e3779b97f4a7c15ull;
+	h->n0 = kv->hash_buckets ? kv->hash_buckets : KV_SEG;
 	NVH_TX_SET(tx, &kvdir_d(kv->pool, dp)->seg[0], sp);
 	NVH_TX_SET(tx, &h->dir, dp);
 	return NVH_TX_SET(tx, &kv->root->hash, hp);
@@ -123,7 +125,7 @@ relink(nvh_tx *tx, struct kv *kv, kvent_ptr *f, const kvent_ptr *e,
 static int
 split_one(nvh_tx *tx, struct kv *kv, struct kvhash *h)
 {
-	uint64_t s = h->split, t = s + (N0 << h->level);
+	uint64_t s = h->split, t = s + (h->n0 << h->level);
 	struct kvdir *d = kvdir_d(kv->pool, h->dir);
 	if (NVH_IS_NULL(d->seg[t >> KV_SEG_BITS])) {
 		kvseg_ptr sp = NVH_TX_ALLOC(tx, kvseg);
@@ -137,7 +139,7 @@ split_one(nvh_tx *tx, struct kv *kv, struct kvhash *h)
 	kvent_ptr *stay = malloc(cap * sizeof(*stay));
 	kvent_ptr *move = malloc(cap * sizeof(*move));
 	int rc = stay && move ? 0 : -ENOMEM;
-	uint64_t mask = (N0 << (h->level + 1)) - 1;
+	uint64_t mask = (h->n0 << (h->level + 1)) - 1;
 	for (kvent_ptr e = *fs; !NVH_IS_NULL(e) && !rc; n++) {
 		if (na == cap || nb == cap) {
 			cap *= 2;
@@ -169,7 +171,7 @@ split_one(nvh_tx *tx, struct kv *kv, struct kvhash *h)
 	free(move);
 	if (rc)
 		return rc;
-	if (++h->split == N0 << h->level) {
+	if (++h->split == h->n0 << h->level) {
 		h->level++;
 		h->split = 0;
 	}

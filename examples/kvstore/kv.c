@@ -108,17 +108,25 @@ kv_open(const char *path, const struct kv_opts *o)
 	if (!o)
 		o = &def;
 	errbuf[0] = 0;
+	if (o->hash_buckets && (o->hash_buckets > KV_SEG ||
+				(o->hash_buckets & (o->hash_buckets - 1)))) {
+		kv_err(EINVAL, "kv_open: hash_buckets must be a power of two "
+		       "<= %u", KV_SEG);
+		return NULL;
+	}
 	struct kv *kv = calloc(1, sizeof(*kv));
 	if (!kv || !(kv->path = strdup(path))) {
 		free(kv);
 		kv_err(ENOMEM, "kv_open: out of memory");
 		return NULL;
 	}
-	kv->pool = nvh_open(path, LAYOUT, NULL);
+	kv->hash_buckets = o->hash_buckets;
+	kv->hash_seed = o->hash_seed;
+	kv->pool = nvh_open(path, LAYOUT, o->nvh);
 	int created = 0;
 	if (!kv->pool && errno == ENOENT && o->create) {
 		kv->pool = nvh_create(path, LAYOUT,
-				      o->size ? o->size : KV_DEFAULT_SIZE, NULL);
+				      o->size ? o->size : KV_DEFAULT_SIZE, o->nvh);
 		created = kv->pool != NULL;
 	}
 	if (!kv->pool)
@@ -423,5 +431,25 @@ kv_stats(struct kv *kv, struct kv_stats *st)
 	st->pool_size = s.pool_size;
 	st->used = s.allocated_bytes;
 	st->free = s.free_bytes;
+	return 0;
+}
+
+int
+kv_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (errno || end == s || *end || s[0] == '-' || v == 0 ||
+	    v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
 	return 0;
 }

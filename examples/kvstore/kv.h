@@ -31,6 +31,12 @@ struct kv_opts {
 			       * the pool's or be KV_ANY */
 	uint64_t size;        /* pool size at creation (default 256 MiB) */
 	int create;           /* create the pool if the file does not exist */
+	const struct nvh_opts *nvh; /* for nvh_open/nvh_create (or NULL) */
+	uint64_t hash_seed;    /* hash: the seed of a new map (0: random;
+				* fixed only for reproducible tests) */
+	unsigned hash_buckets; /* hash: buckets to start with, a power of two
+				* <= 1024 (default 1024; small values make
+				* tests split early) */
 };
 
 struct kv *kv_open(const char *path, const struct kv_opts *o);
@@ -81,5 +87,8 @@ struct kv_stats {
 	uint64_t pool_size, used, free;
 };
 int kv_stats(struct kv *kv, struct kv_stats *st);
+
+/* "512M", "4G", "65536": bytes (K, M, G, T suffixes); 0 or -1. */
+int kv_parse_size(const char *s, uint64_t *out);
 
 #endif

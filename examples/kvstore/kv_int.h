@@ -47,6 +47,7 @@ struct kvhash {
 	uint64_t level;
 	uint64_t split;
 	uint64_t seed;
+	uint64_t n0;                   /* a power of two <= KV_SEG */
 	kvdir_ptr dir;
 };
 
@@ -78,6 +79,8 @@ struct kv {
 	struct kvroot *root;
 	enum kv_index index;
 	char *path;
+	unsigned hash_buckets;         /* for a new hash index */
+	uint64_t hash_seed;
 };
 
 /* kv.c: a new entry (in tx) for key k and value v (v2 appended if any). */

@@ -237,25 +237,6 @@ load(struct kv *kv, const char *file)
 
 /* ---- main ---- */
 
-static int
-parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	int shift = 0;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	}
-	if (errno || end == s || *end || v == 0 || v > (UINT64_MAX >> shift))
-		return -1;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -281,7 +262,7 @@ main(int argc, char **argv)
 			}
 			break;
 		case 's':
-			if (parse_size(optarg, &o.size)) {
+			if (kv_parse_size(optarg, &o.size)) {
 				fprintf(stderr, "nvkv: --size: \"%s\" is not a size "
 					"(e.g. 512M, 4G)\n", optarg);
 				return 2;

@@ -139,12 +139,18 @@ nvt_ack(struct nvt_run *r)
 	r->acked++;
 }
 
+void
+nvt_opened(struct nvt_check *k)
+{
+	if (k->x)
+		k->x->nested_armed = 0;
+}
+
 nvh_pool *
 nvt_open(struct nvt_check *k, const char *layout)
 {
 	nvh_pool *p = nvh_open(k->path, layout, &k->opts);
-	if (k->x)
-		k->x->nested_armed = 0;
+	nvt_opened(k);
 	return p;
 }
 

@@ -72,6 +72,9 @@ void nvt_ack(struct nvt_run *r);
  * watched by the missing-flush detector.
  */
 nvh_pool *nvt_open(struct nvt_check *k, const char *layout);
+/* For checks that open the image another way (with k->opts): call once
+ * the open returned; what follows is not crashed. */
+void nvt_opened(struct nvt_check *k);
 /* Record why a check failed; returns -1. */
 int nvt_fail(struct nvt_check *k, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -1,0 +1,614 @@
+/*
+ * kill.c -- kill torture for the key-value store: a child process writes
+ * to a real pool file through the library and journals each write to a
+ * libpmemlog pool, before (intent) and after (acknowledged) it; the parent
+ * SIGKILLs the child at a random moment, reopens the store (recovery),
+ * and checks that every acknowledged write is there with its latest value,
+ * the write in flight is all or nothing, and `nvheap check` (nvh_check in
+ * process, the tool every 10th kill) finds the pool consistent.  Then the
+ * journal is rewound to a snapshot of the store and it starts again.
+ *
+ *   kill [--kills N] [--seed S] [--workload NAME] [--dir DIR]
+ *        [--soak SECONDS]
+ *
+ * Workloads: kill-hash (a hash map started at 4 buckets, so it splits all
+ * along) and kill-btree.  Each prints `torture kill-<name>: <N> kills,
+ * <F> failures`; the exit status is non-zero if any failed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpmemlog.h>
+
+#include "examples/kvstore/kv.h"
+
+#define POOL_SIZE (64ull << 20)
+#define LOG_SIZE (32ull << 20)
+#define NKEYS 300       /* string keys "s<i>" */
+#define NNUM 20         /* counters "n<i>" (INCRBY) */
+#define MAXMULTI 3      /* keys per multi-put */
+#define VALMAX (256u << 10)
+
+enum { R_BASE = 1, R_INTENT = 2, R_ACK = 3, R_NOACK = 4 };
+
+/* ---- the model: value per key (NULL: absent) ---- */
+
+struct val {
+	char *p;
+	size_t n;
+};
+
+struct model {
+	struct val v[NKEYS + NNUM];
+};
+
+static void
+key_name(int i, char *buf, size_t n)
+{
+	if (i < NKEYS)
+		snprintf(buf, n, "s%d", i);
+	else
+		snprintf(buf, n, "n%d", i - NKEYS);
+}
+
+static void
+val_set(struct val *v, const void *p, size_t n, int present)
+{
+	free(v->p);
+	v->p = NULL;
+	v->n = 0;
+	if (!present)
+		return;
+	v->p = malloc(n ? n : 1);
+	if (!v->p)
+		abort();
+	memcpy(v->p, p, n);
+	v->n = n;
+}
+
+static void
+model_free(struct model *m)
+{
+	for (int i = 0; i < NKEYS + NNUM; i++)
+		val_set(&m->v[i], NULL, 0, 0);
+}
+
+/* ---- the journal ---- */
+
+/* Records: u32 length of what follows, u8 type, then
+ *   BASE:   u32 key, u64 vlen, value
+ *   INTENT: u64 seq, u32 n, n x {u32 key, u8 del, u64 vlen, value}
+ *   ACK, NOACK: u64 seq */
+struct rec {
+	char *p;
+	size_t len, cap;
+};
+
+static void
+rec_put(struct rec *r, const void *p, size_t n)
+{
+	if (r->len + n > r->cap) {
+		r->cap = (r->len + n) * 2;
+		r->p = realloc(r->p, r->cap);
+		if (!r->p)
+			abort();
+	}
+	memcpy(r->p + r->len, p, n);
+	r->len += n;
+}
+
+static void
+rec_begin(struct rec *r, uint8_t type)
+{
+	uint32_t z = 0;
+	r->len = 0;
+	rec_put(r, &z, 4);
+	rec_put(r, &type, 1);
+}
+
+static int
+rec_append(PMEMlogpool *plp, struct rec *r)
+{
+	uint32_t n = (uint32_t)(r->len - 4);
+	memcpy(r->p, &n, 4);
+	return pmemlog_append(plp, r->p, r->len);
+}
+
+struct intent {
+	int n;
+	int key[MAXMULTI];
+	int del[MAXMULTI];
+	struct val val[MAXMULTI];
+	uint64_t seq;
+};
+
+struct replay {
+	uint64_t last_seq, nrec;
+	struct model m;
+	struct intent pending;  /* the last intent, if not concluded */
+	int has_pending;
+	int bad;
+	char why[256];
+};
+
+static int
+walk_cb(const void *buf, size_t len, void *arg)
+{
+	struct replay *rp = arg;
+	const char *p = buf, *end = p + len;
+	while (p + 5 <= end) {
+		uint32_t n;
+		memcpy(&n, p, 4);
+		const char *q = p + 4, *rend = q + n;
+		if (n < 1 || rend > end) {
+			snprintf(rp->why, sizeof(rp->why), "journal record torn");
+			rp->bad = 1;
+			return 0;
+		}
+		uint8_t type = (uint8_t)*q++;
+		rp->nrec++;
+		if (type != R_BASE)
+			memcpy(&rp->last_seq, q, 8);
+		if (type == R_BASE) {
+			uint32_t k;
+			uint64_t vl;
+			memcpy(&k, q, 4);
+			memcpy(&vl, q + 4, 8);
+			val_set(&rp->m.v[k], q + 12, vl, 1);
+		} else if (type == R_INTENT) {
+			if (rp->has_pending) {
+				snprintf(rp->why, sizeof(rp->why), "intent %" PRIu64
+					 " never concluded before the next",
+					 rp->pending.seq);
+				rp->bad = 1;
+				return 0;
+			}
+			struct intent *it = &rp->pending;
+			memcpy(&it->seq, q, 8);
+			uint32_t cnt;
+			memcpy(&cnt, q + 8, 4);
+			q += 12;
+			it->n = (int)cnt;
+			for (int i = 0; i < it->n; i++) {
+				uint32_t k;
+				uint64_t vl;
+				memcpy(&k, q, 4);
+				it->del[i] = q[4];
+				memcpy(&vl, q + 5, 8);
+				it->key[i] = (int)k;
+				it->val[i].p = NULL;
+				val_set(&it->val[i], q + 13, vl, 1);
+				q += 13 + vl;
+			}
+			rp->has_pending = 1;
+		} else if (type == R_ACK || type == R_NOACK) {
+			uint64_t seq;
+			memcpy(&seq, q, 8);
+			if (!rp->has_pending || rp->pending.seq != seq) {
+				snprintf(rp->why, sizeof(rp->why), "conclusion of %"
+					 PRIu64 " without its intent", seq);
+				rp->bad = 1;
+				return 0;
+			}
+			struct intent *it = &rp->pending;
+			for (int i = 0; i < it->n; i++) {
+				if (type == R_ACK)
+					val_set(&rp->m.v[it->key[i]], it->val[i].p,
+						it->val[i].n, !it->del[i]);
+				val_set(&it->val[i], NULL, 0, 0);
+			}
+			rp->has_pending = 0;
+		}
+		p = rend;
+	}
+	return 0;
+}
+
+/* ---- the child: random writes until killed ---- */
+
+static uint64_t
+rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void
+child(const char *pool, const char *journal, enum kv_index index,
+      uint64_t seed)
+{
+	alarm(60); /* if the parent is gone */
+	struct kv_opts o = {.index = index, .size = POOL_SIZE, .create = 1,
+			    .hash_buckets = 4};
+	struct kv *kv = kv_open(pool, &o);
+	PMEMlogpool *plp = kv ? pmemlog_open(journal) : NULL;
+	if (!kv || !plp) {
+		fprintf(stderr, "kill: child: open: %s\n",
+			kv ? pmemlog_errormsg() : kv_errmsg());
+		_exit(3);
+	}
+	static char val[VALMAX + 64];
+	struct rec r = {0};
+	uint64_t s = seed | 1;
+	/* KILL_DEBUG_OPS=N: stop after N writes (checks the harness alone) */
+	uint64_t stop = getenv("KILL_DEBUG_OPS") ?
+			strtoull(getenv("KILL_DEBUG_OPS"), NULL, 0) : 0;
+	for (uint64_t seq = 1;; seq++) {
+		if (stop && seq > stop) {
+			kv_close(kv);
+			pmemlog_close(plp);
+			_exit(0);
+		}
+		int what = (int)(rnd(&s) % 100);
+		struct intent it = {.n = 1, .seq = seq};
+		int counter = what >= 70 && what < 82;
+		it.key[0] = counter ? NKEYS + (int)(rnd(&s) % NNUM)
+				    : (int)(rnd(&s) % NKEYS);
+		char k[MAXMULTI][16];
+		key_name(it.key[0], k[0], sizeof(k[0]));
+		const void *ov;
+		size_t ol = 0;
+		int present = kv_get(kv, k[0], strlen(k[0]), &ov, &ol) == 0;
+		size_t vl = 0;
+		long long by = 0, cur = 0;
+		if (what < 55 || what >= 90) { /* put, multi-put */
+			vl = rnd(&s) % 100 == 0 ? rnd(&s) % VALMAX
+						: rnd(&s) % 600;
+			int n = snprintf(val, 32, "%" PRIu64 ":", seq);
+			for (size_t i = (size_t)n; i < vl; i++)
+				val[i] = (char)('a' + (seq + i) % 26);
+			if (vl < (size_t)n)
+				vl = (size_t)n;
+			if (what >= 90)
+				it.n = 1 + (int)(rnd(&s) % MAXMULTI);
+			for (int i = 1; i < it.n; i++) {
+				it.key[i] = (int)(rnd(&s) % NKEYS);
+				for (int j = 0; j < i; j++)
+					if (it.key[j] == it.key[i])
+						it.key[i] = (it.key[i] + 1) % NKEYS;
+				key_name(it.key[i], k[i], sizeof(k[i]));
+			}
+		} else if (what < 70) { /* del */
+			it.del[0] = 1;
+		} else if (what < 82) { /* incrby */
+			by = (long long)(rnd(&s) % 2000) - 1000;
+			if (present) {
+				char tmp[32];
+				size_t m = ol < 31 ? ol : 31;
+				memcpy(tmp, ov, m);
+				tmp[m] = 0;
+				cur = strtoll(tmp, NULL, 10);
+			}
+			vl = (size_t)snprintf(val, 32, "%lld", cur + by);
+		} else { /* append */
+			if (present)
+				memcpy(val, ov, ol);
+			size_t add = 1 + rnd(&s) % 50;
+			for (size_t i = 0; i < add; i++)
+				val[ol + i] = (char)('A' + (seq + i) % 26);
+			vl = ol + add;
+			if (vl > VALMAX) { /* keep values bounded: overwrite */
+				vl = 8;
+				memcpy(val, "reset:::", 8);
+				what = 0;
+			}
+		}
+		/* the intent: every key's value afterwards */
+		rec_begin(&r, R_INTENT);
+		uint32_t cnt = (uint32_t)it.n;
+		rec_put(&r, &seq, 8);
+		rec_put(&r, &cnt, 4);
+		for (int i = 0; i < it.n; i++) {
+			uint32_t key = (uint32_t)it.key[i];
+			uint8_t del = (uint8_t)it.del[i];
+			uint64_t l = del ? 0 : vl;
+			rec_put(&r, &key, 4);
+			rec_put(&r, &del, 1);
+			rec_put(&r, &l, 8);
+			rec_put(&r, val, l);
+		}
+		if (rec_append(plp, &r))
+			_exit(4);
+		int rc;
+		if (what < 55) {
+			rc = kv_put(kv, k[0], strlen(k[0]), val, vl);
+		} else if (what < 70) {
+			rc = kv_del(kv, k[0], strlen(k[0]));
+			rc = rc == -ENOENT ? 0 : rc;
+		} else if (what < 82) {
+			long long out;
+			rc = kv_incrby(kv, k[0], strlen(k[0]), by, &out);
+		} else if (what < 90) {
+			size_t nl;
+			rc = kv_append(kv, k[0], strlen(k[0]), val + ol, vl - ol, &nl);
+		} else { /* several keys in one transaction */
+			nvh_tx *tx = nvh_tx_begin(kv_pool(kv));
+			rc = tx ? 0 : -1;
+			for (int i = 0; i < it.n && !rc; i++)
+				rc = kv_put(kv, k[i], strlen(k[i]), val, vl);
+			if (tx)
+				rc = rc ? (nvh_tx_abort(tx), rc) : nvh_tx_commit(tx);
+		}
+		if (rc && getenv("KILL_DEBUG"))
+			fprintf(stderr, "kill: child: write %" PRIu64 " (kind %d) "
+				"failed: %d %s\n", seq, what, rc, kv_errmsg());
+		rec_begin(&r, rc ? R_NOACK : R_ACK);
+		rec_put(&r, &seq, 8);
+		if (rec_append(plp, &r))
+			_exit(4);
+	}
+}
+
+/* ---- the parent ---- */
+
+struct wl {
+	const char *name;
+	enum kv_index index;
+};
+
+static const struct wl wls[] = {
+	{"kill-hash", KV_HASH},
+	{"kill-btree", KV_BTREE},
+};
+
+/* The store equals the model, with the pending intent applied (as a
+ * whole) or not. */
+static int
+verify_variant(struct kv *kv, struct replay *rp, int variant, char *why,
+	       size_t wl)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < NKEYS + NNUM; i++) {
+		const struct val *want = &rp->m.v[i];
+		int present = want->p != NULL;
+		const char *wp = want->p;
+		size_t wn = want->n;
+		for (int j = 0; variant && j < rp->pending.n; j++)
+			if (rp->pending.key[j] == i) {
+				present = !rp->pending.del[j];
+				wp = rp->pending.val[j].p;
+				wn = rp->pending.val[j].n;
+			}
+		char k[16];
+		key_name(i, k, sizeof(k));
+		const void *v;
+		size_t vl;
+		int rc = kv_get(kv, k, strlen(k), &v, &vl);
+		if (present != (rc == 0) ||
+		    (present && (vl != wn || memcmp(v, wp, vl)))) {
+			snprintf(why, wl, "key %s: %s \"%.*s\" (%zu bytes), "
+				 "expected %s \"%.*s\" (%zu bytes)", k,
+				 rc ? "absent" : "value",
+				 rc ? 0 : (int)(vl < 24 ? vl : 24),
+				 rc ? "" : (const char *)v, rc ? 0 : vl,
+				 present ? "value" : "absent",
+				 present ? (int)(wn < 24 ? wn : 24) : 0,
+				 present ? wp : "", wn);
+			return -1;
+		}
+		n += present;
+	}
+	if (kv_count(kv) != n) {
+		snprintf(why, wl, "count %" PRIu64 ", expected %" PRIu64,
+			 kv_count(kv), n);
+		return -1;
+	}
+	return 0;
+}
+
+/* The store equals the model, with the pending intent applied (as a
+ * whole) or not. */
+static int
+verify(struct kv *kv, struct replay *rp, char *why, size_t wl, int *applied)
+{
+	char w0[200] = "", w1[200] = "";
+	if (verify_variant(kv, rp, 0, w0, sizeof(w0)) == 0) {
+		*applied = 0;
+		return 0;
+	}
+	if (rp->has_pending && verify_variant(kv, rp, 1, w1, sizeof(w1)) == 0) {
+		*applied = 1;
+		return 0;
+	}
+	snprintf(why, wl, "%s%s%s", w0, rp->has_pending ? "; with the write in "
+		 "flight applied: " : "", w1);
+	return -1;
+}
+
+static double
+now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int
+run_wl(const struct wl *w, const char *dir, uint64_t seed, long kills,
+       double soak)
+{
+	char pool[400], journal[400];
+	snprintf(pool, sizeof(pool), "%s/%s.pool", dir, w->name);
+	snprintf(journal, sizeof(journal), "%s/%s.log", dir, w->name);
+	unlink(pool);
+	unlink(journal);
+	PMEMlogpool *plp = pmemlog_create(journal, LOG_SIZE, 0600);
+	if (!plp) {
+		fprintf(stderr, "kill: %s: %s\n", journal, pmemlog_errormsg());
+		return 1;
+	}
+	pmemlog_close(plp);
+	const char *tool = getenv("NVHEAP_TOOL");
+	uint64_t s = seed | 1;
+	long done = 0, failures = 0, inflight_applied = 0;
+	double t0 = now();
+	struct rec r = {0};
+	for (; (soak > 0 ? now() - t0 < soak : done < kills) && !failures;
+	     done++) {
+		uint64_t cseed = rnd(&s);
+		pid_t pid = fork();
+		if (pid < 0) {
+			perror("kill: fork");
+			return 1;
+		}
+		if (pid == 0)
+			child(pool, journal, w->index, cseed);
+		/* a kill soon after the start hits the open's recovery */
+		uint64_t us = rnd(&s) % 10 < 3 ? rnd(&s) % 2000
+					       : 2000 + rnd(&s) % 20000;
+		struct timespec ts = {0, (long)(us * 1000)};
+		nanosleep(&ts, NULL);
+		kill(pid, SIGKILL);
+		int st;
+		waitpid(pid, &st, 0);
+		if (!WIFSIGNALED(st) && !(getenv("KILL_DEBUG_OPS") &&
+					  WIFEXITED(st) && !WEXITSTATUS(st))) {
+			fprintf(stderr, "FAIL torture %s (seed %" PRIu64 "): kill %ld: "
+				"the child exited by itself (status %d)\n", w->name,
+				seed, done, WEXITSTATUS(st));
+			failures++;
+			break;
+		}
+		/* what the journal says */
+		struct replay rp = {0};
+		plp = pmemlog_open(journal);
+		if (!plp) {
+			fprintf(stderr, "kill: %s: %s\n", journal, pmemlog_errormsg());
+			return 1;
+		}
+		pmemlog_walk(plp, 0, walk_cb, &rp);
+		char why[512] = "";
+		struct kv_opts o = {.index = w->index, .create = 1,
+				    .size = POOL_SIZE, .hash_buckets = 4};
+		struct kv *kv = kv_open(pool, &o);
+		int applied = 0;
+		struct nvh_check_report rep;
+		if (rp.bad)
+			snprintf(why, sizeof(why), "journal: %s", rp.why);
+		else if (!kv)
+			snprintf(why, sizeof(why), "reopen: %s", kv_errmsg());
+		else if (verify(kv, &rp, why, sizeof(why), &applied) == 0 &&
+			 nvh_check(kv_pool(kv), &rep, NULL))
+			snprintf(why, sizeof(why), "nvh_check: %" PRIu64
+				 " problems", rep.problems);
+		if (!why[0] && kv && done % 10 == 0 && tool) {
+			kv_close(kv);
+			kv = NULL;
+			char cmd[1200];
+			snprintf(cmd, sizeof(cmd), "%s check %s > /dev/null", tool,
+				 pool);
+			int t = system(cmd);
+			if (t != 0)
+				snprintf(why, sizeof(why), "`nvheap check %s` "
+					 "exited %d", pool, WEXITSTATUS(t));
+		}
+		if (why[0]) {
+			fprintf(stderr, "FAIL torture %s (seed %" PRIu64 "): after "
+				"kill %ld: %s [journal: %" PRIu64 " records, last "
+				"seq %" PRIu64 ", pending %" PRIu64 "]\n", w->name,
+				seed, done, why, rp.nrec, rp.last_seq,
+				rp.has_pending ? rp.pending.seq : 0);
+			failures++;
+		} else {
+			inflight_applied += applied;
+			/* the journal restarts from the store's state */
+			if (applied)
+				for (int j = 0; j < rp.pending.n; j++)
+					val_set(&rp.m.v[rp.pending.key[j]],
+						rp.pending.val[j].p,
+						rp.pending.val[j].n,
+						!rp.pending.del[j]);
+			pmemlog_rewind(plp);
+			for (uint32_t i = 0; i < NKEYS + NNUM; i++) {
+				if (!rp.m.v[i].p)
+					continue;
+				uint64_t vl = rp.m.v[i].n;
+				rec_begin(&r, R_BASE);
+				rec_put(&r, &i, 4);
+				rec_put(&r, &vl, 8);
+				rec_put(&r, rp.m.v[i].p, vl);
+				if (rec_append(plp, &r)) {
+					fprintf(stderr, "kill: journal full\n");
+					return 1;
+				}
+			}
+		}
+		if (kv && kv_close(kv) && !failures) {
+			fprintf(stderr, "FAIL torture %s: close: %s\n", w->name,
+				kv_errmsg());
+			failures++;
+		}
+		pmemlog_close(plp);
+		model_free(&rp.m);
+		for (int j = 0; j < rp.pending.n; j++)
+			val_set(&rp.pending.val[j], NULL, 0, 0);
+	}
+	printf("torture %s: %ld kills, %ld failures\n", w->name, done, failures);
+	printf("  %s: %ld writes in flight found applied, %.1f s\n", w->name,
+	       inflight_applied, now() - t0);
+	fflush(stdout);
+	free(r.p);
+	if (!failures) {
+		unlink(pool);
+		unlink(journal);
+	}
+	return failures ? 1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	long kills = 1000;
+	uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 20;
+	const char *only = NULL, *dir = getenv("NVHEAP_TEST_DIR");
+	double soak = 0;
+	static const struct option lo[] = {
+		{"kills", required_argument, NULL, 'k'},
+		{"seed", required_argument, NULL, 's'},
+		{"workload", required_argument, NULL, 'w'},
+		{"dir", required_argument, NULL, 'd'},
+		{"soak", required_argument, NULL, 'S'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "k:s:w:d:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'k': kills = atol(optarg); break;
+		case 's': seed = strtoull(optarg, NULL, 0); break;
+		case 'w': only = optarg; break;
+		case 'd': dir = optarg; break;
+		case 'S': soak = atof(optarg); break;
+		default:
+			fprintf(stderr, "usage: kill [--kills N] [--seed S] "
+				"[--workload NAME] [--dir DIR] [--soak SECONDS]\n");
+			return 2;
+		}
+	}
+	if (!dir)
+		dir = "/dev/shm";
+	printf("torture: kill seed %" PRIu64 " (rerun with --seed %" PRIu64
+	       " to repeat)\n", seed, seed);
+	int rc = 0, n = (int)(sizeof(wls) / sizeof(wls[0])), ran = 0;
+	for (int i = 0; i < n; i++) {
+		if (only && strcmp(only, wls[i].name))
+			continue;
+		ran++;
+		rc |= run_wl(&wls[i], dir, seed + (uint64_t)i, only ? kills
+			     : (kills + n - 1) / n, soak / (only ? 1 : n));
+	}
+	if (!ran) {
+		fprintf(stderr, "kill: no workload %s\n", only);
+		return 2;
+	}
+	return rc;
+}

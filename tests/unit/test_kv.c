@@ -1,0 +1,495 @@
+/*
+ * test_kv.c -- the key-value store (examples/kvstore): both indexes
+ * against an in-memory reference under random operations with binary
+ * keys, size limits, a full pool, scans and cursors, flush, reopen.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "nvh_test.h"
+
+#include "examples/kvstore/kv.h"
+
+#define MIB (1ull << 20)
+
+/* ---- the reference: a sorted array of owned pairs ---- */
+
+struct pair {
+	unsigned char *k, *v;
+	size_t kl, vl;
+};
+
+struct ref {
+	struct pair *p;
+	size_t n, cap;
+};
+
+static int
+keycmp(const void *a, size_t al, const void *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+	return c ? c : (al > bl) - (al < bl);
+}
+
+static size_t
+ref_lower(const struct ref *r, const void *k, size_t kl, int *eq)
+{
+	size_t lo = 0, hi = r->n;
+	*eq = 0;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = keycmp(r->p[mid].k, r->p[mid].kl, k, kl);
+		if (!c) {
+			*eq = 1;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static unsigned char *
+memdup(const void *p, size_t n)
+{
+	unsigned char *d = malloc(n ? n : 1);
+	assert_non_null(d);
+	memcpy(d, p, n);
+	return d;
+}
+
+static void
+ref_put(struct ref *r, const void *k, size_t kl, const void *v, size_t vl)
+{
+	int eq;
+	size_t i = ref_lower(r, k, kl, &eq);
+	if (eq) {
+		free(r->p[i].v);
+		r->p[i].v = memdup(v, vl);
+		r->p[i].vl = vl;
+		return;
+	}
+	if (r->n == r->cap) {
+		r->cap = r->cap ? 2 * r->cap : 64;
+		r->p = realloc(r->p, r->cap * sizeof(*r->p));
+		assert_non_null(r->p);
+	}
+	memmove(r->p + i + 1, r->p + i, (r->n - i) * sizeof(*r->p));
+	r->p[i] = (struct pair){memdup(k, kl), memdup(v, vl), kl, vl};
+	r->n++;
+}
+
+static int
+ref_del(struct ref *r, const void *k, size_t kl)
+{
+	int eq;
+	size_t i = ref_lower(r, k, kl, &eq);
+	if (!eq)
+		return -ENOENT;
+	free(r->p[i].k);
+	free(r->p[i].v);
+	memmove(r->p + i, r->p + i + 1, (r->n - i - 1) * sizeof(*r->p));
+	r->n--;
+	return 0;
+}
+
+static const struct pair *
+ref_get(const struct ref *r, const void *k, size_t kl)
+{
+	int eq;
+	size_t i = ref_lower(r, k, kl, &eq);
+	return eq ? &r->p[i] : NULL;
+}
+
+static void
+ref_free(struct ref *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->p[i].k);
+		free(r->p[i].v);
+	}
+	free(r->p);
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---- comparing ---- */
+
+struct seen {
+	const struct ref *r;
+	unsigned char *hit;   /* per reference pair */
+	size_t n, dups;
+	int ordered;          /* must arrive in key order */
+	const struct pair *last;
+	unsigned char lastk[256];
+	size_t lastkl;
+	int bad;
+};
+
+static int
+seen_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct seen *s = arg;
+	int eq;
+	size_t i = ref_lower(s->r, k, kl, &eq);
+	if (!eq || s->r->p[i].vl != vl || memcmp(s->r->p[i].v, v, vl)) {
+		s->bad = 1;
+		return 0;
+	}
+	if (s->ordered && s->n && keycmp(s->lastk, s->lastkl, k, kl) >= 0)
+		s->bad = 2;
+	s->lastkl = kl < sizeof(s->lastk) ? kl : sizeof(s->lastk);
+	memcpy(s->lastk, k, s->lastkl);
+	s->dups += s->hit[i];
+	s->hit[i] = 1;
+	s->n++;
+	return 0;
+}
+
+static void
+assert_same(struct kv *kv, const struct ref *r)
+{
+	assert_int_equal(kv_count(kv), r->n);
+	struct seen s = {.r = r, .hit = calloc(r->n + 1, 1),
+			 .ordered = kv_index_kind(kv) == KV_BTREE};
+	assert_int_equal(kv_scan(kv, NULL, 0, NULL, 0, seen_cb, &s), 0);
+	assert_int_equal(s.bad, 0);
+	assert_int_equal(s.n, r->n);
+	assert_int_equal(s.dups, 0);
+	free(s.hit);
+	for (size_t i = 0; i < r->n; i++) {
+		const void *v;
+		size_t vl;
+		assert_int_equal(kv_get(kv, r->p[i].k, r->p[i].kl, &v, &vl), 0);
+		assert_int_equal(vl, r->p[i].vl);
+		assert_memory_equal(v, r->p[i].v, vl);
+	}
+	struct nvh_check_report rep;
+	assert_nvh_ok(nvh_check(kv_pool(kv), &rep, NULL));
+}
+
+/* Keys from a small alphabet so that operations hit existing keys, with
+ * NUL bytes and shared prefixes (the B-tree's 8-byte prefixes tie). */
+static size_t
+rand_key(unsigned char *k)
+{
+	size_t kl = (size_t)(rand() % 12);
+	for (size_t i = 0; i < kl; i++)
+		k[i] = (unsigned char)"\0ab\xff"[rand() % 4];
+	if (rand() % 4 == 0) { /* a long shared prefix */
+		memset(k, 'p', 10);
+		kl = 10 + (size_t)(rand() % 3);
+		for (size_t i = 10; i < kl; i++)
+			k[i] = (unsigned char)('0' + rand() % 3);
+	}
+	return kl;
+}
+
+static struct kv *
+fresh_n(const char *name, enum kv_index index, uint64_t size, unsigned n0)
+{
+	const char *p = nvt_path(name);
+	unlink(p);
+	struct kv_opts o = {.index = index, .size = size, .create = 1,
+			    .hash_buckets = n0};
+	struct kv *kv = kv_open(p, &o);
+	if (!kv)
+		fail_msg("kv_open: %s", kv_errmsg());
+	return kv;
+}
+
+static struct kv *
+fresh(const char *name, enum kv_index index, uint64_t size)
+{
+	return fresh_n(name, index, size, 0);
+}
+
+static void
+differential(enum kv_index index, const char *name, unsigned seed)
+{
+	/* a hash map of 2 buckets to start with: it splits all along */
+	struct kv *kv = fresh_n(name, index, 64 * MIB, 2);
+	struct ref r = {0};
+	srand(seed);
+	unsigned char k[64], v[300];
+	for (int step = 0; step < 6000; step++) {
+		size_t kl = rand_key(k);
+		size_t vl = (size_t)(rand() % (int)sizeof(v));
+		for (size_t i = 0; i < vl; i++)
+			v[i] = (unsigned char)rand();
+		int op = rand() % 10;
+		if (op < 5) {
+			assert_int_equal(kv_put(kv, k, kl, v, vl), 0);
+			ref_put(&r, k, kl, v, vl);
+		} else if (op < 8) {
+			int want = ref_del(&r, k, kl);
+			assert_int_equal(kv_del(kv, k, kl), want);
+		} else if (op == 8) {
+			const void *gv;
+			size_t gl;
+			const struct pair *p = ref_get(&r, k, kl);
+			int rc = kv_get(kv, k, kl, &gv, &gl);
+			assert_int_equal(rc, p ? 0 : -ENOENT);
+			if (p) {
+				assert_int_equal(gl, p->vl);
+				assert_memory_equal(gv, p->v, gl);
+			}
+		} else {
+			size_t nl;
+			const struct pair *p = ref_get(&r, k, kl);
+			size_t old = p ? p->vl : 0;
+			unsigned char *nv = malloc(old + vl + 1);
+			if (p)
+				memcpy(nv, p->v, old);
+			memcpy(nv + old, v, vl);
+			assert_int_equal(kv_append(kv, k, kl, v, vl, &nl), 0);
+			assert_int_equal(nl, old + vl);
+			ref_put(&r, k, kl, nv, old + vl);
+			free(nv);
+		}
+		if (step % 1500 == 0)
+			assert_same(kv, &r);
+		if (step == 3000) { /* and after a reopen */
+			assert_nvh_ok(kv_close(kv));
+			struct kv_opts o = {.index = KV_ANY};
+			kv = kv_open(nvt_path(name), &o);
+			assert_non_null(kv);
+			assert_int_equal(kv_index_kind(kv), index);
+		}
+	}
+	assert_same(kv, &r);
+	if (index == KV_HASH) {
+		struct kv_stats st;
+		assert_nvh_ok(kv_stats(kv, &st));
+		assert_true(st.buckets > 64);
+	}
+	/* everything deleted: only the empty index is left */
+	while (r.n) {
+		assert_int_equal(kv_del(kv, r.p[0].k, r.p[0].kl), 0);
+		ref_del(&r, r.p[0].k, r.p[0].kl);
+	}
+	assert_same(kv, &r);
+	assert_nvh_ok(kv_close(kv));
+	ref_free(&r);
+}
+
+static void
+hash_differential(void **state)
+{
+	(void)state;
+	differential(KV_HASH, "hash.kv", 11);
+}
+
+static void
+btree_differential(void **state)
+{
+	(void)state;
+	differential(KV_BTREE, "btree.kv", 12);
+}
+
+/* Many distinct keys: the hash map splits buckets one at a time, the
+ * B-tree splits and, when they go, merges nodes down to an empty root. */
+static void
+growth(enum kv_index index, const char *name)
+{
+	struct kv *kv = fresh(name, index, 128 * MIB);
+	struct ref r = {0};
+	char k[32];
+	const int n = 20000;
+	for (int i = 0; i < n; i++) {
+		int kl = snprintf(k, sizeof(k), "key:%08d", (i * 7919) % n);
+		assert_int_equal(kv_put(kv, k, (size_t)kl, &i, sizeof(i)), 0);
+		ref_put(&r, k, (size_t)kl, &i, sizeof(i));
+	}
+	struct kv_stats st;
+	assert_nvh_ok(kv_stats(kv, &st));
+	if (index == KV_HASH) /* grown past its first 1024 buckets */
+		assert_true(st.buckets >= (uint64_t)n / 2);
+	else
+		assert_true(st.depth >= 3);
+	assert_same(kv, &r);
+	/* a range scan of the B-tree equals the reference's range */
+	if (index == KV_BTREE) {
+		struct ref part = {0};
+		for (size_t i = 0; i < r.n; i++)
+			if (keycmp(r.p[i].k, r.p[i].kl, "key:00001000", 12) >= 0 &&
+			    keycmp(r.p[i].k, r.p[i].kl, "key:00002000", 12) <= 0)
+				ref_put(&part, r.p[i].k, r.p[i].kl, r.p[i].v,
+					r.p[i].vl);
+		struct seen s = {.r = &part, .hit = calloc(part.n + 1, 1),
+				 .ordered = 1};
+		assert_int_equal(kv_scan(kv, "key:00001000", 12, "key:00002000",
+					 12, seen_cb, &s), 0);
+		assert_int_equal(s.bad, 0);
+		assert_int_equal(s.n, 1001);
+		free(s.hit);
+		ref_free(&part);
+	}
+	for (int i = 0; i < n; i += 2) {
+		int kl = snprintf(k, sizeof(k), "key:%08d", i);
+		assert_int_equal(kv_del(kv, k, (size_t)kl), 0);
+		ref_del(&r, k, (size_t)kl);
+	}
+	assert_same(kv, &r);
+	for (int i = 1; i < n; i += 2) {
+		int kl = snprintf(k, sizeof(k), "key:%08d", i);
+		assert_int_equal(kv_del(kv, k, (size_t)kl), 0);
+		ref_del(&r, k, (size_t)kl);
+	}
+	assert_same(kv, &r);
+	assert_nvh_ok(kv_stats(kv, &st));
+	if (index == KV_BTREE)
+		assert_int_equal(st.nodes, 1);
+	assert_nvh_ok(kv_close(kv));
+	ref_free(&r);
+}
+
+static void
+hash_growth(void **state)
+{
+	(void)state;
+	growth(KV_HASH, "hgrow.kv");
+}
+
+static void
+btree_growth(void **state)
+{
+	(void)state;
+	growth(KV_BTREE, "bgrow.kv");
+}
+
+/* SCAN cursors visit every key present throughout at least once, also
+ * while keys are inserted between steps (the hash map splits). */
+static void
+cursor_scan(enum kv_index index, const char *name)
+{
+	struct kv *kv = fresh(name, index, 64 * MIB);
+	struct ref r = {0};
+	char k[32];
+	for (int i = 0; i < 3000; i++) {
+		int kl = snprintf(k, sizeof(k), "c%d", i);
+		assert_int_equal(kv_put(kv, k, (size_t)kl, "v", 1), 0);
+		ref_put(&r, k, (size_t)kl, "v", 1);
+	}
+	struct seen s = {.r = &r, .hit = calloc(r.n + 1, 1)};
+	uint64_t cur = 0;
+	int steps = 0, extra = 0;
+	do {
+		cur = kv_scan_step(kv, cur, 10, seen_cb, &s);
+		steps++;
+		/* insert keys the scan may or may not see */
+		for (int j = 0; j < 5; j++, extra++) {
+			int kl = snprintf(k, sizeof(k), "x%d", extra);
+			assert_int_equal(kv_put(kv, k, (size_t)kl, "w", 1), 0);
+		}
+	} while (cur != 0 && steps < 100000);
+	assert_true(steps > 10);
+	assert_int_equal(cur, 0);
+	for (size_t i = 0; i < r.n; i++)
+		if (!s.hit[i])
+			fail_msg("key %.*s never visited", (int)r.p[i].kl, r.p[i].k);
+	free(s.hit);
+	assert_nvh_ok(kv_close(kv));
+	ref_free(&r);
+}
+
+static void
+cursors(void **state)
+{
+	(void)state;
+	cursor_scan(KV_HASH, "hcur.kv");
+	cursor_scan(KV_BTREE, "bcur.kv");
+}
+
+/* Limits, a full pool, INCRBY, conditional puts, flush. */
+static void
+limits_and_errors(void **state)
+{
+	(void)state;
+	for (int idx = KV_HASH; idx <= KV_BTREE; idx++) {
+		struct kv *kv = fresh(idx == KV_HASH ? "lim-h.kv" : "lim-b.kv",
+				      (enum kv_index)idx, 160 * MIB);
+		unsigned char *big = calloc(1, KV_VAL_MAX + 1);
+		assert_non_null(big);
+		big[0] = 'B';
+		big[KV_VAL_MAX - 1] = 'E';
+		assert_int_equal(kv_put(kv, "big", 3, big, KV_VAL_MAX + 1), -E2BIG);
+		assert_non_null(strstr(kv_errmsg(), "at most"));
+		assert_int_equal(kv_put(kv, "big", 3, big, KV_VAL_MAX), 0);
+		const void *v;
+		size_t vl;
+		assert_int_equal(kv_get(kv, "big", 3, &v, &vl), 0);
+		assert_int_equal(vl, KV_VAL_MAX);
+		assert_int_equal(((const char *)v)[KV_VAL_MAX - 1], 'E');
+		assert_int_equal(kv_put(kv, big, KV_KEY_MAX + 1, "v", 1), -E2BIG);
+		memset(big, 'k', KV_KEY_MAX);
+		assert_int_equal(kv_put(kv, big, KV_KEY_MAX, "v", 1), 0);
+		assert_int_equal(kv_get(kv, big, KV_KEY_MAX, &v, &vl), 0);
+		assert_int_equal(kv_del(kv, "big", 3), 0);
+		/* INCRBY */
+		long long out;
+		assert_int_equal(kv_incrby(kv, "n", 1, 5, &out), 0);
+		assert_int_equal(out, 5);
+		assert_int_equal(kv_incrby(kv, "n", 1, -7, &out), 0);
+		assert_int_equal(out, -2);
+		assert_int_equal(kv_put(kv, "s", 1, "12a", 3), 0);
+		assert_int_equal(kv_incrby(kv, "s", 1, 1, &out), -EINVAL);
+		assert_int_equal(kv_put(kv, "m", 1, "9223372036854775807", 19), 0);
+		assert_int_equal(kv_incrby(kv, "m", 1, 1, &out), -ERANGE);
+		/* NX / XX */
+		assert_int_equal(kv_put_if(kv, "n", 1, "1", 1, 1, 0), -EEXIST);
+		assert_int_equal(kv_put_if(kv, "q", 1, "1", 1, 0, 1), -ENOENT);
+		assert_int_equal(kv_put_if(kv, "q", 1, "1", 1, 1, 0), 0);
+		/* fill the pool: the failing put changes nothing */
+		uint64_t n = kv_count(kv);
+		int rc = 0, i;
+		for (i = 0; i < 100000 && !rc; i++) {
+			char key[16];
+			int kl = snprintf(key, sizeof(key), "f%d", i);
+			rc = kv_put(kv, key, (size_t)kl, big, 1 << 20);
+		}
+		assert_int_equal(rc, -ENOSPC);
+		assert_non_null(strstr(kv_errmsg(), "is full"));
+		assert_int_equal(kv_count(kv), n + (uint64_t)i - 1);
+		char key[16];
+		int kl = snprintf(key, sizeof(key), "f%d", i - 1);
+		assert_int_equal(kv_get(kv, key, (size_t)kl, &v, &vl), -ENOENT);
+		struct nvh_check_report rep;
+		assert_nvh_ok(nvh_check(kv_pool(kv), &rep, NULL));
+		/* flush: everything goes, the pool is reusable */
+		assert_nvh_ok(kv_flush(kv));
+		assert_int_equal(kv_count(kv), 0);
+		assert_int_equal(kv_get(kv, "n", 1, &v, &vl), -ENOENT);
+		assert_int_equal(kv_put(kv, "after", 5, big, 1 << 20), 0);
+		assert_nvh_ok(nvh_check(kv_pool(kv), &rep, NULL));
+		/* type table, root, the index (hash: header, directory, a segment;
+		 * btree: a node), the entry */
+		assert_int_equal(rep.objects, idx == KV_HASH ? 6 : 4);
+		free(big);
+		assert_nvh_ok(kv_close(kv));
+	}
+	/* the index kind is the pool's */
+	struct kv_opts o = {.index = KV_BTREE};
+	assert_null(kv_open(nvt_path("lim-h.kv"), &o));
+	assert_non_null(strstr(kv_errmsg(), "created with a hash index"));
+	o.create = 0;
+	assert_null(kv_open(nvt_path("nothing.kv"), &o));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(hash_differential),
+		cmocka_unit_test(btree_differential),
+		cmocka_unit_test(hash_growth),
+		cmocka_unit_test(btree_growth),
+		cmocka_unit_test(cursors),
+		cmocka_unit_test(limits_and_errors),
+	};
+	return cmocka_run_group_tests_name("kv", tests, NULL, NULL);
+}
