@@ -1,5 +1,5 @@
 /*
- * kill.c -- kill torture for the key-value store: a child process writes
+ * kill_kv.c -- kill torture for the key-value store: a child process writes
  * to a real pool file through the library and journals each write to a
  * libpmemlog pool, before (intent) and after (acknowledged) it; the parent
  * SIGKILLs the child at a random moment, reopens the store (recovery),
@@ -8,7 +8,7 @@
  * process, the tool every 10th kill) finds the pool consistent.  Then the
  * journal is rewound to a snapshot of the store and it starts again.
  *
- *   kill [--kills N] [--seed S] [--workload NAME] [--dir DIR]
+ *   kill_kv [--kills N] [--seed S] [--workload NAME] [--dir DIR]
  *        [--soak SECONDS]
  *
  * Workloads: kill-hash (a hash map started at 4 buckets, so it splits all
@@ -589,7 +589,7 @@ main(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'S': soak = atof(optarg); break;
 		default:
-			fprintf(stderr, "usage: kill [--kills N] [--seed S] "
+			fprintf(stderr, "usage: kill_kv [--kills N] [--seed S] "
 				"[--workload NAME] [--dir DIR] [--soak SECONDS]\n");
 			return 2;
 		}
