@@ -84,7 +84,8 @@ failed(struct kv *kv, int rc, const char *op)
 {
 	/* nvheap says ENOMEM, "out of space", when the pool has no room */
 	if (rc == -ENOSPC ||
-	    (rc == -ENOMEM && strstr(nvh_errormsg(), "out of space"))) {
+	    (rc == -ENOMEM && (strstr(nvh_errormsg(), "out of space") ||
+			       strstr(nvh_errormsg(), "than the whole heap")))) {
 		struct nvh_pool_info i;
 		uint64_t mib = nvh_pool_info(kv->pool, &i) ? 0 : i.pool_size >> 20;
 		return kv_err(ENOSPC, "%s: %s: the pool (%" PRIu64 " MiB) is full; "

@@ -43,13 +43,32 @@
 #define PAUSE_OUTPUT (4u << 20)                /* stop reading above */
 #define SCAN_COUNT_MAX 100000
 
+#define BATCH_MAX 1024 /* writes per group commit */
+
+/* A command of the current batch, copied (for a re-run, see commit). */
+struct qcmd {
+	struct conn *c;
+	struct qcmd *next;
+	int argc;
+	const char **argv;
+	size_t *argl;
+};
+
 struct server {
 	struct event_base *base;
 	struct kv *kv;
 	const char *pool_path;
 	const char *pass;
 	uint64_t clients, total_clients, commands;
+	uint64_t batches, batch_writes, batch_reruns;
 	int stopping;
+	/* group commit: the writes of one loop iteration share a transaction */
+	nvh_tx *batch;
+	size_t nwrites;
+	struct qcmd *q, **qtail;
+	struct conn *dirty;       /* connections with replies held back */
+	struct event *commit_ev;  /* low priority: after every ready read */
+	int rerun;                /* re-running a failed batch one by one */
 };
 
 struct conn {
@@ -60,6 +79,11 @@ struct conn {
 	int authed;
 	int closing;  /* close once the output is flushed */
 	int paused;
+	int dirty;    /* on s->dirty: replies wait for the batch's commit */
+	size_t mark;  /* out.len when it joined the batch (a re-run's start) */
+	int dead;     /* the peer went away while dirty: free at the commit */
+	int more;     /* complete commands left in the input (batch full) */
+	struct conn *next_dirty;
 };
 
 /* ---- small helpers ---- */
@@ -534,7 +558,9 @@ c_info(struct conn *c, const struct resp_cmd *q)
 		"process_id:%ld\r\n\r\n"
 		"# Clients\r\nconnected_clients:%" PRIu64 "\r\n\r\n"
 		"# Stats\r\ntotal_connections_received:%" PRIu64 "\r\n"
-		"total_commands_processed:%" PRIu64 "\r\n\r\n"
+		"total_commands_processed:%" PRIu64 "\r\n"
+		"group_commits:%" PRIu64 "\r\ngroup_commit_writes:%" PRIu64
+		"\r\ngroup_commit_reruns:%" PRIu64 "\r\n\r\n"
 		"# Persistence\r\naof_enabled:0\r\nrdb_changes_since_last_save:0\r\n"
 		"nvheap_durable_writes:1\r\n\r\n"
 		"# nvheap\r\npool:%s\r\nindex:%s\r\npool_size:%" PRIu64 "\r\n"
@@ -544,6 +570,7 @@ c_info(struct conn *c, const struct resp_cmd *q)
 		"barriers:%" PRIu64 "\r\nlines_flushed:%" PRIu64 "\r\n%s%" PRIu64
 		"\r\n\r\n# Keyspace\r\ndb0:keys=%" PRIu64 ",expires=0,avg_ttl=0\r\n",
 		(long)getpid(), s->clients, s->total_clients, s->commands,
+		s->batches, s->batch_writes, s->batch_reruns,
 		s->pool_path, kv_index_name(st.index), st.pool_size, st.used,
 		st.free, pi.persist_name, pi.run_generation, ps.flushes,
 		ps.fences, ps.barriers, ps.lines_flushed,
@@ -672,15 +699,28 @@ c_command(struct conn *c, const struct resp_cmd *q)
 		resp_array(&c->out, 0);
 }
 
+static const struct command *
+lookup(const struct resp_cmd *q)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (argis(q, 0, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
+
+static int
+is_write(const struct resp_cmd *q)
+{
+	const struct command *cmd = lookup(q);
+	return cmd && cmd->write;
+}
+
 static void
 execute(struct conn *c, const struct resp_cmd *q)
 {
 	struct server *s = c->s;
 	s->commands++;
-	const struct command *cmd = NULL;
-	for (size_t i = 0; i < NCOMMANDS && !cmd; i++)
-		if (argis(q, 0, commands[i].name))
-			cmd = &commands[i];
+	const struct command *cmd = lookup(q);
 	if (s->pass && !c->authed && (!cmd || (cmd->fn != c_auth &&
 					       cmd->fn != c_quit))) {
 		resp_error(&c->out, "NOAUTH Authentication required.");
@@ -710,6 +750,12 @@ execute(struct conn *c, const struct resp_cmd *q)
 			   "beginning with: %s", name, args);
 		return;
 	}
+	if (cmd->write && !s->rerun && !s->batch) {
+		/* the first write of this loop iteration: the transaction the
+		 * iteration's writes share (each kv call nests in it) */
+		s->batch = nvh_tx_begin(kv_pool(s->kv));
+	}
+	s->nwrites += cmd->write;
 	if ((cmd->arity > 0 && q->argc != cmd->arity) ||
 	    (cmd->arity < 0 && q->argc < -cmd->arity)) {
 		char lower[16];
@@ -723,7 +769,21 @@ execute(struct conn *c, const struct resp_cmd *q)
 	cmd->fn(c, q);
 }
 
-/* ---- connections ---- */
+/* ---- connections and group commit ----
+ *
+ * A loop iteration runs the commands that arrived on every ready
+ * connection; the first write opens a transaction that every later write
+ * of the iteration joins (kv calls nest), and every reply is held back.
+ * Then the commit event, at a lower priority than the connections' and so
+ * run after all of them, commits once (one set of barriers for all those
+ * writes, like Redis's appendfsync always) and only then sends the
+ * replies.  Commands that ran while the batch was open, reads included
+ * (they may have seen its writes), are answered only after the commit;
+ * a connection that only read before any write is answered at once.  If
+ * the shared commit fails (a full pool, say), it was rolled back whole:
+ * the commands that ran in the batch are run again one transaction each,
+ * from copies, so each gets its own answer.
+ */
 
 static void
 conn_free(struct conn *c)
@@ -736,46 +796,59 @@ conn_free(struct conn *c)
 }
 
 static void
-flush_out(struct conn *c)
+mark_dirty(struct conn *c)
 {
-	if (c->out.oom) {
-		/* a reply could not be built: the stream would be torn */
-		c->closing = 1;
-		resp_buf_reset(&c->out);
-		return;
+	struct server *s = c->s;
+	if (!c->dirty) {
+		c->dirty = 1;
+		c->next_dirty = s->dirty;
+		s->dirty = c;
 	}
-	if (c->out.len) {
-		if (bufferevent_write(c->bev, c->out.p, c->out.len))
-			c->closing = 1;
-		resp_buf_reset(&c->out);
-	}
+	event_active(s->commit_ev, EV_WRITE, 0);
 }
 
-static void on_read(struct bufferevent *bev, void *arg);
-
-static void
-on_write(struct bufferevent *bev, void *arg)
+/* Keep a copy of the command for a possible re-run. */
+static int
+queue_cmd(struct conn *c, const struct resp_cmd *q)
 {
-	struct conn *c = arg;
-	size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
-	if (c->closing && pending == 0) {
-		conn_free(c);
-		return;
+	size_t bytes = 0;
+	for (int i = 0; i < q->argc; i++)
+		bytes += q->argl[i];
+	struct qcmd *m = malloc(sizeof(*m) + (size_t)q->argc *
+				(sizeof(char *) + sizeof(size_t)) + bytes);
+	if (!m)
+		return -1;
+	m->c = c;
+	m->next = NULL;
+	m->argc = q->argc;
+	m->argv = (const char **)(m + 1);
+	m->argl = (size_t *)(m->argv + q->argc);
+	char *p = (char *)(m->argl + q->argc);
+	for (int i = 0; i < q->argc; i++) {
+		memcpy(p, q->argv[i], q->argl[i]);
+		m->argv[i] = p;
+		m->argl[i] = q->argl[i];
+		p += q->argl[i];
 	}
-	if (c->paused && pending < PAUSE_OUTPUT / 2) {
-		c->paused = 0;
-		bufferevent_enable(bev, EV_READ);
-		on_read(bev, c); /* commands may be waiting in the input */
-	}
+	*c->s->qtail = m;
+	c->s->qtail = &m->next;
+	return 0;
 }
+
+static int flush_conn(struct conn *c);
 
 static void
 on_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+	struct server *s = c->s;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer *outb = bufferevent_get_output(bev);
-	while (!c->closing && !c->paused) {
+	while (!c->closing && !c->paused && !c->dead) {
+		if (s->nwrites >= BATCH_MAX) {
+			c->more = 1; /* after this batch's commit */
+			mark_dirty(c);
+			break;
+		}
 		size_t len = evbuffer_get_length(in);
 		if (len == 0)
 			break;
@@ -796,37 +869,146 @@ on_read(struct bufferevent *bev, void *arg)
 			c->closing = 1;
 			break;
 		}
-		if (c->cmd.argc > 0)
+		if (c->cmd.argc > 0 && (s->batch || is_write(&c->cmd))) {
+			/* in the batch: keep a copy for a re-run */
+			if (!c->dirty)
+				c->mark = c->out.len;
+			mark_dirty(c);
+			if (queue_cmd(c, &c->cmd)) {
+				resp_error(&c->out, "ERR out of memory");
+				c->closing = 1;
+			} else {
+				execute(c, &c->cmd);
+			}
+		} else if (c->cmd.argc > 0) {
 			execute(c, &c->cmd);
+		}
 		evbuffer_drain(in, used);
 		resp_cmd_reset(&c->cmd);
-		/* replies leave in batches; a client not reading them stops
-		 * being read */
-		if (c->out.len > (64u << 10))
-			flush_out(c);
-		size_t pending = evbuffer_get_length(outb);
-		if (pending > MAX_OUTPUT) {
+	}
+	if (!c->dirty)
+		flush_conn(c); /* nothing of the batch: answer now */
+}
+
+/* Send what c has; close or pause it as its state says. Returns 1 if c
+ * was freed. */
+static int
+flush_conn(struct conn *c)
+{
+	struct evbuffer *outb = bufferevent_get_output(c->bev);
+	if (c->dead) {
+		conn_free(c);
+		return 1;
+	}
+	if (c->out.oom) { /* a reply could not be built: the stream is torn */
+		c->closing = 1;
+		resp_buf_reset(&c->out);
+	} else if (c->out.len) {
+		if (bufferevent_write(c->bev, c->out.p, c->out.len))
 			c->closing = 1;
-			evbuffer_drain(outb, pending);
-		} else if (pending > PAUSE_OUTPUT) {
-			c->paused = 1;
-			bufferevent_disable(bev, EV_READ);
+		resp_buf_reset(&c->out);
+	}
+	size_t pending = evbuffer_get_length(outb);
+	if (pending > MAX_OUTPUT) {
+		c->closing = 1;
+		evbuffer_drain(outb, pending);
+	} else if (pending > PAUSE_OUTPUT && !c->paused) {
+		/* a client not reading its replies stops being read */
+		c->paused = 1;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+	if (c->closing) {
+		bufferevent_disable(c->bev, EV_READ);
+		if (evbuffer_get_length(outb) == 0) {
+			conn_free(c);
+			return 1;
 		}
 	}
-	flush_out(c);
-	if (c->closing) {
-		bufferevent_disable(bev, EV_READ);
-		if (evbuffer_get_length(outb) == 0)
-			conn_free(c);
+	return 0;
+}
+
+static void
+on_commit(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct server *s = arg;
+	if (s->batch) {
+		s->batches++;
+		s->batch_writes += s->nwrites;
+		int rc = nvh_tx_commit(s->batch);
+		s->batch = NULL;
+		if (rc) {
+			/* rolled back whole: run each command alone */
+			s->batch_reruns++;
+			for (struct conn *c = s->dirty; c; c = c->next_dirty)
+				c->out.len = c->mark < c->out.len ? c->mark
+								  : c->out.len;
+			s->rerun = 1;
+			for (struct qcmd *m = s->q; m; m = m->next) {
+				struct resp_cmd q = {.argc = m->argc,
+						     .argv = m->argv,
+						     .argl = m->argl};
+				execute(m->c, &q);
+			}
+			s->rerun = 0;
+		}
+	}
+	s->nwrites = 0;
+	while (s->q) {
+		struct qcmd *m = s->q;
+		s->q = m->next;
+		free(m);
+	}
+	s->qtail = &s->q;
+	struct conn *list = s->dirty, *more = NULL;
+	s->dirty = NULL;
+	while (list) {
+		struct conn *c = list;
+		list = c->next_dirty;
+		c->dirty = 0;
+		int again = c->more;
+		c->more = 0;
+		if (!flush_conn(c) && again) {
+			c->next_dirty = more;
+			more = c;
+		}
+	}
+	/* connections that stopped at a full batch go on in the next */
+	for (struct conn *c = more; c; c = c->next_dirty)
+		if (!c->dirty)
+			on_read(c->bev, c);
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (c->dirty)
+		return; /* the commit event flushes it */
+	size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
+	if (c->closing && pending == 0) {
+		conn_free(c);
+		return;
+	}
+	if (c->paused && pending < PAUSE_OUTPUT / 2) {
+		c->paused = 0;
+		bufferevent_enable(bev, EV_READ);
+		on_read(bev, c); /* commands may be waiting in the input */
 	}
 }
 
 static void
 on_event(struct bufferevent *bev, short what, void *arg)
 {
-	(void)bev;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		conn_free(arg);
+	struct conn *c = arg;
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		return;
+	if (c->dirty) { /* its commands still commit; no one to answer */
+		c->dead = 1;
+		bufferevent_disable(bev, EV_READ | EV_WRITE);
+		return;
+	}
+	conn_free(c);
 }
 
 static void
@@ -849,6 +1031,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c->bev = bev;
 	s->clients++;
 	s->total_clients++;
+	bufferevent_priority_set(bev, 0); /* before the commit event */
 	bufferevent_setcb(bev, on_read, on_write, on_event, c);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
@@ -974,6 +1157,15 @@ main(int argc, char **argv)
 		return 1;
 	}
 	s.base = event_base_new();
+	s.qtail = &s.q;
+	/* two priorities: connections (0) before the group commit (1) */
+	if (s.base && (event_base_priority_init(s.base, 2) ||
+		       !(s.commit_ev = event_new(s.base, -1, 0, on_commit, &s)) ||
+		       event_priority_set(s.commit_ev, 1))) {
+		fprintf(stderr, "nvkv-server: libevent setup failed\n");
+		kv_close(s.kv);
+		return 1;
+	}
 	struct sockaddr_in sin = {.sin_family = AF_INET};
 	if (!s.base || inet_pton(AF_INET, bind_addr, &sin.sin_addr) != 1) {
 		fprintf(stderr, "nvkv-server: --bind: %s is not an IPv4 "
@@ -1011,6 +1203,10 @@ main(int argc, char **argv)
 	       pass ? " -a <password>" : "");
 	fflush(stdout);
 	event_base_dispatch(s.base);
+	/* a batch the loop did not reach: commit it (and answer) */
+	if (s.batch || s.dirty)
+		on_commit(-1, 0, &s);
+	event_free(s.commit_ev);
 	for (int i = 0; i < 2; i++)
 		event_free(sigs[i]);
 	evconnlistener_free(l);

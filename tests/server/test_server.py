@@ -209,6 +209,26 @@ def main():
         info = subprocess.run([TOOL, 'info', pool], stdout=subprocess.PIPE)
         check(b'clean' in info.stdout and b'dirty' not in info.stdout,
               'nvheap info says clean')
+    # group commit: writes that arrive together share one transaction; when
+    # it fails (a full pool), each write is run alone and answered alone
+    pool = os.path.join(d, 'small.pool')
+    s = Server(pool, '--size', '8M')
+    big = b'x' * (12 << 20)
+    r = roundtrip(s.port, resp('SET', 'a', '1') + resp('SET', 'big', big) +
+                  resp('SET', 'b', '2') + resp('GET', 'a'), want=4)
+    replies = r.split(b'\r\n')
+    check(len(replies) >= 5 and replies[0] == b'+OK' and
+          replies[1].startswith(b'-OOM') and b'is full' in replies[1] and
+          replies[2] == b'+OK' and replies[3:5] == [b'$1', b'1'],
+          'a failed batch is re-run write by write: %r' % r[:300])
+    check(s.cli('get', 'b') == b'2\n' and s.cli('get', 'big') == b'\n',
+          'after the re-run: the small writes stand, the big one does not')
+    info = s.cli('info').decode()
+    check('group_commit_reruns:1' in info, 'INFO counts the re-run')
+    code, out = s.stop()
+    check(code == 0, 'SIGTERM after a re-run')
+    ok, out = consistent(pool)
+    check(ok, 'nvheap check after a re-run: ' + out)
     # AUTH and SHUTDOWN
     pool = os.path.join(d, 'auth.pool')
     s = Server(pool, '--requirepass', 's3cret')
