@@ -229,6 +229,16 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 	if (rc)
 		goto fail;
 
+	/* Place the record first: placing may take a checkpoint, which
+	 * waits for commit sections; then enter ours before the flushes
+	 * (see nvh_lane_enter). */
+	char *dst;
+	int in_ring;
+	size_t size = (cr.len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
+	rc = nvh_tx_place(tx, size, 0, &dst, &in_ring);
+	if (rc)
+		goto fail;
+	nvh_lane_enter(pool, tx->lane);
 	for (size_t i = 0; i < tx->nsnap; i++)
 		nvh_persist_flush(&pool->persist, pool->base + tx->snap[i].off,
 				  tx->snap[i].len);
@@ -242,8 +252,10 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 		/* (T2) changed ranges and new objects durable before the
 		 * commit record is written. */
 		rc = nvh_persist_fence(&pool->persist);
-		if (rc)
+		if (rc) {
+			nvh_lane_leave(tx->lane);
 			goto failed_medium;
+		}
 	} else if (tx->nsnap) {
 		/* (T2) one fence for data and record: the record vouches
 		 * for the data with a checksum. */
@@ -260,12 +272,6 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 			nvh_persist_flush(&pool->persist,
 					  pool->base + tx->fresh[i].blk.off,
 					  tx->fresh[i].size);
-	char *dst;
-	int in_ring;
-	size_t size = (cr.len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
-	rc = nvh_tx_place(tx, size, 0, &dst, &in_ring);
-	if (rc)
-		goto fail;
 	/* (T3) the commit point. */
 	rc = nvh_lane_commit_at(pool, tx->lane, &cr, dst, in_ring, publish_all,
 				tx);

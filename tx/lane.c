@@ -214,13 +214,31 @@ written(struct nvh_lane *l, size_t size, uint64_t seq, int in_ring)
 	l->last_seq = seq;
 }
 
+void
+nvh_lane_enter(struct nvh_pool *pool, struct nvh_lane *l)
+{
+	enter_commit(&pool->lanes, l);
+	l->entered = 1;
+}
+
+void
+nvh_lane_leave(struct nvh_lane *l)
+{
+	if (l->entered) {
+		l->entered = 0;
+		atomic_store_explicit(&l->in_commit, 0, memory_order_release);
+	}
+}
+
 int
 nvh_lane_commit_at(struct nvh_pool *pool, struct nvh_lane *l,
 		   struct nvh_rec *rec, char *dst, int in_ring,
 		   void (*committed)(void *arg), void *arg)
 {
 	struct nvh_lanes *ls = &pool->lanes;
-	enter_commit(ls, l);
+	if (!l->entered)
+		enter_commit(ls, l);
+	l->entered = 0;
 	uint64_t seq = atomic_fetch_add(&ls->seq, 1);
 	size_t size = nvh_rec_seal(rec, seq);
 	nvh_persist_stream_nodrain(&pool->persist, dst, rec->buf, size);

@@ -32,6 +32,7 @@ struct nvh_lane {
 	struct nvh_blk *keep;
 	size_t nkeep, ckeep;
 	int tx_active;           /* a transaction holds the lane */
+	int entered;             /* nvh_lane_enter done, commit not yet */
 } __attribute__((aligned(64)));
 
 struct nvh_lanes {
@@ -80,6 +81,17 @@ int nvh_lane_commit(struct nvh_pool *pool, struct nvh_lane *lane,
 int nvh_lane_commit_at(struct nvh_pool *pool, struct nvh_lane *lane,
 		       struct nvh_rec *rec, char *dst, int in_ring,
 		       void (*committed)(void *arg), void *arg);
+
+/*
+ * Enter the commit section early, before flushing what the commit covers:
+ * entering is a locked instruction, which would otherwise wait for those
+ * flushes to complete (a second barrier's worth of stall).  The next
+ * nvh_lane_commit_at then does not enter again; nvh_lane_leave undoes an
+ * enter not followed by a commit.  No checkpoint may be taken in between
+ * (it waits for commit sections): place the record first.
+ */
+void nvh_lane_enter(struct nvh_pool *pool, struct nvh_lane *lane);
+void nvh_lane_leave(struct nvh_lane *lane);
 
 /* Log a record without entries (UNDO, ABORT, CHUNK) at dst: take a
  * sequence number, seal, copy, fence. */

@@ -5,12 +5,22 @@
  *
  * Output, one line per workload:
  *   bench <workload>: nvheap <X> ops/s, libpmemobj <Y> ops/s, ratio <X/Y>x,
- *   barriers/op <B> (libpmemobj <C>)
+ *   barriers/op <B> (libpmemobj <C>), lines/op <L> (libpmemobj <M>),
+ *   hottest metadata line <H>/op (libpmemobj <G>)[, scaling ...]
  * X and Y are medians over the timed rounds; B and C are persist barriers
- * per operation counted by interposing libpmem (interpose.c) in one more
- * round, so counting never slows a timed round.
+ * per operation, L and M cache lines flushed per operation, H and G the
+ * flushes of the most flushed line outside the workload's own data per
+ * operation, all counted by interposing libpmem (interpose.c) in one more
+ * round, so counting never slows a timed round.  Two-thread workloads add
+ * their scaling over the one-thread one.  Space workloads print % of the
+ * pool holding user bytes instead of ops/s.
+ *
+ * msync-* workloads run in a second process without PMEM_IS_PMEM_FORCE,
+ * with their pools in an ordinary file on disk (--msync-dir, /var/tmp):
+ * both libraries then msync.
  *
  *   bench [--rounds N] [--seconds S] [--workload NAME]... [--list] [--dir D]
+ *         [--msync-dir D] [--csv FILE] [--wear-hist FILE]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -21,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -92,6 +103,76 @@ median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+static FILE *csv, *wearf;
+
+/* Results so far, for the scaling of -2t workloads. */
+static struct {
+	const char *name;
+	double x, y;
+} done_[64];
+static int ndone;
+
+static void
+remember(const char *name, double x, double y)
+{
+	if (ndone < 64)
+		done_[ndone++] = (typeof(done_[0])){name, x, y};
+}
+
+static int
+recall(const char *name, double *x, double *y)
+{
+	for (int i = 0; name && i < ndone; i++)
+		if (!strcmp(done_[i].name, name)) {
+			*x = done_[i].x;
+			*y = done_[i].y;
+			return 0;
+		}
+	return -1;
+}
+
+static void
+csv_row(const char *w, const char *kind, double x, double y, const char *unit,
+	const double *extra /* 8 values, < 0: n/a */)
+{
+	if (!csv)
+		return;
+	fprintf(csv, "%s,%s,%.6g,%.6g,%.4f,%s", w, kind, x, y, x / y, unit);
+	for (int i = 0; i < 8; i++)
+		if (extra && extra[i] >= 0)
+			fprintf(csv, ",%.6g", extra[i]);
+		else
+			fprintf(csv, ",");
+	fprintf(csv, "\n");
+	fflush(csv);
+}
+
+static void
+wear_rows(const char *w, const char *lib, const struct bench_wear *we)
+{
+	if (!wearf)
+		return;
+	for (int b = 0; b < BENCH_WEAR_BUCKETS; b++)
+		if (we->hist[b])
+			fprintf(wearf, "%s,%s,%u,%" PRIu64 "\n", w, lib,
+				b ? 1u << b : 0, we->hist[b]);
+	fflush(wearf);
+}
+
+/* Space workloads: a figure per library, no timing. */
+static int
+bench_figure(const struct bench_workload *w, void *sn, void *sp)
+{
+	double x = w->nvh.figure(sn), y = w->pmdk.figure(sp);
+	if (x < 0 || y < 0)
+		return -1;
+	printf("bench %s: nvheap %.1f%s, libpmemobj %.1f%s, ratio %.2fx\n",
+	       w->name, x, w->unit, y, w->unit, x / y);
+	fflush(stdout);
+	csv_row(w->name, "space", x, y, w->unit, NULL);
+	return 0;
+}
+
 static int
 bench_one(const struct bench_workload *w, const char *dir, int rounds,
 	  double seconds)
@@ -108,6 +189,14 @@ bench_one(const struct bench_workload *w, const char *dir, int rounds,
 		fprintf(stderr, "bench %s: setup failed\n", w->name);
 		return -1;
 	}
+	if (w->nvh.figure) {
+		int rc = bench_figure(w, sn, sp);
+		w->nvh.teardown(sn);
+		w->pmdk.teardown(sp);
+		unlink(pn);
+		unlink(pp);
+		return rc;
+	}
 	if (w->nvh.measure) {
 		double rn[64], rp[64];
 		for (int r = 0; r < rounds; r++) {
@@ -121,6 +210,7 @@ bench_one(const struct bench_workload *w, const char *dir, int rounds,
 		printf("bench %s: nvheap %.1f ops/s, libpmemobj %.1f ops/s, "
 		       "ratio %.2fx, barriers/op n/a (libpmemobj n/a)\n",
 		       w->name, x, y, x / y);
+		csv_row(w->name, "ops", x, y, "ops/s", NULL);
 		fprintf(stderr, "  %s: nvheap %.2f ms, libpmemobj %.2f ms per "
 			"operation (median of %d)\n", w->name, 1e3 / x,
 			1e3 / y, rounds);
@@ -157,28 +247,117 @@ bench_one(const struct bench_workload *w, const char *dir, int rounds,
 	}
 	/* The counted round. */
 	struct bench_counts c0, c1, c2;
+	struct bench_wear wn, wp;
+	struct bench_range dn[8], dp[8];
+	size_t ndn = w->nvh.data ? w->nvh.data(sn, dn, 8) : 0;
+	size_t ndp = w->pmdk.data ? w->pmdk.data(sp, dp, 8) : 0;
+	double ops = (double)n * w->threads;
+	bench_wear_reset();
 	bench_count(1);
 	bench_counters(&c0);
 	int rc = timed(&w->nvh, sn, w->threads, n) < 0;
-	bench_counters(&c1);
-	rc |= timed(&w->pmdk, sp, w->threads, n) < 0;
-	bench_counters(&c2);
 	bench_count(0);
+	bench_counters(&c1);
+	bench_wear(dn, ndn, (uint64_t)ops, &wn);
+	bench_wear_reset();
+	bench_count(1);
+	rc |= timed(&w->pmdk, sp, w->threads, n) < 0;
+	bench_count(0);
+	bench_counters(&c2);
+	bench_wear(dp, ndp, (uint64_t)ops, &wp);
 	if (rc)
 		return -1;
-	double ops = (double)n * w->threads;
 	uint64_t barrier_n = c1.barriers - c0.barriers;
 	uint64_t barrier_p = c2.barriers - c1.barriers;
 	double x = median(rn, rounds), y = median(rp, rounds);
+	double e[8] = {(double)barrier_n / ops, (double)barrier_p / ops,
+		       (double)(c1.lines - c0.lines) / ops,
+		       (double)(c2.lines - c1.lines) / ops,
+		       (double)wn.hottest_meta / ops, (double)wp.hottest_meta / ops,
+		       -1, -1};
 	printf("bench %s: nvheap %.0f ops/s, libpmemobj %.0f ops/s, ratio "
-	       "%.2fx, barriers/op %.2f (libpmemobj %.2f)\n", w->name, x, y,
-	       x / y, (double)barrier_n / ops, (double)barrier_p / ops);
+	       "%.2fx, barriers/op %.2f (libpmemobj %.2f), lines/op %.2f "
+	       "(libpmemobj %.2f), hottest metadata line %.3f/op (libpmemobj "
+	       "%.3f)", w->name, x, y, x / y, e[0], e[1], e[2], e[3], e[4],
+	       e[5]);
+	double x1, y1;
+	if (w->one_thread && !recall(w->one_thread, &x1, &y1)) {
+		e[6] = x / x1;
+		e[7] = y / y1;
+		printf(", scaling over 1 thread %.2fx (libpmemobj %.2fx)", e[6],
+		       e[7]);
+	}
+	printf("\n");
 	fflush(stdout);
+	remember(w->name, x, y);
+	csv_row(w->name, "ops", x, y, "ops/s", e);
+	wear_rows(w->name, "nvheap", &wn);
+	wear_rows(w->name, "libpmemobj", &wp);
 	w->nvh.teardown(sn);
 	w->pmdk.teardown(sp);
 	unlink(pn);
 	unlink(pp);
 	return 0;
+}
+
+static FILE *
+open_csv(const char *path, const char *header)
+{
+	FILE *f = fopen(path, "a");
+	if (!f) {
+		fprintf(stderr, "bench: %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	if (ftell(f) == 0)
+		fprintf(f, "%s\n", header);
+	return f;
+}
+
+/* Run the msync workloads in a process of their own: libpmem reads
+ * PMEM_IS_PMEM_FORCE once, when it loads. */
+static int
+run_msync(char **argv0, const struct bench_workload **w, size_t n,
+	  const char *msync_dir, int rounds, double seconds, const char *csvp,
+	  const char *wearp)
+{
+	char *args[128];
+	char r[16], s[32];
+	int k = 0;
+	snprintf(r, sizeof(r), "%d", rounds);
+	snprintf(s, sizeof(s), "%g", seconds);
+	args[k++] = argv0[0];
+	args[k++] = "--msync-only";
+	args[k++] = "--dir";
+	args[k++] = (char *)msync_dir;
+	args[k++] = "--rounds";
+	args[k++] = r;
+	args[k++] = "--seconds";
+	args[k++] = s;
+	if (csvp) {
+		args[k++] = "--csv";
+		args[k++] = (char *)csvp;
+	}
+	if (wearp) {
+		args[k++] = "--wear-hist";
+		args[k++] = (char *)wearp;
+	}
+	for (size_t i = 0; i < n && k < 120; i++) {
+		args[k++] = "--workload";
+		args[k++] = (char *)w[i]->name;
+	}
+	args[k] = NULL;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("PMEM_IS_PMEM_FORCE", "0", 1);
+		execv("/proc/self/exe", args);
+		perror("bench: exec");
+		_exit(2);
+	}
+	int st;
+	if (pid < 0 || waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
 int
@@ -191,11 +370,17 @@ main(int argc, char **argv)
 		{"dir", required_argument, NULL, 'd'},
 		{"list", no_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
+		{"csv", required_argument, NULL, 'c'},
+		{"wear-hist", required_argument, NULL, 'W'},
+		{"msync-dir", required_argument, NULL, 'm'},
+		{"msync-only", no_argument, NULL, 'M'},
 		{NULL, 0, NULL, 0},
 	};
 	int rounds = 5;
 	double seconds = 0.3;
-	const char *dir = "/dev/shm";
+	const char *dir = "/dev/shm", *msync_dir = "/var/tmp";
+	const char *csvp = NULL, *wearp = NULL;
+	int msync_only = 0;
 	const struct bench_workload *chosen[NALL];
 	size_t nchosen = 0;
 	int c;
@@ -224,6 +409,10 @@ main(int argc, char **argv)
 			break;
 		}
 		case 'd': dir = optarg; break;
+		case 'c': csvp = optarg; break;
+		case 'W': wearp = optarg; break;
+		case 'm': msync_dir = optarg; break;
+		case 'M': msync_only = 1; break;
 		case 'l':
 			for (size_t i = 0; i < NALL; i++)
 				printf("%-20s %s\n", all[i]->name, all[i]->what);
@@ -232,7 +421,7 @@ main(int argc, char **argv)
 			goto usage;
 		}
 	}
-	if (!getenv("PMEM_IS_PMEM_FORCE")) {
+	if (!msync_only && !getenv("PMEM_IS_PMEM_FORCE")) {
 		/* libpmem reads it when it loads: run again with it set. */
 		setenv("PMEM_IS_PMEM_FORCE", "1", 1);
 		execv("/proc/self/exe", argv);
@@ -242,6 +431,24 @@ main(int argc, char **argv)
 	if (!nchosen)
 		for (size_t i = 0; i < NALL; i++)
 			chosen[nchosen++] = all[i];
+	if (csvp)
+		csv = open_csv(csvp, "workload,kind,nvheap,libpmemobj,ratio,unit,"
+			       "nvh_barriers_per_op,pmdk_barriers_per_op,"
+			       "nvh_lines_per_op,pmdk_lines_per_op,"
+			       "nvh_hot_meta_per_op,pmdk_hot_meta_per_op,"
+			       "nvh_scaling,pmdk_scaling");
+	if (wearp)
+		wearf = open_csv(wearp, "workload,library,flushes_per_kop_lo,lines");
+	/* msync workloads: in another process (or only those, in it) */
+	const struct bench_workload *ms[NALL];
+	size_t nms = 0, k = 0;
+	for (size_t i = 0; i < nchosen; i++) {
+		if (chosen[i]->msync && !msync_only)
+			ms[nms++] = chosen[i];
+		else if (chosen[i]->msync == msync_only)
+			chosen[k++] = chosen[i];
+	}
+	nchosen = k;
 	char tmp[PATH_MAX];
 	snprintf(tmp, sizeof(tmp), "%s/nvheap-bench.XXXXXX", dir);
 	if (!mkdtemp(tmp)) {
@@ -255,9 +462,17 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < nchosen; i++)
 		rc |= bench_one(chosen[i], tmp, rounds, seconds) != 0;
 	rmdir(tmp);
+	if (csv)
+		fflush(csv);
+	if (wearf)
+		fflush(wearf);
+	if (nms)
+		rc |= run_msync(argv, ms, nms, msync_dir, rounds, seconds, csvp,
+				wearp) != 0;
 	return rc;
 usage:
 	fprintf(stderr, "usage: bench [--rounds N] [--seconds S] [--workload "
-		"NAME]... [--dir DIR] [--list]\n");
+		"NAME]... [--dir DIR] [--msync-dir DIR] [--csv FILE] "
+		"[--wear-hist FILE] [--list]\n");
 	return 2;
 }

@@ -12,12 +12,19 @@
  *   drain-like (pmem_drain, and the end of pmem_persist, pmem_msync and
  *     copies without PMEM_F_MEM_NODRAIN): a fence; a persist barrier if a
  *     flush was pending.
+ *
+ * Wear: during the counted round every flushed cache line is counted in a
+ * table (lock-free, fixed size: lines beyond its capacity are not
+ * tracked), from which bench_wear() reports the hottest line and a
+ * histogram of flushes per line.
  */
 #include <dlfcn.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #include <libpmem.h>
 
@@ -59,6 +66,41 @@ real(const char *name)
 	if (!real_##name)                                                    \
 		real_##name = real(#name)
 
+#define LINES_BITS 22 /* 4M lines tracked (64 MiB) */
+#define LINES (1u << LINES_BITS)
+
+struct line {
+	_Atomic uintptr_t line; /* address >> 6, 0 = empty */
+	_Atomic uint64_t n;
+};
+
+static struct line *table;
+static _Atomic uint64_t untracked;
+
+static void
+track(uintptr_t l)
+{
+	uint64_t h = (uint64_t)l * 0x9e3779b97f4a7c15ull;
+	for (uint32_t i = 0, k = (uint32_t)(h >> (64 - LINES_BITS)); i < 64;
+	     i++, k = (k + 1) & (LINES - 1)) {
+		uintptr_t cur = atomic_load_explicit(&table[k].line,
+						     memory_order_relaxed);
+		if (cur == 0) {
+			uintptr_t zero = 0;
+			if (atomic_compare_exchange_strong(&table[k].line, &zero, l))
+				cur = l;
+			else
+				cur = zero;
+		}
+		if (cur == l) {
+			atomic_fetch_add_explicit(&table[k].n, 1,
+						  memory_order_relaxed);
+			return;
+		}
+	}
+	atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
+}
+
 static void
 count_flush(const void *addr, size_t len)
 {
@@ -69,7 +111,49 @@ count_flush(const void *addr, size_t len)
 	atomic_fetch_add_explicit(&n_flush, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&n_lines, (e - s + 63) / 64,
 				  memory_order_relaxed);
+	if (table)
+		for (uintptr_t l = s; l < e; l += 64)
+			track(l >> 6);
 	pending = 1;
+}
+
+void
+bench_wear_reset(void)
+{
+	if (!table)
+		table = calloc(LINES, sizeof(*table));
+	else
+		memset(table, 0, (size_t)LINES * sizeof(*table));
+	atomic_store(&untracked, 0);
+}
+
+void
+bench_wear(const struct bench_range *data, size_t ndata, uint64_t ops,
+	   struct bench_wear *w)
+{
+	memset(w, 0, sizeof(*w));
+	for (uint32_t k = 0; table && k < LINES; k++) {
+		uintptr_t l = atomic_load(&table[k].line);
+		uint64_t n = atomic_load(&table[k].n);
+		if (!l)
+			continue;
+		w->lines++;
+		if (n > w->hottest)
+			w->hottest = n;
+		int is_data = 0;
+		for (size_t i = 0; i < ndata; i++)
+			is_data |= (l << 6) >= (uintptr_t)data[i].p &&
+				   (l << 6) < (uintptr_t)data[i].p + data[i].len;
+		if (!is_data && n > w->hottest_meta)
+			w->hottest_meta = n;
+		/* flushes per 1000 operations, in power-of-two buckets */
+		double per_k = ops ? 1000.0 * (double)n / (double)ops : 0;
+		int b = 0;
+		while (b < BENCH_WEAR_BUCKETS - 1 && per_k >= (double)(2u << b))
+			b++;
+		w->hist[b]++;
+	}
+	w->untracked = atomic_load(&untracked);
 }
 
 static void
@@ -181,3 +265,18 @@ COPY_ND(pmem_memset_nodrain, int c, c, 0)
 COPY_ND(pmem_memcpy_persist, const void *src, src, 1)
 COPY_ND(pmem_memmove_persist, const void *src, src, 1)
 COPY_ND(pmem_memset_persist, int c, c, 1)
+
+/* nvheap's msync backend calls msync(2) itself: count it like
+ * pmem_msync (a flush of the range and a fence).  libpmem's own msync
+ * calls land here too, inside its pmem_msync (depth > 0): not again. */
+EXPORT int
+msync(void *addr, size_t len, int flags)
+{
+	REAL(int, msync, (void *, size_t, int));
+	count_flush(addr, len);
+	count_fence();
+	depth++;
+	int rc = real_msync(addr, len, flags);
+	depth--;
+	return rc;
+}

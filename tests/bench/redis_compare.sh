@@ -1,41 +1,89 @@
 #!/bin/sh
-# redis_compare.sh SERVER DIR [N] -- redis-benchmark against nvkv-server and
-# against redis-server with appendonly yes and appendfsync always (every
-# write fsynced before its reply: the same promise nvkv makes), both with
-# their files in DIR (so on the same disk), in the same run, one after the
-# other.  Prints the requests per second of each and the ratio.
+# redis_compare.sh [--csv FILE] SERVER DIR [N [P]] -- redis-benchmark
+# against nvkv-server and against redis-server with appendonly yes and
+# appendfsync always (every write fsynced before its reply: the same
+# promise nvkv makes), both with their files in DIR (so on the same disk),
+# in the same run, one after the other.  N requests per test (100000), P
+# requests pipelined per connection (redis-benchmark -P; 1).  Prints the
+# requests per second of each and the ratio; with --csv, also appends the
+# rows kv-set-PP and kv-get-PP to FILE in bench's CSV format (the header
+# first if FILE is empty or new; the libpmemobj column holds
+# redis-server's figure).
 #
 #   scons mode=release bench-redis [bench_dir=/var/tmp] [bench_n=100000]
 set -eu
+csv=
+if [ "${1:-}" = --csv ]; then
+	[ $# -ge 2 ] || { echo "redis_compare.sh: --csv needs a FILE" >&2; exit 2; }
+	csv=$2
+	shift 2
+fi
+if [ $# -lt 2 ] || [ $# -gt 4 ]; then
+	echo "usage: redis_compare.sh [--csv FILE] SERVER DIR [N [P]]" >&2
+	exit 2
+fi
 server=$1
 dir=$2
 n=${3:-100000}
+p=${4:-1}
+case $n$p in *[!0-9]*|'') echo "redis_compare.sh: N and P are numbers" >&2; exit 2;; esac
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 work=$(mktemp -d "$dir/nvkv-bench.XXXXXX")
-trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+pid=
+trap '[ -z "$pid" ] || kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
 rates() { # redis-benchmark's last SET and GET lines
-	redis-benchmark -p "$port" -t set,get -n "$n" -q 2>&1 | tr '\r' '\n' |
+	redis-benchmark -p "$port" -t set,get -n "$n" -P "$p" -q 2>&1 |
+		tr '\r' '\n' |
 		awk '/^SET: [0-9]/ {s=$2} /^GET: [0-9]/ {g=$2} END {print s, g}'
+}
+
+up() { # wait up to 5 s for the server on $port to answer PING
+	i=0
+	while [ $i -lt 50 ]; do
+		redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0
+		kill -0 $pid 2>/dev/null || return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+fail() { # $1: what, $2: its log
+	echo "redis_compare.sh: $1 failed; its log:" >&2
+	cat "$2" >&2
+	exit 1
 }
 
 "$server" --pool "$work/kv.pool" --port "$port" > "$work/nvkv.log" 2>&1 &
 pid=$!
-sleep 1
+up || fail "nvkv-server" "$work/nvkv.log"
 set -- $(rates)
+[ $# -eq 2 ] || fail "redis-benchmark against nvkv-server" "$work/nvkv.log"
 nset=$1 nget=$2
 kill -TERM $pid; wait $pid || true
+pid=
 
 redis-server --port "$port" --dir "$work" --appendonly yes \
 	--appendfsync always --save '' --daemonize no > "$work/redis.log" 2>&1 &
 pid=$!
-sleep 1
+up || fail "redis-server" "$work/redis.log"
 set -- $(rates)
+[ $# -eq 2 ] || fail "redis-benchmark against redis-server" "$work/redis.log"
 rset=$1 rget=$2
 redis-cli -p "$port" shutdown nosave > /dev/null 2>&1 || true
 wait $pid || true
+pid=
 
-echo "bench redis-compare ($dir, n=$n): nvkv-server SET $nset/s GET $nget/s;" \
+ratio() { echo "$1 $2" | awk '{printf "%.4f", $1/$2}'; }
+echo "bench redis-compare ($dir, n=$n, P=$p): nvkv-server SET $nset/s GET $nget/s;" \
      "redis-server appendfsync always SET $rset/s GET $rget/s;" \
      "ratio SET $(echo "$nset $rset" | awk '{printf "%.2fx", $1/$2}')" \
      "GET $(echo "$nget $rget" | awk '{printf "%.2fx", $1/$2}')"
+if [ -n "$csv" ]; then
+	[ -s "$csv" ] || echo "workload,kind,nvheap,libpmemobj,ratio,unit,nvh_barriers_per_op,pmdk_barriers_per_op,nvh_lines_per_op,pmdk_lines_per_op,nvh_hot_meta_per_op,pmdk_hot_meta_per_op,nvh_scaling,pmdk_scaling" > "$csv"
+	{
+		echo "kv-set-P$p,kv,$nset,$rset,$(ratio "$nset" "$rset"),req/s,,,,,,,,"
+		echo "kv-get-P$p,kv,$nget,$rget,$(ratio "$nget" "$rget"),req/s,,,,,,,,"
+	} >> "$csv"
+fi

@@ -138,7 +138,13 @@ const struct bench_workload bench_alloc_free_mixed = {
 
 const struct bench_workload bench_alloc_free_64_2t = {
 	.name = "alloc-free-64-2t", .what = "alloc-free-64 in 2 threads",
-	.threads = 2, SIDES(nvh_64, pmdk_64),
+	.threads = 2, SIDES(nvh_64, pmdk_64), .one_thread = "alloc-free-64",
+};
+
+const struct bench_workload bench_msync_alloc_free_64 = {
+	.name = "msync-alloc-free-64",
+	.what = "alloc-free-64 on a disk file (msync)",
+	.threads = 1, SIDES(nvh_64, pmdk_64), .msync = 1,
 };
 
 const struct bench_workload bench_alloc_free_128k = {

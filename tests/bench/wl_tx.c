@@ -40,6 +40,7 @@ _Static_assert(sizeof(struct proot) == 64, "");
 
 struct nvs {
 	nvh_pool *pool;
+	unsigned threads;
 	char *root;   /* threads * STRIDE bytes */
 	char *ranges; /* 64 ranges of 64 B, 128 B apart, per thread */
 };
@@ -51,6 +52,7 @@ nvh_setup(const char *path, unsigned threads)
 	s->pool = nvh_create(path, "bench", BENCH_POOL_SIZE, NULL);
 	if (!s->pool)
 		goto fail;
+	s->threads = threads;
 	size_t n = (size_t)threads * STRIDE;
 	if (nvh_alloc(s->pool, nvh_root_slot(s->pool), n + 64, 1, NULL, NULL))
 		goto fail;
@@ -154,6 +156,7 @@ nvh_ranges(void *state, unsigned tid, uint64_t n)
 /* ---- libpmemobj ---- */
 
 struct pms {
+	unsigned threads;
 	PMEMobjpool *pop;
 	PMEMoid root;
 	char *rootp;
@@ -168,6 +171,7 @@ pmdk_setup(const char *path, unsigned threads)
 	s->pop = pmemobj_create(path, "bench", BENCH_POOL_SIZE, 0600);
 	if (!s->pop)
 		goto fail;
+	s->threads = threads;
 	s->root = pmemobj_root(s->pop, (size_t)threads * STRIDE);
 	s->rootp = pmemobj_direct(s->root);
 	if (pmemobj_zalloc(s->pop, &s->ranges, (size_t)threads * 8192, 1))
@@ -267,9 +271,32 @@ pmdk_ranges(void *state, unsigned tid, uint64_t n)
 	return 0;
 }
 
+/* The workloads' own data: the root area and the ranges. */
+static size_t
+nvh_data(void *state, struct bench_range *out, size_t max)
+{
+	struct nvs *s = state;
+	if (max < 2)
+		return 0;
+	out[0] = (struct bench_range){s->root, s->threads * STRIDE + 64};
+	out[1] = (struct bench_range){s->ranges, s->threads * 8192};
+	return 2;
+}
+
+static size_t
+pmdk_data(void *state, struct bench_range *out, size_t max)
+{
+	struct pms *s = state;
+	if (max < 2)
+		return 0;
+	out[0] = (struct bench_range){s->rootp, s->threads * STRIDE};
+	out[1] = (struct bench_range){s->rangesp, s->threads * 8192};
+	return 2;
+}
+
 #define SIDES(fn_nvh, fn_pmdk)                                               \
-	.nvh = {nvh_setup, fn_nvh, nvh_teardown, NULL},                      \
-	.pmdk = {pmdk_setup, fn_pmdk, pmdk_teardown, NULL}
+	.nvh = {nvh_setup, fn_nvh, nvh_teardown, NULL, nvh_data, NULL},      \
+	.pmdk = {pmdk_setup, fn_pmdk, pmdk_teardown, NULL, pmdk_data, NULL}
 
 const struct bench_workload bench_tx_update_8 = {
 	.name = "tx-update-8", .what = "transaction updating an 8-byte counter",
@@ -292,4 +319,21 @@ const struct bench_workload bench_tx_alloc_128k = {
 	.name = "tx-alloc-128k",
 	.what = "transaction: free old, alloc 128 KiB, link",
 	.threads = 1, SIDES(nvh_link128k, pmdk_link128k),
+};
+
+const struct bench_workload bench_tx_update_8_2t = {
+	.name = "tx-update-8-2t", .what = "tx-update-8 in 2 threads",
+	.threads = 2, SIDES(nvh_update8, pmdk_update8),
+	.one_thread = "tx-update-8",
+};
+
+const struct bench_workload bench_msync_tx_update_8 = {
+	.name = "msync-tx-update-8", .what = "tx-update-8 on a disk file (msync)",
+	.threads = 1, SIDES(nvh_update8, pmdk_update8), .msync = 1,
+};
+
+const struct bench_workload bench_msync_tx_alloc_free_link = {
+	.name = "msync-tx-alloc-free-link",
+	.what = "tx-alloc-free-link on a disk file (msync)",
+	.threads = 1, SIDES(nvh_link64, pmdk_link64), .msync = 1,
 };
