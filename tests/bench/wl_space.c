@@ -6,6 +6,7 @@
  * 4096; when a transaction fails for room, the batch halves, down to one
  * object, so the last free byte counts.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,8 +61,12 @@ nvh_fill(void *state)
 	uint64_t n = 0;
 	for (size_t batch = BATCH; batch > 0;) {
 		nvh_tx *tx = nvh_tx_begin(p);
-		if (!tx || nvh_tx_add(tx, link, sizeof(*link)))
+		if (!tx || nvh_tx_add(tx, link, sizeof(*link))) {
+			fprintf(stderr, "space: nvheap: %s\n", nvh_errormsg());
+			if (tx)
+				nvh_tx_abort(tx);
 			return -1;
+		}
 		nvh_oid *at = link;
 		size_t k = 0;
 		for (; k < batch; k++) {
@@ -77,8 +82,17 @@ nvh_fill(void *state)
 			batch /= 2;
 			continue;
 		}
-		if (nvh_tx_commit(tx))
-			return -1;
+		if (nvh_tx_commit(tx)) {
+			/* a big commit record needs heap room for its log
+			 * chunk: when that fails, smaller batches too */
+			if (errno != ENOMEM) {
+				fprintf(stderr, "space: nvheap: %s\n",
+					nvh_errormsg());
+				return -1;
+			}
+			batch /= 2;
+			continue;
+		}
 		n += k;
 		link = at;
 	}
@@ -120,8 +134,11 @@ pmdk_fill(void *state)
 	PMEMoid *link = pmemobj_direct(pmemobj_root(pop, sizeof(PMEMoid)));
 	uint64_t n = 0;
 	for (size_t batch = BATCH; batch > 0;) {
-		if (pmemobj_tx_begin(pop, NULL, TX_PARAM_NONE))
+		if (pmemobj_tx_begin(pop, NULL, TX_PARAM_NONE)) {
+			fprintf(stderr, "space: libpmemobj: %s\n",
+				pmemobj_errormsg());
 			return -1;
+		}
 		PMEMoid *at = link;
 		size_t k = 0;
 		if (pmemobj_tx_add_range_direct(link, sizeof(*link)) == 0) {
@@ -142,8 +159,11 @@ pmdk_fill(void *state)
 			continue;
 		}
 		pmemobj_tx_commit();
-		if (pmemobj_tx_end())
+		if (pmemobj_tx_end()) {
+			fprintf(stderr, "space: libpmemobj: %s\n",
+				pmemobj_errormsg());
 			return -1;
+		}
 		n += k;
 		link = at;
 	}
