@@ -22,6 +22,7 @@ struct nvh_rec;
 struct nvh_rfield {
 	uint32_t offset, flags;   /* flags: NVH_FIELD_WEAK only */
 	uint32_t count;           /* elements, >= 1 */
+	uint32_t target_id;       /* the target type's id (0: any or unknown) */
 	char target[NVH_TYPE_NAME_LEN];
 };
 

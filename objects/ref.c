@@ -72,22 +72,27 @@ obj_containing(struct nvh_pool *pool, struct nvh_tx *tx, uint64_t off,
 {
 	memset(oi, 0, sizeof(*oi));
 	oi->fresh = -1;
-	long i = tx ? nvh_tx_fresh_at(tx, off, in) : -1;
-	if (i >= 0) {
-		const struct nvh_tx_new *f = &tx->fresh[i];
-		if (f->dropped)
+	uint64_t a, b;
+	int live;
+	struct nvh_heap *h = pool->heap;
+	/* one geometry lookup: a block not yet allocated may be one this
+	 * transaction allocated */
+	if (nvh_heap_geometry(h, off, &a, &b, in, &live) != 0)
+		return -1;
+	if (!live) {
+		const uint64_t *ix = tx && tx->nfresh
+				     ? nvh_u64map_find(&tx->fresh_ix, off - *in)
+				     : NULL;
+		if (!ix || tx->fresh[*ix].dropped)
 			return -1;
+		const struct nvh_tx_new *f = &tx->fresh[*ix];
 		oi->off = f->blk.off;
 		oi->size = nvh_blk_size(pool, &f->blk);
 		oi->type = f->type;
-		oi->fresh = (int)i;
+		oi->fresh = (int)*ix;
 		oi->rt = nvh_type_get(pool, oi->type);
 		return 0;
 	}
-	uint64_t a, b;
-	struct nvh_heap *h = pool->heap;
-	if (nvh_heap_locate(h, off, &a, &b, in) != 0)
-		return -1;
 	int large = h->arena[a].kind == NVH_K_LARGE;
 	oi->off = off - *in;
 	oi->size = large ? h->arena[a].run * (uint64_t)NVH_ARENA_SIZE
@@ -150,7 +155,8 @@ value_ok(struct nvh_pool *pool, struct nvh_tx *tx, nvh_oid value,
 		return nvh_tx_failf(tx, EINVAL, "%s: oid 0x%" PRIx64 " is being "
 				    "freed", fn, value.off);
 	if (fd && fd->target[0] &&
-	    (!vi->rt || strcmp(vi->rt->name, fd->target) != 0))
+	    (!vi->rt || (fd->target_id ? vi->rt->id != fd->target_id
+				       : strcmp(vi->rt->name, fd->target) != 0)))
 		return nvh_tx_failf(tx, EINVAL, "%s: the field points to \"%s\", "
 				    "the value is a%s \"%s\"", fn, fd->target,
 				    vi->rt ? "" : "n untyped object of type",

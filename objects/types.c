@@ -94,6 +94,13 @@ nvh_types_parse(const void *obj, uint64_t size, struct nvh_rtype **out,
 			       NVH_TYPE_NAME_LEN);
 		}
 	}
+	/* resolve target names to ids: a checked store compares ids */
+	for (uint32_t i = 0; i < h->ntypes; i++)
+		for (uint32_t k = 0; k < t[i].nfields; k++)
+			for (uint32_t j = 0; j < h->ntypes; j++)
+				if (t[i].fields[k].target[0] &&
+				    !strcmp(t[j].name, t[i].fields[k].target))
+					t[i].fields[k].target_id = t[j].id;
 	*out = t;
 	*nout = h->ntypes;
 	return 0;

@@ -211,26 +211,31 @@ kv_hash_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
 	return 0;
 }
 
-int
-kv_hash_del(nvh_tx *tx, struct kv *kv, uint64_t hash, const void *k,
-	    size_t kl)
+kvent_ptr *
+kv_hash_link(struct kv *kv, uint64_t hash, const void *k, size_t kl)
 {
 	struct kvhash *h = hmap(kv);
 	kvent_ptr *f = head(kv, h, bucket_of(h, hash));
-	for (kvent_ptr c = *f; !NVH_IS_NULL(c);) {
+	for (kvent_ptr c = f ? *f : NVH_NULL(kvent); !NVH_IS_NULL(c);) {
 		struct kvent *p = kv_ent(kv, c);
-		if (kv_ent_is(p, hash, k, kl)) {
-			int rc = NVH_TX_SET(tx, f, p->next);
-			if (!rc)
-				rc = nvh_tx_add(tx, &h->count, sizeof(h->count));
-			if (!rc)
-				h->count--;
-			return rc;
-		}
+		if (kv_ent_is(p, hash, k, kl))
+			return f;
 		f = &p->next;
 		c = p->next;
 	}
-	return -ENOENT;
+	return NULL;
+}
+
+int
+kv_hash_unlink(nvh_tx *tx, struct kv *kv, kvent_ptr *f)
+{
+	struct kvhash *h = hmap(kv);
+	int rc = NVH_TX_SET(tx, f, kv_ent(kv, *f)->next);
+	if (!rc)
+		rc = nvh_tx_add(tx, &h->count, sizeof(h->count));
+	if (!rc)
+		h->count--;
+	return rc;
 }
 
 uint64_t

@@ -293,14 +293,22 @@ kv_get(struct kv *kv, const void *k, size_t kl, const void **v, size_t *vl)
 int
 kv_del(struct kv *kv, const void *k, size_t kl)
 {
-	if (kl > KV_KEY_MAX || NVH_IS_NULL(find(kv, k, kl)))
+	if (kl > KV_KEY_MAX)
 		return -ENOENT;
+	/* hash: one walk finds the link to change, before the transaction */
+	kvent_ptr *link = NULL;
+	if (kv->index == KV_HASH) {
+		link = kv_hash_link(kv, kv_hash_of(kv, k, kl), k, kl);
+		if (!link)
+			return -ENOENT;
+	} else if (NVH_IS_NULL(kv_bt_find(kv, k, kl))) {
+		return -ENOENT;
+	}
 	nvh_tx *tx = nvh_tx_begin(kv->pool);
 	if (!tx)
 		return nvh_failed(-errno);
-	int rc = kv->index == KV_HASH
-		 ? kv_hash_del(tx, kv, kv_hash_of(kv, k, kl), k, kl)
-		 : kv_bt_del(tx, kv, k, kl);
+	int rc = kv->index == KV_HASH ? kv_hash_unlink(tx, kv, link)
+				      : kv_bt_del(tx, kv, k, kl);
 	if (rc == -ENOENT) {
 		nvh_tx_abort(tx);
 		return rc;

@@ -124,8 +124,10 @@ kv_prefix(const void *k, size_t kl)
 int kv_hash_create(nvh_tx *tx, struct kv *kv);
 kvent_ptr kv_hash_find(struct kv *kv, uint64_t h, const void *k, size_t kl);
 int kv_hash_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced);
-int kv_hash_del(nvh_tx *tx, struct kv *kv, uint64_t h, const void *k,
-		size_t kl);
+/* The link (bucket head or chain field) that holds the key's entry, or
+ * NULL; kv_hash_unlink removes the entry it holds. */
+kvent_ptr *kv_hash_link(struct kv *kv, uint64_t h, const void *k, size_t kl);
+int kv_hash_unlink(nvh_tx *tx, struct kv *kv, kvent_ptr *link);
 uint64_t kv_hash_count(struct kv *kv);
 int kv_hash_scan(struct kv *kv, kv_fn fn, void *arg);
 uint64_t kv_hash_scan_step(struct kv *kv, uint64_t cursor, size_t count,

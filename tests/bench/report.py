@@ -240,7 +240,13 @@ def read_results(path):
         out.append(d)
     if not out:
         raise Failed(f'{path}: no rows')
-    return out
+    # grouped (bench's order within a group): pmem, msync, space, kv
+    order = {'ops': 0, 'msync': 1, 'space': 2, 'kv': 3}
+    return sorted(out, key=lambda d: order[group(d)])
+
+
+def group(d):
+    return 'msync' if d['workload'].startswith('msync-') else d['kind']
 
 
 def read_wear(path):
@@ -324,18 +330,17 @@ def plot_ratios(rows, png, term):
         (right if x >= 1 else left).append([x, i, q(f'{x:.2f}x')])
     names = {'ops': 'throughput, pmem', 'msync': 'throughput, msync',
              'space': 'space', 'kv': 'key-value server'}
-    group = [('msync' if r['workload'].startswith('msync-') else r['kind'])
-             for r in rs]
+    groups = [group(r) for r in rs]
     marks = ''
-    for i, g in enumerate(group):
+    for i, g in enumerate(groups):
         y = n - 1 - i                        # this row's y
-        if i == 0 or g != group[i - 1]:
+        if i == 0 or g != groups[i - 1]:
             if i:
                 marks += (f'set arrow from graph 0, first {y + 0.5} to '
                           f'graph 1, first {y + 0.5} nohead dt 2 '
                           'lc rgb "#999999"\n')
             marks += (f'set label {q(names[g])} at graph 0.995, first '
-                      f'{y + 0.25} right font ",8" tc rgb "#777777"\n')
+                      f'{y + 0.15} right font ",8" tc rgb "#777777"\n')
     s = f'set terminal {term} size 960,{140 + 24 * n}\n'
     s += marks
     s += "set output '@OUT@'\n"
