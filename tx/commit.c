@@ -107,17 +107,16 @@ nvh_undo_apply(nvh_pool *pool, const void *rec)
 {
 	const struct nvh_rec_hdr *h = rec;
 	const struct nvh_undo_body *b = (const void *)(h + 1);
-	const struct nvh_undo_seg *seg = (const void *)(b + 1);
-	const char *data = (const char *)(seg + b->nseg);
+	const char *data = nvh_undo_data(b);
 	for (uint32_t i = 0; i < b->nseg; i++) {
+		struct nvh_undo_seg seg = nvh_undo_seg_at(b, i);
 		const char *src = data;
-		if (seg[i].payload)
-			src = pool->base + seg[i].payload;
+		if (seg.payload)
+			src = pool->base + seg.payload;
 		else
-			data += (seg[i].len + 7) & ~7ull;
-		memcpy(pool->base + seg[i].off, src, seg[i].len);
-		nvh_persist_flush(&pool->persist, pool->base + seg[i].off,
-				  seg[i].len);
+			data += (seg.len + 7) & ~7ull;
+		memcpy(pool->base + seg.off, src, seg.len);
+		nvh_persist_flush(&pool->persist, pool->base + seg.off, seg.len);
 	}
 }
 

@@ -32,7 +32,9 @@
  * payload is 0, else in a heap block at pool offset `payload` whose XXH3-64
  * is payload_sum (a block reserved by the transaction in DRAM only: it is
  * read, if at all, by the recovery that follows a crash of that
- * transaction).  A COMMIT range {off, len} is a range the transaction
+ * transaction).  With NVH_UNDO_COMPACT in the body's flags every segment
+ * is inline and written as {off, len} only (16 bytes), so the snapshot of
+ * one 8-byte word is a one-line record (24 + 16 + 16 + 8 bytes).  A COMMIT range {off, len} is a range the transaction
  * snapshotted; with NVH_COMMIT_DATA_SUM set, data_sum is the XXH3-64 of
  * their contents at commit, in order (docs/transactions.md explains when a
  * commit record needs it).  A CHUNK {off, size} is a reserved heap block
@@ -88,10 +90,12 @@ enum nvh_rec_kind {
 	NVH_REC_CHUNK = 5,
 };
 
+#define NVH_UNDO_COMPACT 0x1u
+
 struct nvh_undo_body {
 	uint64_t tx;       /* transaction id */
 	uint32_t nseg;
-	uint32_t flags;    /* 0 */
+	uint32_t flags;    /* NVH_UNDO_COMPACT or 0 */
 };
 
 struct nvh_undo_seg {
@@ -100,6 +104,30 @@ struct nvh_undo_seg {
 	uint64_t payload;  /* 0: inline */
 	uint64_t payload_sum;
 };
+
+/* Bytes of one segment in a record with these body flags. */
+static inline size_t
+nvh_undo_seg_size(const struct nvh_undo_body *b)
+{
+	return b->flags & NVH_UNDO_COMPACT ? 16 : sizeof(struct nvh_undo_seg);
+}
+
+/* Segment i of an UNDO body (whatever its form), as a full segment. */
+static inline struct nvh_undo_seg
+nvh_undo_seg_at(const struct nvh_undo_body *b, uint32_t i)
+{
+	const char *p = (const char *)(b + 1) + i * nvh_undo_seg_size(b);
+	struct nvh_undo_seg s = {0, 0, 0, 0};
+	__builtin_memcpy(&s, p, nvh_undo_seg_size(b));
+	return s;
+}
+
+/* Where the inline bytes of an UNDO body start. */
+static inline const char *
+nvh_undo_data(const struct nvh_undo_body *b)
+{
+	return (const char *)(b + 1) + b->nseg * nvh_undo_seg_size(b);
+}
 
 #define NVH_COMMIT_DATA_SUM 0x1u
 

@@ -135,10 +135,11 @@ touches(const struct nvh_rec_hdr *h, uint64_t off, uint64_t len)
 {
 	if (h->kind == NVH_REC_UNDO) {
 		const struct nvh_undo_body *b = (const void *)(h + 1);
-		const struct nvh_undo_seg *sg = (const void *)(b + 1);
-		for (uint32_t i = 0; i < b->nseg; i++)
-			if (overlaps(sg[i].off, sg[i].len, off, len))
+		for (uint32_t i = 0; i < b->nseg; i++) {
+			struct nvh_undo_seg sg = nvh_undo_seg_at(b, i);
+			if (overlaps(sg.off, sg.len, off, len))
 				return 1;
+		}
 		return 0;
 	}
 	if (h->kind == NVH_REC_COMMIT) {
@@ -184,14 +185,15 @@ roll_back(struct scan *s, uint64_t tx)
 		if (h->kind != NVH_REC_UNDO || tx_of(h) != tx)
 			continue;
 		const struct nvh_undo_body *b = (const void *)(h + 1);
-		const struct nvh_undo_seg *sg = (const void *)(b + 1);
 		int ok = 1;
-		for (uint32_t k = 0; k < b->nseg; k++)
-			if (sg[k].payload &&
-			    XXH3_64bits(s->pool->base + sg[k].payload,
-					sg[k].len) != sg[k].payload_sum)
+		for (uint32_t k = 0; k < b->nseg; k++) {
+			struct nvh_undo_seg sg = nvh_undo_seg_at(b, k);
+			if (sg.payload &&
+			    XXH3_64bits(s->pool->base + sg.payload,
+					sg.len) != sg.payload_sum)
 				ok = 0; /* torn payload: the range was never
 					 * modified (T1), skip the record */
+		}
 		if (ok)
 			nvh_undo_apply(s->pool, h);
 		n++;

@@ -202,22 +202,24 @@ body_valid(const struct nvh_rec_hdr *h, const struct nvh_rec_bounds *b)
 	}
 	case NVH_REC_UNDO: {
 		const struct nvh_undo_body *ub = (const void *)p;
-		if (p + sizeof(*ub) > end || ub->flags || nvh_rec_nent(h) ||
-		    ub->nseg > (size_t)(end - p) / sizeof(struct nvh_undo_seg))
+		if (p + sizeof(*ub) > end || (ub->flags & ~NVH_UNDO_COMPACT) ||
+		    nvh_rec_nent(h) ||
+		    ub->nseg > (size_t)(end - p - sizeof(*ub)) /
+				       nvh_undo_seg_size(ub))
 			return 0;
-		const struct nvh_undo_seg *sg = (const void *)(ub + 1);
 		uint64_t inline_bytes = 0;
 		for (uint32_t i = 0; i < ub->nseg; i++) {
-			if (!b->range_ok(b->arg, sg[i].off, sg[i].len))
+			struct nvh_undo_seg sg = nvh_undo_seg_at(ub, i);
+			if (!b->range_ok(b->arg, sg.off, sg.len))
 				return 0;
-			if (sg[i].payload) {
-				if (!b->range_ok(b->arg, sg[i].payload, sg[i].len))
+			if (sg.payload) {
+				if (!b->range_ok(b->arg, sg.payload, sg.len))
 					return 0;
 			} else {
-				inline_bytes += (sg[i].len + 7) & ~7ull;
+				inline_bytes += (sg.len + 7) & ~7ull;
 			}
 		}
-		const uint8_t *data = (const uint8_t *)(sg + ub->nseg);
+		const uint8_t *data = (const uint8_t *)nvh_undo_data(ub);
 		return inline_bytes <= (uint64_t)(end - data);
 	}
 	case NVH_REC_ABORT:

@@ -403,17 +403,30 @@ nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len)
 		return 0; /* all covered: no record, no barrier */
 	}
 
-	/* UNDO record: body, segments, then the inline bytes. */
+	/* UNDO record: body, segments, then the inline bytes.  When every
+	 * segment is inline, the compact form (16-byte segments). */
 	struct nvh_rec rec;
 	nvh_rec_init(&rec, NVH_REC_UNDO);
-	struct nvh_undo_body body = {tx->id, (uint32_t)ng, 0};
-	rc = nvh_rec_put(&rec, &body, sizeof(body));
 	size_t inline_total = 0;
+	int compact = 1;
+	for (size_t i = 0; i < ng && compact; i++) {
+		inline_total += g[i].len;
+		compact = g[i].len <= NVH_TX_INLINE_MAX &&
+			  inline_total <= NVH_TX_RING_RESERVE;
+	}
+	inline_total = 0;
+	struct nvh_undo_body body = {tx->id, (uint32_t)ng,
+				     compact ? NVH_UNDO_COMPACT : 0};
+	rc = nvh_rec_put(&rec, &body, sizeof(body));
+	uint8_t *is_inline = ng <= INLINE_GAPS ? (uint8_t[INLINE_GAPS]){0}
+					       : calloc(ng, 1);
+	if (!is_inline)
+		rc = -ENOMEM;
 	for (size_t i = 0; i < ng && !rc; i++) {
 		struct nvh_undo_seg seg = {g[i].off, g[i].len, 0, 0};
 		const void *old = pool->base + g[i].off;
-		if (g[i].len > NVH_TX_INLINE_MAX ||
-		    inline_total + g[i].len > NVH_TX_RING_RESERVE) {
+		if (!compact && (g[i].len > NVH_TX_INLINE_MAX ||
+				 inline_total + g[i].len > NVH_TX_RING_RESERVE)) {
 			/* big: the old bytes go to a block of their own */
 			struct nvh_blk k;
 			rc = nvh_blk_reserve(pool, tx->t, g[i].len, &k);
@@ -433,16 +446,15 @@ nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len)
 			seg.payload_sum = XXH3_64bits(old, g[i].len);
 		} else {
 			inline_total += g[i].len;
+			is_inline[i] = 1;
 		}
-		rc = nvh_rec_put(&rec, &seg, sizeof(seg));
+		rc = nvh_rec_put(&rec, &seg, compact ? 16 : sizeof(seg));
 	}
-	for (size_t i = 0; i < ng && !rc; i++) {
-		const struct nvh_undo_seg *seg =
-			(const void *)((char *)nvh_rec_body(&rec) + sizeof(body) +
-				       i * sizeof(*seg));
-		if (!seg->payload)
+	for (size_t i = 0; i < ng && !rc; i++)
+		if (is_inline[i])
 			rc = nvh_rec_put(&rec, pool->base + g[i].off, g[i].len);
-	}
+	if (ng > INLINE_GAPS)
+		free(is_inline);
 	char *dst = NULL;
 	int in_ring = 0;
 	size_t size = (rec.len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
