@@ -123,19 +123,34 @@ check_hdr(const struct nvh_heap_hdr *h, uint64_t H, uint64_t size,
 	uint64_t n = h->narenas;
 	if (n < 1 || n > size / NVH_ARENA_SIZE)
 		return BAD("field narenas: %" PRIu64, n);
+	/* Offsets are compared with the pool size before anything is added
+	 * to them, and distances by subtraction: a crafted offset near 2^64
+	 * must not wrap around a check.  n <= size / NVH_ARENA_SIZE, so the
+	 * products below cannot overflow. */
+	if (h->table_off > size)
+		return BAD("field table_off: %" PRIu64 " beyond the pool (%"
+			   PRIu64 " bytes)", h->table_off, size);
+	if (h->bitmaps_off > size)
+		return BAD("field bitmaps_off: %" PRIu64 " beyond the pool (%"
+			   PRIu64 " bytes)", h->bitmaps_off, size);
+	if (h->arenas_off > size)
+		return BAD("field arenas_off: %" PRIu64 " beyond the pool (%"
+			   PRIu64 " bytes)", h->arenas_off, size);
 	if (h->table_off < h->lanes_off + (uint64_t)h->nlanes * NVH_LANE_SIZE ||
 	    h->table_off % PAGE)
 		return BAD("field table_off: %" PRIu64 " overlaps the lanes",
 			   h->table_off);
-	if (h->bitmaps_off < h->table_off + n * sizeof(struct nvh_arena_ent) ||
+	if (h->bitmaps_off < h->table_off ||
+	    h->bitmaps_off - h->table_off < n * sizeof(struct nvh_arena_ent) ||
 	    h->bitmaps_off % PAGE)
 		return BAD("field bitmaps_off: %" PRIu64 " overlaps the arena "
 			   "table", h->bitmaps_off);
-	if (h->arenas_off < h->bitmaps_off + n * NVH_BITMAP_SLOT ||
+	if (h->arenas_off < h->bitmaps_off ||
+	    h->arenas_off - h->bitmaps_off < n * NVH_BITMAP_SLOT ||
 	    h->arenas_off % PAGE)
 		return BAD("field arenas_off: %" PRIu64 " overlaps the bitmaps",
 			   h->arenas_off);
-	if (h->arenas_off > size || n > (size - h->arenas_off) / NVH_ARENA_SIZE)
+	if (n > (size - h->arenas_off) / NVH_ARENA_SIZE)
 		return BAD("field arenas_off: %" PRIu64 " + %" PRIu64 " arenas "
 			   "end beyond the pool (%" PRIu64 " bytes)",
 			   h->arenas_off, n, size);

@@ -253,6 +253,21 @@ nvh_close(nvh_pool *pool)
 {
 	if (!pool)
 		return 0;
+	/* Closing under a live transaction would free its lane and undo log
+	 * under it: refuse, and leave the pool open and usable. */
+	if (nvh_tx_current(pool))
+		return nvh_err(EBUSY, "nvh_close: %s: this thread's transaction "
+			       "is still open: commit or abort it first (the "
+			       "pool stays open)", pool->path);
+	for (unsigned i = 0; i < pool->lanes.n; i++) {
+		struct nvh_lane *l = &pool->lanes.lane[i];
+		if (pthread_mutex_trylock(&l->lock) != 0)
+			return nvh_err(EBUSY, "nvh_close: %s: another thread is "
+				       "still in a transaction or allocation "
+				       "on this pool (the pool stays open)",
+				       pool->path);
+		pthread_mutex_unlock(&l->lock);
+	}
 	int rc = 0;
 	if (!pool->rdonly && !atomic_load(&pool->failed))
 		rc = nvh_checkpoint(pool);
@@ -267,6 +282,13 @@ nvh_close(nvh_pool *pool)
 		else
 			nvh_persist_durable(&pool->persist, "nvh_close");
 	}
+	int failed = atomic_load(&pool->failed);
+	failed = failed < 0 ? -failed : failed;
+	if (!rc && failed)
+		rc = nvh_err(failed, "nvh_close: %s: an earlier write to the "
+			     "medium failed (%s): the pool is closed without "
+			     "being marked clean; its next open recovers it",
+			     pool->path, strerror(failed));
 	nvh_persist_fini(&pool->persist);
 	struct nvh_file f = {.fd = pool->fd, .base = pool->base,
 			     .size = pool->size};
@@ -360,6 +382,8 @@ nvh_memcpy_persist(nvh_pool *pool, void *dst, const void *src, size_t len)
 	int rc = user_range(pool, dst, len, "nvh_memcpy_persist");
 	if (rc)
 		return rc;
+	if (!src && len)
+		return nvh_err(EINVAL, "nvh_memcpy_persist: NULL source");
 	return nvh_persist_memcpy(&pool->persist, dst, src, len);
 }
 

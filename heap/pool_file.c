@@ -187,7 +187,11 @@ int
 nvh_file_open(const char *path, int rdonly, struct nvh_file *f)
 {
 	memset(f, 0, sizeof(*f));
-	f->fd = open(path, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO read-only would otherwise wait for a
+	 * writer before the regular-file check below could refuse it.  It
+	 * is cleared again once the file is known to be regular. */
+	f->fd = open(path, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+			   O_NONBLOCK);
 	if (f->fd < 0) {
 		int e = errno;
 		if (e == EISDIR)
@@ -208,6 +212,11 @@ nvh_file_open(const char *path, int rdonly, struct nvh_file *f)
 	}
 	if (!S_ISREG(st.st_mode)) {
 		rc = nvh_err(EINVAL, "not a regular file");
+		goto fail;
+	}
+	int fl = fcntl(f->fd, F_GETFL);
+	if (fl < 0 || fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+		rc = nvh_err(errno, "fcntl: %s", strerror(errno));
 		goto fail;
 	}
 	if (st.st_size == 0) {

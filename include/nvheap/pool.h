@@ -71,8 +71,12 @@ NVH_API nvh_pool *nvh_open(const char *path, const char *layout,
 
 /*
  * Mark the pool cleanly shut down and unmap it.  Returns 0, or a negative
- * code if the final header update could not be made durable (the pool is
- * still unmapped and will be recovered at its next open).  NULL is a no-op.
+ * code if the final header update could not be made durable, or an
+ * earlier write to the medium failed (-EIO and the like): the pool is
+ * still unmapped and will be recovered at its next open.  Refuses with
+ * -EBUSY, closing nothing, while a transaction (this thread's or
+ * another's) or an allocation is in progress on the pool.  NULL is a
+ * no-op.
  */
 NVH_API int nvh_close(nvh_pool *pool);
 

@@ -195,6 +195,9 @@ user_calls_check_ranges(void **state)
 	assert_nvh_ok(nvh_persist(pool, last, 64));
 	assert_int_equal(nvh_flush(NULL, last, 1), -EINVAL);
 	assert_int_equal(nvh_memcpy_persist(pool, outside, last, 8), -EINVAL);
+	assert_int_equal(nvh_memcpy_persist(pool, last, NULL, 8), -EINVAL);
+	assert_errmsg_has("NULL source");
+	assert_nvh_ok(nvh_memcpy_persist(pool, last, NULL, 0));
 	assert_int_equal(nvh_memset_persist(pool, outside, 0, 8), -EINVAL);
 	assert_int_equal(nvh_persist_stats(pool, NULL), -EINVAL);
 	assert_nvh_ok(nvh_close(pool));

@@ -4,9 +4,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -632,6 +638,60 @@ newer_copy_wins(void **state)
 	}
 }
 
+/* ---- heap header offsets ---- */
+
+struct heap_case {
+	const char *field;       /* the message must name it */
+	size_t at;               /* offsetof the uint64_t field */
+	uint64_t value;          /* a crafted value, checksum resealed */
+};
+
+/* Offsets near 2^64 must not wrap past the range checks (they did: an
+ * offset such that offset + n * slot wrapped was accepted and the first
+ * allocation crashed), nor may offsets beyond the pool or overlapping
+ * their neighbours pass. */
+static void
+heap_header_offsets_checked(void **state)
+{
+	(void)state;
+	const uint64_t wrap = ~0ull << 12; /* page aligned, 2^64 - 4096 */
+	const struct heap_case cases[] = {
+		{"table_off", offsetof(struct nvh_heap_hdr, table_off), wrap},
+		{"table_off", offsetof(struct nvh_heap_hdr, table_off),
+		 0ull - 122880},
+		{"table_off", offsetof(struct nvh_heap_hdr, table_off), SIZE + 4096},
+		{"bitmaps_off", offsetof(struct nvh_heap_hdr, bitmaps_off), wrap},
+		{"bitmaps_off", offsetof(struct nvh_heap_hdr, bitmaps_off),
+		 0ull - 122880},
+		{"bitmaps_off", offsetof(struct nvh_heap_hdr, bitmaps_off), 4096},
+		{"arenas_off", offsetof(struct nvh_heap_hdr, arenas_off), wrap},
+		{"arenas_off", offsetof(struct nvh_heap_hdr, arenas_off), 4096},
+		{"arenas_off", offsetof(struct nvh_heap_hdr, arenas_off), SIZE},
+		{"narenas", offsetof(struct nvh_heap_hdr, narenas), 1ull << 62},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *p = fresh_pool("heaphdr.pool", "h");
+		struct nvh_heap_hdr h;
+		nvt_pread(p, NVH_HEAP_OFFSET, &h, sizeof(h));
+		memcpy((char *)&h + cases[i].at, &cases[i].value, 8);
+		h.checksum = nvh_checksum(&h, offsetof(struct nvh_heap_hdr,
+						       checksum));
+		nvt_pwrite(p, NVH_HEAP_OFFSET, &h, sizeof(h));
+		errno = 0;
+		nvh_pool *pool = nvh_open(p, "h", NULL);
+		if (pool)
+			fail_msg("case %zu: %s = %#" PRIx64 " accepted", i,
+				 cases[i].field, cases[i].value);
+		if (errno != NVH_ECORRUPT)
+			fail_msg("case %zu: errno %d: %s", i, errno,
+				 nvh_errormsg());
+		char want[64];
+		snprintf(want, sizeof(want), "field %s", cases[i].field);
+		assert_errmsg_has(want);
+		assert_errmsg_has("heap header");
+	}
+}
+
 /* The stale copy is written first, so a torn first write never leaves the
  * pool without a valid header. */
 static void
@@ -650,6 +710,140 @@ update_writes_stale_copy_first(void **state)
 	damage(p, &fields[3], 1, 0, 0);
 	pool = assert_nvh_ptr(nvh_open(p, "o", NULL));
 	assert_int_equal(pool->hdr_first, 0);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* ---- misuse of open and close ---- */
+
+/* Opening a FIFO read-only used to wait forever for a writer before the
+ * regular-file check; the alarm turns a hang into a failure. */
+static void
+fifo_is_refused(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("fifo");
+	assert_int_equal(mkfifo(p, 0600), 0);
+	alarm(10);
+	assert_nvh_null_errno(nvh_open(p, "x", NULL), EINVAL);
+	assert_errmsg_has("not a regular file");
+	struct nvh_opts ro = {.flags = NVH_OPEN_RDONLY};
+	assert_nvh_null_errno(nvh_open(p, "x", &ro), EINVAL);
+	assert_errmsg_has("not a regular file");
+	alarm(0);
+}
+
+struct held_tx {
+	nvh_pool *pool;
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	int begun, release;
+	int rc;
+};
+
+static void *
+hold_tx(void *arg)
+{
+	struct held_tx *h = arg;
+	nvh_tx *tx = nvh_tx_begin(h->pool);
+	pthread_mutex_lock(&h->m);
+	h->begun = tx ? 1 : -1;
+	pthread_cond_broadcast(&h->c);
+	while (!h->release)
+		pthread_cond_wait(&h->c, &h->m);
+	pthread_mutex_unlock(&h->m);
+	h->rc = tx ? nvh_tx_commit(tx) : -1;
+	return NULL;
+}
+
+/* Closing under a live transaction would free its lane and log: refused,
+ * and the pool stays usable. */
+static void
+close_refuses_open_transactions(void **state)
+{
+	(void)state;
+	const char *p = fresh_pool("busy.pool", "busy");
+	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, "busy", NULL));
+
+	/* this thread's */
+	char *s = nvt_scratch(pool, 64);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_int_equal(nvh_close(pool), -EBUSY);
+	assert_errmsg_has("this thread's transaction is still open");
+	assert_errmsg_has(p);
+	assert_nvh_ok(nvh_tx_add(tx, s, 8));
+	s[0] = 42;
+	assert_nvh_ok(nvh_tx_commit(tx));
+
+	/* another thread's */
+	struct held_tx h = {.pool = pool};
+	pthread_mutex_init(&h.m, NULL);
+	pthread_cond_init(&h.c, NULL);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, hold_tx, &h), 0);
+	pthread_mutex_lock(&h.m);
+	while (!h.begun)
+		pthread_cond_wait(&h.c, &h.m);
+	pthread_mutex_unlock(&h.m);
+	assert_int_equal(h.begun, 1);
+	assert_int_equal(nvh_close(pool), -EBUSY);
+	assert_errmsg_has("another thread");
+	pthread_mutex_lock(&h.m);
+	h.release = 1;
+	pthread_cond_broadcast(&h.c);
+	pthread_mutex_unlock(&h.m);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(h.rc, 0);
+
+	assert_nvh_ok(nvh_close(pool));
+	pool = assert_nvh_ptr(nvh_open(p, "busy", NULL));
+	struct nvh_pool_info i;
+	assert_nvh_ok(nvh_pool_info(pool, &i));
+	assert_true(i.was_clean);
+	s = nvh_direct(pool, *nvh_root_slot(pool));
+	assert_non_null(s);
+	assert_int_equal(s[0], 42);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* msync(2) of this executable: fails with EIO while armed, so the msync
+ * backend sees a device error (libnvheap's calls resolve here first). */
+static int msync_fails;
+
+int
+msync(void *addr, size_t len, int flags)
+{
+	static int (*real)(void *, size_t, int);
+	if (msync_fails) {
+		errno = EIO;
+		return -1;
+	}
+	if (!real)
+		real = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "msync");
+	return real(addr, len, flags);
+}
+
+/* After a failed write the pool refuses work, and close must say so (it
+ * used to return 0) and leave the pool for recovery. */
+static void
+close_reports_an_earlier_failed_write(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("eio.pool");
+	unlink(p);
+	struct nvh_opts o = {.persist = NVH_PERSIST_MSYNC};
+	nvh_pool *pool = assert_nvh_ptr(nvh_create(p, "eio", SIZE, &o));
+	msync_fails = 1;
+	int rc = nvh_alloc(pool, nvh_root_slot(pool), 64, 0, NULL, NULL);
+	msync_fails = 0;
+	assert_int_equal(rc, -EIO);
+	assert_null(nvh_tx_begin(pool));
+	assert_int_equal(nvh_close(pool), -EIO);
+	assert_errmsg_has("earlier write to the medium failed");
+	assert_errmsg_has(p);
+	pool = assert_nvh_ptr(nvh_open(p, "eio", &o));
+	struct nvh_pool_info i;
+	assert_nvh_ok(nvh_pool_info(pool, &i));
+	assert_false(i.was_clean);
 	assert_nvh_ok(nvh_close(pool));
 }
 
@@ -679,6 +873,10 @@ main(void)
 		cmocka_unit_test(one_copy_damaged_still_opens),
 		cmocka_unit_test(newer_copy_wins),
 		cmocka_unit_test(update_writes_stale_copy_first),
+		cmocka_unit_test(heap_header_offsets_checked),
+		cmocka_unit_test(fifo_is_refused),
+		cmocka_unit_test(close_refuses_open_transactions),
+		cmocka_unit_test(close_reports_an_earlier_failed_write),
 	};
 	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
 }
