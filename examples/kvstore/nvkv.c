@@ -11,7 +11,9 @@
  * scan, dump and load use one pair per line: KEY, a tab, VALUE, with
  * backslash escapes (\\t \\n \\r \\\\ \\xHH) for bytes that are not printable,
  * so any binary key or value round-trips.  get prints the raw value and a
- * newline.
+ * newline.  load stops at the first bad line (malformed, or its pair cannot
+ * be stored): every pair before it is stored, none from it on, and the
+ * message says which lines those are.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -36,7 +38,8 @@ usage(FILE *f)
 		"  del KEY            remove KEY (exit 1 if absent)\n"
 		"  scan [FROM [TO]]   list pairs (btree: ordered, within [FROM, TO])\n"
 		"  dump               every pair, in the format load reads\n"
-		"  load FILE          bulk load KEY<tab>VALUE lines (- = stdin)\n"
+		"  load FILE          bulk load KEY<tab>VALUE lines (- = stdin); at\n"
+		"                     a bad line it stops; the lines before it stay\n"
 		"  stats              index, keys, pool space\n"
 		"The pool is created on first use: --index (default hash) and\n"
 		"--size (default 256M; K, M, G suffixes) apply then.\n");
@@ -146,11 +149,106 @@ progress(uint64_t done, uint64_t total, uint64_t keys, double t0, int final)
 		dt > 0 ? keys / dt : 0.0, final ? "\n" : "");
 }
 
-#define LOAD_BATCH 1000 /* pairs per transaction */
+/*
+ * Pairs go in batches, one transaction per LOAD_BATCH pairs or
+ * LOAD_BATCH_BYTES of keys and values, for speed, but the batches do not
+ * show: load stops at the first line that is malformed or whose pair
+ * cannot be stored, and then every pair before that line is stored and
+ * none from it on.  A failed put fails the whole open transaction (a full
+ * pool, say), and its rollback takes the batch's earlier pairs with it; so
+ * the open batch's pairs are also kept here, and when its transaction
+ * fails they are put again one transaction each.  Only a pair that fails
+ * on its own stops the load.
+ */
+#define LOAD_BATCH 1000              /* pairs per transaction ... */
+#define LOAD_BATCH_BYTES (16u << 20) /* ... or bytes of keys and values */
+
+struct load_rec {
+	uint64_t line;
+	size_t kl, vl; /* the key, then the value, follow */
+};
+
+/* The open batch: its transaction (NULL: none open; then no pairs) and
+ * the pairs put in it so far. */
+struct batch {
+	nvh_tx *tx;
+	char *buf; /* each pair: a struct load_rec, then its bytes */
+	size_t len, cap, n;
+};
+
+static int
+batch_add(struct batch *b, uint64_t line, const char *k, size_t kl,
+	  const char *v, size_t vl)
+{
+	struct load_rec r = {line, kl, vl};
+	size_t need = sizeof(r) + kl + vl;
+	if (b->cap - b->len < need) {
+		size_t cap = b->cap ? b->cap : 64 << 10;
+		while (cap - b->len < need)
+			cap *= 2;
+		char *p = realloc(b->buf, cap);
+		if (!p)
+			return -ENOMEM;
+		b->buf = p;
+		b->cap = cap;
+	}
+	memcpy(b->buf + b->len, &r, sizeof(r));
+	memcpy(b->buf + b->len + sizeof(r), k, kl);
+	memcpy(b->buf + b->len + sizeof(r) + kl, v, vl);
+	b->len += need;
+	b->n++;
+	return 0;
+}
+
+/* After the batch's transaction was rolled back: put its pairs again in
+ * order, one transaction each, up to the first that fails (0, or its
+ * error with *line its line).  Putting a pair twice is harmless, should
+ * the commit have happened after all (a failed drain after it). */
+static int
+batch_redo(struct kv *kv, struct batch *b, uint64_t *line)
+{
+	int rc = 0;
+	for (size_t off = 0; off < b->len && !rc;) {
+		struct load_rec r;
+		memcpy(&r, b->buf + off, sizeof(r));
+		const char *k = b->buf + off + sizeof(r);
+		rc = kv_put(kv, k, r.kl, k + r.kl, r.vl);
+		*line = r.line;
+		off += sizeof(r) + r.kl + r.vl;
+	}
+	b->len = b->n = 0;
+	return rc;
+}
+
+/* Store the batch: commit it, or if that fails put its pairs one by one. */
+static int
+batch_commit(struct kv *kv, struct batch *b, uint64_t *line)
+{
+	int rc = b->tx ? nvh_tx_commit(b->tx) : 0;
+	b->tx = NULL;
+	if (rc)
+		return batch_redo(kv, b, line);
+	b->len = b->n = 0;
+	return 0;
+}
+
+/* What a stopped load left: the first `lines` lines' pairs. */
+static void
+stored(uint64_t lines, char *buf, size_t len)
+{
+	if (lines == 0)
+		snprintf(buf, len, "nothing was loaded");
+	else if (lines == 1)
+		snprintf(buf, len, "line 1 (1 pair) is stored");
+	else
+		snprintf(buf, len, "lines 1-%" PRIu64 " (%" PRIu64 " pairs) are "
+			 "stored", lines, lines);
+}
 
 static int
 load(struct kv *kv, const char *file)
 {
+	const char *name = strcmp(file, "-") ? file : "stdin";
 	FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
 	if (!f) {
 		fprintf(stderr, "nvkv: load: %s: %s\n", file, strerror(errno));
@@ -163,10 +261,11 @@ load(struct kv *kv, const char *file)
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	uint64_t lineno = 0, keys = 0, done = 0, batch_start = 1;
+	uint64_t lineno = 0, keys = 0, done = 0;
+	uint64_t bad = 0, at; /* bad: the line the load stopped at */
+	char why[2048] = "";
 	double t0 = now(), shown = 0;
-	int rc = 0;
-	nvh_tx *tx = NULL;
+	struct batch b = {0};
 	while ((n = getline(&line, &cap, f)) > 0) {
 		lineno++;
 		done += (uint64_t)n;
@@ -177,58 +276,87 @@ load(struct kv *kv, const char *file)
 		ssize_t vl = tab ? unescape(tab + 1, (size_t)(n - (tab + 1 - line)))
 				 : -1;
 		if (kl < 0 || vl < 0) {
-			fprintf(stderr, "\nnvkv: load: %s:%" PRIu64 ": not KEY<tab>"
-				"VALUE with valid escapes\n", file, lineno);
-			rc = 1;
+			bad = lineno;
+			snprintf(why, sizeof(why), "not KEY<tab>VALUE with valid "
+				 "escapes");
 			break;
 		}
-		/* pairs go in batches: one commit per LOAD_BATCH */
-		if (!tx && !(tx = nvh_tx_begin(kv_pool(kv)))) {
-			rc = die("load");
+		if (!b.tx && !(b.tx = nvh_tx_begin(kv_pool(kv)))) {
+			bad = lineno;
+			snprintf(why, sizeof(why), "%s", nvh_errormsg());
 			break;
 		}
-		if (kv_put(kv, line, (size_t)kl, tab + 1, (size_t)vl)) {
-			fprintf(stderr, "\nnvkv: load: %s:%" PRIu64 ": %s\n", file,
-				lineno, kv_errmsg());
-			rc = 1;
+		size_t mark = b.len;
+		if (batch_add(&b, lineno, line, (size_t)kl, tab + 1, (size_t)vl)) {
+			bad = lineno;
+			snprintf(why, sizeof(why), "out of memory");
 			break;
 		}
-		keys++;
-		if (keys % LOAD_BATCH == 0) {
-			int c = nvh_tx_commit(tx);
-			tx = NULL;
-			if (c) {
-				fprintf(stderr, "\nnvkv: load: lines %" PRIu64 "-%"
-					PRIu64 " not loaded: %s\n", batch_start,
-					lineno, nvh_errormsg());
-				rc = 1;
+		int r = kv_put(kv, line, (size_t)kl, tab + 1, (size_t)vl);
+		if (r && !nvh_tx_error(b.tx)) {
+			/* refused before changing anything (too long, say):
+			 * the batch without it still commits, below */
+			b.len = mark;
+			b.n--;
+			bad = lineno;
+			snprintf(why, sizeof(why), "%s", kv_errmsg());
+			break;
+		}
+		if (r) {
+			/* the transaction failed: roll it back, then this
+			 * batch (this pair last) one pair at a time */
+			(void)nvh_tx_commit(b.tx);
+			b.tx = NULL;
+			if (batch_redo(kv, &b, &at)) {
+				bad = at;
+				snprintf(why, sizeof(why), "%s", kv_errmsg());
 				break;
 			}
-			batch_start = lineno + 1;
+		} else if (b.n >= LOAD_BATCH || b.len >= LOAD_BATCH_BYTES) {
+			if (batch_commit(kv, &b, &at)) {
+				bad = at;
+				snprintf(why, sizeof(why), "%s", kv_errmsg());
+				break;
+			}
 		}
+		keys++;
 		if (tty && now() - shown > 0.2) {
 			progress(done, total, keys, t0, 0);
 			shown = now();
 		}
 	}
-	if (tx) {
-		if (rc)
-			nvh_tx_abort(tx);
-		else if (nvh_tx_commit(tx)) {
-			fprintf(stderr, "\nnvkv: load: lines %" PRIu64 "-%" PRIu64
-				" not loaded: %s\n", batch_start, lineno,
-				nvh_errormsg());
-			rc = 1;
-		}
+	int rerr = !bad && ferror(f) ? (errno ? errno : EIO) : 0;
+	/* what is before the stop (or everything) */
+	if (batch_commit(kv, &b, &at)) {
+		bad = at; /* before any earlier stop: the batch holds only those */
+		snprintf(why, sizeof(why), "%s", kv_errmsg());
+		rerr = 0;
 	}
+	if (bad)
+		keys = bad - 1;
 	if (tty)
 		progress(done, total, keys, t0, 1);
-	if (!rc && ferror(f)) {
-		fprintf(stderr, "nvkv: load: %s: %s\n", file, strerror(errno));
-		rc = 1;
-	}
-	if (!rc)
+	/* Say exactly what is stored: every line before the stop is a pair
+	 * and was stored, nothing from it on was. */
+	int rc = 1;
+	char sofar[128];
+	stored(bad ? bad - 1 : lineno, sofar, sizeof(sofar));
+	if (bad == 1)
+		fprintf(stderr, "nvkv: load: %s:1: %s\nnvkv: load: stopped at "
+			"line 1: nothing was loaded\n", name, why);
+	else if (bad)
+		fprintf(stderr, "nvkv: load: %s:%" PRIu64 ": %s\nnvkv: load: "
+			"stopped at line %" PRIu64 ": %s; nothing from line %"
+			PRIu64 " on was loaded\n", name, bad, why, bad, sofar, bad);
+	else if (rerr)
+		fprintf(stderr, "nvkv: load: %s: read error after line %" PRIu64
+			": %s\nnvkv: load: %s; the rest of %s was not read\n",
+			name, lineno, strerror(rerr), sofar, name);
+	else {
 		fprintf(stderr, "nvkv: loaded %" PRIu64 " pairs\n", keys);
+		rc = 0;
+	}
+	free(b.buf);
 	free(line);
 	if (f != stdin)
 		fclose(f);

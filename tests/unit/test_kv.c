@@ -1,12 +1,14 @@
 /*
  * test_kv.c -- the key-value store (examples/kvstore): both indexes
  * against an in-memory reference under random operations with binary
- * keys, size limits, a full pool, scans and cursors, flush, reopen.
+ * keys, size limits, a full pool, scans and cursors, flush, reopen; and
+ * the nvkv program's load, run as a program (NVKV names the binary).
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "nvh_test.h"
@@ -480,6 +482,177 @@ limits_and_errors(void **state)
 	assert_null(kv_open(nvt_path("nothing.kv"), &o));
 }
 
+/* ---- nvkv load, run as a program ---- */
+
+/* Run `$NVKV <args>` with stdout and stderr together in *out (static);
+ * returns the exit status. */
+static int
+nvkv(char **out, const char *fmt, ...)
+{
+	static char buf[16384];
+	const char *prog = getenv("NVKV");
+	if (!prog)
+		fail_msg("NVKV (the nvkv program) is not set");
+	char args[2048], cmd[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", prog, args);
+	fflush(NULL);
+	FILE *f = popen(cmd, "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	int st = pclose(f);
+	*out = buf;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+#define assert_out_has(out, s)                                               \
+	do {                                                                 \
+		if (!strstr((out), (s)))                                     \
+			fail_msg("nvkv's output lacks \"%s\":\n%s", (s), (out)); \
+	} while (0)
+
+/* A load file: lines good pairs "kI<tab>vI" (values of vsize bytes if
+ * vsize, else "vI"), then the line `bad` if not NULL, then 10 more good
+ * pairs. */
+static const char *
+load_file(const char *name, int lines, size_t vsize, const char *bad)
+{
+	const char *p = nvt_path(name);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	for (int i = 1; i <= lines + (bad ? 10 : 0); i++) {
+		if (bad && i == lines + 1)
+			fprintf(f, "%s\n", bad);
+		fprintf(f, "k%d\t", i);
+		if (vsize)
+			for (size_t j = 0; j < vsize; j++)
+				putc('a' + i % 26, f);
+		else
+			fprintf(f, "v%d", i);
+		putc('\n', f);
+	}
+	assert_int_equal(fclose(f), 0);
+	return p;
+}
+
+/* The pool holds exactly k1..k<stored> (as load_file wrote them). */
+static void
+assert_loaded(const char *pool, int stored, int written, size_t vsize)
+{
+	struct kv_opts o = {.index = KV_ANY};
+	struct kv *kv = kv_open(pool, &o);
+	if (!kv)
+		fail_msg("kv_open: %s", kv_errmsg());
+	assert_int_equal(kv_count(kv), stored);
+	for (int i = 1; i <= written; i++) {
+		char k[32], v[32];
+		int kl = snprintf(k, sizeof(k), "k%d", i);
+		const void *got;
+		size_t gl;
+		int rc = kv_get(kv, k, (size_t)kl, &got, &gl);
+		if (i > stored) {
+			if (rc != -ENOENT)
+				fail_msg("%s: k%d stored, but only lines 1-%d "
+					 "should be", pool, i, stored);
+			continue;
+		}
+		if (rc)
+			fail_msg("%s: k%d (line %d) was not stored", pool, i, i);
+		if (vsize) {
+			assert_int_equal(gl, vsize);
+			assert_int_equal(((const char *)got)[vsize - 1],
+					 'a' + i % 26);
+		} else {
+			int vl = snprintf(v, sizeof(v), "v%d", i);
+			assert_int_equal(gl, vl);
+			assert_memory_equal(got, v, (size_t)vl);
+		}
+	}
+	struct nvh_check_report rep;
+	assert_nvh_ok(nvh_check(kv_pool(kv), &rep, NULL));
+	assert_nvh_ok(kv_close(kv));
+}
+
+/* load stops at the first bad line, and every line before it is stored,
+ * also the part of the batch (1000 pairs per transaction) still open
+ * there; exit status 1; the message says which lines are stored. */
+static void
+load_stops_at_bad_line(void **state)
+{
+	(void)state;
+	char *out;
+	for (int idx = KV_HASH; idx <= KV_BTREE; idx++) {
+		const char *ix = kv_index_name((enum kv_index)idx);
+		const char *pool = nvt_path("load.kv");
+
+		/* a malformed line (invalid escape) after 1500 good ones:
+		 * one batch committed, 500 pairs open */
+		unlink(pool);
+		const char *f = load_file("esc.txt", 1500, 0, "bad\\q\tv");
+		assert_int_equal(nvkv(&out, "--index %s --size 16M %s load %s",
+				      ix, pool, f), 1);
+		assert_out_has(out, "esc.txt:1501: not KEY<tab>VALUE");
+		assert_out_has(out, "stopped at line 1501: lines 1-1500 "
+			       "(1500 pairs) are stored; nothing from line "
+			       "1501 on was loaded");
+		assert_loaded(pool, 1500, 1510, 0);
+
+		/* no tab on line 1: nothing is loaded */
+		unlink(pool);
+		f = load_file("first.txt", 0, 0, "no tab here");
+		assert_int_equal(nvkv(&out, "--index %s --size 16M %s load %s",
+				      ix, pool, f), 1);
+		assert_out_has(out, "first.txt:1: not KEY<tab>VALUE");
+		assert_out_has(out, "stopped at line 1: nothing was loaded");
+		assert_loaded(pool, 0, 10, 0);
+
+		/* a key too long, in the first batch */
+		unlink(pool);
+		char *bad = malloc(KV_KEY_MAX + 8);
+		assert_non_null(bad);
+		memset(bad, 'y', KV_KEY_MAX + 1);
+		strcpy(bad + KV_KEY_MAX + 1, "\tv");
+		f = load_file("long.txt", 10, 0, bad);
+		free(bad);
+		assert_int_equal(nvkv(&out, "--index %s --size 16M %s load %s",
+				      ix, pool, f), 1);
+		assert_out_has(out, "long.txt:11: put: key of");
+		assert_out_has(out, "lines 1-10 (10 pairs) are stored");
+		assert_loaded(pool, 10, 20, 0);
+
+		/* a full pool: the failing put fails the batch's
+		 * transaction; the pairs before it are put again alone */
+		unlink(pool);
+		f = load_file("full.txt", 100, 100000, NULL);
+		assert_int_equal(nvkv(&out, "--index %s --size 4M %s load %s",
+				      ix, pool, f), 1);
+		assert_out_has(out, "is full");
+		const char *at = strstr(out, "stopped at line ");
+		if (!at)
+			fail_msg("no \"stopped at line\" in:\n%s", out);
+		int stop = atoi(at + strlen("stopped at line "));
+		if (stop < 5 || stop > 100)
+			fail_msg("stopped at line %d:\n%s", stop, out);
+		char want[128];
+		snprintf(want, sizeof(want), "lines 1-%d (%d pairs) are stored",
+			 stop - 1, stop - 1);
+		assert_out_has(out, want);
+		assert_loaded(pool, stop - 1, 100, 100000);
+
+		/* a good file from stdin */
+		unlink(pool);
+		f = load_file("good.txt", 20, 0, NULL);
+		assert_int_equal(nvkv(&out, "--index %s --size 16M %s load - < %s",
+				      ix, pool, f), 0);
+		assert_out_has(out, "loaded 20 pairs");
+		assert_loaded(pool, 20, 20, 0);
+	}
+}
+
 int
 main(void)
 {
@@ -490,6 +663,7 @@ main(void)
 		cmocka_unit_test(btree_growth),
 		cmocka_unit_test(cursors),
 		cmocka_unit_test(limits_and_errors),
+		cmocka_unit_test(load_stops_at_bad_line),
 	};
 	return cmocka_run_group_tests_name("kv", tests, NULL, NULL);
 }
