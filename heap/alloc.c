@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <nvheap/tx.h>
@@ -45,12 +46,40 @@ usable(nvh_pool *pool, const char *fn)
 	return 0;
 }
 
-/* Is dest a place an atomic operation may store an oid into? */
+/* Where an atomic operation's destination lies. */
+struct dest {
+	int root;                       /* the root slot */
+	const struct nvh_rtype *owner;  /* else the typed object holding it */
+	const struct nvh_rfield *field; /* and its pointer field there */
+};
+
+/* The declared pointer field of `rt` that the 8-byte word at offset `in`
+ * of the object belongs to (either word of a weak pointer), or NULL. */
+static const struct nvh_rfield *
+field_of(const struct nvh_rtype *rt, uint64_t in)
+{
+	for (uint32_t i = 0; i < rt->nfields; i++) {
+		const struct nvh_rfield *f = &rt->fields[i];
+		uint64_t w = nvh_field_width(f->flags);
+		if (in >= f->offset && in - f->offset < w * f->count)
+			return f;
+	}
+	return NULL;
+}
+
+/*
+ * Is dest a place an atomic operation may store an oid into?  The root
+ * slot, or an 8-byte word inside a live object, but not inside nvheap's
+ * own objects (the type table).  Fills *d: the operations then refuse
+ * what would break the invariant of objects/ref.c (a counted object's
+ * count is the strong references to it), which only transactions keep.
+ */
 static int
-dest_ok(nvh_pool *pool, const nvh_oid *dest, const char *fn)
+dest_ok(nvh_pool *pool, const nvh_oid *dest, const char *fn, struct dest *d)
 {
 	struct nvh_heap *h = pool->heap;
 	const char *p = (const char *)dest;
+	memset(d, 0, sizeof(*d));
 	if (!dest)
 		return nvh_err(EINVAL, "%s: %s: dest is NULL", fn, pool->path);
 	if (p < pool->base || p >= pool->base + pool->size ||
@@ -61,14 +90,83 @@ dest_ok(nvh_pool *pool, const nvh_oid *dest, const char *fn)
 	if (off % 8)
 		return nvh_err(EINVAL, "%s: %s: dest (pool offset %" PRIu64 ") "
 			       "is not 8-byte aligned", fn, pool->path, off);
-	if (off == h->hdr.root_off)
+	if (off == h->hdr.root_off) {
+		d->root = 1;
 		return 0;
+	}
 	uint64_t a, b, in;
 	if (nvh_heap_locate(h, off, &a, &b, &in) != 0)
 		return nvh_err(EINVAL, "%s: %s: dest (pool offset %" PRIu64 ") "
 			       "is neither the root slot nor inside a live "
 			       "object", fn, pool->path, off);
+	const struct nvh_objhdr *oh = (const void *)(pool->base +
+		nvh_objhdr_off(h, a, b, h->arena[a].kind == NVH_K_LARGE));
+	uint32_t type = NVH_HDR_TYPE(oh->word);
+	if (type < NVH_TYPEID_USER_MAX)
+		return 0; /* untyped: the caller's bytes */
+	if (type < NVH_TYPE_TABLE_BASE)
+		return nvh_err(EINVAL, "%s: %s: dest (pool offset %" PRIu64 ") "
+			       "is inside nvheap's own %s (type 0x%" PRIx32 ")",
+			       fn, pool->path, off, type == NVH_TYPEID_TABLE
+			       ? "type table" : "object", type);
+	d->owner = nvh_type_get(pool, type);
+	if (!d->owner)
+		return nvh_err(EINVAL, "%s: %s: dest (pool offset %" PRIu64 ") "
+			       "is inside an object of type 0x%" PRIx32 ", which "
+			       "is not in the type table", fn, pool->path, off,
+			       type);
+	d->field = field_of(d->owner, in);
 	return 0;
+}
+
+/* If oid v names a reference-counted object, its type, else NULL. */
+static const struct nvh_rtype *
+counted_at(nvh_pool *pool, uint64_t v)
+{
+	uint64_t off;
+	struct nvh_objhdr *oh;
+	if (!v || nvh_oid_untag(pool, v, &off) || !(oh = nvh_obj_hdr(pool, off)))
+		return NULL;
+	const struct nvh_rtype *rt = nvh_type_get(pool, NVH_HDR_TYPE(oh->word));
+	return nvh_type_counted(rt) ? rt : NULL;
+}
+
+/*
+ * May nvh_alloc store a new untyped object's oid into d, replacing `old`?
+ * Not into a weak field or a field that points to one type (the object
+ * would be of the wrong type), and not over a counted object (its count
+ * would keep the lost reference: a leak).  The root slot and untyped
+ * strong fields ("any" target) may receive it, as before.
+ */
+static int
+alloc_dest_ok(nvh_pool *pool, const struct dest *d, uint64_t old)
+{
+	const struct nvh_rfield *f = d->field;
+	if (f && f->flags & NVH_FIELD_WEAK)
+		return nvh_err(EINVAL, "nvh_alloc: %s: the destination is a "
+			       "weak pointer field of a \"%s\": set it in a "
+			       "transaction (nvh_tx_set_weak)", pool->path,
+			       d->owner->name);
+	if (f && f->target[0])
+		return nvh_err(EINVAL, "nvh_alloc: %s: the destination is a "
+			       "pointer field of a \"%s\": use "
+			       "nvh_tx_alloc_typed and NVH_TX_SET", pool->path,
+			       d->owner->name);
+	if (!d->root && !f)
+		return 0;
+	const struct nvh_rtype *rt = counted_at(pool, old);
+	if (!rt)
+		return 0;
+	char where[NVH_TYPE_NAME_LEN + 40];
+	if (d->root)
+		snprintf(where, sizeof(where), "the root slot");
+	else
+		snprintf(where, sizeof(where), "a pointer field of a \"%s\"",
+			 d->owner->name);
+	return nvh_err(EINVAL, "nvh_alloc: %s: the destination (%s) holds a "
+		       "\"%s\", which is reference counted: replacing it "
+		       "outside a transaction would leave its count wrong; use "
+		       "nvh_tx_set", pool->path, where, rt->name);
 }
 
 NVH_API void *
@@ -347,7 +445,14 @@ nvh_alloc(nvh_pool *pool, nvh_oid *dest, size_t size, uint32_t type,
 	int rc = usable(pool, "nvh_alloc");
 	if (rc)
 		return rc;
-	rc = dest_ok(pool, dest, "nvh_alloc");
+	struct dest d;
+	rc = dest_ok(pool, dest, "nvh_alloc", &d);
+	if (rc)
+		return rc;
+	/* The value checked is the one the CSET below expects: if another
+	 * thread stores into dest meanwhile, the CSET leaves its value. */
+	uint64_t old = __atomic_load_n(&dest->off, __ATOMIC_ACQUIRE);
+	rc = alloc_dest_ok(pool, &d, old);
 	if (rc)
 		return rc;
 	if (size == 0)
@@ -371,8 +476,7 @@ nvh_alloc(nvh_pool *pool, nvh_oid *dest, size_t size, uint32_t type,
 	rc = nvh_blk_rec_alloc(pool, &k, NVH_HDR_MAKE(type, 0, 0), k.birth, &rec);
 	if (!rc)
 		rc = nvh_rec_add_cset(&rec, (uint64_t)((char *)dest - pool->base),
-				      nvh_oid_tagged(pool, k.off),
-				      __atomic_load_n(&dest->off, __ATOMIC_ACQUIRE));
+				      nvh_oid_tagged(pool, k.off), old);
 	if (!rc && ctor) {
 		rc = ctor(pool, pool->base + k.off, arg);
 		if (rc)
@@ -400,7 +504,8 @@ nvh_free(nvh_pool *pool, nvh_oid *dest)
 	int rc = usable(pool, "nvh_free");
 	if (rc)
 		return rc;
-	rc = dest_ok(pool, dest, "nvh_free");
+	struct dest d;
+	rc = dest_ok(pool, dest, "nvh_free", &d);
 	if (rc)
 		return rc;
 	uint64_t v = __atomic_load_n(&dest->off, __ATOMIC_ACQUIRE), off;

@@ -7,6 +7,11 @@
  * never writes to the medium.  This gives the guarantee of NV-Heaps'
  * generation-stamped locks without rewriting a persistent word (and
  * flushing its line) on every lock and unlock.
+ *
+ * The DRAM mutexes are error-checking (PTHREAD_MUTEX_ERRORCHECK): misuse
+ * is an error with a message, never a hang.  Relocking by the owner fails
+ * with EDEADLK (they are not recursive), unlocking by a thread that does
+ * not hold the mutex (or of an unlocked one) with EPERM.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -102,9 +107,16 @@ mutex_of(nvh_pool *pool, nvh_mutex *mx)
 	const uint64_t *v = nvh_u64map_find(&st->map, off);
 	pthread_mutex_t *m = v ? (pthread_mutex_t *)(uintptr_t)*v : NULL;
 	if (!m && (m = malloc(sizeof(*m)))) {
-		pthread_mutex_init(m, NULL);
-		if (nvh_u64map_put(&st->map, off, (uint64_t)(uintptr_t)m)) {
-			pthread_mutex_destroy(m);
+		/* error-checking: relock -> EDEADLK, foreign unlock -> EPERM */
+		pthread_mutexattr_t at;
+		int bad = pthread_mutexattr_init(&at) ||
+			  pthread_mutexattr_settype(&at,
+					PTHREAD_MUTEX_ERRORCHECK) ||
+			  pthread_mutex_init(m, &at);
+		pthread_mutexattr_destroy(&at);
+		if (bad || nvh_u64map_put(&st->map, off, (uint64_t)(uintptr_t)m)) {
+			if (!bad)
+				pthread_mutex_destroy(m);
 			free(m);
 			m = NULL;
 		}
@@ -115,25 +127,53 @@ mutex_of(nvh_pool *pool, nvh_mutex *mx)
 	return m;
 }
 
+/* Turn a pthread result into ours, with a message for each failure. */
+static int
+mutex_result(nvh_pool *pool, nvh_mutex *mx, int r, const char *fn)
+{
+	uint64_t off = (uint64_t)((const char *)mx - pool->base);
+	switch (r) {
+	case 0:
+		return 0;
+	case EDEADLK:
+		return nvh_err(EDEADLK, "%s: the mutex at pool offset %" PRIu64
+			       " is already held by this thread (nvh_mutex is "
+			       "not recursive)", fn, off);
+	case EPERM:
+		return nvh_err(EPERM, "%s: the mutex at pool offset %" PRIu64
+			       " is not held by this thread (unlocked, or "
+			       "locked by another thread)", fn, off);
+	case EBUSY:
+		return nvh_err(EBUSY, "%s: the mutex at pool offset %" PRIu64
+			       " is held (by this or another thread)", fn, off);
+	default:
+		return nvh_err(r, "%s: the mutex at pool offset %" PRIu64 ": %s",
+			       fn, off, strerror(r));
+	}
+}
+
 NVH_API int
 nvh_mutex_lock(nvh_pool *pool, nvh_mutex *mx)
 {
 	pthread_mutex_t *m = mutex_of(pool, mx);
-	return m ? -pthread_mutex_lock(m) : -errno;
+	return m ? mutex_result(pool, mx, pthread_mutex_lock(m),
+				"nvh_mutex_lock") : -errno;
 }
 
 NVH_API int
 nvh_mutex_trylock(nvh_pool *pool, nvh_mutex *mx)
 {
 	pthread_mutex_t *m = mutex_of(pool, mx);
-	return m ? -pthread_mutex_trylock(m) : -errno;
+	return m ? mutex_result(pool, mx, pthread_mutex_trylock(m),
+				"nvh_mutex_trylock") : -errno;
 }
 
 NVH_API int
 nvh_mutex_unlock(nvh_pool *pool, nvh_mutex *mx)
 {
 	pthread_mutex_t *m = mutex_of(pool, mx);
-	return m ? -pthread_mutex_unlock(m) : -errno;
+	return m ? mutex_result(pool, mx, pthread_mutex_unlock(m),
+				"nvh_mutex_unlock") : -errno;
 }
 
 void

@@ -55,6 +55,18 @@ typedef int (*nvh_ctor)(nvh_pool *pool, void *obj, void *arg);
  * inside a live object.  Whatever a crash interrupts, afterwards either
  * the object is allocated and *dest holds its oid, or neither.
  *
+ * Typed objects (nvheap/obj.h) keep reference counts that only
+ * transactions maintain, so nvh_alloc refuses with EINVAL, changing
+ * nothing, a dest that
+ *   - is a weak pointer field, or a pointer field with a target type, of
+ *     a typed object (use nvh_tx_alloc_typed and NVH_TX_SET);
+ *   - is the root slot or an untyped ("any") pointer field and holds a
+ *     reference-counted object (replacing it would leave its count wrong:
+ *     change it with nvh_tx_set);
+ *   - lies inside nvheap's own objects (the type table).
+ * The root slot and "any" fields may receive an object when they hold
+ * null, an untyped or an NVH_TYPE_MANUAL object.
+ *
  * Cost in persist barriers: 1 (2 with a constructor).  Errors: EINVAL (bad
  * dest or size 0), ENOMEM (no room; the pool is unchanged), ECANCELED
  * (ctor refused), EIO (the medium failed).
@@ -66,8 +78,10 @@ NVH_API int nvh_alloc(nvh_pool *pool, nvh_oid *dest, size_t size,
  * Free the object *dest names and set *dest to null, in one atomic step.
  * A null *dest is a no-op.  Refused with EINVAL, changing nothing, if *dest
  * is not the start of a live object of this pool (double free, interior
- * pointer, garbage) or dest itself is not a valid place (as for nvh_alloc).
- * Cost: 1 persist barrier.
+ * pointer, garbage), is a reference-counted object (unlink it in a
+ * transaction: it is freed at zero), or dest itself is not a valid place
+ * (as for nvh_alloc: inside the pool, aligned, not in nvheap's own
+ * objects).  Cost: 1 persist barrier.
  */
 NVH_API int nvh_free(nvh_pool *pool, nvh_oid *dest);
 

@@ -134,6 +134,17 @@ NVH_API nvh_oid nvh_root(nvh_pool *pool, const struct nvh_type *t);
  * A mutex that lives in a persistent object and comes back unlocked after
  * any crash.  Its lock state is kept in DRAM, keyed by its place in the
  * pool (locking writes nothing to the medium); zero-initialise it.
+ *
+ * The functions return 0 or a negative errno, with nvh_errormsg() saying
+ * why.  The mutexes are error-checking, not recursive: misuse fails
+ * instead of hanging or passing silently.
+ *   nvh_mutex_lock:    -EDEADLK if this thread already holds it.
+ *   nvh_mutex_trylock: -EBUSY if any thread, this one included, holds it.
+ *   nvh_mutex_unlock:  -EPERM if this thread does not hold it (it is
+ *                      unlocked, or another thread holds it); the mutex
+ *                      is left as it was.
+ *   all three:         -EINVAL if m is not an 8-byte aligned place inside
+ *                      the pool's mapping.
  */
 typedef struct nvh_mutex {
 	uint64_t reserved;

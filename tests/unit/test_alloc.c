@@ -457,6 +457,143 @@ misuse_is_refused(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* ---- destinations holding typed objects ---- */
+
+NVH_TYPE(anode);
+NVH_TYPE(ablob);
+
+struct anode {
+	int64_t value;
+	anode_ptr next;
+	anode_weak peer;
+	nvh_oid any;          /* a strong field of any type */
+	anode_ptr kid[2];
+	uint64_t data;        /* not a pointer field */
+};
+
+struct ablob {
+	uint64_t bytes[4];
+};
+
+NVH_TYPE_DEFINE(anode, 0, NVH_PTR(anode, next, anode)
+		NVH_WEAK(anode, peer, anode)
+		{offsetof(struct anode, any), 0, NULL, 0},
+		NVH_PTR_N(anode, kid, 2, anode));
+NVH_TYPE_DEFINE(ablob, NVH_TYPE_MANUAL);
+
+static void
+assert_checks_clean(nvh_pool *pool)
+{
+	struct nvh_check_report rep;
+	if (nvh_check(pool, &rep, NULL) != 0 || rep.problems) {
+		nvh_check(pool, &rep, stderr); /* say which */
+		fail_msg("nvh_check: %" PRIu64 " problems", rep.problems);
+	}
+}
+
+/* nvh_alloc refuses what would leave a reference count wrong or put an
+ * untyped object into a typed pointer field, changing nothing. */
+#define REFUSED(expr, msg)                                                   \
+	do {                                                                 \
+		uint64_t objs_ = stats(pool).objects;                        \
+		assert_int_equal((expr), -EINVAL);                           \
+		assert_errmsg_has(msg);                                      \
+		assert_int_equal(stats(pool).objects, objs_);                \
+	} while (0)
+
+static void
+typed_destinations_are_refused(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("typed-dest.pool", 8 * MIB);
+	assert_nvh_ok(nvh_type_register(pool, &anode_type));
+	assert_nvh_ok(nvh_type_register(pool, &ablob_type));
+	anode_ptr r = NVH_ROOT(pool, anode);
+	struct anode *rd = anode_d(pool, r);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	anode_ptr n = NVH_TX_ALLOC(tx, anode);
+	NVH_TX_SET(tx, &rd->next, n);
+	NVH_TX_SET(tx, &rd->kid[0], n);
+	assert_nvh_ok(nvh_tx_commit(tx));
+	nvh_oid *root = nvh_root_slot(pool);
+	nvh_oid r0 = *root, next0 = rd->next.oid;
+
+	/* the root slot holding a counted object */
+	REFUSED(nvh_alloc(pool, root, 64, 7, NULL, NULL),
+		"the destination (the root slot) holds a \"anode\", which is "
+		"reference counted");
+	assert_int_equal(root->off, r0.off);
+	/* typed pointer fields, null or not, every element of an array */
+	REFUSED(nvh_alloc(pool, &rd->next.oid, 64, 7, NULL, NULL),
+		"nvh_alloc: ");
+	assert_errmsg_has("the destination is a pointer field of a \"anode\": "
+			  "use nvh_tx_alloc_typed and NVH_TX_SET");
+	assert_int_equal(rd->next.oid.off, next0.off);
+	REFUSED(nvh_alloc(pool, &rd->kid[0].oid, 64, 7, NULL, NULL),
+		"pointer field of a \"anode\"");
+	REFUSED(nvh_alloc(pool, &rd->kid[1].oid, 64, 7, NULL, NULL),
+		"pointer field of a \"anode\"");
+	assert_true(NVH_OID_IS_NULL(rd->kid[1].oid));
+	/* both words of a weak pointer */
+	REFUSED(nvh_alloc(pool, &rd->peer.w.oid, 64, 7, NULL, NULL),
+		"weak pointer field of a \"anode\"");
+	REFUSED(nvh_alloc(pool, (nvh_oid *)&rd->peer.w.birth, 64, 7, NULL,
+			  NULL), "weak pointer field");
+	/* nvheap's own type table */
+	nvh_oid *tslot = (nvh_oid *)(pool->base + pool->heap->hdr.root_off +
+				     NVH_HEAP_TYPES_REL - NVH_HEAP_ROOT_REL);
+	nvh_oid *table = nvh_direct(pool, *tslot);
+	assert_non_null(table);
+	REFUSED(nvh_alloc(pool, &table[2], 64, 7, NULL, NULL),
+		"inside nvheap's own type table");
+	REFUSED(nvh_free(pool, &table[2]), "inside nvheap's own type table");
+	/* nvh_free of a counted object through a field or the root slot */
+	REFUSED(nvh_free(pool, &rd->next.oid), "reference counted");
+	REFUSED(nvh_free(pool, root), "reference counted");
+	assert_int_equal(rd->next.oid.off, next0.off);
+	assert_int_equal(root->off, r0.off);
+	assert_int_equal(nvh_refcount(pool, r.oid), 1);
+	assert_int_equal(nvh_refcount(pool, n.oid), 2);
+	assert_checks_clean(pool);
+
+	/* what stays allowed: an "any" field holding null or an untyped
+	 * object */
+	assert_nvh_ok(nvh_alloc(pool, &rd->any, 64, 7, NULL, NULL));
+	assert_int_equal(nvh_type_of(pool, rd->any), 7);
+	assert_checks_clean(pool);
+	assert_nvh_ok(nvh_free(pool, &rd->any));
+	assert_true(NVH_OID_IS_NULL(rd->any));
+	/* ... but not over a counted object */
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_set(tx, &rd->any, n.oid));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	REFUSED(nvh_alloc(pool, &rd->any, 64, 7, NULL, NULL),
+		"the destination (a pointer field of a \"anode\") holds a "
+		"\"anode\", which is reference counted");
+	assert_int_equal(rd->any.off, n.oid.off);
+	assert_int_equal(nvh_refcount(pool, n.oid), 3);
+	assert_checks_clean(pool);
+	assert_nvh_ok(nvh_close(pool));
+
+	/* the root slot: empty, after an untyped object, after a manual
+	 * object freed through it */
+	pool = new_pool("typed-dest2.pool", 8 * MIB);
+	assert_nvh_ok(nvh_type_register(pool, &ablob_type));
+	root = nvh_root_slot(pool);
+	assert_nvh_ok(nvh_alloc(pool, root, 64, 1, NULL, NULL));
+	assert_nvh_ok(nvh_free(pool, root));
+	assert_nvh_ok(nvh_alloc(pool, root, 64, 1, NULL, NULL));
+	assert_nvh_ok(nvh_free(pool, root));
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	nvh_oid b = nvh_tx_alloc_typed(tx, &ablob_type, NVH_TX_ZERO);
+	assert_nvh_ok(nvh_tx_set(tx, root, b));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_nvh_ok(nvh_free(pool, root)); /* manual: not counted */
+	assert_nvh_ok(nvh_alloc(pool, root, 64, 1, NULL, NULL));
+	assert_checks_clean(pool);
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* ---- threads ---- */
 
 #define THREADS 8
@@ -674,6 +811,7 @@ main(void)
 		cmocka_unit_test(reopen_preserves_allocations),
 		cmocka_unit_test(crash_then_recover),
 		cmocka_unit_test(misuse_is_refused),
+		cmocka_unit_test(typed_destinations_are_refused),
 		cmocka_unit_test(threads_with_cross_frees),
 		cmocka_unit_test(more_threads_than_lanes),
 		cmocka_unit_test(u64map_matches_a_reference),

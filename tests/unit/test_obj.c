@@ -703,6 +703,94 @@ mutexes_exclude(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* Misuse of a mutex is an error with a message, never a hang.  The
+ * relock runs in a child under an alarm: with a mutex that is not
+ * error-checking it deadlocks, and the child dies of SIGALRM. */
+struct holder {
+	nvh_pool *pool;
+	nvh_mutex *m;
+	pthread_barrier_t locked, done;
+};
+
+static int
+relock_in_child(void *arg)
+{
+	struct holder *h = arg;
+	alarm(10);
+	if (nvh_mutex_lock(h->pool, h->m))
+		return 1;
+	errno = 0;
+	if (nvh_mutex_lock(h->pool, h->m) != -EDEADLK || errno != EDEADLK)
+		return 2;
+	if (!strstr(nvh_errormsg(), "nvh_mutex_lock") ||
+	    !strstr(nvh_errormsg(), "already held by this thread"))
+		return 3;
+	if (nvh_mutex_unlock(h->pool, h->m))
+		return 4;
+	return 0;
+}
+
+static void *
+hold_mutex(void *arg)
+{
+	struct holder *h = arg;
+	intptr_t rc = nvh_mutex_lock(h->pool, h->m);
+	pthread_barrier_wait(&h->locked);
+	pthread_barrier_wait(&h->done);
+	if (!rc)
+		rc = nvh_mutex_unlock(h->pool, h->m);
+	return (void *)rc;
+}
+
+static void
+mutex_misuse_is_an_error(void **state)
+{
+	(void)state;
+	nvh_pool *pool = typed_pool("mutex-misuse.pool", 8 * MIB);
+	struct top *tp = top_d(pool, NVH_ROOT(pool, top));
+	nvh_mutex *m = &tp->lock;
+
+	/* unlocking a mutex never locked */
+	errno = 0;
+	assert_int_equal(nvh_mutex_unlock(pool, m), -EPERM);
+	assert_int_equal(errno, EPERM);
+	assert_errmsg_has("nvh_mutex_unlock");
+	assert_errmsg_has("not held by this thread");
+	/* relocking by the owner: EDEADLK, not a deadlock (first in a
+	 * child, which an alarm ends if it hangs) */
+	struct holder h = {.pool = pool, .m = m};
+	assert_int_equal(nvt_in_child(relock_in_child, &h), 0);
+	assert_nvh_ok(nvh_mutex_lock(pool, m));
+	assert_int_equal(nvh_mutex_lock(pool, m), -EDEADLK);
+	assert_errmsg_has("already held by this thread");
+	assert_int_equal(nvh_mutex_trylock(pool, m), -EBUSY);
+	assert_nvh_ok(nvh_mutex_unlock(pool, m)); /* held once, as before */
+	/* a second unlock */
+	assert_int_equal(nvh_mutex_unlock(pool, m), -EPERM);
+	assert_errmsg_has("not held by this thread");
+
+	/* unlock by a thread that does not hold it leaves it held */
+	pthread_barrier_init(&h.locked, NULL, 2);
+	pthread_barrier_init(&h.done, NULL, 2);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, hold_mutex, &h), 0);
+	pthread_barrier_wait(&h.locked);
+	int unlock_rc = nvh_mutex_unlock(pool, m);
+	int try_rc = nvh_mutex_trylock(pool, m);
+	pthread_barrier_wait(&h.done);
+	void *held_rc;
+	pthread_join(th, &held_rc);
+	pthread_barrier_destroy(&h.locked);
+	pthread_barrier_destroy(&h.done);
+	assert_int_equal(unlock_rc, -EPERM);
+	assert_int_equal(try_rc, -EBUSY);
+	assert_null(held_rc); /* the owner's unlock still worked */
+	/* and the mutex works as before */
+	assert_nvh_ok(nvh_mutex_lock(pool, m));
+	assert_nvh_ok(nvh_mutex_unlock(pool, m));
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* ---- the checker finds planted damage ---- */
 
 static void
@@ -783,6 +871,7 @@ main(void)
 		cmocka_unit_test(pins),
 		cmocka_unit_test(root_and_mutex),
 		cmocka_unit_test(mutexes_exclude),
+		cmocka_unit_test(mutex_misuse_is_an_error),
 		cmocka_unit_test(check_finds_planted_damage),
 		cmocka_unit_test(damaged_dying_list),
 		cmocka_unit_test(million_node_cascade),
