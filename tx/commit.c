@@ -45,8 +45,8 @@
 #include "tx/tx.h"
 
 int
-nvh_tx_place(struct nvh_tx *tx, size_t size, uint32_t reserve, char **dst,
-	     int *in_ring)
+nvh_tx_place(struct nvh_tx *tx, size_t size, uint32_t reserve, int abort_rec,
+	     char **dst, int *in_ring)
 {
 	struct nvh_lane *l = tx->lane;
 	nvh_pool *pool = tx->pool;
@@ -57,13 +57,17 @@ nvh_tx_place(struct nvh_tx *tx, size_t size, uint32_t reserve, char **dst,
 		tx->ring_used += (uint32_t)size;
 		return 0;
 	}
-	if (!tx->chunk_head || tx->chunk_head + size > nvh_blk_size(pool, &tx->chunk)) {
+	/* every record but the ABORT leaves the chunk's last line free */
+	uint64_t keep = abort_rec ? 0 : NVH_REC_ALIGN;
+	if (!tx->chunk_head ||
+	    tx->chunk_head + size + keep > nvh_blk_size(pool, &tx->chunk)) {
 		/* Open a chunk, announced by a CHUNK record in the ring. */
 		if (nvh_lane_room(l) < NVH_REC_ALIGN)
 			return nvh_err(ENOSPC, "transaction log full: no room "
 				       "in lane %u for another chunk", l->index);
 		struct nvh_blk k;
-		uint64_t want = size > NVH_TX_CHUNK ? size : NVH_TX_CHUNK;
+		uint64_t want = size + NVH_REC_ALIGN > NVH_TX_CHUNK
+				? size + NVH_REC_ALIGN : NVH_TX_CHUNK;
 		int rc = nvh_blk_reserve(pool, tx->t, want, &k);
 		if (rc)
 			return rc;
@@ -157,7 +161,7 @@ nvh_tx_do_abort(struct nvh_tx *tx, int write_record)
 			int in_ring;
 			rc = nvh_rec_put(&rec, &body, sizeof(body));
 			if (!rc)
-				rc = nvh_tx_place(tx, NVH_REC_ALIGN, 0, &dst,
+				rc = nvh_tx_place(tx, NVH_REC_ALIGN, 0, 1, &dst,
 						  &in_ring);
 			if (!rc)
 				rc = nvh_lane_log(pool, tx->lane, &rec, dst,
@@ -165,6 +169,18 @@ nvh_tx_do_abort(struct nvh_tx *tx, int write_record)
 			nvh_rec_fini(&rec);
 			if (!rc && !in_ring)
 				keep_chunk(tx);
+		}
+		if (rc) {
+			/* The UNDO records stay live with no ABORT after them:
+			 * a later commit's changes to these ranges would be
+			 * rolled back by the next recovery.  So no later
+			 * commit: the pool refuses writes until reopened, and
+			 * that open's recovery rolls the (already restored)
+			 * ranges back once more, harmlessly. */
+			atomic_store(&pool->failed, rc);
+			nvh_err(-rc, "%s: the rollback could not be recorded "
+				"(%s): the pool refuses further writes; reopen "
+				"it", pool->path, strerror(-rc));
 		}
 	}
 	for (size_t i = 0; i < tx->nfresh; i++) {
@@ -234,7 +250,7 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 	char *dst;
 	int in_ring;
 	size_t size = (cr.len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
-	rc = nvh_tx_place(tx, size, 0, &dst, &in_ring);
+	rc = nvh_tx_place(tx, size, 0, 0, &dst, &in_ring);
 	if (rc)
 		goto fail;
 	nvh_lane_enter(pool, tx->lane);

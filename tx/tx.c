@@ -459,7 +459,8 @@ nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len)
 	int in_ring = 0;
 	size_t size = (rec.len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
 	if (!rc)
-		rc = nvh_tx_place(tx, size, NVH_TX_RING_RESERVE, &dst, &in_ring);
+		rc = nvh_tx_place(tx, size, NVH_TX_RING_RESERVE, 0, &dst,
+				  &in_ring);
 	if (!rc && grow((void **)&tx->undo, &tx->cundo, tx->nundo,
 			sizeof(*tx->undo)))
 		rc = -ENOMEM;

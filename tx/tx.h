@@ -92,9 +92,11 @@ int nvh_tx_do_commit(struct nvh_tx *tx);
 int nvh_tx_do_abort(struct nvh_tx *tx, int write_abort_record);
 /* Place a record of `size` bytes: the ring if it leaves `reserve` bytes,
  * else the transaction's chunk (opening one, with a CHUNK record in the
- * ring, if needed).  *in_ring tells which. */
+ * ring, if needed).  *in_ring tells which.  The last NVH_REC_ALIGN bytes
+ * of every chunk are kept for the ABORT record (`abort_rec`), so a
+ * rollback can always say it is done, even in a full pool (T4). */
 int nvh_tx_place(struct nvh_tx *tx, size_t size, uint32_t reserve,
-		 char **dst, int *in_ring);
+		 int abort_rec, char **dst, int *in_ring);
 /* Roll one UNDO record back: copy the old bytes into place, flush. */
 void nvh_undo_apply(struct nvh_pool *pool, const void *rec);
 /* Release everything the transaction holds in DRAM and free it. */

@@ -424,6 +424,87 @@ die_after_commit(void *arg)
 	_exit(0);
 }
 
+/* A rollback in a full pool must still be recorded: a transaction whose
+ * log spilled into a chunk fills it when no arena is left; its ABORT
+ * record then had nowhere to go, its UNDO records stayed live, and the
+ * next recovery rolled a later committed transaction's bytes back. */
+struct full_ctx {
+	nvh_pool *pool;
+	char *d;
+	int rc;
+};
+
+static void *
+commit_t2(void *arg)
+{
+	struct full_ctx *c = arg;
+	nvh_tx *tx = nvh_tx_begin(c->pool);
+	c->rc = tx ? nvh_tx_add(tx, c->d, 8) : -1;
+	if (!c->rc) {
+		memcpy(c->d, "T2-DATA!", 8);
+		c->rc = nvh_tx_commit(tx);
+	}
+	return NULL;
+}
+
+static int
+abort_in_full_pool_then_die(void *arg)
+{
+	nvh_pool *pool = nvh_open(arg, "tx", NULL);
+	if (!pool)
+		return 1;
+	nvh_oid *root = nvh_root_slot(pool);
+	if (nvh_alloc(pool, root, 256 << 10, 1, NULL, NULL))
+		return 2;
+	char *d = nvh_direct(pool, *root);
+	if (nvh_memset_persist(pool, d, 'A', 128 << 10))
+		return 3;
+	nvh_oid *slot = (nvh_oid *)(d + (128 << 10));
+	int n = 0;
+	while (nvh_alloc(pool, &slot[n], 256 << 10, 2, NULL, NULL) == 0)
+		n++; /* fill the pool */
+	if (n < 2 || nvh_free(pool, &slot[0]))
+		return 4; /* one arena free: one log chunk */
+	nvh_tx *tx = nvh_tx_begin(pool);
+	int i, rc = 0;
+	for (i = 0; i < 20000; i++) {
+		if ((rc = nvh_tx_add(tx, d + 16 * i, 8)))
+			break;
+		d[16 * i] = 'B';
+	}
+	if (rc != -ENOMEM)
+		return 5; /* the log must have run out of space */
+	if (nvh_tx_abort(tx))
+		return 6;
+	if (memcmp(d, "AAAAAAAA", 8) != 0)
+		return 7;
+	struct full_ctx c = {pool, d, -1};
+	pthread_t th;
+	if (pthread_create(&th, NULL, commit_t2, &c) || pthread_join(th, NULL))
+		return 8;
+	if (c.rc)
+		return 9;
+	_exit(0); /* crash: no close */
+}
+
+static void
+full_pool_rollback_is_recorded(void **state)
+{
+	(void)state;
+	const char *path = nvt_path("fullabort.pool");
+	unlink(path);
+	nvh_pool *pool = assert_nvh_ptr(nvh_create(path, "tx", 8 * MIB, NULL));
+	assert_nvh_ok(nvh_close(pool));
+	assert_int_equal(nvt_in_child(abort_in_full_pool_then_die,
+				      (void *)path), 0);
+	pool = assert_nvh_ptr(nvh_open(path, "tx", NULL));
+	const char *d = nvh_direct(pool, *nvh_root_slot(pool));
+	assert_non_null(d);
+	assert_memory_equal(d, "T2-DATA!", 8);
+	assert_int_equal(d[16], 'A'); /* T1 rolled back */
+	assert_nvh_ok(nvh_close(pool));
+}
+
 static void
 crash_recovery(void **state)
 {
@@ -540,6 +621,7 @@ main(void)
 		cmocka_unit_test(snapshot_merging_and_budget),
 		cmocka_unit_test(huge_transactions),
 		cmocka_unit_test(crash_recovery),
+		cmocka_unit_test(full_pool_rollback_is_recorded),
 		cmocka_unit_test(threads),
 	};
 	return cmocka_run_group_tests_name("tx", tests, NULL, NULL);
