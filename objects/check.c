@@ -246,6 +246,14 @@ nvh_check(nvh_pool *pool, struct nvh_check_report *rep, FILE *out)
 	while (c.qh < c.qt) {
 		struct cobj *o = &c.o[c.queue[c.qh++]];
 		const struct nvh_rtype *rt = nvh_type_get(pool, NVH_HDR_TYPE(o->word));
+		if (rt && rt->size > o->size) {
+			problem(&c, "damaged header: the object at %" PRIu64 " (%"
+				PRIu64 " bytes) says it is a \"%s\" (type 0x%"
+				PRIx32 ", %" PRIu32 " bytes): its fields are not "
+				"followed", o->off, o->size, rt->name,
+				NVH_HDR_TYPE(o->word), rt->size);
+			rt = NULL;
+		}
 		for (uint32_t i = 0; rt && i < rt->nfields; i++) {
 			const struct nvh_rfield *f = &rt->fields[i];
 			uint32_t w = nvh_field_width(f->flags);
@@ -267,7 +275,8 @@ nvh_check(nvh_pool *pool, struct nvh_check_report *rep, FILE *out)
 				o->off, o->size, NVH_HDR_TYPE(o->word));
 			continue;
 		}
-		const struct nvh_rtype *rt = nvh_type_get(pool, NVH_HDR_TYPE(o->word));
+		const struct nvh_rtype *rt = nvh_type_fit(pool, NVH_HDR_TYPE(o->word),
+							  o->size);
 		if (!nvh_type_counted(rt))
 			continue;
 		if (NVH_HDR_COUNT(o->word) != o->refs)

@@ -58,6 +58,11 @@ void nvh_obj_plan_free(struct nvh_objects *o);
 int nvh_objects_open(struct nvh_pool *pool);
 void nvh_objects_close(struct nvh_pool *pool);
 const struct nvh_rtype *nvh_type_get(struct nvh_pool *pool, uint32_t id);
+/* The type of an allocated object of `size` bytes whose header says `id`:
+ * NULL if untyped, or if the type is larger than the object (a damaged
+ * header: its fields would lie outside the object). */
+const struct nvh_rtype *nvh_type_fit(struct nvh_pool *pool, uint32_t id,
+				     uint64_t size);
 const struct nvh_rtype *nvh_type_named(struct nvh_pool *pool, const char *name);
 /* Validate a type table object's bytes; fills types (malloc'd). */
 int nvh_types_parse(const void *obj, uint64_t size, struct nvh_rtype **out,

@@ -99,7 +99,9 @@ obj_containing(struct nvh_pool *pool, struct nvh_tx *tx, uint64_t off,
 			 : h->cls[h->arena[a].cls].block_size;
 	oi->hdr = (struct nvh_objhdr *)(pool->base + nvh_objhdr_off(h, a, b, large));
 	oi->type = NVH_HDR_TYPE(oi->hdr->word);
-	oi->rt = nvh_type_get(pool, oi->type);
+	/* a type larger than the block is a damaged header: untyped, so no
+	 * field of it is ever read or released (nvh_check reports it) */
+	oi->rt = nvh_type_fit(pool, oi->type, oi->size);
 	return 0;
 }
 

@@ -186,6 +186,13 @@ nvh_type_get(struct nvh_pool *pool, uint32_t id)
 }
 
 const struct nvh_rtype *
+nvh_type_fit(struct nvh_pool *pool, uint32_t id, uint64_t size)
+{
+	const struct nvh_rtype *rt = nvh_type_get(pool, id);
+	return rt && rt->size <= size ? rt : NULL;
+}
+
+const struct nvh_rtype *
 nvh_type_named(struct nvh_pool *pool, const char *name)
 {
 	struct nvh_objects *o = pool->objects;

@@ -448,6 +448,61 @@ pins(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* A registered type far larger than the object its id is written on: a
+ * header whose type id is damaged into it must not make anything read
+ * "fields" past the object (it crashed nvh_check and the commit that
+ * released the object): the object is treated as untyped, and nvh_check
+ * names the damage. */
+static const struct nvh_field huge_fields[] = {{(1u << 30) - 8, 0, NULL, 0}};
+static const struct nvh_type huge_type = {"huge", 1u << 30, 0, 1, huge_fields};
+
+static void
+damaged_type_id(void **state)
+{
+	(void)state;
+	const char *path = nvt_path("typeid.pool");
+	nvh_pool *pool = typed_pool("typeid.pool", 8 * MIB);
+	assert_nvh_ok(nvh_type_register(pool, &huge_type));
+	struct top *tp = top_d(pool, NVH_ROOT(pool, top));
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	node_ptr n = NVH_TX_ALLOC(tx, node);
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->a, n));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	uint64_t noff = n.oid.off & NVH_OID_OFF_MASK;
+	uint64_t nhdr = (uint64_t)((char *)nvh_obj_hdr(pool, noff) - pool->base);
+	uint32_t huge_id = nvh_type_named(pool, "huge")->id;
+	assert_nvh_ok(nvh_close(pool));
+
+	uint64_t w;
+	nvt_pread(path, nhdr, &w, 8);
+	w = NVH_HDR_MAKE(huge_id, NVH_HDR_FLAGS(w), NVH_HDR_COUNT(w));
+	nvt_pwrite(path, nhdr, &w, 8);
+
+	pool = reopen(NULL, "typeid.pool");
+	assert_nvh_ok(nvh_type_register(pool, &huge_type));
+	tp = top_d(pool, NVH_ROOT(pool, top));
+	struct nvh_check_report rep;
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f = open_memstream(&out, &outlen);
+	assert_int_equal(nvh_check(pool, &rep, f), -NVH_ECORRUPT);
+	fclose(f);
+	if (!strstr(out, "damaged header"))
+		fail_msg("nvh_check said: %s", out);
+	free(out);
+	/* unlinking it releases nothing through the bogus type */
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->a, NVH_NULL(node)));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	f = open_memstream(&out, &outlen);
+	assert_int_equal(nvh_check(pool, &rep, f), -NVH_ECORRUPT);
+	fclose(f);
+	if (!strstr(out, "leak: object at"))
+		fail_msg("nvh_check said: %s", out);
+	free(out);
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* A damaged dying list: both read-only and read-write opens refuse it
  * (found by fuzzing: a read-only open used to accept what a read-write
  * open refused).  A dying object whose child's count is already 0 is
@@ -874,6 +929,7 @@ main(void)
 		cmocka_unit_test(mutex_misuse_is_an_error),
 		cmocka_unit_test(check_finds_planted_damage),
 		cmocka_unit_test(damaged_dying_list),
+		cmocka_unit_test(damaged_type_id),
 		cmocka_unit_test(million_node_cascade),
 		cmocka_unit_test(cascade_survives_a_crash),
 	};
