@@ -106,10 +106,13 @@ nvh_file_create(const char *path, uint64_t size, mode_t mode,
 	if (snprintf(d, sizeof(d), "%s", path) >= (int)sizeof(d) ||
 	    snprintf(b, sizeof(b), "%s", path) >= (int)sizeof(b))
 		return nvh_err(ENAMETOOLONG, "path too long");
-	size_t n = strlen(dirname(d)) + strlen(basename(b)) + 32;
+	/* dirname() and basename() may return a pointer other than their
+	 * argument ("." for a name without a slash): use what they return. */
+	const char *dn = dirname(d), *bn = basename(b);
+	size_t n = strlen(dn) + strlen(bn) + 32;
 	if (!(f->tmp = malloc(n)))
 		return nvh_err(ENOMEM, "out of memory");
-	snprintf(f->tmp, n, "%s/.%s.creating-XXXXXX", d, basename(b));
+	snprintf(f->tmp, n, "%s/.%s.creating-XXXXXX", dn, bn);
 	f->fd = mkostemp(f->tmp, O_CLOEXEC);
 	if (f->fd < 0) {
 		int e = errno;

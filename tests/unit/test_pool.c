@@ -713,6 +713,36 @@ update_writes_stale_copy_first(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* A name without a slash is in the current directory (the temporary
+ * name used while creating it once became "name/.name.creating-..."). */
+static int
+create_bare_name(void *arg)
+{
+	if (chdir(arg) != 0)
+		return 1;
+	nvh_pool *pool = nvh_create("bare.pool", "bare", SIZE, NULL);
+	if (!pool) {
+		fprintf(stderr, "%s\n", nvh_errormsg());
+		return 2;
+	}
+	if (nvh_close(pool) != 0)
+		return 3;
+	pool = nvh_open("bare.pool", "bare", NULL);
+	if (!pool || nvh_close(pool) != 0)
+		return 4;
+	return 0;
+}
+
+static void
+relative_names(void **state)
+{
+	(void)state;
+	const char *d = nvt_path("reldir");
+	assert_int_equal(mkdir(d, 0755), 0);
+	assert_int_equal(nvt_in_child(create_bare_name, (void *)d), 0);
+	assert_int_equal(nvt_file_size(nvt_path("reldir/bare.pool")), SIZE);
+}
+
 /* ---- misuse of open and close ---- */
 
 /* Opening a FIFO read-only used to wait forever for a writer before the
@@ -874,6 +904,7 @@ main(void)
 		cmocka_unit_test(newer_copy_wins),
 		cmocka_unit_test(update_writes_stale_copy_first),
 		cmocka_unit_test(heap_header_offsets_checked),
+		cmocka_unit_test(relative_names),
 		cmocka_unit_test(fifo_is_refused),
 		cmocka_unit_test(close_refuses_open_transactions),
 		cmocka_unit_test(close_reports_an_earlier_failed_write),
