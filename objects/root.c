@@ -8,13 +8,14 @@
  * generation-stamped locks without rewriting a persistent word (and
  * flushing its line) on every lock and unlock.
  *
- * The DRAM mutexes are error-checking (PTHREAD_MUTEX_ERRORCHECK): misuse
+ * The DRAM mutexes are error-checking (each records its holder): misuse
  * is an error with a message, never a hang.  Relocking by the owner fails
  * with EDEADLK (they are not recursive), unlocking by a thread that does
  * not hold the mutex (or of an unlocked one) with EPERM.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,7 +90,24 @@ nvh_mutexes_init(struct nvh_objects *o)
 	return 0;
 }
 
-static pthread_mutex_t *
+/* A persistent mutex's DRAM side: the lock and who holds it.  The owner
+ * is checked before pthreads is asked, so misuse is an error (EDEADLK,
+ * EPERM) without relying on error-checking mutexes, whose failing calls
+ * thread sanitizers report as bugs. */
+struct dmutex {
+	pthread_mutex_t m;
+	_Atomic uintptr_t owner; /* self() of the holder, 0 if none */
+};
+
+/* Unique among live threads: the address of a thread-local byte. */
+static uintptr_t
+self(void)
+{
+	static _Thread_local char me;
+	return (uintptr_t)&me;
+}
+
+static struct dmutex *
 mutex_of(nvh_pool *pool, nvh_mutex *mx)
 {
 	const char *p = (const char *)mx;
@@ -105,18 +123,13 @@ mutex_of(nvh_pool *pool, nvh_mutex *mx)
 		&pool->objects->mutexes[nvh_u64map_hash(off, MUTEX_STRIPES)];
 	pthread_mutex_lock(&st->lock);
 	const uint64_t *v = nvh_u64map_find(&st->map, off);
-	pthread_mutex_t *m = v ? (pthread_mutex_t *)(uintptr_t)*v : NULL;
+	struct dmutex *m = v ? (struct dmutex *)(uintptr_t)*v : NULL;
 	if (!m && (m = malloc(sizeof(*m)))) {
-		/* error-checking: relock -> EDEADLK, foreign unlock -> EPERM */
-		pthread_mutexattr_t at;
-		int bad = pthread_mutexattr_init(&at) ||
-			  pthread_mutexattr_settype(&at,
-					PTHREAD_MUTEX_ERRORCHECK) ||
-			  pthread_mutex_init(m, &at);
-		pthread_mutexattr_destroy(&at);
+		int bad = pthread_mutex_init(&m->m, NULL);
+		atomic_init(&m->owner, 0);
 		if (bad || nvh_u64map_put(&st->map, off, (uint64_t)(uintptr_t)m)) {
 			if (!bad)
-				pthread_mutex_destroy(m);
+				pthread_mutex_destroy(&m->m);
 			free(m);
 			m = NULL;
 		}
@@ -127,7 +140,7 @@ mutex_of(nvh_pool *pool, nvh_mutex *mx)
 	return m;
 }
 
-/* Turn a pthread result into ours, with a message for each failure. */
+/* Turn a result into ours, with a message for each failure. */
 static int
 mutex_result(nvh_pool *pool, nvh_mutex *mx, int r, const char *fn)
 {
@@ -152,28 +165,46 @@ mutex_result(nvh_pool *pool, nvh_mutex *mx, int r, const char *fn)
 	}
 }
 
+/* Only the holder stores its own id into owner or clears it, so reading
+ * our own id there means we hold the mutex, and anything else that we
+ * do not. */
 NVH_API int
 nvh_mutex_lock(nvh_pool *pool, nvh_mutex *mx)
 {
-	pthread_mutex_t *m = mutex_of(pool, mx);
-	return m ? mutex_result(pool, mx, pthread_mutex_lock(m),
-				"nvh_mutex_lock") : -errno;
+	struct dmutex *m = mutex_of(pool, mx);
+	if (!m)
+		return -errno;
+	int r = atomic_load(&m->owner) == self() ? EDEADLK
+						  : pthread_mutex_lock(&m->m);
+	if (!r)
+		atomic_store(&m->owner, self());
+	return mutex_result(pool, mx, r, "nvh_mutex_lock");
 }
 
 NVH_API int
 nvh_mutex_trylock(nvh_pool *pool, nvh_mutex *mx)
 {
-	pthread_mutex_t *m = mutex_of(pool, mx);
-	return m ? mutex_result(pool, mx, pthread_mutex_trylock(m),
-				"nvh_mutex_trylock") : -errno;
+	struct dmutex *m = mutex_of(pool, mx);
+	if (!m)
+		return -errno;
+	int r = atomic_load(&m->owner) == self() ? EBUSY
+						  : pthread_mutex_trylock(&m->m);
+	if (!r)
+		atomic_store(&m->owner, self());
+	return mutex_result(pool, mx, r, "nvh_mutex_trylock");
 }
 
 NVH_API int
 nvh_mutex_unlock(nvh_pool *pool, nvh_mutex *mx)
 {
-	pthread_mutex_t *m = mutex_of(pool, mx);
-	return m ? mutex_result(pool, mx, pthread_mutex_unlock(m),
-				"nvh_mutex_unlock") : -errno;
+	struct dmutex *m = mutex_of(pool, mx);
+	if (!m)
+		return -errno;
+	if (atomic_load(&m->owner) != self())
+		return mutex_result(pool, mx, EPERM, "nvh_mutex_unlock");
+	atomic_store(&m->owner, 0);
+	return mutex_result(pool, mx, pthread_mutex_unlock(&m->m),
+			    "nvh_mutex_unlock");
 }
 
 void
@@ -186,9 +217,9 @@ nvh_mutexes_free(struct nvh_objects *o)
 		for (size_t k = 0; k < st->map.cap; k++) {
 			if (!st->map.s[k].key)
 				continue;
-			pthread_mutex_t *m =
-				(pthread_mutex_t *)(uintptr_t)st->map.s[k].val;
-			pthread_mutex_destroy(m);
+			struct dmutex *m =
+				(struct dmutex *)(uintptr_t)st->map.s[k].val;
+			pthread_mutex_destroy(&m->m);
 			free(m);
 		}
 		nvh_u64map_fini(&st->map);
