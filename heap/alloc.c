@@ -524,13 +524,20 @@ nvh_free(nvh_pool *pool, nvh_oid *dest)
 		nvh_err_prefix("nvh_free: %s: ", pool->path);
 		return rc;
 	}
-	const struct nvh_rtype *rt = nvh_type_get(pool,
-		NVH_HDR_TYPE(nvh_blk_hdr(pool, &k)->word));
+	const struct nvh_rtype *rt = nvh_type_fit(pool,
+		NVH_HDR_TYPE(nvh_blk_hdr(pool, &k)->word), nvh_blk_size(pool, &k));
 	if (nvh_type_counted(rt)) {
 		nvh_blk_unclaim(pool, &k);
 		return nvh_err(EINVAL, "nvh_free: %s: a \"%s\" is reference "
 			       "counted: unlink it in a transaction", pool->path,
 			       rt->name);
+	}
+	if (nvh_obj_holds_counted(pool, off, rt)) {
+		/* their counts change only in transactions */
+		nvh_blk_unclaim(pool, &k);
+		return nvh_err(EINVAL, "nvh_free: %s: the \"%s\" holds strong "
+			       "pointers to reference-counted objects: free it "
+			       "with nvh_tx_free", pool->path, rt->name);
 	}
 	struct nvh_rec rec;
 	nvh_rec_init(&rec, NVH_REC_ATOMIC);

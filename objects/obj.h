@@ -95,5 +95,13 @@ int nvh_obj_dying_check(struct nvh_pool *pool);
 int nvh_pinned(struct nvh_pool *pool, uint64_t off);
 /* Header of the live (or reserved) object starting at pool offset off. */
 struct nvh_objhdr *nvh_obj_hdr(struct nvh_pool *pool, uint64_t off);
+/* A manual (uncounted) object of type rt at `off` is being freed: do its
+ * strong fields hold reference-counted objects (the atomic nvh_free must
+ * then refuse)?  And, in a transaction: drop those references at commit,
+ * as the release of a counted object does. */
+int nvh_obj_holds_counted(struct nvh_pool *pool, uint64_t off,
+			  const struct nvh_rtype *rt);
+int nvh_obj_drop_fields(struct nvh_tx *tx, uint64_t off,
+			const struct nvh_rtype *rt);
 
 #endif

@@ -267,6 +267,64 @@ nvh_tx_set(nvh_tx *tx, nvh_oid *field, nvh_oid value)
 	return rc;
 }
 
+/* Each counted object a strong field of the object at `off` (type rt)
+ * points to: fn(tx, its offset); stops at the first non-zero result. */
+static int
+each_counted_target(struct nvh_pool *pool, struct nvh_tx *tx, uint64_t off,
+		    const struct nvh_rtype *rt,
+		    int (*fn)(struct nvh_tx *tx, uint64_t target))
+{
+	for (uint32_t i = 0; rt && i < rt->nfields; i++) {
+		const struct nvh_rfield *f = &rt->fields[i];
+		if (f->flags & NVH_FIELD_WEAK)
+			continue;
+		for (uint32_t j = 0; j < f->count; j++) {
+			uint64_t v, toff, in;
+			struct oinfo oi;
+			memcpy(&v, pool->base + off + f->offset + 8 * (uint64_t)j,
+			       8);
+			if (!v || nvh_oid_untag(pool, v, &toff) || !toff ||
+			    obj_containing(pool, tx, toff, &oi, &in) || in ||
+			    !nvh_type_counted(oi.rt))
+				continue;
+			int rc = fn(tx, toff);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static int
+found(struct nvh_tx *tx, uint64_t target)
+{
+	(void)tx;
+	(void)target;
+	return 1;
+}
+
+int
+nvh_obj_holds_counted(struct nvh_pool *pool, uint64_t off,
+		      const struct nvh_rtype *rt)
+{
+	return each_counted_target(pool, NULL, off, rt, found);
+}
+
+static int
+drop(struct nvh_tx *tx, uint64_t target)
+{
+	return rc_add(tx, target, -1);
+}
+
+int
+nvh_obj_drop_fields(struct nvh_tx *tx, uint64_t off, const struct nvh_rtype *rt)
+{
+	int rc = each_counted_target(tx->pool, tx, off, rt, drop);
+	if (!rc && rt && rt->nfields)
+		tx->typed = 1; /* the commit applies the counts */
+	return rc;
+}
+
 NVH_API int
 nvh_tx_set_weak(nvh_tx *tx, nvh_weak *field, nvh_oid value)
 {

@@ -548,6 +548,11 @@ nvh_tx_free(nvh_tx *tx, nvh_oid oid)
 		    nvh_type_counted(nvh_type_get(tx->pool, tx->fresh[i].type)))
 			return tx_fail(tx, EINVAL, "nvh_tx_free: reference "
 				       "counted objects are freed when unlinked");
+		/* a manual object's strong fields give their references up */
+		rc = nvh_obj_drop_fields(tx, off, nvh_type_get(tx->pool,
+							       tx->fresh[i].type));
+		if (rc)
+			return rc;
 		nvh_blk_unreserve(tx->pool, &tx->fresh[i].blk);
 		nvh_u64map_del(&tx->fresh_ix, off);
 		tx->fresh[i] = tx->fresh[--tx->nfresh];
@@ -559,12 +564,18 @@ nvh_tx_free(nvh_tx *tx, nvh_oid oid)
 	rc = nvh_blk_claim(tx->pool, off, &k);
 	if (rc)
 		return tx_fail(tx, -rc, "nvh_tx_free: %s", nvh_errormsg());
-	const struct nvh_rtype *rt = nvh_type_get(tx->pool,
-		NVH_HDR_TYPE(nvh_blk_hdr(tx->pool, &k)->word));
+	const struct nvh_rtype *rt = nvh_type_fit(tx->pool,
+		NVH_HDR_TYPE(nvh_blk_hdr(tx->pool, &k)->word),
+		nvh_blk_size(tx->pool, &k));
 	if (nvh_type_counted(rt)) {
 		nvh_blk_unclaim(tx->pool, &k);
 		return tx_fail(tx, EINVAL, "nvh_tx_free: a \"%s\" is reference "
 			       "counted: unlink it and it is freed", rt->name);
+	}
+	/* a manual object's strong fields give their references up */
+	if ((rc = nvh_obj_drop_fields(tx, off, rt))) {
+		nvh_blk_unclaim(tx->pool, &k);
+		return rc;
 	}
 	if (grow((void **)&tx->frees, &tx->cfrees, tx->nfrees,
 		 sizeof(*tx->frees))) {

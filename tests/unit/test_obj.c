@@ -448,6 +448,59 @@ pins(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* A manual object's strong fields count like any other (objects/ref.c's
+ * invariant), so freeing it drops its targets' counts at commit: a target
+ * it alone held is freed with it, one still linked elsewhere is kept.
+ * nvh_free, which cannot change counts, refuses such an object. */
+NVH_TYPE(mholder);
+struct mholder {
+	node_ptr a, b;
+};
+NVH_TYPE_DEFINE(mholder, NVH_TYPE_MANUAL, NVH_PTR(mholder, a, node)
+		NVH_PTR(mholder, b, node));
+
+static void
+manual_object_fields_are_released(void **state)
+{
+	(void)state;
+	nvh_pool *pool = typed_pool("manual.pool", 8 * MIB);
+	assert_nvh_ok(nvh_type_register(pool, &mholder_type));
+	struct top *tp = top_d(pool, NVH_ROOT(pool, top));
+	uint64_t base = nobjects(pool);
+	for (int fresh = 0; fresh < 2; fresh++) {
+		nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+		mholder_ptr h = NVH_TX_ALLOC(tx, mholder);
+		node_ptr only = NVH_TX_ALLOC(tx, node);
+		node_ptr shared = NVH_TX_ALLOC(tx, node);
+		assert_nvh_ok(NVH_TX_SET(tx, &mholder_d(pool, h)->a, only));
+		assert_nvh_ok(NVH_TX_SET(tx, &mholder_d(pool, h)->b, shared));
+		assert_nvh_ok(NVH_TX_SET(tx, &tp->b, shared));
+		if (!fresh) {
+			assert_nvh_ok(nvh_tx_set(tx, &tp->any, h.oid));
+			assert_nvh_ok(nvh_tx_commit(tx));
+			assert_int_equal(nvh_refcount(pool, only.oid), 1);
+			assert_int_equal(nvh_refcount(pool, shared.oid), 2);
+			/* the atomic free cannot drop the counts: refused */
+			assert_int_equal(nvh_free(pool, &tp->any), -EINVAL);
+			assert_errmsg_has("nvh_tx_free");
+			tx = assert_nvh_ptr(nvh_tx_begin(pool));
+			assert_nvh_ok(nvh_tx_set(tx, &tp->any, NVH_OID_NULL));
+		}
+		assert_nvh_ok(nvh_tx_free(tx, h.oid));
+		assert_nvh_ok(nvh_tx_commit(tx));
+		assert_int_equal(nvh_usable_size(pool, h.oid), 0);
+		assert_int_equal(nvh_usable_size(pool, only.oid), 0);
+		assert_int_equal(nvh_refcount(pool, shared.oid), 1);
+		assert_consistent(pool);
+		tx = assert_nvh_ptr(nvh_tx_begin(pool));
+		assert_nvh_ok(NVH_TX_SET(tx, &tp->b, NVH_NULL(node)));
+		assert_nvh_ok(nvh_tx_commit(tx));
+		assert_int_equal(nobjects(pool), base);
+		assert_consistent(pool);
+	}
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* A registered type far larger than the object its id is written on: a
  * header whose type id is damaged into it must not make anything read
  * "fields" past the object (it crashed nvh_check and the commit that
@@ -930,6 +983,7 @@ main(void)
 		cmocka_unit_test(check_finds_planted_damage),
 		cmocka_unit_test(damaged_dying_list),
 		cmocka_unit_test(damaged_type_id),
+		cmocka_unit_test(manual_object_fields_are_released),
 		cmocka_unit_test(million_node_cascade),
 		cmocka_unit_test(cascade_survives_a_crash),
 	};
