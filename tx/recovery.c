@@ -58,10 +58,17 @@ target_ok(void *arg, uint64_t off)
 	return nvh_heap_target_ok(arg, off);
 }
 
+/* Ranges a record may save or cover: user data (nvh_heap_data_ok), and
+ * the type-table slot, which nvh_type_register snapshots.  (Recovery
+ * used to refuse the latter: the registration's UNDO record then ended
+ * its lane's scan, and later transactions of the pass went unrecovered.) */
 static int
 range_ok(void *arg, uint64_t off, uint64_t len)
 {
-	return nvh_heap_data_ok(arg, off, len);
+	struct nvh_pool *pool = arg;
+	uint64_t types = pool->heap->hdr.root_off +
+			 (NVH_HEAP_TYPES_REL - NVH_HEAP_ROOT_REL);
+	return (off == types && len <= 8) || nvh_heap_data_ok(pool, off, len);
 }
 
 static int

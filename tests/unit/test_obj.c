@@ -448,6 +448,88 @@ pins(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* nvh_type_register snapshots the type-table slot; recovery refused that
+ * range, so the registration's UNDO record ended its lane's scan and a
+ * later transaction cut short by a crash was not rolled back. */
+NVH_TYPE(account);
+struct account {
+	int64_t a, b; /* a + b == 100 once set */
+};
+NVH_TYPE_DEFINE(account, 0, );
+
+static int
+register_then_die_mid_tx(void *arg)
+{
+	nvh_pool *pool = nvh_open(arg, "obj", NULL);
+	if (!pool || nvh_type_register(pool, &account_type))
+		return 1;
+	account_ptr r = NVH_ROOT(pool, account);
+	struct account *x = account_d(pool, r);
+	nvh_tx *tx = nvh_tx_begin(pool);
+	if (!x || !tx || nvh_tx_add(tx, x, sizeof(*x)))
+		return 2;
+	x->a = 100;
+	if (nvh_tx_commit(tx))
+		return 3;
+	tx = nvh_tx_begin(pool);
+	if (!tx || nvh_tx_add(tx, x, sizeof(*x)))
+		return 4;
+	x->a -= 30; /* ... and the crash comes before b += 30 */
+	nvh_persist(pool, &x->a, 8);
+	_exit(0);
+}
+
+static void
+crash_after_type_registration(void **state)
+{
+	(void)state;
+	const char *path = nvt_path("reg.pool");
+	unlink(path);
+	nvh_pool *pool = assert_nvh_ptr(nvh_create(path, "obj", 8 * MIB, NULL));
+	assert_nvh_ok(nvh_close(pool));
+	assert_int_equal(nvt_in_child(register_then_die_mid_tx, (void *)path), 0);
+	pool = assert_nvh_ptr(nvh_open(path, "obj", NULL));
+	assert_nvh_ok(nvh_type_register(pool, &account_type));
+	struct account *x = account_d(pool, NVH_ROOT(pool, account));
+	assert_non_null(x);
+	assert_int_equal(x->a, 100);
+	assert_int_equal(x->b, 0);
+	assert_consistent(pool);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* A root slot (damaged) holding the type table's oid: nvh_check names
+ * it, and neither free destroys nvheap's own table. */
+static void
+root_slot_on_the_type_table(void **state)
+{
+	(void)state;
+	const char *path = nvt_path("roottt.pool");
+	nvh_pool *pool = typed_pool("roottt.pool", 8 * MIB);
+	uint64_t slots = pool->heap->hdr.root_off;
+	assert_nvh_ok(nvh_close(pool));
+	uint64_t table;
+	nvt_pread(path, slots + 16, &table, 8);
+	nvt_pwrite(path, slots, &table, 8);
+	pool = reopen(NULL, "roottt.pool");
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f = open_memstream(&out, &outlen);
+	struct nvh_check_report rep;
+	assert_int_equal(nvh_check(pool, &rep, f), -NVH_ECORRUPT);
+	fclose(f);
+	if (!strstr(out, "points to nvheap's own object"))
+		fail_msg("nvh_check said: %s", out);
+	free(out);
+	assert_int_equal(nvh_free(pool, nvh_root_slot(pool)), -EINVAL);
+	assert_errmsg_has("nvheap's own object");
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_int_equal(nvh_tx_free(tx, *nvh_root_slot(pool)), -EINVAL);
+	assert_int_equal(nvh_tx_commit(tx), -EINVAL);
+	pool = reopen(pool, "roottt.pool"); /* the table is intact */
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* A manual object's strong fields count like any other (objects/ref.c's
  * invariant), so freeing it drops its targets' counts at commit: a target
  * it alone held is freed with it, one still linked elsewhere is kept.
@@ -589,8 +671,23 @@ damaged_dying_list(void **state)
 	assert_null(nvh_open(path, "obj", NULL));
 	assert_errmsg_has("is not a dying object");
 
-	/* n made dying (unlinked from the root); m's count wrongly 0 */
+	/* n and m dying, each the other's successor: a loop, found at
+	 * once (Brent), not after a walk as long as the pool */
 	uint64_t nword, mword, zero = 0;
+	nvt_pread(path, nhdr, &nword, 8);
+	nvt_pread(path, mhdr, &mword, 8);
+	uint64_t lw = NVH_HDR_MAKE(NVH_HDR_TYPE(nword), NVH_OBJ_DYING, 0);
+	nvt_pwrite(path, nhdr, &lw, 8);
+	nvt_pwrite(path, nhdr + 8, &m.oid.off, 8);
+	lw = NVH_HDR_MAKE(NVH_HDR_TYPE(mword), NVH_OBJ_DYING, 0);
+	nvt_pwrite(path, mhdr, &lw, 8);
+	nvt_pwrite(path, mhdr + 8, &n.oid.off, 8);
+	assert_null(nvh_open(path, "obj", &ro));
+	assert_errmsg_has("the dying list loops");
+	nvt_pwrite(path, nhdr, &nword, 8);
+	nvt_pwrite(path, mhdr, &mword, 8);
+
+	/* n made dying (unlinked from the root); m's count wrongly 0 */
 	nvt_pwrite(path, aoff, &zero, 8);
 	nvt_pread(path, nhdr, &nword, 8);
 	nvt_pread(path, mhdr, &mword, 8);
@@ -983,6 +1080,8 @@ main(void)
 		cmocka_unit_test(check_finds_planted_damage),
 		cmocka_unit_test(damaged_dying_list),
 		cmocka_unit_test(damaged_type_id),
+		cmocka_unit_test(crash_after_type_registration),
+		cmocka_unit_test(root_slot_on_the_type_table),
 		cmocka_unit_test(manual_object_fields_are_released),
 		cmocka_unit_test(million_node_cascade),
 		cmocka_unit_test(cascade_survives_a_crash),
