@@ -524,8 +524,15 @@ nvh_free(nvh_pool *pool, nvh_oid *dest)
 		nvh_err_prefix("nvh_free: %s: ", pool->path);
 		return rc;
 	}
-	const struct nvh_rtype *rt = nvh_type_fit(pool,
-		NVH_HDR_TYPE(nvh_blk_hdr(pool, &k)->word), nvh_blk_size(pool, &k));
+	uint32_t type = NVH_HDR_TYPE(nvh_blk_hdr(pool, &k)->word);
+	if (type >= NVH_TYPEID_USER_MAX && type < NVH_TYPE_TABLE_BASE) {
+		nvh_blk_unclaim(pool, &k);
+		return nvh_err(EINVAL, "nvh_free: %s: oid 0x%" PRIx64 " is "
+			       "nvheap's own object (type 0x%" PRIx32 "), not "
+			       "the caller's", pool->path, v, type);
+	}
+	const struct nvh_rtype *rt = nvh_type_fit(pool, type,
+						  nvh_blk_size(pool, &k));
 	if (nvh_type_counted(rt)) {
 		nvh_blk_unclaim(pool, &k);
 		return nvh_err(EINVAL, "nvh_free: %s: a \"%s\" is reference "

@@ -221,6 +221,15 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 	}
 	/* Types; and the rest of any cascade of frees a crash cut short. */
 	rc = nvh_objects_open(pool);
+	if (rc && rdonly && !pool->was_clean) {
+		/* a read-only open replays nothing: the objects' words may be
+		 * caught mid-operation */
+		char m[768];
+		snprintf(m, sizeof(m), "%s", nvh_errormsg());
+		rc = nvh_err(-rc, "%s (the pool was not closed cleanly and a "
+			     "read-only open does not recover it: open it "
+			     "read-write first)", m);
+	}
 	if (rc)
 		goto fail_heap;
 	if (!rdonly) {

@@ -123,6 +123,13 @@ follow(struct cstate *c, uint64_t v, const char *target, const char *where,
 			where, at, off);
 		return NULL;
 	}
+	uint32_t ty = NVH_HDR_TYPE(t->word);
+	if (ty >= NVH_TYPEID_USER_MAX && ty < NVH_TYPE_TABLE_BASE) {
+		problem(c, "%s at pool offset %" PRIu64 " points to nvheap's own "
+			"object at %" PRIu64 " (type 0x%" PRIx32 ")", where, at,
+			off, ty);
+		return NULL;
+	}
 	if (target && target[0]) {
 		const struct nvh_rtype *rt = nvh_type_get(c->pool,
 							  NVH_HDR_TYPE(t->word));

@@ -834,21 +834,28 @@ int
 nvh_obj_dying_check(struct nvh_pool *pool)
 {
 	uint64_t cur = *(uint64_t *)(pool->base + dying_slot(pool));
-	/* no list is longer than the pool has 64-byte blocks: a loop */
-	uint64_t guard = pool->size / 64;
+	/* Brent's cycle detection: a loop is found within twice its length
+	 * plus the tail, instead of after a walk as long as the pool has
+	 * blocks.  (nvh_open prefixes the pool's path.) */
+	uint64_t tortoise = 0, power = 1, steps = 0;
 	while (cur) {
 		uint64_t off;
 		struct nvh_objhdr *hd;
-		if (guard-- == 0)
-			return nvh_err(NVH_ECORRUPT, "%s: the dying list loops "
-				       "(run nvheap check)", pool->path);
 		if (nvh_oid_untag(pool, cur, &off) || !(hd = nvh_obj_hdr(pool, off)) ||
 		    !(NVH_HDR_FLAGS(hd->word) & NVH_OBJ_DYING) ||
 		    NVH_HDR_COUNT(hd->word) != 0 ||
 		    !nvh_type_counted(nvh_type_get(pool, NVH_HDR_TYPE(hd->word))))
-			return nvh_err(NVH_ECORRUPT, "%s: dying list: 0x%" PRIx64
+			return nvh_err(NVH_ECORRUPT, "dying list: 0x%" PRIx64
 				       " is not a dying object (run nvheap "
-				       "check)", pool->path, cur);
+				       "check)", cur);
+		if (cur == tortoise)
+			return nvh_err(NVH_ECORRUPT, "the dying list loops at "
+				       "0x%" PRIx64 " (run nvheap check)", cur);
+		if (++steps == power) {
+			tortoise = cur;
+			power *= 2;
+			steps = 0;
+		}
 		cur = hd->birth;
 	}
 	return 0;

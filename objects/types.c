@@ -358,7 +358,7 @@ nvh_type_register(nvh_pool *pool, const struct nvh_type *t)
 		rc = nvh_tx_snapshot(tx, slot, 8);
 		if (!rc) {
 			*(uint64_t *)(pool->base + slot) = neu.off;
-			rc = nvh_tx_free(tx, old);
+			rc = nvh_tx_free_internal(tx, old);
 		}
 	}
 	rc = nvh_tx_commit(tx);

@@ -338,11 +338,19 @@ cmd_check(int argc, char **argv)
 		return usage_error("%s", "expected exactly one PATH");
 	struct nvh_opts ro = {.flags = NVH_OPEN_RDONLY};
 	nvh_pool *pool = nvh_open(argv[optind], layout, &ro);
-	if (!pool)
+	if (!pool && recover) {
+		/* the unrecovered image may not even open read-only (objects
+		 * caught mid-operation): recovery is what --recover asks for */
+		pool = nvh_open(argv[optind], layout, NULL);
+		if (!pool)
+			return fail();
+		printf("%s: recovered\n", argv[optind]);
+	} else if (!pool) {
 		return fail();
+	}
 	struct nvh_pool_info i;
 	nvh_pool_info(pool, &i);
-	if (!i.was_clean) {
+	if (!i.was_clean && i.rdonly) {
 		nvh_close(pool);
 		if (!recover) {
 			fprintf(stderr, "nvheap check: %s was not closed cleanly: "

@@ -528,8 +528,22 @@ nvh_tx_alloc_id(struct nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 	return (nvh_oid){nvh_oid_tagged(tx->pool, k.off)};
 }
 
+static int tx_free(nvh_tx *tx, nvh_oid oid, int internal);
+
 NVH_API int
 nvh_tx_free(nvh_tx *tx, nvh_oid oid)
+{
+	return tx_free(tx, oid, 0);
+}
+
+int
+nvh_tx_free_internal(nvh_tx *tx, nvh_oid oid)
+{
+	return tx_free(tx, oid, 1);
+}
+
+static int
+tx_free(nvh_tx *tx, nvh_oid oid, int internal)
 {
 	int rc = tx_check(tx, "nvh_tx_free");
 	if (rc)
@@ -564,9 +578,16 @@ nvh_tx_free(nvh_tx *tx, nvh_oid oid)
 	rc = nvh_blk_claim(tx->pool, off, &k);
 	if (rc)
 		return tx_fail(tx, -rc, "nvh_tx_free: %s", nvh_errormsg());
-	const struct nvh_rtype *rt = nvh_type_fit(tx->pool,
-		NVH_HDR_TYPE(nvh_blk_hdr(tx->pool, &k)->word),
-		nvh_blk_size(tx->pool, &k));
+	uint32_t type = NVH_HDR_TYPE(nvh_blk_hdr(tx->pool, &k)->word);
+	if (!internal && type >= NVH_TYPEID_USER_MAX &&
+	    type < NVH_TYPE_TABLE_BASE) {
+		nvh_blk_unclaim(tx->pool, &k);
+		return tx_fail(tx, EINVAL, "nvh_tx_free: oid 0x%llx is nvheap's "
+			       "own object (type 0x%" PRIx32 "), not the "
+			       "caller's", (unsigned long long)oid.off, type);
+	}
+	const struct nvh_rtype *rt = nvh_type_fit(tx->pool, type,
+						  nvh_blk_size(tx->pool, &k));
 	if (nvh_type_counted(rt)) {
 		nvh_blk_unclaim(tx->pool, &k);
 		return tx_fail(tx, EINVAL, "nvh_tx_free: a \"%s\" is reference "

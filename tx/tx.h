@@ -104,6 +104,8 @@ void nvh_tx_end(struct nvh_tx *tx);
 /* tx.c: snapshot [off, off+len) of the pool (no range policy: for the
  * library's own metadata slots too). */
 int nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len);
+/* nvh_tx_free, allowed to free nvheap's own objects (the type table). */
+int nvh_tx_free_internal(struct nvh_tx *tx, nvh_oid oid);
 /* tx.c: fail the transaction (first error sticks) with a message. */
 int nvh_tx_failf(struct nvh_tx *tx, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
