@@ -250,24 +250,47 @@ nvh_lanes_recover(nvh_pool *pool, int scan_lanes)
 		if (s.r[i].seq > lane_last[s.r[i].lane])
 			lane_last[s.r[i].lane] = s.r[i].seq;
 
+	/* What each transaction id's records say, in one pass (asking every
+	 * record of every other made recovery quadratic in the records):
+	 * bit 0 ended (COMMIT or ABORT), bit 1 aborted, bits 2.. 1 + the
+	 * index of its first UNDO record.  Id 0 (not a map key) apart. */
+	struct nvh_u64map txs = {0};
+	uint64_t tx0 = 0;
+	for (size_t i = 0; i < s.n && !rc; i++) {
+		const struct nvh_rec_hdr *h = s.r[i].h;
+		if (h->kind != NVH_REC_UNDO && h->kind != NVH_REC_COMMIT &&
+		    h->kind != NVH_REC_ABORT)
+			continue;
+		uint64_t tx = tx_of(h), *v = tx ? nvh_u64map_find(&txs, tx) : &tx0;
+		if (!v) {
+			if (nvh_u64map_put(&txs, tx, 0)) {
+				rc = nvh_err(ENOMEM, "recovery: out of memory");
+				break;
+			}
+			v = nvh_u64map_find(&txs, tx);
+		}
+		if (h->kind == NVH_REC_UNDO && !(*v >> 2))
+			*v |= (uint64_t)(i + 1) << 2;
+		else if (h->kind == NVH_REC_COMMIT)
+			*v |= 1;
+		else if (h->kind == NVH_REC_ABORT)
+			*v |= 3;
+	}
+	if (rc) {
+		nvh_u64map_fini(&txs);
+		goto out;
+	}
+#define TXV(tx) ((tx) ? *nvh_u64map_find(&txs, (tx)) : tx0)
 	size_t undone = 0, replayed = 0;
-	/* (R2) transactions in progress */
+	/* (R2) transactions in progress: roll each back once, at its first
+	 * UNDO record */
 	for (size_t i = 0; i < s.n; i++) {
 		const struct nvh_rec_hdr *h = s.r[i].h;
 		if (h->kind != NVH_REC_UNDO)
 			continue;
-		uint64_t tx = tx_of(h);
-		int ended = 0, first = 1;
-		for (size_t j = 0; j < s.n; j++) {
-			const struct nvh_rec_hdr *o = s.r[j].h;
-			if ((o->kind == NVH_REC_COMMIT || o->kind == NVH_REC_ABORT) &&
-			    tx_of(o) == tx)
-				ended = 1;
-			if (j < i && o->kind == NVH_REC_UNDO && tx_of(o) == tx)
-				first = 0;
-		}
-		if (!ended && first)
-			undone += roll_back(&s, tx);
+		uint64_t v = TXV(tx_of(h));
+		if (!(v & 1) && (v >> 2) == i + 1)
+			undone += roll_back(&s, tx_of(h));
 	}
 	/* (R3) commits whose fence may not have completed */
 	for (size_t i = 0; i < s.n; i++) {
@@ -275,11 +298,7 @@ nvh_lanes_recover(nvh_pool *pool, int scan_lanes)
 		if (c->h->kind != NVH_REC_COMMIT || c->seq <= ckpt)
 			continue;
 		const struct nvh_commit_body *cb = (const void *)(c->h + 1);
-		int aborted = 0;
-		for (size_t j = 0; j < s.n; j++)
-			if (s.r[j].h->kind == NVH_REC_ABORT &&
-			    tx_of(s.r[j].h) == cb->tx)
-				aborted = 1;
+		int aborted = (TXV(cb->tx) & 2) != 0;
 		if (aborted) {
 			c->rollback = 1;
 			continue;
@@ -291,6 +310,8 @@ nvh_lanes_recover(nvh_pool *pool, int scan_lanes)
 		c->rollback = 1;
 		undone += roll_back(&s, cb->tx);
 	}
+#undef TXV
+	nvh_u64map_fini(&txs);
 	/* (R4) roll forward */
 	for (size_t i = 0; i < s.n; i++) {
 		const struct ref *r = &s.r[i];
