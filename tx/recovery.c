@@ -226,6 +226,34 @@ nvh_lanes_recover(nvh_pool *pool, int scan_lanes)
 	if (!lane_last)
 		return nvh_err(ENOMEM, "recovery: out of memory");
 	int rc = 0;
+	/* A clean close ends with a checkpoint covering every record, so a
+	 * record above the checkpoint in a cleanly closed pool means the
+	 * checkpoint line is damaged (lowered): refuse, or the next run
+	 * would reuse sequence numbers and a later recovery replay stale
+	 * records. */
+	for (unsigned i = 0; !scan_lanes && i < ls->n && !rc; i++) {
+		const char *ring = ls->lane[i].ring;
+		uint32_t p = 0;
+		uint64_t prev = 0;
+		while (p + NVH_REC_ALIGN <= NVH_LANE_SIZE) {
+			const struct nvh_rec_hdr *h = (const void *)(ring + p);
+			size_t size = nvh_rec_valid(h, NVH_LANE_SIZE - p, &b);
+			if (!size || h->seq <= prev)
+				break;
+			if (h->seq > ckpt) {
+				rc = nvh_err(NVH_ECORRUPT, "checkpoint line: seq %"
+					     PRIu64 ", but lane %u holds record "
+					     "%" PRIu64 " of a cleanly closed "
+					     "pool (the checkpoint is damaged)",
+					     ckpt, i, h->seq);
+				break;
+			}
+			prev = h->seq;
+			p += (uint32_t)size;
+		}
+	}
+	if (rc)
+		goto out;
 	for (unsigned i = 0; scan_lanes && i < ls->n && !rc; i++) {
 		const char *ring = ls->lane[i].ring;
 		uint32_t p = 0;

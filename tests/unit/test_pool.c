@@ -743,6 +743,29 @@ relative_names(void **state)
 	assert_int_equal(nvt_file_size(nvt_path("reldir/bare.pool")), SIZE);
 }
 
+/* A lowered checkpoint on a cleanly closed pool used to be accepted: the
+ * next run reused sequence numbers and a later recovery replayed stale
+ * records (freeing live objects).  Every record of a clean pool is at or
+ * below its checkpoint, so the open refuses. */
+static void
+lowered_checkpoint_is_refused(void **state)
+{
+	(void)state;
+	const char *p = fresh_pool("ckpt.pool", "c");
+	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, "c", NULL));
+	for (int i = 0; i < 4; i++)
+		nvt_scratch(pool, 64); /* atomic allocs and frees: records */
+	assert_nvh_ok(nvh_close(pool));
+	uint64_t off = NVH_HEAP_OFFSET + NVH_HEAP_CKPT_REL, seq, one = 1;
+	nvt_pread(p, off, &seq, 8);
+	assert_true(seq > 1);
+	nvt_pwrite(p, off, &one, 8);
+	assert_nvh_null_errno(nvh_open(p, "c", NULL), NVH_ECORRUPT);
+	assert_errmsg_has("checkpoint line");
+	nvt_pwrite(p, off, &seq, 8); /* repaired: opens again */
+	assert_nvh_ok(nvh_close(assert_nvh_ptr(nvh_open(p, "c", NULL))));
+}
+
 /* ---- misuse of open and close ---- */
 
 /* Opening a FIFO read-only used to wait forever for a writer before the
@@ -904,6 +927,7 @@ main(void)
 		cmocka_unit_test(newer_copy_wins),
 		cmocka_unit_test(update_writes_stale_copy_first),
 		cmocka_unit_test(heap_header_offsets_checked),
+		cmocka_unit_test(lowered_checkpoint_is_refused),
 		cmocka_unit_test(relative_names),
 		cmocka_unit_test(fifo_is_refused),
 		cmocka_unit_test(close_refuses_open_transactions),
