@@ -257,6 +257,20 @@ nvh_heap_verify(struct nvh_pool *pool)
 		unsigned kind = NVH_DESC_KIND(d);
 		const uint64_t *bm = (const void *)(h->base + nvh_bitmap_off(h, a));
 		int dram_free = (h->arena_free[a / 64] >> (a % 64)) & 1;
+		if (kind != NVH_ARENA_SMALL) {
+			/* free arenas and large runs use no bitmap: bits there
+			 * would turn up as allocated blocks once the arena
+			 * holds small blocks again */
+			for (unsigned w = 0; w < NVH_BITMAP_SLOT / 8; w++)
+				if (bm[w])
+					return nvh_err(NVH_ECORRUPT, "arena %"
+						       PRIu64 " (%s) has bitmap "
+						       "word %u = 0x%" PRIx64, a,
+						       covered ? "in a large run"
+						       : kind == NVH_ARENA_LARGE
+						       ? "a large run" : "free",
+						       w, bm[w]);
+		}
 		if (covered) {
 			covered--;
 			if (kind != NVH_ARENA_FREE || r->kind != NVH_K_CONT ||
@@ -269,12 +283,6 @@ nvh_heap_verify(struct nvh_pool *pool)
 		}
 		switch (kind) {
 		case NVH_ARENA_FREE:
-			for (unsigned w = 0; w < NVH_BITMAP_SLOT / 8; w++)
-				if (bm[w])
-					return nvh_err(NVH_ECORRUPT, "arena %"
-						       PRIu64 " is free but its "
-						       "bitmap word %u is 0x%"
-						       PRIx64, a, w, bm[w]);
 			if (r->kind != NVH_K_FREE &&
 			    !(r->kind == NVH_K_SMALL && r->assign_pending))
 				return nvh_err(NVH_ECORRUPT, "arena %" PRIu64
@@ -292,8 +300,25 @@ nvh_heap_verify(struct nvh_pool *pool)
 					       ": class %u on media, DRAM kind "
 					       "%u class %u", a, c, r->kind,
 					       r->cls);
+			for (unsigned w = h->crt[c].nwords;
+			     w < NVH_BITMAP_SLOT / 8; w++)
+				if (bm[w])
+					return nvh_err(NVH_ECORRUPT, "arena %"
+						       PRIu64 ": bitmap word %u "
+						       "(past the class's %u "
+						       "blocks) is 0x%" PRIx64,
+						       a, w, h->cls[c].nblocks,
+						       bm[w]);
+			/* not scanned yet: scan it now (the scan validates the
+			 * bitmap: no bit past the last block), so that what
+			 * follows compares media and DRAM for every arena */
+			if (!r->live) {
+				int src = nvh_arena_scan(h, a);
+				if (src)
+					return src;
+			}
 			if (!r->live)
-				break; /* not scanned: nothing in DRAM */
+				break;
 			uint32_t nb = h->cls[c].nblocks, used = 0;
 			for (uint32_t w = 0; w < h->crt[c].nwords; w++) {
 				/* bits past the last block are always used */

@@ -798,6 +798,55 @@ u64map_matches_a_reference(void **state)
 	nvh_u64map_fini(&m);
 }
 
+/* nvh_check used to skip the bitmaps of arenas not scanned since the open
+ * (all of them, right after one), so a bit past a class's last block, or
+ * in the bitmap of a free arena or a large run, passed as consistent and
+ * failed only when an allocation reached it. */
+static void
+check_sees_damaged_bitmaps(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("bm.pool");
+	for (int where = 0; where < 3; where++) {
+		nvh_pool *pool = new_pool("bm.pool", 16 << 20);
+		nvh_oid *s = slots(pool, 2);
+		assert_nvh_ok(nvh_alloc(pool, &s[0], 64, 0, NULL, NULL));
+		assert_nvh_ok(nvh_alloc(pool, &s[1], 4 << 20, 0, NULL, NULL));
+		struct nvh_heap *h = pool->heap;
+		uint64_t a, b, in, pos;
+		int large = where == 2;
+		uint64_t off = s[large].off & NVH_OID_OFF_MASK;
+		assert_int_equal(nvh_heap_locate(h, off, &a, &b, &in), 0);
+		if (where == 0) {        /* past the last block */
+			uint32_t nb = h->cls[h->arena[a].cls].nblocks;
+			pos = nvh_bitmap_off(h, a) + nb / 64 * 8;
+		} else if (where == 1) { /* a free arena */
+			a = h->narenas - 1;
+			assert_int_equal(h->arena[a].kind, NVH_K_FREE);
+			pos = nvh_bitmap_off(h, a);
+		} else {                 /* the large run's head */
+			pos = nvh_bitmap_off(h, a);
+		}
+		uint32_t nb = h->cls[h->arena[a].cls].nblocks;
+		assert_nvh_ok(nvh_close(pool));
+		uint64_t w;
+		nvt_pread(p, pos, &w, 8);
+		w |= where == 0 && nb % 64 ? 1ull << (nb % 64) : 1ull << 5;
+		nvt_pwrite(p, pos, &w, 8);
+		pool = assert_nvh_ptr(nvh_open(p, "alloc", NULL));
+		char *out = NULL;
+		size_t outlen = 0;
+		FILE *f = open_memstream(&out, &outlen);
+		struct nvh_check_report rep;
+		assert_int_equal(nvh_check(pool, &rep, f), -NVH_ECORRUPT);
+		fclose(f);
+		if (!strstr(out, "allocator:") || !strstr(out, "bitmap"))
+			fail_msg("case %d: nvh_check said: %s", where, out);
+		free(out);
+		assert_nvh_ok(nvh_close(pool));
+	}
+}
+
 int
 main(void)
 {
@@ -815,6 +864,7 @@ main(void)
 		cmocka_unit_test(threads_with_cross_frees),
 		cmocka_unit_test(more_threads_than_lanes),
 		cmocka_unit_test(u64map_matches_a_reference),
+		cmocka_unit_test(check_sees_damaged_bitmaps),
 	};
 	return cmocka_run_group_tests_name("alloc", tests, NULL, NULL);
 }
