@@ -153,6 +153,8 @@ nvh_arenas_init(struct nvh_heap *h)
 			goto bad;
 		switch (NVH_DESC_KIND(d)) {
 		case NVH_ARENA_FREE:
+			if (NVH_DESC_CLASS(d) || NVH_DESC_RUN(d))
+				goto bad; /* a free entry is all zero */
 			if (r->kind == NVH_K_CONT)
 				break;
 			r->kind = NVH_K_FREE;

@@ -31,6 +31,14 @@ name_ok(const char *s)
 	return memchr(s, 0, NVH_TYPE_NAME_LEN) != NULL && s[0] != 0;
 }
 
+static int
+rfields_overlap(const struct nvh_rfield *a, const struct nvh_rfield *b)
+{
+	uint64_t aw = nvh_field_width(a->flags) * (uint64_t)a->count;
+	uint64_t bw = nvh_field_width(b->flags) * (uint64_t)b->count;
+	return a->offset < b->offset + bw && b->offset < a->offset + aw;
+}
+
 int
 nvh_types_parse(const void *obj, uint64_t size, struct nvh_rtype **out,
 		uint32_t *nout)
@@ -93,6 +101,18 @@ nvh_types_parse(const void *obj, uint64_t size, struct nvh_rtype **out,
 			memcpy(t[i].fields[k].target, f->target,
 			       NVH_TYPE_NAME_LEN);
 		}
+		/* one word, one field: overlapping fields would count one
+		 * reference twice */
+		for (uint32_t k = 0; k < e->nfields; k++)
+			for (uint32_t q = 0; q < k; q++)
+				if (rfields_overlap(&t[i].fields[k],
+						    &t[i].fields[q])) {
+					nvh_types_free(t, i + 1);
+					return nvh_err(NVH_ECORRUPT, "type table: "
+						       "type \"%s\" fields %"
+						       PRIu32 " and %" PRIu32
+						       " overlap", e->name, q, k);
+				}
 	}
 	/* resolve target names to ids: a checked store compares ids */
 	for (uint32_t i = 0; i < h->ntypes; i++)
@@ -272,6 +292,15 @@ check_desc(const struct nvh_type *t)
 				       PRIu32 " (offset %" PRIu32 ") is not an "
 				       "aligned field inside the type", t->name,
 				       i, f->offset);
+		for (uint32_t q = 0; q < i; q++) {
+			const struct nvh_field *g = &t->fields[q];
+			uint64_t gw = nvh_field_width(g->flags) *
+				      (uint64_t)(g->count ? g->count : 1);
+			if (f->offset < g->offset + gw && g->offset < f->offset + w)
+				return nvh_err(EINVAL, "type \"%s\": pointer "
+					       "fields %" PRIu32 " and %" PRIu32
+					       " overlap", t->name, q, i);
+		}
 	}
 	return 0;
 }

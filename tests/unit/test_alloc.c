@@ -847,6 +847,31 @@ check_sees_damaged_bitmaps(void **state)
 	}
 }
 
+/* A free arena's table entry is all zero; class or run bits there were
+ * accepted (and would mislead any reader of the table). */
+static void
+free_arena_entry_with_bits_is_refused(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("freeent.pool");
+	nvh_pool *pool = new_pool("freeent.pool", 16 << 20);
+	struct nvh_heap *h = pool->heap;
+	uint64_t a = h->narenas - 1;
+	assert_int_equal(h->arena[a].kind, NVH_K_FREE);
+	uint64_t pos = h->hdr.table_off + a * sizeof(struct nvh_arena_ent);
+	assert_nvh_ok(nvh_close(pool));
+	const uint64_t bad[] = {NVH_DESC(NVH_ARENA_FREE, 3, 0),
+				NVH_DESC(NVH_ARENA_FREE, 0, 2)};
+	for (int i = 0; i < 2; i++) {
+		nvt_pwrite(p, pos, &bad[i], 8);
+		assert_nvh_null_errno(nvh_open(p, "alloc", NULL), NVH_ECORRUPT);
+		assert_errmsg_has("arena table entry");
+	}
+	const uint64_t zero = 0;
+	nvt_pwrite(p, pos, &zero, 8);
+	assert_nvh_ok(nvh_close(assert_nvh_ptr(nvh_open(p, "alloc", NULL))));
+}
+
 int
 main(void)
 {
@@ -865,6 +890,7 @@ main(void)
 		cmocka_unit_test(more_threads_than_lanes),
 		cmocka_unit_test(u64map_matches_a_reference),
 		cmocka_unit_test(check_sees_damaged_bitmaps),
+		cmocka_unit_test(free_arena_entry_with_bits_is_refused),
 	};
 	return cmocka_run_group_tests_name("alloc", tests, NULL, NULL);
 }

@@ -370,6 +370,17 @@ arrays_and_sized_objects(void **state)
 	struct nvh_type over = {"fan2", sizeof(struct fan), 0, 1, f7};
 	assert_int_equal(nvh_type_register(pool, &over), -EINVAL);
 	assert_errmsg_has("not an aligned field inside the type");
+	/* one word in two fields would count one reference twice */
+	static const struct nvh_field f8[] = {{8, 0, "node", 5},
+					      {24, 0, "node", 0}};
+	struct nvh_type twice = {"fan3", sizeof(struct fan), 0, 2, f8};
+	assert_int_equal(nvh_type_register(pool, &twice), -EINVAL);
+	assert_errmsg_has("pointer fields 0 and 1 overlap");
+	static const struct nvh_field f9[] = {{8, NVH_FIELD_WEAK, "node", 0},
+					      {16, 0, "node", 0}};
+	struct nvh_type weak_over = {"fan4", sizeof(struct fan), 0, 2, f9};
+	assert_int_equal(nvh_type_register(pool, &weak_over), -EINVAL);
+	assert_errmsg_has("overlap");
 	assert_nvh_ok(nvh_close(pool));
 }
 
