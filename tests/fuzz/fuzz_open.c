@@ -25,16 +25,26 @@
 #define MAX_EXTEND (64ull << 20)
 
 static char path[256];
+static char dir[] = "/dev/shm/nvheap-fuzz.XXXXXX";
+
+/* Runs when libFuzzer ends normally (time or run limit): no pool left
+ * behind in /dev/shm. */
+static void
+cleanup(void)
+{
+	unlink(path);
+	rmdir(dir);
+}
 
 static void
 setup(void)
 {
-	char dir[] = "/dev/shm/nvheap-fuzz.XXXXXX";
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
 		abort();
 	}
 	snprintf(path, sizeof(path), "%s/pool", dir);
+	atexit(cleanup);
 }
 
 static uint64_t
