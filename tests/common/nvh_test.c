@@ -127,3 +127,21 @@ nvt_scratch(nvh_pool *pool, size_t size)
 		fail_msg("nvt_scratch: alloc %zu: %s", size, nvh_errormsg());
 	return nvh_direct(pool, *root);
 }
+
+void
+nvt_check_says(nvh_pool *pool, const char *needle, const char *also)
+{
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f = open_memstream(&out, &outlen);
+	assert_non_null(f);
+	struct nvh_check_report rep;
+	int rc = nvh_check(pool, &rep, f);
+	fclose(f);
+	if (rc != -NVH_ECORRUPT || !strstr(out, needle) ||
+	    (also && !strstr(out, also)))
+		fail_msg("nvh_check returned %d, expected damage naming \"%s\"%s"
+			 "%s: %s", rc, needle, also ? " and " : "",
+			 also ? also : "", out);
+	free(out);
+}

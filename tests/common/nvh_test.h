@@ -28,6 +28,9 @@ uint64_t nvt_file_size(const char *path);
 /* A fresh object of `size` bytes anchored in the root slot (whatever was
  * there is freed first): scratch memory tests may write freely. */
 void *nvt_scratch(nvh_pool *pool, size_t size);
+/* nvh_check finds the pool damaged (-NVH_ECORRUPT) and its report
+ * mentions every non-NULL needle given (up to two); else fail. */
+void nvt_check_says(nvh_pool *pool, const char *needle, const char *also);
 
 /* expr returns 0, else fail with nvh_errormsg(). */
 #define assert_nvh_ok(expr)                                                  \
