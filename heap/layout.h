@@ -150,9 +150,11 @@ _Static_assert(NVH_HEAP_OFFSET >= NVH_HDR_B_OFFSET + NVH_HDR_COPY_SIZE, "");
  * entries of the rest of the run stay FREE).
  *
  * Object header (16 bytes, struct nvh_objhdr): word = type id (bits 0-23)
- * | flags (bits 24-31: NVH_OBJ_DYING) | reference count (bits 32-63);
- * birth = a pool-unique serial given at allocation (weak pointers compare
- * it), or, while the object is DYING, the oid of the next dying object.
+ * | flags (bits 24-31: NVH_OBJ_DYING) | reference count (bits 32-63; while
+ * DYING: the release progress, strong slots already given up, see
+ * objects/cascade.c); birth = a pool-unique serial given at allocation
+ * (weak pointers compare it), or, while the object is DYING, the oid of
+ * the next dying object.
  * Type ids below 2^23 are the caller's (untyped objects); ids from 2^23 up
  * are entries of the pool's type table (objects/types.c).
  */

@@ -2,11 +2,15 @@
  * check.c -- nvh_check: is the object graph consistent?
  *
  * From the root slot (and from each object on the dying list, which still
- * holds its references until released), follow every pointer field the
- * type table declares.  Then compare: allocated blocks vs objects reached
- * (leaks, dangling pointers), header counts vs strong references found,
- * type ids vs the type table, and the allocator's own structures
- * (nvh_heap_verify: bitmaps, arena table, no overlap).
+ * holds the references of its slots from its release progress on), follow
+ * every pointer field the type table declares.  Untyped objects are
+ * scanned conservatively: any aligned word in them holding an oid of this
+ * pool that names the start of an allocated block makes that block
+ * reachable (nvh_alloc may link into untyped objects: the docs allow it),
+ * without counting as a reference.  Then compare: allocated blocks vs
+ * objects reached (leaks, dangling pointers), header counts vs strong
+ * references found, type ids vs the type table, and the allocator's own
+ * structures (nvh_heap_verify: bitmaps, arena table, no overlap).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -144,6 +148,28 @@ follow(struct cstate *c, uint64_t v, const char *target, const char *where,
 	return t;
 }
 
+/* An untyped object: each word that is an oid of this pool naming the
+ * start of an allocated block reaches it (a guess, never a problem). */
+static void
+scan_untyped(struct cstate *c, struct cobj *o)
+{
+	const char *base = c->pool->base;
+	for (uint64_t at = o->off; at + 8 <= o->off + o->size; at += 8) {
+		uint64_t v, off;
+		memcpy(&v, base + at, 8);
+		if (!v || (v & ~NVH_OID_OFF_MASK) != c->pool->oid_tag ||
+		    nvh_oid_untag(c->pool, v, &off))
+			continue;
+		struct cobj *t = find(c, off);
+		if (t && t != o) {
+			uint32_t ty = NVH_HDR_TYPE(t->word);
+			if (ty >= NVH_TYPEID_USER_MAX && ty < NVH_TYPE_TABLE_BASE)
+				continue; /* nvheap's own: reached by its slot */
+			reach(c, t, o->reached);
+		}
+	}
+}
+
 /* One pointer field (or array element) at pool offset `at` of object o. */
 static void
 walk_field(struct cstate *c, struct cobj *o, const struct nvh_rfield *f,
@@ -232,10 +258,20 @@ nvh_check(nvh_pool *pool, struct nvh_check_report *rep, FILE *out)
 				"object", v);
 			break;
 		}
-		if (!(NVH_HDR_FLAGS(d->word) & NVH_OBJ_DYING) ||
-		    NVH_HDR_COUNT(d->word) != 0)
+		const struct nvh_rtype *drt = nvh_type_fit(pool,
+			NVH_HDR_TYPE(d->word), d->size);
+		uint64_t dslots = 0;
+		for (uint32_t i = 0; drt && i < drt->nfields; i++)
+			if (!(drt->fields[i].flags & NVH_FIELD_WEAK))
+				dslots += drt->fields[i].count;
+		if (!(NVH_HDR_FLAGS(d->word) & NVH_OBJ_DYING))
 			problem(&c, "dying list: object at %" PRIu64 " is not "
-				"marked dying with count 0", off);
+				"marked dying", off);
+		else if (NVH_HDR_COUNT(d->word) &&
+			 NVH_HDR_COUNT(d->word) >= dslots)
+			problem(&c, "dying list: object at %" PRIu64 " says %"
+				PRIu32 " of its %" PRIu64 " pointer slots are "
+				"released", off, NVH_HDR_COUNT(d->word), dslots);
 		d->dying_listed = 1;
 		rep->dying++;
 		reach(&c, d, 2);
@@ -261,16 +297,26 @@ nvh_check(nvh_pool *pool, struct nvh_check_report *rep, FILE *out)
 				NVH_HDR_TYPE(o->word), rt->size);
 			rt = NULL;
 		}
+		uint32_t ty = NVH_HDR_TYPE(o->word);
+		if (!rt && ty < NVH_TYPEID_USER_MAX) {
+			scan_untyped(&c, o);
+			continue;
+		}
+		/* a dying object's slots below its progress were released:
+		 * they hold nothing any more (objects/cascade.c) */
+		int dying = (NVH_HDR_FLAGS(o->word) & NVH_OBJ_DYING) != 0;
+		uint64_t done = dying ? NVH_HDR_COUNT(o->word) : 0, slot = 0;
 		for (uint32_t i = 0; rt && i < rt->nfields; i++) {
 			const struct nvh_rfield *f = &rt->fields[i];
 			uint32_t w = nvh_field_width(f->flags);
+			int weak = (f->flags & NVH_FIELD_WEAK) != 0;
 			char where[96];
 			snprintf(where, sizeof(where), "%s field of a \"%s\"",
-				 f->flags & NVH_FIELD_WEAK ? "weak" : "pointer",
-				 rt->name);
+				 weak ? "weak" : "pointer", rt->name);
 			for (uint32_t j = 0; j < f->count; j++)
-				walk_field(&c, o, f, o->off + f->offset +
-					   (uint64_t)w * j, where);
+				if (weak || slot++ >= done)
+					walk_field(&c, o, f, o->off + f->offset +
+						   (uint64_t)w * j, where);
 		}
 	}
 	for (size_t i = 0; i < c.n; i++) {
@@ -278,19 +324,23 @@ nvh_check(nvh_pool *pool, struct nvh_check_report *rep, FILE *out)
 		rep->reachable += o->reached == 1;
 		if (!o->reached) {
 			problem(&c, "leak: object at %" PRIu64 " (%" PRIu64 " bytes, "
-				"type 0x%" PRIx32 ") is allocated but not reachable",
-				o->off, o->size, NVH_HDR_TYPE(o->word));
+				"type 0x%" PRIx32 ", header count %" PRIu32 "%s) is "
+				"allocated but not reachable", o->off, o->size,
+				NVH_HDR_TYPE(o->word), NVH_HDR_COUNT(o->word),
+				NVH_HDR_FLAGS(o->word) & NVH_OBJ_DYING
+				? ", dying" : "");
 			continue;
 		}
 		const struct nvh_rtype *rt = nvh_type_fit(pool, NVH_HDR_TYPE(o->word),
 							  o->size);
 		if (!nvh_type_counted(rt))
 			continue;
-		if (NVH_HDR_COUNT(o->word) != o->refs)
+		uint32_t count = NVH_HDR_FLAGS(o->word) & NVH_OBJ_DYING
+				 ? 0 : NVH_HDR_COUNT(o->word);
+		if (count != o->refs)
 			problem(&c, "reference count: the \"%s\" at %" PRIu64 " has "
 				"count %" PRIu32 ", %" PRIu64 " strong references "
-				"found", rt->name, o->off, NVH_HDR_COUNT(o->word),
-				o->refs);
+				"found", rt->name, o->off, count, o->refs);
 		if ((NVH_HDR_FLAGS(o->word) & NVH_OBJ_DYING) && !o->dying_listed)
 			problem(&c, "the \"%s\" at %" PRIu64 " is marked dying but "
 				"not on the dying list", rt->name, o->off);

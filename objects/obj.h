@@ -39,9 +39,13 @@ struct nvh_objects {
 	pthread_mutex_t rc_lock;  /* reference-count commits, dying drains */
 	struct nvh_u64map pins;   /* pinned object offset -> pin count */
 	struct nvh_mutex_stripe *mutexes; /* root.c */
-	struct plan *plan;        /* commit/drain scratch (ref.c), rc_lock */
-	unsigned release_max;     /* releases per commit or drain step
-				   * (256; NVHEAP_TEST_RELEASE_MAX) */
+	struct plan *plan;        /* commit/drain scratch (cascade.c), rc_lock */
+	unsigned release_max;     /* objects freed per commit or drain step
+				   * (no limit; NVHEAP_TEST_RELEASE_MAX) */
+	uint32_t commit_budget;   /* record bytes a commit's releases may
+				   * add (4 KiB) */
+	uint32_t drain_budget;    /* bytes of one drain step's record
+				   * (16 KiB); both NVHEAP_TEST_RELEASE_BYTES */
 };
 
 /* Bytes of one element of a field. */
@@ -51,8 +55,65 @@ nvh_field_width(uint32_t flags)
 	return flags & NVH_FIELD_WEAK ? 16 : 8;
 }
 
-/* ref.c */
+/* cascade.c */
 void nvh_obj_plan_free(struct nvh_objects *o);
+
+/* The strong slots of a type, in the order releases go through them:
+ * its strong pointer fields in table order, array elements in order
+ * (a dying object's progress counts them; objects/cascade.c). */
+struct nvh_slot_it {
+	const struct nvh_rtype *rt;
+	uint32_t fi, j;  /* field, element */
+	uint64_t s;      /* index of the next slot */
+};
+
+static inline void
+nvh_slot_seek(struct nvh_slot_it *it, const struct nvh_rtype *rt, uint64_t s)
+{
+	it->rt = rt;
+	it->fi = it->j = 0;
+	it->s = 0;
+	for (; rt && it->fi < rt->nfields; it->fi++) {
+		const struct nvh_rfield *f = &rt->fields[it->fi];
+		if (f->flags & NVH_FIELD_WEAK)
+			continue;
+		if (s - it->s < f->count) {
+			it->j = (uint32_t)(s - it->s);
+			it->s = s;
+			return;
+		}
+		it->s += f->count;
+	}
+}
+
+/* The offset in the object of the next slot (1), or 0 at the end. */
+static inline int
+nvh_slot_next(struct nvh_slot_it *it, uint64_t *off)
+{
+	while (it->rt && it->fi < it->rt->nfields) {
+		const struct nvh_rfield *f = &it->rt->fields[it->fi];
+		if (!(f->flags & NVH_FIELD_WEAK) && it->j < f->count) {
+			*off = f->offset + 8 * (uint64_t)it->j++;
+			it->s++;
+			return 1;
+		}
+		it->fi++;
+		it->j = 0;
+	}
+	return 0;
+}
+
+/* ref.c: what we know of an object (allocated, or new in transaction
+ * tx), found from any offset inside it; *in = the offset inside. */
+struct nvh_oinfo {
+	uint64_t off, size;
+	uint32_t type;
+	const struct nvh_rtype *rt;
+	struct nvh_objhdr *hdr; /* NULL for a new object */
+	int fresh;              /* index in tx->fresh, or -1 */
+};
+int nvh_obj_containing(struct nvh_pool *pool, struct nvh_tx *tx, uint64_t off,
+		       struct nvh_oinfo *oi, uint64_t *in);
 
 /* types.c */
 int nvh_objects_open(struct nvh_pool *pool);
@@ -79,7 +140,7 @@ nvh_type_counted(const struct nvh_rtype *t)
 int nvh_mutexes_init(struct nvh_objects *o);
 void nvh_mutexes_free(struct nvh_objects *o);
 
-/* ref.c: the commit hook of transactions with typed work */
+/* cascade.c: the commit hook of transactions with typed work */
 struct nvh_obj_commit {
 	int locked;       /* holds rc_lock */
 	int drain;        /* the dying list has work after the commit */

@@ -157,10 +157,18 @@ nvh_objects_open(struct nvh_pool *pool)
 		return nvh_err(ENOMEM, "out of memory");
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_mutex_init(&o->rc_lock, NULL);
-	o->release_max = 256;
+	o->release_max = ~0u;
+	o->commit_budget = 4096;
+	o->drain_budget = 16384;
 	const char *lim = getenv("NVHEAP_TEST_RELEASE_MAX"); /* tests only */
 	if (lim && atoi(lim) > 0)
 		o->release_max = (unsigned)atoi(lim);
+	lim = getenv("NVHEAP_TEST_RELEASE_BYTES"); /* tests only */
+	if (lim && atoi(lim) > 0) {
+		o->commit_budget = (uint32_t)atoi(lim);
+		o->drain_budget = o->commit_budget < 512 ? 512
+							 : o->commit_budget;
+	}
 	pool->objects = o;
 	const void *obj;
 	uint64_t size;

@@ -34,6 +34,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -320,10 +321,13 @@ fail:
 	nvh_rec_fini(&cr);
 	nvh_obj_finish(tx, &oc, 0);
 	{
+		/* the cause's own message says what and where */
 		int err = -rc;
+		char why[512];
+		snprintf(why, sizeof(why), "%s", nvh_errormsg());
 		nvh_tx_do_abort(tx, 1);
 		return nvh_err(err, "nvh_tx_commit: %s: could not commit, rolled "
-			       "back: %s", pool->path, strerror(err));
+			       "back: %s (%s)", pool->path, strerror(err), why);
 	}
 failed_medium:
 	nvh_rec_fini(&cr);

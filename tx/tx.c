@@ -635,9 +635,13 @@ nvh_tx_commit(nvh_tx *tx)
 	nvh_tx_end(tx);
 	tls_tx = NULL;
 	/* Dying objects are freed after the lane is given back (the drain
-	 * takes a lane of its own). */
+	 * takes a lane of its own).  The transaction is durable whatever
+	 * the drain does: a drain that fails (out of memory, a failed
+	 * write, which also stops the pool) leaves a well-formed dying list
+	 * for a later commit or the next open, and must not make the
+	 * caller believe the transaction failed. */
 	if (!rc && drain)
-		rc = nvh_obj_drain(pool);
+		(void)nvh_obj_drain(pool);
 	return rc;
 }
 
