@@ -278,7 +278,8 @@ void
 nvh_blk_unreserve(nvh_pool *pool, const struct nvh_blk *k)
 {
 	if (k->cls >= 0)
-		nvh_block_unreserve(pool->heap, k->a, k->b);
+		nvh_block_unreserve(pool->heap, nvh_tctx_peek(pool->heap),
+				    k->a, k->b);
 	else
 		nvh_run_put(pool->heap, k->a, k->run);
 }

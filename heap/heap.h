@@ -12,6 +12,9 @@
  *                   freed by a free in progress
  *   state OWNED <=> some thread context's cur[cls] is this arena
  *   in_list      => state is UNSCANNED or AVAILABLE
+ *   assign_pending => nfree < nblocks, or the arena is some thread's cur
+ *                   (an arena free on the medium holding no reserved block
+ *                   is a free arena in DRAM too: arena.c, give_back)
  * Lock order: class list lock, then arena lock, then heap arena_lock.
  */
 #ifndef NVH_HEAP_HEAP_H
@@ -46,7 +49,7 @@ struct nvh_arena_rt {
 	uint8_t kind;              /* enum nvh_dram_kind */
 	uint8_t cls;
 	uint8_t in_list;
-	uint8_t assign_pending;    /* SMALL in DRAM, table entry not committed */
+	_Atomic uint8_t assign_pending; /* SMALL in DRAM, table entry FREE */
 	uint32_t run;              /* LARGE: arenas in the run */
 	_Atomic int32_t nfree;
 	uint32_t cursor;           /* next-fit word (owner only) */
@@ -141,21 +144,29 @@ nvh_objhdr_off(const struct nvh_heap *h, uint64_t a, uint64_t b, int large)
 int nvh_arenas_init(struct nvh_heap *h);
 void nvh_arenas_fini(struct nvh_heap *h);
 struct nvh_tctx *nvh_tctx_get(struct nvh_heap *h);
+/* The calling thread's context if it has one (never creates one). */
+struct nvh_tctx *nvh_tctx_peek(struct nvh_heap *h);
 int nvh_arena_scan(struct nvh_heap *h, uint64_t a);
 /* Take an arena of class c for t (from the class list or a free arena). */
 int nvh_arena_take(struct nvh_heap *h, struct nvh_tctx *t, unsigned c,
 		   uint64_t *out);
-/* Give up ownership (full, or the thread is done). */
+/* Give up ownership (full, or the thread is done); an arena free on the
+ * medium and empty goes back to the free pool. */
 void nvh_arena_drop(struct nvh_heap *h, uint64_t a);
 int64_t nvh_block_reserve(struct nvh_heap *h, uint64_t a);
-void nvh_block_unreserve(struct nvh_heap *h, uint64_t a, uint64_t b);
+/* Undo a reservation (t: the caller's context, or NULL); the last one of
+ * an arena only reserved in DRAM gives the arena back. */
+void nvh_block_unreserve(struct nvh_heap *h, struct nvh_tctx *t, uint64_t a,
+			 uint64_t b);
 void nvh_block_publish(struct nvh_heap *h, uint64_t a, uint64_t b);
 int nvh_block_claim(struct nvh_heap *h, uint64_t a, uint64_t b);
 void nvh_block_unclaim(struct nvh_heap *h, uint64_t a, uint64_t b);
 void nvh_block_release(struct nvh_heap *h, uint64_t a, uint64_t b);
 int nvh_run_take(struct nvh_heap *h, uint64_t n, uint64_t *out);
 void nvh_run_put(struct nvh_heap *h, uint64_t first, uint64_t n);
-/* Move empty, unowned small arenas back to the free pool (one record). */
+/* Out of space: drop t's arenas and move every empty, unowned small arena
+ * back to the free pool (one record for those whose table entry says
+ * SMALL).  0 if something was gained, -ENOMEM if nothing. */
 int nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t);
 /* A block reserved, allocated or being freed: small (cls >= 0, arena a,
  * block b) or large (cls == -1, run of `run` arenas from a). */
