@@ -14,7 +14,9 @@
  * free pool is a small arena in DRAM only (assign_pending) until an
  * allocation in it commits; when its last reservation goes (a rollback, a
  * refused constructor, a payload released) or its owner lets it go empty,
- * it returns to the free pool at once (give_back).
+ * it returns to the free pool at once (give_back).  And an ENOMEM is true:
+ * before failing, an allocation takes back every empty small arena, its
+ * own, other threads' and those committed as SMALL (nvh_arenas_reclaim).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -106,15 +108,13 @@ is_empty(const struct nvh_heap *h, uint64_t a)
 /* ---- thread contexts ---- */
 
 /* A thread exits: its arenas go back to their class lists (or, empty
- * and free on the medium, to the free pool). */
+ * and free on the medium, to the free pool).  Unlinked first, so no
+ * reclaiming thread (which holds tctx_lock while it looks) still sees it. */
 static void
 tctx_destroy(void *p)
 {
 	struct nvh_tctx *t = p;
 	struct nvh_heap *h = t->heap;
-	for (unsigned c = 0; c < h->ncls; c++)
-		if (t->cur[c] >= 0)
-			nvh_arena_drop(h, (uint64_t)t->cur[c]);
 	pthread_mutex_lock(&h->tctx_lock);
 	for (struct nvh_tctx **pp = &h->tctxs; *pp; pp = &(*pp)->next)
 		if (*pp == t) {
@@ -122,6 +122,10 @@ tctx_destroy(void *p)
 			break;
 		}
 	pthread_mutex_unlock(&h->tctx_lock);
+	for (unsigned c = 0; c < h->ncls; c++)
+		if (t->cur[c] >= 0)
+			nvh_arena_drop(h, (uint64_t)t->cur[c]);
+	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
 
@@ -142,6 +146,7 @@ nvh_tctx_get(struct nvh_heap *h)
 		return NULL;
 	t->heap = h;
 	t->lane = ~0u;
+	pthread_mutex_init(&t->lock, NULL);
 	for (unsigned c = 0; c < NVH_MAX_CLASSES; c++)
 		t->cur[c] = -1;
 	pthread_mutex_lock(&h->tctx_lock);
@@ -250,6 +255,7 @@ nvh_arenas_fini(struct nvh_heap *h)
 	struct nvh_tctx *t = h->tctxs;
 	while (t) {
 		struct nvh_tctx *next = t->next;
+		pthread_mutex_destroy(&t->lock);
 		free(t);
 		t = next;
 	}
@@ -493,18 +499,24 @@ nvh_block_reserve(struct nvh_heap *h, uint64_t a)
  * medium: give it back to the free pool, as a reopen would.  Its owner
  * drops it, if we are the owner; an arena nobody owns is taken off its
  * class list.  One another thread owns stays with that thread, which lets
- * it go the same way (nvh_arena_drop).  Under the class lock, so a drop
- * racing with us sees our release, or we see its result.
+ * it go the same way (nvh_arena_drop) or has it taken away when space
+ * runs out (nvh_arenas_reclaim).  Under the class lock, so a drop racing
+ * with us sees our release, or we see its result.
  */
 static void
 give_back(struct nvh_heap *h, struct nvh_tctx *t, uint64_t a)
 {
 	struct nvh_arena_rt *r = &h->arena[a];
 	unsigned c = r->cls;
-	if (t && t->cur[c] == (int32_t)a) {
-		t->cur[c] = -1;
-		nvh_arena_drop(h, a);
-		return;
+	if (t) {
+		pthread_mutex_lock(&t->lock);
+		if (t->cur[c] == (int32_t)a) {
+			t->cur[c] = -1;
+			nvh_arena_drop(h, a);
+			pthread_mutex_unlock(&t->lock);
+			return;
+		}
+		pthread_mutex_unlock(&t->lock);
 	}
 	pthread_mutex_lock(&h->crt[c].lock);
 	int st = atomic_load(&r->state);
@@ -618,6 +630,33 @@ nvh_run_put(struct nvh_heap *h, uint64_t first, uint64_t n)
 
 /* ---- giving empty small arenas back ---- */
 
+/* Take from the other threads what they hold but an allocation out of
+ * space needs more: their empty arenas, and those of class `want` with a
+ * free block.  Dropped, they go to the free pool or their class list. */
+static void
+take_from_others(struct nvh_heap *h, struct nvh_tctx *self, int want)
+{
+	pthread_mutex_lock(&h->tctx_lock);
+	for (struct nvh_tctx *o = h->tctxs; o; o = o->next) {
+		if (o == self)
+			continue;
+		pthread_mutex_lock(&o->lock);
+		for (unsigned c = 0; c < h->ncls; c++) {
+			int32_t a = o->cur[c];
+			if (a < 0)
+				continue;
+			if (is_empty(h, (uint64_t)a) ||
+			    ((int)c == want &&
+			     atomic_load(&h->arena[a].nfree) > 0)) {
+				o->cur[c] = -1;
+				nvh_arena_drop(h, (uint64_t)a);
+			}
+		}
+		pthread_mutex_unlock(&o->lock);
+	}
+	pthread_mutex_unlock(&h->tctx_lock);
+}
+
 /* Set the table entries of list[0..n) FREE in one record; then they are
  * free arenas, or (not committed, or rc already set) back on their class
  * lists. */
@@ -652,15 +691,18 @@ commit_free(struct nvh_pool *pool, struct nvh_tctx *t, const uint64_t *list,
 }
 
 int
-nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t)
+nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t, int want)
 {
 	struct nvh_heap *h = pool->heap;
 	/* Our own arenas first: we are not allocating from them now. */
+	pthread_mutex_lock(&t->lock);
 	for (unsigned c = 0; c < h->ncls; c++)
 		if (t->cur[c] >= 0) {
 			nvh_arena_drop(h, (uint64_t)t->cur[c]);
 			t->cur[c] = -1;
 		}
+	pthread_mutex_unlock(&t->lock);
+	take_from_others(h, t, want);
 	uint64_t *list = malloc(h->narenas * sizeof(*list));
 	if (!list)
 		return nvh_err(ENOMEM, "out of memory reclaiming arenas");

@@ -15,7 +15,8 @@
  *   assign_pending => nfree < nblocks, or the arena is some thread's cur
  *                   (an arena free on the medium holding no reserved block
  *                   is a free arena in DRAM too: arena.c, give_back)
- * Lock order: class list lock, then arena lock, then heap arena_lock.
+ * Lock order: heap tctx_lock, then a thread context's lock, then class list
+ * lock, then arena lock, then heap arena_lock.
  */
 #ifndef NVH_HEAP_HEAP_H
 #define NVH_HEAP_HEAP_H
@@ -70,6 +71,9 @@ struct nvh_tctx {
 	struct nvh_tctx *next;
 	struct nvh_heap *heap;
 	unsigned lane;
+	/* cur[]: held by the thread while it allocates (uncontended), and by
+	 * a thread out of space taking this one's spare arenas */
+	pthread_mutex_t lock;
 	int32_t cur[NVH_MAX_CLASSES];
 };
 
@@ -164,10 +168,12 @@ void nvh_block_unclaim(struct nvh_heap *h, uint64_t a, uint64_t b);
 void nvh_block_release(struct nvh_heap *h, uint64_t a, uint64_t b);
 int nvh_run_take(struct nvh_heap *h, uint64_t n, uint64_t *out);
 void nvh_run_put(struct nvh_heap *h, uint64_t first, uint64_t n);
-/* Out of space: drop t's arenas and move every empty, unowned small arena
- * back to the free pool (one record for those whose table entry says
- * SMALL).  0 if something was gained, -ENOMEM if nothing. */
-int nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t);
+/* Out of space for class `want` (-1: a large run): drop t's arenas, take
+ * from other threads the arenas they own that are empty (or, of class
+ * `want`, have a free block), and move every empty small arena back to
+ * the free pool (one record for those whose table entry says SMALL).
+ * 0 if something was gained, -ENOMEM if nothing. */
+int nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t, int want);
 /* A block reserved, allocated or being freed: small (cls >= 0, arena a,
  * block b) or large (cls == -1, run of `run` arenas from a). */
 struct nvh_blk {
