@@ -630,6 +630,10 @@ nvh_run_put(struct nvh_heap *h, uint64_t first, uint64_t n)
 
 /* ---- giving empty small arenas back ---- */
 
+/* Arenas per reclaim record (16 bytes each): well inside a lane's ring,
+ * which one record must fit. */
+#define RECLAIM_BATCH 1024
+
 /* Take from the other threads what they hold but an allocation out of
  * space needs more: their empty arenas, and those of class `want` with a
  * free block.  Dropped, they go to the free pool or their class list. */
@@ -734,9 +738,10 @@ nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t, int want)
 		}
 		pthread_mutex_unlock(&h->crt[c].lock);
 	}
-	if (n) {
-		rc = commit_free(pool, t, list, n, rc);
-		gained += rc ? 0 : n;
+	for (size_t i = 0; i < n; i += RECLAIM_BATCH) {
+		size_t k = n - i < RECLAIM_BATCH ? n - i : RECLAIM_BATCH;
+		rc = commit_free(pool, t, list + i, k, rc);
+		gained += rc ? 0 : k;
 	}
 	free(list);
 	if (rc)

@@ -171,7 +171,8 @@ void nvh_run_put(struct nvh_heap *h, uint64_t first, uint64_t n);
 /* Out of space for class `want` (-1: a large run): drop t's arenas, take
  * from other threads the arenas they own that are empty (or, of class
  * `want`, have a free block), and move every empty small arena back to
- * the free pool (one record for those whose table entry says SMALL).
+ * the free pool (for those whose table entry says SMALL, records setting
+ * it FREE, up to 1,024 entries each).
  * 0 if something was gained, -ENOMEM if nothing. */
 int nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t, int want);
 /* A block reserved, allocated or being freed: small (cls >= 0, arena a,

@@ -765,6 +765,45 @@ more_threads_than_lanes(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* Giving back every arena of a 1.1 GiB pool after its objects were freed
+ * took one record per arena in one commit: more than a lane's ring holds
+ * (4096 entries) failed the allocation that needed the arenas (ENOSPC). */
+static void
+reclaim_at_gib_scale(void **state)
+{
+	(void)state;
+	const char *path = nvt_path("gib.pool");
+	nvh_pool *pool = new_pool("gib.pool", 1100 * MIB);
+	struct nvh_stats empty = stats(pool);
+	assert_true(empty.arenas > 4096);
+	size_t n = 2 * empty.arenas; /* two max_small blocks per arena */
+	nvh_oid *s = slots(pool, n);
+	empty = stats(pool);
+	size_t got = 0;
+	while (got < n && nvh_alloc(pool, &s[got], empty.max_small, 1, NULL,
+				    NULL) == 0)
+		got++;
+	assert_true(got > 8000);
+	struct nvh_stats st = stats(pool);
+	assert_int_equal(st.arenas_free, 0);
+	for (size_t i = 0; i < got; i++)
+		assert_nvh_ok(nvh_free(pool, &s[i]));
+	st = stats(pool);
+	assert_int_equal(st.free_bytes, empty.free_bytes);
+	assert_nvh_ok(nvh_alloc(pool, &s[0], empty.arenas_free *
+				empty.arena_size, 1, NULL, NULL));
+	assert_nvh_ok(nvh_free(pool, &s[0]));
+	st = stats(pool);
+	assert_int_equal(st.free_bytes, empty.free_bytes);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+	pool = assert_nvh_ptr(nvh_open(path, "alloc", NULL));
+	struct nvh_stats re = stats(pool);
+	nvt_same_space(&re, &st, "reopened");
+	assert_nvh_ok(nvh_close(pool));
+	unlink(path); /* 1.1 GiB of tmpfs */
+}
+
 /* ---- space given back, with threads (issue 12, defect 4) ---- */
 
 #define SP_THREADS 4
@@ -1075,6 +1114,7 @@ main(void)
 		cmocka_unit_test(threads_with_cross_frees),
 		cmocka_unit_test(more_threads_than_lanes),
 		cmocka_unit_test(threads_give_space_back),
+		cmocka_unit_test(reclaim_at_gib_scale),
 		cmocka_unit_test(u64map_matches_a_reference),
 		cmocka_unit_test(check_sees_damaged_bitmaps),
 		cmocka_unit_test(free_arena_entry_with_bits_is_refused),
