@@ -117,7 +117,12 @@ struct nvh_class_stats {
  * allocation that needs whole arenas takes those back), plus block_size
  * for each free block of the other small arenas.  Blocks reserved by
  * operations in flight are not free.  So a pool whose objects were all
- * freed reports what it reported empty.
+ * freed reports what it reported empty, and one whose operations failed
+ * or rolled back reports what it reported before them.  (Exception: a log
+ * chunk holding a large transaction's commit or abort record stays
+ * reserved, one arena, until its lane next starts a pass; a reopen frees
+ * it.)  An allocation fails with ENOMEM only when no free block of its
+ * class and no run of free arenas big enough can be had this way.
  */
 struct nvh_stats {
 	uint64_t pool_size;
