@@ -197,25 +197,31 @@ nvh_root_slot(nvh_pool *pool)
 
 /* ---- block steps ---- */
 
+/* A block of class c from t's arena (taking another when it is full).
+ * Out of arenas, it reclaims once, outside t's lock (reclaiming takes
+ * other threads' locks, and theirs may be waiting for ours). */
 static int
 alloc_small(nvh_pool *pool, struct nvh_tctx *t, unsigned c, uint64_t *ap,
 	    uint64_t *bp)
 {
 	struct nvh_heap *h = pool->heap;
-	int reclaimed = 0;
+	int reclaimed = 0, rc = 0;
+	pthread_mutex_lock(&t->lock);
 	for (;;) {
 		if (t->cur[c] < 0) {
 			uint64_t a;
-			int rc = nvh_arena_take(h, t, c, &a);
+			rc = nvh_arena_take(h, t, c, &a);
 			if (rc == -ENOMEM && !reclaimed) {
 				reclaimed = 1;
-				rc = nvh_arenas_reclaim(pool, t);
+				pthread_mutex_unlock(&t->lock);
+				rc = nvh_arenas_reclaim(pool, t, (int)c);
+				pthread_mutex_lock(&t->lock);
 				if (rc && rc != -ENOMEM)
-					return rc;
+					break;
 				continue;
 			}
 			if (rc)
-				return rc;
+				break;
 			t->cur[c] = (int32_t)a;
 		}
 		uint64_t a = (uint64_t)t->cur[c];
@@ -223,11 +229,13 @@ alloc_small(nvh_pool *pool, struct nvh_tctx *t, unsigned c, uint64_t *ap,
 		if (b >= 0) {
 			*ap = a;
 			*bp = (uint64_t)b;
-			return 0;
+			break;
 		}
-		nvh_arena_drop(h, a);
 		t->cur[c] = -1;
+		nvh_arena_drop(h, a);
 	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
 }
 
 int
@@ -260,7 +268,7 @@ nvh_blk_reserve(nvh_pool *pool, struct nvh_tctx *t, uint64_t size,
 	k->run = (size + NVH_ARENA_SIZE - 1) / NVH_ARENA_SIZE;
 	int rc = nvh_run_take(h, k->run, &k->a);
 	if (rc == -ENOMEM) {
-		rc = nvh_arenas_reclaim(pool, t);
+		rc = nvh_arenas_reclaim(pool, t, -1);
 		if (!rc || rc == -ENOMEM)
 			rc = nvh_run_take(h, k->run, &k->a);
 	}
@@ -278,7 +286,8 @@ void
 nvh_blk_unreserve(nvh_pool *pool, const struct nvh_blk *k)
 {
 	if (k->cls >= 0)
-		nvh_block_unreserve(pool->heap, k->a, k->b);
+		nvh_block_unreserve(pool->heap, nvh_tctx_peek(pool->heap),
+				    k->a, k->b);
 	else
 		nvh_run_put(pool->heap, k->a, k->run);
 }

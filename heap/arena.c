@@ -9,6 +9,14 @@
  * owner that finds no free block marks the arena FULL and lets it go; the
  * first free into a FULL arena puts it back on its class list.  Neither
  * side waits for the other; the state CAS decides who acts.
+ *
+ * Nothing is kept that a reopen would not build: an arena taken from the
+ * free pool is a small arena in DRAM only (assign_pending) until an
+ * allocation in it commits; when its last reservation goes (a rollback, a
+ * refused constructor, a payload released) or its owner lets it go empty,
+ * it returns to the free pool at once (give_back).  And an ENOMEM is true:
+ * before failing, an allocation takes back every empty small arena, its
+ * own, other threads' and those committed as SMALL (nvh_arenas_reclaim).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -74,17 +82,39 @@ set_free(struct nvh_heap *h, uint64_t a, int v)
 		h->arena_free[a / 64] &= ~(1ull << (a % 64));
 }
 
+/* An arena nobody owns or lists (state NONE), with no block allocated or
+ * reserved, whose table entry is FREE on the medium (or is being set so by
+ * a committed record): free in DRAM too. */
+static void
+to_free_pool(struct nvh_heap *h, uint64_t a)
+{
+	struct nvh_arena_rt *r = &h->arena[a];
+	pthread_mutex_lock(&h->arena_lock);
+	r->kind = NVH_K_FREE;
+	atomic_store(&r->assign_pending, 0);
+	atomic_store(&r->state, NVH_A_NONE);
+	set_free(h, a, 1);
+	pthread_mutex_unlock(&h->arena_lock);
+}
+
+/* A small arena with no block allocated or reserved. */
+static int
+is_empty(const struct nvh_heap *h, uint64_t a)
+{
+	const struct nvh_arena_rt *r = &h->arena[a];
+	return atomic_load(&r->nfree) == (int32_t)h->cls[r->cls].nblocks;
+}
+
 /* ---- thread contexts ---- */
 
-/* A thread exits: its arenas go back to their class lists. */
+/* A thread exits: its arenas go back to their class lists (or, empty
+ * and free on the medium, to the free pool).  Unlinked first, so no
+ * reclaiming thread (which holds tctx_lock while it looks) still sees it. */
 static void
 tctx_destroy(void *p)
 {
 	struct nvh_tctx *t = p;
 	struct nvh_heap *h = t->heap;
-	for (unsigned c = 0; c < h->ncls; c++)
-		if (t->cur[c] >= 0)
-			nvh_arena_drop(h, (uint64_t)t->cur[c]);
 	pthread_mutex_lock(&h->tctx_lock);
 	for (struct nvh_tctx **pp = &h->tctxs; *pp; pp = &(*pp)->next)
 		if (*pp == t) {
@@ -92,7 +122,17 @@ tctx_destroy(void *p)
 			break;
 		}
 	pthread_mutex_unlock(&h->tctx_lock);
+	for (unsigned c = 0; c < h->ncls; c++)
+		if (t->cur[c] >= 0)
+			nvh_arena_drop(h, (uint64_t)t->cur[c]);
+	pthread_mutex_destroy(&t->lock);
 	free(t);
+}
+
+struct nvh_tctx *
+nvh_tctx_peek(struct nvh_heap *h)
+{
+	return h->key_ok ? pthread_getspecific(h->key) : NULL;
 }
 
 struct nvh_tctx *
@@ -106,6 +146,7 @@ nvh_tctx_get(struct nvh_heap *h)
 		return NULL;
 	t->heap = h;
 	t->lane = ~0u;
+	pthread_mutex_init(&t->lock, NULL);
 	for (unsigned c = 0; c < NVH_MAX_CLASSES; c++)
 		t->cur[c] = -1;
 	pthread_mutex_lock(&h->tctx_lock);
@@ -214,6 +255,7 @@ nvh_arenas_fini(struct nvh_heap *h)
 	struct nvh_tctx *t = h->tctxs;
 	while (t) {
 		struct nvh_tctx *next = t->next;
+		pthread_mutex_destroy(&t->lock);
 		free(t);
 		t = next;
 	}
@@ -233,33 +275,40 @@ nvh_arenas_fini(struct nvh_heap *h)
 	h->arena_free = NULL;
 }
 
-/* Give a small arena its DRAM bitmaps: from the medium (scan) or zero. */
+/* Give a small arena its DRAM bitmaps: from the medium (scan) or zero.
+ * An arena that had them keeps its arrays (cleared) for the life of the
+ * heap: a reader that looked the arena up just before it changed hands
+ * reads stale words, never freed memory.  Caller holds the arena lock. */
 static int
 give_bitmaps(struct nvh_heap *h, uint64_t a, int from_media)
 {
 	struct nvh_arena_rt *r = &h->arena[a];
 	unsigned c = r->cls;
 	uint32_t nw = h->crt[c].nwords, nb = h->cls[c].nblocks;
-	_Atomic uint64_t *used = calloc(NVH_BITMAP_SLOT / 8, 8);
-	_Atomic uint64_t *live = calloc(NVH_BITMAP_SLOT / 8, 8);
-	if (!used || !live) {
-		free((void *)used);
-		free((void *)live);
-		return nvh_err(ENOMEM, "out of memory scanning arena %" PRIu64, a);
-	}
 	const uint64_t *bm = (const void *)(h->base + nvh_bitmap_off(h, a));
-	uint32_t count = 0;
 	for (uint32_t w = 0; from_media && w < NVH_BITMAP_SLOT / 8; w++) {
 		uint64_t v = bm[w];
 		uint64_t valid = w < nw ? (nb - 64 * w >= 64 ? ~0ull
 				 : (1ull << (nb - 64 * w)) - 1) : 0;
-		if (v & ~valid) {
-			free((void *)used);
-			free((void *)live);
+		if (v & ~valid)
 			return nvh_err(NVH_ECORRUPT, "arena %" PRIu64 ": bitmap "
 				       "word %u has bits beyond its %" PRIu32
 				       " blocks (0x%016" PRIx64 ")", a, w, nb, v);
+	}
+	_Atomic uint64_t *used = r->used, *live = r->live;
+	if (!used) {
+		used = calloc(NVH_BITMAP_SLOT / 8, 8);
+		live = calloc(NVH_BITMAP_SLOT / 8, 8);
+		if (!used || !live) {
+			free((void *)used);
+			free((void *)live);
+			return nvh_err(ENOMEM, "out of memory scanning arena %"
+				       PRIu64, a);
 		}
+	}
+	uint32_t count = 0;
+	for (uint32_t w = 0; w < NVH_BITMAP_SLOT / 8; w++) {
+		uint64_t v = from_media ? bm[w] : 0;
 		atomic_store(&used[w], v);
 		atomic_store(&live[w], v);
 		count += (uint32_t)__builtin_popcountll(v);
@@ -365,17 +414,10 @@ nvh_arena_take(struct nvh_heap *h, struct nvh_tctx *t, unsigned c,
 	r->assign_pending = 1;
 	pthread_mutex_unlock(&h->arena_lock);
 	pthread_mutex_lock(&r->lock);
-	free((void *)r->used);
-	free((void *)r->live);
-	r->used = r->live = NULL;
 	int rc = give_bitmaps(h, a, 0);
 	pthread_mutex_unlock(&r->lock);
 	if (rc) {
-		pthread_mutex_lock(&h->arena_lock);
-		r->kind = NVH_K_FREE;
-		r->assign_pending = 0;
-		set_free(h, a, 1);
-		pthread_mutex_unlock(&h->arena_lock);
+		to_free_pool(h, a);
 		return rc;
 	}
 	r->cursor = 0;
@@ -392,6 +434,16 @@ nvh_arena_drop(struct nvh_heap *h, uint64_t a)
 	unsigned c = r->cls;
 	pthread_mutex_lock(&h->crt[c].lock);
 	int st = NVH_A_OWNED;
+	/* Empty and free on the medium: what a reopen would make of it.
+	 * (nfree before assign_pending: an allocation clears the flag before
+	 * its block goes live, so an arena emptied by a free reads 0.) */
+	if (is_empty(h, a) && atomic_load(&r->assign_pending) &&
+	    atomic_compare_exchange_strong(&r->state, &st, NVH_A_NONE)) {
+		pthread_mutex_unlock(&h->crt[c].lock);
+		to_free_pool(h, a);
+		return;
+	}
+	st = NVH_A_OWNED;
 	if (atomic_load(&r->nfree) > 0 || r->assign_pending) {
 		atomic_compare_exchange_strong(&r->state, &st, NVH_A_AVAILABLE);
 		list_push(h, c, a);
@@ -442,10 +494,62 @@ nvh_block_reserve(struct nvh_heap *h, uint64_t a)
 	return -1;
 }
 
-void
-nvh_block_unreserve(struct nvh_heap *h, uint64_t a, uint64_t b)
+/*
+ * The arena's last reservation went and its table entry is FREE on the
+ * medium: give it back to the free pool, as a reopen would.  Its owner
+ * drops it, if we are the owner; an arena nobody owns is taken off its
+ * class list.  One another thread owns stays with that thread, which lets
+ * it go the same way (nvh_arena_drop) or has it taken away when space
+ * runs out (nvh_arenas_reclaim).  Under the class lock, so a drop racing
+ * with us sees our release, or we see its result.
+ */
+static void
+give_back(struct nvh_heap *h, struct nvh_tctx *t, uint64_t a)
 {
+	struct nvh_arena_rt *r = &h->arena[a];
+	unsigned c = r->cls;
+	if (t) {
+		pthread_mutex_lock(&t->lock);
+		if (t->cur[c] == (int32_t)a) {
+			t->cur[c] = -1;
+			nvh_arena_drop(h, a);
+			pthread_mutex_unlock(&t->lock);
+			return;
+		}
+		pthread_mutex_unlock(&t->lock);
+	}
+	pthread_mutex_lock(&h->crt[c].lock);
+	int st = atomic_load(&r->state);
+	/* Listed or FULL in class c, it cannot change class while we hold
+	 * the lock; if it already did, someone else gave it back. */
+	if ((st == NVH_A_AVAILABLE || st == NVH_A_FULL) &&
+	    r->kind == NVH_K_SMALL && r->cls == c &&
+	    atomic_compare_exchange_strong(&r->state, &st, NVH_A_NONE)) {
+		/* Nobody can reserve in it now; look again. */
+		if (is_empty(h, a) && atomic_load(&r->assign_pending)) {
+			list_unlink(h, c, a);
+			pthread_mutex_unlock(&h->crt[c].lock);
+			to_free_pool(h, a);
+			return;
+		}
+		if (atomic_load(&r->nfree) > 0) {
+			atomic_store(&r->state, NVH_A_AVAILABLE);
+			list_push(h, c, a);
+		} else {
+			atomic_store(&r->state, NVH_A_FULL);
+		}
+	}
+	pthread_mutex_unlock(&h->crt[c].lock);
+}
+
+void
+nvh_block_unreserve(struct nvh_heap *h, struct nvh_tctx *t, uint64_t a,
+		    uint64_t b)
+{
+	struct nvh_arena_rt *r = &h->arena[a];
 	nvh_block_release(h, a, b);
+	if (is_empty(h, a) && atomic_load(&r->assign_pending))
+		give_back(h, t, a);
 }
 
 void
@@ -526,22 +630,87 @@ nvh_run_put(struct nvh_heap *h, uint64_t first, uint64_t n)
 
 /* ---- giving empty small arenas back ---- */
 
+/* Arenas per reclaim record (16 bytes each): well inside a lane's ring,
+ * which one record must fit. */
+#define RECLAIM_BATCH 1024
+
+/* Take from the other threads what they hold but an allocation out of
+ * space needs more: their empty arenas, and those of class `want` with a
+ * free block.  Dropped, they go to the free pool or their class list. */
+static void
+take_from_others(struct nvh_heap *h, struct nvh_tctx *self, int want)
+{
+	pthread_mutex_lock(&h->tctx_lock);
+	for (struct nvh_tctx *o = h->tctxs; o; o = o->next) {
+		if (o == self)
+			continue;
+		pthread_mutex_lock(&o->lock);
+		for (unsigned c = 0; c < h->ncls; c++) {
+			int32_t a = o->cur[c];
+			if (a < 0)
+				continue;
+			if (is_empty(h, (uint64_t)a) ||
+			    ((int)c == want &&
+			     atomic_load(&h->arena[a].nfree) > 0)) {
+				o->cur[c] = -1;
+				nvh_arena_drop(h, (uint64_t)a);
+			}
+		}
+		pthread_mutex_unlock(&o->lock);
+	}
+	pthread_mutex_unlock(&h->tctx_lock);
+}
+
+/* Set the table entries of list[0..n) FREE in one record; then they are
+ * free arenas, or (not committed, or rc already set) back on their class
+ * lists. */
+static int
+commit_free(struct nvh_pool *pool, struct nvh_tctx *t, const uint64_t *list,
+	    size_t n, int rc)
+{
+	struct nvh_heap *h = pool->heap;
+	struct nvh_rec rec;
+	nvh_rec_init(&rec, NVH_REC_ATOMIC);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = nvh_rec_add(&rec, NVH_OP_SET, nvh_table_off(h, list[i]),
+				 NVH_DESC(NVH_ARENA_FREE, 0, 0));
+	if (!rc) {
+		struct nvh_lane *l = nvh_lane_acquire(pool, &t->lane);
+		rc = nvh_lane_commit(pool, l, &rec, NULL, NULL);
+		nvh_lane_release(pool, l);
+	}
+	nvh_rec_fini(&rec);
+	for (size_t i = 0; i < n; i++) {
+		struct nvh_arena_rt *r = &h->arena[list[i]];
+		if (!rc) {
+			to_free_pool(h, list[i]);
+			continue;
+		}
+		pthread_mutex_lock(&h->crt[r->cls].lock);
+		atomic_store(&r->state, NVH_A_AVAILABLE);
+		list_push(h, r->cls, list[i]);
+		pthread_mutex_unlock(&h->crt[r->cls].lock);
+	}
+	return rc;
+}
+
 int
-nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t)
+nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t, int want)
 {
 	struct nvh_heap *h = pool->heap;
 	/* Our own arenas first: we are not allocating from them now. */
+	pthread_mutex_lock(&t->lock);
 	for (unsigned c = 0; c < h->ncls; c++)
 		if (t->cur[c] >= 0) {
 			nvh_arena_drop(h, (uint64_t)t->cur[c]);
 			t->cur[c] = -1;
 		}
+	pthread_mutex_unlock(&t->lock);
+	take_from_others(h, t, want);
 	uint64_t *list = malloc(h->narenas * sizeof(*list));
 	if (!list)
 		return nvh_err(ENOMEM, "out of memory reclaiming arenas");
-	size_t n = 0;
-	struct nvh_rec rec;
-	nvh_rec_init(&rec, NVH_REC_ATOMIC);
+	size_t n = 0, gained = 0;
 	int rc = 0;
 	for (unsigned c = 0; c < h->ncls && !rc; c++) {
 		pthread_mutex_lock(&h->crt[c].lock);
@@ -551,49 +720,33 @@ nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t)
 			int32_t next = r->next;
 			rc = nvh_arena_scan(h, (uint64_t)a);
 			int st = NVH_A_AVAILABLE;
-			if (!rc && !r->assign_pending &&
-			    atomic_load(&r->nfree) == (int32_t)h->cls[c].nblocks &&
+			/* Listed and AVAILABLE under the class lock: nobody
+			 * reserves in it, so empty stays empty. */
+			if (!rc && is_empty(h, (uint64_t)a) &&
 			    atomic_compare_exchange_strong(&r->state, &st,
 							   NVH_A_NONE)) {
 				list_unlink(h, c, (uint64_t)a);
-				list[n++] = (uint64_t)a;
-				rc = nvh_rec_add(&rec, NVH_OP_SET,
-						 nvh_table_off(h, (uint64_t)a),
-						 NVH_DESC(NVH_ARENA_FREE, 0, 0));
+				if (atomic_load(&r->assign_pending)) {
+					/* FREE on the medium already */
+					to_free_pool(h, (uint64_t)a);
+					gained++;
+				} else {
+					list[n++] = (uint64_t)a;
+				}
 			}
 			a = next;
 		}
 		pthread_mutex_unlock(&h->crt[c].lock);
 	}
-	if (!rc && n) {
-		struct nvh_lane *l = nvh_lane_acquire(pool, &t->lane);
-		rc = nvh_lane_commit(pool, l, &rec, NULL, NULL);
-		nvh_lane_release(pool, l);
+	for (size_t i = 0; i < n; i += RECLAIM_BATCH) {
+		size_t k = n - i < RECLAIM_BATCH ? n - i : RECLAIM_BATCH;
+		rc = commit_free(pool, t, list + i, k, rc);
+		gained += rc ? 0 : k;
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct nvh_arena_rt *r = &h->arena[list[i]];
-		if (rc) { /* not committed: back on the list */
-			pthread_mutex_lock(&h->crt[r->cls].lock);
-			atomic_store(&r->state, NVH_A_AVAILABLE);
-			list_push(h, r->cls, list[i]);
-			pthread_mutex_unlock(&h->crt[r->cls].lock);
-			continue;
-		}
-		pthread_mutex_lock(&r->lock);
-		free((void *)r->used);
-		free((void *)r->live);
-		r->used = r->live = NULL;
-		pthread_mutex_unlock(&r->lock);
-		pthread_mutex_lock(&h->arena_lock);
-		r->kind = NVH_K_FREE;
-		set_free(h, list[i], 1);
-		pthread_mutex_unlock(&h->arena_lock);
-	}
-	nvh_rec_fini(&rec);
 	free(list);
 	if (rc)
 		return rc;
-	return n ? 0 : -ENOMEM;
+	return gained ? 0 : -ENOMEM;
 }
 
 /* ---- locating an offset ---- */

@@ -12,7 +12,11 @@
  *                   freed by a free in progress
  *   state OWNED <=> some thread context's cur[cls] is this arena
  *   in_list      => state is UNSCANNED or AVAILABLE
- * Lock order: class list lock, then arena lock, then heap arena_lock.
+ *   assign_pending => nfree < nblocks, or the arena is some thread's cur
+ *                   (an arena free on the medium holding no reserved block
+ *                   is a free arena in DRAM too: arena.c, give_back)
+ * Lock order: heap tctx_lock, then a thread context's lock, then class list
+ * lock, then arena lock, then heap arena_lock.
  */
 #ifndef NVH_HEAP_HEAP_H
 #define NVH_HEAP_HEAP_H
@@ -46,7 +50,7 @@ struct nvh_arena_rt {
 	uint8_t kind;              /* enum nvh_dram_kind */
 	uint8_t cls;
 	uint8_t in_list;
-	uint8_t assign_pending;    /* SMALL in DRAM, table entry not committed */
+	_Atomic uint8_t assign_pending; /* SMALL in DRAM, table entry FREE */
 	uint32_t run;              /* LARGE: arenas in the run */
 	_Atomic int32_t nfree;
 	uint32_t cursor;           /* next-fit word (owner only) */
@@ -67,6 +71,9 @@ struct nvh_tctx {
 	struct nvh_tctx *next;
 	struct nvh_heap *heap;
 	unsigned lane;
+	/* cur[]: held by the thread while it allocates (uncontended), and by
+	 * a thread out of space taking this one's spare arenas */
+	pthread_mutex_t lock;
 	int32_t cur[NVH_MAX_CLASSES];
 };
 
@@ -141,22 +148,33 @@ nvh_objhdr_off(const struct nvh_heap *h, uint64_t a, uint64_t b, int large)
 int nvh_arenas_init(struct nvh_heap *h);
 void nvh_arenas_fini(struct nvh_heap *h);
 struct nvh_tctx *nvh_tctx_get(struct nvh_heap *h);
+/* The calling thread's context if it has one (never creates one). */
+struct nvh_tctx *nvh_tctx_peek(struct nvh_heap *h);
 int nvh_arena_scan(struct nvh_heap *h, uint64_t a);
 /* Take an arena of class c for t (from the class list or a free arena). */
 int nvh_arena_take(struct nvh_heap *h, struct nvh_tctx *t, unsigned c,
 		   uint64_t *out);
-/* Give up ownership (full, or the thread is done). */
+/* Give up ownership (full, or the thread is done); an arena free on the
+ * medium and empty goes back to the free pool. */
 void nvh_arena_drop(struct nvh_heap *h, uint64_t a);
 int64_t nvh_block_reserve(struct nvh_heap *h, uint64_t a);
-void nvh_block_unreserve(struct nvh_heap *h, uint64_t a, uint64_t b);
+/* Undo a reservation (t: the caller's context, or NULL); the last one of
+ * an arena only reserved in DRAM gives the arena back. */
+void nvh_block_unreserve(struct nvh_heap *h, struct nvh_tctx *t, uint64_t a,
+			 uint64_t b);
 void nvh_block_publish(struct nvh_heap *h, uint64_t a, uint64_t b);
 int nvh_block_claim(struct nvh_heap *h, uint64_t a, uint64_t b);
 void nvh_block_unclaim(struct nvh_heap *h, uint64_t a, uint64_t b);
 void nvh_block_release(struct nvh_heap *h, uint64_t a, uint64_t b);
 int nvh_run_take(struct nvh_heap *h, uint64_t n, uint64_t *out);
 void nvh_run_put(struct nvh_heap *h, uint64_t first, uint64_t n);
-/* Move empty, unowned small arenas back to the free pool (one record). */
-int nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t);
+/* Out of space for class `want` (-1: a large run): drop t's arenas, take
+ * from other threads the arenas they own that are empty (or, of class
+ * `want`, have a free block), and move every empty small arena back to
+ * the free pool (for those whose table entry says SMALL, records setting
+ * it FREE, up to 1,024 entries each).
+ * 0 if something was gained, -ENOMEM if nothing. */
+int nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t, int want);
 /* A block reserved, allocated or being freed: small (cls >= 0, arena a,
  * block b) or large (cls == -1, run of `run` arenas from a). */
 struct nvh_blk {

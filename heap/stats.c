@@ -4,6 +4,13 @@
  * Counts come from the DRAM bitmaps where an arena has been scanned and
  * from the medium's bitmap otherwise (without scanning it), so asking for
  * statistics does not build DRAM state for a whole big pool.
+ *
+ * free_bytes is what allocations can get (include/nvheap/alloc.h): a small
+ * arena with no block allocated or reserved counts as a whole arena, since
+ * an allocation that needs it takes it back (nvh_arenas_reclaim); one that
+ * is small only in DRAM (its table entry still FREE) is counted a free
+ * arena, as a reopen would.  So a pool whose objects were all freed reads
+ * what it read empty, and a pool reads what its reopen reads.
  */
 #include <errno.h>
 #include <string.h>
@@ -50,18 +57,28 @@ nvh_stats(nvh_pool *pool, struct nvh_stats *st)
 			break;
 		case NVH_K_SMALL: {
 			const struct nvh_class_ent *ce = &h->cls[r->cls];
-			uint64_t live = 0;
-			st->arenas_small++;
-			st->cls[r->cls].arenas++;
-			_Atomic uint64_t *lv = __atomic_load_n(&r->live,
-							       __ATOMIC_ACQUIRE);
+			uint64_t live = 0, nfree;
+			/* scanned: DRAM counts (nfree also excludes blocks
+			 * reserved by operations in flight) */
+			int scanned = __atomic_load_n(&r->used,
+						      __ATOMIC_ACQUIRE) != NULL;
 			const uint64_t *bm = (const void *)(pool->base +
 							   nvh_bitmap_off(h, a));
 			for (uint32_t w = 0; w < h->crt[r->cls].nwords; w++)
 				live += (uint64_t)__builtin_popcountll(
-					lv ? atomic_load(&lv[w]) : bm[w]);
+					scanned ? atomic_load(&r->live[w]) : bm[w]);
+			nfree = scanned ? (uint64_t)atomic_load(&r->nfree)
+					: ce->nblocks - live;
+			if (nfree == ce->nblocks && r->assign_pending) {
+				st->arenas_free++; /* FREE on the medium */
+				st->free_bytes += NVH_ARENA_SIZE;
+				break;
+			}
+			st->arenas_small++;
+			st->cls[r->cls].arenas++;
 			st->cls[r->cls].objects += live;
-			st->free_bytes += (ce->nblocks - live) * ce->block_size;
+			st->free_bytes += nfree == ce->nblocks
+				? NVH_ARENA_SIZE : nfree * ce->block_size;
 			break;
 		}
 		}

@@ -101,16 +101,39 @@ struct nvh_class_stats {
 	uint64_t objects;      /* live objects */
 };
 
+/*
+ * Occupancy of the heap.  Blocks that operations in flight hold reserved
+ * count as neither allocated nor free; that aside, a pool reads what a
+ * reopen of it would read.
+ *
+ * arenas_free counts the arenas free on the medium that hold no reserved
+ * block (an arena a thread took for a size class but in which no
+ * allocation committed yet is still free).  arenas_small counts those
+ * whose arena-table entry names a size class, empty ones included (a
+ * reopen keeps them); arenas_free + arenas_small + arenas_large == arenas.
+ *
+ * free_bytes is the space allocations can get: arena_size for every free
+ * arena and every small arena with no block allocated or reserved (an
+ * allocation that needs whole arenas takes those back), plus block_size
+ * for each free block of the other small arenas.  Blocks reserved by
+ * operations in flight are not free.  So a pool whose objects were all
+ * freed reports what it reported empty, and one whose operations failed
+ * or rolled back reports what it reported before them.  (Exception: a log
+ * chunk holding a large transaction's commit or abort record stays
+ * reserved, one arena, until its lane next starts a pass; a reopen frees
+ * it.)  An allocation fails with ENOMEM only when no free block of its
+ * class and no run of free arenas big enough can be had this way.
+ */
 struct nvh_stats {
 	uint64_t pool_size;
 	uint64_t arena_size;
 	uint64_t arenas;          /* in the pool */
-	uint64_t arenas_free;
+	uint64_t arenas_free;     /* free on the medium, nothing reserved */
 	uint64_t arenas_small;    /* serving a size class */
 	uint64_t arenas_large;    /* part of a large object */
 	uint64_t objects;         /* live objects, small and large */
 	uint64_t allocated_bytes; /* their block sizes */
-	uint64_t free_bytes;      /* free blocks plus free arenas */
+	uint64_t free_bytes;      /* what allocations can get (above) */
 	uint64_t large_objects;
 	uint64_t large_bytes;
 	uint64_t max_small;       /* largest size served by a class */

@@ -145,3 +145,50 @@ nvt_check_says(nvh_pool *pool, const char *needle, const char *also)
 			 also ? also : "", out);
 	free(out);
 }
+
+struct nvh_stats
+nvt_stats(nvh_pool *pool)
+{
+	struct nvh_stats st;
+	int rc = nvh_stats(pool, &st);
+	if (rc)
+		fail_msg("nvh_stats: %d: %s", rc, nvh_errormsg());
+	return st;
+}
+
+void
+nvt_same_space(const struct nvh_stats *got, const struct nvh_stats *want,
+	       const char *what)
+{
+	char msg[2048];
+	size_t n = 0;
+#define SAME(field)                                                          \
+	if (got->field != want->field && n < sizeof(msg))                    \
+		n += (size_t)snprintf(msg + n, sizeof(msg) - n,              \
+				      " %s %llu (want %llu)", #field,        \
+				      (unsigned long long)got->field,        \
+				      (unsigned long long)want->field)
+	SAME(objects);
+	SAME(allocated_bytes);
+	SAME(free_bytes);
+	SAME(arenas_free);
+	SAME(arenas_small);
+	SAME(arenas_large);
+	SAME(large_objects);
+	SAME(large_bytes);
+#undef SAME
+	for (uint32_t c = 0; c < want->nclasses && c < NVH_MAX_CLASSES_API &&
+			     n < sizeof(msg); c++)
+		if (got->cls[c].arenas != want->cls[c].arenas ||
+		    got->cls[c].objects != want->cls[c].objects)
+			n += (size_t)snprintf(msg + n, sizeof(msg) - n,
+					      " class %u (%u bytes): %llu arenas"
+					      " %llu objects (want %llu, %llu)",
+					      c, want->cls[c].block_size,
+					      (unsigned long long)got->cls[c].arenas,
+					      (unsigned long long)got->cls[c].objects,
+					      (unsigned long long)want->cls[c].arenas,
+					      (unsigned long long)want->cls[c].objects);
+	if (n)
+		fail_msg("%s: space differs:%s", what, msg);
+}

@@ -31,6 +31,13 @@ void *nvt_scratch(nvh_pool *pool, size_t size);
 /* nvh_check finds the pool damaged (-NVH_ECORRUPT) and its report
  * mentions every non-NULL needle given (up to two); else fail. */
 void nvt_check_says(nvh_pool *pool, const char *needle, const char *also);
+/* nvh_stats of the pool, else fail. */
+struct nvh_stats nvt_stats(nvh_pool *pool);
+/* Two pools' (or one pool's at two moments) space figures are equal:
+ * objects, bytes allocated and free, arenas free/small/large, per class
+ * arenas and objects; else fail, naming every field that differs. */
+void nvt_same_space(const struct nvh_stats *got, const struct nvh_stats *want,
+		    const char *what);
 
 /* expr returns 0, else fail with nvh_errormsg(). */
 #define assert_nvh_ok(expr)                                                  \

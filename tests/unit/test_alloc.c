@@ -38,9 +38,7 @@ slots(nvh_pool *pool, size_t n)
 static struct nvh_stats
 stats(nvh_pool *pool)
 {
-	struct nvh_stats st;
-	assert_nvh_ok(nvh_stats(pool, &st));
-	return st;
+	return nvt_stats(pool);
 }
 
 static void
@@ -294,9 +292,20 @@ fill_to_enomem_and_empty(void **state)
 		struct nvh_stats st = stats(pool);
 		assert_int_equal(st.objects, empty.objects);
 		assert_int_equal(st.allocated_bytes, empty.allocated_bytes);
+		/* all of it can be allocated again: an empty small arena
+		 * counts whole (free_bytes read 35 KiB low per arena) */
+		assert_int_equal(st.free_bytes, empty.free_bytes);
 		assert_nvh_ok(nvh_heap_verify(pool));
+		/* and a reopen builds the same state */
+		assert_nvh_ok(nvh_close(pool));
+		pool = assert_nvh_ptr(nvh_open(nvt_path("fill.pool"), "alloc",
+					       NULL));
+		s = nvh_direct(pool, *nvh_root_slot(pool));
+		struct nvh_stats re = stats(pool);
+		nvt_same_space(&re, &st, "reopened");
 		/* Everything is reusable: a large object takes freed arenas. */
-		assert_nvh_ok(nvh_alloc(pool, &s[0], 4 * MIB, 3, NULL, NULL));
+		assert_nvh_ok(nvh_alloc(pool, &s[0], empty.arenas_free *
+					empty.arena_size, 3, NULL, NULL));
 		assert_nvh_ok(nvh_free(pool, &s[0]));
 	}
 	assert_nvh_ok(nvh_close(pool));
@@ -756,6 +765,230 @@ more_threads_than_lanes(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* Giving back every arena of a 1.1 GiB pool after its objects were freed
+ * took one record per arena in one commit: more than a lane's ring holds
+ * (4096 entries) failed the allocation that needed the arenas (ENOSPC). */
+static void
+reclaim_at_gib_scale(void **state)
+{
+	(void)state;
+	const char *path = nvt_path("gib.pool");
+	nvh_pool *pool = new_pool("gib.pool", 1100 * MIB);
+	struct nvh_stats empty = stats(pool);
+	assert_true(empty.arenas > 4096);
+	size_t n = 2 * empty.arenas; /* two max_small blocks per arena */
+	nvh_oid *s = slots(pool, n);
+	empty = stats(pool);
+	size_t got = 0;
+	while (got < n && nvh_alloc(pool, &s[got], empty.max_small, 1, NULL,
+				    NULL) == 0)
+		got++;
+	assert_true(got > 8000);
+	struct nvh_stats st = stats(pool);
+	assert_int_equal(st.arenas_free, 0);
+	for (size_t i = 0; i < got; i++)
+		assert_nvh_ok(nvh_free(pool, &s[i]));
+	st = stats(pool);
+	assert_int_equal(st.free_bytes, empty.free_bytes);
+	assert_nvh_ok(nvh_alloc(pool, &s[0], empty.arenas_free *
+				empty.arena_size, 1, NULL, NULL));
+	assert_nvh_ok(nvh_free(pool, &s[0]));
+	st = stats(pool);
+	assert_int_equal(st.free_bytes, empty.free_bytes);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+	pool = assert_nvh_ptr(nvh_open(path, "alloc", NULL));
+	struct nvh_stats re = stats(pool);
+	nvt_same_space(&re, &st, "reopened");
+	assert_nvh_ok(nvh_close(pool));
+	unlink(path); /* 1.1 GiB of tmpfs */
+}
+
+/* ---- space given back, with threads (issue 12, defect 4) ---- */
+
+#define SP_THREADS 4
+#define SP_SLOTS 64
+
+struct space {
+	nvh_pool *pool;
+	nvh_oid *s;               /* SP_THREADS * SP_SLOTS slots */
+	size_t max_tx;            /* more 64-byte objects than the pool holds */
+	pthread_barrier_t bar;     /* the workers and the main thread */
+	pthread_barrier_t workers; /* the workers */
+	int hold;                 /* wait at the barrier twice before exiting */
+	int errors;
+};
+
+struct sparg {
+	struct space *sp;
+	int id;
+	size_t in_tx;             /* objects its transactions got, in total */
+};
+
+static void
+sp_error(struct space *sp, const char *what, int rc)
+{
+	fprintf(stderr, "space worker: %s: %d: %s\n", what, rc, nvh_errormsg());
+	__atomic_add_fetch(&sp->errors, 1, __ATOMIC_RELAXED);
+}
+
+/* Atomic alloc/free churn of mixed sizes (some constructors refuse), and
+ * transactions that run out of space and roll back, while the other
+ * threads do the same; everything of its own is freed at the end. */
+static void *
+space_worker(void *arg)
+{
+	struct sparg *a = arg;
+	struct space *sp = a->sp;
+	nvh_oid *mine = sp->s + a->id * SP_SLOTS;
+	static const size_t sizes[] = {64, 200, 1000, 5000, 20000, 64, 300,
+				       2000, 100000, 300000};
+	unsigned seed = 77u + (unsigned)a->id;
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 3000; i++) {
+			nvh_oid *o = &mine[rand_r(&seed) % SP_SLOTS];
+			int rc, refuse = i % 5 == 0;
+			if (!NVH_OID_IS_NULL(*o)) {
+				if ((rc = nvh_free(sp->pool, o)))
+					sp_error(sp, "nvh_free", rc);
+				continue;
+			}
+			rc = nvh_alloc(sp->pool, o, sizes[rand_r(&seed) % 10], 1,
+				       refuse ? refuse_ctor : NULL, NULL);
+			/* ENOMEM: another thread's transaction has the pool */
+			if (rc && rc != -ENOMEM && !(refuse && rc == -ECANCELED))
+				sp_error(sp, "nvh_alloc", rc);
+		}
+		nvh_tx *tx = nvh_tx_begin(sp->pool);
+		if (!tx) {
+			sp_error(sp, "nvh_tx_begin", -errno);
+			continue;
+		}
+		size_t n = 0;
+		while (n < 2 * sp->max_tx &&
+		       !NVH_OID_IS_NULL(nvh_tx_alloc(tx, 64, 1, 0)))
+			n++;
+		a->in_tx += n;
+		int rc = nvh_tx_commit(tx);
+		if (rc != -ENOMEM)
+			sp_error(sp, "the transaction did not run out", rc);
+	}
+	for (int i = 0; i < SP_SLOTS; i++) {
+		int rc = nvh_free(sp->pool, &mine[i]);
+		if (rc)
+			sp_error(sp, "nvh_free", rc);
+	}
+	/* when all are done: end owning an empty arena of each class used */
+	pthread_barrier_wait(&sp->workers);
+	for (int i = 0; i < 10; i++) {
+		int rc = nvh_alloc(sp->pool, &mine[0], sizes[i], 1, NULL, NULL);
+		if (rc || (rc = nvh_free(sp->pool, &mine[0])))
+			sp_error(sp, "last alloc/free", rc);
+	}
+	if (sp->hold) {
+		pthread_barrier_wait(&sp->bar); /* done, still alive ... */
+		pthread_barrier_wait(&sp->bar); /* ... until main says so */
+	}
+	return NULL;
+}
+
+/* Run the workers; with `held`, call it while they are done but alive
+ * (they wait at the barrier), and return what it returned. */
+static int
+run_space_workers(struct space *sp, int (*held)(struct space *))
+{
+	pthread_t th[SP_THREADS];
+	struct sparg ta[SP_THREADS];
+	sp->hold = held != NULL;
+	pthread_barrier_init(&sp->bar, NULL, SP_THREADS + 1);
+	pthread_barrier_init(&sp->workers, NULL, SP_THREADS);
+	for (int i = 0; i < SP_THREADS; i++) {
+		ta[i] = (struct sparg){sp, i, 0};
+		assert_int_equal(pthread_create(&th[i], NULL, space_worker,
+						&ta[i]), 0);
+	}
+	int rc = 0;
+	if (held) {
+		pthread_barrier_wait(&sp->bar);
+		rc = held(sp);
+		pthread_barrier_wait(&sp->bar);
+	}
+	size_t in_tx = 0;
+	for (int i = 0; i < SP_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		in_tx += ta[i].in_tx;
+	}
+	pthread_barrier_destroy(&sp->bar);
+	pthread_barrier_destroy(&sp->workers);
+	assert_int_equal(sp->errors, 0);
+	/* each transaction ran until the pool was full: together they had
+	 * most of it, each round */
+	assert_true(in_tx > sp->max_tx / 2);
+	return rc;
+}
+
+static struct nvh_stats sp_empty;
+
+/* The workers are done but alive, owning arenas (empty now): one object
+ * as big as every arena but the slots' must still fit. */
+static int
+alloc_whole_heap(struct space *sp)
+{
+	nvh_oid *o = &sp->s[0];
+	struct nvh_stats st;
+	int rc = nvh_stats(sp->pool, &st);
+	if (!rc && (st.objects != sp_empty.objects ||
+		    st.free_bytes != sp_empty.free_bytes)) {
+		fprintf(stderr, "workers done: %" PRIu64 " objects, %" PRIu64
+			" bytes free; empty: %" PRIu64 ", %" PRIu64 "\n",
+			st.objects, st.free_bytes, sp_empty.objects,
+			sp_empty.free_bytes);
+		rc = -1;
+	}
+	if (!rc)
+		rc = nvh_alloc(sp->pool, o, sp_empty.arenas_free *
+			       sp_empty.arena_size, 1, NULL, NULL);
+	if (!rc)
+		rc = nvh_free(sp->pool, o);
+	return rc;
+}
+
+static void
+threads_give_space_back(void **state)
+{
+	(void)state;
+	const char *path = nvt_path("space-threads.pool");
+	nvh_pool *pool = new_pool("space-threads.pool", 16 * MIB);
+	struct space sp = {.pool = pool};
+	sp.s = slots(pool, SP_THREADS * SP_SLOTS);
+	sp_empty = stats(pool);
+	/* as many 64-byte objects as the pool holds */
+	sp.max_tx = sp_empty.arenas * sp_empty.cls[0].blocks_per_arena;
+	/* threads that exit: their arenas go back */
+	run_space_workers(&sp, NULL);
+	struct nvh_stats st = stats(pool);
+	assert_int_equal(st.objects, sp_empty.objects);
+	assert_int_equal(st.free_bytes, sp_empty.free_bytes);
+	assert_checks_clean(pool);
+	assert_nvh_ok(nvh_close(pool));
+	pool = assert_nvh_ptr(nvh_open(path, "alloc", NULL));
+	struct nvh_stats re = stats(pool);
+	nvt_same_space(&re, &st, "reopened after the threads");
+	/* threads still alive: their empty arenas are taken from them */
+	sp.pool = pool;
+	sp.s = nvh_direct(pool, *nvh_root_slot(pool));
+	assert_nvh_ok(run_space_workers(&sp, alloc_whole_heap));
+	st = stats(pool);
+	assert_int_equal(st.free_bytes, sp_empty.free_bytes);
+	assert_checks_clean(pool);
+	assert_nvh_ok(nvh_close(pool));
+	pool = assert_nvh_ptr(nvh_open(path, "alloc", NULL));
+	re = stats(pool);
+	nvt_same_space(&re, &st, "reopened after the second run");
+	assert_checks_clean(pool);
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* The DRAM index map agrees with a plain array under random puts,
  * overwrites and deletes (deletion shifts runs back: the tricky part). */
 static void
@@ -880,6 +1113,8 @@ main(void)
 		cmocka_unit_test(typed_destinations_are_refused),
 		cmocka_unit_test(threads_with_cross_frees),
 		cmocka_unit_test(more_threads_than_lanes),
+		cmocka_unit_test(threads_give_space_back),
+		cmocka_unit_test(reclaim_at_gib_scale),
 		cmocka_unit_test(u64map_matches_a_reference),
 		cmocka_unit_test(check_sees_damaged_bitmaps),
 		cmocka_unit_test(free_arena_entry_with_bits_is_refused),

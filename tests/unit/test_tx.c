@@ -540,6 +540,113 @@ crash_recovery(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* ---- space given back by rollbacks (issue 12, defect 4) ---- */
+
+/* One transaction allocates 64-byte objects until the pool runs out (at
+ * most `max`); its commit rolls it back.  Returns how many it got. */
+static size_t
+fill_in_tx_and_roll_back(nvh_pool *pool, size_t max)
+{
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	size_t n = 0;
+	while (n < max && !NVH_OID_IS_NULL(nvh_tx_alloc(tx, 64, 1, 0)))
+		n++;
+	assert_int_equal(nvh_tx_error(tx), ENOMEM);
+	assert_int_equal(nvh_tx_commit(tx), -ENOMEM);
+	assert_errmsg_has("rolled back");
+	return n;
+}
+
+/* The filed case: a transaction of ~100,000 allocations hits ENOMEM and
+ * rolls back.  The arenas it had taken were free on the medium but stayed
+ * small arenas in DRAM (assign_pending), which nothing gave back before a
+ * reopen: a 300 KB object then failed ("2 contiguous free arenas
+ * needed"), and nvh_stats read them as partly used. */
+static void
+rollback_gives_space_back(void **state)
+{
+	(void)state;
+	const char *name = "rollback-space.pool";
+	nvh_pool *pool = reopen(new_pool(name, 8 * MIB), name);
+	struct root *r = root_of(pool);
+	struct nvh_stats fresh = nvt_stats(pool), st;
+	size_t n1 = fill_in_tx_and_roll_back(pool, 200000);
+	assert_true(n1 > 90000);
+	st = nvt_stats(pool);
+	nvt_same_space(&st, &fresh, "after the rollback");
+	/* a 300 KB object, then one as big as every free arena together */
+	assert_nvh_ok(nvh_alloc(pool, &r->big, 300 << 10, 2, NULL, NULL));
+	assert_nvh_ok(nvh_free(pool, &r->big));
+	assert_nvh_ok(nvh_alloc(pool, &r->big, fresh.arenas_free *
+				fresh.arena_size, 2, NULL, NULL));
+	assert_nvh_ok(nvh_free(pool, &r->big));
+	/* a second identical transaction gets exactly as far */
+	assert_int_equal(fill_in_tx_and_roll_back(pool, 200000), n1);
+	st = nvt_stats(pool);
+	nvt_same_space(&st, &fresh, "after the second rollback");
+	/* and a reopen builds the same */
+	pool = reopen(pool, name);
+	st = nvt_stats(pool);
+	nvt_same_space(&st, &fresh, "reopened");
+	assert_int_equal(fill_in_tx_and_roll_back(pool, 200000), n1);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static int
+refuse(nvh_pool *pool, void *obj, void *arg)
+{
+	(void)pool, (void)obj, (void)arg;
+	return 1;
+}
+
+/* The same for the other blocks a transaction or an operation reserves
+ * and lets go: snapshot payloads (small and large blocks), objects freed
+ * inside the transaction that allocated them, an atomic allocation whose
+ * constructor refused; after an abort and after a commit. */
+static void
+own_blocks_are_given_back(void **state)
+{
+	(void)state;
+	const char *name = "own-blocks.pool";
+	nvh_pool *pool = reopen(new_pool(name, 16 * MIB), name);
+	struct root *r = root_of(pool);
+	assert_nvh_ok(nvh_alloc(pool, &r->big, 4 * MIB, 2, NULL, NULL));
+	char *p = nvh_direct(pool, r->big);
+	struct nvh_stats before = nvt_stats(pool), st;
+	for (int commit = 0; commit < 2; commit++) {
+		nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+		for (size_t i = 0; i < 40; i++) /* 20 KB payloads: small */
+			assert_nvh_ok(nvh_tx_add(tx, p + i * 20000, 20000));
+		assert_nvh_ok(nvh_tx_add(tx, p + 1 * MIB, 600 << 10));
+		assert_nvh_ok(nvh_tx_add(tx, p + 2 * MIB, 600 << 10));
+		for (int i = 0; i < 3000; i++) {
+			nvh_oid o = nvh_tx_alloc(tx, 3000 + (size_t)i % 7, 1, 0);
+			assert_false(NVH_OID_IS_NULL(o));
+			assert_nvh_ok(nvh_tx_free(tx, o));
+		}
+		p[0] = (char)commit;
+		assert_nvh_ok(commit ? nvh_tx_commit(tx) : nvh_tx_abort(tx));
+		st = nvt_stats(pool);
+		nvt_same_space(&st, &before, commit ? "after a commit"
+						    : "after an abort");
+	}
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(nvh_alloc(pool, &r->extra, 9000 + (size_t)i,
+					   1, refuse, NULL), -ECANCELED);
+	st = nvt_stats(pool);
+	nvt_same_space(&st, &before, "after refused constructors");
+	/* every free arena is there for one large object */
+	assert_nvh_ok(nvh_alloc(pool, &r->list, before.arenas_free *
+				before.arena_size, 2, NULL, NULL));
+	assert_nvh_ok(nvh_free(pool, &r->list));
+	pool = reopen(pool, name);
+	st = nvt_stats(pool);
+	nvt_same_space(&st, &before, "reopened");
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* ---- threads ---- */
 
 #define THREADS 8
@@ -622,6 +729,8 @@ main(void)
 		cmocka_unit_test(huge_transactions),
 		cmocka_unit_test(crash_recovery),
 		cmocka_unit_test(full_pool_rollback_is_recorded),
+		cmocka_unit_test(rollback_gives_space_back),
+		cmocka_unit_test(own_blocks_are_given_back),
 		cmocka_unit_test(threads),
 	};
 	return cmocka_run_group_tests_name("tx", tests, NULL, NULL);
