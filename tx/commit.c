@@ -34,6 +34,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -290,6 +291,8 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 	/* (T3) the commit point. */
 	rc = nvh_lane_commit_at(pool, tx->lane, &cr, dst, in_ring, publish_all,
 				tx);
+	if (rc == -EOVERFLOW)
+		goto fail; /* no sequence number: nothing written, roll back */
 	nvh_rec_fini(&cr);
 	if (rc)
 		goto failed_medium_no_rec;
@@ -321,9 +324,11 @@ fail:
 	nvh_obj_finish(tx, &oc, 0);
 	{
 		int err = -rc;
+		char why[512];
+		snprintf(why, sizeof(why), "%s", nvh_errormsg());
 		nvh_tx_do_abort(tx, 1);
 		return nvh_err(err, "nvh_tx_commit: %s: could not commit, rolled "
-			       "back: %s", pool->path, strerror(err));
+			       "back: %s", pool->path, why);
 	}
 failed_medium:
 	nvh_rec_fini(&cr);
