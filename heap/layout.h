@@ -104,7 +104,8 @@ _Static_assert(NVH_HEAP_OFFSET >= NVH_HDR_B_OFFSET + NVH_HDR_COPY_SIZE, "");
  * aligned):
  *
  *   H               256 B     heap header (struct nvh_heap_hdr), static
- *   H + 256         64 B      checkpoint line (struct nvh_ckpt)
+ *   H + 256         64 B      checkpoint line (struct nvh_ckpt: two
+ *                             slots {seq, check})
  *   H + 320         64 B      root line: root slot, dying-list head and
  *                             type-table slot (nvh_oids at +0, +8, +16)
  *   H + 512         16 B x n  class table (struct nvh_class_ent)
@@ -204,14 +205,56 @@ _Static_assert(offsetof(struct nvh_heap_hdr, root_off) == 96, "");
 _Static_assert(offsetof(struct nvh_heap_hdr, class_checksum) == 240, "");
 _Static_assert(offsetof(struct nvh_heap_hdr, checksum) == 248, "");
 
-/* The checkpoint line: records with seq <= ckpt_seq are applied in place
- * and never replayed.  One 8-byte store (atomic) per checkpoint. */
-struct nvh_ckpt {
+/*
+ * The checkpoint line (64 bytes at H + 256): records with seq <= the
+ * checkpoint are applied in place and never replayed (tx/ckpt.c).
+ *
+ *   off  size  field           rule
+ *     0     8  slot[0].seq     slot A: a checkpoint, <= NVH_SEQ_MAX
+ *     8     8  slot[0].check   nvh_ckpt_check(seq, 0)
+ *    16     8  slot[1].seq     slot B
+ *    24     8  slot[1].check   nvh_ckpt_check(seq, 1)
+ *    32    32  reserved        zero
+ *
+ * check = XXH3-64 of the 8 seq bytes seeded with NVH_CKPT_SEED + slot,
+ * with bit 0 set (never 0).  A slot is valid when its check matches, empty
+ * when both words are 0 (no checkpoint yet: seq 0).  Checkpoints go to the
+ * slot not in use, alternately; of the valid slots the one with the higher
+ * seq is the checkpoint (equal: A).  A valid slot whose seq exceeds
+ * NVH_SEQ_MAX, or no valid or empty slot at all, is damage.
+ *
+ * Legacy form (pools written before the slots existed): slot[0].seq = the
+ * checkpoint and everything else zero.  It is read as slot A and upgraded
+ * (slot[0].check written, one 8-byte store) by the first read-write open.
+ */
+struct nvh_ckpt_slot {
 	uint64_t seq;
-	uint64_t reserved[7];
+	uint64_t check;
+};
+
+struct nvh_ckpt {
+	struct nvh_ckpt_slot slot[2];
+	uint64_t reserved[4];
 };
 
 _Static_assert(sizeof(struct nvh_ckpt) == 64, "checkpoint line");
+_Static_assert(offsetof(struct nvh_ckpt, slot[1].seq) == 16, "");
+_Static_assert(offsetof(struct nvh_ckpt, reserved) == 32, "");
+
+#define NVH_CKPT_SEED 0x4e5648434b505431ull /* "NVHCKPT1" */
+
+/*
+ * Sequence numbers (records, transaction ids, checkpoints) on the medium
+ * are at most NVH_SEQ_MAX; anything above is damage.  Operations take
+ * them only up to NVH_SEQ_LIMIT (then they fail with EOVERFLOW); above
+ * it, only the ABORT record of a rollback, so a transaction that began
+ * can always end, up to NVH_SEQ_ABORT_LIMIT; the rest is recovery's, for
+ * its marker records (at most NVH_MAX_LANES per recovery).  2^62 is
+ * centuries of operations at any rate this heap can reach.
+ */
+#define NVH_SEQ_MAX ((uint64_t)1 << 62)
+#define NVH_SEQ_LIMIT (NVH_SEQ_MAX - ((uint64_t)1 << 32))
+#define NVH_SEQ_ABORT_LIMIT (NVH_SEQ_MAX - ((uint64_t)1 << 16))
 
 struct nvh_class_ent {
 	uint32_t block_size;

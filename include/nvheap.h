@@ -8,6 +8,7 @@
  *   nvheap/alloc.h    object ids, atomic allocation and free, statistics
  *   nvheap/tx.h       transactions
  *   nvheap/obj.h      typed objects, reference counts, root, mutexes, check
+ *   nvheap/repair.h   repairing a damaged pool offline
  */
 #ifndef NVHEAP_H
 #define NVHEAP_H
@@ -18,5 +19,6 @@
 #include <nvheap/alloc.h>
 #include <nvheap/tx.h>
 #include <nvheap/obj.h>
+#include <nvheap/repair.h>
 
 #endif

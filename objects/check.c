@@ -205,6 +205,10 @@ nvh_check(nvh_pool *pool, struct nvh_check_report *rep, FILE *out)
 	memset(rep, 0, sizeof(*rep));
 	if (!pool || !pool->heap || !pool->objects)
 		return nvh_err(EINVAL, "nvh_check: NULL pool");
+	/* first what a read-write open would refuse in the log (tx/verify.c) */
+	int lrc = nvh_log_verify(pool, out, &rep->problems);
+	if (lrc)
+		return lrc;
 	struct cstate c = {.pool = pool, .rep = rep, .out = out};
 	if (nvh_heap_verify(pool))
 		problem(&c, "allocator: %s", nvh_errormsg());

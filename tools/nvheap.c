@@ -4,7 +4,7 @@
  *   nvheap create PATH --layout NAME --size SIZE [--mode OCTAL] [--persist B]
  *   nvheap info PATH [--layout NAME]
  *   nvheap stats PATH [--layout NAME]
- *   nvheap check PATH [--layout NAME] [--recover]
+ *   nvheap check PATH [--layout NAME] [--recover] [--repair]
  *
  * Exit status: 0 on success, 1 when the operation failed (the library's
  * message on stderr), 2 on a usage error.
@@ -296,23 +296,34 @@ cmd_stats(int argc, char **argv)
 /* ---- check ---- */
 
 static const char check_usage[] =
-	"usage: nvheap check PATH [--layout NAME] [--recover]\n"
+	"usage: nvheap check PATH [--layout NAME] [--recover] [--repair]\n"
 	"\n"
-	"Verify a pool's object graph without the application: walk from the\n"
-	"root using the pool's type table and check that every allocated\n"
-	"object is reachable and every pointer names a live object of the\n"
-	"right type (no leaks, no dangling pointers), that reference counts\n"
-	"equal the strong references found, that type tags are known, that\n"
-	"objects do not overlap and the allocator's own structures agree.\n"
-	"Prints each problem and a summary.  Exit status 0 only if consistent\n"
-	"(1: problems found or the pool cannot be opened; 2: usage).\n"
+	"Verify a pool without the application.  First its log: everything a\n"
+	"read-write open would refuse or replay wrongly (a damaged checkpoint\n"
+	"line, a checkpoint below the records of a pool closed cleanly,\n"
+	"damaged log records).  Then its object graph: walk from the root\n"
+	"using the pool's type table and check that every allocated object is\n"
+	"reachable and every pointer names a live object of the right type\n"
+	"(no leaks, no dangling pointers), that reference counts equal the\n"
+	"strong references found, that type tags are known, that objects do\n"
+	"not overlap and the allocator's own structures agree.  Prints each\n"
+	"problem and a summary.  Exit status 0 only if consistent (1: problems\n"
+	"found, the pool cannot be opened, or the repair refused; 2: usage).\n"
 	"\n"
 	"The pool is opened read-only.  A pool that was not closed cleanly has\n"
 	"logs to replay first: with --recover it is opened read-write (which\n"
 	"runs recovery) and then checked; without, the check refuses.\n"
 	"\n"
+	"--repair first repairs the log, offline and losing nothing, then\n"
+	"checks: for a pool closed cleanly it rebuilds a damaged or lowered\n"
+	"checkpoint from the lanes and ends passes at damaged (dead) records;\n"
+	"for one not closed cleanly it only rewrites a damaged checkpoint slot\n"
+	"beside an intact one, and refuses (changing nothing) what it cannot\n"
+	"decide.  It prints each change.  The object graph is not repaired.\n"
+	"\n"
 	"  -l, --layout NAME   fail unless the pool has this layout\n"
 	"  -r, --recover       open read-write (runs recovery) if needed\n"
+	"  -R, --repair        repair the log first (docs/recovery.md, Repair)\n"
 	"  -h, --help          show this help\n";
 
 static int
@@ -321,21 +332,25 @@ cmd_check(int argc, char **argv)
 	static const struct option lo[] = {
 		{"layout", required_argument, NULL, 'l'},
 		{"recover", no_argument, NULL, 'r'},
+		{"repair", no_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *layout = NULL;
-	int recover = 0, c;
-	while ((c = getopt_long(argc, argv, "l:rh", lo, NULL)) != -1) {
+	int recover = 0, repair = 0, c;
+	while ((c = getopt_long(argc, argv, "l:rRh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'l': layout = optarg; break;
 		case 'r': recover = 1; break;
+		case 'R': repair = 1; break;
 		case 'h': fputs(check_usage, stdout); return 0;
 		default: return usage_error("%s", "bad option");
 		}
 	}
 	if (optind != argc - 1)
 		return usage_error("%s", "expected exactly one PATH");
+	if (repair && nvh_repair(argv[optind], layout, stdout))
+		return fail();
 	struct nvh_opts ro = {.flags = NVH_OPEN_RDONLY};
 	nvh_pool *pool = nvh_open(argv[optind], layout, &ro);
 	if (!pool && recover) {
@@ -380,7 +395,8 @@ static const struct cmd cmds[] = {
 	{"create", "create a new pool file", create_usage, cmd_create},
 	{"info", "print a pool's header and state", info_usage, cmd_info},
 	{"stats", "print how a pool's heap is used", stats_usage, cmd_stats},
-	{"check", "verify a pool's object graph", check_usage, cmd_check},
+	{"check", "verify a pool's log and object graph (--repair the log)",
+	 check_usage, cmd_check},
 };
 
 static void

@@ -291,6 +291,8 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 	/* (T3) the commit point. */
 	rc = nvh_lane_commit_at(pool, tx->lane, &cr, dst, in_ring, publish_all,
 				tx);
+	if (rc == -EOVERFLOW)
+		goto fail; /* no sequence number: nothing written, roll back */
 	nvh_rec_fini(&cr);
 	if (rc)
 		goto failed_medium_no_rec;

@@ -17,6 +17,16 @@
  *        section; so if B depends on A, seq(A) < seq(B), and a checkpoint
  *        that waited for the commit sections to drain covers A whenever it
  *        covers B.
+ *   (C5) The checkpoint store is crash-atomic and checked: a torn store
+ *        leaves the previous checkpoint readable, which is safe because
+ *        of (C3): ckpt_published advances only after the store's fence
+ *        (tx/ckpt.c argues it).  A line that fails its checks is
+ *        NVH_ECORRUPT at open, never taken at face value.
+ *   (C6) Sequence numbers never wrap: operations take them only up to
+ *        NVH_SEQ_LIMIT and fail with EOVERFLOW beyond (heap/layout.h; a
+ *        rollback's ABORT record has a higher limit, so a transaction can
+ *        always end), a checkpoint never exceeds NVH_SEQ_MAX, so nothing
+ *        nvheap writes is refused by a later open.
  *
  * Synchronisation: a lane is held (its mutex) by one thread at a time.
  * The commit section is bracketed by the lane's in_commit flag; a
@@ -27,7 +37,9 @@
  * and the fetch-add of the global sequence number.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,10 +68,33 @@ nvh_lanes_init(struct nvh_pool *pool, unsigned n, uint64_t lanes_off,
 	pthread_cond_init(&ls->wait_cond, NULL);
 	pthread_mutex_init(&ls->ckpt_lock, NULL);
 	ls->ckpt = (struct nvh_ckpt *)(pool->base + ckpt_off);
-	ls->ckpt_durable = ls->ckpt->seq;
+	struct nvh_ckpt_view v;
+	int rc = nvh_ckpt_read(ls->ckpt, &v);
+	if (rc) {
+		char m[512];
+		snprintf(m, sizeof(m), "%s", nvh_errormsg());
+		return nvh_err(-rc, "%s, at pool offset %" PRIu64 " (`nvheap "
+			       "check --repair` rebuilds it from the lanes if "
+			       "the pool was closed cleanly)", m, ckpt_off);
+	}
+	/* (C5) from now on the line is read only in its checked form */
+	rc = nvh_ckpt_upgrade(&pool->persist, ls->ckpt, &v);
+	if (rc)
+		return rc;
+	ls->ckpt_slot = v.cur;
+	ls->ckpt_durable = v.seq;
 	atomic_store(&ls->ckpt_published, ls->ckpt_durable);
-	atomic_store(&ls->seq, ls->ckpt_durable + 1);
+	atomic_store(&ls->seq, ls->ckpt_durable + 1); /* <= NVH_SEQ_MAX + 1 */
 	return 0;
+}
+
+int
+nvh_seq_exhausted(uint64_t seq)
+{
+	return nvh_err(EOVERFLOW, "sequence numbers exhausted: the next would "
+		       "be %" PRIu64 ", operations stop at %" PRIu64 " so that "
+		       "they never wrap (the pool still opens and reads; copy "
+		       "its data to a new pool)", seq, NVH_SEQ_LIMIT);
 }
 
 void
@@ -239,12 +274,17 @@ nvh_lane_commit_at(struct nvh_pool *pool, struct nvh_lane *l,
 	if (!l->entered)
 		enter_commit(ls, l);
 	l->entered = 0;
-	uint64_t seq = atomic_fetch_add(&ls->seq, 1);
+	uint64_t seq;
+	int rc = nvh_seq_take(ls, NVH_SEQ_LIMIT, &seq);
+	if (rc) {
+		atomic_store(&l->in_commit, 0);
+		return rc;
+	}
 	size_t size = nvh_rec_seal(rec, seq);
 	nvh_persist_stream_nodrain(&pool->persist, dst, rec->buf, size);
 	/* (C1) commit point: the record is durable, entries not yet applied
 	 * (and everything the caller flushed before is durable with it). */
-	int rc = nvh_persist_fence(&pool->persist);
+	rc = nvh_persist_fence(&pool->persist);
 	if (rc) {
 		/* Durability unknown: recovery will decide.  Refuse more work. */
 		atomic_store(&pool->failed, rc);
@@ -290,13 +330,19 @@ int
 nvh_lane_log(struct nvh_pool *pool, struct nvh_lane *l, struct nvh_rec *rec,
 	     char *dst, int in_ring)
 {
-	uint64_t seq = atomic_fetch_add(&pool->lanes.seq, 1);
+	/* (C6) a rollback's ABORT record may pass the operations' limit */
+	int abort_rec = ((struct nvh_rec_hdr *)rec->buf)->kind == NVH_REC_ABORT;
+	uint64_t seq;
+	int rc = nvh_seq_take(&pool->lanes, abort_rec ? NVH_SEQ_ABORT_LIMIT
+						       : NVH_SEQ_LIMIT, &seq);
+	if (rc)
+		return rc;
 	size_t size = nvh_rec_seal(rec, seq);
 	nvh_persist_stream_nodrain(&pool->persist, dst, rec->buf, size);
 	/* The record (and whatever the caller flushed before) is durable
 	 * before the caller goes on: for an UNDO record, before the data it
 	 * saves is modified (tx/commit.c, T1). */
-	int rc = nvh_persist_fence(&pool->persist);
+	rc = nvh_persist_fence(&pool->persist);
 	if (rc) {
 		atomic_store(&pool->failed, rc);
 		return rc;
@@ -330,7 +376,11 @@ nvh_checkpoint(struct nvh_pool *pool)
 	for (unsigned i = 0; i < ls->n; i++)
 		while (atomic_load(&ls->lane[i].in_commit))
 			sched_yield();
+	/* (C6) past NVH_SEQ_LIMIT the counter keeps moving (failed takes,
+	 * birth serials) but no record gets a seq above it */
 	uint64_t s = atomic_load(&ls->seq) - 1;
+	if (s > NVH_SEQ_MAX)
+		s = NVH_SEQ_MAX;
 	/* Flush every line applied in place by records <= s.  Lanes stay
 	 * barred while we read their sets, so no commit adds to them; commits
 	 * of records > s may begin once the bar is lowered, and their lines,
@@ -354,12 +404,11 @@ nvh_checkpoint(struct nvh_pool *pool)
 	if (s > ls->ckpt_durable) {
 		/* (C2) everything applied by records <= s is durable ... */
 		rc = nvh_persist_fence(&pool->persist);
-		if (!rc) {
-			ls->ckpt->seq = s;
-			/* ... before s is: records <= s are dead from here. */
-			rc = nvh_persist_range(&pool->persist, &ls->ckpt->seq,
-					       sizeof(ls->ckpt->seq));
-		}
+		/* ... before s is (C5: the slot not in use, one barrier):
+		 * records <= s are dead from here. */
+		if (!rc)
+			rc = nvh_ckpt_store(&pool->persist, ls->ckpt,
+					    &ls->ckpt_slot, s);
 		if (!rc) {
 			ls->ckpt_durable = s;
 			atomic_store(&ls->ckpt_published, s);

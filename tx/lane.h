@@ -1,6 +1,8 @@
 /*
- * lane.h -- lanes: the per-thread rings of redo records, the global
- * sequence number, commits of atomic operations, and checkpoints.
+ * lane.h -- the log: lanes (the per-thread rings of redo records), the
+ * global sequence number, commits of atomic operations, checkpoints and
+ * the checkpoint line (ckpt.c), reading the log (logscan.c), recovery
+ * (recovery.c) and its read-only verification (verify.c).
  */
 #ifndef NVH_TX_LANE_H
 #define NVH_TX_LANE_H
@@ -8,12 +10,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "heap/heap.h"
 #include "heap/layout.h"
 #include "tx/redo.h"
 
 struct nvh_pool;
+struct nvh_persist;
 
 struct nvh_lane {
 	pthread_mutex_t lock;    /* held by the thread using the lane */
@@ -44,6 +48,7 @@ struct nvh_lanes {
 	_Atomic unsigned next_assign; /* preferred lane of new threads */
 	pthread_mutex_t ckpt_lock;    /* one checkpoint at a time */
 	struct nvh_ckpt *ckpt;        /* the checkpoint line in the pool */
+	int ckpt_slot;                /* its slot holding ckpt_durable */
 	uint64_t ckpt_durable;        /* guarded by each lane's lock + ckpt_lock */
 	_Atomic uint64_t ckpt_published;
 	_Atomic uint64_t checkpoints; /* completed since open */
@@ -51,9 +56,28 @@ struct nvh_lanes {
 	_Atomic uint64_t seq __attribute__((aligned(64))); /* next to assign */
 };
 
+/* Reads and validates the checkpoint line (NVH_ECORRUPT if damaged) and
+ * upgrades its legacy form (ckpt.c): only read-write opens init lanes. */
 int nvh_lanes_init(struct nvh_pool *pool, unsigned n, uint64_t lanes_off,
 		   uint64_t ckpt_off);
 void nvh_lanes_fini(struct nvh_pool *pool);
+
+int nvh_seq_exhausted(uint64_t seq);
+
+/* Take the next sequence number (for a record or a transaction id);
+ * refuses (EOVERFLOW, nothing written) beyond `limit` (NVH_SEQ_LIMIT, or
+ * NVH_SEQ_ABORT_LIMIT for a rollback's record) instead of wrapping.
+ * (Birth serials come from the same counter unchecked: an allocation's
+ * record then fails.) */
+static inline int
+nvh_seq_take(struct nvh_lanes *ls, uint64_t limit, uint64_t *out)
+{
+	uint64_t s = atomic_fetch_add(&ls->seq, 1);
+	*out = s;
+	if (__builtin_expect(s > limit, 0))
+		return nvh_seq_exhausted(s);
+	return 0;
+}
 
 /* Take a lane for the calling thread (preferring its own; waiting while
  * all are busy) and give it back. */
@@ -120,5 +144,83 @@ int nvh_checkpoint(struct nvh_pool *pool);
 /* Recovery at open: replay live records of every lane in seq order, then
  * checkpoint.  `scan` = 0 skips the lanes (clean shutdown). */
 int nvh_lanes_recover(struct nvh_pool *pool, int scan);
+
+/* ---- the checkpoint line (ckpt.c; format: heap/layout.h) ---- */
+
+enum { NVH_CKPT_EMPTY, NVH_CKPT_VALID, NVH_CKPT_BAD };
+
+struct nvh_ckpt_view {
+	uint64_t seq;        /* the checkpoint */
+	int cur;             /* its slot; the next store goes to the other */
+	int legacy;          /* the legacy form: slot A's seq word alone */
+	int state[2];        /* NVH_CKPT_* of slots A and B */
+	int reserved_dirty;  /* reserved words not zero (ignored) */
+	char why[2][96];     /* what is wrong with a BAD slot */
+};
+
+uint64_t nvh_ckpt_check(uint64_t seq, int slot);
+/* What the line says: 0, or -NVH_ECORRUPT (no valid slot, or a seq above
+ * NVH_SEQ_MAX) with the message naming the slots.  Reads only. */
+int nvh_ckpt_read(const struct nvh_ckpt *line, struct nvh_ckpt_view *v);
+/* Write seq into the slot not in use (*cur) and persist it (one barrier);
+ * on success that slot is current. */
+int nvh_ckpt_store(struct nvh_persist *p, struct nvh_ckpt *line, int *cur,
+		   uint64_t seq);
+/* Write {seq, check} into one slot and persist it. */
+int nvh_ckpt_write_slot(struct nvh_persist *p, struct nvh_ckpt *line,
+			int slot, uint64_t seq);
+/* A legacy line gets slot A's check value (one 8-byte store); else no-op. */
+int nvh_ckpt_upgrade(struct nvh_persist *p, struct nvh_ckpt *line,
+		     const struct nvh_ckpt_view *v);
+
+/* ---- reading the log (logscan.c) ---- */
+
+/* A valid record of a lane's current pass or of one of its chunks. */
+struct nvh_log_ref {
+	uint64_t seq;
+	const struct nvh_rec_hdr *h;
+	uint64_t ring_off;  /* pool offset of the ring record that leads to it:
+			     * itself, or the CHUNK record of its chunk */
+	unsigned lane;
+	int rollback;       /* recovery: its transaction is undone */
+};
+
+/* A sealed record that is not valid. */
+struct nvh_log_damage {
+	unsigned lane;
+	uint64_t off, ring_off; /* the record; the ring record leading to it */
+	uint64_t seq;
+	const char *why;
+};
+
+struct nvh_log_scan {
+	struct nvh_pool *pool;   /* in */
+	/* in: NULL, the first damaged record ends the scan (-NVH_ECORRUPT,
+	 * the message says which and why); else each is reported here and
+	 * the scan goes on past it */
+	void (*damaged)(void *arg, const struct nvh_log_damage *d);
+	void *arg;
+	struct nvh_log_ref *r;   /* out: the valid records, in scan order */
+	size_t n, cap;
+	uint64_t maxseq;         /* largest seq of any record found (0: none) */
+	unsigned maxlane;        /* the lane it is in */
+	uint64_t ndamaged;
+};
+
+/* Read every lane (R1); works on read-only pools.  0, -ENOMEM or
+ * -NVH_ECORRUPT.  nvh_log_scan_fini frees s->r, whatever the result. */
+int nvh_log_scan(struct nvh_log_scan *s);
+void nvh_log_scan_fini(struct nvh_log_scan *s);
+
+/* ---- verification (verify.c) ---- */
+
+/*
+ * Find, without writing, everything in the log that a read-write open
+ * would refuse or replay wrongly: a damaged checkpoint line, a checkpoint
+ * below the records of a cleanly closed pool, damaged records.  Prints
+ * each as "problem: ..." to `out` (if not NULL) and adds their number to
+ * *problems.  Works on pools opened read-only.  Returns 0, or -ENOMEM.
+ */
+int nvh_log_verify(struct nvh_pool *pool, FILE *out, uint64_t *problems);
 
 #endif

@@ -6,7 +6,7 @@
  * line).  A record:
  *
  *   off  size  field     rule
- *     0     8  seq       global order of commit; > 0
+ *     0     8  seq       global order of commit; 1..NVH_SEQ_MAX
  *     8     2  nent      entries that follow, low 16 bits
  *    10     1  kind      ATOMIC, UNDO, COMMIT, ABORT or CHUNK (below)
  *    11     1  nent_hi   entries that follow, bits 16-23 (a commit of
@@ -37,9 +37,10 @@
  * one 8-byte word is a one-line record (24 + 16 + 16 + 8 bytes).  A COMMIT range {off, len} is a range the transaction
  * snapshotted; with NVH_COMMIT_DATA_SUM set, data_sum is the XXH3-64 of
  * their contents at commit, in order (docs/transactions.md explains when a
- * commit record needs it).  A CHUNK {off, size} is a reserved heap block
+ * commit record needs it).  A CHUNK {tx, off, size} is a reserved heap block
  * holding records of the same transaction, back to back from its start,
- * in the same format.
+ * in the same format; off and size are multiples of 64 and the block lies
+ * inside the arenas.
  *
  * Entry: a 64-bit target word = pool offset (8-byte aligned) | op (low 3
  * bits), then the operand(s):
@@ -49,8 +50,12 @@
  *   ANDNOT *t &= ~v                 target, v            16 bytes
  *   CSET   if *t == old: *t = new   target, new, old     24 bytes
  *
- * Validity: size and nent consistent, checksum matches, every target
- * inside the heap's metadata or arenas.  Records of one pass of a lane
+ * Validity: a record is sealed when its size fits and its checksum
+ * matches; a sealed record must also have seq in 1..NVH_SEQ_MAX
+ * (heap/layout.h), a transaction id (the first body word of every kind but
+ * ATOMIC; 0 in recovery's markers) below its seq, counts that fit and every
+ * target inside the heap's metadata or arenas -- a sealed record that is
+ * not valid is damage (nvh_rec_check).  Records of one pass of a lane
  * have increasing seq; the pass ends at the first invalid record or at the
  * first whose seq is not larger than its predecessor's (an older pass).
  * Live records are those with seq > the checkpoint's; recovery replays

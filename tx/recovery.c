@@ -4,7 +4,10 @@
  * Rules (docs/recovery.md, section 3):
  *   (R1) A lane's current pass is its records from offset 0 onward while
  *        each is valid and has a larger seq than the one before; a CHUNK
- *        record adds the records of its transaction found in its block.
+ *        record adds the records of its transaction found in its block
+ *        (tx/logscan.c).  Every record is validated before use; a sealed
+ *        record that is not valid is NVH_ECORRUPT, and so is, in a pool
+ *        closed cleanly, a record above the checkpoint.
  *   (R2) A transaction with UNDO records but neither COMMIT nor ABORT was
  *        in progress: its old bytes are copied back.
  *   (R3) A live COMMIT (seq > checkpoint) is complete unless it carries a
@@ -16,14 +19,15 @@
  *   (R4) The entries of live ATOMIC records and complete COMMIT records
  *        are applied in seq order across lanes, each target line flushed.
  *   (R5) After a fence, the checkpoint line is set to the largest seq
- *        seen: one 8-byte store retires every ATOMIC and COMMIT record of
- *        every lane at once (replaying only some lanes' records again could
- *        reorder them).  Then every lane whose pass held records gets a
- *        marker record at offset 0, which ends the old pass, so the UNDO
- *        records of rolled-back transactions are not rolled back again
- *        after newer transactions changed the same bytes.  A crash between
- *        the two repeats only rollbacks, before any new transaction ran:
- *        they restore the same bytes.
+ *        seen (never lowered): one slot store (tx/ckpt.c, crash-atomic)
+ *        retires every ATOMIC and COMMIT record of every lane at once
+ *        (replaying only some lanes' records again could reorder them).
+ *        Then every lane whose pass held records gets a marker record at
+ *        offset 0, which ends the old pass, so the UNDO records of
+ *        rolled-back transactions are not rolled back again after newer
+ *        transactions changed the same bytes.  A crash between the two
+ *        repeats only rollbacks, before any new transaction ran: they
+ *        restore the same bytes.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,86 +41,6 @@
 #include "heap/pool.h"
 #include "tx/lane.h"
 #include "tx/tx.h"
-
-struct ref {
-	uint64_t seq;
-	unsigned lane;
-	int rollback;   /* this transaction's changes are undone */
-	const struct nvh_rec_hdr *h;
-};
-
-struct scan {
-	nvh_pool *pool;
-	struct ref *r;
-	size_t n, cap;
-	uint64_t maxseq;
-};
-
-static int
-target_ok(void *arg, uint64_t off)
-{
-	return nvh_heap_target_ok(arg, off);
-}
-
-/* Ranges a record may save or cover: user data (nvh_heap_data_ok), and
- * the type-table slot, which nvh_type_register snapshots.  (Recovery
- * used to refuse the latter: the registration's UNDO record then ended
- * its lane's scan, and later transactions of the pass went unrecovered.) */
-static int
-range_ok(void *arg, uint64_t off, uint64_t len)
-{
-	struct nvh_pool *pool = arg;
-	uint64_t types = pool->heap->hdr.root_off +
-			 (NVH_HEAP_TYPES_REL - NVH_HEAP_ROOT_REL);
-	return (off == types && len <= 8) || nvh_heap_data_ok(pool, off, len);
-}
-
-static int
-add(struct scan *s, unsigned lane, const struct nvh_rec_hdr *h)
-{
-	if (s->n == s->cap) {
-		size_t c = s->cap ? 2 * s->cap : 64;
-		struct ref *n = realloc(s->r, c * sizeof(*n));
-		if (!n)
-			return nvh_err(ENOMEM, "recovery: out of memory");
-		s->r = n;
-		s->cap = c;
-	}
-	s->r[s->n++] = (struct ref){h->seq, lane, 0, h};
-	if (h->seq > s->maxseq)
-		s->maxseq = h->seq;
-	return 0;
-}
-
-static uint64_t
-tx_of(const struct nvh_rec_hdr *h)
-{
-	return *(const uint64_t *)(h + 1); /* every body with a tx starts so */
-}
-
-static int
-scan_chunk(struct scan *s, unsigned lane, const struct nvh_rec_hdr *ch,
-	   const struct nvh_rec_bounds *b)
-{
-	const struct nvh_chunk_body *cb = (const void *)(ch + 1);
-	const char *base = s->pool->base + cb->off;
-	uint64_t q = 0, prev = ch->seq;
-	while (q + NVH_REC_ALIGN <= cb->size) {
-		const struct nvh_rec_hdr *h = (const void *)(base + q);
-		size_t size = nvh_rec_valid(h, cb->size - q, b);
-		if (!size || h->seq <= prev ||
-		    (h->kind != NVH_REC_UNDO && h->kind != NVH_REC_COMMIT &&
-		     h->kind != NVH_REC_ABORT) ||
-		    tx_of(h) != cb->tx)
-			break;
-		int rc = add(s, lane, h);
-		if (rc)
-			return rc;
-		prev = h->seq;
-		q += size;
-	}
-	return 0;
-}
 
 /* Contents of a commit's ranges against its checksum. */
 static int
@@ -167,7 +91,7 @@ touches(const struct nvh_rec_hdr *h, uint64_t off, uint64_t len)
 
 /* (R3) Evidence that commit c completed: a later record touching it. */
 static int
-later_writer(const struct scan *s, const struct ref *c)
+later_writer(const struct nvh_log_scan *s, const struct nvh_log_ref *c)
 {
 	const struct nvh_commit_body *b = (const void *)(c->h + 1);
 	const struct nvh_range *r = (const void *)(b + 1);
@@ -184,12 +108,12 @@ later_writer(const struct scan *s, const struct ref *c)
 /* Copy back the old bytes of transaction `tx` (UNDO records, newest
  * first), checking payload checksums. */
 static size_t
-roll_back(struct scan *s, uint64_t tx)
+roll_back(struct nvh_log_scan *s, uint64_t tx)
 {
 	size_t n = 0;
 	for (size_t i = s->n; i-- > 0;) {
 		const struct nvh_rec_hdr *h = s->r[i].h;
-		if (h->kind != NVH_REC_UNDO || tx_of(h) != tx)
+		if (h->kind != NVH_REC_UNDO || nvh_rec_tx(h) != tx)
 			continue;
 		const struct nvh_undo_body *b = (const void *)(h + 1);
 		int ok = 1;
@@ -211,7 +135,7 @@ roll_back(struct scan *s, uint64_t tx)
 static int
 cmp_ref(const void *a, const void *b)
 {
-	const struct ref *x = a, *y = b;
+	const struct nvh_log_ref *x = a, *y = b;
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -220,58 +144,37 @@ nvh_lanes_recover(nvh_pool *pool, int scan_lanes)
 {
 	struct nvh_lanes *ls = &pool->lanes;
 	uint64_t ckpt = ls->ckpt_durable;
-	struct scan s = {.pool = pool, .maxseq = ckpt};
-	struct nvh_rec_bounds b = {target_ok, range_ok, pool};
+	struct nvh_log_scan s = {.pool = pool};
 	uint64_t *lane_last = calloc(ls->n, sizeof(*lane_last));
 	if (!lane_last)
 		return nvh_err(ENOMEM, "recovery: out of memory");
-	int rc = 0;
-	/* A clean close ends with a checkpoint covering every record, so a
-	 * record above the checkpoint in a cleanly closed pool means the
-	 * checkpoint line is damaged (lowered): refuse, or the next run
-	 * would reuse sequence numbers and a later recovery replay stale
-	 * records. */
-	for (unsigned i = 0; !scan_lanes && i < ls->n && !rc; i++) {
-		const char *ring = ls->lane[i].ring;
-		uint32_t p = 0;
-		uint64_t prev = 0;
-		while (p + NVH_REC_ALIGN <= NVH_LANE_SIZE) {
-			const struct nvh_rec_hdr *h = (const void *)(ring + p);
-			size_t size = nvh_rec_valid(h, NVH_LANE_SIZE - p, &b);
-			if (!size || h->seq <= prev)
-				break;
-			if (h->seq > ckpt) {
-				rc = nvh_err(NVH_ECORRUPT, "checkpoint line: seq %"
-					     PRIu64 ", but lane %u holds record "
-					     "%" PRIu64 " of a cleanly closed "
-					     "pool (the checkpoint is damaged)",
-					     ckpt, i, h->seq);
-				break;
-			}
-			prev = h->seq;
-			p += (uint32_t)size;
-		}
-	}
+	/* (R1) every record validated; damage ends it all with NVH_ECORRUPT */
+	int rc = nvh_log_scan(&s);
 	if (rc)
 		goto out;
-	for (unsigned i = 0; scan_lanes && i < ls->n && !rc; i++) {
-		const char *ring = ls->lane[i].ring;
-		uint32_t p = 0;
-		uint64_t prev = 0;
-		while (p + NVH_REC_ALIGN <= NVH_LANE_SIZE && !rc) {
-			const struct nvh_rec_hdr *h = (const void *)(ring + p);
-			size_t size = nvh_rec_valid(h, NVH_LANE_SIZE - p, &b);
-			if (!size || h->seq <= prev)
-				break; /* (R1) end of the current pass */
-			rc = add(&s, i, h);
-			if (!rc && h->kind == NVH_REC_CHUNK)
-				rc = scan_chunk(&s, i, h, &b);
-			prev = h->seq;
-			p += (uint32_t)size;
-		}
+	if (!scan_lanes) {
+		/* A clean close ends with a checkpoint covering every record,
+		 * so a record above the checkpoint in a cleanly closed pool
+		 * means the checkpoint line is damaged (lowered): refuse, or
+		 * the next run would reuse sequence numbers and a later
+		 * recovery replay stale records. */
+		if (s.maxseq > ckpt)
+			rc = nvh_err(NVH_ECORRUPT, "checkpoint line: seq %" PRIu64
+				     ", but lane %u holds record %" PRIu64 " of a "
+				     "cleanly closed pool (the checkpoint is "
+				     "damaged; `nvheap check --repair` sets it "
+				     "to %" PRIu64 ", losing nothing)", ckpt,
+				     s.maxlane, s.maxseq, s.maxseq);
+		s.n = 0; /* every record is dead */
+		goto done;
 	}
-	if (rc)
+	if (s.maxseq < ckpt)
+		s.maxseq = ckpt; /* the checkpoint never goes back */
+	if (s.maxseq > NVH_SEQ_MAX - ls->n) {
+		/* no room for the markers below (C6) */
+		rc = nvh_seq_exhausted(s.maxseq + 1);
 		goto out;
+	}
 	if (s.n)
 		qsort(s.r, s.n, sizeof(*s.r), cmp_ref);
 	for (size_t i = 0; i < s.n; i++)
@@ -289,7 +192,7 @@ nvh_lanes_recover(nvh_pool *pool, int scan_lanes)
 		if (h->kind != NVH_REC_UNDO && h->kind != NVH_REC_COMMIT &&
 		    h->kind != NVH_REC_ABORT)
 			continue;
-		uint64_t tx = tx_of(h), *v = tx ? nvh_u64map_find(&txs, tx) : &tx0;
+		uint64_t tx = nvh_rec_tx(h), *v = tx ? nvh_u64map_find(&txs, tx) : &tx0;
 		if (!v) {
 			if (nvh_u64map_put(&txs, tx, 0)) {
 				rc = nvh_err(ENOMEM, "recovery: out of memory");
@@ -316,13 +219,13 @@ nvh_lanes_recover(nvh_pool *pool, int scan_lanes)
 		const struct nvh_rec_hdr *h = s.r[i].h;
 		if (h->kind != NVH_REC_UNDO)
 			continue;
-		uint64_t v = TXV(tx_of(h));
+		uint64_t v = TXV(nvh_rec_tx(h));
 		if (!(v & 1) && (v >> 2) == i + 1)
-			undone += roll_back(&s, tx_of(h));
+			undone += roll_back(&s, nvh_rec_tx(h));
 	}
 	/* (R3) commits whose fence may not have completed */
 	for (size_t i = 0; i < s.n; i++) {
-		struct ref *c = &s.r[i];
+		struct nvh_log_ref *c = &s.r[i];
 		if (c->h->kind != NVH_REC_COMMIT || c->seq <= ckpt)
 			continue;
 		const struct nvh_commit_body *cb = (const void *)(c->h + 1);
@@ -342,7 +245,7 @@ nvh_lanes_recover(nvh_pool *pool, int scan_lanes)
 	nvh_u64map_fini(&txs);
 	/* (R4) roll forward */
 	for (size_t i = 0; i < s.n; i++) {
-		const struct ref *r = &s.r[i];
+		const struct nvh_log_ref *r = &s.r[i];
 		if (r->seq <= ckpt || r->rollback ||
 		    (r->h->kind != NVH_REC_ATOMIC && r->h->kind != NVH_REC_COMMIT))
 			continue;
@@ -359,12 +262,12 @@ nvh_lanes_recover(nvh_pool *pool, int scan_lanes)
 	if (s.n) {
 		/* (R5) the rolled-back and replayed bytes are durable ... */
 		rc = nvh_persist_fence(&pool->persist);
-		if (!rc) {
-			ls->ckpt->seq = maxseq;
-			/* ... before one store retires every record so far ... */
-			rc = nvh_persist_range(&pool->persist, &ls->ckpt->seq,
-					       sizeof(ls->ckpt->seq));
-		}
+		/* ... before one store retires every record so far (C5: the
+		 * slot not in use; torn, the old checkpoint stands and all of
+		 * this repeats) ... */
+		if (!rc)
+			rc = nvh_ckpt_store(&pool->persist, ls->ckpt,
+					    &ls->ckpt_slot, maxseq);
 		/* ... and markers end the old passes. */
 		for (unsigned i = 0; i < ls->n && !rc; i++) {
 			struct nvh_lane *l = &ls->lane[i];
@@ -394,12 +297,13 @@ nvh_lanes_recover(nvh_pool *pool, int scan_lanes)
 	}
 	pool->recovered_records = replayed + undone;
 	atomic_store(&ls->seq, maxseq + 1);
+done:
 	for (unsigned i = 0; i < ls->n && !s.n; i++) {
 		ls->lane[i].head = 0;
 		ls->lane[i].last_seq = 0;
 	}
 out:
-	free(s.r);
+	nvh_log_scan_fini(&s);
 	free(lane_last);
 	return rc;
 }

@@ -9,12 +9,16 @@
  * bits of one bitmap word.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <xxhash.h>
 
 #include "heap/error.h"
+#include "heap/layout.h"
 #include "tx/redo.h"
 
 void
@@ -182,78 +186,151 @@ nvh_rec_next(struct nvh_rec_iter *it, struct nvh_rec_op_ent *e)
 }
 
 static int
-body_valid(const struct nvh_rec_hdr *h, const struct nvh_rec_bounds *b)
+bad(char *why, size_t whylen, const char *fmt, ...) NVH_PRINTF(3, 4);
+
+static int
+bad(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+#define BAD(...) bad(why, whylen, __VA_ARGS__)
+
+/* The body of a sealed record, checked for its kind: every count inside
+ * the record, every offset in bounds (and aligned where it is read as
+ * records), the transaction id older than the record. */
+static int
+body_valid(const struct nvh_rec_hdr *h, const struct nvh_rec_bounds *b,
+	   char *why, size_t whylen)
 {
 	const uint8_t *p = (const uint8_t *)h + sizeof(*h);
 	const uint8_t *end = (const uint8_t *)h + h->size;
+	/* every kind but ATOMIC starts with a transaction id, taken from
+	 * the sequence before any record of the transaction (0: a marker);
+	 * the record holds at least 40 body bytes */
+	uint64_t tx = nvh_rec_tx(h);
+	if (h->kind >= NVH_REC_UNDO && h->kind <= NVH_REC_CHUNK && tx >= h->seq)
+		return BAD("transaction id %" PRIu64 " is not below the "
+			   "record's seq %" PRIu64, tx, h->seq);
 	switch (h->kind) {
 	case NVH_REC_ATOMIC:
 		return 1;
 	case NVH_REC_COMMIT: {
 		const struct nvh_commit_body *cb = (const void *)p;
-		if (p + sizeof(*cb) > end || cb->flags & ~NVH_COMMIT_DATA_SUM ||
-		    cb->nranges > (size_t)(end - p) / sizeof(struct nvh_range))
-			return 0;
+		if (p + sizeof(*cb) > end)
+			return BAD("COMMIT body does not fit");
+		if (cb->flags & ~NVH_COMMIT_DATA_SUM)
+			return BAD("COMMIT flags 0x%" PRIx32 " unknown", cb->flags);
+		if (cb->nranges > (size_t)(end - p) / sizeof(struct nvh_range))
+			return BAD("COMMIT of %" PRIu32 " ranges does not fit its "
+				   "%" PRIu32 " bytes", cb->nranges, h->size);
 		const struct nvh_range *r = (const void *)(cb + 1);
 		for (uint32_t i = 0; i < cb->nranges; i++)
 			if (!b->range_ok(b->arg, r[i].off, r[i].len))
-				return 0;
-		return entries_of(h, end) != NULL;
+				return BAD("COMMIT range %" PRIu32 " [%" PRIu64
+					   ", +%" PRIu64 ") is outside the data",
+					   i, r[i].off, r[i].len);
+		if (!entries_of(h, end))
+			return BAD("COMMIT entries do not fit");
+		return 1;
 	}
 	case NVH_REC_UNDO: {
 		const struct nvh_undo_body *ub = (const void *)p;
 		if (p + sizeof(*ub) > end || (ub->flags & ~NVH_UNDO_COMPACT) ||
-		    nvh_rec_nent(h) ||
-		    ub->nseg > (size_t)(end - p - sizeof(*ub)) /
+		    nvh_rec_nent(h))
+			return BAD("UNDO body: flags 0x%" PRIx32 ", %" PRIu32
+				   " entries", ub->flags, nvh_rec_nent(h));
+		if (ub->nseg > (size_t)(end - p - sizeof(*ub)) /
 				       nvh_undo_seg_size(ub))
-			return 0;
+			return BAD("UNDO of %" PRIu32 " segments does not fit its "
+				   "%" PRIu32 " bytes", ub->nseg, h->size);
 		uint64_t inline_bytes = 0;
 		for (uint32_t i = 0; i < ub->nseg; i++) {
 			struct nvh_undo_seg sg = nvh_undo_seg_at(ub, i);
 			if (!b->range_ok(b->arg, sg.off, sg.len))
-				return 0;
+				return BAD("UNDO segment %" PRIu32 " [%" PRIu64
+					   ", +%" PRIu64 ") is outside the data",
+					   i, sg.off, sg.len);
 			if (sg.payload) {
 				if (!b->range_ok(b->arg, sg.payload, sg.len))
-					return 0;
+					return BAD("UNDO segment %" PRIu32 ": "
+						   "payload [%" PRIu64 ", +%"
+						   PRIu64 ") is outside the "
+						   "data", i, sg.payload, sg.len);
 			} else {
 				inline_bytes += (sg.len + 7) & ~7ull;
 			}
 		}
 		const uint8_t *data = (const uint8_t *)nvh_undo_data(ub);
-		return inline_bytes <= (uint64_t)(end - data);
+		if (inline_bytes > (uint64_t)(end - data))
+			return BAD("UNDO inline bytes (%" PRIu64 ") do not fit",
+				   inline_bytes);
+		return 1;
 	}
 	case NVH_REC_ABORT:
-		return nvh_rec_nent(h) == 0 &&
-		       p + sizeof(struct nvh_abort_body) <= end;
+		if (nvh_rec_nent(h))
+			return BAD("ABORT with %" PRIu32 " entries", nvh_rec_nent(h));
+		return 1;
 	case NVH_REC_CHUNK: {
+		/* its block is read as records: aligned like a ring */
 		const struct nvh_chunk_body *cb = (const void *)p;
-		return nvh_rec_nent(h) == 0 && p + sizeof(*cb) <= end &&
-		       cb->size >= NVH_REC_ALIGN &&
-		       b->range_ok(b->arg, cb->off, cb->size);
+		if (nvh_rec_nent(h))
+			return BAD("CHUNK with %" PRIu32 " entries", nvh_rec_nent(h));
+		if (cb->off % NVH_REC_ALIGN || cb->size % NVH_REC_ALIGN ||
+		    cb->size < NVH_REC_ALIGN)
+			return BAD("CHUNK block at %" PRIu64 " of %" PRIu64 " bytes "
+				   "is not %u-byte aligned", cb->off, cb->size,
+				   NVH_REC_ALIGN);
+		if (!b->range_ok(b->arg, cb->off, cb->size))
+			return BAD("CHUNK block [%" PRIu64 ", +%" PRIu64 ") is "
+				   "outside the arenas", cb->off, cb->size);
+		return 1;
 	}
 	}
-	return 0;
+	return BAD("unknown kind %u", h->kind);
 }
 
-size_t
-nvh_rec_valid(const void *p, size_t room, const struct nvh_rec_bounds *b)
+long
+nvh_rec_check(const void *p, size_t room, const struct nvh_rec_bounds *b,
+	      char *why, size_t whylen)
 {
 	const struct nvh_rec_hdr *h = p;
-	if (room < NVH_REC_ALIGN || h->seq == 0 || h->size < NVH_REC_ALIGN ||
+	if (room < NVH_REC_ALIGN || h->size < NVH_REC_ALIGN ||
 	    h->size % NVH_REC_ALIGN || h->size > room)
 		return 0;
 	if (rec_checksum(p, h->size) != h->checksum)
-		return 0;
-	if (!body_valid(h, b))
-		return 0;
+		return 0; /* torn, never written, or not a record */
+	/* Sealed: nvheap wrote exactly this.  Anything wrong now is damage. */
+	if (h->seq == 0 || h->seq > NVH_SEQ_MAX) {
+		bad(why, whylen, "seq %" PRIu64 " is outside 1..%" PRIu64,
+		    h->seq, NVH_SEQ_MAX);
+		return -NVH_ECORRUPT;
+	}
+	if (!body_valid(h, b, why, whylen))
+		return -NVH_ECORRUPT;
 	struct nvh_rec_iter it;
 	struct nvh_rec_op_ent e;
 	int rc;
+	unsigned i = 0;
 	nvh_rec_iter_init(&it, p);
-	while ((rc = nvh_rec_next(&it, &e)) == 1)
-		if (!b->target_ok(b->arg, e.target))
-			return 0;
-	return rc == 0 ? h->size : 0;
+	while ((rc = nvh_rec_next(&it, &e)) == 1) {
+		if (!b->target_ok(b->arg, e.target)) {
+			bad(why, whylen, "entry %u: target %" PRIu64 " is not an "
+			    "aligned word of the root line, arena table, bitmaps "
+			    "or arenas", i, e.target);
+			return -NVH_ECORRUPT;
+		}
+		i++;
+	}
+	if (rc) {
+		bad(why, whylen, "entry %u is malformed (op or length)", i);
+		return -NVH_ECORRUPT;
+	}
+	return h->size;
 }
 
 int

@@ -60,12 +60,26 @@ struct nvh_rec_bounds {
 };
 
 /*
- * Is the record at `p` (with `room` bytes left in its ring or chunk) well
- * formed for its kind, its checksum right and every offset in bounds?
- * Returns its size, or 0.
+ * Is there a record at `p` (with `room` bytes left in its ring or chunk)?
+ * Returns its size when it is sealed (size fits, checksum right) and valid
+ * for its kind: seq in 1..NVH_SEQ_MAX, transaction id below the seq, every
+ * count inside the record, every offset in bounds, a CHUNK's block 64-byte
+ * aligned inside the arenas.  Returns 0 when no record is there (torn,
+ * never written, or other bytes: the end of a pass), and -NVH_ECORRUPT
+ * when it is sealed but not valid -- nvheap never writes such a record, so
+ * it is damage -- with what is wrong in `why`.  Nothing is read before it
+ * is known to lie inside [p, p + room).
  */
-size_t nvh_rec_valid(const void *p, size_t room,
-		     const struct nvh_rec_bounds *b);
+long nvh_rec_check(const void *p, size_t room, const struct nvh_rec_bounds *b,
+		   char *why, size_t whylen);
+
+/* The transaction id of an UNDO, COMMIT, ABORT or CHUNK record (every
+ * such body starts with it). */
+static inline uint64_t
+nvh_rec_tx(const struct nvh_rec_hdr *h)
+{
+	return *(const uint64_t *)(h + 1);
+}
 
 /* Apply one entry to the pool mapping (atomically where words are shared).
  * Returns 1 if it changed memory. */

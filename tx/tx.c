@@ -177,15 +177,17 @@ nvh_tx_begin(nvh_pool *pool)
 	tx->t = t;
 	tx->depth = 1;
 	tx->lane = nvh_lane_acquire(pool, &t->lane);
-	int rc = nvh_lane_tx_start(pool, tx->lane, 2 * NVH_TX_RING_RESERVE);
+	/* A unique id: a sequence number no record carries (taken before
+	 * any record of the transaction: recovery checks id < seq). */
+	int rc = nvh_seq_take(&pool->lanes, NVH_SEQ_LIMIT, &tx->id);
+	if (!rc)
+		rc = nvh_lane_tx_start(pool, tx->lane, 2 * NVH_TX_RING_RESERVE);
 	if (rc) {
 		nvh_lane_release(pool, tx->lane);
 		nvh_tx_recycle(tx);
 		nvh_err_prefix("nvh_tx_begin: %s: ", pool->path);
 		return NULL;
 	}
-	/* A unique id: a sequence number no record carries. */
-	tx->id = atomic_fetch_add(&pool->lanes.seq, 1);
 	tls_tx = tx;
 	return tx;
 }

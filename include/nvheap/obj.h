@@ -170,8 +170,10 @@ struct nvh_check_report {
  * allocated object is reachable (or dying) and every pointer names a live
  * object of the right type (no leaks, no dangling pointers), reference
  * counts equal incoming strong references, type tags are known, no
- * objects overlap, the dying list is well formed.  Each problem is printed
- * to `out` (if not NULL).  Returns 0 if consistent, -NVH_ECORRUPT if not.
+ * objects overlap, the dying list is well formed; and first the log, for
+ * what a read-write open would refuse (docs/recovery.md; nvh_repair in
+ * nvheap/repair.h fixes it).  Each problem is printed to `out` (if not
+ * NULL).  Returns 0 if consistent, -NVH_ECORRUPT if not.
  */
 NVH_API int nvh_check(nvh_pool *pool, struct nvh_check_report *rep,
 		      FILE *out);

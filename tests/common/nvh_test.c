@@ -1,16 +1,20 @@
 /*
  * nvh_test.c -- shared test fixtures: a private temp directory, raw file
- * access, and running a check in a child process.
+ * access, running a check in a child process, a populated pool, and
+ * crafting the log behind the library's back.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <xxhash.h>
 
 #include "nvh_test.h"
 
@@ -191,4 +195,192 @@ nvt_same_space(const struct nvh_stats *got, const struct nvh_stats *want,
 					      (unsigned long long)want->cls[c].objects);
 	if (n)
 		fail_msg("%s: space differs:%s", what, msg);
+}
+
+/* ---- a populated pool ---- */
+
+#define BAG 32768
+#define MAX_BAGS 8
+
+NVH_TYPE(nvt_node);
+NVH_TYPE(nvt_bag);
+NVH_TYPE(nvt_top);
+struct nvt_node {
+	uint64_t value, check;
+};
+struct nvt_bag {
+	nvt_node_ptr slot[BAG];
+};
+struct nvt_top {
+	nvt_bag_ptr bag[MAX_BAGS];
+};
+NVH_TYPE_DEFINE(nvt_node, 0);
+NVH_TYPE_DEFINE(nvt_bag, 0, NVH_PTR_N(nvt_bag, slot, BAG, nvt_node));
+NVH_TYPE_DEFINE(nvt_top, 0, NVH_PTR_N(nvt_top, bag, MAX_BAGS, nvt_bag));
+
+static uint64_t
+mix(uint64_t i)
+{
+	return (i + 1) * 0x9e3779b97f4a7c15ull;
+}
+
+static void
+register_types(nvh_pool *pool)
+{
+	assert_nvh_ok(nvh_type_register(pool, &nvt_node_type));
+	assert_nvh_ok(nvh_type_register(pool, &nvt_bag_type));
+	assert_nvh_ok(nvh_type_register(pool, &nvt_top_type));
+}
+
+struct filler {
+	nvh_pool *pool;
+	nvt_bag_ptr bag;
+	size_t first, n;
+	int rc;
+	char msg[256];
+};
+
+static void *
+fill(void *arg)
+{
+	struct filler *f = arg;
+	for (size_t j = 0; j < f->n && !f->rc;) {
+		nvh_tx *tx = nvh_tx_begin(f->pool);
+		for (size_t k = 0; tx && k < 64 && j < f->n; k++, j++) {
+			nvt_node_ptr o = NVH_TX_ALLOC(tx, nvt_node);
+			struct nvt_node *d = nvt_node_d(f->pool, o);
+			if (!d)
+				break;
+			d->value = f->first + j;
+			d->check = mix(f->first + j);
+			struct nvt_bag *b = nvt_bag_d(f->pool, f->bag);
+			if (NVH_TX_SET(tx, &b->slot[j], o))
+				break;
+		}
+		f->rc = tx ? nvh_tx_commit(tx) : -1;
+		if (f->rc)
+			snprintf(f->msg, sizeof(f->msg), "%s", nvh_errormsg());
+	}
+	return NULL;
+}
+
+void
+nvt_populate(nvh_pool *pool, size_t n, unsigned threads)
+{
+	assert_true(threads >= 1 && threads <= MAX_BAGS);
+	assert_true(n <= (size_t)threads * BAG);
+	register_types(pool);
+	nvt_top_ptr top = NVH_ROOT(pool, nvt_top);
+	assert_false(NVH_IS_NULL(top));
+	struct filler f[MAX_BAGS];
+	pthread_t th[MAX_BAGS];
+	size_t per = (n + threads - 1) / threads;
+	for (unsigned t = 0; t < threads; t++) {
+		nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+		nvt_bag_ptr b = NVH_TX_ALLOC(tx, nvt_bag);
+		assert_false(NVH_IS_NULL(b));
+		assert_nvh_ok(NVH_TX_SET(tx, &nvt_top_d(pool, top)->bag[t], b));
+		assert_nvh_ok(nvh_tx_commit(tx));
+		size_t first = t * per;
+		f[t] = (struct filler){pool, b, first,
+				       first < n ? (n - first < per ? n - first
+								    : per)
+						 : 0, 0, ""};
+	}
+	for (unsigned t = 0; t < threads; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, fill, &f[t]), 0);
+	for (unsigned t = 0; t < threads; t++) {
+		pthread_join(th[t], NULL);
+		if (f[t].rc)
+			fail_msg("nvt_populate: thread %u: %s", t, f[t].msg);
+	}
+}
+
+void
+nvt_populate_more(nvh_pool *pool, size_t n)
+{
+	assert_true(n <= BAG);
+	register_types(pool);
+	nvt_top_ptr top = NVH_ROOT(pool, nvt_top);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	nvt_bag_ptr b = NVH_TX_ALLOC(tx, nvt_bag);
+	assert_nvh_ok(NVH_TX_SET(tx, &nvt_top_d(pool, top)->bag[MAX_BAGS - 1],
+				 b));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	struct filler f = {pool, b, 1u << 20, n, 0, ""};
+	fill(&f);
+	if (f.rc)
+		fail_msg("nvt_populate_more: %s", f.msg);
+}
+
+void
+nvt_populated_ok(nvh_pool *pool, size_t n, unsigned threads)
+{
+	register_types(pool);
+	const struct nvt_top *top = nvt_top_d(pool, NVH_ROOT(pool, nvt_top));
+	assert_non_null(top);
+	size_t per = (n + threads - 1) / threads, seen = 0;
+	for (unsigned t = 0; t < threads; t++) {
+		const struct nvt_bag *b = nvt_bag_d(pool, top->bag[t]);
+		assert_non_null(b);
+		for (size_t j = 0; j < per && t * per + j < n; j++, seen++) {
+			const struct nvt_node *d = nvt_node_d(pool, b->slot[j]);
+			uint64_t i = t * per + j;
+			if (!d || d->value != i || d->check != mix(i))
+				fail_msg("object %zu of the populated pool is "
+					 "missing or changed", (size_t)i);
+		}
+	}
+	assert_int_equal(seen, n);
+}
+
+/* ---- the log, behind the library's back ---- */
+
+static uint64_t
+ckpt_check(uint64_t seq, int slot)
+{
+	/* docs/format.md: XXH3-64 of the seq, seeded "NVHCKPT1" + slot, bit
+	 * 0 set */
+	return XXH3_64bits_withSeed(&seq, 8, 0x4e5648434b505431ull +
+				    (uint64_t)slot) | 1;
+}
+
+void
+nvt_ckpt_write(const char *path, int slot, uint64_t seq)
+{
+	uint64_t w[2] = {seq, ckpt_check(seq, slot)};
+	nvt_pwrite(path, NVT_CKPT_OFF + 16u * (unsigned)slot, w, sizeof(w));
+}
+
+uint64_t
+nvt_ckpt_read(const char *path, int *slot)
+{
+	uint64_t w[4];
+	nvt_pread(path, NVT_CKPT_OFF, w, sizeof(w));
+	int best = -1;
+	for (int i = 0; i < 2; i++)
+		if (w[2 * i + 1] == ckpt_check(w[2 * i], i) &&
+		    (best < 0 || w[2 * i] > w[2 * best]))
+			best = i;
+	if (best < 0 && !w[1] && !w[2] && !w[3]) {
+		best = 0; /* the legacy form */
+	} else if (best < 0) {
+		fail_msg("%s: no valid checkpoint slot", path);
+	}
+	if (slot)
+		*slot = best;
+	return w[2 * best];
+}
+
+void
+nvt_rec_reseal(void *rec)
+{
+	/* tx/log_layout.h: XXH3-64 of bytes [24, size) seeded with XXH3-64
+	 * of bytes [0, 16); size at offset 12 */
+	uint8_t *p = rec;
+	uint32_t size;
+	memcpy(&size, p + 12, 4);
+	uint64_t seed = XXH3_64bits(p, 16);
+	uint64_t sum = XXH3_64bits_withSeed(p + 24, size - 24, seed);
+	memcpy(p + 16, &sum, 8);
 }

@@ -39,6 +39,34 @@ struct nvh_stats nvt_stats(nvh_pool *pool);
 void nvt_same_space(const struct nvh_stats *got, const struct nvh_stats *want,
 		    const char *what);
 
+/*
+ * A pool at user scale: `n` typed, reference-counted objects (64-byte
+ * blocks holding their index and a check word), linked from the root by
+ * `threads` threads in transactions of 64 allocations each, so records
+ * and chunks land in several lanes.  n <= 8 * 32768, threads <= 8.
+ * nvt_populated_ok checks every one of them is there and intact (and
+ * registers the types again: call it on a read-write pool).
+ */
+void nvt_populate(nvh_pool *pool, size_t n, unsigned threads);
+void nvt_populated_ok(nvh_pool *pool, size_t n, unsigned threads);
+/* n more objects in a bag of their own, which nvt_populated_ok ignores. */
+void nvt_populate_more(nvh_pool *pool, size_t n);
+
+/*
+ * The checkpoint line of a closed pool, behind the library's back
+ * (docs/format.md: two slots {seq, check} at heap offset 256).
+ * nvt_ckpt_write stores a valid slot; nvt_ckpt_read returns the seq in
+ * use (the valid slot with the higher seq, or the legacy form's single
+ * word; fails if none) and its slot.
+ */
+#define NVT_CKPT_OFF (8192u + 256u)
+void nvt_ckpt_write(const char *path, int slot, uint64_t seq);
+uint64_t nvt_ckpt_read(const char *path, int *slot);
+
+/* Recompute the checksum of the record at `rec` (tx/log_layout.h) after
+ * changing it: a crafted record nvheap must refuse on its contents. */
+void nvt_rec_reseal(void *rec);
+
 /* expr returns 0, else fail with nvh_errormsg(). */
 #define assert_nvh_ok(expr)                                                  \
 	do {                                                                 \

@@ -1,6 +1,7 @@
 /*
  * test_pool.c -- pool files: create/open/close, the two header copies,
- * validation of every header field, and refusal of bad files and misuse.
+ * validation of every header field, refusal of bad files and misuse, and
+ * the log an open trusts: the checkpoint line, records, repair.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -743,27 +744,400 @@ relative_names(void **state)
 	assert_int_equal(nvt_file_size(nvt_path("reldir/bare.pool")), SIZE);
 }
 
-/* A lowered checkpoint on a cleanly closed pool used to be accepted: the
- * next run reused sequence numbers and a later recovery replayed stale
- * records (freeing live objects).  Every record of a clean pool is at or
- * below its checkpoint, so the open refuses. */
+/* ---- the log: checkpoint line, records, repair ---- */
+
+#define POP_N 100000u
+#define POP_T 4u
+
+/* A cleanly closed pool of `n` objects linked by 4 threads. */
+static const char *
+populated_pool(const char *name, const char *layout, size_t n)
+{
+	const char *p = nvt_path(name);
+	unlink(p);
+	nvh_pool *pool = assert_nvh_ptr(nvh_create(p, layout, 64 * MIB, NULL));
+	nvt_populate(pool, n, POP_T);
+	assert_nvh_ok(nvh_close(pool));
+	return p;
+}
+
+/* Opened read-only, nvh_check finds damage naming needle (and also). */
+static void
+ro_check_says(const char *p, const char *needle, const char *also)
+{
+	struct nvh_opts ro = {.flags = NVH_OPEN_RDONLY};
+	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, NULL, &ro));
+	nvt_check_says(pool, needle, also);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* nvh_check finds nothing (else fail with its report). */
+static void
+check_clean(nvh_pool *pool)
+{
+	char *out = NULL;
+	size_t len;
+	FILE *f = open_memstream(&out, &len);
+	assert_non_null(f);
+	int rc = nvh_check(pool, NULL, f);
+	fclose(f);
+	if (rc)
+		fail_msg("nvh_check returned %d: %s", rc, out);
+	free(out);
+}
+
+static void
+ro_check_clean(const char *p)
+{
+	struct nvh_opts ro = {.flags = NVH_OPEN_RDONLY};
+	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, NULL, &ro));
+	check_clean(pool);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* nvh_repair's return code; its report in *out (caller frees). */
+static int
+repair(const char *p, char **out)
+{
+	size_t len;
+	FILE *f = open_memstream(out, &len);
+	assert_non_null(f);
+	int rc = nvh_repair(p, NULL, f);
+	fclose(f);
+	return rc;
+}
+
+static void
+repair_ok(const char *p, const char *needle)
+{
+	char *out;
+	int rc = repair(p, &out);
+	if (rc || !strstr(out, needle))
+		fail_msg("nvh_repair returned %d (%s), expected a report naming "
+			 "\"%s\": %s", rc, rc ? nvh_errormsg() : "", needle, out);
+	free(out);
+}
+
+/* Read-write open; every object intact; nvh_check clean. */
+static void
+opens_intact(const char *p, size_t n)
+{
+	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, NULL, NULL));
+	nvt_populated_ok(pool, n, POP_T);
+	check_clean(pool);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static int
+more_then_crash(void *arg)
+{
+	nvh_pool *pool = nvh_open(arg, NULL, NULL);
+	if (!pool)
+		return 1;
+	nvt_populate_more(pool, 3000);
+	_exit(0); /* no close: the next open recovers */
+}
+
+/* A lowered checkpoint on a cleanly closed pool: every read-write open
+ * refuses it (the next run would reuse sequence numbers and a later
+ * recovery replay stale records), and the tools used to call the pool
+ * fine.  Now nvh_check finds it and nvh_repair fixes it, losing nothing,
+ * with numbers high enough that a crash after the repair recovers right. */
 static void
 lowered_checkpoint_is_refused(void **state)
 {
 	(void)state;
-	const char *p = fresh_pool("ckpt.pool", "c");
-	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, "c", NULL));
-	for (int i = 0; i < 4; i++)
-		nvt_scratch(pool, 64); /* atomic allocs and frees: records */
-	assert_nvh_ok(nvh_close(pool));
-	uint64_t off = NVH_HEAP_OFFSET + NVH_HEAP_CKPT_REL, seq, one = 1;
-	nvt_pread(p, off, &seq, 8);
-	assert_true(seq > 1);
-	nvt_pwrite(p, off, &one, 8);
+	const char *p = populated_pool("ckpt.pool", "c", POP_N);
+	uint64_t seq = nvt_ckpt_read(p, NULL);
+	assert_true(seq > POP_N);
+	/* both slots lowered, each valid: only the lanes betray it */
+	nvt_ckpt_write(p, 0, 1);
+	nvt_ckpt_write(p, 1, 1);
 	assert_nvh_null_errno(nvh_open(p, "c", NULL), NVH_ECORRUPT);
 	assert_errmsg_has("checkpoint line");
-	nvt_pwrite(p, off, &seq, 8); /* repaired: opens again */
-	assert_nvh_ok(nvh_close(assert_nvh_ptr(nvh_open(p, "c", NULL))));
+	assert_errmsg_has("--repair");
+	ro_check_says(p, "problem: log: checkpoint line", "--repair");
+	repair_ok(p, "set to seq");
+	uint64_t now = nvt_ckpt_read(p, NULL);
+	assert_true(now > POP_N && now <= seq);
+	ro_check_clean(p);
+	opens_intact(p, POP_N);
+	assert_int_equal(nvt_in_child(more_then_crash, (void *)p), 0);
+	opens_intact(p, POP_N);
+}
+
+/* One flipped byte in either slot is found; the open survives it when
+ * the other slot still covers the records, the check reports it and the
+ * repair rewrites it; both slots damaged: refused, reported, rebuilt. */
+static void
+damaged_checkpoint_slot(void **state)
+{
+	(void)state;
+	const size_t n = 20000;
+	const char *p = populated_pool("slot.pool", "s", n);
+	int cur;
+	uint64_t seq = nvt_ckpt_read(p, &cur), w[8], orig[8];
+	nvt_pread(p, NVT_CKPT_OFF, orig, sizeof(orig));
+	uint8_t b;
+
+	/* the slot not in use */
+	nvt_pread(p, NVT_CKPT_OFF + 16 * !cur + 3, &b, 1);
+	b ^= 0x10;
+	nvt_pwrite(p, NVT_CKPT_OFF + 16 * !cur + 3, &b, 1);
+	ro_check_says(p, "problem: log: checkpoint line", "is damaged");
+	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, NULL, NULL));
+	assert_nvh_ok(nvh_close(pool));
+	repair_ok(p, "damaged");
+	assert_int_equal(nvt_ckpt_read(p, NULL), seq);
+	ro_check_clean(p);
+
+	/* the slot in use: the older one is below the last records */
+	nvt_pwrite(p, NVT_CKPT_OFF, orig, sizeof(orig));
+	nvt_pread(p, NVT_CKPT_OFF + 16 * cur + 8, &b, 1);
+	b ^= 0x01;
+	nvt_pwrite(p, NVT_CKPT_OFF + 16 * cur + 8, &b, 1);
+	assert_true(nvt_ckpt_read(p, NULL) < seq);
+	assert_nvh_null_errno(nvh_open(p, NULL, NULL), NVH_ECORRUPT);
+	assert_errmsg_has("checkpoint line");
+	ro_check_says(p, "is damaged", "holds record");
+	repair_ok(p, "set to seq");
+	ro_check_clean(p);
+	opens_intact(p, n);
+
+	/* both: no valid slot */
+	nvt_pread(p, NVT_CKPT_OFF, w, sizeof(w));
+	w[0] ^= 1ull << 40;
+	w[3] ^= 1;
+	nvt_pwrite(p, NVT_CKPT_OFF, w, sizeof(w));
+	assert_nvh_null_errno(nvh_open(p, NULL, NULL), NVH_ECORRUPT);
+	assert_errmsg_has("no valid slot");
+	assert_errmsg_has("--repair");
+	ro_check_says(p, "no valid slot", "--repair");
+	repair_ok(p, "slot B set to seq");
+	ro_check_clean(p);
+	opens_intact(p, n);
+}
+
+/* ---- crashed pools: what recovery reads is validated ---- */
+
+struct crash_arg {
+	const char *path;
+	size_t n;
+};
+
+/* A transaction over n objects' values whose UNDO records spill into
+ * chunks (ring limit 256 bytes), left open by a crash. */
+static int
+tx_then_crash(void *arg)
+{
+	struct crash_arg *c = arg;
+	setenv("NVHEAP_TEST_TX_RING", "256", 1);
+	nvh_pool *pool = nvh_open(c->path, NULL, NULL);
+	if (!pool)
+		return 1;
+	nvt_populated_ok(pool, c->n, POP_T); /* registers the types */
+	nvh_tx *tx = nvh_tx_begin(pool);
+	if (!tx)
+		return 2;
+	struct nvh_heap_hdr hh;
+	memcpy(&hh, (char *)pool->base + NVH_HEAP_OFFSET, sizeof(hh));
+	/* every 64-byte block's first word in the first small arena */
+	for (uint64_t off = 4096; off < 4096 + 64 * 64; off += 64) {
+		uint64_t *v = (uint64_t *)((char *)pool->base + hh.arenas_off + off);
+		if (nvh_tx_add(tx, v, 8))
+			return 3;
+		*v = ~*v;
+	}
+	nvh_persist(pool, pool->base, pool->size);
+	_exit(0);
+}
+
+/* Pool offset of the first 64-byte record of `kind` in a lane's current
+ * pass (records from offset 0 while sealed and their seq grows), and the
+ * record. */
+static uint64_t
+find_record(const char *p, unsigned kind, uint8_t rec[64])
+{
+	struct nvh_heap_hdr hh;
+	nvt_pread(p, NVH_HEAP_OFFSET, &hh, sizeof(hh));
+	for (unsigned lane = 0; lane < hh.nlanes; lane++) {
+		uint64_t base = hh.lanes_off + (uint64_t)lane * (64u << 10);
+		uint64_t prev = 0;
+		for (uint32_t at = 0, size; at < (64u << 10); at += size) {
+			uint8_t r[64], c[64];
+			nvt_pread(p, base + at, r, 64);
+			uint64_t seq;
+			memcpy(&seq, r, 8);
+			memcpy(&size, r + 12, 4);
+			if (size < 64 || size % 64 || at + size > (64u << 10) ||
+			    seq <= prev)
+				break;
+			uint8_t *full = malloc(size);
+			assert_non_null(full);
+			nvt_pread(p, base + at, full, size);
+			memcpy(c, full, 64);
+			nvt_rec_reseal(full);
+			int sealed = memcmp(c, full, 64) == 0;
+			free(full);
+			if (!sealed)
+				break;
+			if (r[10] == kind && size == 64) {
+				memcpy(rec, r, 64);
+				return base + at;
+			}
+			prev = seq;
+		}
+	}
+	fail_msg("%s: no record of kind %u in a current pass", p, kind);
+	return 0;
+}
+
+/* The file's log (checkpoint line and lanes), to show nothing changed. */
+static void *
+log_bytes(const char *p, size_t *len)
+{
+	struct nvh_heap_hdr hh;
+	nvt_pread(p, NVH_HEAP_OFFSET, &hh, sizeof(hh));
+	*len = hh.table_off - NVH_HEAP_OFFSET;
+	void *b = malloc(*len);
+	assert_non_null(b);
+	nvt_pread(p, NVH_HEAP_OFFSET, b, *len);
+	return b;
+}
+
+static void
+repair_refuses(const char *p, const char *needle)
+{
+	size_t len, len2;
+	void *before = log_bytes(p, &len);
+	char *out;
+	int rc = repair(p, &out);
+	free(out);
+	if (rc != -NVH_ECORRUPT)
+		fail_msg("nvh_repair returned %d, expected a refusal", rc);
+	assert_errmsg_has(needle);
+	void *after = log_bytes(p, &len2);
+	assert_memory_equal(before, after, len);
+	free(before);
+	free(after);
+}
+
+/* A live CHUNK record whose block offset or size is misaligned or out of
+ * bounds, checksum resealed: recovery read a misaligned record (UBSan
+ * abort) or skipped the chunk and reported the pool recovered with the
+ * transaction half undone.  Now: NVH_ECORRUPT naming the record, found by
+ * nvh_check too, refused by the repair (the pool crashed: it may be
+ * live), and with the record restored the pool recovers intact. */
+static void
+bad_chunk_record_is_refused(void **state)
+{
+	(void)state;
+	const size_t n = 5000;
+	const char *p = populated_pool("chunk.pool", "k", n);
+	struct crash_arg c = {p, n};
+	assert_int_equal(nvt_in_child(tx_then_crash, &c), 0);
+	uint8_t orig[64], r[64];
+	uint64_t at = find_record(p, 5 /* CHUNK */, orig);
+	struct nvh_heap_hdr hh;
+	nvt_pread(p, NVH_HEAP_OFFSET, &hh, sizeof(hh));
+	const struct {
+		size_t field;
+		uint64_t delta, set;
+		const char *says;
+	} cases[] = {
+		{32, 1, 0, "not 64-byte aligned"},   /* off + 1 */
+		{32, 8, 0, "not 64-byte aligned"},   /* off + 8 */
+		{40, 8, 0, "not 64-byte aligned"},   /* size + 8 */
+		{32, 0, hh.lanes_off, "outside the arenas"},
+		{32, 0, 1ull << 63, "outside the arenas"},
+		{40, 0, 1ull << 63, "outside the arenas"},
+		{24, 0, ~0ull, "transaction id"},    /* tx id above its seq */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(r, orig, 64);
+		uint64_t v;
+		memcpy(&v, r + cases[i].field, 8);
+		v = cases[i].delta ? v + cases[i].delta : cases[i].set;
+		memcpy(r + cases[i].field, &v, 8);
+		nvt_rec_reseal(r);
+		nvt_pwrite(p, at, r, 64);
+		errno = 0;
+		nvh_pool *pool = nvh_open(p, NULL, NULL);
+		if (pool || errno != NVH_ECORRUPT)
+			fail_msg("case %zu: %s (errno %d): %s", i,
+				 pool ? "opened" : "refused", errno,
+				 nvh_errormsg());
+		assert_errmsg_has(cases[i].says);
+		assert_errmsg_has("damaged");
+		ro_check_says(p, "problem: log: lane", cases[i].says);
+		repair_refuses(p, "not closed cleanly");
+	}
+	nvt_pwrite(p, at, orig, 64);
+	opens_intact(p, n);
+}
+
+/* Sequence numbers near 2^64 used to be taken as they were: a checkpoint
+ * there made the next numbers wrap to 0 (invalid records: committed work
+ * lost at the next recovery), a record there made recovery's markers
+ * wrap.  Above NVH_SEQ_MAX (2^62) they are damage. */
+static void
+seq_out_of_range_is_refused(void **state)
+{
+	(void)state;
+	const size_t n = 2000;
+	const uint64_t huge = ~0ull - 4;
+	const char *p = populated_pool("seqmax.pool", "q", n);
+	uint64_t orig[8];
+	nvt_pread(p, NVT_CKPT_OFF, orig, sizeof(orig));
+
+	/* a checkpoint slot, check value right */
+	nvt_ckpt_write(p, 0, huge);
+	assert_nvh_null_errno(nvh_open(p, NULL, NULL), NVH_ECORRUPT);
+	assert_errmsg_has("above the maximum");
+	ro_check_says(p, "checkpoint line", "above the maximum");
+	repair_ok(p, "slot A set to seq");
+	opens_intact(p, n);
+
+	/* the legacy form: one word, no check value */
+	uint64_t legacy[8] = {huge};
+	nvt_pwrite(p, NVT_CKPT_OFF, legacy, sizeof(legacy));
+	assert_nvh_null_errno(nvh_open(p, NULL, NULL), NVH_ECORRUPT);
+	assert_errmsg_has("legacy");
+	nvt_pwrite(p, NVT_CKPT_OFF, orig, sizeof(orig));
+
+	/* a live record of a crashed pool */
+	struct crash_arg c = {p, n};
+	assert_int_equal(nvt_in_child(tx_then_crash, &c), 0);
+	uint8_t rec[64], r[64];
+	uint64_t at = find_record(p, 2 /* UNDO */, rec);
+	memcpy(r, rec, 64);
+	memcpy(r, &huge, 8);
+	nvt_rec_reseal(r);
+	nvt_pwrite(p, at, r, 64);
+	assert_nvh_null_errno(nvh_open(p, NULL, NULL), NVH_ECORRUPT);
+	assert_errmsg_has("seq 18446744073709551611 is outside");
+	ro_check_says(p, "problem: log: lane", "is outside");
+	repair_refuses(p, "may be live");
+	nvt_pwrite(p, at, rec, 64);
+	opens_intact(p, n);
+}
+
+/* Pools written before the checkpoint had slots (seq alone at +0) still
+ * open; the first read-write open upgrades the line. */
+static void
+legacy_checkpoint_line_opens(void **state)
+{
+	(void)state;
+	const size_t n = 3000;
+	const char *p = populated_pool("legacy.pool", "l", n);
+	uint64_t seq = nvt_ckpt_read(p, NULL), legacy[8] = {seq};
+	nvt_pwrite(p, NVT_CKPT_OFF, legacy, sizeof(legacy));
+	ro_check_clean(p);
+	opens_intact(p, n);
+	uint64_t w[8];
+	nvt_pread(p, NVT_CKPT_OFF, w, sizeof(w));
+	assert_int_not_equal(w[1], 0); /* slot A has its check value */
+	assert_true(nvt_ckpt_read(p, NULL) >= seq);
 }
 
 /* ---- misuse of open and close ---- */
@@ -928,6 +1302,10 @@ main(void)
 		cmocka_unit_test(update_writes_stale_copy_first),
 		cmocka_unit_test(heap_header_offsets_checked),
 		cmocka_unit_test(lowered_checkpoint_is_refused),
+		cmocka_unit_test(damaged_checkpoint_slot),
+		cmocka_unit_test(bad_chunk_record_is_refused),
+		cmocka_unit_test(seq_out_of_range_is_refused),
+		cmocka_unit_test(legacy_checkpoint_line_opens),
 		cmocka_unit_test(relative_names),
 		cmocka_unit_test(fifo_is_refused),
 		cmocka_unit_test(close_refuses_open_transactions),

@@ -227,6 +227,72 @@ help_everywhere(void **state)
 	assert_has(r, "usage: nvheap info PATH");
 }
 
+static int
+open_then_crash(void *arg)
+{
+	nvh_pool *pool = nvh_open(arg, NULL, NULL);
+	_exit(pool ? 0 : 1); /* no close */
+}
+
+/* `nvheap check` (and --recover) called a clean pool with a lowered
+ * checkpoint consistent, though every read-write open refused it; now it
+ * says what is wrong and --repair fixes it, losing no object. */
+static void
+check_repairs_the_log(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("repair.pool");
+	nvh_pool *pool = nvh_create(p, "rp", 64 << 20, NULL);
+	assert_non_null(pool);
+	nvt_populate(pool, 100000, 4);
+	assert_int_equal(nvh_close(pool), 0);
+	nvt_ckpt_write(p, 0, 1);
+	nvt_ckpt_write(p, 1, 1);
+	struct run *r = run("check %s", p);
+	assert_int_equal(r->status, 1);
+	assert_has(r, "problem: log: checkpoint line: seq 1, but lane ");
+	assert_has(r, "`nvheap check --repair` sets it to ");
+	assert_has(r, "INCONSISTENT");
+	r = run("check --recover %s", p);
+	assert_int_equal(r->status, 1);
+	assert_has(r, "problem: log: checkpoint line");
+	r = run("check --repair %s", p);
+	assert_int_equal(r->status, 0);
+	assert_has(r, "repair: checkpoint line at pool offset 8448: slot ");
+	assert_has(r, ": consistent");
+	r = run("check --repair %s", p);
+	assert_int_equal(r->status, 0);
+	assert_has(r, "repair: the log needs no repair");
+	pool = nvh_open(p, "rp", NULL);
+	if (!pool)
+		fail_msg("open after the repair: %s", nvh_errormsg());
+	nvt_populated_ok(pool, 100000, 4);
+	assert_int_equal(nvh_close(pool), 0);
+	r = run("check %s", p);
+	assert_int_equal(r->status, 0);
+
+	/* not closed cleanly, no valid slot: nothing can be decided */
+	assert_int_equal(nvt_in_child(open_then_crash, (void *)p), 0);
+	uint64_t junk[4] = {7, 7, 7, 7}, after[4];
+	nvt_pwrite(p, NVT_CKPT_OFF, junk, sizeof(junk));
+	r = run("check --repair %s", p);
+	assert_int_equal(r->status, 1);
+	assert_has(r, "nvheap check: nvh_repair: ");
+	assert_has(r, "not closed cleanly");
+	assert_has(r, "nothing changed");
+	nvt_pread(p, NVT_CKPT_OFF, after, sizeof(after));
+	assert_memory_equal(junk, after, sizeof(junk));
+	r = run("check --recover %s", p);
+	assert_int_equal(r->status, 1);
+	assert_has(r, "no valid slot");
+
+	r = run("check --help");
+	assert_int_equal(r->status, 0);
+	assert_has(r, "--repair");
+	r = run("--help");
+	assert_has(r, "--repair");
+}
+
 int
 main(void)
 {
@@ -243,6 +309,7 @@ main(void)
 		cmocka_unit_test(stats_and_classes),
 		cmocka_unit_test(errors_and_usage),
 		cmocka_unit_test(help_everywhere),
+		cmocka_unit_test(check_repairs_the_log),
 	};
 	return cmocka_run_group_tests_name("tool", tests, NULL, NULL);
 }
