@@ -179,8 +179,15 @@ nvh_objects_open(struct nvh_pool *pool)
 		rc = nvh_types_parse(obj, size, &o->types, &o->ntypes);
 	if (!rc)
 		rc = nvh_obj_dying_check(pool);
-	if (!rc && !pool->rdonly)
-		rc = nvh_obj_drain(pool); /* a crash may have left dying objects */
+	if (!rc && !pool->rdonly) {
+		/* a crash (or pins at close) may have left dying objects.  A
+		 * drain that cannot get sequence numbers leaves the list as
+		 * it is (well formed, checked above): the pool still opens
+		 * and reads, and every write says why it is refused. */
+		rc = nvh_obj_drain(pool);
+		if (rc == -EOVERFLOW)
+			rc = 0;
+	}
 	if (rc) {
 		nvh_objects_close(pool);
 		return rc;

@@ -544,6 +544,37 @@ count_overflow_is_refused(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* ---- a dying list left at close, sequence numbers exhausted ---- */
+
+static void
+exhausted_pool_still_opens(void **state)
+{
+	(void)state;
+	const char *path = nvt_path("exhausted.pool");
+	nvh_pool *pool = graph_pool("exhausted.pool", 8 * MIB);
+	struct groot *r = groot_of(pool);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	gnode_ptr keep = NVH_TX_ALLOC(tx, gnode), gone = NVH_TX_ALLOC(tx, gnode);
+	gnode_d(pool, keep)->value = 42;
+	assert_nvh_ok(NVH_TX_SET(tx, &r->head[0], keep));
+	assert_nvh_ok(NVH_TX_SET(tx, &r->head[1], gone));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	/* pinned while unlinked: still on the dying list at close */
+	assert_nvh_ok(nvh_pin(pool, gone.oid));
+	assert_nvh_ok(unlink_field(pool, &r->head[1]));
+	assert_nvh_ok(nvh_close(pool));
+	/* no sequence number left for the open's drain: the open must not
+	 * fail because of it (the data stays readable) */
+	nvt_ckpt_write(path, 0, NVH_SEQ_LIMIT + 10);
+	nvt_ckpt_write(path, 1, NVH_SEQ_LIMIT + 10);
+	pool = reopen(NULL, "exhausted.pool");
+	r = groot_of(pool);
+	assert_int_equal(gnode_d(pool, r->head[0])->value, 42);
+	assert_null(nvh_tx_begin(pool));
+	assert_int_equal(errno, EOVERFLOW);
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* ---- a big typed transaction rolled back ---- */
 
 static void
@@ -646,6 +677,7 @@ main(void)
 		cmocka_unit_test(two_threads_free_their_lists),
 		cmocka_unit_test(four_threads_free_their_lists),
 		cmocka_unit_test(count_overflow_is_refused),
+		cmocka_unit_test(exhausted_pool_still_opens),
 		cmocka_unit_test(big_typed_rollback),
 		cmocka_unit_test(untyped_holders_are_followed),
 	};
