@@ -101,6 +101,48 @@ def consistent(pool):
     return p.returncode == 0, p.stdout.decode()
 
 
+def big_cascades(d):
+    """FLUSHALL of 20,000 keys, and DEL of 6,000 keys in one command: each
+    frees a large object graph in bounded steps (a 5,000-key FLUSHALL once
+    left a pool no read-write open could take).  The replies are true, the
+    store keeps serving, and the pool reopens after SIGKILL and SIGTERM."""
+    for index in ('hash', 'btree'):
+        pool = os.path.join(d, 'flush-' + index + '.pool')
+        s = Server(pool, '--index', index, '--size', '256M')
+        n = 20000
+        pipe = b''.join(resp('SET', 'f:%d' % i, 'value-%d' % i)
+                        for i in range(n))
+        out = s.cli('--pipe', stdin=pipe).decode()
+        check('errors: 0, replies: %d' % n in out,
+              '%s: loading %d keys: %s' % (index, n, out.strip()))
+        check(s.cli('dbsize') == b'%d\n' % n, '%s: DBSIZE %d' % (index, n))
+        check(s.cli('flushall') == b'OK\n',
+              '%s: FLUSHALL of %d keys' % (index, n))
+        check(s.cli('dbsize') == b'0\n', '%s: DBSIZE after FLUSHALL' % index)
+        check(s.cli('set', 'after', 'flush') == b'OK\n',
+              '%s: SET after FLUSHALL' % index)
+        # one command deleting 6,000 keys (one transaction)
+        m = 6000
+        pipe = b''.join(resp('SET', 'd:%d' % i, 'v%d' % i) for i in range(m))
+        s.cli('--pipe', stdin=pipe)
+        r = roundtrip(s.port, resp('DEL', *['d:%d' % i for i in range(m)]))
+        check(r == b':%d\r\n' % m, '%s: DEL of %d keys: %r' % (index, m, r[:80]))
+        check(s.cli('dbsize') == b'1\n', '%s: DBSIZE after DEL' % index)
+        code, _ = s.stop(signal.SIGKILL)
+        s = Server(pool)
+        check(s.cli('get', 'after') == b'flush\n',
+              '%s: reopened read-write after SIGKILL' % index)
+        check(s.cli('flushall') == b'OK\n' and s.cli('dbsize') == b'0\n',
+              '%s: FLUSHALL again' % index)
+        code, out = s.stop(signal.SIGTERM)
+        check(code == 0, '%s: SIGTERM after the flushes: %s' % (index, out))
+        ok, out = consistent(pool)
+        check(ok, '%s: nvheap check after the flushes: %s' % (index, out))
+        s = Server(pool)
+        check(s.cli('dbsize') == b'0\n', '%s: reopens after SIGTERM' % index)
+        s.stop(signal.SIGTERM)
+
+
 def main():
     d = tempfile.mkdtemp(dir=os.environ.get('NVHEAP_TEST_DIR', '/dev/shm'),
                          prefix='nvkv-server-test.')
@@ -209,6 +251,7 @@ def main():
         info = subprocess.run([TOOL, 'info', pool], stdout=subprocess.PIPE)
         check(b'clean' in info.stdout and b'dirty' not in info.stdout,
               'nvheap info says clean')
+    big_cascades(d)
     # group commit: writes that arrive together share one transaction; when
     # it fails (a full pool), each write is run alone and answered alone
     pool = os.path.join(d, 'small.pool')
