@@ -12,7 +12,13 @@
  *               unlock
  *
  * A read-only open (NVH_OPEN_RDONLY) validates and rebuilds but writes
- * nothing (no replay), so tools can inspect a pool without changing it.
+ * nothing to the file, so tools can inspect a pool without changing it.
+ * If the pool was not closed cleanly, what the file holds may be caught
+ * mid-operation; the open then maps the file privately (copy-on-write),
+ * runs the ordinary recovery into that view with a backend that writes
+ * nothing (persist_none.c), and makes the view read-only: readers see
+ * exactly what a read-write open would recover, and the file is
+ * untouched (docs/recovery.md, "Read-only opens").
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -171,6 +177,37 @@ fail_file:
 	return NULL;
 }
 
+/*
+ * A read-only open of a pool not closed cleanly: map the file privately,
+ * recover into that view writing nothing to the file, then refuse writes
+ * like any read-only pool.  Until nvh_open seals the view, the pool runs
+ * as a read-write one (rdonly 0), so recovery takes the read-write paths
+ * (lanes, the dying-list drain, the checkpoint) unchanged.
+ */
+static int
+view_start(struct nvh_pool *pool, struct nvh_file *f)
+{
+	int rc = nvh_file_map_private(f);
+	if (rc)
+		return rc;
+	pool->base = f->base;
+	pool->view = 1;
+	pool->rdonly = 0;
+	pool->persist_kind = NVH_PERSIST_NONE;
+	pool->persist_reason = "read-only open of a pool not closed cleanly: "
+			       "recovered in a private copy-on-write view, "
+			       "nothing reaches the file";
+	return nvh_persist_init(&pool->persist, NVH_PERSIST_NONE, pool->base,
+				pool->size, NULL);
+}
+
+static int
+view_seal(struct nvh_pool *pool, struct nvh_file *f)
+{
+	pool->rdonly = 1;
+	return nvh_file_seal(f);
+}
+
 NVH_API nvh_pool *
 nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 {
@@ -201,13 +238,16 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 			"expected \"%s\"", pool->hdr.layout, layout);
 		goto fail_pool;
 	}
-	rc = pool_persist_init(pool, opts);
+	pool->was_clean = pool->hdr.clean_shutdown == 1;
+	if (rdonly && !pool->was_clean)
+		rc = view_start(pool, &f);
+	else
+		rc = pool_persist_init(pool, opts);
 	if (rc)
 		goto fail_pool;
-	pool->was_clean = pool->hdr.clean_shutdown == 1;
 	set_tag(pool);
-	/* Validate the heap, replay the lanes (read-write, after a crash)
-	 * and rebuild the DRAM state, before anything else is written. */
+	/* Validate the heap, replay the lanes (after a crash) and rebuild
+	 * the DRAM state, before anything else is written. */
 	rc = nvh_heap_open(pool);
 	if (rc)
 		goto fail_persist;
@@ -221,24 +261,17 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 	}
 	/* Types; and the rest of any cascade of frees a crash cut short. */
 	rc = nvh_objects_open(pool);
-	if (rc && rdonly && !pool->was_clean) {
-		/* a read-only open replays nothing: the objects' words may be
-		 * caught mid-operation */
-		char m[768];
-		snprintf(m, sizeof(m), "%s", nvh_errormsg());
-		rc = nvh_err(-rc, "%s (the pool was not closed cleanly and a "
-			     "read-only open does not recover it: open it "
-			     "read-write first)", m);
-	}
 	if (rc)
 		goto fail_heap;
-	if (!rdonly) {
+	if (!pool->rdonly) {
 		/* (a no-op unless the drain above changed something) */
 		rc = nvh_checkpoint(pool);
 		if (rc)
 			goto fail_objects;
 		nvh_persist_durable(&pool->persist, "nvh_open");
 	}
+	if (pool->view && (rc = view_seal(pool, &f)))
+		goto fail_objects;
 	return pool;
 
 fail_objects:
@@ -247,6 +280,9 @@ fail_heap:
 	nvh_heap_close(pool);
 fail_persist:
 	nvh_persist_fini(&pool->persist);
+	if (pool->view)
+		nvh_err_prefix("read-only open of a pool not closed cleanly, "
+			       "recovering in memory (the file is unchanged): ");
 fail_pool:
 	pool_free(pool);
 fail_file:
@@ -324,6 +360,8 @@ nvh_pool_info(const nvh_pool *pool, struct nvh_pool_info *info)
 	info->run_generation = pool->hdr.run_generation;
 	info->was_clean = pool->was_clean;
 	info->rdonly = pool->rdonly;
+	info->recovered_view = pool->view;
+	info->recovered_records = pool->recovered_records;
 	info->persist = pool->persist_kind;
 	info->persist_name = nvh_persist_name(pool->persist_kind);
 	info->persist_reason = pool->persist_reason;

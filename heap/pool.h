@@ -24,7 +24,9 @@ struct nvh_objects;
 struct nvh_pool {
 	char *path;
 	int fd;             /* holds the advisory lock */
-	int rdonly;
+	int rdonly;         /* writes refused (NVH_OPEN_RDONLY) */
+	int view;           /* read-only open of a pool not closed cleanly:
+			     * recovered in a private copy-on-write mapping */
 	char *base;         /* mapping of the whole file */
 	size_t size;
 	int is_pmem;
@@ -38,7 +40,8 @@ struct nvh_pool {
 	char hdr_problem[2][NVH_PROBLEM_LEN];
 	struct nvh_heap *heap;     /* allocator DRAM state (heap/heap.h) */
 	struct nvh_objects *objects; /* types, pins (objects/obj.h) */
-	struct nvh_lanes lanes;    /* tx/lane.h; unused when read-only */
+	struct nvh_lanes lanes;    /* tx/lane.h; unused when read-only (a
+				    * view keeps those its recovery used) */
 	_Atomic int failed;        /* a fence failed: refuse further writes */
 	uint64_t recovered_records; /* replayed by this open */
 	uint64_t oid_tag;          /* high 16 bits of every oid of this pool */
@@ -66,6 +69,11 @@ int nvh_file_publish(struct nvh_file *f, const char *path);
 void nvh_file_discard(struct nvh_file *f);
 int nvh_file_open(const char *path, int rdonly, struct nvh_file *f);
 void nvh_file_close(struct nvh_file *f);
+/* Replace a read-only open's shared mapping by a private, writable
+ * (copy-on-write) one of the same file, for recovery in memory; then
+ * nvh_file_seal makes it read-only. */
+int nvh_file_map_private(struct nvh_file *f);
+int nvh_file_seal(struct nvh_file *f);
 
 /* pool_hdr.c: the two header copies. */
 void nvh_hdr_init(struct nvh_pool_hdr *h, const char *layout,

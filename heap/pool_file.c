@@ -10,6 +10,10 @@
  * which only DAX file systems grant: a granted MAP_SYNC means the mapping
  * is persistent memory and CPU cache flushes make stores durable.  Without
  * it libpmem decides (pmem_is_pmem honours PMEM_IS_PMEM_FORCE).
+ *
+ * One other mapping: the private copy-on-write view in which a read-only
+ * open recovers a pool that was not closed cleanly (its stores never
+ * reach the file).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -262,4 +266,31 @@ nvh_file_close(struct nvh_file *f)
 		close(f->fd); /* releases the lock */
 	f->base = NULL;
 	f->fd = -1;
+}
+
+int
+nvh_file_map_private(struct nvh_file *f)
+{
+	/* MAP_NORESERVE: memory (and commit charge) only for the pages
+	 * recovery writes, not for the whole file, which may be far larger
+	 * than memory and swap. */
+	void *a = mmap(NULL, f->size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_NORESERVE, f->fd, 0);
+	if (a == MAP_FAILED)
+		return nvh_err(errno, "cannot map a private copy-on-write view "
+			       "of %zu bytes to recover in: %s (a read-write "
+			       "open recovers the pool in place)", f->size,
+			       strerror(errno));
+	munmap(f->base, f->size);
+	f->base = a;
+	return 0;
+}
+
+int
+nvh_file_seal(struct nvh_file *f)
+{
+	if (mprotect(f->base, f->size, PROT_READ) != 0)
+		return nvh_err(errno, "cannot make the recovered view read-only: "
+			       "%s", strerror(errno));
+	return 0;
 }

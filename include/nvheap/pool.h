@@ -33,9 +33,22 @@ enum nvh_persist_kind {
 	NVH_PERSIST_MSYNC,    /* ordinary files: msync the dirty pages */
 	NVH_PERSIST_EADR,     /* persistent CPU caches: fences only */
 	NVH_PERSIST_SIM,      /* crash simulator (tests) */
+	NVH_PERSIST_NONE,     /* nothing reaches the file: the backend of a
+			       * read-only view recovered in memory (nvh_open
+			       * chooses it; it cannot be asked for) */
 };
 
-#define NVH_OPEN_RDONLY 0x1u /* map read-only, change nothing (shared lock) */
+/*
+ * Open read-only: nothing is ever written to the file, every write call
+ * fails with EROFS, and other read-only opens may share the pool (shared
+ * lock; a read-write open elsewhere is refused with EBUSY, and vice
+ * versa).  A pool that was not closed cleanly is shown as recovery leaves
+ * it: the open recovers it in a private copy-on-write view, in memory
+ * (costing the pages recovery touches), and nvh_pool_info() reports
+ * was_clean 0 and recovered_view 1.  The file stays as the crash left
+ * it: a later read-write open recovers it for good.
+ */
+#define NVH_OPEN_RDONLY 0x1u
 
 struct nvh_sim; /* the crash simulator, for tests (heap/persist_sim.h) */
 
@@ -94,6 +107,12 @@ struct nvh_pool_info {
 	uint64_t run_generation;    /* bumped by every read-write open */
 	int was_clean;              /* 1 if the previous run closed the pool */
 	int rdonly;
+	int recovered_view;         /* read-only open of a pool not closed
+				     * cleanly: recovered in memory (a private
+				     * copy-on-write view); the file is as the
+				     * crash left it */
+	uint64_t recovered_records; /* log records this open replayed or
+				     * rolled back */
 	enum nvh_persist_kind persist;
 	const char *persist_name;   /* "pmem", "msync", ... */
 	const char *persist_reason; /* why it was chosen */

@@ -1,0 +1,355 @@
+/*
+ * test_handles.c -- what a pool handle shows: the read-only view of a
+ * pool not closed cleanly (recovered in memory, the file untouched).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "nvh_test.h"
+
+#include "heap/checksum.h"
+#include "heap/heap.h"
+#include "heap/layout.h"
+#include "heap/pool.h"
+
+#define MIB (1024u * 1024u)
+
+/* ---- read-only opens of a pool not closed cleanly ---- */
+
+/* A big structure: 400 pages of 256 counted items (102,400 objects), and
+ * a chain of 3,000 nodes.  Each round's transaction sets `gen` of every
+ * item of 20 pages to the round and replaces 64 of their items. */
+NVH_TYPE(vitem);
+NVH_TYPE(vpage);
+NVH_TYPE(vnode);
+NVH_TYPE(vtop);
+NVH_TYPE(vother);
+#define VPAGES 400
+#define VPER 256
+#define VROUND_PAGES 20
+#define VCHAIN 3000
+struct vitem {
+	uint64_t id, gen;
+};
+struct vother {
+	uint64_t x;
+};
+struct vpage {
+	vitem_ptr it[VPER];
+};
+struct vnode {
+	uint64_t v;
+	vnode_ptr next;
+};
+struct vtop {
+	uint64_t round;
+	vnode_ptr chain;
+	vpage_ptr page[VPAGES];
+};
+NVH_TYPE_DEFINE(vitem, 0);
+NVH_TYPE_DEFINE(vother, 0);
+NVH_TYPE_DEFINE(vpage, 0, NVH_PTR_N(vpage, it, VPER, vitem));
+NVH_TYPE_DEFINE(vnode, 0, NVH_PTR(vnode, next, vnode));
+NVH_TYPE_DEFINE(vtop, 0, NVH_PTR(vtop, chain, vnode)
+		NVH_PTR_N(vtop, page, VPAGES, vpage));
+
+static struct vtop *
+vtypes(nvh_pool *pool)
+{
+	static const struct nvh_type *t[] = {&vitem_type, &vpage_type,
+					     &vnode_type, &vtop_type};
+	for (int i = 0; i < 4; i++)
+		if (nvh_type_register(pool, t[i]))
+			return NULL;
+	vtop_ptr r = NVH_ROOT(pool, vtop);
+	return NVH_IS_NULL(r) ? NULL : vtop_d(pool, r);
+}
+
+static void
+vbuild(const char *p)
+{
+	unlink(p);
+	nvh_pool *pool = assert_nvh_ptr(nvh_create(p, "v", 64 * MIB, NULL));
+	struct vtop *top = vtypes(pool);
+	if (!top)
+		fail_msg("%s", nvh_errormsg());
+	for (int pg = 0; pg < VPAGES; pg++) {
+		nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+		vpage_ptr pp = NVH_TX_ALLOC(tx, vpage);
+		struct vpage *page = vpage_d(pool, pp);
+		for (int k = 0; page && k < VPER; k++) {
+			vitem_ptr ip = NVH_TX_ALLOC(tx, vitem);
+			if (!NVH_IS_NULL(ip))
+				vitem_d(pool, ip)->id = (uint64_t)pg * VPER + k;
+			NVH_TX_SET(tx, &page->it[k], ip);
+		}
+		NVH_TX_SET(tx, &top->page[pg], pp);
+		assert_nvh_ok(nvh_tx_commit(tx));
+	}
+	for (int i = 0; i < VCHAIN; i += 500) {
+		nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+		for (int k = 0; k < 500; k++) {
+			vnode_ptr n = NVH_TX_ALLOC(tx, vnode);
+			if (!NVH_IS_NULL(n))
+				NVH_TX_SET(tx, &vnode_d(pool, n)->next, top->chain);
+			NVH_TX_SET(tx, &top->chain, n);
+		}
+		assert_nvh_ok(nvh_tx_commit(tx));
+	}
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static int
+vround(nvh_pool *pool, struct vtop *top, uint64_t r, int die)
+{
+	nvh_tx *tx = nvh_tx_begin(pool);
+	if (!tx || nvh_tx_add(tx, &top->round, 8))
+		return 1;
+	top->round = r;
+	for (int i = 0; i < VROUND_PAGES; i++) {
+		if (die && i == VROUND_PAGES / 2)
+			kill(getpid(), SIGKILL); /* half of it applied in place */
+		int pg = (int)((r - 1) * VROUND_PAGES + i) % VPAGES;
+		struct vpage *page = vpage_d(pool, top->page[pg]);
+		for (int k = 0; k < VPER; k++) {
+			if (k % 64 == 7) { /* a new item: the old one is freed */
+				vitem_ptr n = NVH_TX_ALLOC(tx, vitem);
+				if (!NVH_IS_NULL(n))
+					vitem_d(pool, n)->id = vitem_d(pool,
+						page->it[k])->id;
+				if (NVH_TX_SET(tx, &page->it[k], n))
+					return 2;
+			}
+			struct vitem *it = vitem_d(pool, page->it[k]);
+			if (nvh_tx_add(tx, &it->gen, 8))
+				return 3;
+			it->gen = r;
+		}
+	}
+	return nvh_tx_commit(tx) ? 4 : 0;
+}
+
+/* Two rounds committed, a pinned node left dying with the whole chain
+ * behind it, then killed in the middle of the third round. */
+static int
+vkilled_writer(void *arg)
+{
+	nvh_pool *pool = nvh_open(arg, "v", NULL);
+	struct vtop *top = pool ? vtypes(pool) : NULL;
+	if (!top)
+		return 1;
+	if (nvh_pin(pool, top->chain.oid))
+		return 2;
+	nvh_tx *tx = nvh_tx_begin(pool);
+	if (!tx || NVH_TX_SET(tx, &top->chain, NVH_NULL(vnode)) ||
+	    nvh_tx_commit(tx))
+		return 3;
+	for (uint64_t r = 1; r <= 3; r++)
+		if (vround(pool, top, r, r == 3))
+			return 4;
+	return 5;
+}
+
+/* The state after rounds 1 and 2: every item's gen is its page's round. */
+static void
+vassert_state(nvh_pool *pool)
+{
+	struct vtop *top = vtypes(pool);
+	if (!top)
+		fail_msg("%s", nvh_errormsg());
+	assert_int_equal(top->round, 2);
+	assert_true(NVH_IS_NULL(top->chain));
+	for (int pg = 0; pg < VPAGES; pg++) {
+		struct vpage *page = vpage_d(pool, top->page[pg]);
+		uint64_t want = pg < VROUND_PAGES ? 1 : pg < 2 * VROUND_PAGES ? 2 : 0;
+		assert_non_null(page);
+		for (int k = 0; k < VPER; k++) {
+			struct vitem *it = vitem_d(pool, page->it[k]);
+			assert_non_null(it);
+			if (it->gen != want || it->id != (uint64_t)pg * VPER + k)
+				fail_msg("page %d item %d: gen %" PRIu64 " id %"
+					 PRIu64 ", expected gen %" PRIu64, pg, k,
+					 it->gen, it->id, want);
+		}
+	}
+	struct nvh_check_report rep;
+	if (nvh_check(pool, &rep, stderr))
+		fail_msg("nvh_check: %" PRIu64 " problems", rep.problems);
+	assert_int_equal(rep.dying, 0);
+}
+
+struct vobjs {
+	size_t n, cap;
+	struct vobj { uint64_t off, size, word; uint32_t type; } *o;
+};
+
+static int
+vcollect(void *arg, uint64_t off, uint64_t size, uint32_t type)
+{
+	struct vobjs *v = arg;
+	if (v->n == v->cap) {
+		v->cap = v->cap ? 2 * v->cap : 1024;
+		v->o = realloc(v->o, v->cap * sizeof(*v->o));
+		assert_non_null(v->o);
+	}
+	v->o[v->n++] = (struct vobj){off, size, 0, type};
+	return 0;
+}
+
+/* Object by object: the same blocks, headers and contents. */
+static void
+vassert_same_objects(nvh_pool *a, nvh_pool *b)
+{
+	struct vobjs va = {0}, vb = {0};
+	assert_int_equal(nvh_heap_foreach(a, vcollect, &va), 0);
+	assert_int_equal(nvh_heap_foreach(b, vcollect, &vb), 0);
+	assert_int_equal(va.n, vb.n);
+	assert_true(va.n > VPAGES * VPER);
+	for (size_t i = 0; i < va.n; i++) {
+		struct vobj *x = &va.o[i], *y = &vb.o[i];
+		if (x->off != y->off || x->size != y->size || x->type != y->type)
+			fail_msg("object %zu: at %" PRIu64 " (%" PRIu64 " bytes, "
+				 "type %" PRIu32 ") vs at %" PRIu64 " (%" PRIu64
+				 ", %" PRIu32 ")", i, x->off, x->size, x->type,
+				 y->off, y->size, y->type);
+		nvh_oid o = {nvh_oid_tagged(a, x->off)};
+		if (nvh_refcount(a, o) != nvh_refcount(b, (nvh_oid){
+			    nvh_oid_tagged(b, y->off)}) ||
+		    memcmp(nvh_pool_at(a, x->off), nvh_pool_at(b, y->off),
+			   x->size) != 0)
+			fail_msg("object at %" PRIu64 ": count or contents differ",
+				 x->off);
+	}
+	/* root slot, dying list, type table */
+	assert_memory_equal(nvh_pool_at(a, NVH_HEAP_OFFSET + NVH_HEAP_ROOT_REL),
+			    nvh_pool_at(b, NVH_HEAP_OFFSET + NVH_HEAP_ROOT_REL),
+			    24);
+	free(va.o);
+	free(vb.o);
+}
+
+static uint64_t
+file_sum(const char *p)
+{
+	size_t n = nvt_file_size(p);
+	char *buf = malloc(n);
+	assert_non_null(buf);
+	nvt_pread(p, 0, buf, n);
+	uint64_t s = nvh_checksum(buf, n);
+	free(buf);
+	return s;
+}
+
+static void
+copy_file(const char *from, const char *to)
+{
+	size_t n = nvt_file_size(from);
+	char *buf = malloc(n);
+	assert_non_null(buf);
+	nvt_pread(from, 0, buf, n);
+	unlink(to);
+	int fd = open(to, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, n), (ssize_t)n);
+	close(fd);
+	free(buf);
+}
+
+/* Kilobytes of the mapping at `base` this process holds privately (its
+ * copied-on-write pages; the others are the file's page cache). */
+static long
+private_kb(const void *base)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	assert_non_null(f);
+	char line[512];
+	int in = 0;
+	long kb = -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+		if (sscanf(line, "%lx-%lx ", &s, &e) == 2)
+			in = s == (uintptr_t)base;
+		else if (in && sscanf(line, "Anonymous: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/* A read-only open of a killed writer's pool shows exactly what a
+ * read-write open recovers (it used to show the half-applied transaction
+ * and the dying chain), and leaves the file as it was. */
+static void
+rdonly_view_of_killed_writer(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("view.pool"), *q = nvt_path("view-copy.pool");
+	vbuild(p);
+	assert_int_equal(nvt_in_child(vkilled_writer, (void *)p), 128 + SIGKILL);
+	uint64_t sum = file_sum(p);
+	copy_file(p, q);
+
+	struct nvh_opts ro = {.flags = NVH_OPEN_RDONLY};
+	nvh_pool *view = assert_nvh_ptr(nvh_open(p, "v", &ro));
+	vassert_state(view);
+	nvh_pool *rec = assert_nvh_ptr(nvh_open(q, "v", NULL));
+	vassert_state(rec);
+	vassert_same_objects(view, rec);
+	assert_nvh_ok(nvh_close(rec));
+
+	struct nvh_pool_info i;
+	assert_nvh_ok(nvh_pool_info(view, &i));
+	assert_true(i.rdonly);
+	assert_false(i.was_clean);
+	assert_true(i.recovered_view);
+	assert_true(i.recovered_records > 0);
+	assert_string_equal(i.persist_name, "none");
+	long kb = private_kb(nvh_pool_at(view, 0));
+	printf("read-only view of a 64 MiB pool: %ld KiB copied on write\n", kb);
+	assert_true(kb > 0 && kb < 2048);
+
+	/* read-only like any other: every write refused */
+	struct vtop *top = vtypes(view);
+	assert_nvh_null_errno(nvh_tx_begin(view), EROFS);
+	assert_int_equal(nvh_alloc(view, &top->page[0].oid, 64, 0, NULL, NULL),
+			 -EROFS);
+	assert_int_equal(nvh_persist(view, &top->round, 8), -EROFS);
+	assert_int_equal(nvh_type_register(view, &vother_type), -EROFS);
+	/* other read-only opens share it; a read-write one waits for them */
+	nvh_pool *view2 = assert_nvh_ptr(nvh_open(p, "v", &ro));
+	vassert_state(view2);
+	assert_nvh_null_errno(nvh_open(p, "v", NULL), EBUSY);
+	assert_nvh_ok(nvh_close(view2));
+	assert_nvh_ok(nvh_close(view));
+	assert_int_equal(file_sum(p), sum);
+
+	/* the file still needs its recovery, which finds the same state */
+	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, "v", NULL));
+	assert_nvh_ok(nvh_pool_info(pool, &i));
+	assert_false(i.was_clean);
+	assert_false(i.recovered_view);
+	vassert_state(pool);
+	assert_nvh_ok(nvh_close(pool));
+	/* and a clean pool's read-only open is no view */
+	view = assert_nvh_ptr(nvh_open(p, "v", &ro));
+	assert_nvh_ok(nvh_pool_info(view, &i));
+	assert_true(i.was_clean);
+	assert_false(i.recovered_view);
+	assert_string_not_equal(i.persist_name, "none");
+	assert_nvh_ok(nvh_close(view));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(rdonly_view_of_killed_writer),
+	};
+	return cmocka_run_group_tests_name("handles", tests, NULL, NULL);
+}
