@@ -19,6 +19,9 @@
  * nothing (persist_none.c), and makes the view read-only: readers see
  * exactly what a read-write open would recover, and the file is
  * untouched (docs/recovery.md, "Read-only opens").
+ *
+ * Handles (the registry that catches a second close, fork children):
+ * pool_handle.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -63,24 +66,19 @@ pool_new(const char *path, const struct nvh_file *f, int rdonly)
 		free(p);
 		return nvh_err_null(ENOMEM, "out of memory");
 	}
+	nvh_handle_init(pool);
 	pool->path = p;
 	pool->tx_ring_limit = NVH_LANE_SIZE;
 	const char *lim = getenv("NVHEAP_TEST_TX_RING");
 	if (lim && atoi(lim) >= 256)
 		pool->tx_ring_limit = (uint32_t)atoi(lim);
 	pool->fd = f->fd;
+	pool->lock_page = f->lock;
 	pool->base = f->base;
 	pool->size = f->size;
 	pool->is_pmem = f->is_pmem;
 	pool->rdonly = rdonly;
 	return pool;
-}
-
-static void
-pool_free(struct nvh_pool *pool)
-{
-	free(pool->path);
-	free(pool);
 }
 
 /* Choose and start the persistence backend. */
@@ -162,12 +160,13 @@ nvh_create(const char *path, const char *layout, uint64_t size,
 		goto fail_persist;
 	}
 	nvh_persist_durable(&pool->persist, "nvh_create");
+	nvh_handle_register(pool);
 	return pool;
 
 fail_persist:
 	nvh_persist_fini(&pool->persist);
 fail_pool:
-	pool_free(pool);
+	nvh_pool_free(pool);
 fail_file:
 	rc = errno;
 	nvh_file_close(&f);
@@ -272,6 +271,7 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 	}
 	if (pool->view && (rc = view_seal(pool, &f)))
 		goto fail_objects;
+	nvh_handle_register(pool);
 	return pool;
 
 fail_objects:
@@ -284,7 +284,7 @@ fail_persist:
 		nvh_err_prefix("read-only open of a pool not closed cleanly, "
 			       "recovering in memory (the file is unchanged): ");
 fail_pool:
-	pool_free(pool);
+	nvh_pool_free(pool);
 fail_file:
 	rc = errno;
 	nvh_file_close(&f);
@@ -293,27 +293,62 @@ fail_file:
 	return NULL;
 }
 
+/* nvh_close in a fork child: free this process's copy, write nothing.
+ * No refusal for transactions in progress: the threads of the parent
+ * that ran them do not exist here.  But their locks were copied locked:
+ * if a lane is held, the DRAM state (whose mutexes must not be destroyed
+ * while locked) is left to the process's exit; it shares its pages with
+ * the parent's copy anyway. */
+static int
+close_child_copy(struct nvh_pool *pool)
+{
+	int busy = 0;
+	for (unsigned i = 0; i < pool->lanes.n && !busy; i++) {
+		struct nvh_lane *l = &pool->lanes.lane[i];
+		busy = pthread_mutex_trylock(&l->lock) != 0;
+		if (!busy)
+			pthread_mutex_unlock(&l->lock);
+	}
+	if (!busy) {
+		nvh_objects_close(pool);
+		nvh_heap_close(pool);
+		nvh_persist_fini(&pool->persist);
+	}
+	pool->heap = NULL; /* (left, if busy: the closed handle has none) */
+	pool->objects = NULL;
+	nvh_handle_retire(pool);
+	return 0;
+}
+
 NVH_API int
 nvh_close(nvh_pool *pool)
 {
 	if (!pool)
 		return 0;
+	int rc = nvh_handle_claim(pool);
+	if (rc)
+		return rc;
+	if (pool->gen != nvh_process_gen)
+		return close_child_copy(pool);
 	/* Closing under a live transaction would free its lane and undo log
 	 * under it: refuse, and leave the pool open and usable. */
-	if (nvh_tx_current(pool))
+	if (nvh_tx_current(pool)) {
+		nvh_handle_unclaim(pool);
 		return nvh_err(EBUSY, "nvh_close: %s: this thread's transaction "
 			       "is still open: commit or abort it first (the "
 			       "pool stays open)", pool->path);
+	}
 	for (unsigned i = 0; i < pool->lanes.n; i++) {
 		struct nvh_lane *l = &pool->lanes.lane[i];
-		if (pthread_mutex_trylock(&l->lock) != 0)
+		if (pthread_mutex_trylock(&l->lock) != 0) {
+			nvh_handle_unclaim(pool);
 			return nvh_err(EBUSY, "nvh_close: %s: another thread is "
 				       "still in a transaction or allocation "
 				       "on this pool (the pool stays open)",
 				       pool->path);
+		}
 		pthread_mutex_unlock(&l->lock);
 	}
-	int rc = 0;
 	if (!pool->rdonly && !atomic_load(&pool->failed))
 		rc = nvh_checkpoint(pool);
 	nvh_objects_close(pool);
@@ -335,10 +370,7 @@ nvh_close(nvh_pool *pool)
 			     "being marked clean; its next open recovers it",
 			     pool->path, strerror(failed));
 	nvh_persist_fini(&pool->persist);
-	struct nvh_file f = {.fd = pool->fd, .base = pool->base,
-			     .size = pool->size};
-	nvh_file_close(&f);
-	pool_free(pool);
+	nvh_handle_retire(pool);
 	return rc;
 }
 
@@ -347,6 +379,8 @@ nvh_pool_info(const nvh_pool *pool, struct nvh_pool_info *info)
 {
 	if (!pool || !info)
 		return nvh_err(EINVAL, "nvh_pool_info: NULL argument");
+	if (pool->gen == 0) /* (a fork child may read it) */
+		return nvh_pool_refuse(pool, "nvh_pool_info");
 	memset(info, 0, sizeof(*info));
 	snprintf(info->path, sizeof(info->path), "%s", pool->path);
 	snprintf(info->layout, sizeof(info->layout), "%s", pool->hdr.layout);
@@ -381,6 +415,9 @@ user_range(nvh_pool *pool, const void *addr, size_t len, const char *fn)
 {
 	if (!pool)
 		return nvh_err(EINVAL, "%s: NULL pool", fn);
+	int rc = nvh_pool_usable(pool, fn);
+	if (rc)
+		return rc;
 	if (pool->rdonly)
 		return nvh_err(EROFS, "%s: %s: pool is open read-only", fn,
 			       pool->path);
@@ -408,6 +445,9 @@ nvh_drain(nvh_pool *pool)
 {
 	if (!pool)
 		return nvh_err(EINVAL, "nvh_drain: NULL pool");
+	int rc = nvh_pool_usable(pool, "nvh_drain");
+	if (rc)
+		return rc;
 	if (pool->rdonly)
 		return nvh_err(EROFS, "nvh_drain: %s: pool is open read-only",
 			       pool->path);
@@ -448,6 +488,8 @@ nvh_persist_stats(const nvh_pool *pool, struct nvh_persist_stats *out)
 {
 	if (!pool || !out)
 		return nvh_err(EINVAL, "nvh_persist_stats: NULL argument");
+	if (pool->gen == 0)
+		return nvh_pool_refuse(pool, "nvh_persist_stats");
 	nvh_persist_get_stats((struct nvh_persist *)&pool->persist, out);
 	return 0;
 }
@@ -455,6 +497,6 @@ nvh_persist_stats(const nvh_pool *pool, struct nvh_persist_stats *out)
 NVH_API void
 nvh_persist_stats_reset(nvh_pool *pool)
 {
-	if (pool)
+	if (pool && pool->gen != 0)
 		nvh_persist_reset_stats(&pool->persist);
 }

@@ -4,8 +4,9 @@
  * A pool is one file mapped into memory.  nvh_create() makes a new one,
  * nvh_open() maps an existing one (validating every header field and
  * running recovery), nvh_close() marks it cleanly shut down and unmaps it.
- * A pool is open in at most one process at a time (advisory lock): a second
- * nvh_open fails with EBUSY.
+ * A pool is open read-write in at most one process at a time (advisory
+ * lock): a second nvh_open fails with EBUSY.  Handles do not cross fork()
+ * (see nvh_close).
  */
 #ifndef NVHEAP_POOL_H
 #define NVHEAP_POOL_H
@@ -88,8 +89,29 @@ NVH_API nvh_pool *nvh_open(const char *path, const char *layout,
  * earlier write to the medium failed (-EIO and the like): the pool is
  * still unmapped and will be recovered at its next open.  Refuses with
  * -EBUSY, closing nothing, while a transaction (this thread's or
- * another's) or an allocation is in progress on the pool.  NULL is a
- * no-op.
+ * another's) or an allocation is in progress on the pool, or another
+ * thread is closing it.  NULL is a no-op.
+ *
+ * A closed handle: a second nvh_close returns -EBADF; so do the write
+ * calls (transactions, nvh_alloc, nvh_free, nvh_persist & co) and
+ * nvh_pool_info, and nvh_direct returns NULL.  (The handle's memory is
+ * kept for the next 64 closes, so this holds for a handle closed that
+ * recently; after that, like any freed pointer, it must not be used.)
+ *
+ * Handles and fork(): a pool belongs to the process that opened it.  A
+ * child created by fork() inherits a copy of the handle that may read the
+ * pool (nvh_direct, lookups) but not change it: transactions, nvh_alloc,
+ * nvh_free, nvh_persist & co and type registration fail with -EPERM
+ * (NULL + errno EPERM).  At the fork, the child's copy of a read-write
+ * pool's mapping becomes private (copy-on-write), so even a store the
+ * child makes through a pointer never reaches the parent's pool, and the
+ * child's copy of the pool's file descriptor is closed, so the child
+ * holds no share of the parent's lock (the lock goes when the parent
+ * closes the pool, whatever the child does).  nvh_close in the child
+ * frees the child's copy, writes nothing, and returns 0; the parent's
+ * pool stays open, locked and unchanged.  To use the pool in the child,
+ * open it there (after the parent closed it).  Only fork() is covered
+ * (pthread_atfork); a raw clone(2) is not.
  */
 NVH_API int nvh_close(nvh_pool *pool);
 

@@ -1,11 +1,16 @@
 /*
- * test_handles.c -- what a pool handle shows: the read-only view of a
- * pool not closed cleanly (recovered in memory, the file untouched).
+ * test_handles.c -- what a pool handle shows and who may use it: the
+ * read-only view of a pool not closed cleanly (recovered in memory, the
+ * file untouched), closed handles (a second close, calls after close,
+ * two threads closing), and handles inherited by fork (refused, the
+ * parent's pool intact and locked, the lock gone with the parent's close).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -19,6 +24,14 @@
 #include "heap/pool.h"
 
 #define MIB (1024u * 1024u)
+
+/* A new 4 MiB pool, open. */
+static nvh_pool *
+new_pool(const char *p, const char *layout)
+{
+	unlink(p);
+	return assert_nvh_ptr(nvh_create(p, layout, 4 * MIB, NULL));
+}
 
 /* ---- read-only opens of a pool not closed cleanly ---- */
 
@@ -345,11 +358,304 @@ rdonly_view_of_killed_writer(void **state)
 	assert_nvh_ok(nvh_close(view));
 }
 
+/* ---- handles: closed twice, inherited by fork ---- */
+
+/* A second nvh_close used to free the handle again (a crash, or heap
+ * corruption): now every call on a closed handle says so. */
+static void
+closed_handles_are_refused(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("closed.pool");
+	nvh_pool *pool = new_pool(p, "cl");
+	nvt_scratch(pool, 64);
+	nvh_oid o = *nvh_root_slot(pool);
+	assert_nvh_ok(nvh_close(pool));
+	assert_int_equal(nvh_close(pool), -EBADF);
+	assert_errmsg_has("not an open pool");
+	assert_nvh_null_errno(nvh_tx_begin(pool), EBADF);
+	assert_errmsg_has("the pool handle is closed");
+	assert_errmsg_has(p);
+	assert_int_equal(nvh_alloc(pool, &o, 64, 0, NULL, NULL), -EBADF);
+	assert_int_equal(nvh_free(pool, &o), -EBADF);
+	char x[8];
+	assert_int_equal(nvh_persist(pool, x, 8), -EBADF);
+	assert_int_equal(nvh_drain(pool), -EBADF);
+	struct nvh_pool_info i;
+	assert_int_equal(nvh_pool_info(pool, &i), -EBADF);
+	struct nvh_persist_stats st;
+	assert_int_equal(nvh_persist_stats(pool, &st), -EBADF);
+	assert_null(nvh_direct(pool, o));
+	assert_null(nvh_root_slot(pool));
+
+	/* handles closed long ago: still refused, never dereferenced */
+	nvh_pool *old[100];
+	for (int k = 0; k < 100; k++) {
+		old[k] = assert_nvh_ptr(nvh_open(p, "cl", NULL));
+		assert_nvh_ok(nvh_close(old[k]));
+	}
+	for (int k = 0; k < 100; k++)
+		assert_int_equal(nvh_close(old[k]), -EBADF);
+	pool = assert_nvh_ptr(nvh_open(p, "cl", NULL));
+	assert_nvh_ok(nvh_pool_info(pool, &i));
+	assert_true(i.was_clean);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static void *
+close_it(void *arg)
+{
+	return (void *)(intptr_t)nvh_close(arg);
+}
+
+/* Two threads closing one handle: one closes it, the other is told. */
+static void
+concurrent_closes(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("cclose.pool");
+	assert_nvh_ok(nvh_close(new_pool(p, "cc")));
+	for (int round = 0; round < 200; round++) {
+		nvh_pool *pool = assert_nvh_ptr(nvh_open(p, "cc", NULL));
+		pthread_t a, b;
+		void *ra, *rb;
+		assert_int_equal(pthread_create(&a, NULL, close_it, pool), 0);
+		assert_int_equal(pthread_create(&b, NULL, close_it, pool), 0);
+		pthread_join(a, &ra);
+		pthread_join(b, &rb);
+		int x = (int)(intptr_t)ra, y = (int)(intptr_t)rb;
+		if (!((x == 0 && (y == -EBADF || y == -EBUSY)) ||
+		      (y == 0 && (x == -EBADF || x == -EBUSY))))
+			fail_msg("round %d: nvh_close returned %d and %d", round,
+				 x, y);
+	}
+	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, "cc", NULL));
+	struct nvh_pool_info i;
+	assert_nvh_ok(nvh_pool_info(pool, &i));
+	assert_true(i.was_clean);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+
+struct forked {
+	nvh_pool *pool;
+	const char *path;
+	uint64_t *word;  /* 42, in the pool */
+	nvh_tx *tx;      /* the parent's open transaction, or NULL */
+};
+
+/* In a fork child, with the parent's handle: reads work, every write is
+ * refused, a store through a pointer stays here, close frees the copy. */
+static int
+child_with_parents_handle(void *arg)
+{
+	struct forked *f = arg;
+	nvh_pool *pool = f->pool;
+	if (*f->word != 42)
+		return 1;
+	struct nvh_pool_info i;
+	if (nvh_pool_info(pool, &i) || i.rdonly)
+		return 2;
+	errno = 0;
+	if (nvh_tx_begin(pool) || errno != EPERM ||
+	    !strstr(nvh_errormsg(), "inherited the handle by fork"))
+		return 3;
+	if (f->tx && (nvh_tx_add(f->tx, f->word, 8) != -EPERM ||
+		      nvh_tx_commit(f->tx) != -EPERM ||
+		      nvh_tx_abort(f->tx) != -EPERM))
+		return 4;
+	nvh_oid slot = NVH_OID_NULL;
+	if (nvh_alloc(pool, &slot, 64, 0, NULL, NULL) != -EPERM ||
+	    nvh_free(pool, nvh_root_slot(pool)) != -EPERM)
+		return 5;
+	if (nvh_persist(pool, f->word, 8) != -EPERM ||
+	    nvh_flush(pool, f->word, 8) != -EPERM ||
+	    nvh_drain(pool) != -EPERM ||
+	    nvh_memset_persist(pool, f->word, 0, 8) != -EPERM ||
+	    nvh_memcpy_persist(pool, f->word, &slot, 8) != -EPERM)
+		return 6;
+	/* (inside the inherited transaction: EBUSY, as in the parent) */
+	if (nvh_type_register(pool, &vother_type) != (f->tx ? -EBUSY : -EPERM))
+		return 7;
+	*f->word = 7; /* in the child's private copy only */
+	if (*f->word != 7)
+		return 8;
+	/* the lock is still the parent's */
+	if (nvh_open(f->path, NULL, NULL) || errno != EBUSY)
+		return 9;
+	if (nvh_close(pool) != 0)
+		return 10;
+	if (nvh_close(pool) != -EBADF)
+		return 11;
+	return 0;
+}
+
+static int
+child_open_expect_busy_any(void *arg)
+{
+	errno = 0;
+	return nvh_open(arg, NULL, NULL) || errno != EBUSY;
+}
+
+/* A forked child using its parent's handle used to write to the pool,
+ * and its nvh_close marked the parent's open pool clean. */
+static void
+fork_child_cannot_write(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("fork.pool");
+	nvh_pool *pool = new_pool(p, "fk");
+	uint64_t *w = nvt_scratch(pool, 64);
+	*w = 42;
+	assert_nvh_ok(nvh_persist(pool, w, 8));
+	struct forked f = {pool, p, w, NULL};
+	assert_int_equal(nvt_in_child(child_with_parents_handle, &f), 0);
+	/* inside a transaction */
+	f.tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(f.tx, w + 1, 8));
+	w[1] = 5;
+	assert_int_equal(nvt_in_child(child_with_parents_handle, &f), 0);
+	assert_nvh_ok(nvh_tx_commit(f.tx));
+	/* the parent's pool: unchanged, open, locked, usable */
+	assert_int_equal(w[0], 42);
+	assert_int_equal(w[1], 5);
+	assert_int_equal(nvt_in_child(child_open_expect_busy_any, (void *)p), 0);
+	struct nvh_pool_hdr h[2];
+	nvt_pread(p, NVH_HDR_A_OFFSET, &h[0], sizeof(h[0]));
+	nvt_pread(p, NVH_HDR_B_OFFSET, &h[1], sizeof(h[1]));
+	assert_int_equal(h[h[1].seq > h[0].seq].clean_shutdown, 0);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(tx, w, 8));
+	w[0] = 43;
+	assert_nvh_ok(nvh_tx_commit(tx));
+	struct nvh_check_report rep;
+	assert_nvh_ok(nvh_check(pool, &rep, stderr));
+	assert_nvh_ok(nvh_close(pool));
+	pool = assert_nvh_ptr(nvh_open(p, "fk", NULL));
+	struct nvh_pool_info i;
+	assert_nvh_ok(nvh_pool_info(pool, &i));
+	assert_true(i.was_clean);
+	w = nvh_direct(pool, *nvh_root_slot(pool));
+	assert_int_equal(w[0], 43);
+	assert_int_equal(w[1], 5);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* The parent's close releases the lock even while a child it forked
+ * lives on (the child's copy of the descriptor used to keep it). */
+static void
+fork_child_holds_no_lock(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("forklock.pool");
+	nvh_pool *pool = new_pool(p, "fl");
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char c;
+		close(fds[1]);
+		_exit(read(fds[0], &c, 1) == 0 ? 0 : 1); /* until the parent says */
+	}
+	close(fds[0]);
+	assert_nvh_ok(nvh_close(pool));
+	pool = nvh_open(p, "fl", NULL);
+	if (!pool)
+		fail_msg("reopen while the child lives: %s", nvh_errormsg());
+	assert_nvh_ok(nvh_close(pool));
+	close(fds[1]);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+struct counter_thread {
+	nvh_pool *pool;
+	uint64_t *word;
+	_Atomic int *stop;
+	uint64_t commits;
+};
+
+static void *
+count_up(void *arg)
+{
+	struct counter_thread *c = arg;
+	while (!atomic_load(c->stop)) {
+		nvh_tx *tx = nvh_tx_begin(c->pool);
+		if (!tx || nvh_tx_add(tx, c->word, 8))
+			break;
+		(*c->word)++;
+		if (nvh_tx_commit(tx))
+			break;
+		c->commits++;
+	}
+	return NULL;
+}
+
+static int
+child_refused(void *arg)
+{
+	nvh_pool *pool = arg;
+	nvh_oid slot = NVH_OID_NULL;
+	if (nvh_tx_begin(pool) || errno != EPERM)
+		return 1;
+	if (nvh_alloc(pool, &slot, 64, 0, NULL, NULL) != -EPERM)
+		return 2;
+	return nvh_close(pool) ? 3 : 0;
+}
+
+/* Children forked while two threads run transactions: each child is
+ * refused at once (no lane or lock a parent thread held stops it), and
+ * the parent's counters end up exactly at its commits. */
+static void
+fork_under_running_transactions(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("forkmt.pool");
+	nvh_pool *pool = new_pool(p, "fm");
+	uint64_t *w = nvt_scratch(pool, 128);
+	memset(w, 0, 128);
+	assert_nvh_ok(nvh_persist(pool, w, 128));
+	_Atomic int stop = 0;
+	struct counter_thread c[2] = {{pool, &w[0], &stop, 0},
+				      {pool, &w[8], &stop, 0}};
+	pthread_t th[2];
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(pthread_create(&th[k], NULL, count_up, &c[k]), 0);
+	for (int k = 0; k < 20; k++) {
+		alarm(20);
+		assert_int_equal(nvt_in_child(child_refused, pool), 0);
+		usleep(2000);
+	}
+	alarm(0);
+	atomic_store(&stop, 1);
+	for (int k = 0; k < 2; k++)
+		pthread_join(th[k], NULL);
+	assert_true(c[0].commits > 0 && c[1].commits > 0);
+	assert_int_equal(w[0], c[0].commits);
+	assert_int_equal(w[8], c[1].commits);
+	struct nvh_check_report rep;
+	assert_nvh_ok(nvh_check(pool, &rep, stderr));
+	assert_nvh_ok(nvh_close(pool));
+	pool = assert_nvh_ptr(nvh_open(p, "fm", NULL));
+	w = nvh_direct(pool, *nvh_root_slot(pool));
+	assert_int_equal(w[0], c[0].commits);
+	assert_int_equal(w[8], c[1].commits);
+	assert_nvh_ok(nvh_close(pool));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(rdonly_view_of_killed_writer),
+		cmocka_unit_test(closed_handles_are_refused),
+		cmocka_unit_test(concurrent_closes),
+		cmocka_unit_test(fork_child_cannot_write),
+		cmocka_unit_test(fork_child_holds_no_lock),
+		cmocka_unit_test(fork_under_running_transactions),
 	};
 	return cmocka_run_group_tests_name("handles", tests, NULL, NULL);
 }
