@@ -101,10 +101,12 @@ NVH_API nvh_pool *nvh_open(const char *path, const char *layout,
  * Handles and fork(): a pool belongs to the process that opened it.  A
  * child created by fork() inherits a copy of the handle that may read the
  * pool (nvh_direct, lookups) but not change it: transactions, nvh_alloc,
- * nvh_free, nvh_persist & co and type registration fail with -EPERM
- * (NULL + errno EPERM).  At the fork, the child's copy of a read-write
- * pool's mapping becomes private (copy-on-write), so even a store the
- * child makes through a pointer never reaches the parent's pool, and the
+ * nvh_free, nvh_persist & co and registering a type the pool does not
+ * hold yet fail with -EPERM (NULL + errno EPERM).  At the fork, the
+ * child's copy of a read-write pool's mapping becomes private
+ * (copy-on-write), so even a store the child makes through a pointer, or
+ * a call without that check (nvh_unpin freeing a dying object), changes
+ * only the child's copy and never reaches the parent's pool, and the
  * child's copy of the pool's file descriptor is closed, so the child
  * holds no share of the parent's lock (the lock goes when the parent
  * closes the pool, whatever the child does).  nvh_close in the child
