@@ -385,6 +385,11 @@ closed_handles_are_refused(void **state)
 	assert_int_equal(nvh_pool_info(pool, &i), -EBADF);
 	struct nvh_persist_stats st;
 	assert_int_equal(nvh_persist_stats(pool, &st), -EBADF);
+	struct nvh_stats hs;
+	assert_int_equal(nvh_stats(pool, &hs), -EBADF);
+	struct nvh_check_report rep;
+	assert_int_equal(nvh_check(pool, &rep, NULL), -EINVAL);
+	assert_int_equal(nvh_refcount(pool, o), 0);
 	assert_null(nvh_direct(pool, o));
 	assert_null(nvh_root_slot(pool));
 
