@@ -31,6 +31,8 @@ usable(nvh_pool *pool, const char *fn)
 {
 	if (!pool)
 		return nvh_err(EINVAL, "%s: NULL pool", fn);
+	if (nvh_pool_usable(pool, fn)) /* closed, or a fork child's copy */
+		return -errno;
 	if (pool->rdonly)
 		return nvh_err(EROFS, "%s: %s: pool is open read-only", fn,
 			       pool->path);

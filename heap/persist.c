@@ -35,6 +35,7 @@ nvh_persist_name(enum nvh_persist_kind kind)
 	case NVH_PERSIST_MSYNC: return "msync";
 	case NVH_PERSIST_EADR: return "eadr";
 	case NVH_PERSIST_SIM: return "sim";
+	case NVH_PERSIST_NONE: return "none";
 	}
 	return "unknown";
 }
@@ -47,6 +48,7 @@ backend_of(enum nvh_persist_kind kind)
 	case NVH_PERSIST_MSYNC: return &nvh_persist_msync;
 	case NVH_PERSIST_EADR: return &nvh_persist_eadr;
 	case NVH_PERSIST_SIM: return &nvh_persist_sim;
+	case NVH_PERSIST_NONE: return &nvh_persist_none;
 	default: return NULL;
 	}
 }
@@ -55,6 +57,10 @@ int
 nvh_persist_choose(enum nvh_persist_kind opt, int is_pmem,
 		   enum nvh_persist_kind *out, const char **why)
 {
+	if (opt == NVH_PERSIST_NONE)
+		return nvh_err(EINVAL, "persistence backend none cannot be "
+			       "chosen: it is the backend of read-only views "
+			       "recovered in memory (NVH_OPEN_RDONLY)");
 	if (opt != NVH_PERSIST_AUTO) {
 		if (!backend_of(opt))
 			return nvh_err(EINVAL, "persistence backend %d (%s) is "

@@ -3,8 +3,8 @@
  * durable.
  *
  * Every flush, fence and persistent copy goes through a pool's struct
- * nvh_persist, which dispatches to one backend (pmem, msync, eadr, later
- * sim) and counts what it was asked to do.  No file but persist*.c calls
+ * nvh_persist, which dispatches to one backend (pmem, msync, eadr, sim,
+ * none) and counts what it was asked to do.  No file but persist*.c calls
  * libpmem's flush/drain/memcpy functions or msync(2); the `test` alias
  * checks that with nm (tests/check_seam.py).
  *
@@ -103,6 +103,7 @@ extern const struct nvh_persist_backend nvh_persist_pmem;
 extern const struct nvh_persist_backend nvh_persist_eadr;
 extern const struct nvh_persist_backend nvh_persist_msync;
 extern const struct nvh_persist_backend nvh_persist_sim;
+extern const struct nvh_persist_backend nvh_persist_none;
 
 /*
  * Choose the backend: an explicit `opt` wins; else NVHEAP_PERSIST

@@ -12,7 +12,16 @@
  *               unlock
  *
  * A read-only open (NVH_OPEN_RDONLY) validates and rebuilds but writes
- * nothing (no replay), so tools can inspect a pool without changing it.
+ * nothing to the file, so tools can inspect a pool without changing it.
+ * If the pool was not closed cleanly, what the file holds may be caught
+ * mid-operation; the open then maps the file privately (copy-on-write),
+ * runs the ordinary recovery into that view with a backend that writes
+ * nothing (persist_none.c), and makes the view read-only: readers see
+ * exactly what a read-write open would recover, and the file is
+ * untouched (docs/recovery.md, "Read-only opens").
+ *
+ * Handles (the registry that catches a second close, fork children):
+ * pool_handle.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -57,24 +66,19 @@ pool_new(const char *path, const struct nvh_file *f, int rdonly)
 		free(p);
 		return nvh_err_null(ENOMEM, "out of memory");
 	}
+	nvh_handle_init(pool);
 	pool->path = p;
 	pool->tx_ring_limit = NVH_LANE_SIZE;
 	const char *lim = getenv("NVHEAP_TEST_TX_RING");
 	if (lim && atoi(lim) >= 256)
 		pool->tx_ring_limit = (uint32_t)atoi(lim);
 	pool->fd = f->fd;
+	pool->lock_page = f->lock;
 	pool->base = f->base;
 	pool->size = f->size;
 	pool->is_pmem = f->is_pmem;
 	pool->rdonly = rdonly;
 	return pool;
-}
-
-static void
-pool_free(struct nvh_pool *pool)
-{
-	free(pool->path);
-	free(pool);
 }
 
 /* Choose and start the persistence backend. */
@@ -156,12 +160,13 @@ nvh_create(const char *path, const char *layout, uint64_t size,
 		goto fail_persist;
 	}
 	nvh_persist_durable(&pool->persist, "nvh_create");
+	nvh_handle_register(pool);
 	return pool;
 
 fail_persist:
 	nvh_persist_fini(&pool->persist);
 fail_pool:
-	pool_free(pool);
+	nvh_pool_free(pool);
 fail_file:
 	rc = errno;
 	nvh_file_close(&f);
@@ -169,6 +174,37 @@ fail_file:
 	nvh_err_prefix("nvh_create: %s: ", path);
 	errno = rc;
 	return NULL;
+}
+
+/*
+ * A read-only open of a pool not closed cleanly: map the file privately,
+ * recover into that view writing nothing to the file, then refuse writes
+ * like any read-only pool.  Until nvh_open seals the view, the pool runs
+ * as a read-write one (rdonly 0), so recovery takes the read-write paths
+ * (lanes, the dying-list drain, the checkpoint) unchanged.
+ */
+static int
+view_start(struct nvh_pool *pool, struct nvh_file *f)
+{
+	int rc = nvh_file_map_private(f);
+	if (rc)
+		return rc;
+	pool->base = f->base;
+	pool->view = 1;
+	pool->rdonly = 0;
+	pool->persist_kind = NVH_PERSIST_NONE;
+	pool->persist_reason = "read-only open of a pool not closed cleanly: "
+			       "recovered in a private copy-on-write view, "
+			       "nothing reaches the file";
+	return nvh_persist_init(&pool->persist, NVH_PERSIST_NONE, pool->base,
+				pool->size, NULL);
+}
+
+static int
+view_seal(struct nvh_pool *pool, struct nvh_file *f)
+{
+	pool->rdonly = 1;
+	return nvh_file_seal(f);
 }
 
 NVH_API nvh_pool *
@@ -201,13 +237,16 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 			"expected \"%s\"", pool->hdr.layout, layout);
 		goto fail_pool;
 	}
-	rc = pool_persist_init(pool, opts);
+	pool->was_clean = pool->hdr.clean_shutdown == 1;
+	if (rdonly && !pool->was_clean)
+		rc = view_start(pool, &f);
+	else
+		rc = pool_persist_init(pool, opts);
 	if (rc)
 		goto fail_pool;
-	pool->was_clean = pool->hdr.clean_shutdown == 1;
 	set_tag(pool);
-	/* Validate the heap, replay the lanes (read-write, after a crash)
-	 * and rebuild the DRAM state, before anything else is written. */
+	/* Validate the heap, replay the lanes (after a crash) and rebuild
+	 * the DRAM state, before anything else is written. */
 	rc = nvh_heap_open(pool);
 	if (rc)
 		goto fail_persist;
@@ -221,24 +260,18 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 	}
 	/* Types; and the rest of any cascade of frees a crash cut short. */
 	rc = nvh_objects_open(pool);
-	if (rc && rdonly && !pool->was_clean) {
-		/* a read-only open replays nothing: the objects' words may be
-		 * caught mid-operation */
-		char m[768];
-		snprintf(m, sizeof(m), "%s", nvh_errormsg());
-		rc = nvh_err(-rc, "%s (the pool was not closed cleanly and a "
-			     "read-only open does not recover it: open it "
-			     "read-write first)", m);
-	}
 	if (rc)
 		goto fail_heap;
-	if (!rdonly) {
+	if (!pool->rdonly) {
 		/* (a no-op unless the drain above changed something) */
 		rc = nvh_checkpoint(pool);
 		if (rc)
 			goto fail_objects;
 		nvh_persist_durable(&pool->persist, "nvh_open");
 	}
+	if (pool->view && (rc = view_seal(pool, &f)))
+		goto fail_objects;
+	nvh_handle_register(pool);
 	return pool;
 
 fail_objects:
@@ -247,8 +280,11 @@ fail_heap:
 	nvh_heap_close(pool);
 fail_persist:
 	nvh_persist_fini(&pool->persist);
+	if (pool->view)
+		nvh_err_prefix("read-only open of a pool not closed cleanly, "
+			       "recovering in memory (the file is unchanged): ");
 fail_pool:
-	pool_free(pool);
+	nvh_pool_free(pool);
 fail_file:
 	rc = errno;
 	nvh_file_close(&f);
@@ -257,27 +293,62 @@ fail_file:
 	return NULL;
 }
 
+/* nvh_close in a fork child: free this process's copy, write nothing.
+ * No refusal for transactions in progress: the threads of the parent
+ * that ran them do not exist here.  But their locks were copied locked:
+ * if a lane is held, the DRAM state (whose mutexes must not be destroyed
+ * while locked) is left to the process's exit; it shares its pages with
+ * the parent's copy anyway. */
+static int
+close_child_copy(struct nvh_pool *pool)
+{
+	int busy = 0;
+	for (unsigned i = 0; i < pool->lanes.n && !busy; i++) {
+		struct nvh_lane *l = &pool->lanes.lane[i];
+		busy = pthread_mutex_trylock(&l->lock) != 0;
+		if (!busy)
+			pthread_mutex_unlock(&l->lock);
+	}
+	if (!busy) {
+		nvh_objects_close(pool);
+		nvh_heap_close(pool);
+		nvh_persist_fini(&pool->persist);
+	}
+	pool->heap = NULL; /* (left, if busy: the closed handle has none) */
+	pool->objects = NULL;
+	nvh_handle_retire(pool);
+	return 0;
+}
+
 NVH_API int
 nvh_close(nvh_pool *pool)
 {
 	if (!pool)
 		return 0;
+	int rc = nvh_handle_claim(pool);
+	if (rc)
+		return rc;
+	if (pool->gen != nvh_process_gen)
+		return close_child_copy(pool);
 	/* Closing under a live transaction would free its lane and undo log
 	 * under it: refuse, and leave the pool open and usable. */
-	if (nvh_tx_current(pool))
+	if (nvh_tx_current(pool)) {
+		nvh_handle_unclaim(pool);
 		return nvh_err(EBUSY, "nvh_close: %s: this thread's transaction "
 			       "is still open: commit or abort it first (the "
 			       "pool stays open)", pool->path);
+	}
 	for (unsigned i = 0; i < pool->lanes.n; i++) {
 		struct nvh_lane *l = &pool->lanes.lane[i];
-		if (pthread_mutex_trylock(&l->lock) != 0)
+		if (pthread_mutex_trylock(&l->lock) != 0) {
+			nvh_handle_unclaim(pool);
 			return nvh_err(EBUSY, "nvh_close: %s: another thread is "
 				       "still in a transaction or allocation "
 				       "on this pool (the pool stays open)",
 				       pool->path);
+		}
 		pthread_mutex_unlock(&l->lock);
 	}
-	int rc = 0;
 	if (!pool->rdonly && !atomic_load(&pool->failed))
 		rc = nvh_checkpoint(pool);
 	nvh_objects_close(pool);
@@ -299,10 +370,7 @@ nvh_close(nvh_pool *pool)
 			     "being marked clean; its next open recovers it",
 			     pool->path, strerror(failed));
 	nvh_persist_fini(&pool->persist);
-	struct nvh_file f = {.fd = pool->fd, .base = pool->base,
-			     .size = pool->size};
-	nvh_file_close(&f);
-	pool_free(pool);
+	nvh_handle_retire(pool);
 	return rc;
 }
 
@@ -311,6 +379,8 @@ nvh_pool_info(const nvh_pool *pool, struct nvh_pool_info *info)
 {
 	if (!pool || !info)
 		return nvh_err(EINVAL, "nvh_pool_info: NULL argument");
+	if (pool->gen == 0) /* (a fork child may read it) */
+		return nvh_pool_refuse(pool, "nvh_pool_info");
 	memset(info, 0, sizeof(*info));
 	snprintf(info->path, sizeof(info->path), "%s", pool->path);
 	snprintf(info->layout, sizeof(info->layout), "%s", pool->hdr.layout);
@@ -324,6 +394,8 @@ nvh_pool_info(const nvh_pool *pool, struct nvh_pool_info *info)
 	info->run_generation = pool->hdr.run_generation;
 	info->was_clean = pool->was_clean;
 	info->rdonly = pool->rdonly;
+	info->recovered_view = pool->view;
+	info->recovered_records = pool->recovered_records;
 	info->persist = pool->persist_kind;
 	info->persist_name = nvh_persist_name(pool->persist_kind);
 	info->persist_reason = pool->persist_reason;
@@ -343,6 +415,9 @@ user_range(nvh_pool *pool, const void *addr, size_t len, const char *fn)
 {
 	if (!pool)
 		return nvh_err(EINVAL, "%s: NULL pool", fn);
+	int rc = nvh_pool_usable(pool, fn);
+	if (rc)
+		return rc;
 	if (pool->rdonly)
 		return nvh_err(EROFS, "%s: %s: pool is open read-only", fn,
 			       pool->path);
@@ -370,6 +445,9 @@ nvh_drain(nvh_pool *pool)
 {
 	if (!pool)
 		return nvh_err(EINVAL, "nvh_drain: NULL pool");
+	int rc = nvh_pool_usable(pool, "nvh_drain");
+	if (rc)
+		return rc;
 	if (pool->rdonly)
 		return nvh_err(EROFS, "nvh_drain: %s: pool is open read-only",
 			       pool->path);
@@ -410,6 +488,8 @@ nvh_persist_stats(const nvh_pool *pool, struct nvh_persist_stats *out)
 {
 	if (!pool || !out)
 		return nvh_err(EINVAL, "nvh_persist_stats: NULL argument");
+	if (pool->gen == 0)
+		return nvh_pool_refuse(pool, "nvh_persist_stats");
 	nvh_persist_get_stats((struct nvh_persist *)&pool->persist, out);
 	return 0;
 }
@@ -417,6 +497,6 @@ nvh_persist_stats(const nvh_pool *pool, struct nvh_persist_stats *out)
 NVH_API void
 nvh_persist_stats_reset(nvh_pool *pool)
 {
-	if (pool)
+	if (pool && pool->gen != 0)
 		nvh_persist_reset_stats(&pool->persist);
 }

@@ -20,11 +20,24 @@ struct nvh_objects;
 #define NVH_PROBLEM_LEN 256
 
 /* An open pool.  Immutable after open except `hdr`, which only open and
- * close update (single-threaded by contract). */
+ * close update (single-threaded by contract), and what the handle
+ * registry (pool_handle.c) changes under its lock (closing, next_open)
+ * or in a fork child (fd, lock_page, the mapping at base).
+ *
+ * A handle is usable for writing iff gen == nvh_process_gen: gen is the
+ * process generation at open, 0 once closed; every fork child bumps
+ * nvh_process_gen, so one compare tells the three cases apart. */
 struct nvh_pool {
+	uint64_t gen;
 	char *path;
-	int fd;             /* holds the advisory lock */
-	int rdonly;
+	int fd;             /* the file; -1 in a fork child */
+	void *lock_page;    /* holds the advisory lock (struct nvh_file) */
+	int rdonly;         /* writes refused (NVH_OPEN_RDONLY) */
+	int view;           /* read-only open of a pool not closed cleanly:
+			     * recovered in a private copy-on-write mapping */
+	pid_t pid;          /* the process that opened it */
+	int closing;        /* an nvh_close is under way (registry lock) */
+	struct nvh_pool *next_open; /* registry of open pools */
 	char *base;         /* mapping of the whole file */
 	size_t size;
 	int is_pmem;
@@ -38,7 +51,8 @@ struct nvh_pool {
 	char hdr_problem[2][NVH_PROBLEM_LEN];
 	struct nvh_heap *heap;     /* allocator DRAM state (heap/heap.h) */
 	struct nvh_objects *objects; /* types, pins (objects/obj.h) */
-	struct nvh_lanes lanes;    /* tx/lane.h; unused when read-only */
+	struct nvh_lanes lanes;    /* tx/lane.h; unused when read-only (a
+				    * view keeps those its recovery used) */
 	_Atomic int failed;        /* a fence failed: refuse further writes */
 	uint64_t recovered_records; /* replayed by this open */
 	uint64_t oid_tag;          /* high 16 bits of every oid of this pool */
@@ -49,7 +63,9 @@ struct nvh_pool {
 
 /* pool_file.c: the file, its lock and its mapping. */
 struct nvh_file {
-	int fd;
+	int fd;         /* the file (the locked descriptor only without /proc) */
+	void *lock;     /* a page of the locked description: the lock's only
+			 * reference, not inherited by fork (pool_file.c) */
 	char *base;
 	size_t size;
 	int is_pmem;
@@ -66,6 +82,16 @@ int nvh_file_publish(struct nvh_file *f, const char *path);
 void nvh_file_discard(struct nvh_file *f);
 int nvh_file_open(const char *path, int rdonly, struct nvh_file *f);
 void nvh_file_close(struct nvh_file *f);
+/* Replace a read-only open's shared mapping by a private, writable
+ * (copy-on-write) one of the same file, for recovery in memory; then
+ * nvh_file_seal makes it read-only. */
+int nvh_file_map_private(struct nvh_file *f);
+int nvh_file_seal(struct nvh_file *f);
+/* In a fork child: make a writable mapping private (same address), close
+ * the child's copy of the descriptor (fd = -1) and forget the lock page
+ * (not inherited).  Never fails: a mapping that cannot be made private is
+ * made read-only instead. */
+void nvh_file_fork_child(struct nvh_file *f, int writable);
 
 /* pool_hdr.c: the two header copies. */
 void nvh_hdr_init(struct nvh_pool_hdr *h, const char *layout,
@@ -83,6 +109,34 @@ int nvh_hdr_update(struct nvh_persist *p, char *base, struct nvh_pool_hdr *h,
 		   int first);
 void nvh_hdr_seal(struct nvh_pool_hdr *h);
 void nvh_uuid_str(const uint8_t uuid[16], char out[37]);
+
+/* pool_handle.c: handles.  nvh_handle_init in every new pool struct;
+ * nvh_handle_register once it is open; nvh_close: claim (EBADF if not
+ * open, EBUSY if another thread closes it), unclaim if it stays open,
+ * else retire: off the registry, file closed, struct kept closed. */
+void nvh_handle_init(struct nvh_pool *pool);
+void nvh_handle_register(struct nvh_pool *pool);
+int nvh_handle_claim(struct nvh_pool *pool);
+void nvh_handle_unclaim(struct nvh_pool *pool);
+void nvh_handle_retire(struct nvh_pool *pool);
+/* Free a pool struct that was never registered (failed open). */
+void nvh_pool_free(struct nvh_pool *pool);
+/* The process generation, bumped in every fork child (written only
+ * there, while the child has one thread). */
+extern uint64_t nvh_process_gen;
+/* The error for a handle that fails nvh_pool_usable: EBADF (closed) or
+ * EPERM (inherited by fork), naming `fn`.  Returns the negative code. */
+int nvh_pool_refuse(const struct nvh_pool *pool, const char *fn);
+
+/* 0 if this process may write through the handle; else an error saying
+ * why.  The write entry points start with it: one load and a compare. */
+static inline int
+nvh_pool_usable(const struct nvh_pool *pool, const char *fn)
+{
+	if (__builtin_expect(pool->gen == nvh_process_gen, 1))
+		return 0;
+	return nvh_pool_refuse(pool, fn);
+}
 
 static inline void *
 nvh_pool_at(const struct nvh_pool *pool, uint64_t off)

@@ -1,15 +1,33 @@
 /*
  * pool_file.c -- a pool's file: creating it, locking it, mapping it.
  *
- * The file is opened once; that descriptor holds the advisory lock (flock:
- * exclusive for read-write opens, shared for read-only ones) for as long as
- * the pool is open, and the same descriptor is mapped, so the file locked
- * is the file mapped.  (pmem_map_file would reopen the path by name, which
- * leaves a window for a rename to swap files, and cannot map read-only; see
+ * The file is opened once and locked (flock: exclusive for read-write
+ * opens, shared for read-only ones) for as long as the pool is open.
+ * (pmem_map_file would reopen the path by name, which leaves a window for
+ * a rename to swap files, and cannot map read-only; see
  * docs/persistence.md.)  A read-write mapping first asks for MAP_SYNC,
  * which only DAX file systems grant: a granted MAP_SYNC means the mapping
  * is persistent memory and CPU cache flushes make stores durable.  Without
  * it libpmem decides (pmem_is_pmem honours PMEM_IS_PMEM_FORCE).
+ *
+ * Where the lock lives.  A flock belongs to an open file description and
+ * lasts until the description's last reference goes: descriptors, and
+ * mappings made from it.  A fork child gets a copy of every descriptor
+ * and mapping, so it would hold the parent's lock until it exits, even
+ * after the parent closed the pool (and unlocking it explicitly would
+ * unlock the parent).  So once locked, the file is opened a second time
+ * (/proc/self/fd/N: the same inode, even if the path was renamed
+ * meanwhile); that description, which holds no lock, is the one kept and
+ * mapped.  The locked one is closed, after mapping one page of it with
+ * MADV_DONTFORK: that page is the lock's only reference, and no child
+ * inherits it.  (Without /proc the locked descriptor is kept and mapped,
+ * and a child holds the lock until its fork handler closes its copy.)
+ *
+ * Two other mappings: the private copy-on-write view in which a read-only
+ * open recovers a pool that was not closed cleanly (its stores never
+ * reach the file), and, in a fork child, the private replacement of a
+ * read-write mapping (the child's stores never reach its parent's pool;
+ * pool_handle.c explains the fork rules).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +63,34 @@ lock_file(int fd, int rdonly)
 			       "held by another process or handle)",
 			       rdonly ? " read-write" : "");
 	return nvh_err(errno, "cannot lock: %s", strerror(errno));
+}
+
+#define LOCK_PAGE 4096u
+
+/*
+ * Move the lock's reference off the descriptor (see the top): reopen the
+ * file, keep the new descriptor, map one page of the locked one that no
+ * fork child inherits, close the locked one.  Without /proc (or if a step
+ * fails) the locked descriptor stays, which is correct, only inherited.
+ */
+static void
+hold_lock(struct nvh_file *f, int rdonly)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", f->fd);
+	int m = open(p, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (m < 0)
+		return;
+	void *l = mmap(NULL, LOCK_PAGE, PROT_READ, MAP_SHARED, f->fd, 0);
+	if (l == MAP_FAILED || madvise(l, LOCK_PAGE, MADV_DONTFORK) != 0) {
+		if (l != MAP_FAILED)
+			munmap(l, LOCK_PAGE);
+		close(m);
+		return;
+	}
+	close(f->fd); /* the lock stays: the page still references it */
+	f->fd = m;
+	f->lock = l;
 }
 
 static int
@@ -143,13 +189,13 @@ nvh_file_create(const char *path, uint64_t size, mode_t mode,
 		rc = nvh_err(EIO, "fsync failed: %s", strerror(errno));
 		goto fail;
 	}
+	hold_lock(f, 0);
 	rc = map_file(f, 0);
 	if (rc)
 		goto fail;
 	return 0;
 fail:
-	close(f->fd);
-	f->fd = -1;
+	nvh_file_close(f);
 	nvh_file_discard(f);
 	return rc;
 }
@@ -243,13 +289,13 @@ nvh_file_open(const char *path, int rdonly, struct nvh_file *f)
 	if (rc)
 		goto fail;
 	f->size = (size_t)st.st_size;
+	hold_lock(f, rdonly);
 	rc = map_file(f, rdonly);
 	if (rc)
 		goto fail;
 	return 0;
 fail:
-	close(f->fd);
-	f->fd = -1;
+	nvh_file_close(f);
 	return rc;
 }
 
@@ -259,7 +305,58 @@ nvh_file_close(struct nvh_file *f)
 	if (f->base)
 		munmap(f->base, f->size);
 	if (f->fd >= 0)
-		close(f->fd); /* releases the lock */
+		close(f->fd); /* releases the lock, if it is the locked one */
+	if (f->lock)
+		munmap(f->lock, LOCK_PAGE); /* releases the lock */
 	f->base = NULL;
+	f->fd = -1;
+	f->lock = NULL;
+}
+
+int
+nvh_file_map_private(struct nvh_file *f)
+{
+	/* MAP_NORESERVE: memory (and commit charge) only for the pages
+	 * recovery writes, not for the whole file, which may be far larger
+	 * than memory and swap. */
+	void *a = mmap(NULL, f->size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_NORESERVE, f->fd, 0);
+	if (a == MAP_FAILED)
+		return nvh_err(errno, "cannot map a private copy-on-write view "
+			       "of %zu bytes to recover in: %s (a read-write "
+			       "open recovers the pool in place)", f->size,
+			       strerror(errno));
+	munmap(f->base, f->size);
+	f->base = a;
+	return 0;
+}
+
+int
+nvh_file_seal(struct nvh_file *f)
+{
+	if (mprotect(f->base, f->size, PROT_READ) != 0)
+		return nvh_err(errno, "cannot make the recovered view read-only: "
+			       "%s", strerror(errno));
+	return 0;
+}
+
+void
+nvh_file_fork_child(struct nvh_file *f, int writable)
+{
+	f->lock = NULL; /* MADV_DONTFORK: not mapped here */
+	if (f->fd < 0)
+		return; /* a grandchild: done in the child already */
+	if (writable) {
+		/* Same address, so the child's pointers stay valid; the
+		 * contents are the page cache's, the parent's included. */
+		void *a = mmap(f->base, f->size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, f->fd, 0);
+		if (a == MAP_FAILED)
+			mprotect(f->base, f->size, PROT_READ);
+	}
+	/* Not needed here any more; if it is the locked one (no /proc),
+	 * closing it drops the child's share of the parent's lock (an
+	 * explicit unlock would unlock the parent). */
+	close(f->fd);
 	f->fd = -1;
 }

@@ -24,6 +24,8 @@ nvh_stats(nvh_pool *pool, struct nvh_stats *st)
 {
 	if (!pool || !st)
 		return nvh_err(EINVAL, "nvh_stats: NULL argument");
+	if (!pool->heap) /* a closed handle */
+		return nvh_pool_refuse(pool, "nvh_stats");
 	struct nvh_heap *h = pool->heap;
 	memset(st, 0, sizeof(*st));
 	st->pool_size = pool->hdr.pool_size;

@@ -310,9 +310,11 @@ static const char check_usage[] =
 	"problem and a summary.  Exit status 0 only if consistent (1: problems\n"
 	"found, the pool cannot be opened, or the repair refused; 2: usage).\n"
 	"\n"
-	"The pool is opened read-only.  A pool that was not closed cleanly has\n"
-	"logs to replay first: with --recover it is opened read-write (which\n"
-	"runs recovery) and then checked; without, the check refuses.\n"
+	"The pool is opened read-only and nothing is written to it.  A pool\n"
+	"that was not closed cleanly is recovered in memory by that open (a\n"
+	"private copy-on-write view: the file keeps its logs), and the state\n"
+	"its recovery leaves is what is checked; with --recover it is opened\n"
+	"read-write instead, which recovers it in place, and then checked.\n"
 	"\n"
 	"--repair first repairs the log, offline and losing nothing, then\n"
 	"checks: for a pool closed cleanly it rebuilds a damaged or lowered\n"
@@ -365,18 +367,17 @@ cmd_check(int argc, char **argv)
 	}
 	struct nvh_pool_info i;
 	nvh_pool_info(pool, &i);
-	if (!i.was_clean && i.rdonly) {
+	if (!i.was_clean && i.rdonly && recover) {
 		nvh_close(pool);
-		if (!recover) {
-			fprintf(stderr, "nvheap check: %s was not closed cleanly: "
-				"its logs must be replayed first (--recover opens "
-				"it read-write to do that)\n", argv[optind]);
-			return EXIT_FAILURE;
-		}
 		pool = nvh_open(argv[optind], layout, NULL);
 		if (!pool)
 			return fail();
 		printf("%s: recovered\n", argv[optind]);
+	} else if (i.recovered_view) {
+		printf("%s: not closed cleanly: checking the state its recovery "
+		       "leaves, recovered in memory (%" PRIu64 " log records; "
+		       "the file is unchanged, --recover recovers it in "
+		       "place)\n", argv[optind], i.recovered_records);
 	}
 	struct nvh_check_report rep;
 	int rc = nvh_check(pool, &rep, stdout);

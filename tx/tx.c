@@ -139,6 +139,8 @@ tx_check(struct nvh_tx *tx, const char *fn)
 		return nvh_err(EINVAL, "%s: NULL transaction", fn);
 	if (tx != tls_tx)
 		return nvh_err(EINVAL, "%s: not this thread's transaction", fn);
+	if (nvh_pool_usable(tx->pool, fn)) /* inherited by fork */
+		return -errno;
 	if (tx->err)
 		return nvh_err(tx->err, "%s: %s: the transaction failed earlier: "
 			       "%s", fn, tx->pool->path, tx->why);
@@ -150,6 +152,8 @@ nvh_tx_begin(nvh_pool *pool)
 {
 	if (!pool)
 		return nvh_err_null(EINVAL, "nvh_tx_begin: NULL pool");
+	if (nvh_pool_usable(pool, "nvh_tx_begin")) /* closed, or forked */
+		return NULL;
 	if (tls_tx) {
 		if (tls_tx->pool == pool) {
 			tls_tx->depth++;
@@ -615,6 +619,8 @@ nvh_tx_commit(nvh_tx *tx)
 	if (!tx || tx != tls_tx)
 		return nvh_err(EINVAL, "nvh_tx_commit: %s transaction",
 			       tx ? "not this thread's" : "NULL");
+	if (nvh_pool_usable(tx->pool, "nvh_tx_commit")) /* inherited by fork */
+		return -errno;
 	if (tx->depth > 1) {
 		tx->depth--;
 		return tx->err ? -tx->err : 0;
@@ -653,6 +659,8 @@ nvh_tx_abort(nvh_tx *tx)
 	if (!tx || tx != tls_tx)
 		return nvh_err(EINVAL, "nvh_tx_abort: %s transaction",
 			       tx ? "not this thread's" : "NULL");
+	if (nvh_pool_usable(tx->pool, "nvh_tx_abort")) /* inherited by fork */
+		return -errno;
 	/* Roll back at once, whatever the nesting. */
 	int rc = 0;
 	if (tx->err != ECANCELED || tx->nundo || tx->nfresh || tx->nfrees)

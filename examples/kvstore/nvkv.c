@@ -1,7 +1,7 @@
 /*
  * nvkv.c -- the key-value store's command line.
  *
- *   nvkv [--index hash|btree] [--size SIZE] PATH COMMAND [ARGS]
+ *   nvkv [--index hash|btree] [--size SIZE] [--read-only] PATH COMMAND [ARGS]
  *
  * Commands: put KEY VALUE, get KEY, del KEY, scan [FROM [TO]] (B-tree:
  * in key order within [FROM, TO]; hash: every key), dump (every pair, in
@@ -32,7 +32,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: nvkv [--index hash|btree] [--size SIZE] PATH COMMAND [ARGS]\n"
+		"usage: nvkv [--index hash|btree] [--size SIZE] [--read-only] "
+		"PATH COMMAND [ARGS]\n"
 		"  put KEY VALUE      store VALUE under KEY\n"
 		"  get KEY            print the value (exit 1 if absent)\n"
 		"  del KEY            remove KEY (exit 1 if absent)\n"
@@ -42,7 +43,9 @@ usage(FILE *f)
 		"                     a bad line it stops; the lines before it stay\n"
 		"  stats              index, keys, pool space\n"
 		"The pool is created on first use: --index (default hash) and\n"
-		"--size (default 256M; K, M, G suffixes) apply then.\n");
+		"--size (default 256M; K, M, G suffixes) apply then.\n"
+		"--read-only opens the pool without changing the file (get, scan,\n"
+		"dump, stats); a store not closed cleanly is shown recovered.\n");
 }
 
 static int
@@ -369,15 +372,20 @@ int
 main(int argc, char **argv)
 {
 	struct kv_opts o = {.index = KV_ANY, .create = 1};
+	struct nvh_opts ro = {.flags = NVH_OPEN_RDONLY};
 	static const struct option lo[] = {
 		{"index", required_argument, NULL, 'i'},
 		{"size", required_argument, NULL, 's'},
+		{"read-only", no_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "+i:s:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+i:s:rh", lo, NULL)) != -1) {
 		switch (c) {
+		case 'r':
+			o.nvh = &ro;
+			break;
 		case 'i':
 			if (!strcmp(optarg, "hash")) {
 				o.index = KV_HASH;
@@ -430,7 +438,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	/* reading commands do not create a pool */
-	o.create = !strcmp(cmd, "put") || !strcmp(cmd, "load");
+	o.create = !o.nvh && (!strcmp(cmd, "put") || !strcmp(cmd, "load"));
 	struct kv *kv = kv_open(path, &o);
 	if (!kv)
 		return die(path);

@@ -4,8 +4,9 @@
  * A pool is one file mapped into memory.  nvh_create() makes a new one,
  * nvh_open() maps an existing one (validating every header field and
  * running recovery), nvh_close() marks it cleanly shut down and unmaps it.
- * A pool is open in at most one process at a time (advisory lock): a second
- * nvh_open fails with EBUSY.
+ * A pool is open read-write in at most one process at a time (advisory
+ * lock): a second nvh_open fails with EBUSY.  Handles do not cross fork()
+ * (see nvh_close).
  */
 #ifndef NVHEAP_POOL_H
 #define NVHEAP_POOL_H
@@ -33,9 +34,22 @@ enum nvh_persist_kind {
 	NVH_PERSIST_MSYNC,    /* ordinary files: msync the dirty pages */
 	NVH_PERSIST_EADR,     /* persistent CPU caches: fences only */
 	NVH_PERSIST_SIM,      /* crash simulator (tests) */
+	NVH_PERSIST_NONE,     /* nothing reaches the file: the backend of a
+			       * read-only view recovered in memory (nvh_open
+			       * chooses it; it cannot be asked for) */
 };
 
-#define NVH_OPEN_RDONLY 0x1u /* map read-only, change nothing (shared lock) */
+/*
+ * Open read-only: nothing is ever written to the file, every write call
+ * fails with EROFS, and other read-only opens may share the pool (shared
+ * lock; a read-write open elsewhere is refused with EBUSY, and vice
+ * versa).  A pool that was not closed cleanly is shown as recovery leaves
+ * it: the open recovers it in a private copy-on-write view, in memory
+ * (costing the pages recovery touches), and nvh_pool_info() reports
+ * was_clean 0 and recovered_view 1.  The file stays as the crash left
+ * it: a later read-write open recovers it for good.
+ */
+#define NVH_OPEN_RDONLY 0x1u
 
 struct nvh_sim; /* the crash simulator, for tests (heap/persist_sim.h) */
 
@@ -75,8 +89,31 @@ NVH_API nvh_pool *nvh_open(const char *path, const char *layout,
  * earlier write to the medium failed (-EIO and the like): the pool is
  * still unmapped and will be recovered at its next open.  Refuses with
  * -EBUSY, closing nothing, while a transaction (this thread's or
- * another's) or an allocation is in progress on the pool.  NULL is a
- * no-op.
+ * another's) or an allocation is in progress on the pool, or another
+ * thread is closing it.  NULL is a no-op.
+ *
+ * A closed handle: a second nvh_close returns -EBADF; so do the write
+ * calls (transactions, nvh_alloc, nvh_free, nvh_persist & co) and
+ * nvh_pool_info, and nvh_direct returns NULL.  (The handle's memory is
+ * kept for the next 64 closes, so this holds for a handle closed that
+ * recently; after that, like any freed pointer, it must not be used.)
+ *
+ * Handles and fork(): a pool belongs to the process that opened it.  A
+ * child created by fork() inherits a copy of the handle that may read the
+ * pool (nvh_direct, lookups) but not change it: transactions, nvh_alloc,
+ * nvh_free, nvh_persist & co and registering a type the pool does not
+ * hold yet fail with -EPERM (NULL + errno EPERM).  At the fork, the
+ * child's copy of a read-write pool's mapping becomes private
+ * (copy-on-write), so even a store the child makes through a pointer, or
+ * a call without that check (nvh_unpin freeing a dying object), changes
+ * only the child's copy and never reaches the parent's pool, and the
+ * child's copy of the pool's file descriptor is closed, so the child
+ * holds no share of the parent's lock (the lock goes when the parent
+ * closes the pool, whatever the child does).  nvh_close in the child
+ * frees the child's copy, writes nothing, and returns 0; the parent's
+ * pool stays open, locked and unchanged.  To use the pool in the child,
+ * open it there (after the parent closed it).  Only fork() is covered
+ * (pthread_atfork); a raw clone(2) is not.
  */
 NVH_API int nvh_close(nvh_pool *pool);
 
@@ -94,6 +131,12 @@ struct nvh_pool_info {
 	uint64_t run_generation;    /* bumped by every read-write open */
 	int was_clean;              /* 1 if the previous run closed the pool */
 	int rdonly;
+	int recovered_view;         /* read-only open of a pool not closed
+				     * cleanly: recovered in memory (a private
+				     * copy-on-write view); the file is as the
+				     * crash left it */
+	uint64_t recovered_records; /* log records this open replayed or
+				     * rolled back */
 	enum nvh_persist_kind persist;
 	const char *persist_name;   /* "pmem", "msync", ... */
 	const char *persist_reason; /* why it was chosen */

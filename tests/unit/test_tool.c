@@ -293,6 +293,53 @@ check_repairs_the_log(void **state)
 	assert_has(r, "--repair");
 }
 
+static int
+write_then_crash(void *arg)
+{
+	nvh_pool *pool = nvh_open(arg, NULL, NULL);
+	if (!pool)
+		_exit(1);
+	nvt_populate_more(pool, 3000); /* committed, not checkpointed */
+	_exit(0); /* no close */
+}
+
+/* A pool not closed cleanly is checked as its recovery leaves it,
+ * recovered in memory: the check writes nothing to the file (it used to
+ * refuse without --recover). */
+static void
+check_reads_an_unclean_pool(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("unclean.pool");
+	nvh_pool *pool = nvh_create(p, "uc", 64 << 20, NULL);
+	assert_non_null(pool);
+	nvt_populate(pool, 20000, 2);
+	assert_int_equal(nvh_close(pool), 0);
+	assert_int_equal(nvt_in_child(write_then_crash, (void *)p), 0);
+	uint64_t size = nvt_file_size(p);
+	char *before = malloc(size), *after = malloc(size);
+	assert_non_null(before);
+	assert_non_null(after);
+	nvt_pread(p, 0, before, size);
+	struct run *r = run("check %s", p);
+	assert_int_equal(r->status, 0);
+	assert_has(r, "not closed cleanly: checking the state its recovery "
+		      "leaves, recovered in memory");
+	assert_has(r, ": consistent");
+	nvt_pread(p, 0, after, size);
+	if (memcmp(before, after, size) != 0)
+		fail_msg("nvheap check wrote to the pool");
+	r = run("check --recover %s", p);
+	assert_int_equal(r->status, 0);
+	assert_has(r, "recovered");
+	pool = nvh_open(p, "uc", NULL);
+	assert_non_null(pool);
+	nvt_populated_ok(pool, 20000, 2);
+	assert_int_equal(nvh_close(pool), 0);
+	free(before);
+	free(after);
+}
+
 int
 main(void)
 {
@@ -310,6 +357,7 @@ main(void)
 		cmocka_unit_test(errors_and_usage),
 		cmocka_unit_test(help_everywhere),
 		cmocka_unit_test(check_repairs_the_log),
+		cmocka_unit_test(check_reads_an_unclean_pool),
 	};
 	return cmocka_run_group_tests_name("tool", tests, NULL, NULL);
 }
