@@ -15,10 +15,12 @@
  * along) and kill-btree.  Each prints `torture kill-<name>: <N> kills,
  * <F> failures`; the exit status is non-zero if any failed.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -594,8 +596,17 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!dir)
-		dir = "/dev/shm";
+	/* a directory of this run's own, so concurrent runs never share a
+	 * pool or journal file; kept (and named) only when a check failed */
+	char scratch[PATH_MAX];
+	snprintf(scratch, sizeof(scratch), "%s/nvheap-kill.XXXXXX",
+		 dir ? dir : "/dev/shm");
+	if (!mkdtemp(scratch)) {
+		fprintf(stderr, "kill: cannot make a directory in %s: %s\n",
+			dir ? dir : "/dev/shm", strerror(errno));
+		return 2;
+	}
+	dir = scratch;
 	printf("torture: kill seed %" PRIu64 " (rerun with --seed %" PRIu64
 	       " to repeat)\n", seed, seed);
 	int rc = 0, n = (int)(sizeof(wls) / sizeof(wls[0])), ran = 0;
@@ -608,7 +619,23 @@ main(int argc, char **argv)
 	}
 	if (!ran) {
 		fprintf(stderr, "kill: no workload %s\n", only);
-		return 2;
+		rc = 2;
 	}
+	if (!rc) {
+		/* what is left: temporaries of creates killed half way */
+		DIR *d = opendir(scratch);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			char f[PATH_MAX + 256];
+			snprintf(f, sizeof(f), "%s/%s", scratch, de->d_name);
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				unlink(f);
+		}
+		if (d)
+			closedir(d);
+	}
+	if (rmdir(scratch) != 0)
+		fprintf(stderr, "kill: the failed runs' files are in %s\n",
+			scratch);
 	return rc;
 }
