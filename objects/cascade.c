@@ -270,6 +270,42 @@ slots_of(const struct nvh_rtype *rt)
 	return n;
 }
 
+/*
+ * The objects whose count reached zero (pl->work): each one is released
+ * whole if the worst case of its release (FREE_COST, SLOT_COST per slot)
+ * fits the budget with `reserve` bytes left over, else pushed onto the
+ * dying list.  Releases add more work; *released counts them against
+ * release_max.  Returns 1 if something was pushed (a drain must follow),
+ * 0 if not, < 0 on error.
+ */
+static int
+release_fitting(struct plan *pl, struct nvh_pool *pool, struct nvh_tx *tx,
+		uint64_t reserve, size_t *released)
+{
+	int pushed = 0;
+	while (pl->nwork) {
+		struct ent *e = ent_get(pl, pool, tx, pl->work[--pl->nwork]);
+		if (!e || e->freed || e->push || e->dying)
+			continue;
+		uint64_t cost = FREE_COST + SLOT_COST * slots_of(e->rt);
+		if (*released >= pool->objects->release_max ||
+		    pl->bytes + cost + reserve > pl->budget) {
+			e->push = 1;
+			pl->bytes += PUSH_COST;
+			pushed = 1;
+			continue;
+		}
+		++*released;
+		pl->bytes += FREE_COST;
+		e->freed = 1;
+		uint32_t next;
+		int rc = release_slots(pl, pool, tx, e, 0, 0, &next);
+		if (rc < 0)
+			return rc;
+	}
+	return pushed;
+}
+
 /* Emit the entries of a plan: counts, the dying list, frees.  Frees of
  * live objects are claimed into `out`; objects the transaction allocated
  * are changed in tx->fresh instead.  `rest` is what follows the pushed
@@ -464,25 +500,8 @@ nvh_obj_prepare(struct nvh_tx *tx, struct nvh_rec *rec,
 	/* Release what fits the budget, whole; the rest waits on the dying
 	 * list for the drain after the commit. */
 	size_t released = 0;
-	while (!rc && pl->nwork) {
-		struct ent *e = ent_get(pl, pool, tx, pl->work[--pl->nwork]);
-		if (!e || e->freed || e->push)
-			continue;
-		uint64_t cost = FREE_COST + SLOT_COST * slots_of(e->rt);
-		if (released >= o->release_max ||
-		    pl->bytes + cost > pl->budget) {
-			e->push = 1;
-			pl->bytes += PUSH_COST;
-			oc->drain = 1;
-			continue;
-		}
-		released++;
-		pl->bytes += FREE_COST;
-		e->freed = 1;
-		uint32_t next;
-		rc = release_slots(pl, pool, tx, e, 0, 0, &next);
-		rc = rc < 0 ? rc : 0;
-	}
+	if (!rc && release_fitting(pl, pool, tx, 0, &released))
+		oc->drain = 1;
 	/* frees of live objects go to tx->frees so a failed commit unclaims
 	 * them and a good one releases them */
 	size_t nfree = 0;
@@ -655,11 +674,14 @@ drain_step(struct nvh_pool *pool, struct nvh_lane *l, int *more)
 		nvh_rec_fini(&rec);
 		return 0; /* only pinned objects (or nothing) left */
 	}
-	/* objects the releases zeroed: onto the front of the list */
-	while (!rc && pl->nwork) {
-		struct ent *e = ent_get(pl, pool, NULL, pl->work[--pl->nwork]);
-		if (e && !e->freed && !e->dying)
-			e->push = 1;
+	/* Objects the releases zeroed: released in this step too while the
+	 * budget lasts (so a chain is not freed one link per step), pushed
+	 * onto the front of the list past that.  Every push was charged
+	 * with the slot that zeroed it; the reserve keeps room for them. */
+	if (!rc) {
+		int r = release_fitting(pl, pool, NULL,
+					PUSH_COST * pl->nwork, &taken);
+		rc = r < 0 ? r : 0;
 	}
 	/* rest of the list: the kept pinned ones, then what we did not
 	 * finish or reach */
