@@ -74,8 +74,9 @@ struct nvh_type {
 /*
  * Record the type in the pool's type table, or check that the recorded
  * one matches (same size, flags and pointer fields); a mismatch is
- * refused (EINVAL) naming what differs.  Call it every run, before using
- * the type.
+ * refused (EINVAL) naming what differs, and so is a malformed descriptor
+ * (the message names the type, the field index and the bad value).  Call
+ * it every run, before using the type.
  */
 NVH_API int nvh_type_register(nvh_pool *pool, const struct nvh_type *t);
 
