@@ -144,6 +144,11 @@ NVH_API nvh_oid nvh_root(nvh_pool *pool, const struct nvh_type *t);
  *   nvh_mutex_unlock:  -EPERM if this thread does not hold it (it is
  *                      unlocked, or another thread holds it); the mutex
  *                      is left as it was.
+ *   lock and trylock:  -EOWNERDEAD if the thread holding it exited without
+ *                      unlocking it (as with robust pthread mutexes): the
+ *                      caller now holds the mutex, which is usable again,
+ *                      but what it guards may be half changed by the dead
+ *                      thread (outside transactions); unlock as usual.
  *   all three:         -EINVAL if m is not an 8-byte aligned place inside
  *                      the pool's mapping.
  */

@@ -2,7 +2,7 @@
  * test_obj.c -- typed objects: checked stores and their refusals,
  * reference counts across commit and abort, cascades (a million nodes,
  * and a crash in the middle of one), weak pointers, pins, the type table,
- * the root, mutexes, registration errors,
+ * the root, mutexes (a holder that exits included), registration errors,
  * and nvh_check / `nvheap check` on planted damage.
  */
 #include <errno.h>
@@ -988,6 +988,84 @@ mutex_misuse_is_an_error(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* A thread that exits holding a mutex: the next locker is told
+ * (EOWNERDEAD, as with robust pthread mutexes) and holds it, and the
+ * mutex stays usable.  Runs in a child under an alarm: a mutex that
+ * does not notice its owner died hangs its next locker. */
+struct dead_owner {
+	nvh_pool *pool;
+	nvh_mutex *m1, *m2;
+	int rc;
+};
+
+static void *
+lock_and_exit(void *arg)
+{
+	struct dead_owner *d = arg;
+	d->rc = nvh_mutex_lock(d->pool, d->m1) || nvh_mutex_lock(d->pool, d->m2);
+	return NULL; /* exits holding both */
+}
+
+static void *
+take_over(void *arg)
+{
+	struct dead_owner *d = arg;
+	nvh_pool *p = d->pool;
+	d->rc = 1;
+	/* a new thread does not inherit the dead one's ownership */
+	if (nvh_mutex_unlock(p, d->m1) != -EPERM)
+		return NULL;
+	d->rc = 2;
+	if (nvh_mutex_lock(p, d->m1) != -EOWNERDEAD ||
+	    !strstr(nvh_errormsg(), "exited"))
+		return NULL;
+	d->rc = 3; /* held now: relock is an error, unlock works */
+	if (nvh_mutex_lock(p, d->m1) != -EDEADLK || nvh_mutex_unlock(p, d->m1))
+		return NULL;
+	d->rc = 4;
+	if (nvh_mutex_trylock(p, d->m2) != -EOWNERDEAD ||
+	    nvh_mutex_unlock(p, d->m2))
+		return NULL;
+	d->rc = 0;
+	return NULL;
+}
+
+static int
+dead_owner_in_child(void *arg)
+{
+	struct dead_owner *d = arg;
+	alarm(10);
+	pthread_t th;
+	if (pthread_create(&th, NULL, lock_and_exit, d) || pthread_join(th, NULL) ||
+	    d->rc)
+		return 1;
+	if (pthread_create(&th, NULL, take_over, d) || pthread_join(th, NULL))
+		return 2;
+	if (d->rc)
+		return 10 + d->rc;
+	/* consistent again: plain use from this thread */
+	if (nvh_mutex_lock(d->pool, d->m1) || nvh_mutex_trylock(d->pool, d->m2) ||
+	    nvh_mutex_unlock(d->pool, d->m2) || nvh_mutex_unlock(d->pool, d->m1))
+		return 3;
+	return 0;
+}
+
+static void
+mutex_of_exited_thread(void **state)
+{
+	(void)state;
+	nvh_pool *pool = typed_pool("mutex-dead.pool", 8 * MIB);
+	top_ptr t = NVH_ROOT(pool, top);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	nvh_oid o = nvh_tx_alloc(tx, 2 * sizeof(nvh_mutex), 7, NVH_TX_ZERO);
+	assert_nvh_ok(nvh_tx_set(tx, &top_d(pool, t)->any, o));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	nvh_mutex *ms = nvh_direct(pool, o);
+	struct dead_owner d = {pool, &ms[0], &ms[1], 0};
+	assert_int_equal(nvt_in_child(dead_owner_in_child, &d), 0);
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* Each cause of a refused registration has its own message, naming the
  * type, the field and the offending value. */
 struct bad_type {
@@ -1167,6 +1245,7 @@ main(void)
 		cmocka_unit_test(root_and_mutex),
 		cmocka_unit_test(mutexes_exclude),
 		cmocka_unit_test(mutex_misuse_is_an_error),
+		cmocka_unit_test(mutex_of_exited_thread),
 		cmocka_unit_test(registration_messages),
 		cmocka_unit_test(check_finds_planted_damage),
 		cmocka_unit_test(damaged_dying_list),
