@@ -7,6 +7,18 @@
  * allocated), then fences: the snapshot is durable before the caller
  * modifies the range (commit.c, T1).  Allocations are DRAM reservations
  * and frees DRAM claims until commit; neither writes to the medium.
+ *
+ * Handles: the caller names a transaction by a token, not by the address
+ * of its state, which is recycled (the thread's next transaction has the
+ * same address, so a handle kept after its commit would commit the next
+ * transaction).  A token is bit 63 | the thread's serial (24 bits) << 39
+ * | the thread's count of transactions (39 bits): no two transactions of
+ * a process share one (up to 2^39 transactions per thread and 2^24
+ * threads), none is an address (bit 63 is kernel space on the 64-bit
+ * platforms nvheap runs on, so a stray dereference faults at once), and
+ * making one costs no allocation and no shared atomic.  Every public
+ * entry point turns the handle into the state (tx_of) by comparing it
+ * with the thread's current transaction's.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,11 +35,68 @@
 #include "objects/obj.h"
 #include "tx/tx.h"
 
+_Static_assert(sizeof(void *) == 8, "handles are 64-bit tokens");
+
 static _Thread_local struct nvh_tx *tls_tx;
 /* The thread's last transaction, kept with its arrays for the next one. */
 static _Thread_local struct nvh_tx *tls_spare;
 static pthread_key_t spare_key;
 static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+
+/* ---- handles ---- */
+
+#define H_TAG (1ull << 63)
+#define H_SEQ_BITS 39
+#define H_SEQ_MASK ((1ull << H_SEQ_BITS) - 1)
+
+static _Atomic uint32_t h_threads;   /* serials given to threads */
+static _Thread_local uint64_t h_base; /* H_TAG | serial << 39, 0: none yet */
+static _Thread_local uint64_t h_seq;
+
+/* The handle of the thread's next transaction. */
+static uint64_t
+handle_new(void)
+{
+	if (!h_base)
+		h_base = H_TAG | (uint64_t)((atomic_fetch_add(&h_threads, 1) + 1) &
+					    0xffffff) << H_SEQ_BITS;
+	h_seq = (h_seq + 1) & H_SEQ_MASK;
+	if (!h_seq)
+		h_seq = 1;
+	return h_base | h_seq;
+}
+
+static nvh_tx *
+handle_of(const struct nvh_tx *tx)
+{
+	return (nvh_tx *)(uintptr_t)tx->handle;
+}
+
+/* The transaction handle h names: the calling thread's current one (its
+ * handle, or the transaction itself from inside the library).  Else NULL,
+ * with a message saying what h is. */
+static struct nvh_tx *
+tx_of(const void *h, const char *fn)
+{
+	struct nvh_tx *tx = tls_tx;
+	uint64_t v = (uint64_t)(uintptr_t)h;
+	if (tx && (v == tx->handle || h == tx))
+		return tx;
+	if (!h)
+		nvh_err(EINVAL, "%s: NULL transaction handle", fn);
+	else if (!(v & H_TAG))
+		nvh_err(EINVAL, "%s: %p is not a transaction handle", fn, h);
+	else if ((v & ~H_SEQ_MASK) == h_base)
+		nvh_err(EINVAL, "%s: stale transaction handle: its transaction "
+			"was committed or aborted (this thread has %s)", fn,
+			tx ? "another transaction open, which it leaves alone"
+			   : "no transaction open");
+	else
+		nvh_err(EINVAL, "%s: the transaction handle belongs to another "
+			"thread (or is stale): a transaction is used only by the "
+			"thread that began it", fn);
+	return NULL;
+}
 
 static void
 spare_free(void *p)
@@ -81,15 +150,23 @@ nvh_tx_recycle(struct nvh_tx *tx)
 	tx->depth = 0;
 	tx->lane = NULL;
 	tx->pool = NULL;
+	tx->handle = 0;
 	pthread_once(&spare_once, spare_init);
 	tls_spare = tx;
 	pthread_setspecific(spare_key, tx); /* freed at thread exit */
 }
 
+struct nvh_tx *
+nvh_tx_running(const nvh_pool *pool)
+{
+	return tls_tx && tls_tx->pool == pool ? tls_tx : NULL;
+}
+
+#undef nvh_tx_current /* the public one: the caller's handle */
 NVH_API nvh_tx *
 nvh_tx_current(nvh_pool *pool)
 {
-	return tls_tx && tls_tx->pool == pool ? tls_tx : NULL;
+	return tls_tx && tls_tx->pool == pool ? handle_of(tls_tx) : NULL;
 }
 
 /* Mark the transaction failed (the first error sticks) and say why. */
@@ -128,17 +205,24 @@ nvh_tx_failf(struct nvh_tx *tx, int code, const char *fmt, ...)
 int
 nvh_tx_check(struct nvh_tx *tx, const char *fn)
 {
+	struct nvh_tx *t = tx_of(tx, fn);
+	return t ? tx_check(t, fn) : -EINVAL;
+}
+
+int
+nvh_tx_enter(struct nvh_tx **h, const char *fn)
+{
+	struct nvh_tx *tx = tx_of(*h, fn);
+	if (!tx)
+		return -EINVAL;
+	*h = tx;
 	return tx_check(tx, fn);
 }
 
-/* Fail fast on a transaction that already failed. */
+/* Fail fast on a transaction that already failed (tx: from tx_of). */
 static int
 tx_check(struct nvh_tx *tx, const char *fn)
 {
-	if (!tx)
-		return nvh_err(EINVAL, "%s: NULL transaction", fn);
-	if (tx != tls_tx)
-		return nvh_err(EINVAL, "%s: not this thread's transaction", fn);
 	if (tx->err)
 		return nvh_err(tx->err, "%s: %s: the transaction failed earlier: "
 			       "%s", fn, tx->pool->path, tx->why);
@@ -153,7 +237,7 @@ nvh_tx_begin(nvh_pool *pool)
 	if (tls_tx) {
 		if (tls_tx->pool == pool) {
 			tls_tx->depth++;
-			return tls_tx;
+			return handle_of(tls_tx);
 		}
 		return nvh_err_null(EBUSY, "nvh_tx_begin: %s: this thread is "
 				    "already in a transaction on %s", pool->path,
@@ -186,13 +270,15 @@ nvh_tx_begin(nvh_pool *pool)
 	}
 	/* A unique id: a sequence number no record carries. */
 	tx->id = atomic_fetch_add(&pool->lanes.seq, 1);
+	tx->handle = handle_new();
 	tls_tx = tx;
-	return tx;
+	return handle_of(tx);
 }
 
 NVH_API int
-nvh_tx_error(const nvh_tx *tx)
+nvh_tx_error(const nvh_tx *h)
 {
+	const struct nvh_tx *tx = tx_of(h, "nvh_tx_error");
 	return tx ? tx->err : EINVAL;
 }
 
@@ -370,7 +456,7 @@ gaps(const struct nvh_tx *tx, uint64_t off, uint64_t end,
 NVH_API int
 nvh_tx_add(nvh_tx *tx, void *addr, size_t len)
 {
-	int rc = tx_check(tx, "nvh_tx_add");
+	int rc = nvh_tx_enter(&tx, "nvh_tx_add");
 	if (rc)
 		return rc;
 	nvh_pool *pool = tx->pool;
@@ -391,6 +477,8 @@ nvh_tx_add(nvh_tx *tx, void *addr, size_t len)
 int
 nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len)
 {
+	if (!(tx = tx_of(tx, "nvh_tx_add")))
+		return -EINVAL;
 	nvh_pool *pool = tx->pool;
 	int rc;
 	struct nvh_range gbuf[INLINE_GAPS], *g = gbuf;
@@ -484,7 +572,7 @@ nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len)
 NVH_API nvh_oid
 nvh_tx_alloc(nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 {
-	if (tx_check(tx, "nvh_tx_alloc"))
+	if (nvh_tx_enter(&tx, "nvh_tx_alloc"))
 		return NVH_OID_NULL;
 	if (type >= NVH_TYPEID_USER_MAX) {
 		/* (typed objects come from nvh_tx_alloc_typed) */
@@ -499,6 +587,8 @@ nvh_tx_alloc(nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 nvh_oid
 nvh_tx_alloc_id(struct nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 {
+	if (!(tx = tx_of(tx, "nvh_tx_alloc")))
+		return NVH_OID_NULL;
 	if (size == 0 || (flags & ~NVH_TX_ZERO)) {
 		tx_fail(tx, EINVAL, "nvh_tx_alloc: %s", size == 0 ? "size 0"
 			: "unknown flags");
@@ -545,7 +635,7 @@ nvh_tx_free_internal(nvh_tx *tx, nvh_oid oid)
 static int
 tx_free(nvh_tx *tx, nvh_oid oid, int internal)
 {
-	int rc = tx_check(tx, "nvh_tx_free");
+	int rc = nvh_tx_enter(&tx, "nvh_tx_free");
 	if (rc)
 		return rc;
 	uint64_t off;
@@ -610,9 +700,8 @@ tx_free(nvh_tx *tx, nvh_oid oid, int internal)
 NVH_API int
 nvh_tx_commit(nvh_tx *tx)
 {
-	if (!tx || tx != tls_tx)
-		return nvh_err(EINVAL, "nvh_tx_commit: %s transaction",
-			       tx ? "not this thread's" : "NULL");
+	if (!(tx = tx_of(tx, "nvh_tx_commit")))
+		return -EINVAL;
 	if (tx->depth > 1) {
 		tx->depth--;
 		return tx->err ? -tx->err : 0;
@@ -644,9 +733,8 @@ nvh_tx_commit(nvh_tx *tx)
 NVH_API int
 nvh_tx_abort(nvh_tx *tx)
 {
-	if (!tx || tx != tls_tx)
-		return nvh_err(EINVAL, "nvh_tx_abort: %s transaction",
-			       tx ? "not this thread's" : "NULL");
+	if (!(tx = tx_of(tx, "nvh_tx_abort")))
+		return -EINVAL;
 	/* Roll back at once, whatever the nesting. */
 	int rc = 0;
 	if (tx->err != ECANCELED || tx->nundo || tx->nfresh || tx->nfrees)

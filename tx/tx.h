@@ -31,6 +31,7 @@ struct nvh_tx {
 	struct nvh_tctx *t;
 	struct nvh_lane *lane;
 	uint64_t id;        /* the transaction id in its records */
+	uint64_t handle;    /* the caller's name for it (tx.c, handles) */
 	int depth;          /* nesting */
 	int err;            /* 0 or the positive errno that failed it */
 	char why[512];      /* what failed it (for later errors) */
@@ -110,6 +111,17 @@ int nvh_tx_free_internal(struct nvh_tx *tx, nvh_oid oid);
 int nvh_tx_failf(struct nvh_tx *tx, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int nvh_tx_check(struct nvh_tx *tx, const char *fn);
+/* tx.c: for public entry points: turn the caller's handle *h into the
+ * transaction itself (*h is replaced), refusing with EINVAL and a message
+ * a stale handle (its transaction ended), another thread's, NULL or
+ * garbage; then fail fast if the transaction failed (as nvh_tx_check).
+ * The transaction itself (not a handle) passes too. */
+int nvh_tx_enter(struct nvh_tx **h, const char *fn);
+/* tx.c: the calling thread's transaction on `pool`, itself (the public
+ * nvh_tx_current returns the caller's handle for it), or NULL. */
+struct nvh_tx *nvh_tx_running(const struct nvh_pool *pool);
+/* Inside the library, nvh_tx_current means the transaction itself. */
+#define nvh_tx_current(pool) nvh_tx_running(pool)
 /* Allocate with any type id (the library's typed and internal ones). */
 nvh_oid nvh_tx_alloc_id(struct nvh_tx *tx, size_t size, uint32_t type,
 			unsigned flags);

@@ -1,7 +1,7 @@
 /*
  * test_tx.c -- transactions: commit, abort, failures, nesting, snapshot
  * merging, barrier budget, huge transactions, out of space, threads,
- * crashes in a child process.
+ * crashes in a child process, and stale handles, which must be refused.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,6 +15,7 @@
 #include "heap/heap.h"
 #include "heap/pool.h"
 #include "tx/tx.h"
+#undef nvh_tx_current /* this suite calls the public one (the handle) */
 
 #define MIB (1ull << 20)
 
@@ -290,8 +291,8 @@ snapshot_merging_and_budget(void **state)
 	assert_nvh_ok(nvh_tx_add(tx, &r->words[12], 8)); /* adjacent */
 	assert_nvh_ok(nvh_tx_add(tx, &r->words[0], 13 * 8)); /* covered */
 	assert_int_equal(barriers(pool) - b0, 3);
-	assert_int_equal(tx->nsnap, 1); /* merged into one range */
-	assert_int_equal(tx->snap[0].len, 13 * 8);
+	assert_int_equal(nvh_tx_running(pool)->nsnap, 1); /* merged */
+	assert_int_equal(nvh_tx_running(pool)->snap[0].len, 13 * 8);
 	nvh_oid n = nvh_tx_alloc(tx, 256, 1, 0);
 	assert_nvh_ok(nvh_tx_add(tx, nvh_direct(pool, n), 256));
 	assert_int_equal(barriers(pool) - b0, 3);
@@ -365,7 +366,7 @@ huge_transactions(void **state)
 		assert_nvh_ok(nvh_tx_add(tx, p + i * 128, 64));
 		p[i * 128] = 0x55;
 	}
-	assert_true(tx->chunk_head > 0);
+	assert_true(nvh_tx_running(pool)->chunk_head > 0);
 	assert_nvh_ok(nvh_tx_abort(tx));
 	for (size_t i = 0; i < 3000; i += 37)
 		assert_int_equal(p[i * 128], (i * 128) % 4096 == 0
@@ -540,6 +541,135 @@ crash_recovery(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* ---- misuse: stale handles ---- */
+
+/* The handle of a transaction that ended is refused by every call, also
+ * once the thread has begun another transaction (whose state reuses the
+ * old one's memory): it must never commit, abort or change that one. */
+static void
+stale_handle_is_refused(nvh_pool *pool, nvh_tx *stale, struct root *r)
+{
+	uint64_t before = r->counter;
+	assert_int_equal(nvh_tx_add(stale, &r->counter, 8), -EINVAL);
+	assert_errmsg_has("stale transaction handle");
+	assert_true(NVH_OID_IS_NULL(nvh_tx_alloc(stale, 64, 1, 0)));
+	assert_errmsg_has("stale transaction handle");
+	assert_int_equal(nvh_tx_free(stale, r->extra), -EINVAL);
+	assert_int_equal(nvh_tx_error(stale), EINVAL);
+	assert_int_equal(nvh_tx_commit(stale), -EINVAL);
+	assert_errmsg_has("nvh_tx_commit: stale transaction handle");
+	assert_int_equal(nvh_tx_abort(stale), -EINVAL);
+	assert_errmsg_has("nvh_tx_abort: stale transaction handle");
+	assert_int_equal(r->counter, before);
+	(void)pool;
+}
+
+struct stale_ctx {
+	nvh_pool *pool;
+	nvh_tx *ended;          /* a handle whose transaction ended */
+	nvh_tx *live;           /* a handle of a transaction in progress */
+	pthread_barrier_t go, done;
+	int rc;
+};
+
+/* A thread's transaction ends; the thread exits (its transaction memory
+ * is freed, and may be the next thread's). */
+static void *
+end_and_exit(void *arg)
+{
+	struct stale_ctx *c = arg;
+	struct root *r = root_of(c->pool);
+	nvh_tx *tx = nvh_tx_begin(c->pool);
+	c->rc = !tx || nvh_tx_add(tx, &r->words[40], 8);
+	r->words[40]++;
+	c->rc |= nvh_tx_commit(tx);
+	c->ended = tx;
+	return NULL;
+}
+
+/* Another thread uses the dead thread's handle and a live one's. */
+static void *
+use_foreign_handles(void *arg)
+{
+	struct stale_ctx *c = arg;
+	struct root *r = root_of(c->pool);
+	nvh_tx *mine = nvh_tx_begin(c->pool);
+	c->rc = !mine || nvh_tx_add(mine, &r->words[48], 8);
+	r->words[48] = 4848;
+	c->rc |= nvh_tx_commit(c->ended) != -EINVAL;
+	c->rc |= nvh_tx_add(c->ended, &r->words[49], 8) != -EINVAL;
+	c->rc |= nvh_tx_commit(c->live) != -EINVAL; /* another thread's */
+	c->rc |= !strstr(nvh_errormsg(), "another thread");
+	c->rc |= nvh_tx_current(c->pool) != mine || nvh_tx_error(mine) != 0;
+	c->rc |= nvh_tx_abort(mine); /* ours was never committed */
+	return NULL;
+}
+
+static void
+stale_handles(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("stale.pool", 8 * MIB);
+	struct root *r = root_of(pool);
+	/* after commit: alone, then with a new transaction begun */
+	nvh_tx *a = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(a, &r->counter, 8));
+	r->counter = 1;
+	assert_nvh_ok(nvh_tx_commit(a));
+	stale_handle_is_refused(pool, a, r);
+	nvh_tx *b = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(b, &r->counter, 8));
+	r->counter = 2;
+	stale_handle_is_refused(pool, a, r);
+	assert_ptr_equal(nvh_tx_current(pool), b);
+	assert_int_equal(nvh_tx_error(b), 0); /* b is not failed by it */
+	assert_int_equal(r->counter, 2);
+	assert_nvh_ok(nvh_tx_abort(b)); /* the stale commit did not commit b */
+	assert_int_equal(r->counter, 1);
+	/* after abort: alone, then with a new transaction begun */
+	stale_handle_is_refused(pool, b, r);
+	nvh_tx *c = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(c, &r->counter, 8));
+	r->counter = 3;
+	stale_handle_is_refused(pool, b, r);
+	stale_handle_is_refused(pool, a, r);
+	assert_nvh_ok(nvh_tx_commit(c));
+	/* a nested begin returns the live handle; only the end kills it */
+	nvh_tx *d = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_ptr_equal(assert_nvh_ptr(nvh_tx_begin(pool)), d);
+	assert_nvh_ok(nvh_tx_commit(d)); /* inner */
+	assert_nvh_ok(nvh_tx_add(d, &r->counter, 8));
+	r->counter = 4;
+	assert_nvh_ok(nvh_tx_commit(d)); /* outer */
+	stale_handle_is_refused(pool, d, r);
+	assert_int_equal(nvh_tx_commit(NULL), -EINVAL);
+	assert_errmsg_has("NULL");
+
+	/* on other threads: a dead thread's handle, a live thread's */
+	struct stale_ctx ctx = {.pool = pool};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, end_and_exit, &ctx), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(ctx.rc, 0);
+	ctx.live = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(ctx.live, &r->words[50], 8));
+	r->words[50] = 5050;
+	assert_int_equal(pthread_create(&th, NULL, use_foreign_handles, &ctx), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(ctx.rc, 0);
+	assert_int_equal(nvh_tx_commit(ctx.ended), -EINVAL);
+	assert_ptr_equal(nvh_tx_current(pool), ctx.live);
+	assert_nvh_ok(nvh_tx_commit(ctx.live));
+	pool = reopen(pool, "stale.pool");
+	r = root_of(pool);
+	assert_int_equal(r->counter, 4);
+	assert_int_equal(r->words[40], 1);
+	assert_int_equal(r->words[48], 0); /* rolled back, never committed */
+	assert_int_equal(r->words[50], 5050);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* ---- threads ---- */
 
 #define THREADS 8
@@ -623,6 +753,7 @@ main(void)
 		cmocka_unit_test(crash_recovery),
 		cmocka_unit_test(full_pool_rollback_is_recorded),
 		cmocka_unit_test(threads),
+		cmocka_unit_test(stale_handles),
 	};
 	return cmocka_run_group_tests_name("tx", tests, NULL, NULL);
 }
