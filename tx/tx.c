@@ -453,6 +453,87 @@ gaps(const struct nvh_tx *tx, uint64_t off, uint64_t end,
 	return 0;
 }
 
+/* ---- what nvh_tx_add accepts ---- */
+
+/* The object a range lies in. */
+struct span {
+	uint64_t start, size; /* the block */
+	uint32_t type;        /* its header's type id */
+};
+
+/* What the arena bytes at `off`, in no block slot, are. */
+static const char *
+not_a_block(struct nvh_heap *h, uint64_t off)
+{
+	uint64_t rel = off - h->hdr.arenas_off;
+	const struct nvh_arena_rt *r = &h->arena[rel / NVH_ARENA_SIZE];
+	if (r->kind != NVH_K_SMALL)
+		return "in a free arena";
+	if (rel % NVH_ARENA_SIZE < 16ull * h->cls[r->cls].nblocks)
+		return "an object header (reference count, type id)";
+	return "slack of an arena, outside its blocks";
+}
+
+/* nvh_tx_add's rule: [off, off+len) lies inside one live object, or one
+ * this transaction allocated, and is the caller's: not an object header,
+ * a free block (or one another transaction reserved, or one being
+ * freed), slack, the root slot (it holds a counted reference) or one of
+ * nvheap's own objects.  *sp says which object. */
+static int
+range_ok(struct nvh_tx *tx, uint64_t off, uint64_t len, struct span *sp)
+{
+	nvh_pool *pool = tx->pool;
+	struct nvh_heap *h = pool->heap;
+	uint64_t a, b, in;
+	int live;
+	if (off == h->hdr.root_off)
+		return tx_fail(tx, EINVAL, "nvh_tx_add: pool offset %" PRIu64
+			       "+%" PRIu64 " is the root slot, which holds a "
+			       "counted reference: change it with nvh_tx_set",
+			       off, len);
+	if (!nvh_heap_data_ok(pool, off, len))
+		return tx_fail(tx, EINVAL, "nvh_tx_add: range at pool offset %"
+			       PRIu64 "+%" PRIu64 " is not object memory", off,
+			       len);
+	if (nvh_heap_geometry(h, off, &a, &b, &in, &live))
+		return tx_fail(tx, EINVAL, "nvh_tx_add: pool offset %" PRIu64
+			       "+%" PRIu64 " is %s, not the caller's", off, len,
+			       not_a_block(h, off));
+	int large = h->arena[a].kind == NVH_K_LARGE;
+	sp->start = off - in;
+	sp->size = large ? h->arena[a].run * (uint64_t)NVH_ARENA_SIZE
+			 : h->cls[h->arena[a].cls].block_size;
+	if (len > sp->size - in)
+		return tx_fail(tx, EINVAL, "nvh_tx_add: range at pool offset %"
+			       PRIu64 "+%" PRIu64 " leaves the object at %" PRIu64
+			       " (%" PRIu64 " bytes): a range lies inside one "
+			       "object", off, len, sp->start, sp->size);
+	if (live) {
+		const struct nvh_objhdr *oh = (const void *)(pool->base +
+			nvh_objhdr_off(h, a, b, large));
+		sp->type = NVH_HDR_TYPE(oh->word);
+	} else {
+		const uint64_t *ix = tx->nfresh ? nvh_u64map_find(&tx->fresh_ix,
+								  sp->start)
+						: NULL;
+		if (!ix)
+			return tx_fail(tx, EINVAL, "nvh_tx_add: pool offset %"
+				       PRIu64 "+%" PRIu64 " is in a free block "
+				       "(free, or reserved or being freed by a "
+				       "transaction), not in a live object", off,
+				       len);
+		sp->type = tx->fresh[*ix].type;
+	}
+	if (sp->type >= NVH_TYPEID_USER_MAX && sp->type < NVH_TYPE_TABLE_BASE)
+		return tx_fail(tx, EINVAL, "nvh_tx_add: pool offset %" PRIu64
+			       "+%" PRIu64 " is in nvheap's own object at %" PRIu64
+			       " (type 0x%" PRIx32 "%s), not the caller's", off,
+			       len, sp->start, sp->type,
+			       sp->type == NVH_TYPEID_TABLE ? ", the type table"
+							    : "");
+	return 0;
+}
+
 NVH_API int
 nvh_tx_add(nvh_tx *tx, void *addr, size_t len)
 {
@@ -468,9 +549,9 @@ nvh_tx_add(nvh_tx *tx, void *addr, size_t len)
 		return tx_fail(tx, EINVAL, "nvh_tx_add: range %p+%zu is not "
 			       "inside the pool", addr, len);
 	uint64_t off = (uint64_t)(p - pool->base);
-	if (!nvh_heap_data_ok(pool, off, len))
-		return tx_fail(tx, EINVAL, "nvh_tx_add: range at pool offset %"
-			       PRIu64 "+%zu is not object memory", off, len);
+	struct span sp;
+	if ((rc = range_ok(tx, off, len, &sp)))
+		return rc;
 	return nvh_tx_snapshot(tx, off, len);
 }
 

@@ -49,7 +49,10 @@ typedef struct nvh_tx nvh_tx;
 NVH_API nvh_tx *nvh_tx_begin(nvh_pool *pool);
 
 /* Snapshot [addr, addr+len) before modifying it.  Costs one persist barrier
- * unless every byte is already covered (earlier snapshot, new object). */
+ * unless every byte is already covered (earlier snapshot, new object).
+ * The range must lie inside one live object, or one this transaction
+ * allocated; anything else (object headers, free or reserved blocks,
+ * nvheap's own objects, the root slot: use nvh_tx_set) is EINVAL. */
 NVH_API int nvh_tx_add(nvh_tx *tx, void *addr, size_t len);
 
 /* Allocate; the object exists only if the transaction commits.  Returns

@@ -1,7 +1,8 @@
 /*
  * test_tx.c -- transactions: commit, abort, failures, nesting, snapshot
  * merging, barrier budget, huge transactions, out of space, threads,
- * crashes in a child process, and stale handles, which must be refused.
+ * crashes in a child process, and misuse that must be refused (stale
+ * handles, snapshots of metadata).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,6 +16,7 @@
 #include "heap/heap.h"
 #include "heap/pool.h"
 #include "tx/tx.h"
+#undef nvh_tx_current /* this suite calls the public one (the handle) */
 #undef nvh_tx_current /* this suite calls the public one (the handle) */
 
 #define MIB (1ull << 20)
@@ -541,7 +543,7 @@ crash_recovery(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
-/* ---- misuse: stale handles ---- */
+/* ---- misuse: stale handles, snapshots of metadata ---- */
 
 /* The handle of a transaction that ended is refused by every call, also
  * once the thread has begun another transaction (whose state reuses the
@@ -670,6 +672,127 @@ stale_handles(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* nvh_tx_add of [addr, addr+len) is refused (EINVAL, the message saying
+ * `why`), fails the transaction and changes nothing. */
+static void
+add_refused(nvh_pool *pool, const void *addr, size_t len, const char *why)
+{
+	unsigned char before[64];
+	size_t n = len < sizeof(before) ? len : sizeof(before);
+	memcpy(before, addr, n);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	uint64_t b0 = barriers(pool);
+	assert_int_equal(nvh_tx_add(tx, (void *)addr, len), -EINVAL);
+	assert_errmsg_has(why);
+	assert_errmsg_has("nvh_tx_add");
+	assert_int_equal(barriers(pool), b0); /* nothing was logged */
+	assert_int_equal(nvh_tx_commit(tx), -EINVAL);
+	assert_memory_equal(before, addr, n);
+	assert_nvh_ok(nvh_heap_verify(pool));
+}
+
+struct reserver {
+	nvh_pool *pool;
+	nvh_oid o;
+	pthread_barrier_t reserved, done;
+};
+
+static void *
+reserve_and_wait(void *arg)
+{
+	struct reserver *s = arg;
+	nvh_tx *tx = nvh_tx_begin(s->pool);
+	s->o = tx ? nvh_tx_alloc(tx, 64, 1, NVH_TX_ZERO) : NVH_OID_NULL;
+	pthread_barrier_wait(&s->reserved);
+	pthread_barrier_wait(&s->done);
+	if (tx)
+		nvh_tx_abort(tx);
+	return NULL;
+}
+
+NVH_TYPE(tnode);
+NVH_TYPE(thold);
+
+struct tnode {
+	uint64_t v;
+	tnode_ptr next;
+	uint64_t w;
+};
+
+struct thold {
+	uint64_t n;
+	tnode_ptr a, b;
+	nvh_oid any;
+	tnode_ptr kid[3];
+};
+
+NVH_TYPE_DEFINE(tnode, 0, NVH_PTR(tnode, next, tnode));
+NVH_TYPE_DEFINE(thold, 0, NVH_PTR(thold, a, tnode) NVH_PTR(thold, b, tnode)
+		{offsetof(struct thold, any), 0, NULL, 0},
+		NVH_PTR_N(thold, kid, 3, tnode));
+
+/* Object headers (counts, type ids), free blocks, blocks another
+ * transaction reserved, the root slot, the type table and ranges that
+ * leave their object are not the caller's to snapshot. */
+static void
+tx_add_refuses_metadata(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("addmeta.pool", 8 * MIB);
+	struct root *r = root_of(pool);
+	struct nvh_heap *h = pool->heap;
+	uint64_t off = (uint64_t)((char *)r - pool->base), a, b, in;
+	int live;
+	assert_int_equal(nvh_heap_geometry(h, off, &a, &b, &in, &live), 0);
+	const char *hdr = pool->base + nvh_objhdr_off(h, a, b, 0);
+	add_refused(pool, hdr, 16, "object header");
+	add_refused(pool, hdr + 8, 4, "object header");
+	/* a freed block, and one never allocated */
+	assert_nvh_ok(nvh_alloc(pool, &r->extra, 64, 1, NULL, NULL));
+	char *gone = nvh_direct(pool, r->extra);
+	assert_nvh_ok(nvh_free(pool, &r->extra));
+	add_refused(pool, gone + 8, 8, "free block");
+	/* a block another thread's transaction reserved */
+	struct reserver s = {.pool = pool};
+	pthread_barrier_init(&s.reserved, NULL, 2);
+	pthread_barrier_init(&s.done, NULL, 2);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, reserve_and_wait, &s), 0);
+	pthread_barrier_wait(&s.reserved);
+	assert_false(NVH_OID_IS_NULL(s.o));
+	add_refused(pool, nvh_direct(pool, s.o), 8, "free block");
+	pthread_barrier_wait(&s.done);
+	pthread_join(th, NULL);
+	pthread_barrier_destroy(&s.reserved);
+	pthread_barrier_destroy(&s.done);
+	/* the root slot holds a counted reference: nvh_tx_set only */
+	add_refused(pool, nvh_root_slot(pool), 8, "root slot");
+	/* nvheap's own type table */
+	assert_nvh_ok(nvh_type_register(pool, &tnode_type));
+	nvh_oid table = {*(uint64_t *)(pool->base + h->hdr.root_off + 16)};
+	assert_false(NVH_OID_IS_NULL(table));
+	add_refused(pool, nvh_direct(pool, table), 8, "nvheap's own");
+	/* a range leaving its object (into the next block) */
+	size_t usable = nvh_usable_size(pool, *nvh_root_slot(pool));
+	add_refused(pool, (char *)r + usable - 8, 16, "one object");
+	/* allocator metadata outside the arenas, as before */
+	add_refused(pool, pool->base + h->hdr.bitmaps_off, 8, "not object memory");
+	/* the caller's bytes of live and new objects stay fine */
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(tx, r, usable));
+	nvh_oid o = nvh_tx_alloc(tx, 100, 1, 0);
+	uint64_t b0 = barriers(pool);
+	assert_nvh_ok(nvh_tx_add(tx, nvh_direct(pool, o), 100));
+	assert_int_equal(barriers(pool), b0);
+	r->counter = 9;
+	r->extra = o;
+	assert_nvh_ok(nvh_tx_commit(tx));
+	pool = reopen(pool, "addmeta.pool");
+	assert_int_equal(root_of(pool)->counter, 9);
+	assert_nvh_ok(nvh_heap_verify(pool));
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* ---- threads ---- */
 
 #define THREADS 8
@@ -754,6 +877,7 @@ main(void)
 		cmocka_unit_test(full_pool_rollback_is_recorded),
 		cmocka_unit_test(threads),
 		cmocka_unit_test(stale_handles),
+		cmocka_unit_test(tx_add_refuses_metadata),
 	};
 	return cmocka_run_group_tests_name("tx", tests, NULL, NULL);
 }
