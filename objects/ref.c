@@ -258,6 +258,7 @@ nvh_tx_set(nvh_tx *tx, nvh_oid *field, nvh_oid value)
 	uint64_t old = field->off, ooff = 0;
 	if ((rc = nvh_tx_snapshot(tx, foff, 8)))
 		return rc;
+	nvh_tx_expect(tx, foff, value.off);
 	field->off = value.off;
 	if (value.off && nvh_type_counted(vi.rt))
 		rc = rc_add(tx, vi.off, +1);

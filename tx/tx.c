@@ -72,16 +72,13 @@ handle_of(const struct nvh_tx *tx)
 	return (nvh_tx *)(uintptr_t)tx->handle;
 }
 
-/* The transaction handle h names: the calling thread's current one (its
- * handle, or the transaction itself from inside the library).  Else NULL,
- * with a message saying what h is. */
+/* h is not the thread's current transaction: NULL, with a message
+ * saying what h is. */
 static struct nvh_tx *
-tx_of(const void *h, const char *fn)
+not_current(const void *h, const char *fn)
 {
 	struct nvh_tx *tx = tls_tx;
 	uint64_t v = (uint64_t)(uintptr_t)h;
-	if (tx && (v == tx->handle || h == tx))
-		return tx;
 	if (!h)
 		nvh_err(EINVAL, "%s: NULL transaction handle", fn);
 	else if (!(v & H_TAG))
@@ -98,6 +95,18 @@ tx_of(const void *h, const char *fn)
 	return NULL;
 }
 
+/* The transaction handle h names: the calling thread's current one (its
+ * handle, or the transaction itself from inside the library).  Else NULL,
+ * with a message saying what h is. */
+static inline struct nvh_tx *
+tx_of(const void *h, const char *fn)
+{
+	struct nvh_tx *tx = tls_tx;
+	if (tx && ((uint64_t)(uintptr_t)h == tx->handle || h == tx))
+		return tx;
+	return not_current(h, fn);
+}
+
 static void
 spare_free(void *p)
 {
@@ -108,8 +117,11 @@ spare_free(void *p)
 	free(tx->aux);
 	free(tx->undo);
 	free(tx->rc);
+	free(tx->ptrs);
+	free(tx->sets);
 	nvh_u64map_fini(&tx->fresh_ix);
 	nvh_u64map_fini(&tx->rc_ix);
+	nvh_u64map_fini(&tx->set_ix);
 	free(tx);
 }
 
@@ -209,16 +221,6 @@ nvh_tx_check(struct nvh_tx *tx, const char *fn)
 	return t ? tx_check(t, fn) : -EINVAL;
 }
 
-int
-nvh_tx_enter(struct nvh_tx **h, const char *fn)
-{
-	struct nvh_tx *tx = tx_of(*h, fn);
-	if (!tx)
-		return -EINVAL;
-	*h = tx;
-	return tx_check(tx, fn);
-}
-
 /* Fail fast on a transaction that already failed (tx: from tx_of). */
 static int
 tx_check(struct nvh_tx *tx, const char *fn)
@@ -227,6 +229,23 @@ tx_check(struct nvh_tx *tx, const char *fn)
 		return nvh_err(tx->err, "%s: %s: the transaction failed earlier: "
 			       "%s", fn, tx->pool->path, tx->why);
 	return 0;
+}
+
+/* nvh_tx_enter, inline for this file's entry points. */
+static inline int
+enter(struct nvh_tx **h, const char *fn)
+{
+	struct nvh_tx *tx = tx_of(*h, fn);
+	if (!tx)
+		return -EINVAL;
+	*h = tx;
+	return tx->err ? tx_check(tx, fn) : 0;
+}
+
+int
+nvh_tx_enter(struct nvh_tx **h, const char *fn)
+{
+	return enter(h, fn);
 }
 
 NVH_API nvh_tx *
@@ -453,6 +472,9 @@ gaps(const struct nvh_tx *tx, uint64_t off, uint64_t end,
 	return 0;
 }
 
+static int snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len,
+		    const struct nvh_rtype *rt, uint64_t start);
+
 /* ---- what nvh_tx_add accepts ---- */
 
 /* The object a range lies in. */
@@ -537,7 +559,7 @@ range_ok(struct nvh_tx *tx, uint64_t off, uint64_t len, struct span *sp)
 NVH_API int
 nvh_tx_add(nvh_tx *tx, void *addr, size_t len)
 {
-	int rc = nvh_tx_enter(&tx, "nvh_tx_add");
+	int rc = enter(&tx, "nvh_tx_add");
 	if (rc)
 		return rc;
 	nvh_pool *pool = tx->pool;
@@ -549,10 +571,13 @@ nvh_tx_add(nvh_tx *tx, void *addr, size_t len)
 		return tx_fail(tx, EINVAL, "nvh_tx_add: range %p+%zu is not "
 			       "inside the pool", addr, len);
 	uint64_t off = (uint64_t)(p - pool->base);
-	struct span sp;
+	struct span sp = {0, 0, 0};
 	if ((rc = range_ok(tx, off, len, &sp)))
 		return rc;
-	return nvh_tx_snapshot(tx, off, len);
+	const struct nvh_rtype *rt = NULL;
+	if (sp.type >= NVH_TYPE_TABLE_BASE)
+		rt = nvh_type_fit(pool, sp.type, sp.size);
+	return snapshot(tx, off, len, rt && rt->nfields ? rt : NULL, sp.start);
 }
 
 int
@@ -560,6 +585,185 @@ nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len)
 {
 	if (!(tx = tx_of(tx, "nvh_tx_add")))
 		return -EINVAL;
+	return snapshot(tx, off, len, NULL, 0);
+}
+
+/* ---- strong pointer fields: changed only through nvh_tx_set ---- */
+
+/* Remember the strong fields of the object at `start` (type rt) that the
+ * new snapshot segments g[0..ng) cover, with their values now (before the
+ * caller changes anything): commit checks them. */
+static int
+remember_ptrs(struct nvh_tx *tx, const struct nvh_rtype *rt, uint64_t start,
+	      const struct nvh_range *g, size_t ng)
+{
+	const char *base = tx->pool->base;
+	for (size_t i = 0; i < ng; i++) {
+		uint64_t lo = g[i].off - start, hi = lo + g[i].len;
+		for (uint32_t k = 0; k < rt->nfields; k++) {
+			const struct nvh_rfield *f = &rt->fields[k];
+			uint64_t end = f->offset + 8ull * f->count;
+			if ((f->flags & NVH_FIELD_WEAK) || hi <= f->offset ||
+			    lo >= end)
+				continue;
+			uint64_t e = lo > f->offset ? (lo - f->offset) / 8 : 0;
+			uint64_t e1 = hi < end ? (hi - f->offset + 7) / 8 : f->count;
+			for (; e < e1; e++) {
+				if (grow((void **)&tx->ptrs, &tx->cptrs, tx->nptrs,
+					 sizeof(*tx->ptrs)))
+					return nvh_err(ENOMEM, "out of memory");
+				uint64_t fo = start + f->offset + 8 * e;
+				tx->ptrs[tx->nptrs].off = fo;
+				memcpy(&tx->ptrs[tx->nptrs++].val, base + fo, 8);
+			}
+		}
+	}
+	return 0;
+}
+
+/* Up to this many stored fields, tx->sets is searched, not indexed (a
+ * small transaction pays no hash table). */
+#define SETS_LINEAR 16
+
+/* The index in tx->sets of the field at `off`, or -1. */
+static long
+set_find(const struct nvh_tx *tx, uint64_t off)
+{
+	if (tx->set_ix.n) {
+		const uint64_t *ix = nvh_u64map_find(&tx->set_ix, off);
+		return ix ? (long)*ix : -1;
+	}
+	for (size_t i = 0; i < tx->nsets; i++)
+		if (tx->sets[i].off == off)
+			return (long)i;
+	return -1;
+}
+
+void
+nvh_tx_expect(struct nvh_tx *tx, uint64_t off, uint64_t value)
+{
+	long i = set_find(tx, off);
+	if (i >= 0) {
+		tx->sets[i].val = value;
+		return;
+	}
+	if (grow((void **)&tx->sets, &tx->csets, tx->nsets, sizeof(*tx->sets))) {
+		tx_fail(tx, ENOMEM, "nvh_tx_set: out of memory");
+		return;
+	}
+	tx->sets[tx->nsets++] = (struct nvh_tx_ptr){off, value};
+	int rc = 0;
+	if (tx->set_ix.n) /* indexed: this one too */
+		rc = nvh_u64map_put(&tx->set_ix, off, tx->nsets - 1);
+	else if (tx->nsets > SETS_LINEAR) /* many now: index them all */
+		for (size_t k = 0; k < tx->nsets && !rc; k++)
+			rc = nvh_u64map_put(&tx->set_ix, tx->sets[k].off, k);
+	if (rc)
+		tx_fail(tx, ENOMEM, "nvh_tx_set: out of memory");
+}
+
+/* Forget what nvh_tx_set stored at `off` (its object is gone). */
+static void
+set_drop(struct nvh_tx *tx, uint64_t off)
+{
+	long i = set_find(tx, off);
+	if (i < 0)
+		return;
+	if (tx->set_ix.n)
+		nvh_u64map_del(&tx->set_ix, off);
+	tx->sets[i] = tx->sets[--tx->nsets];
+	if ((size_t)i < tx->nsets && tx->set_ix.n) /* overwrites: no fail */
+		nvh_u64map_put(&tx->set_ix, tx->sets[i].off, (uint64_t)i);
+}
+
+/* The strong field at `off` holds `now`, not `want`: say which field of
+ * what, and refuse. */
+static int
+ptr_changed(struct nvh_tx *tx, uint64_t off, uint64_t want, uint64_t now)
+{
+	nvh_pool *pool = tx->pool;
+	char what[160] = "a strong pointer field";
+	uint64_t a, b, in;
+	int live;
+	if (off == pool->heap->hdr.root_off) {
+		snprintf(what, sizeof(what), "the root slot");
+	} else if (!nvh_heap_geometry(pool->heap, off, &a, &b, &in, &live)) {
+		uint32_t type = 0;
+		const uint64_t *ix = nvh_u64map_find(&tx->fresh_ix, off - in);
+		if (live)
+			type = NVH_HDR_TYPE(((const struct nvh_objhdr *)
+				(pool->base + nvh_objhdr_off(pool->heap, a, b,
+				 pool->heap->arena[a].kind == NVH_K_LARGE)))->word);
+		else if (ix)
+			type = tx->fresh[*ix].type;
+		const struct nvh_rtype *rt = nvh_type_get(pool, type);
+		for (uint32_t k = 0; rt && k < rt->nfields; k++) {
+			const struct nvh_rfield *f = &rt->fields[k];
+			if (in < f->offset || in >= f->offset + 8ull * f->count)
+				continue;
+			char el[32] = "";
+			if (f->count > 1)
+				snprintf(el, sizeof(el), " element %" PRIu64,
+					 (in - f->offset) / 8);
+			snprintf(what, sizeof(what), "\"%s\" field %" PRIu32 "%s "
+				 "(offset %" PRIu32 ") of the %s object at %" PRIu64,
+				 rt->name, k, el, f->offset,
+				 live ? "live" : "new", off - in);
+			break;
+		}
+	}
+	return nvh_err(EINVAL, "nvh_tx_commit: %s: rolled back: %s (pool "
+		       "offset %" PRIu64 ") holds 0x%" PRIx64 " but 0x%" PRIx64
+		       " was %s: a plain store into a strong pointer field "
+		       "bypasses the reference counts; use nvh_tx_set",
+		       pool->path, what, off, now, want,
+		       set_find(tx, off) >= 0 ? "stored by nvh_tx_set"
+		       : "there (snapshot or new object)");
+}
+
+int
+nvh_tx_ptrs_verify(struct nvh_tx *tx)
+{
+	const char *base = tx->pool->base;
+	uint64_t v;
+	for (size_t i = 0; i < tx->nsets; i++) {
+		memcpy(&v, base + tx->sets[i].off, 8);
+		if (v != tx->sets[i].val)
+			return ptr_changed(tx, tx->sets[i].off, tx->sets[i].val, v);
+	}
+	/* (a field nvh_tx_set stored was checked above) */
+	for (size_t i = 0; i < tx->nptrs; i++) {
+		memcpy(&v, base + tx->ptrs[i].off, 8);
+		if (v != tx->ptrs[i].val && (!tx->nsets ||
+					     set_find(tx, tx->ptrs[i].off) < 0))
+			return ptr_changed(tx, tx->ptrs[i].off, tx->ptrs[i].val,
+					   v);
+	}
+	/* new typed objects: a field nvh_tx_set did not store is null */
+	for (size_t i = 0; tx->typed_fresh && i < tx->nfresh; i++) {
+		const struct nvh_rtype *rt = nvh_type_get(tx->pool,
+							  tx->fresh[i].type);
+		for (uint32_t k = 0; rt && k < rt->nfields; k++) {
+			const struct nvh_rfield *f = &rt->fields[k];
+			if (f->flags & NVH_FIELD_WEAK)
+				continue;
+			for (uint32_t e = 0; e < f->count; e++) {
+				uint64_t fo = tx->fresh[i].blk.off + f->offset + 8ull * e;
+				memcpy(&v, base + fo, 8);
+				if (v && set_find(tx, fo) < 0)
+					return ptr_changed(tx, fo, 0, v);
+			}
+		}
+	}
+	return 0;
+}
+
+/* Snapshot [off, off+len); rt: the type of the object it lies in, if it
+ * has pointer fields (their values are remembered). */
+static int
+snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len,
+	 const struct nvh_rtype *rt, uint64_t start)
+{
 	nvh_pool *pool = tx->pool;
 	int rc;
 	struct nvh_range gbuf[INLINE_GAPS], *g = gbuf;
@@ -643,6 +847,8 @@ nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len)
 			rc = range_insert(&tx->snap, &tx->nsnap, &tx->csnap,
 					  g[i].off, g[i].len);
 	}
+	if (!rc && rt)
+		rc = remember_ptrs(tx, rt, start, g, ng);
 	if (g != gbuf)
 		free(g);
 	if (rc)
@@ -653,7 +859,7 @@ nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len)
 NVH_API nvh_oid
 nvh_tx_alloc(nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 {
-	if (nvh_tx_enter(&tx, "nvh_tx_alloc"))
+	if (enter(&tx, "nvh_tx_alloc"))
 		return NVH_OID_NULL;
 	if (type >= NVH_TYPEID_USER_MAX) {
 		/* (typed objects come from nvh_tx_alloc_typed) */
@@ -694,6 +900,8 @@ nvh_tx_alloc_id(struct nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 	}
 	tx->fresh[tx->nfresh++] = (struct nvh_tx_new){
 		k, size, type, NVH_HDR_MAKE(type, 0, 0), 0};
+	if (type >= NVH_TYPE_TABLE_BASE)
+		tx->typed_fresh = 1; /* commit checks its pointer fields */
 	if (flags & NVH_TX_ZERO)
 		memset(tx->pool->base + k.off, 0, size); /* flushed at commit */
 	return (nvh_oid){nvh_oid_tagged(tx->pool, k.off)};
@@ -716,7 +924,7 @@ nvh_tx_free_internal(nvh_tx *tx, nvh_oid oid)
 static int
 tx_free(nvh_tx *tx, nvh_oid oid, int internal)
 {
-	int rc = nvh_tx_enter(&tx, "nvh_tx_free");
+	int rc = enter(&tx, "nvh_tx_free");
 	if (rc)
 		return rc;
 	uint64_t off;
@@ -734,10 +942,16 @@ tx_free(nvh_tx *tx, nvh_oid oid, int internal)
 			return tx_fail(tx, EINVAL, "nvh_tx_free: reference "
 				       "counted objects are freed when unlinked");
 		/* a manual object's strong fields give their references up */
-		rc = nvh_obj_drop_fields(tx, off, nvh_type_get(tx->pool,
-							       tx->fresh[i].type));
+		const struct nvh_rtype *rt = nvh_type_get(tx->pool,
+							  tx->fresh[i].type);
+		rc = nvh_obj_drop_fields(tx, off, rt);
 		if (rc)
 			return rc;
+		/* ... and what nvh_tx_set stored in them is no longer
+		 * expected (the block may be allocated again) */
+		for (uint32_t k = 0; rt && tx->nsets && k < rt->nfields; k++)
+			for (uint32_t e = 0; e < rt->fields[k].count; e++)
+				set_drop(tx, off + rt->fields[k].offset + 8ull * e);
 		nvh_blk_unreserve(tx->pool, &tx->fresh[i].blk);
 		nvh_u64map_del(&tx->fresh_ix, off);
 		tx->fresh[i] = tx->fresh[--tx->nfresh];

@@ -108,7 +108,9 @@ NVH_API nvh_oid nvh_tx_alloc_typed(nvh_tx *tx, const struct nvh_type *t,
  * type, moves the reference counts.  Anything else is refused (EINVAL)
  * and changes nothing: a field that is no pointer field, an address or
  * offset outside the heap, a freed block, an interior pointer, an object of
- * another pool or of the wrong type.
+ * another pool or of the wrong type.  Strong fields change only through
+ * it: a plain store into one (after nvh_tx_add, or in a new object) makes
+ * the commit fail with EINVAL and roll back.
  */
 NVH_API int nvh_tx_set(nvh_tx *tx, nvh_oid *field, nvh_oid value);
 NVH_API int nvh_tx_set_weak(nvh_tx *tx, nvh_weak *field, nvh_oid value);
