@@ -477,12 +477,6 @@ static int snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len,
 
 /* ---- what nvh_tx_add accepts ---- */
 
-/* The object a range lies in. */
-struct span {
-	uint64_t start, size; /* the block */
-	uint32_t type;        /* its header's type id */
-};
-
 /* What the arena bytes at `off`, in no block slot, are. */
 static const char *
 not_a_block(struct nvh_heap *h, uint64_t off)
@@ -502,12 +496,18 @@ not_a_block(struct nvh_heap *h, uint64_t off)
  * freed), slack, the root slot (it holds a counted reference) or one of
  * nvheap's own objects.  *sp says which object. */
 static int
-range_ok(struct nvh_tx *tx, uint64_t off, uint64_t len, struct span *sp)
+range_ok(struct nvh_tx *tx, uint64_t off, uint64_t len,
+	 struct nvh_tx_span *sp)
 {
 	nvh_pool *pool = tx->pool;
 	struct nvh_heap *h = pool->heap;
 	uint64_t a, b, in;
 	int live;
+	if (tx->last.size && off >= tx->last.start &&
+	    len <= tx->last.start + tx->last.size - off) {
+		*sp = tx->last; /* the object the last range was in */
+		return 0;
+	}
 	if (off == h->hdr.root_off)
 		return tx_fail(tx, EINVAL, "nvh_tx_add: pool offset %" PRIu64
 			       "+%" PRIu64 " is the root slot, which holds a "
@@ -553,6 +553,7 @@ range_ok(struct nvh_tx *tx, uint64_t off, uint64_t len, struct span *sp)
 			       len, sp->start, sp->type,
 			       sp->type == NVH_TYPEID_TABLE ? ", the type table"
 							    : "");
+	tx->last = *sp;
 	return 0;
 }
 
@@ -571,7 +572,7 @@ nvh_tx_add(nvh_tx *tx, void *addr, size_t len)
 		return tx_fail(tx, EINVAL, "nvh_tx_add: range %p+%zu is not "
 			       "inside the pool", addr, len);
 	uint64_t off = (uint64_t)(p - pool->base);
-	struct span sp = {0, 0, 0};
+	struct nvh_tx_span sp = {0, 0, 0};
 	if ((rc = range_ok(tx, off, len, &sp)))
 		return rc;
 	const struct nvh_rtype *rt = NULL;
@@ -927,6 +928,7 @@ tx_free(nvh_tx *tx, nvh_oid oid, int internal)
 	int rc = enter(&tx, "nvh_tx_free");
 	if (rc)
 		return rc;
+	tx->last.size = 0; /* it may be the object nvh_tx_add last saw */
 	uint64_t off;
 	if (oid.off == 0)
 		return 0;

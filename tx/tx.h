@@ -26,6 +26,12 @@ struct nvh_tx_new {
 	int dropped;     /* typed, never linked: not allocated after all */
 };
 
+/* The object an nvh_tx_add range lies in: its block, its type id. */
+struct nvh_tx_span {
+	uint64_t start, size;
+	uint32_t type;
+};
+
 /* A strong pointer field a snapshot covered, and its value then. */
 struct nvh_tx_ptr {
 	uint64_t off;
@@ -44,6 +50,10 @@ struct nvh_tx {
 	/* snapshotted ranges, sorted, merged, disjoint */
 	struct nvh_range *snap;
 	size_t nsnap, csnap;
+	/* the object the last nvh_tx_add checked (size 0: none), so that
+	 * more ranges in it need no lookup; forgotten when the transaction
+	 * frees or drops objects */
+	struct nvh_tx_span last;
 	/* objects allocated by the transaction */
 	struct nvh_tx_new *fresh;
 	size_t nfresh, cfresh;
@@ -92,6 +102,7 @@ nvh_tx_forget_fresh(struct nvh_tx *tx)
 {
 	tx->nfresh = 0;
 	nvh_u64map_clear(&tx->fresh_ix);
+	tx->last.size = 0;
 }
 
 /* Forget the reference-count deltas, and the pointer fields they follow

@@ -794,6 +794,18 @@ tx_add_refuses_metadata(void **state)
 	r->counter = 9;
 	r->extra = o;
 	assert_nvh_ok(nvh_tx_commit(tx));
+	/* an object this transaction frees is not the caller's any more,
+	 * though the last range checked was in it */
+	for (int fresh = 0; fresh < 2; fresh++) {
+		tx = assert_nvh_ptr(nvh_tx_begin(pool));
+		nvh_oid f = fresh ? nvh_tx_alloc(tx, 100, 1, 0) : r->extra;
+		char *fp = nvh_direct(pool, f);
+		assert_nvh_ok(nvh_tx_add(tx, fp, 8));
+		assert_nvh_ok(nvh_tx_free(tx, f));
+		assert_int_equal(nvh_tx_add(tx, fp + 8, 8), -EINVAL);
+		assert_errmsg_has("free block");
+		assert_int_equal(nvh_tx_commit(tx), -EINVAL);
+	}
 	pool = reopen(pool, "addmeta.pool");
 	assert_int_equal(root_of(pool)->counter, 9);
 	assert_nvh_ok(nvh_heap_verify(pool));
