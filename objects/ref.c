@@ -203,6 +203,8 @@ alloc_typed(nvh_tx *tx, const struct nvh_type *t, size_t size, const char *fn)
 NVH_API nvh_oid
 nvh_tx_alloc_typed(nvh_tx *tx, const struct nvh_type *t, unsigned flags)
 {
+	if (nvh_tx_enter(&tx, "nvh_tx_alloc_typed"))
+		return NVH_OID_NULL;
 	(void)flags; /* typed objects are always zeroed: their pointer
 		      * fields must start null */
 	return alloc_typed(tx, t, t ? t->size : 0, "nvh_tx_alloc_typed");
@@ -211,13 +213,15 @@ nvh_tx_alloc_typed(nvh_tx *tx, const struct nvh_type *t, unsigned flags)
 NVH_API nvh_oid
 nvh_tx_alloc_typed_size(nvh_tx *tx, const struct nvh_type *t, size_t size)
 {
+	if (nvh_tx_enter(&tx, "nvh_tx_alloc_typed_size"))
+		return NVH_OID_NULL;
 	return alloc_typed(tx, t, size, "nvh_tx_alloc_typed_size");
 }
 
 NVH_API int
 nvh_tx_set(nvh_tx *tx, nvh_oid *field, nvh_oid value)
 {
-	int rc = nvh_tx_check(tx, "nvh_tx_set");
+	int rc = nvh_tx_enter(&tx, "nvh_tx_set");
 	if (rc)
 		return rc;
 	struct nvh_pool *pool = tx->pool;
@@ -238,6 +242,7 @@ nvh_tx_set(nvh_tx *tx, nvh_oid *field, nvh_oid value)
 	uint64_t old = field->off, ooff = 0;
 	if ((rc = nvh_tx_snapshot(tx, foff, 8)))
 		return rc;
+	nvh_tx_expect(tx, foff, value.off);
 	field->off = value.off;
 	if (value.off && nvh_type_counted(vi.rt))
 		rc = rc_add(tx, vi.off, +1);
@@ -312,7 +317,7 @@ nvh_obj_drop_fields(struct nvh_tx *tx, uint64_t off, const struct nvh_rtype *rt)
 NVH_API int
 nvh_tx_set_weak(nvh_tx *tx, nvh_weak *field, nvh_oid value)
 {
-	int rc = nvh_tx_check(tx, "nvh_tx_set_weak");
+	int rc = nvh_tx_enter(&tx, "nvh_tx_set_weak");
 	if (rc)
 		return rc;
 	struct nvh_pool *pool = tx->pool;

@@ -12,6 +12,14 @@
  * is an error with a message, never a hang.  Relocking by the owner fails
  * with EDEADLK (they are not recursive), unlocking by a thread that does
  * not hold the mutex (or of an unlocked one) with EPERM.
+ *
+ * They are robust pthread mutexes: when a thread exits holding one, the
+ * kernel (robust futex list) marks it, and the next locker gets it with
+ * EOWNERDEAD, as with pthreads.  We make it consistent at once, so it
+ * stays usable; the EOWNERDEAD tells the new holder that what the mutex
+ * guards may be half changed.
+ * Holders are named by a serial per thread, never reused, so a new
+ * thread is never taken for a dead one (a thread-local address can be).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -99,12 +107,31 @@ struct dmutex {
 	_Atomic uintptr_t owner; /* self() of the holder, 0 if none */
 };
 
-/* Unique among live threads: the address of a thread-local byte. */
+/* Unique among all threads of the process, dead ones included. */
 static uintptr_t
 self(void)
 {
-	static _Thread_local char me;
-	return (uintptr_t)&me;
+	static _Atomic uintptr_t last;
+	static _Thread_local uintptr_t me;
+	if (!me)
+		me = atomic_fetch_add(&last, 1) + 1;
+	return me;
+}
+
+/* A robust mutex: the exit of a thread holding it is noticed by the
+ * next locker (EOWNERDEAD) instead of hanging it. */
+static int
+dmutex_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+	int rc = pthread_mutexattr_init(&a);
+	if (rc)
+		return rc;
+	rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	if (!rc)
+		rc = pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+	return rc;
 }
 
 static struct dmutex *
@@ -125,7 +152,7 @@ mutex_of(nvh_pool *pool, nvh_mutex *mx)
 	const uint64_t *v = nvh_u64map_find(&st->map, off);
 	struct dmutex *m = v ? (struct dmutex *)(uintptr_t)*v : NULL;
 	if (!m && (m = malloc(sizeof(*m)))) {
-		int bad = pthread_mutex_init(&m->m, NULL);
+		int bad = dmutex_init(&m->m);
 		atomic_init(&m->owner, 0);
 		if (bad || nvh_u64map_put(&st->map, off, (uint64_t)(uintptr_t)m)) {
 			if (!bad)
@@ -159,10 +186,27 @@ mutex_result(nvh_pool *pool, nvh_mutex *mx, int r, const char *fn)
 	case EBUSY:
 		return nvh_err(EBUSY, "%s: the mutex at pool offset %" PRIu64
 			       " is held (by this or another thread)", fn, off);
+	case EOWNERDEAD:
+		return nvh_err(EOWNERDEAD, "%s: the thread holding the mutex at "
+			       "pool offset %" PRIu64 " exited without unlocking "
+			       "it; this thread holds it now (what it guards "
+			       "may be half changed)", fn, off);
 	default:
 		return nvh_err(r, "%s: the mutex at pool offset %" PRIu64 ": %s",
 			       fn, off, strerror(r));
 	}
+}
+
+/* We got the mutex (r 0), or got it from a holder that exited (r
+ * EOWNERDEAD): record ourselves, and make it usable again. */
+static int
+taken(struct dmutex *m, int r)
+{
+	if (r == 0 || r == EOWNERDEAD)
+		atomic_store(&m->owner, self());
+	if (r == EOWNERDEAD)
+		pthread_mutex_consistent(&m->m);
+	return r;
 }
 
 /* Only the holder stores its own id into owner or clears it, so reading
@@ -175,9 +219,7 @@ nvh_mutex_lock(nvh_pool *pool, nvh_mutex *mx)
 	if (!m)
 		return -errno;
 	int r = atomic_load(&m->owner) == self() ? EDEADLK
-						  : pthread_mutex_lock(&m->m);
-	if (!r)
-		atomic_store(&m->owner, self());
+				: taken(m, pthread_mutex_lock(&m->m));
 	return mutex_result(pool, mx, r, "nvh_mutex_lock");
 }
 
@@ -188,9 +230,7 @@ nvh_mutex_trylock(nvh_pool *pool, nvh_mutex *mx)
 	if (!m)
 		return -errno;
 	int r = atomic_load(&m->owner) == self() ? EBUSY
-						  : pthread_mutex_trylock(&m->m);
-	if (!r)
-		atomic_store(&m->owner, self());
+				: taken(m, pthread_mutex_trylock(&m->m));
 	return mutex_result(pool, mx, r, "nvh_mutex_trylock");
 }
 
@@ -219,6 +259,17 @@ nvh_mutexes_free(struct nvh_objects *o)
 				continue;
 			struct dmutex *m =
 				(struct dmutex *)(uintptr_t)st->map.s[k].val;
+			/* A mutex a live thread still holds is linked into
+			 * that thread's robust list (glibc and the kernel
+			 * write to it when the thread unlocks or exits): its
+			 * memory must stay.  Only closing a pool while
+			 * holding a mutex leaks it. */
+			int r = pthread_mutex_trylock(&m->m);
+			if (r == EOWNERDEAD)
+				r = pthread_mutex_consistent(&m->m);
+			if (r)
+				continue;
+			pthread_mutex_unlock(&m->m);
 			pthread_mutex_destroy(&m->m);
 			free(m);
 		}

@@ -249,7 +249,8 @@ nvh_type_id(nvh_pool *pool, const char *name)
 	return id;
 }
 
-/* Does the recorded type equal the program's?  Names what differs. */
+/* Does the recorded type equal the program's?  Names what differs, one
+ * message per difference. */
 static int
 same(const struct nvh_rtype *r, const struct nvh_type *t)
 {
@@ -270,16 +271,80 @@ same(const struct nvh_rtype *r, const struct nvh_type *t)
 		const struct nvh_rfield *rf = &r->fields[i];
 		const char *tg = f->target ? f->target : "";
 		uint32_t n = f->count ? f->count : 1;
-		if (rf->offset != f->offset || rf->flags != f->flags ||
-		    rf->count != n || strcmp(rf->target, tg) != 0)
+		if (rf->offset != f->offset)
 			return nvh_err(EINVAL, "type \"%s\" pointer field %" PRIu32
-				       " is recorded at offset %" PRIu32 " to "
-				       "\"%s\"%s x %" PRIu32 ", the program's at %"
-				       PRIu32 " to \"%s\"%s x %" PRIu32, t->name,
-				       i, rf->offset, rf->target,
-				       rf->flags ? " (weak)" : "", rf->count,
-				       f->offset, tg, f->flags ? " (weak)" : "",
-				       n);
+				       " is recorded at offset %" PRIu32 ", the "
+				       "program's at offset %" PRIu32, t->name, i,
+				       rf->offset, f->offset);
+		if (rf->flags != f->flags)
+			return nvh_err(EINVAL, "type \"%s\" pointer field %" PRIu32
+				       " is recorded %s, the program's is %s",
+				       t->name, i, rf->flags ? "weak" : "strong",
+				       f->flags ? "weak" : "strong");
+		if (rf->count != n)
+			return nvh_err(EINVAL, "type \"%s\" pointer field %" PRIu32
+				       " is recorded with %" PRIu32 " element%s, "
+				       "the program's with %" PRIu32, t->name, i,
+				       rf->count, rf->count == 1 ? "" : "s", n);
+		if (strcmp(rf->target, tg) != 0)
+			return nvh_err(EINVAL, "type \"%s\" pointer field %" PRIu32
+				       " is recorded to \"%s\", the program's to "
+				       "\"%s\" (\"\": any type)", t->name, i,
+				       rf->target, tg);
+	}
+	return 0;
+}
+
+/* Bytes of field f: elements times their width. */
+static uint64_t
+field_bytes(const struct nvh_field *f)
+{
+	return nvh_field_width(f->flags) * (uint64_t)(f->count ? f->count : 1);
+}
+
+/* Is field i of t well formed?  One message per cause, naming the type,
+ * the field and the offending value. */
+static int
+check_field(const struct nvh_type *t, uint32_t i)
+{
+	const struct nvh_field *f = &t->fields[i];
+	if (f->flags & ~NVH_FIELD_WEAK)
+		return nvh_err(EINVAL, "type \"%s\" pointer field %" PRIu32
+			       ": unknown flags 0x%" PRIx32 " (known: 0x%x, "
+			       "NVH_FIELD_WEAK)", t->name, i, f->flags,
+			       NVH_FIELD_WEAK);
+	if (f->count > NVH_FIELD_COUNT_MAX)
+		return nvh_err(EINVAL, "type \"%s\" pointer field %" PRIu32
+			       ": count %" PRIu32 " is too large (at most %u)",
+			       t->name, i, f->count, NVH_FIELD_COUNT_MAX);
+	if (f->offset % 8)
+		return nvh_err(EINVAL, "type \"%s\" pointer field %" PRIu32
+			       ": offset %" PRIu32 " is not a multiple of 8",
+			       t->name, i, f->offset);
+	uint64_t w = field_bytes(f), n = f->count ? f->count : 1;
+	if (f->offset > t->size || t->size - f->offset < w)
+		return nvh_err(EINVAL, "type \"%s\" pointer field %" PRIu32
+			       ": bytes %" PRIu32 "..%" PRIu64 " lie outside "
+			       "the type's %" PRIu32 " bytes (%" PRIu64
+			       " element%s of %u bytes, %s)", t->name, i,
+			       f->offset, f->offset + w, t->size, n,
+			       n == 1 ? "" : "s", nvh_field_width(f->flags),
+			       f->flags & NVH_FIELD_WEAK ? "weak" : "strong");
+	size_t tl = f->target ? strlen(f->target) : 0;
+	if (tl > NVH_TYPE_NAME_MAX)
+		return nvh_err(EINVAL, "type \"%s\" pointer field %" PRIu32
+			       ": target type name \"%.*s...\" is %zu bytes, "
+			       "at most %d", t->name, i, NVH_TYPE_NAME_MAX,
+			       f->target, tl, NVH_TYPE_NAME_MAX);
+	for (uint32_t q = 0; q < i; q++) {
+		const struct nvh_field *g = &t->fields[q];
+		uint64_t gw = field_bytes(g);
+		if (f->offset < g->offset + gw && g->offset < f->offset + w)
+			return nvh_err(EINVAL, "type \"%s\": pointer fields %"
+				       PRIu32 " and %" PRIu32 " overlap (bytes %"
+				       PRIu32 "..%" PRIu64 " and %" PRIu32 "..%"
+				       PRIu64 ")", t->name, q, i, g->offset,
+				       g->offset + gw, f->offset, f->offset + w);
 	}
 	return 0;
 }
@@ -287,35 +352,29 @@ same(const struct nvh_rtype *r, const struct nvh_type *t)
 static int
 check_desc(const struct nvh_type *t)
 {
-	if (!t || !t->name || !t->name[0] ||
-	    strlen(t->name) > NVH_TYPE_NAME_MAX)
-		return nvh_err(EINVAL, "type name missing or longer than %d",
+	if (!t)
+		return nvh_err(EINVAL, "NULL type descriptor");
+	if (!t->name || !t->name[0])
+		return nvh_err(EINVAL, "type name missing (%s)",
+			       t->name ? "empty" : "NULL");
+	size_t nl = strlen(t->name);
+	if (nl > NVH_TYPE_NAME_MAX)
+		return nvh_err(EINVAL, "type name \"%.*s...\" is %zu bytes, at "
+			       "most %d", NVH_TYPE_NAME_MAX, t->name, nl,
 			       NVH_TYPE_NAME_MAX);
-	if (t->size == 0 || (t->flags & ~NVH_TYPE_MANUAL) ||
-	    (t->nfields && !t->fields))
-		return nvh_err(EINVAL, "type \"%s\": size 0, unknown flags or "
-			       "no fields array", t->name);
+	if (t->size == 0)
+		return nvh_err(EINVAL, "type \"%s\": size 0", t->name);
+	if (t->flags & ~NVH_TYPE_MANUAL)
+		return nvh_err(EINVAL, "type \"%s\": unknown flags 0x%" PRIx32
+			       " (known: 0x%x, NVH_TYPE_MANUAL)", t->name,
+			       t->flags, NVH_TYPE_MANUAL);
+	if (t->nfields && !t->fields)
+		return nvh_err(EINVAL, "type \"%s\": %" PRIu32 " pointer fields "
+			       "but no fields array", t->name, t->nfields);
 	for (uint32_t i = 0; i < t->nfields; i++) {
-		const struct nvh_field *f = &t->fields[i];
-		uint64_t w = nvh_field_width(f->flags) *
-			     (uint64_t)(f->count ? f->count : 1);
-		if (f->offset % 8 || f->offset > t->size ||
-		    t->size - f->offset < w || f->flags & ~NVH_FIELD_WEAK ||
-		    f->count > NVH_FIELD_COUNT_MAX ||
-		    (f->target && strlen(f->target) > NVH_TYPE_NAME_MAX))
-			return nvh_err(EINVAL, "type \"%s\": pointer field %"
-				       PRIu32 " (offset %" PRIu32 ") is not an "
-				       "aligned field inside the type", t->name,
-				       i, f->offset);
-		for (uint32_t q = 0; q < i; q++) {
-			const struct nvh_field *g = &t->fields[q];
-			uint64_t gw = nvh_field_width(g->flags) *
-				      (uint64_t)(g->count ? g->count : 1);
-			if (f->offset < g->offset + gw && g->offset < f->offset + w)
-				return nvh_err(EINVAL, "type \"%s\": pointer "
-					       "fields %" PRIu32 " and %" PRIu32
-					       " overlap", t->name, q, i);
-		}
+		int rc = check_field(t, i);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -348,6 +407,12 @@ nvh_type_register(nvh_pool *pool, const struct nvh_type *t)
 		return nvh_err(EROFS, "nvh_type_register: %s: type \"%s\" is not "
 			       "in the pool, which is open read-only", pool->path,
 			       t->name);
+	}
+	if (o->ntypes >= NVH_TYPE_MASK + 1 - NVH_TYPE_TABLE_BASE) {
+		pthread_mutex_unlock(&o->lock);
+		return nvh_err(ENOSPC, "nvh_type_register: %s: type \"%s\": the "
+			       "pool's type table is full (%" PRIu32 " types)",
+			       pool->path, t->name, o->ntypes);
 	}
 	/* A new table: the old entries, then this type. */
 	uint32_t nt = o->ntypes + 1, nf = t->nfields;

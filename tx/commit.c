@@ -28,6 +28,10 @@
  *        reserved until its lane's pass ends, so the record stays readable
  *        while it can matter to recovery.
  *
+ * Before any of this, a transaction whose strong pointer fields changed
+ * other than through nvh_tx_set is refused and rolled back (tx.c,
+ * nvh_tx_ptrs_check): the counts would not follow.
+ *
  * Cost in persist barriers: one per nvh_tx_add that logs something; at
  * commit one (nothing allocated) or two (something allocated); none for a
  * transaction that changed nothing.
@@ -218,6 +222,14 @@ int
 nvh_tx_do_commit(struct nvh_tx *tx)
 {
 	nvh_pool *pool = tx->pool;
+	/* A strong pointer field changed by a plain store would commit
+	 * with the counts not following it: refused, rolled back (tx.c). */
+	if (nvh_tx_ptrs_check(tx)) {
+		char why[512];
+		snprintf(why, sizeof(why), "%s", nvh_errormsg());
+		nvh_tx_do_abort(tx, 1);
+		return nvh_err(EINVAL, "%s", why);
+	}
 	if (!tx->nsnap && !tx->nfresh && !tx->nfrees) {
 		/* Changed nothing; rolled-back snapshots aside. */
 		return 0;

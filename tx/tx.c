@@ -7,6 +7,18 @@
  * allocated), then fences: the snapshot is durable before the caller
  * modifies the range (commit.c, T1).  Allocations are DRAM reservations
  * and frees DRAM claims until commit; neither writes to the medium.
+ *
+ * Handles: the caller names a transaction by a token, not by the address
+ * of its state, which is recycled (the thread's next transaction has the
+ * same address, so a handle kept after its commit would commit the next
+ * transaction).  A token is bit 63 | the thread's serial (24 bits) << 39
+ * | the thread's count of transactions (39 bits): no two transactions of
+ * a process share one (up to 2^39 transactions per thread and 2^24
+ * threads), none is an address (bit 63 is kernel space on the 64-bit
+ * platforms nvheap runs on, so a stray dereference faults at once), and
+ * making one costs no allocation and no shared atomic.  Every public
+ * entry point turns the handle into the state (tx_of) by comparing it
+ * with the thread's current transaction's.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,11 +35,77 @@
 #include "objects/obj.h"
 #include "tx/tx.h"
 
+_Static_assert(sizeof(void *) == 8, "handles are 64-bit tokens");
+
 static _Thread_local struct nvh_tx *tls_tx;
 /* The thread's last transaction, kept with its arrays for the next one. */
 static _Thread_local struct nvh_tx *tls_spare;
 static pthread_key_t spare_key;
 static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+
+/* ---- handles ---- */
+
+#define H_TAG (1ull << 63)
+#define H_SEQ_BITS 39
+#define H_SEQ_MASK ((1ull << H_SEQ_BITS) - 1)
+
+static _Atomic uint32_t h_threads;   /* serials given to threads */
+static _Thread_local uint64_t h_base; /* H_TAG | serial << 39, 0: none yet */
+static _Thread_local uint64_t h_seq;
+
+/* The handle of the thread's next transaction. */
+static uint64_t
+handle_new(void)
+{
+	if (!h_base)
+		h_base = H_TAG | (uint64_t)((atomic_fetch_add(&h_threads, 1) + 1) &
+					    0xffffff) << H_SEQ_BITS;
+	h_seq = (h_seq + 1) & H_SEQ_MASK;
+	if (!h_seq)
+		h_seq = 1;
+	return h_base | h_seq;
+}
+
+static nvh_tx *
+handle_of(const struct nvh_tx *tx)
+{
+	return (nvh_tx *)(uintptr_t)tx->handle;
+}
+
+/* h is not the thread's current transaction: NULL, with a message
+ * saying what h is. */
+static struct nvh_tx *
+not_current(const void *h, const char *fn)
+{
+	struct nvh_tx *tx = tls_tx;
+	uint64_t v = (uint64_t)(uintptr_t)h;
+	if (!h)
+		nvh_err(EINVAL, "%s: NULL transaction handle", fn);
+	else if (!(v & H_TAG))
+		nvh_err(EINVAL, "%s: %p is not a transaction handle", fn, h);
+	else if ((v & ~H_SEQ_MASK) == h_base)
+		nvh_err(EINVAL, "%s: stale transaction handle: its transaction "
+			"was committed or aborted (this thread has %s)", fn,
+			tx ? "another transaction open, which it leaves alone"
+			   : "no transaction open");
+	else
+		nvh_err(EINVAL, "%s: the transaction handle belongs to another "
+			"thread (or is stale): a transaction is used only by the "
+			"thread that began it", fn);
+	return NULL;
+}
+
+/* The transaction handle h names: the calling thread's current one (its
+ * handle, or the transaction itself from inside the library).  Else NULL,
+ * with a message saying what h is. */
+static inline struct nvh_tx *
+tx_of(const void *h, const char *fn)
+{
+	struct nvh_tx *tx = tls_tx;
+	if (tx && ((uint64_t)(uintptr_t)h == tx->handle || h == tx))
+		return tx;
+	return not_current(h, fn);
+}
 
 static void
 spare_free(void *p)
@@ -39,8 +117,11 @@ spare_free(void *p)
 	free(tx->aux);
 	free(tx->undo);
 	free(tx->rc);
+	free(tx->ptrs);
+	free(tx->sets);
 	nvh_u64map_fini(&tx->fresh_ix);
 	nvh_u64map_fini(&tx->rc_ix);
+	nvh_u64map_fini(&tx->set_ix);
 	free(tx);
 }
 
@@ -81,15 +162,23 @@ nvh_tx_recycle(struct nvh_tx *tx)
 	tx->depth = 0;
 	tx->lane = NULL;
 	tx->pool = NULL;
+	tx->handle = 0;
 	pthread_once(&spare_once, spare_init);
 	tls_spare = tx;
 	pthread_setspecific(spare_key, tx); /* freed at thread exit */
 }
 
+struct nvh_tx *
+nvh_tx_running(const nvh_pool *pool)
+{
+	return tls_tx && tls_tx->pool == pool ? tls_tx : NULL;
+}
+
+#undef nvh_tx_current /* the public one: the caller's handle */
 NVH_API nvh_tx *
 nvh_tx_current(nvh_pool *pool)
 {
-	return tls_tx && tls_tx->pool == pool ? tls_tx : NULL;
+	return tls_tx && tls_tx->pool == pool ? handle_of(tls_tx) : NULL;
 }
 
 /* Mark the transaction failed (the first error sticks) and say why. */
@@ -128,23 +217,38 @@ nvh_tx_failf(struct nvh_tx *tx, int code, const char *fmt, ...)
 int
 nvh_tx_check(struct nvh_tx *tx, const char *fn)
 {
-	return tx_check(tx, fn);
+	struct nvh_tx *t = tx_of(tx, fn);
+	return t ? tx_check(t, fn) : -EINVAL;
 }
 
-/* Fail fast on a transaction that already failed. */
+/* Fail fast on a transaction that already failed (tx: from tx_of). */
 static int
 tx_check(struct nvh_tx *tx, const char *fn)
 {
-	if (!tx)
-		return nvh_err(EINVAL, "%s: NULL transaction", fn);
-	if (tx != tls_tx)
-		return nvh_err(EINVAL, "%s: not this thread's transaction", fn);
-	if (nvh_pool_usable(tx->pool, fn)) /* inherited by fork */
+	if (nvh_pool_usable(tx->pool, fn)) /* closed, or inherited by fork */
 		return -errno;
 	if (tx->err)
 		return nvh_err(tx->err, "%s: %s: the transaction failed earlier: "
 			       "%s", fn, tx->pool->path, tx->why);
 	return 0;
+}
+
+/* nvh_tx_enter, inline for this file's entry points. */
+static inline int
+enter(struct nvh_tx **h, const char *fn)
+{
+	struct nvh_tx *tx = tx_of(*h, fn);
+	if (!tx)
+		return -EINVAL;
+	*h = tx;
+	/* tx_check has the fork check too; the fast path needs it as well */
+	return tx->err || tx->pool->gen != nvh_process_gen ? tx_check(tx, fn) : 0;
+}
+
+int
+nvh_tx_enter(struct nvh_tx **h, const char *fn)
+{
+	return enter(h, fn);
 }
 
 NVH_API nvh_tx *
@@ -157,7 +261,7 @@ nvh_tx_begin(nvh_pool *pool)
 	if (tls_tx) {
 		if (tls_tx->pool == pool) {
 			tls_tx->depth++;
-			return tls_tx;
+			return handle_of(tls_tx);
 		}
 		return nvh_err_null(EBUSY, "nvh_tx_begin: %s: this thread is "
 				    "already in a transaction on %s", pool->path,
@@ -192,13 +296,15 @@ nvh_tx_begin(nvh_pool *pool)
 		nvh_err_prefix("nvh_tx_begin: %s: ", pool->path);
 		return NULL;
 	}
+	tx->handle = handle_new();
 	tls_tx = tx;
-	return tx;
+	return handle_of(tx);
 }
 
 NVH_API int
-nvh_tx_error(const nvh_tx *tx)
+nvh_tx_error(const nvh_tx *h)
 {
+	const struct nvh_tx *tx = tx_of(h, "nvh_tx_error");
 	return tx ? tx->err : EINVAL;
 }
 
@@ -373,10 +479,95 @@ gaps(const struct nvh_tx *tx, uint64_t off, uint64_t end,
 	return 0;
 }
 
+static int snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len,
+		    const struct nvh_rtype *rt, uint64_t start);
+
+/* ---- what nvh_tx_add accepts ---- */
+
+/* What the arena bytes at `off`, in no block slot, are. */
+static const char *
+not_a_block(struct nvh_heap *h, uint64_t off)
+{
+	uint64_t rel = off - h->hdr.arenas_off;
+	const struct nvh_arena_rt *r = &h->arena[rel / NVH_ARENA_SIZE];
+	if (r->kind != NVH_K_SMALL)
+		return "in a free arena";
+	if (rel % NVH_ARENA_SIZE < 16ull * h->cls[r->cls].nblocks)
+		return "an object header (reference count, type id)";
+	return "slack of an arena, outside its blocks";
+}
+
+/* nvh_tx_add's rule: [off, off+len) lies inside one live object, or one
+ * this transaction allocated, and is the caller's: not an object header,
+ * a free block (or one another transaction reserved, or one being
+ * freed), slack, the root slot (it holds a counted reference) or one of
+ * nvheap's own objects.  *sp says which object. */
+static int
+range_ok(struct nvh_tx *tx, uint64_t off, uint64_t len,
+	 struct nvh_tx_span *sp)
+{
+	nvh_pool *pool = tx->pool;
+	struct nvh_heap *h = pool->heap;
+	uint64_t a, b, in;
+	int live;
+	if (tx->last.size && off >= tx->last.start &&
+	    len <= tx->last.start + tx->last.size - off) {
+		*sp = tx->last; /* the object the last range was in */
+		return 0;
+	}
+	if (off == h->hdr.root_off)
+		return tx_fail(tx, EINVAL, "nvh_tx_add: pool offset %" PRIu64
+			       "+%" PRIu64 " is the root slot, which holds a "
+			       "counted reference: change it with nvh_tx_set",
+			       off, len);
+	if (!nvh_heap_data_ok(pool, off, len))
+		return tx_fail(tx, EINVAL, "nvh_tx_add: range at pool offset %"
+			       PRIu64 "+%" PRIu64 " is not object memory", off,
+			       len);
+	if (nvh_heap_geometry(h, off, &a, &b, &in, &live))
+		return tx_fail(tx, EINVAL, "nvh_tx_add: pool offset %" PRIu64
+			       "+%" PRIu64 " is %s, not the caller's", off, len,
+			       not_a_block(h, off));
+	int large = h->arena[a].kind == NVH_K_LARGE;
+	sp->start = off - in;
+	sp->size = large ? h->arena[a].run * (uint64_t)NVH_ARENA_SIZE
+			 : h->cls[h->arena[a].cls].block_size;
+	if (len > sp->size - in)
+		return tx_fail(tx, EINVAL, "nvh_tx_add: range at pool offset %"
+			       PRIu64 "+%" PRIu64 " leaves the object at %" PRIu64
+			       " (%" PRIu64 " bytes): a range lies inside one "
+			       "object", off, len, sp->start, sp->size);
+	if (live) {
+		const struct nvh_objhdr *oh = (const void *)(pool->base +
+			nvh_objhdr_off(h, a, b, large));
+		sp->type = NVH_HDR_TYPE(oh->word);
+	} else {
+		const uint64_t *ix = tx->nfresh ? nvh_u64map_find(&tx->fresh_ix,
+								  sp->start)
+						: NULL;
+		if (!ix)
+			return tx_fail(tx, EINVAL, "nvh_tx_add: pool offset %"
+				       PRIu64 "+%" PRIu64 " is in a free block "
+				       "(free, or reserved or being freed by a "
+				       "transaction), not in a live object", off,
+				       len);
+		sp->type = tx->fresh[*ix].type;
+	}
+	if (sp->type >= NVH_TYPEID_USER_MAX && sp->type < NVH_TYPE_TABLE_BASE)
+		return tx_fail(tx, EINVAL, "nvh_tx_add: pool offset %" PRIu64
+			       "+%" PRIu64 " is in nvheap's own object at %" PRIu64
+			       " (type 0x%" PRIx32 "%s), not the caller's", off,
+			       len, sp->start, sp->type,
+			       sp->type == NVH_TYPEID_TABLE ? ", the type table"
+							    : "");
+	tx->last = *sp;
+	return 0;
+}
+
 NVH_API int
 nvh_tx_add(nvh_tx *tx, void *addr, size_t len)
 {
-	int rc = tx_check(tx, "nvh_tx_add");
+	int rc = enter(&tx, "nvh_tx_add");
 	if (rc)
 		return rc;
 	nvh_pool *pool = tx->pool;
@@ -388,14 +579,198 @@ nvh_tx_add(nvh_tx *tx, void *addr, size_t len)
 		return tx_fail(tx, EINVAL, "nvh_tx_add: range %p+%zu is not "
 			       "inside the pool", addr, len);
 	uint64_t off = (uint64_t)(p - pool->base);
-	if (!nvh_heap_data_ok(pool, off, len))
-		return tx_fail(tx, EINVAL, "nvh_tx_add: range at pool offset %"
-			       PRIu64 "+%zu is not object memory", off, len);
-	return nvh_tx_snapshot(tx, off, len);
+	struct nvh_tx_span sp = {0, 0, 0};
+	if ((rc = range_ok(tx, off, len, &sp)))
+		return rc;
+	const struct nvh_rtype *rt = NULL;
+	if (sp.type >= NVH_TYPE_TABLE_BASE)
+		rt = nvh_type_fit(pool, sp.type, sp.size);
+	return snapshot(tx, off, len, rt && rt->nfields ? rt : NULL, sp.start);
 }
 
 int
 nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len)
+{
+	if (!(tx = tx_of(tx, "nvh_tx_add")))
+		return -EINVAL;
+	return snapshot(tx, off, len, NULL, 0);
+}
+
+/* ---- strong pointer fields: changed only through nvh_tx_set ---- */
+
+/* Remember the strong fields of the object at `start` (type rt) that the
+ * new snapshot segments g[0..ng) cover, with their values now (before the
+ * caller changes anything): commit checks them. */
+static int
+remember_ptrs(struct nvh_tx *tx, const struct nvh_rtype *rt, uint64_t start,
+	      const struct nvh_range *g, size_t ng)
+{
+	const char *base = tx->pool->base;
+	for (size_t i = 0; i < ng; i++) {
+		uint64_t lo = g[i].off - start, hi = lo + g[i].len;
+		for (uint32_t k = 0; k < rt->nfields; k++) {
+			const struct nvh_rfield *f = &rt->fields[k];
+			uint64_t end = f->offset + 8ull * f->count;
+			if ((f->flags & NVH_FIELD_WEAK) || hi <= f->offset ||
+			    lo >= end)
+				continue;
+			uint64_t e = lo > f->offset ? (lo - f->offset) / 8 : 0;
+			uint64_t e1 = hi < end ? (hi - f->offset + 7) / 8 : f->count;
+			for (; e < e1; e++) {
+				if (grow((void **)&tx->ptrs, &tx->cptrs, tx->nptrs,
+					 sizeof(*tx->ptrs)))
+					return nvh_err(ENOMEM, "out of memory");
+				uint64_t fo = start + f->offset + 8 * e;
+				tx->ptrs[tx->nptrs].off = fo;
+				memcpy(&tx->ptrs[tx->nptrs++].val, base + fo, 8);
+			}
+		}
+	}
+	return 0;
+}
+
+/* Up to this many stored fields, tx->sets is searched, not indexed (a
+ * small transaction pays no hash table). */
+#define SETS_LINEAR 16
+
+/* The index in tx->sets of the field at `off`, or -1. */
+static long
+set_find(const struct nvh_tx *tx, uint64_t off)
+{
+	if (tx->set_ix.n) {
+		const uint64_t *ix = nvh_u64map_find(&tx->set_ix, off);
+		return ix ? (long)*ix : -1;
+	}
+	for (size_t i = 0; i < tx->nsets; i++)
+		if (tx->sets[i].off == off)
+			return (long)i;
+	return -1;
+}
+
+void
+nvh_tx_expect(struct nvh_tx *tx, uint64_t off, uint64_t value)
+{
+	long i = set_find(tx, off);
+	if (i >= 0) {
+		tx->sets[i].val = value;
+		return;
+	}
+	if (grow((void **)&tx->sets, &tx->csets, tx->nsets, sizeof(*tx->sets))) {
+		tx_fail(tx, ENOMEM, "nvh_tx_set: out of memory");
+		return;
+	}
+	tx->sets[tx->nsets++] = (struct nvh_tx_ptr){off, value};
+	int rc = 0;
+	if (tx->set_ix.n) /* indexed: this one too */
+		rc = nvh_u64map_put(&tx->set_ix, off, tx->nsets - 1);
+	else if (tx->nsets > SETS_LINEAR) /* many now: index them all */
+		for (size_t k = 0; k < tx->nsets && !rc; k++)
+			rc = nvh_u64map_put(&tx->set_ix, tx->sets[k].off, k);
+	if (rc)
+		tx_fail(tx, ENOMEM, "nvh_tx_set: out of memory");
+}
+
+/* Forget what nvh_tx_set stored at `off` (its object is gone). */
+static void
+set_drop(struct nvh_tx *tx, uint64_t off)
+{
+	long i = set_find(tx, off);
+	if (i < 0)
+		return;
+	if (tx->set_ix.n)
+		nvh_u64map_del(&tx->set_ix, off);
+	tx->sets[i] = tx->sets[--tx->nsets];
+	if ((size_t)i < tx->nsets && tx->set_ix.n) /* overwrites: no fail */
+		nvh_u64map_put(&tx->set_ix, tx->sets[i].off, (uint64_t)i);
+}
+
+/* The strong field at `off` holds `now`, not `want`: say which field of
+ * what, and refuse. */
+static int
+ptr_changed(struct nvh_tx *tx, uint64_t off, uint64_t want, uint64_t now)
+{
+	nvh_pool *pool = tx->pool;
+	char what[160] = "a strong pointer field";
+	uint64_t a, b, in;
+	int live;
+	if (off == pool->heap->hdr.root_off) {
+		snprintf(what, sizeof(what), "the root slot");
+	} else if (!nvh_heap_geometry(pool->heap, off, &a, &b, &in, &live)) {
+		uint32_t type = 0;
+		const uint64_t *ix = nvh_u64map_find(&tx->fresh_ix, off - in);
+		if (live)
+			type = NVH_HDR_TYPE(((const struct nvh_objhdr *)
+				(pool->base + nvh_objhdr_off(pool->heap, a, b,
+				 pool->heap->arena[a].kind == NVH_K_LARGE)))->word);
+		else if (ix)
+			type = tx->fresh[*ix].type;
+		const struct nvh_rtype *rt = nvh_type_get(pool, type);
+		for (uint32_t k = 0; rt && k < rt->nfields; k++) {
+			const struct nvh_rfield *f = &rt->fields[k];
+			if (in < f->offset || in >= f->offset + 8ull * f->count)
+				continue;
+			char el[32] = "";
+			if (f->count > 1)
+				snprintf(el, sizeof(el), " element %" PRIu64,
+					 (in - f->offset) / 8);
+			snprintf(what, sizeof(what), "\"%s\" field %" PRIu32 "%s "
+				 "(offset %" PRIu32 ") of the %s object at %" PRIu64,
+				 rt->name, k, el, f->offset,
+				 live ? "live" : "new", off - in);
+			break;
+		}
+	}
+	return nvh_err(EINVAL, "nvh_tx_commit: %s: rolled back: %s (pool "
+		       "offset %" PRIu64 ") holds 0x%" PRIx64 " but 0x%" PRIx64
+		       " was %s: a plain store into a strong pointer field "
+		       "bypasses the reference counts; use nvh_tx_set",
+		       pool->path, what, off, now, want,
+		       set_find(tx, off) >= 0 ? "stored by nvh_tx_set"
+		       : "there (snapshot or new object)");
+}
+
+int
+nvh_tx_ptrs_verify(struct nvh_tx *tx)
+{
+	const char *base = tx->pool->base;
+	uint64_t v;
+	for (size_t i = 0; i < tx->nsets; i++) {
+		memcpy(&v, base + tx->sets[i].off, 8);
+		if (v != tx->sets[i].val)
+			return ptr_changed(tx, tx->sets[i].off, tx->sets[i].val, v);
+	}
+	/* (a field nvh_tx_set stored was checked above) */
+	for (size_t i = 0; i < tx->nptrs; i++) {
+		memcpy(&v, base + tx->ptrs[i].off, 8);
+		if (v != tx->ptrs[i].val && (!tx->nsets ||
+					     set_find(tx, tx->ptrs[i].off) < 0))
+			return ptr_changed(tx, tx->ptrs[i].off, tx->ptrs[i].val,
+					   v);
+	}
+	/* new typed objects: a field nvh_tx_set did not store is null */
+	for (size_t i = 0; tx->typed_fresh && i < tx->nfresh; i++) {
+		const struct nvh_rtype *rt = nvh_type_get(tx->pool,
+							  tx->fresh[i].type);
+		for (uint32_t k = 0; rt && k < rt->nfields; k++) {
+			const struct nvh_rfield *f = &rt->fields[k];
+			if (f->flags & NVH_FIELD_WEAK)
+				continue;
+			for (uint32_t e = 0; e < f->count; e++) {
+				uint64_t fo = tx->fresh[i].blk.off + f->offset + 8ull * e;
+				memcpy(&v, base + fo, 8);
+				if (v && set_find(tx, fo) < 0)
+					return ptr_changed(tx, fo, 0, v);
+			}
+		}
+	}
+	return 0;
+}
+
+/* Snapshot [off, off+len); rt: the type of the object it lies in, if it
+ * has pointer fields (their values are remembered). */
+static int
+snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len,
+	 const struct nvh_rtype *rt, uint64_t start)
 {
 	nvh_pool *pool = tx->pool;
 	int rc;
@@ -480,6 +855,8 @@ nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len)
 			rc = range_insert(&tx->snap, &tx->nsnap, &tx->csnap,
 					  g[i].off, g[i].len);
 	}
+	if (!rc && rt)
+		rc = remember_ptrs(tx, rt, start, g, ng);
 	if (g != gbuf)
 		free(g);
 	if (rc)
@@ -490,7 +867,7 @@ nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len)
 NVH_API nvh_oid
 nvh_tx_alloc(nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 {
-	if (tx_check(tx, "nvh_tx_alloc"))
+	if (enter(&tx, "nvh_tx_alloc"))
 		return NVH_OID_NULL;
 	if (type >= NVH_TYPEID_USER_MAX) {
 		/* (typed objects come from nvh_tx_alloc_typed) */
@@ -505,6 +882,8 @@ nvh_tx_alloc(nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 nvh_oid
 nvh_tx_alloc_id(struct nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 {
+	if (!(tx = tx_of(tx, "nvh_tx_alloc")))
+		return NVH_OID_NULL;
 	if (size == 0 || (flags & ~NVH_TX_ZERO)) {
 		tx_fail(tx, EINVAL, "nvh_tx_alloc: %s", size == 0 ? "size 0"
 			: "unknown flags");
@@ -529,6 +908,8 @@ nvh_tx_alloc_id(struct nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 	}
 	tx->fresh[tx->nfresh++] = (struct nvh_tx_new){
 		k, size, type, NVH_HDR_MAKE(type, 0, 0), 0};
+	if (type >= NVH_TYPE_TABLE_BASE)
+		tx->typed_fresh = 1; /* commit checks its pointer fields */
 	if (flags & NVH_TX_ZERO)
 		memset(tx->pool->base + k.off, 0, size); /* flushed at commit */
 	return (nvh_oid){nvh_oid_tagged(tx->pool, k.off)};
@@ -551,9 +932,10 @@ nvh_tx_free_internal(nvh_tx *tx, nvh_oid oid)
 static int
 tx_free(nvh_tx *tx, nvh_oid oid, int internal)
 {
-	int rc = tx_check(tx, "nvh_tx_free");
+	int rc = enter(&tx, "nvh_tx_free");
 	if (rc)
 		return rc;
+	tx->last.size = 0; /* it may be the object nvh_tx_add last saw */
 	uint64_t off;
 	if (oid.off == 0)
 		return 0;
@@ -569,10 +951,16 @@ tx_free(nvh_tx *tx, nvh_oid oid, int internal)
 			return tx_fail(tx, EINVAL, "nvh_tx_free: reference "
 				       "counted objects are freed when unlinked");
 		/* a manual object's strong fields give their references up */
-		rc = nvh_obj_drop_fields(tx, off, nvh_type_get(tx->pool,
-							       tx->fresh[i].type));
+		const struct nvh_rtype *rt = nvh_type_get(tx->pool,
+							  tx->fresh[i].type);
+		rc = nvh_obj_drop_fields(tx, off, rt);
 		if (rc)
 			return rc;
+		/* ... and what nvh_tx_set stored in them is no longer
+		 * expected (the block may be allocated again) */
+		for (uint32_t k = 0; rt && tx->nsets && k < rt->nfields; k++)
+			for (uint32_t e = 0; e < rt->fields[k].count; e++)
+				set_drop(tx, off + rt->fields[k].offset + 8ull * e);
 		nvh_blk_unreserve(tx->pool, &tx->fresh[i].blk);
 		nvh_u64map_del(&tx->fresh_ix, off);
 		tx->fresh[i] = tx->fresh[--tx->nfresh];
@@ -616,9 +1004,8 @@ tx_free(nvh_tx *tx, nvh_oid oid, int internal)
 NVH_API int
 nvh_tx_commit(nvh_tx *tx)
 {
-	if (!tx || tx != tls_tx)
-		return nvh_err(EINVAL, "nvh_tx_commit: %s transaction",
-			       tx ? "not this thread's" : "NULL");
+	if (!(tx = tx_of(tx, "nvh_tx_commit")))
+		return -EINVAL;
 	if (nvh_pool_usable(tx->pool, "nvh_tx_commit")) /* inherited by fork */
 		return -errno;
 	if (tx->depth > 1) {
@@ -656,9 +1043,8 @@ nvh_tx_commit(nvh_tx *tx)
 NVH_API int
 nvh_tx_abort(nvh_tx *tx)
 {
-	if (!tx || tx != tls_tx)
-		return nvh_err(EINVAL, "nvh_tx_abort: %s transaction",
-			       tx ? "not this thread's" : "NULL");
+	if (!(tx = tx_of(tx, "nvh_tx_abort")))
+		return -EINVAL;
 	if (nvh_pool_usable(tx->pool, "nvh_tx_abort")) /* inherited by fork */
 		return -errno;
 	/* Roll back at once, whatever the nesting. */

@@ -26,17 +26,34 @@ struct nvh_tx_new {
 	int dropped;     /* typed, never linked: not allocated after all */
 };
 
+/* The object an nvh_tx_add range lies in: its block, its type id. */
+struct nvh_tx_span {
+	uint64_t start, size;
+	uint32_t type;
+};
+
+/* A strong pointer field a snapshot covered, and its value then. */
+struct nvh_tx_ptr {
+	uint64_t off;
+	uint64_t val;
+};
+
 struct nvh_tx {
 	nvh_pool *pool;
 	struct nvh_tctx *t;
 	struct nvh_lane *lane;
 	uint64_t id;        /* the transaction id in its records */
+	uint64_t handle;    /* the caller's name for it (tx.c, handles) */
 	int depth;          /* nesting */
 	int err;            /* 0 or the positive errno that failed it */
 	char why[512];      /* what failed it (for later errors) */
 	/* snapshotted ranges, sorted, merged, disjoint */
 	struct nvh_range *snap;
 	size_t nsnap, csnap;
+	/* the object the last nvh_tx_add checked (size 0: none), so that
+	 * more ranges in it need no lookup; forgotten when the transaction
+	 * frees or drops objects */
+	struct nvh_tx_span last;
 	/* objects allocated by the transaction */
 	struct nvh_tx_new *fresh;
 	size_t nfresh, cfresh;
@@ -58,6 +75,18 @@ struct nvh_tx {
 	struct nvh_rcd *rc;
 	size_t nrc, crc;
 	struct nvh_u64map rc_ix;    /* object offset -> index in rc */
+	/* strong pointer fields, which change only through nvh_tx_set
+	 * (the counts follow it): those its snapshots covered, with their
+	 * values then, and the values nvh_tx_set stored (one entry per
+	 * field); commit compares (nvh_tx_ptrs_check).  Untyped work adds
+	 * nothing here. */
+	struct nvh_tx_ptr *ptrs;
+	size_t nptrs, cptrs;
+	struct nvh_tx_ptr *sets;
+	size_t nsets, csets;
+	struct nvh_u64map set_ix;   /* field offset -> index in sets; empty,
+				     * or all of them (once there are many) */
+	int typed_fresh;      /* allocated a typed object: commit checks it */
 	int typed;            /* did typed work: commit runs the objects hook */
 	int drain;            /* after commit: free dying objects */
 };
@@ -73,14 +102,29 @@ nvh_tx_forget_fresh(struct nvh_tx *tx)
 {
 	tx->nfresh = 0;
 	nvh_u64map_clear(&tx->fresh_ix);
+	tx->last.size = 0;
 }
 
-/* Forget the reference-count deltas. */
+/* Forget the reference-count deltas, and the pointer fields they follow
+ * (after a rollback, or at the end). */
 static inline void
 nvh_tx_forget_rc(struct nvh_tx *tx)
 {
 	tx->nrc = 0;
 	nvh_u64map_clear(&tx->rc_ix);
+	tx->nptrs = tx->nsets = 0;
+	if (tx->cptrs > 4096) { /* a huge transaction's: give it back */
+		free(tx->ptrs);
+		tx->ptrs = NULL;
+		tx->cptrs = 0;
+	}
+	if (tx->csets > 4096) {
+		free(tx->sets);
+		tx->sets = NULL;
+		tx->csets = 0;
+	}
+	nvh_u64map_clear(&tx->set_ix);
+	tx->typed_fresh = 0;
 }
 
 /* tx.c: the index in tx->fresh of the new object containing pool offset
@@ -110,9 +154,36 @@ int nvh_tx_free_internal(struct nvh_tx *tx, nvh_oid oid);
 int nvh_tx_failf(struct nvh_tx *tx, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int nvh_tx_check(struct nvh_tx *tx, const char *fn);
+/* tx.c: for public entry points: turn the caller's handle *h into the
+ * transaction itself (*h is replaced), refusing with EINVAL and a message
+ * a stale handle (its transaction ended), another thread's, NULL or
+ * garbage; then fail fast if the transaction failed (as nvh_tx_check).
+ * The transaction itself (not a handle) passes too. */
+int nvh_tx_enter(struct nvh_tx **h, const char *fn);
+/* tx.c: the calling thread's transaction on `pool`, itself (the public
+ * nvh_tx_current returns the caller's handle for it), or NULL. */
+struct nvh_tx *nvh_tx_running(const struct nvh_pool *pool);
+/* Inside the library, nvh_tx_current means the transaction itself. */
+#define nvh_tx_current(pool) nvh_tx_running(pool)
 /* Allocate with any type id (the library's typed and internal ones). */
 nvh_oid nvh_tx_alloc_id(struct nvh_tx *tx, size_t size, uint32_t type,
 			unsigned flags);
+/* tx.c: nvh_tx_set is about to store `value` into the strong field at
+ * pool offset `off`: the value the commit expects there (out of memory
+ * fails the transaction). */
+void nvh_tx_expect(struct nvh_tx *tx, uint64_t off, uint64_t value);
+/* tx.c, the commit's first step: did every strong pointer field the
+ * transaction snapshotted or allocated change only through nvh_tx_set?
+ * 0, or -EINVAL with a message naming the type and field. */
+int nvh_tx_ptrs_verify(struct nvh_tx *tx);
+
+static inline int
+nvh_tx_ptrs_check(struct nvh_tx *tx)
+{
+	if (!tx->nptrs && !tx->nsets && !tx->typed_fresh)
+		return 0; /* untyped work: nothing to check */
+	return nvh_tx_ptrs_verify(tx);
+}
 /* tx.c: keep a finished transaction's memory for the thread's next one. */
 void nvh_tx_recycle(struct nvh_tx *tx);
 

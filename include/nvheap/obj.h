@@ -74,8 +74,9 @@ struct nvh_type {
 /*
  * Record the type in the pool's type table, or check that the recorded
  * one matches (same size, flags and pointer fields); a mismatch is
- * refused (EINVAL) naming what differs.  Call it every run, before using
- * the type.
+ * refused (EINVAL) naming what differs, and so is a malformed descriptor
+ * (the message names the type, the field index and the bad value).  Call
+ * it every run, before using the type.
  */
 NVH_API int nvh_type_register(nvh_pool *pool, const struct nvh_type *t);
 
@@ -107,7 +108,9 @@ NVH_API nvh_oid nvh_tx_alloc_typed(nvh_tx *tx, const struct nvh_type *t,
  * type, moves the reference counts.  Anything else is refused (EINVAL)
  * and changes nothing: a field that is no pointer field, an address or
  * offset outside the heap, a freed block, an interior pointer, an object of
- * another pool or of the wrong type.
+ * another pool or of the wrong type.  Strong fields change only through
+ * it: a plain store into one (after nvh_tx_add, or in a new object) makes
+ * the commit fail with EINVAL and roll back.
  */
 NVH_API int nvh_tx_set(nvh_tx *tx, nvh_oid *field, nvh_oid value);
 NVH_API int nvh_tx_set_weak(nvh_tx *tx, nvh_weak *field, nvh_oid value);
@@ -143,6 +146,11 @@ NVH_API nvh_oid nvh_root(nvh_pool *pool, const struct nvh_type *t);
  *   nvh_mutex_unlock:  -EPERM if this thread does not hold it (it is
  *                      unlocked, or another thread holds it); the mutex
  *                      is left as it was.
+ *   lock and trylock:  -EOWNERDEAD if the thread holding it exited without
+ *                      unlocking it (as with robust pthread mutexes): the
+ *                      caller now holds the mutex, which is usable again,
+ *                      but what it guards may be half changed by the dead
+ *                      thread (outside transactions); unlock as usual.
  *   all three:         -EINVAL if m is not an 8-byte aligned place inside
  *                      the pool's mapping.
  */

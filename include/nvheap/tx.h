@@ -22,6 +22,11 @@
  * nests (flattened: the outermost commit commits, any abort aborts all);
  * on another pool it is refused (EBUSY).  Each thread's transaction uses
  * its own lane; with more threads than lanes, nvh_tx_begin waits.
+ *
+ * A handle is valid on the thread that began the transaction, until its
+ * outermost commit or abort.  After that, every call with it fails with
+ * EINVAL ("stale transaction handle") and changes nothing, even when the
+ * thread has begun another transaction (which it leaves alone).
  */
 #ifndef NVHEAP_TX_H
 #define NVHEAP_TX_H
@@ -44,7 +49,10 @@ typedef struct nvh_tx nvh_tx;
 NVH_API nvh_tx *nvh_tx_begin(nvh_pool *pool);
 
 /* Snapshot [addr, addr+len) before modifying it.  Costs one persist barrier
- * unless every byte is already covered (earlier snapshot, new object). */
+ * unless every byte is already covered (earlier snapshot, new object).
+ * The range must lie inside one live object, or one this transaction
+ * allocated; anything else (object headers, free or reserved blocks,
+ * nvheap's own objects, the root slot: use nvh_tx_set) is EINVAL. */
 NVH_API int nvh_tx_add(nvh_tx *tx, void *addr, size_t len);
 
 /* Allocate; the object exists only if the transaction commits.  Returns
@@ -65,7 +73,8 @@ NVH_API int nvh_tx_commit(nvh_tx *tx);
  * abort, which returns ECANCELED). */
 NVH_API int nvh_tx_abort(nvh_tx *tx);
 
-/* 0, or the error that failed the transaction. */
+/* 0, or the error that failed the transaction (EINVAL for a stale or
+ * foreign handle). */
 NVH_API int nvh_tx_error(const nvh_tx *tx);
 
 /* The calling thread's transaction on `pool`, or NULL. */

@@ -60,8 +60,10 @@ nvh_fill(void *state)
 	nvh_oid *link = nvh_root_slot(p);
 	uint64_t n = 0;
 	for (size_t batch = BATCH; batch > 0;) {
+		/* the root slot changes only through nvh_tx_set */
+		int root = link == nvh_root_slot(p);
 		nvh_tx *tx = nvh_tx_begin(p);
-		if (!tx || nvh_tx_add(tx, link, sizeof(*link))) {
+		if (!tx || (!root && nvh_tx_add(tx, link, sizeof(*link)))) {
 			fprintf(stderr, "space: nvheap: %s\n", nvh_errormsg());
 			if (tx)
 				nvh_tx_abort(tx);
@@ -73,7 +75,12 @@ nvh_fill(void *state)
 			nvh_oid o = nvh_tx_alloc(tx, s->size, 1, 0);
 			if (NVH_OID_IS_NULL(o))
 				break;
-			*at = o; /* at is in a new object, or snapshotted */
+			if (at == link && root) {
+				if (nvh_tx_set(tx, at, o))
+					break;
+			} else {
+				*at = o; /* in a new object, or snapshotted */
+			}
 			at = nvh_direct(p, o);
 			*at = NVH_OID_NULL;
 		}

@@ -2,7 +2,8 @@
  * test_obj.c -- typed objects: checked stores and their refusals,
  * reference counts across commit and abort, cascades (a million nodes,
  * and a crash in the middle of one), weak pointers, pins, the type table,
- * the root, mutexes, and nvh_check / `nvheap check` on planted damage.
+ * the root, mutexes (a holder that exits included), registration errors,
+ * and nvh_check / `nvheap check` on planted damage.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -282,7 +283,7 @@ type_table(void **state)
 	assert_errmsg_has("pointer field 0 is recorded at offset 8");
 	struct nvh_type bad = {"x", 8, 0, 1, f1};
 	assert_int_equal(nvh_type_register(pool, &bad), -EINVAL);
-	assert_errmsg_has("not an aligned field inside the type");
+	assert_errmsg_has("bytes 8..16 lie outside the type's 8 bytes");
 	/* unregistered types cannot be allocated */
 	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
 	assert_true(NVH_OID_IS_NULL(nvh_tx_alloc_typed(tx, &bad, 0)));
@@ -365,11 +366,12 @@ arrays_and_sized_objects(void **state)
 	static const struct nvh_field f6[] = {{8, 0, "node", 4}};
 	struct nvh_type shorter = {"fan", sizeof(struct fan), 0, 1, f6};
 	assert_int_equal(nvh_type_register(pool, &shorter), -EINVAL);
-	assert_errmsg_has("x 5, the program's at 8 to \"node\" x 4");
+	assert_errmsg_has("field 0 is recorded with 5 elements, the program's "
+			  "with 4");
 	static const struct nvh_field f7[] = {{8, 0, "node", 7}};
 	struct nvh_type over = {"fan2", sizeof(struct fan), 0, 1, f7};
 	assert_int_equal(nvh_type_register(pool, &over), -EINVAL);
-	assert_errmsg_has("not an aligned field inside the type");
+	assert_errmsg_has("bytes 8..64 lie outside the type's 56 bytes");
 	/* one word in two fields would count one reference twice */
 	static const struct nvh_field f8[] = {{8, 0, "node", 5},
 					      {24, 0, "node", 0}};
@@ -986,6 +988,182 @@ mutex_misuse_is_an_error(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* A thread that exits holding a mutex: the next locker is told
+ * (EOWNERDEAD, as with robust pthread mutexes) and holds it, and the
+ * mutex stays usable.  Runs in a child under an alarm: a mutex that
+ * does not notice its owner died hangs its next locker. */
+struct dead_owner {
+	nvh_pool *pool;
+	nvh_mutex *m1, *m2;
+	int rc;
+};
+
+static void *
+lock_and_exit(void *arg)
+{
+	struct dead_owner *d = arg;
+	d->rc = nvh_mutex_lock(d->pool, d->m1) || nvh_mutex_lock(d->pool, d->m2);
+	return NULL; /* exits holding both */
+}
+
+static void *
+take_over(void *arg)
+{
+	struct dead_owner *d = arg;
+	nvh_pool *p = d->pool;
+	d->rc = 1;
+	/* a new thread does not inherit the dead one's ownership */
+	if (nvh_mutex_unlock(p, d->m1) != -EPERM)
+		return NULL;
+	d->rc = 2;
+	if (nvh_mutex_lock(p, d->m1) != -EOWNERDEAD ||
+	    !strstr(nvh_errormsg(), "exited"))
+		return NULL;
+	d->rc = 3; /* held now: relock is an error, unlock works */
+	if (nvh_mutex_lock(p, d->m1) != -EDEADLK || nvh_mutex_unlock(p, d->m1))
+		return NULL;
+	d->rc = 4;
+	if (nvh_mutex_trylock(p, d->m2) != -EOWNERDEAD ||
+	    nvh_mutex_unlock(p, d->m2))
+		return NULL;
+	d->rc = 0;
+	return NULL;
+}
+
+static int
+dead_owner_in_child(void *arg)
+{
+	struct dead_owner *d = arg;
+	alarm(10);
+	pthread_t th;
+	if (pthread_create(&th, NULL, lock_and_exit, d) || pthread_join(th, NULL) ||
+	    d->rc)
+		return 1;
+	if (pthread_create(&th, NULL, take_over, d) || pthread_join(th, NULL))
+		return 2;
+	if (d->rc)
+		return 10 + d->rc;
+	/* consistent again: plain use from this thread */
+	if (nvh_mutex_lock(d->pool, d->m1) || nvh_mutex_trylock(d->pool, d->m2) ||
+	    nvh_mutex_unlock(d->pool, d->m2) || nvh_mutex_unlock(d->pool, d->m1))
+		return 3;
+	return 0;
+}
+
+static void
+mutex_of_exited_thread(void **state)
+{
+	(void)state;
+	nvh_pool *pool = typed_pool("mutex-dead.pool", 8 * MIB);
+	top_ptr t = NVH_ROOT(pool, top);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	nvh_oid o = nvh_tx_alloc(tx, 2 * sizeof(nvh_mutex), 7, NVH_TX_ZERO);
+	assert_nvh_ok(nvh_tx_set(tx, &top_d(pool, t)->any, o));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	nvh_mutex *ms = nvh_direct(pool, o);
+	struct dead_owner d = {pool, &ms[0], &ms[1], 0};
+	assert_int_equal(nvt_in_child(dead_owner_in_child, &d), 0);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* Each cause of a refused registration has its own message, naming the
+ * type, the field and the offending value. */
+struct bad_type {
+	struct nvh_type t;
+	const char *says, *also;
+};
+
+/* Each registration is refused with EINVAL and its message. */
+static void
+refused_all(nvh_pool *pool, const struct bad_type *bad, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(nvh_type_register(pool, &bad[i].t), -EINVAL);
+		assert_errmsg_has("nvh_type_register: ");
+		assert_errmsg_has(bad[i].says);
+		if (bad[i].also)
+			assert_errmsg_has(bad[i].also);
+	}
+}
+
+static void
+registration_messages(void **state)
+{
+	(void)state;
+	nvh_pool *pool = typed_pool("typemsg.pool", 8 * MIB);
+	static const char long_name[] = "a_type_name_of_forty_characters_exactly";
+	static const char long40[] = "a_type_name_of_forty_characters_exactly!";
+	static const struct nvh_field unaligned[] = {{12, 0, "node", 0}};
+	static const struct nvh_field outside[] = {{8, 0, "node", 0}};
+	static const struct nvh_field weak_out[] = {{8, NVH_FIELD_WEAK, "node", 0}};
+	static const struct nvh_field arr_out[] = {{8, 0, "node", 3}};
+	static const struct nvh_field bad_flags[] = {{0, 0x6, "node", 0}};
+	static const struct nvh_field too_many[] = {{0, 0, "node",
+						     NVH_FIELD_COUNT_MAX + 1}};
+	static const struct nvh_field long_target[] = {{0, 0, long40, 0}};
+	static const struct nvh_field overlap[] = {{0, 0, "node", 2},
+						   {8, 0, "node", 0}};
+	const struct bad_type bad[] = {
+		{{NULL, 8, 0, 0, NULL}, "type name missing", NULL},
+		{{"", 8, 0, 0, NULL}, "type name missing", NULL},
+		{{long40, 8, 0, 0, NULL}, "is 40 bytes", "at most 39"},
+		{{"t0", 0, 0, 0, NULL}, "type \"t0\": size 0", NULL},
+		{{"t1", 8, 0x10, 0, NULL}, "type \"t1\": unknown flags 0x10", NULL},
+		{{"t2", 8, 0, 2, NULL}, "type \"t2\": 2 pointer fields but no "
+		 "fields array", NULL},
+		{{"t3", 24, 0, 1, unaligned}, "type \"t3\" pointer field 0: "
+		 "offset 12 is not a multiple of 8", NULL},
+		{{"t4", 8, 0, 1, outside}, "type \"t4\" pointer field 0: bytes "
+		 "8..16 lie outside the type's 8 bytes", NULL},
+		{{"t5", 16, 0, 1, weak_out}, "type \"t5\" pointer field 0: bytes "
+		 "8..24 lie outside the type's 16 bytes", "weak"},
+		{{"t6", 16, 0, 1, arr_out}, "type \"t6\" pointer field 0: bytes "
+		 "8..32 lie outside the type's 16 bytes", "3 elements"},
+		{{"t7", 8, 0, 1, bad_flags}, "type \"t7\" pointer field 0: unknown "
+		 "flags 0x6", NULL},
+		{{"t8", 8, 0, 1, too_many}, "type \"t8\" pointer field 0: count "
+		 "16777216", "at most 16777215"},
+		{{"t9", 8, 0, 1, long_target}, "type \"t9\" pointer field 0: "
+		 "target type name", "is 40 bytes"},
+		{{"ta", 24, 0, 2, overlap}, "type \"ta\": pointer fields 0 and 1 "
+		 "overlap", NULL},
+	};
+	refused_all(pool, bad, sizeof(bad) / sizeof(bad[0]));
+	struct nvh_type ok = {long_name, 8, 0, 0, NULL}; /* 39: the limit */
+	assert_nvh_ok(nvh_type_register(pool, &ok));
+	assert_int_equal(nvh_type_register(pool, NULL), -EINVAL);
+	assert_errmsg_has("NULL type");
+	/* a recorded type against another definition: what differs */
+	static const struct nvh_field moved[] = {{16, 0, "node", 0},
+		{8, 0, "leaf", 0}, {24, NVH_FIELD_WEAK, "node", 0}};
+	static const struct nvh_field strong[] = {{8, 0, "node", 0},
+		{16, 0, "leaf", 0}, {24, 0, "node", 0}};
+	static const struct nvh_field retarget[] = {{8, 0, "node", 0},
+		{16, 0, "node", 0}, {24, NVH_FIELD_WEAK, "node", 0}};
+	static const struct nvh_field four[] = {{8, 0, "node", 4}};
+	const struct bad_type differ[] = {
+		{{"node", 40, 0, 3, moved}, "type \"node\" pointer field 0 is "
+		 "recorded at offset 8, the program's at offset 16", NULL},
+		{{"node", 40, 0, 3, strong}, "type \"node\" pointer field 2 is "
+		 "recorded weak, the program's is strong", NULL},
+		{{"node", 40, 0, 3, retarget}, "type \"node\" pointer field 1 is "
+		 "recorded to \"leaf\", the program's to \"node\"", NULL},
+		{{"fan", sizeof(struct fan), 0, 1, four}, "type \"fan\" pointer "
+		 "field 0 is recorded with 5 elements, the program's with 4",
+		 NULL},
+		{{"node", 40, NVH_TYPE_MANUAL, 3, moved}, "type \"node\" is "
+		 "recorded with flags 0x0, the program's has 0x1", NULL},
+		{{"node", 48, 0, 3, moved}, "type \"node\" is recorded with size "
+		 "40, the program's has 48", NULL},
+		{{"node", 40, 0, 2, moved}, "type \"node\" is recorded with 3 "
+		 "pointer fields, the program's has 2", NULL},
+	};
+	assert_nvh_ok(nvh_type_register(pool, &fan_type));
+	refused_all(pool, differ, sizeof(differ) / sizeof(differ[0]));
+	assert_nvh_ok(nvh_type_register(pool, &node_type)); /* unchanged */
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* ---- the checker finds planted damage ---- */
 
 static void
@@ -1067,6 +1245,8 @@ main(void)
 		cmocka_unit_test(root_and_mutex),
 		cmocka_unit_test(mutexes_exclude),
 		cmocka_unit_test(mutex_misuse_is_an_error),
+		cmocka_unit_test(mutex_of_exited_thread),
+		cmocka_unit_test(registration_messages),
 		cmocka_unit_test(check_finds_planted_damage),
 		cmocka_unit_test(damaged_dying_list),
 		cmocka_unit_test(damaged_type_id),

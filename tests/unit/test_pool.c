@@ -951,15 +951,19 @@ tx_then_crash(void *arg)
 	nvh_tx *tx = nvh_tx_begin(pool);
 	if (!tx)
 		return 2;
-	struct nvh_heap_hdr hh;
-	memcpy(&hh, (char *)pool->base + NVH_HEAP_OFFSET, sizeof(hh));
-	/* every 64-byte block's first word in the first small arena */
-	for (uint64_t off = 4096; off < 4096 + 64 * 64; off += 64) {
-		uint64_t *v = (uint64_t *)((char *)pool->base + hh.arenas_off + off);
-		if (nvh_tx_add(tx, v, 8))
+	/* the first word of 64 of the populated objects: the root's first
+	 * bag holds their oids (nvh_test.c); snapshots go to chunks (the
+	 * ring is limited to 256 bytes) */
+	const uint64_t *top = nvh_direct(pool, *nvh_root_slot(pool));
+	const uint64_t *bag = top ? nvh_direct(pool, (nvh_oid){top[0]}) : NULL;
+	for (unsigned j = 0; bag && j < 64; j++) {
+		uint64_t *v = nvh_direct(pool, (nvh_oid){bag[j]});
+		if (!v || nvh_tx_add(tx, v, 8))
 			return 3;
 		*v = ~*v;
 	}
+	if (!bag)
+		return 4;
 	nvh_persist(pool, pool->base, pool->size);
 	_exit(0);
 }
