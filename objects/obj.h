@@ -7,6 +7,7 @@
 #define NVH_OBJECTS_OBJ_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <nvheap/obj.h>
@@ -32,10 +33,19 @@ struct nvh_rtype {
 	struct nvh_rfield *fields;
 };
 
-struct nvh_objects {
-	pthread_mutex_t lock;     /* types, pins */
+/* The type table in DRAM.  A registration publishes a new set (every
+ * old type at the same id, plus the new one); the old sets are kept
+ * until the pool closes, because other threads' commits may hold
+ * pointers into them (it was freed under them). */
+struct nvh_typeset {
 	struct nvh_rtype *types;
 	uint32_t ntypes;
+	struct nvh_typeset *older;
+};
+
+struct nvh_objects {
+	pthread_mutex_t lock;     /* type registration, pins */
+	_Atomic(struct nvh_typeset *) typeset; /* never NULL while open */
 	pthread_mutex_t rc_lock;  /* reference-count commits, dying drains */
 	struct nvh_u64map pins;   /* pinned object offset -> pin count */
 	struct nvh_mutex_stripe *mutexes; /* root.c */

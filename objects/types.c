@@ -175,8 +175,13 @@ nvh_objects_open(struct nvh_pool *pool)
 	int rc = nvh_mutexes_init(o);
 	if (!rc)
 		rc = table_of(pool, &obj, &size);
+	struct nvh_typeset *ts = rc ? NULL : calloc(1, sizeof(*ts));
+	if (!rc && !ts)
+		rc = nvh_err(ENOMEM, "out of memory");
 	if (!rc && obj)
-		rc = nvh_types_parse(obj, size, &o->types, &o->ntypes);
+		rc = nvh_types_parse(obj, size, &ts->types, &ts->ntypes);
+	if (ts)
+		atomic_store(&o->typeset, ts);
 	if (!rc)
 		rc = nvh_obj_dying_check(pool);
 	if (!rc && !pool->rdonly) {
@@ -201,7 +206,11 @@ nvh_objects_close(struct nvh_pool *pool)
 	struct nvh_objects *o = pool->objects;
 	if (!o)
 		return;
-	nvh_types_free(o->types, o->ntypes);
+	for (struct nvh_typeset *ts = atomic_load(&o->typeset), *n; ts; ts = n) {
+		n = ts->older;
+		nvh_types_free(ts->types, ts->ntypes);
+		free(ts);
+	}
 	nvh_u64map_fini(&o->pins);
 	nvh_obj_plan_free(o);
 	nvh_mutexes_free(o);
@@ -211,13 +220,22 @@ nvh_objects_close(struct nvh_pool *pool)
 	pool->objects = NULL;
 }
 
+/* The current type set (NULL before the open made one). */
+static const struct nvh_typeset *
+typeset(const struct nvh_objects *o)
+{
+	return o ? atomic_load_explicit(&((struct nvh_objects *)o)->typeset,
+					memory_order_acquire) : NULL;
+}
+
 const struct nvh_rtype *
 nvh_type_get(struct nvh_pool *pool, uint32_t id)
 {
-	struct nvh_objects *o = pool->objects;
-	if (!o || id < NVH_TYPE_TABLE_BASE || id - NVH_TYPE_TABLE_BASE >= o->ntypes)
+	const struct nvh_typeset *ts = typeset(pool->objects);
+	if (!ts || id < NVH_TYPE_TABLE_BASE ||
+	    id - NVH_TYPE_TABLE_BASE >= ts->ntypes)
 		return NULL;
-	return &o->types[id - NVH_TYPE_TABLE_BASE];
+	return &ts->types[id - NVH_TYPE_TABLE_BASE];
 }
 
 const struct nvh_rtype *
@@ -230,10 +248,10 @@ nvh_type_fit(struct nvh_pool *pool, uint32_t id, uint64_t size)
 const struct nvh_rtype *
 nvh_type_named(struct nvh_pool *pool, const char *name)
 {
-	struct nvh_objects *o = pool->objects;
-	for (uint32_t i = 0; o && name && i < o->ntypes; i++)
-		if (strcmp(o->types[i].name, name) == 0)
-			return &o->types[i];
+	const struct nvh_typeset *ts = typeset(pool->objects);
+	for (uint32_t i = 0; ts && name && i < ts->ntypes; i++)
+		if (strcmp(ts->types[i].name, name) == 0)
+			return &ts->types[i];
 	return NULL;
 }
 
@@ -408,16 +426,20 @@ nvh_type_register(nvh_pool *pool, const struct nvh_type *t)
 			       "in the pool, which is open read-only", pool->path,
 			       t->name);
 	}
-	if (o->ntypes >= NVH_TYPE_MASK + 1 - NVH_TYPE_TABLE_BASE) {
+	/* registrations are serialised by o->lock: the set is ours */
+	const struct nvh_typeset *cur = typeset(o);
+	const struct nvh_rtype *old_types = cur->types;
+	const uint32_t old_n = cur->ntypes;
+	if (old_n >= NVH_TYPE_MASK + 1 - NVH_TYPE_TABLE_BASE) {
 		pthread_mutex_unlock(&o->lock);
 		return nvh_err(ENOSPC, "nvh_type_register: %s: type \"%s\": the "
 			       "pool's type table is full (%" PRIu32 " types)",
-			       pool->path, t->name, o->ntypes);
+			       pool->path, t->name, old_n);
 	}
 	/* A new table: the old entries, then this type. */
-	uint32_t nt = o->ntypes + 1, nf = t->nfields;
-	for (uint32_t i = 0; i < o->ntypes; i++)
-		nf += o->types[i].nfields;
+	uint32_t nt = old_n + 1, nf = t->nfields;
+	for (uint32_t i = 0; i < old_n; i++)
+		nf += old_types[i].nfields;
 	uint64_t size = HDR + nt * sizeof(struct nvh_type_ent) +
 			nf * sizeof(struct nvh_field_ent);
 	char *buf = calloc(1, size);
@@ -430,7 +452,7 @@ nvh_type_register(nvh_pool *pool, const struct nvh_type *t)
 	struct nvh_field_ent *fe = (void *)(te + nt);
 	uint32_t f = 0;
 	for (uint32_t i = 0; i < nt; i++) {
-		const struct nvh_rtype *x = i < o->ntypes ? &o->types[i] : NULL;
+		const struct nvh_rtype *x = i < old_n ? &old_types[i] : NULL;
 		snprintf(te[i].name, NVH_TYPE_NAME_LEN, "%s", x ? x->name : t->name);
 		te[i].size = x ? x->size : t->size;
 		te[i].flags = x ? x->flags : t->flags;
@@ -479,10 +501,19 @@ nvh_type_register(nvh_pool *pool, const struct nvh_type *t)
 		rc = table_of(pool, &obj, &size);
 		if (!rc)
 			rc = nvh_types_parse(obj, size, &types, &n);
+		struct nvh_typeset *ts = rc ? NULL : malloc(sizeof(*ts));
+		if (!rc && !ts) {
+			nvh_types_free(types, n);
+			rc = nvh_err(ENOMEM, "out of memory (the type is "
+				     "registered: the next open reads it)");
+		}
 		if (!rc) {
-			nvh_types_free(o->types, o->ntypes);
-			o->types = types;
-			o->ntypes = n;
+			/* publish; the old set stays until close (see obj.h) */
+			ts->types = types;
+			ts->ntypes = n;
+			ts->older = atomic_load(&o->typeset);
+			atomic_store_explicit(&o->typeset, ts,
+					      memory_order_release);
 		}
 	}
 	pthread_mutex_unlock(&o->lock);

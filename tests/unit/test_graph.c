@@ -509,6 +509,68 @@ four_threads_free_their_lists(void **state)
 	threads_free_their_lists(4, 3000, 2);
 }
 
+/* ---- types registered while other threads commit ---- */
+
+struct registrar {
+	nvh_pool *pool;
+	int n;
+	char err[512];
+};
+
+static void *
+register_many(void *arg)
+{
+	struct registrar *g = arg;
+	static const struct nvh_field f[] = {{0, 0, "gleaf", 0}};
+	for (int i = 0; i < g->n; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "extra%d", i);
+		struct nvh_type t = {name, 16, 0, 1, f};
+		if (nvh_type_register(g->pool, &t)) {
+			snprintf(g->err, sizeof(g->err), "register %s: %s", name,
+				 nvh_errormsg());
+			return g;
+		}
+	}
+	return NULL;
+}
+
+/* Every registration replaces the type table in DRAM; commits on other
+ * threads look types up meanwhile (the old table used to be freed under
+ * them). */
+static void
+types_registered_while_threads_commit(void **state)
+{
+	(void)state;
+	nvh_pool *pool = graph_pool("types-mt.pool", 64 * MIB);
+	uint64_t base = nobjects(pool);
+	struct registrar g = {pool, (int)scaled(300), ""};
+	struct lister a[2];
+	pthread_t th[3];
+	for (unsigned i = 0; i < 2; i++) {
+		a[i] = (struct lister){pool, i, 4, 300, ""};
+		assert_int_equal(pthread_create(&th[i], NULL, push_and_unlink,
+						&a[i]), 0);
+	}
+	assert_int_equal(pthread_create(&th[2], NULL, register_many, &g), 0);
+	int bad = 0;
+	for (unsigned i = 0; i < 3; i++) {
+		void *ret;
+		pthread_join(th[i], &ret);
+		if (ret) {
+			fprintf(stderr, "thread %u: %s\n", i,
+				i < 2 ? a[i].err : g.err);
+			bad = 1;
+		}
+	}
+	assert_false(bad);
+	assert_consistent(pool);
+	assert_int_equal(nobjects(pool), base);
+	pool = reopen(pool, "types-mt.pool");
+	assert_true(nvh_type_id(pool, "extra0") != 0);
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* ---- a count at its maximum ---- */
 
 static void
@@ -676,6 +738,7 @@ main(void)
 		cmocka_unit_test(wide_release_survives_kills),
 		cmocka_unit_test(two_threads_free_their_lists),
 		cmocka_unit_test(four_threads_free_their_lists),
+		cmocka_unit_test(types_registered_while_threads_commit),
 		cmocka_unit_test(count_overflow_is_refused),
 		cmocka_unit_test(exhausted_pool_still_opens),
 		cmocka_unit_test(big_typed_rollback),
