@@ -86,6 +86,7 @@ struct ent {
 	uint32_t cur;      /* count on the medium now (0 for new or dying) */
 	uint32_t progress; /* dying: slots released (on the medium, then new) */
 	uint64_t word;     /* header word now */
+	uint64_t birth;    /* header birth word now (live objects) */
 	const struct nvh_rtype *rt;
 	int fresh;         /* index in tx->fresh or -1 */
 	uint8_t dying;     /* on the dying list now */
@@ -175,6 +176,7 @@ ent_get(struct plan *pl, struct nvh_pool *pool, struct nvh_tx *tx,
 	e->fresh = oi.fresh;
 	if (oi.hdr) {
 		e->word = hdr_word(oi.hdr);
+		e->birth = oi.birth;
 		e->dying = (NVH_HDR_FLAGS(e->word) & NVH_OBJ_DYING) != 0;
 		if (e->dying)
 			e->progress = NVH_HDR_COUNT(e->word);
@@ -418,16 +420,23 @@ apply_deltas(struct plan *pl, struct nvh_pool *pool, struct nvh_tx *tx,
 {
 	for (size_t i = 0; i < tx->nrc; i++) {
 		const struct nvh_rcd *d = &tx->rc[i];
-		struct ent *e = d->delta ? ent_get(pl, pool, tx, d->off) : NULL;
-		if (!e) {
-			if (d->delta > 0)
-				return nvh_err(EINVAL, "oid 0x%" PRIx64 " was freed "
-					       "before the commit (another thread "
-					       "unlinked it after this transaction "
-					       "stored it)",
-					       nvh_oid_tagged(pool, d->off));
+		struct ent *e = d->delta || d->birth
+				? ent_get(pl, pool, tx, d->off) : NULL;
+		/* Every reference the transaction stored must still name the
+		 * object it checked: not freed since (the block may even hold
+		 * a new object, of another type, by now), even where stores
+		 * and unlinks cancel out.  A dying object's birth word is its
+		 * list link; the pinned one that may come back is checked
+		 * below. */
+		if (d->birth && (!e || (!e->dying && e->fresh < 0 &&
+					e->birth != d->birth)))
+			return nvh_err(EINVAL, "oid 0x%" PRIx64 " was freed "
+				       "before the commit%s (another thread "
+				       "unlinked it after this transaction "
+				       "stored it)", nvh_oid_tagged(pool, d->off),
+				       e ? " and its block allocated again" : "");
+		if (!e)
 			continue;
-		}
 		e->count += d->delta;
 		if (e->count < 0)
 			return nvh_err(NVH_ECORRUPT, "reference count of 0x%"

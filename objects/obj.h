@@ -121,6 +121,7 @@ struct nvh_oinfo {
 	const struct nvh_rtype *rt;
 	struct nvh_objhdr *hdr; /* NULL for a new object */
 	int fresh;              /* index in tx->fresh, or -1 */
+	uint64_t birth;         /* its birth serial (or dying-list link) */
 };
 int nvh_obj_containing(struct nvh_pool *pool, struct nvh_tx *tx, uint64_t off,
 		       struct nvh_oinfo *oi, uint64_t *in);

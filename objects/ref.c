@@ -72,6 +72,7 @@ nvh_obj_containing(struct nvh_pool *pool, struct nvh_tx *tx, uint64_t off,
 		oi->type = f->type;
 		oi->fresh = (int)*ix;
 		oi->rt = nvh_type_get(pool, oi->type);
+		oi->birth = f->blk.birth;
 		return 0;
 	}
 	int large = h->arena[a].kind == NVH_K_LARGE;
@@ -80,6 +81,7 @@ nvh_obj_containing(struct nvh_pool *pool, struct nvh_tx *tx, uint64_t off,
 			 : h->cls[h->arena[a].cls].block_size;
 	oi->hdr = (struct nvh_objhdr *)(pool->base + nvh_objhdr_off(h, a, b, large));
 	oi->type = NVH_HDR_TYPE(hdr_word(oi->hdr));
+	oi->birth = __atomic_load_n(&oi->hdr->birth, __ATOMIC_RELAXED);
 	/* a type larger than the block is a damaged header: untyped, so no
 	 * field of it is ever read or released (nvh_check reports it) */
 	oi->rt = nvh_type_fit(pool, oi->type, oi->size);
@@ -150,12 +152,17 @@ value_ok(struct nvh_pool *pool, struct nvh_tx *tx, nvh_oid value,
 	return 0;
 }
 
+/* A count change for the object at `off`; a store of a reference (+1)
+ * names the incarnation it saw (`birth`). */
 static int
-rc_add(struct nvh_tx *tx, uint64_t off, int64_t d)
+rc_add(struct nvh_tx *tx, uint64_t off, int64_t d, uint64_t birth)
 {
 	const uint64_t *ix = nvh_u64map_find(&tx->rc_ix, off);
 	if (ix) {
-		tx->rc[*ix].delta += d;
+		struct nvh_rcd *r = &tx->rc[*ix];
+		r->delta += d;
+		if (d > 0 && r->birth != birth)
+			r->birth = r->birth ? NVH_RCD_TWO_BIRTHS : birth;
 		return 0;
 	}
 	if (tx->nrc == tx->crc) {
@@ -168,7 +175,7 @@ rc_add(struct nvh_tx *tx, uint64_t off, int64_t d)
 	}
 	if (nvh_u64map_put(&tx->rc_ix, off, tx->nrc))
 		return nvh_tx_failf(tx, ENOMEM, "out of memory");
-	tx->rc[tx->nrc++] = (struct nvh_rcd){off, d};
+	tx->rc[tx->nrc++] = (struct nvh_rcd){off, d, d > 0 ? birth : 0};
 	return 0;
 }
 
@@ -245,12 +252,12 @@ nvh_tx_set(nvh_tx *tx, nvh_oid *field, nvh_oid value)
 	nvh_tx_expect(tx, foff, value.off);
 	field->off = value.off;
 	if (value.off && nvh_type_counted(vi.rt))
-		rc = rc_add(tx, vi.off, +1);
+		rc = rc_add(tx, vi.off, +1, vi.birth);
 	if (!rc && old && !nvh_oid_untag(pool, old, &ooff) && ooff) {
 		uint64_t in;
 		if (!nvh_obj_containing(pool, tx, ooff, &oi, &in) && in == 0 &&
 		    nvh_type_counted(oi.rt))
-			rc = rc_add(tx, ooff, -1);
+			rc = rc_add(tx, ooff, -1, 0);
 	}
 	tx->typed = 1;
 	return rc;
@@ -302,7 +309,7 @@ nvh_obj_holds_counted(struct nvh_pool *pool, uint64_t off,
 static int
 drop(struct nvh_tx *tx, uint64_t target)
 {
-	return rc_add(tx, target, -1);
+	return rc_add(tx, target, -1, 0);
 }
 
 int

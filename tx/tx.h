@@ -94,7 +94,14 @@ struct nvh_tx {
 struct nvh_rcd {
 	uint64_t off;   /* object */
 	int64_t delta;
+	/* the birth serial of the incarnation the transaction's stores
+	 * pointed at (0: no store did; NVH_RCD_TWO_BIRTHS: two different
+	 * ones): the commit refuses a reference whose block another
+	 * thread freed and allocated again meanwhile (objects/cascade.c) */
+	uint64_t birth;
 };
+
+#define NVH_RCD_TWO_BIRTHS (~0ull)
 
 /* Forget the new objects (after they were published or unreserved). */
 static inline void
