@@ -1025,6 +1025,106 @@ bad_record_mid_lane_then_crash(void **state)
 	snapshot_survived(nvt_path("midlane2.pool"));
 }
 
+/*
+ * A transaction whose records spill from its lane into a chunk keeps its
+ * COMMIT record in the chunk.  After a clean close nothing keeps that
+ * block reserved, so a later run allocates it and overwrites the record;
+ * the lane's ring still holds the transaction's UNDO records and CHUNK
+ * record (retired by the checkpoint), and if no later operation used that
+ * lane they are still its current pass.  The next recovery after a crash
+ * reads that pass, finds no COMMIT, takes the transaction for one in
+ * progress and "rolls back" its long committed changes, over whatever
+ * the program stored there since.  Found by fuzz_open on an unedited
+ * seed (a pool filled after a run with a chunked transaction), comparing
+ * a clean close with a crash at the same point.
+ *
+ * The fix belongs in tx/recovery.c or tx/lane.c (retire old passes
+ * durably: a marker in every lane with records at open, or skip rollback
+ * of transactions whose records are all retired by the checkpoint), being
+ * rewritten on another branch: skipped until then; it fails without the
+ * skip.
+ */
+#define KNOWN_BUG_STALE_CHUNK 1
+#define NWORDS 1200
+
+struct big_tx {
+	nvh_pool *pool;
+	uint64_t *w;
+	int rc;
+};
+
+/* 1,200 separate one-word snapshots: the undo records fill the lane and
+ * continue in a chunk, where the commit record goes too. */
+static void *
+big_tx_thread(void *arg)
+{
+	struct big_tx *b = arg;
+	nvh_tx *tx = nvh_tx_begin(b->pool);
+	b->rc = -1;
+	if (!tx)
+		return NULL;
+	for (int i = 0; i < NWORDS; i++) {
+		if (nvh_tx_add(tx, &b->w[2 * i], 8) != 0)
+			return NULL;
+		b->w[2 * i] = 1000 + (uint64_t)i;
+	}
+	b->rc = nvh_tx_commit(tx);
+	return NULL;
+}
+
+static int
+fill_ctor(nvh_pool *pool, void *obj, void *arg)
+{
+	(void)pool;
+	memset(obj, 0xee, *(size_t *)arg);
+	return 0;
+}
+
+/* Reopen, fill the pool with large objects (one of them takes the chunk's
+ * block), crash. */
+static int
+fill_then_die(void *arg)
+{
+	nvh_pool *pool = nvh_open(arg, "k", NULL);
+	if (!pool)
+		_exit(1);
+	uint64_t *w = nvh_direct(pool, *nvh_root_slot(pool));
+	size_t size = 200000;
+	for (int i = 2 * NWORDS + 1; i < 2 * NWORDS + 64; i++)
+		if (nvh_alloc(pool, (nvh_oid *)&w[i], size, 3, fill_ctor,
+			      &size) != 0)
+			break;
+	_exit(0);
+}
+
+static void
+stale_chunk_after_clean_close(void **state)
+{
+	(void)state;
+	if (KNOWN_BUG_STALE_CHUNK)
+		skip();
+	const char *p = fresh_pool("chunk.pool", "k");
+	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, "k", NULL));
+	struct big_tx b = {pool, nvt_scratch(pool, 2 * NWORDS * 8 + 64 * 8), 0};
+	memset(b.w, 0, 2 * NWORDS * 8 + 64 * 8);
+	assert_nvh_ok(nvh_persist(pool, b.w, 2 * NWORDS * 8 + 64 * 8));
+	pthread_t t; /* its own lane, which nothing uses afterwards */
+	assert_int_equal(pthread_create(&t, NULL, big_tx_thread, &b), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_nvh_ok(b.rc);
+	assert_nvh_ok(nvh_close(pool));
+	assert_int_equal(nvt_in_child(fill_then_die, (void *)p), 0);
+	pool = assert_nvh_ptr(nvh_open(p, "k", NULL));
+	uint64_t *w = nvh_direct(pool, *nvh_root_slot(pool));
+	for (int i = 0; i < NWORDS; i++)
+		if (w[2 * i] != 1000 + (uint64_t)i)
+			fail_msg("word %d of the committed transaction is %" PRIu64
+				 " after recovery", i, w[2 * i]);
+	struct nvh_check_report rep;
+	assert_nvh_ok(nvh_check(pool, &rep, stderr));
+	assert_nvh_ok(nvh_close(pool));
+}
+
 int
 main(void)
 {
@@ -1059,6 +1159,7 @@ main(void)
 		cmocka_unit_test(close_reports_an_earlier_failed_write),
 		cmocka_unit_test(bad_record_mid_lane_then_reopen),
 		cmocka_unit_test(bad_record_mid_lane_then_crash),
+		cmocka_unit_test(stale_chunk_after_clean_close),
 	};
 	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
 }
