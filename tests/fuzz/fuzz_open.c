@@ -333,53 +333,65 @@ materialize(const struct nvf_input *in, const struct nvf_map *m)
 }
 
 /* Copy a pool file (taken while it is open: with the eADR backend every
- * store is durable at once, so this is a power failure at this point). */
+ * store is durable at once, so this is a power failure at this point).
+ * Only its data is copied (SEEK_DATA): holes stay holes. */
 static void
 copy_pool(const char *from, const char *to)
 {
 	int in = open(from, O_RDONLY), out = open(to, O_RDWR | O_CREAT | O_TRUNC,
 						  0600);
 	off_t len = in < 0 ? -1 : lseek(in, 0, SEEK_END);
-	if (in < 0 || out < 0 || len < 0) {
+	if (in < 0 || out < 0 || len < 0 || ftruncate(out, len) != 0) {
 		perror("fuzz_open: copying the pool");
 		abort();
 	}
 	static uint8_t buf[1 << 20];
-	for (off_t done = 0; done < len;) {
-		ssize_t n = pread(in, buf, sizeof(buf), done);
-		if (n <= 0 || pwrite(out, buf, (size_t)n, done) != n) {
-			perror("fuzz_open: copying the pool");
-			abort();
+	for (off_t at = 0; at < len;) {
+		off_t data = lseek(in, at, SEEK_DATA);
+		if (data < 0)
+			break; /* only a hole is left */
+		off_t hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0)
+			hole = len;
+		while (data < hole) {
+			size_t want = hole - data < (off_t)sizeof(buf)
+					      ? (size_t)(hole - data) : sizeof(buf);
+			ssize_t n = pread(in, buf, want, data);
+			if (n <= 0 || pwrite(out, buf, (size_t)n, data) != n) {
+				perror("fuzz_open: copying the pool");
+				abort();
+			}
+			data += n;
 		}
-		done += n;
+		at = hole;
 	}
 	close(in);
 	close(out);
 }
 
+/* Is [at, at+len) a hole in the file (SEEK_DATA finds nothing there)? */
+static int
+hole(int fd, off_t at, off_t len)
+{
+	off_t d = lseek(fd, at, SEEK_DATA);
+	return d < 0 || d >= at + len;
+}
+
 /* The heap's contents (root line, arena table, bitmaps, arenas) of two
- * pool files are equal; else (if `say`) says where they first differ. */
+ * pool files are equal; else (if `say`) says where they first differ.
+ * Read with pread, skipping holes both files have: reading a hole through
+ * a shared mapping of a tmpfs file would allocate it. */
 static int
 same_heap(const char *a, const char *b, int say)
 {
+	static uint8_t ba[1 << 20], bb[1 << 20];
 	int fa = open(a, O_RDONLY), fb = open(b, O_RDONLY);
-	off_t la = fa < 0 ? -1 : lseek(fa, 0, SEEK_END);
-	off_t lb = fb < 0 ? -1 : lseek(fb, 0, SEEK_END);
-	if (la < 0 || la != lb) {
-		fprintf(stderr, "fuzz_open: sizes %lld and %lld\n",
-			(long long)la, (long long)lb);
-		return 0;
-	}
-	const uint8_t *pa = mmap(NULL, (size_t)la, PROT_READ, MAP_SHARED, fa, 0);
-	const uint8_t *pb = mmap(NULL, (size_t)la, PROT_READ, MAP_SHARED, fb, 0);
-	close(fa);
-	close(fb);
-	if (pa == MAP_FAILED || pb == MAP_FAILED) {
-		perror("fuzz_open: mmap");
+	struct nvh_heap_hdr h; /* validated: both files opened */
+	if (fa < 0 || fb < 0 ||
+	    pread(fa, &h, sizeof(h), NVH_HEAP_OFFSET) != (ssize_t)sizeof(h)) {
+		perror("fuzz_open: comparing pools");
 		abort();
 	}
-	struct nvh_heap_hdr h; /* validated: both files opened */
-	memcpy(&h, pa + NVH_HEAP_OFFSET, sizeof(h));
 	const uint64_t range[][2] = {
 		{h.root_off, 24},
 		{h.table_off, h.narenas * sizeof(struct nvh_arena_ent)},
@@ -388,19 +400,32 @@ same_heap(const char *a, const char *b, int say)
 	};
 	int same = 1;
 	for (size_t r = 0; r < 4 && same; r++) {
-		if (!memcmp(pa + range[r][0], pb + range[r][0], range[r][1]))
-			continue;
-		uint64_t o = range[r][0];
-		while (pa[o] == pb[o])
-			o++;
-		if (say)
-				fprintf(stderr, "fuzz_open: closed and crashed copies "
-				"differ at pool offset %" PRIu64 " (0x%02x, "
-				"0x%02x)\n", o, pa[o], pb[o]);
-		same = 0;
+		for (uint64_t at = range[r][0], end = at + range[r][1];
+		     at < end && same; at += sizeof(ba)) {
+			size_t n = end - at < sizeof(ba) ? (size_t)(end - at)
+							 : sizeof(ba);
+			if (hole(fa, (off_t)at, (off_t)n) &&
+			    hole(fb, (off_t)at, (off_t)n))
+				continue;
+			if (pread(fa, ba, n, (off_t)at) != (ssize_t)n ||
+			    pread(fb, bb, n, (off_t)at) != (ssize_t)n) {
+				perror("fuzz_open: comparing pools");
+				abort();
+			}
+			if (!memcmp(ba, bb, n))
+				continue;
+			size_t o = 0;
+			while (ba[o] == bb[o])
+				o++;
+			if (say)
+				fprintf(stderr, "fuzz_open: closed and crashed "
+					"copies differ at pool offset %" PRIu64
+					" (0x%02x, 0x%02x)\n", at + o, ba[o], bb[o]);
+			same = 0;
+		}
 	}
-	munmap((void *)pa, (size_t)la);
-	munmap((void *)pb, (size_t)la);
+	close(fa);
+	close(fb);
 	return same;
 }
 
