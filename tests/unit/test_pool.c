@@ -22,6 +22,7 @@
 #include "heap/checksum.h"
 #include "heap/layout.h"
 #include "heap/pool.h"
+#include "tx/log_layout.h"
 
 #define MIB (1024u * 1024u)
 #define SIZE (4 * MIB)
@@ -1290,6 +1291,230 @@ close_reports_an_earlier_failed_write(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* ---- found by fuzz_open (tests/fuzz/) ---- */
+
+/* 60 one-word transactions: 120 records of 64 bytes in lane 0, then a
+ * crash. */
+static int
+records_then_die(void *arg)
+{
+	nvh_pool *pool = nvh_open(arg, "f", NULL);
+	if (!pool)
+		_exit(1);
+	uint64_t *w = nvt_scratch(pool, 4096);
+	for (int i = 0; i < 60; i++) {
+		nvh_tx *tx = nvh_tx_begin(pool);
+		if (!tx || nvh_tx_add(tx, w, 8) != 0)
+			_exit(1);
+		(*w)++;
+		if (nvh_tx_commit(tx) != 0)
+			_exit(1);
+	}
+	_exit(0); /* no close: the records stay live */
+}
+
+/* Pool offset of record n (0-based) of lane 0's current pass. */
+static uint64_t
+lane0_record(const char *p, unsigned n)
+{
+	struct nvh_heap_hdr hh;
+	nvt_pread(p, NVH_HEAP_OFFSET, &hh, sizeof(hh));
+	uint64_t off = hh.lanes_off;
+	for (unsigned i = 0; i < n; i++) {
+		struct nvh_rec_hdr rh;
+		nvt_pread(p, off, &rh, sizeof(rh));
+		assert_true(rh.seq != 0 && rh.size >= 64 && rh.size % 64 == 0);
+		off += rh.size;
+	}
+	return off;
+}
+
+/*
+ * One damaged record in the middle of a lane ends that lane's pass at
+ * open, so the records after it are not counted when the open picks the
+ * next sequence numbers: they stay in the ring with higher ones.  When a
+ * new record is larger than the stale ones it overwrites (here a 2 KB
+ * undo record over 64-byte ones), the stale record after it has a higher
+ * sequence number and continues the new pass.  Then a cleanly closed pool
+ * no longer opens ("checkpoint line: seq 20, but lane 0 holds record 52 of
+ * a cleanly closed pool (the checkpoint is damaged)"), and after a crash
+ * recovery takes the stale records for live ones and rolls the committed
+ * transaction's bytes back to a value of the first run (nvh_check sees
+ * nothing).  Found by fuzz_open: a crash image with one record's checksum
+ * changed.
+ *
+ * The fix belongs in tx/recovery.c (the next sequence number must exceed
+ * every valid record in the lanes, not only those of the current passes),
+ * which is being rewritten on another branch: until it lands these two
+ * tests are skipped.  Both fail without the skip.
+ */
+#define KNOWN_BUG_STALE_SEQUENCE 1
+
+/* Run 60 transactions, damage record 10 of lane 0, open read-write (the
+ * recovery) and commit one 2 KB snapshot; returns the open pool. */
+static nvh_pool *
+bad_record_mid_lane(const char *name)
+{
+	const char *p = fresh_pool(name, "f");
+	assert_int_equal(nvt_in_child(records_then_die, (void *)p), 0);
+	uint64_t at = lane0_record(p, 10) + offsetof(struct nvh_rec_hdr, checksum);
+	uint8_t b;
+	nvt_pread(p, at, &b, 1);
+	b ^= 0x40;
+	nvt_pwrite(p, at, &b, 1);
+	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, "f", NULL));
+	char *obj = nvh_direct(pool, *nvh_root_slot(pool));
+	assert_non_null(obj);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(nvh_tx_add(tx, obj, 2048)); /* one 2 KB undo record */
+	memset(obj, 0x5a, 2048);
+	assert_nvh_ok(nvh_tx_commit(tx));
+	return pool;
+}
+
+static int
+die_after_snapshot(void *arg)
+{
+	(void)bad_record_mid_lane(arg);
+	_exit(0);
+}
+
+/* What the 2 KB transaction wrote is there, and nothing is damaged. */
+static void
+snapshot_survived(const char *p)
+{
+	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, "f", NULL));
+	const unsigned char *obj = nvh_direct(pool, *nvh_root_slot(pool));
+	assert_non_null(obj);
+	for (int i = 0; i < 2048; i++)
+		if (obj[i] != 0x5a)
+			fail_msg("byte %d of the committed snapshot is 0x%02x", i,
+				 obj[i]);
+	struct nvh_check_report rep;
+	assert_nvh_ok(nvh_check(pool, &rep, stderr));
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static void
+bad_record_mid_lane_then_reopen(void **state)
+{
+	(void)state;
+	if (KNOWN_BUG_STALE_SEQUENCE)
+		skip();
+	assert_nvh_ok(nvh_close(bad_record_mid_lane("midlane.pool")));
+	snapshot_survived(nvt_path("midlane.pool"));
+}
+
+static void
+bad_record_mid_lane_then_crash(void **state)
+{
+	(void)state;
+	if (KNOWN_BUG_STALE_SEQUENCE)
+		skip();
+	assert_int_equal(nvt_in_child(die_after_snapshot, "midlane2.pool"), 0);
+	snapshot_survived(nvt_path("midlane2.pool"));
+}
+
+/*
+ * A transaction whose records spill from its lane into a chunk keeps its
+ * COMMIT record in the chunk.  After a clean close nothing keeps that
+ * block reserved, so a later run allocates it and overwrites the record;
+ * the lane's ring still holds the transaction's UNDO records and CHUNK
+ * record (retired by the checkpoint), and if no later operation used that
+ * lane they are still its current pass.  The next recovery after a crash
+ * reads that pass, finds no COMMIT, takes the transaction for one in
+ * progress and "rolls back" its long committed changes, over whatever
+ * the program stored there since.  Found by fuzz_open on an unedited
+ * seed (a pool filled after a run with a chunked transaction), comparing
+ * a clean close with a crash at the same point.
+ *
+ * The fix belongs in tx/recovery.c or tx/lane.c (retire old passes
+ * durably: a marker in every lane with records at open, or skip rollback
+ * of transactions whose records are all retired by the checkpoint), being
+ * rewritten on another branch: skipped until then; it fails without the
+ * skip.
+ */
+#define KNOWN_BUG_STALE_CHUNK 1
+#define NWORDS 1200
+
+struct big_tx {
+	nvh_pool *pool;
+	uint64_t *w;
+	int rc;
+};
+
+/* 1,200 separate one-word snapshots: the undo records fill the lane and
+ * continue in a chunk, where the commit record goes too. */
+static void *
+big_tx_thread(void *arg)
+{
+	struct big_tx *b = arg;
+	nvh_tx *tx = nvh_tx_begin(b->pool);
+	b->rc = -1;
+	if (!tx)
+		return NULL;
+	for (int i = 0; i < NWORDS; i++) {
+		if (nvh_tx_add(tx, &b->w[2 * i], 8) != 0)
+			return NULL;
+		b->w[2 * i] = 1000 + (uint64_t)i;
+	}
+	b->rc = nvh_tx_commit(tx);
+	return NULL;
+}
+
+static int
+fill_ctor(nvh_pool *pool, void *obj, void *arg)
+{
+	(void)pool;
+	memset(obj, 0xee, *(size_t *)arg);
+	return 0;
+}
+
+/* Reopen, fill the pool with large objects (one of them takes the chunk's
+ * block), crash. */
+static int
+fill_then_die(void *arg)
+{
+	nvh_pool *pool = nvh_open(arg, "k", NULL);
+	if (!pool)
+		_exit(1);
+	uint64_t *w = nvh_direct(pool, *nvh_root_slot(pool));
+	size_t size = 200000;
+	for (int i = 2 * NWORDS + 1; i < 2 * NWORDS + 64; i++)
+		if (nvh_alloc(pool, (nvh_oid *)&w[i], size, 3, fill_ctor,
+			      &size) != 0)
+			break;
+	_exit(0);
+}
+
+static void
+stale_chunk_after_clean_close(void **state)
+{
+	(void)state;
+	if (KNOWN_BUG_STALE_CHUNK)
+		skip();
+	const char *p = fresh_pool("chunk.pool", "k");
+	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, "k", NULL));
+	struct big_tx b = {pool, nvt_scratch(pool, 2 * NWORDS * 8 + 64 * 8), 0};
+	memset(b.w, 0, 2 * NWORDS * 8 + 64 * 8);
+	assert_nvh_ok(nvh_persist(pool, b.w, 2 * NWORDS * 8 + 64 * 8));
+	pthread_t t; /* its own lane, which nothing uses afterwards */
+	assert_int_equal(pthread_create(&t, NULL, big_tx_thread, &b), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_nvh_ok(b.rc);
+	assert_nvh_ok(nvh_close(pool));
+	assert_int_equal(nvt_in_child(fill_then_die, (void *)p), 0);
+	pool = assert_nvh_ptr(nvh_open(p, "k", NULL));
+	uint64_t *w = nvh_direct(pool, *nvh_root_slot(pool));
+	for (int i = 0; i < NWORDS; i++)
+		if (w[2 * i] != 1000 + (uint64_t)i)
+			fail_msg("word %d of the committed transaction is %" PRIu64
+				 " after recovery", i, w[2 * i]);
+	struct nvh_check_report rep;
+	assert_nvh_ok(nvh_check(pool, &rep, stderr));
+	assert_nvh_ok(nvh_close(pool));
+}
+
 int
 main(void)
 {
@@ -1326,6 +1551,9 @@ main(void)
 		cmocka_unit_test(fifo_is_refused),
 		cmocka_unit_test(close_refuses_open_transactions),
 		cmocka_unit_test(close_reports_an_earlier_failed_write),
+		cmocka_unit_test(bad_record_mid_lane_then_reopen),
+		cmocka_unit_test(bad_record_mid_lane_then_crash),
+		cmocka_unit_test(stale_chunk_after_clean_close),
 	};
 	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
 }
