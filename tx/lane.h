@@ -205,6 +205,14 @@ struct nvh_log_scan {
 	uint64_t maxseq;         /* largest seq of any record found (0: none) */
 	unsigned maxlane;        /* the lane it is in */
 	uint64_t ndamaged;
+	/* out: the newest valid record past the end of its lane's current
+	 * pass (0: none).  Past the end lie only older passes, whose records
+	 * a lane overwrites only once a checkpoint covered them (C3), so one
+	 * newer than the checkpoint means a damaged record cut the pass
+	 * short: recovery would lose what follows it. */
+	uint64_t beyond_seq;
+	unsigned beyond_lane;
+	uint64_t beyond_off, beyond_end; /* its pool offset, the pass end's */
 };
 
 /* Read every lane (R1); works on read-only pools.  0, -ENOMEM or

@@ -142,11 +142,13 @@ nvh_log_scan(struct nvh_log_scan *s)
 	s->maxseq = 0;
 	s->maxlane = 0;
 	s->ndamaged = 0;
+	s->beyond_seq = 0;
 	for (unsigned i = 0; i < hh->nlanes; i++) {
 		uint64_t lane_off = hh->lanes_off + (uint64_t)i * NVH_LANE_SIZE;
 		const char *ring = pool->base + lane_off;
 		uint64_t prev = 0;
-		for (uint32_t p = 0; p + NVH_REC_ALIGN <= NVH_LANE_SIZE;) {
+		uint32_t p = 0;
+		while (p + NVH_REC_ALIGN <= NVH_LANE_SIZE) {
 			const struct nvh_rec_hdr *h = (const void *)(ring + p);
 			long size = nvh_rec_check(h, NVH_LANE_SIZE - p, &b, why,
 						  sizeof(why));
@@ -165,6 +167,19 @@ nvh_log_scan(struct nvh_log_scan *s)
 			if (h->seq <= NVH_SEQ_MAX)
 				prev = h->seq;
 			p += h->size; /* sealed: its size is as written */
+		}
+		/* past the end: older passes (see beyond_seq in lane.h) */
+		for (uint32_t q = p; q + NVH_REC_ALIGN <= NVH_LANE_SIZE;) {
+			const struct nvh_rec_hdr *h = (const void *)(ring + q);
+			long size = nvh_rec_check(h, NVH_LANE_SIZE - q, &b, why,
+						  sizeof(why));
+			if (size > 0 && h->seq > s->beyond_seq) {
+				s->beyond_seq = h->seq;
+				s->beyond_lane = i;
+				s->beyond_off = lane_off + q;
+				s->beyond_end = lane_off + p;
+			}
+			q += size > 0 ? (uint32_t)size : NVH_REC_ALIGN;
 		}
 	}
 	return 0;

@@ -139,6 +139,48 @@ cmp_ref(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/*
+ * End the current pass of every lane that has records in it (has[i]): a
+ * marker record (an ABORT of no transaction) at offset 0, numbered from
+ * *seq on (or, with `dead`, all numbered *seq, the checkpoint: records
+ * it covers, see below), then one fence.  A pass that is never ended would stay
+ * readable after the run that wrote it: after a clean close its chunks
+ * are free, and once they hold other data the next crash's recovery read
+ * the pass's UNDO records without their COMMIT (it was in the chunk) and
+ * rolled a long-committed transaction back over newer data.
+ */
+static int
+end_passes(nvh_pool *pool, const uint64_t *has, uint64_t *seq, int dead)
+{
+	struct nvh_lanes *ls = &pool->lanes;
+	int rc = 0, any = 0;
+	for (unsigned i = 0; i < ls->n && !rc; i++) {
+		struct nvh_lane *l = &ls->lane[i];
+		l->head = 0;
+		l->last_seq = 0;
+		if (!has[i])
+			continue;
+		struct nvh_rec rec;
+		nvh_rec_init(&rec, NVH_REC_ABORT);
+		struct nvh_abort_body ab = {0};
+		rc = nvh_rec_put(&rec, &ab, sizeof(ab));
+		uint64_t n = dead ? *seq : ++*seq;
+		size_t size = nvh_rec_seal(&rec, n);
+		if (!rc)
+			nvh_persist_memcpy_nodrain(&pool->persist, l->ring,
+						   rec.buf, size);
+		nvh_rec_fini(&rec);
+		l->head = (uint32_t)size;
+		l->last_seq = n;
+		any = 1;
+	}
+	/* the markers are durable before the lanes' old records, and the
+	 * chunks they name, can be overwritten (C3) */
+	if (!rc && any)
+		rc = nvh_persist_fence(&pool->persist);
+	return rc;
+}
+
 int
 nvh_lanes_recover(nvh_pool *pool, int scan_lanes)
 {
@@ -158,15 +200,53 @@ nvh_lanes_recover(nvh_pool *pool, int scan_lanes)
 		 * means the checkpoint line is damaged (lowered): refuse, or
 		 * the next run would reuse sequence numbers and a later
 		 * recovery replay stale records. */
-		if (s.maxseq > ckpt)
+		uint64_t top = s.maxseq > s.beyond_seq ? s.maxseq : s.beyond_seq;
+		unsigned lane = s.maxseq > s.beyond_seq ? s.maxlane : s.beyond_lane;
+		if (top > ckpt) {
 			rc = nvh_err(NVH_ECORRUPT, "checkpoint line: seq %" PRIu64
 				     ", but lane %u holds record %" PRIu64 " of a "
 				     "cleanly closed pool (the checkpoint is "
 				     "damaged; `nvheap check --repair` sets it "
 				     "to %" PRIu64 ", losing nothing)", ckpt,
-				     s.maxlane, s.maxseq, s.maxseq);
-		s.n = 0; /* every record is dead */
-		goto done;
+				     lane, top, top);
+			goto out;
+		}
+		if (ckpt > NVH_SEQ_MAX - ls->n) {
+			rc = nvh_seq_exhausted(ckpt + 1);
+			goto out;
+		}
+		/* Every record is dead; end the passes that hold them.  The
+		 * markers carry the checkpoint's seq, so they are dead too:
+		 * a crash before the open marks the pool in use leaves a
+		 * pool that is still clean, whose records the checkpoint
+		 * must cover.  A marker still ends its pass (the record after
+		 * it is not newer), and the lane starts a new pass at its
+		 * first use, as every lane of a clean pool does. */
+		for (size_t i = 0; i < s.n; i++)
+			lane_last[s.r[i].lane] = 1;
+		uint64_t seq = ckpt;
+		if (s.n)
+			rc = end_passes(pool, lane_last, &seq, 1);
+		for (unsigned i = 0; i < ls->n; i++) {
+			ls->lane[i].head = 0;
+			ls->lane[i].last_seq = 0;
+		}
+		goto out;
+	}
+	/* (R1) past the end of a pass lie only records a checkpoint
+	 * covered (C3): a newer one means a damaged record ended the pass
+	 * early, and replaying only what comes before it would report the
+	 * pool recovered with committed work missing */
+	if (s.beyond_seq > ckpt) {
+		rc = nvh_err(NVH_ECORRUPT, "lane %u: the record at pool offset %"
+			     PRIu64 " (seq %" PRIu64 ") lies past the end of the "
+			     "lane's pass (at pool offset %" PRIu64 ") and is "
+			     "newer than the checkpoint (%" PRIu64 "): a damaged "
+			     "record cut the pass short, so committed work would "
+			     "be lost (the pool was not closed cleanly: not "
+			     "recovered, nothing changed)", s.beyond_lane,
+			     s.beyond_off, s.beyond_seq, s.beyond_end, ckpt);
+		goto out;
 	}
 	if (s.maxseq < ckpt)
 		s.maxseq = ckpt; /* the checkpoint never goes back */
@@ -269,27 +349,8 @@ nvh_lanes_recover(nvh_pool *pool, int scan_lanes)
 			rc = nvh_ckpt_store(&pool->persist, ls->ckpt,
 					    &ls->ckpt_slot, maxseq);
 		/* ... and markers end the old passes. */
-		for (unsigned i = 0; i < ls->n && !rc; i++) {
-			struct nvh_lane *l = &ls->lane[i];
-			l->head = 0;
-			l->last_seq = 0;
-			if (!lane_last[i])
-				continue;
-			struct nvh_rec rec;
-			nvh_rec_init(&rec, NVH_REC_ABORT);
-			struct nvh_abort_body ab = {0};
-			rc = nvh_rec_put(&rec, &ab, sizeof(ab));
-			uint64_t seq = ++maxseq;
-			size_t size = nvh_rec_seal(&rec, seq);
-			if (!rc)
-				nvh_persist_memcpy_nodrain(&pool->persist, l->ring,
-							   rec.buf, size);
-			nvh_rec_fini(&rec);
-			l->head = (uint32_t)size;
-			l->last_seq = seq;
-		}
 		if (!rc)
-			rc = nvh_persist_fence(&pool->persist);
+			rc = end_passes(pool, lane_last, &maxseq, 0);
 		if (rc)
 			goto out;
 		ls->ckpt_durable = s.maxseq;
@@ -297,7 +358,6 @@ nvh_lanes_recover(nvh_pool *pool, int scan_lanes)
 	}
 	pool->recovered_records = replayed + undone;
 	atomic_store(&ls->seq, maxseq + 1);
-done:
 	for (unsigned i = 0; i < ls->n && !s.n; i++) {
 		ls->lane[i].head = 0;
 		ls->lane[i].last_seq = 0;

@@ -161,8 +161,24 @@ repair_log(struct nvh_pool *pool, FILE *out)
 				     r.n > 1 ? ", and more" : "");
 			goto out;
 		}
-	} else if (s.maxseq > seq) {
-		seq = s.maxseq; /* every record of a clean pool is dead */
+		if (s.beyond_seq > seq) {
+			rc = nvh_err(NVH_ECORRUPT, "lane %u: the record at pool "
+				     "offset %" PRIu64 " (seq %" PRIu64 ") lies "
+				     "past the end of the lane's pass and is "
+				     "newer than the checkpoint: a damaged record "
+				     "cut the pass short; the pool was not closed "
+				     "cleanly, so what follows it may be live: not "
+				     "repaired, nothing changed", s.beyond_lane,
+				     s.beyond_off, s.beyond_seq);
+			goto out;
+		}
+	} else {
+		/* every record of a clean pool is dead, those past the end of
+		 * a pass too */
+		if (s.maxseq > seq)
+			seq = s.maxseq;
+		if (s.beyond_seq > seq)
+			seq = s.beyond_seq;
 	}
 	int changed = 0;
 	if (!line_ok || v.state[0] == NVH_CKPT_BAD ||

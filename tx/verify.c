@@ -112,13 +112,22 @@ nvh_log_verify(struct nvh_pool *pool, FILE *out, uint64_t *problems)
 
 	struct nvh_log_scan s = {.pool = pool, .damaged = on_damage, .arg = &v};
 	int rc = nvh_log_scan(&s);
-	if (!rc && line_ok && v.clean && s.maxseq > cv.seq)
+	uint64_t top = s.maxseq > s.beyond_seq ? s.maxseq : s.beyond_seq;
+	unsigned lane = s.maxseq > s.beyond_seq ? s.maxlane : s.beyond_lane;
+	if (!rc && line_ok && v.clean && top > cv.seq)
 		problem(&v, "log: checkpoint line: seq %" PRIu64 ", but lane %u "
 			"holds record %" PRIu64 " of a cleanly closed pool (the "
 			"checkpoint is damaged: lowered); a read-write open "
 			"refuses the pool; `nvheap check --repair` sets it to %"
-			PRIu64 ", losing nothing", cv.seq, s.maxlane, s.maxseq,
-			s.maxseq);
+			PRIu64 ", losing nothing", cv.seq, lane, top, top);
+	else if (!rc && line_ok && !v.clean && s.beyond_seq > cv.seq)
+		problem(&v, "log: lane %u: the record at pool offset %" PRIu64
+			" (seq %" PRIu64 ") lies past the end of the lane's pass "
+			"(at pool offset %" PRIu64 ") and is newer than the "
+			"checkpoint: a damaged record cut the pass short; a "
+			"read-write open refuses the pool; %s", s.beyond_lane,
+			s.beyond_off, s.beyond_seq, s.beyond_end,
+			repair_hint(&v));
 	nvh_log_scan_fini(&s);
 	return rc;
 }

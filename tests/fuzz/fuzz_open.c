@@ -60,28 +60,8 @@
 
 #include "edits.h"
 #include "exercise.h"
-#include "known.h"
 #include "poolmap.h"
 #include "reseal.h"
-
-/*
- * A known bug, reported, reproduced by bad_record_mid_lane_then_reopen in
- * tests/unit/test_pool.c: after a damaged record in the middle of a lane,
- * recovery numbers new records below the stale ones after it, so a pool
- * it recovered and closed cleanly can refuse to reopen.  Counted (printed
- * at exit), not failed, until tx/recovery.c is fixed; then set it to 0.
- */
-#define KNOWN_BUG_STALE_SEQUENCE 1
-/*
- * Another, stale_chunk_after_clean_close in tests/unit/test_pool.c: a
- * lane's old pass survives clean closes and opens; if it ends in a chunk
- * since reused (or a damaged record hides its CHUNK record), the next
- * recovery takes its long committed transaction for one in flight and
- * rolls it back.  Step 4 (a crash instead of the close) then differs:
- * counted, not failed, when the crashed copy has that precondition
- * (known.c), until tx/ is fixed.
- */
-#define KNOWN_BUG_STALE_CHUNK 1
 
 static struct nvf_map *seeds;
 static size_t nseeds;
@@ -93,12 +73,11 @@ static int quick;   /* the self-test: steps 1 and 2 only */
 /* ---- what happened, printed at exit ---- */
 
 enum { S_INPUTS, S_EDITED, S_RESEALED, S_RO, S_RW, S_RW_EDITED, S_CLEAN,
-       S_PROBLEMS, S_TX, S_KNOWN, S_KNOWN_CHUNK, S_N };
+       S_PROBLEMS, S_TX, S_N };
 static const char *const stat_name[S_N] = {
 	"inputs", "with edits", "checksums resealed", "opened read-only",
 	"opened read-write", "edited and opened read-write",
 	"nvh_check clean", "nvh_check found damage", "operations committed",
-	"hit the known stale-sequence bug", "hit the known stale-pass bug",
 };
 static uint64_t stats[S_N];
 
@@ -530,12 +509,6 @@ run_input(const struct nvf_input *in, struct outcome *out)
 
 	/* 3. what closed cleanly reopens as it was */
 	p = nvh_open(path, layout, &rw);
-	if (!p && KNOWN_BUG_STALE_SEQUENCE && errno == NVH_ECORRUPT &&
-	    strstr(nvh_errormsg(), "of a cleanly closed pool (the checkpoint "
-		   "is damaged)")) {
-		stats[S_KNOWN]++;
-		return;
-	}
 	CHECK(p != NULL);
 	CHECK(nvh_pool_info(p, &j) == 0);
 	CHECK(j.was_clean && j.hdr_ok[0] && j.hdr_ok[1]);
@@ -545,17 +518,12 @@ run_input(const struct nvf_input *in, struct outcome *out)
 	CHECK(nvh_close(p) == 0);
 
 	/* 4. a crash instead of the close recovers to the same heap */
-	int known = KNOWN_BUG_STALE_CHUNK && nvf_stale_undo_pass(crash_path);
 	p = nvh_open(crash_path, layout, &rw);
 	CHECK(p != NULL);
 	check(p, &again);
 	int same = same_report(&again, &out->rw);
 	CHECK(nvh_close(p) == 0);
-	same = same && same_heap(path, crash_path, !known);
-	if (!same && known) {
-		stats[S_KNOWN_CHUNK]++;
-		return;
-	}
+	same = same && same_heap(path, crash_path, 1);
 	CHECK(same);
 }
 

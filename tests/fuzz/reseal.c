@@ -28,6 +28,7 @@
 
 #include "heap/layout.h"
 #include "objects/layout.h"
+#include "tx/lane.h"
 #include "tx/log_layout.h"
 
 #include "reseal.h"
@@ -396,10 +397,31 @@ seal_pool_hdrs(struct nvf_img *im)
 	return n;
 }
 
+/* The checkpoint line's two slots, each {seq, check}: a slot whose seq
+ * changed gets the check value its seq needs (tx/ckpt.c).  A check word
+ * of 0 (the legacy line: seq alone at +0) stays as it is. */
+static unsigned
+seal_ckpt(struct nvf_img *im)
+{
+	const uint64_t at = NVH_HEAP_OFFSET + NVH_HEAP_CKPT_REL;
+	unsigned n = 0;
+	if (!inside(im->size, at, sizeof(struct nvh_ckpt)))
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		uint64_t so = at + (uint64_t)i * sizeof(struct nvh_ckpt_slot);
+		uint64_t seq = rd64(im->p, im->size, so);
+		uint64_t check = rd64(im->p, im->size, so + 8);
+		if (check && nvf_dirty(im, so, 8))
+			n += set_sum(im, so + 8, nvh_ckpt_check(seq, i));
+	}
+	return n;
+}
+
 static const struct {
 	const char *name;
 	unsigned (*fn)(struct nvf_img *im);
 } sealers[NVF_SEAL_N] = {
+	[NVF_SEAL_CKPT] = {"checkpoint slots", seal_ckpt},
 	[NVF_SEAL_PAYLOADS] = {"undo payload sums", seal_payloads},
 	[NVF_SEAL_DATA_SUMS] = {"commit data sums", seal_data_sums},
 	[NVF_SEAL_RECORDS] = {"records", seal_records},

@@ -34,6 +34,7 @@ enum {
 	NVF_SEAL_TYPES,      /* the type table */
 	NVF_SEAL_HEAP_HDR,   /* class table and heap header */
 	NVF_SEAL_POOL_HDRS,  /* both pool header copies */
+	NVF_SEAL_CKPT,       /* the checkpoint line's slots */
 	NVF_SEAL_N
 };
 const char *nvf_sealer_name(unsigned i);
