@@ -79,6 +79,7 @@ struct nvt_explorer {
 	struct img_file img, img2;
 	struct nvh_sim *sim;   /* the workload's */
 	struct nvh_sim *nsim;  /* recovery of a crash image */
+	struct nvh_sim *csim;  /* counts a recovery's fences */
 	struct seen seen;
 	uint8_t *pick;         /* sampled fences, NULL = all */
 	uint64_t npick;
@@ -87,6 +88,11 @@ struct nvt_explorer {
 	int stopped;           /* budget used up */
 	int nested_armed;      /* recovery of a crash image is being crashed */
 	unsigned nested_done;  /* recovery crash images for this crash image */
+	/* recovery fences to crash (nested_fences), ascending; npick_n
+	 * entries, the next one at npick_at */
+	uint64_t nfpick[16];
+	unsigned npick_n, npick_at;
+	int nested_sampled;
 	unsigned nested_images; /* crash images of this point crashed again */
 	uint64_t point_images;  /* crash images at this point (enumeration) */
 	unsigned reports;
@@ -287,6 +293,30 @@ dump(struct nvt_explorer *x, const uint8_t *img)
 	fclose(f);
 }
 
+int
+nvt_copy_file(const char *from, const char *to)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	struct stat st;
+	int rc = out < 0 || fstat(in, &st) != 0 ? -1 : 0;
+	for (off_t left = rc ? 0 : st.st_size; left > 0 && !rc;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+		if (n <= 0)
+			rc = -1;
+		else
+			left -= n;
+	}
+	int e = errno;
+	if (out >= 0 && close(out) != 0)
+		rc = -1;
+	close(in);
+	errno = e;
+	return rc;
+}
+
 /* ---- checking ---- */
 
 static void
@@ -354,9 +384,8 @@ nested_image(void *arg, const struct nvt_image *img)
 }
 
 static void
-nested_crash_point(void *arg, struct nvh_sim *sim)
+nested_point(struct nvt_explorer *x, struct nvh_sim *sim)
 {
-	struct nvt_explorer *x = arg;
 	const struct nvt_config *c = x->cfg;
 	uint64_t nf = nvh_sim_fences(sim);
 	if (!x->nested_armed)
@@ -365,9 +394,74 @@ nested_crash_point(void *arg, struct nvh_sim *sim)
 		return;
 	if (replaying(x) && c->only_nfence < 0)
 		return; /* replaying an outer state only */
+	if (!replaying(x)) {
+		if (c->nested_max && x->nested_done >= c->nested_max)
+			return; /* enough of this recovery */
+		if (x->nested_sampled) {
+			if (x->npick_at >= x->npick_n ||
+			    x->nfpick[x->npick_at] != nf)
+				return;
+			x->npick_at++;
+		}
+	}
 	x->nfence = nf;
 	nvt_images(sim, &c->ngen, c->seed ^ (x->fence << 20) ^ nf,
 		   nested_image, x);
+}
+
+/* A fence of a check's recovery: its crash images, if it is crashed;
+ * then (whatever the images did) its in-flight lines become durable. */
+static void
+nested_crash_point(void *arg, struct nvh_sim *sim)
+{
+	struct nvt_explorer *x = arg;
+	nested_point(x, sim);
+}
+
+/* The fences of a plain open of the image at path: its recovery. */
+static uint64_t
+recovery_fences(struct nvt_explorer *x, const char *path)
+{
+	nvh_sim_reset(x->csim);
+	struct nvh_opts o = {.persist = NVH_PERSIST_SIM, .sim = x->csim};
+	nvh_pool *p = nvh_open(path, NULL, &o);
+	uint64_t n = nvh_sim_fences(x->csim);
+	if (p)
+		nvh_close(p);
+	return n;
+}
+
+/* Crash points of a recovery of n fences to crash: the first, and the
+ * rest at random (the replay of the lanes comes first, the drain and
+ * the checkpoint after it). */
+static void
+pick_nested(struct nvt_explorer *x, uint64_t n, uint64_t seed)
+{
+	unsigned k = x->cfg->nested_fences;
+	const unsigned max = sizeof(x->nfpick) / sizeof(x->nfpick[0]);
+	k = k < max ? k : max;
+	x->nested_sampled = 1;
+	x->npick_n = x->npick_at = 0;
+	if (n <= k) {
+		for (uint64_t i = 0; i < n; i++)
+			x->nfpick[x->npick_n++] = i;
+		return;
+	}
+	x->nfpick[x->npick_n++] = 0;
+	while (x->npick_n < k) {
+		uint64_t v = 1 + nvt_rand(&seed) % (n - 1), i = x->npick_n;
+		int dup = 0;
+		for (unsigned j = 0; j < x->npick_n; j++)
+			dup |= x->nfpick[j] == v;
+		if (dup)
+			continue;
+		while (i > 0 && x->nfpick[i - 1] > v) { /* keep it sorted */
+			x->nfpick[i] = x->nfpick[i - 1];
+			i--;
+		}
+		x->nfpick[i] = v;
+		x->npick_n++;
+	}
 }
 
 static int
@@ -405,6 +499,14 @@ outer_image(void *arg, const struct nvt_image *img)
 				 img->id % stride == 0;
 	}
 	x->nested_images += crash_recovery;
+	x->nested_sampled = 0;
+	if (crash_recovery && c->nested_fences && !replaying(x)) {
+		/* which of its recovery's fences to crash: count them on a
+		 * copy, then the image again */
+		pick_nested(x, recovery_fences(x, x->img.path),
+			    c->seed ^ (x->fence << 24) ^ img->id);
+		nvt_image_write(x->sim, img, x->img.map);
+	}
 	check_image(x, x->img.path, 0, crash_recovery);
 	x->depth = 0;
 	return 0;
@@ -418,9 +520,8 @@ count_image(void *arg, const struct nvt_image *img)
 }
 
 static void
-crash_point(void *arg, struct nvh_sim *sim)
+run_point(struct nvt_explorer *x, struct nvh_sim *sim)
 {
-	struct nvt_explorer *x = arg;
 	const struct nvt_config *c = x->cfg;
 	uint64_t f = nvh_sim_fences(sim);
 	if (x->stopped)
@@ -435,6 +536,15 @@ crash_point(void *arg, struct nvh_sim *sim)
 	x->nested_images = 0;
 	x->point_images = nvt_images(sim, &c->gen, c->seed ^ f, count_image, x);
 	nvt_images(sim, &c->gen, c->seed ^ f, outer_image, x);
+}
+
+/* A fence of the run (or its end): its crash images, if explored; then
+ * its in-flight lines become durable. */
+static void
+crash_point(void *arg, struct nvh_sim *sim)
+{
+	struct nvt_explorer *x = arg;
+	run_point(x, sim);
 }
 
 static void
@@ -485,10 +595,28 @@ do_run(struct nvt_explorer *x, struct nvh_sim *sim)
 	return rc;
 }
 
+/* The configuration with the workload's own limits. */
+static void
+apply_limits(struct nvt_config *c, const struct nvt_workload *w)
+{
+	if (w->max_fences)
+		c->max_fences = w->max_fences;
+	if (w->max_images)
+		c->gen.max_images = c->ngen.max_images = w->max_images;
+	if (w->nested_per_point)
+		c->nested_per_point = w->nested_per_point;
+	if (w->nested_max)
+		c->nested_max = w->nested_max;
+	if (w->nested_fences)
+		c->nested_fences = w->nested_fences;
+}
+
 int
-nvt_explore(const struct nvt_workload *w, const struct nvt_config *cfg,
+nvt_explore(const struct nvt_workload *w, const struct nvt_config *config,
 	    struct nvt_result *res)
 {
+	struct nvt_config eff = *config, *cfg = &eff;
+	apply_limits(cfg, w);
 	struct nvt_explorer x = {.w = w, .cfg = cfg, .res = res};
 	memset(res, 0, sizeof(*res));
 	res->fail_fence = res->fail_state = res->fail_nfence = res->fail_nstate = -1;
@@ -537,6 +665,7 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *cfg,
 				       .arg = &x};
 	x.sim = nvh_sim_new(&hooks, 0);
 	x.nsim = nvh_sim_new(&nhooks, 0);
+	x.csim = nvh_sim_new(&quiet, 0);
 	struct sigaction sa = {.sa_handler = on_crash_signal}, old[4];
 	static const int sigs[4] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE};
 	current = &x;
@@ -568,6 +697,7 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *cfg,
 	current = NULL;
 	nvh_sim_free(x.sim);
 	nvh_sim_free(x.nsim);
+	nvh_sim_free(x.csim);
 	img_close(&x.img, x.size);
 	img_close(&x.img2, x.size);
 	unlink(x.pool_path);
