@@ -63,12 +63,6 @@ seen_add(struct seen *s, const uint64_t h[2], unsigned acked)
 
 /* ---- explorer state ---- */
 
-struct img_file {
-	char path[PATH_MAX];
-	int fd;
-	uint8_t *map;
-};
-
 struct nvt_explorer {
 	const struct nvt_workload *w;
 	const struct nvt_config *cfg;
@@ -76,10 +70,9 @@ struct nvt_explorer {
 	struct nvt_run run;
 	uint64_t size;
 	char pool_path[PATH_MAX];
-	struct img_file img, img2;
+	struct nvt_imgfile *img, *img2; /* crash images; recovery crash images */
 	struct nvh_sim *sim;   /* the workload's */
 	struct nvh_sim *nsim;  /* recovery of a crash image */
-	struct nvh_sim *csim;  /* counts a recovery's fences */
 	struct seen seen;
 	uint8_t *pick;         /* sampled fences, NULL = all */
 	uint64_t npick;
@@ -251,33 +244,6 @@ on_crash_signal(int sig)
 /* ---- image files ---- */
 
 static void
-img_open(struct img_file *f, const char *dir, const char *name,
-	 const char *suffix, uint64_t size)
-{
-	snprintf(f->path, sizeof(f->path), "%s/%s.%s", dir, name, suffix);
-	unlink(f->path);
-	f->fd = open(f->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (f->fd < 0 || ftruncate(f->fd, (off_t)size) != 0) {
-		fprintf(stderr, "explore: %s: %s\n", f->path, strerror(errno));
-		exit(2);
-	}
-	f->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
-	if (f->map == MAP_FAILED) {
-		fprintf(stderr, "explore: mmap %s: %s\n", f->path,
-			strerror(errno));
-		exit(2);
-	}
-}
-
-static void
-img_close(struct img_file *f, uint64_t size)
-{
-	munmap(f->map, size);
-	close(f->fd);
-	unlink(f->path);
-}
-
-static void
 dump(struct nvt_explorer *x, const uint8_t *img)
 {
 	const struct nvt_config *c = x->cfg;
@@ -331,6 +297,7 @@ check_image(struct nvt_explorer *x, const char *path, int nested,
 		k.opts.persist = NVH_PERSIST_EADR;
 	} else {
 		nvh_sim_reset(x->nsim);
+		nvt_imgfile_forget(x->img2);
 		k.opts.persist = NVH_PERSIST_SIM;
 		k.opts.sim = x->nsim;
 		x->nested_armed = 1;
@@ -373,12 +340,12 @@ nested_image(void *arg, const struct nvt_image *img)
 	if (!replaying(x) && c->nested_max && x->nested_done >= c->nested_max)
 		return 1;
 	x->nested_done++;
-	nvt_image_write(x->nsim, img, x->img2.map);
-	dump(x, x->img2.map);
+	nvt_imgfile_write(x->img2, x->nsim, img);
+	dump(x, nvt_imgfile_map(x->img2));
 	x->depth = 2;
 	x->nid = img->id;
 	snprintf(x->ndesc, sizeof(x->ndesc), "%s", img->desc);
-	check_image(x, x->img2.path, 1, 0);
+	check_image(x, nvt_imgfile_path(x->img2), 1, 0);
 	x->depth = 1;
 	return 0;
 }
@@ -416,19 +383,23 @@ nested_crash_point(void *arg, struct nvh_sim *sim)
 {
 	struct nvt_explorer *x = arg;
 	nested_point(x, sim);
+	nvt_imgfile_fence(x->img2, sim);
 }
 
-/* The fences of a plain open of the image at path: its recovery. */
+/* The fences of a plain open of the image at path: its recovery (the
+ * seam counts fences on every backend, and the library fences alike on
+ * all of them). */
 static uint64_t
-recovery_fences(struct nvt_explorer *x, const char *path)
+recovery_fences(const char *path)
 {
-	nvh_sim_reset(x->csim);
-	struct nvh_opts o = {.persist = NVH_PERSIST_SIM, .sim = x->csim};
+	struct nvh_opts o = {.persist = NVH_PERSIST_EADR};
+	struct nvh_persist_stats st = {0};
 	nvh_pool *p = nvh_open(path, NULL, &o);
-	uint64_t n = nvh_sim_fences(x->csim);
-	if (p)
+	if (p) {
+		nvh_persist_stats(p, &st);
 		nvh_close(p);
-	return n;
+	}
+	return st.fences;
 }
 
 /* Crash points of a recovery of n fences to crash: the first, and the
@@ -485,8 +456,8 @@ outer_image(void *arg, const struct nvt_image *img)
 		x->stopped = 1;
 		return 1;
 	}
-	nvt_image_write(x->sim, img, x->img.map);
-	dump(x, x->img.map);
+	nvt_imgfile_write(x->img, x->sim, img);
+	dump(x, nvt_imgfile_map(x->img));
 	x->depth = 1;
 	x->id = img->id;
 	snprintf(x->desc, sizeof(x->desc), "%s", img->desc);
@@ -503,20 +474,13 @@ outer_image(void *arg, const struct nvt_image *img)
 	if (crash_recovery && c->nested_fences && !replaying(x)) {
 		/* which of its recovery's fences to crash: count them on a
 		 * copy, then the image again */
-		pick_nested(x, recovery_fences(x, x->img.path),
+		pick_nested(x, recovery_fences(nvt_imgfile_path(x->img)),
 			    c->seed ^ (x->fence << 24) ^ img->id);
-		nvt_image_write(x->sim, img, x->img.map);
+		nvt_imgfile_write(x->img, x->sim, img);
 	}
-	check_image(x, x->img.path, 0, crash_recovery);
+	check_image(x, nvt_imgfile_path(x->img), 0, crash_recovery);
 	x->depth = 0;
 	return 0;
-}
-
-static int
-count_image(void *arg, const struct nvt_image *img)
-{
-	(void)arg, (void)img;
-	return 1; /* only the total is wanted */
 }
 
 static void
@@ -534,8 +498,10 @@ run_point(struct nvt_explorer *x, struct nvh_sim *sim)
 	x->fence = f;
 	/* count first, so recovery crashes can be spread over the images */
 	x->nested_images = 0;
-	x->point_images = nvt_images(sim, &c->gen, c->seed ^ f, count_image, x);
-	nvt_images(sim, &c->gen, c->seed ^ f, outer_image, x);
+	struct nvt_point *pt = nvt_point_new(sim, &c->gen, c->seed ^ f);
+	x->point_images = nvt_point_total(pt);
+	nvt_point_images(pt, outer_image, x);
+	nvt_point_free(pt);
 }
 
 /* A fence of the run (or its end): its crash images, if explored; then
@@ -545,6 +511,7 @@ crash_point(void *arg, struct nvh_sim *sim)
 {
 	struct nvt_explorer *x = arg;
 	run_point(x, sim);
+	nvt_imgfile_fence(x->img, sim);
 }
 
 static void
@@ -583,6 +550,38 @@ do_setup(struct nvt_explorer *x)
 	}
 	x->run.acked = 0;
 	return 0;
+}
+
+/* The second pass starts from what the first one's setup made, kept in
+ * a copy (a big pool takes seconds to build), and the same priv. */
+static int
+save_setup(struct nvt_explorer *x, void **priv)
+{
+	char copy[PATH_MAX + 8];
+	*priv = malloc(x->w->priv_size ? x->w->priv_size : 1);
+	if (!*priv)
+		return -1;
+	memcpy(*priv, x->run.priv, x->w->priv_size);
+	snprintf(copy, sizeof(copy), "%s.setup", x->pool_path);
+	return x->w->setup ? nvt_copy_file(x->pool_path, copy) : 0;
+}
+
+static int
+restore_setup(struct nvt_explorer *x, const void *priv)
+{
+	char copy[PATH_MAX + 8];
+	unlink(x->pool_path);
+	memcpy(x->run.priv, priv, x->w->priv_size);
+	x->run.acked = 0;
+	snprintf(copy, sizeof(copy), "%s.setup", x->pool_path);
+	if (!x->w->setup)
+		return 0;
+	int rc = nvt_copy_file(copy, x->pool_path);
+	unlink(copy);
+	if (rc)
+		fprintf(stderr, "torture %s: cannot copy the set-up pool: %s\n",
+			x->w->name, strerror(errno));
+	return rc;
 }
 
 static int
@@ -632,13 +631,22 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *config,
 	/* 1. Count the fences (and make sure the workload runs at all). */
 	struct nvh_sim_hooks quiet = {.missing_flush = count_missing};
 	struct nvh_sim *counter = nvh_sim_new(&quiet, 0);
-	if (do_setup(&x) != 0)
-		return -1;
-	if (do_run(&x, counter) != 0) {
+	void *priv0 = NULL;
+	int bad = do_setup(&x) != 0 || save_setup(&x, &priv0) != 0;
+	if (!bad && do_run(&x, counter) != 0) {
 		fprintf(stderr, "torture %s: run failed: %s\n", w->name,
 			nvh_errormsg());
 		res->failures++;
+		bad = 1;
+	}
+	if (bad) {
+		char copy[PATH_MAX + 8];
+		snprintf(copy, sizeof(copy), "%s.setup", x.pool_path);
+		unlink(copy);
+		unlink(x.pool_path);
 		nvh_sim_free(counter);
+		free(priv0);
+		free(x.run.priv);
 		return -1;
 	}
 	res->fences = nvh_sim_fences(counter);
@@ -655,8 +663,13 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *config,
 	}
 
 	/* 3. Explore. */
-	img_open(&x.img, cfg->dir, w->name, "img", x.size);
-	img_open(&x.img2, cfg->dir, w->name, "img2", x.size);
+	char ipath[PATH_MAX];
+	snprintf(ipath, sizeof(ipath), "%s/%s.img", cfg->dir, w->name);
+	x.img = nvt_imgfile_open(ipath, x.size);
+	snprintf(ipath, sizeof(ipath), "%s/%s.img2", cfg->dir, w->name);
+	x.img2 = nvt_imgfile_open(ipath, x.size);
+	if (!x.img || !x.img2)
+		exit(2);
 	struct nvh_sim_hooks hooks = {.crash_point = crash_point,
 				      .missing_flush = missing_flush,
 				      .arg = &x};
@@ -665,7 +678,6 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *config,
 				       .arg = &x};
 	x.sim = nvh_sim_new(&hooks, 0);
 	x.nsim = nvh_sim_new(&nhooks, 0);
-	x.csim = nvh_sim_new(&quiet, 0);
 	struct sigaction sa = {.sa_handler = on_crash_signal}, old[4];
 	static const int sigs[4] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE};
 	current = &x;
@@ -673,7 +685,7 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *config,
 		sigaction(sigs[i], &sa, &old[i]);
 
 	int rc = 0;
-	if (do_setup(&x) != 0) {
+	if (restore_setup(&x, priv0) != 0) {
 		rc = -1;
 	} else if (do_run(&x, x.sim) != 0) {
 		failure(&x, "run failed on the second pass: %s", nvh_errormsg());
@@ -697,13 +709,13 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *config,
 	current = NULL;
 	nvh_sim_free(x.sim);
 	nvh_sim_free(x.nsim);
-	nvh_sim_free(x.csim);
-	img_close(&x.img, x.size);
-	img_close(&x.img2, x.size);
+	nvt_imgfile_close(x.img);
+	nvt_imgfile_close(x.img2);
 	unlink(x.pool_path);
 	free(x.pick);
 	free(x.seen.slot);
 	free(x.run.priv);
+	free(priv0);
 	res->seconds = elapsed(&x);
 	return rc;
 }
