@@ -17,9 +17,6 @@ struct en {
 	nvt_image_fn fn;
 	void *arg;
 	uint64_t next_id;  /* id of the next image */
-	uint64_t keep_num; /* sampling: keep an image with probability */
-	uint64_t keep_den; /*   keep_num / keep_den */
-	uint64_t rng;
 	int stop;
 	/* in-flight lines that change something */
 	size_t m;
@@ -43,9 +40,6 @@ emit(struct en *en, size_t n, const char *fmt, ...)
 	uint64_t id = en->next_id++;
 	if (en->stop)
 		return;
-	if (en->keep_num < en->keep_den &&
-	    nvt_rand(&en->rng) % en->keep_den >= en->keep_num)
-		return;
 	struct nvt_image img = {.id = id, .n = n, .d = en->d};
 	va_list ap;
 	va_start(ap, fmt);
@@ -53,6 +47,21 @@ emit(struct en *en, size_t n, const char *fmt, ...)
 	va_end(ap);
 	if (en->fn(en->arg, &img))
 		en->stop = 1;
+}
+
+/* n choose k, saturating (images are counted, not all made) */
+static uint64_t
+binom(uint64_t n, uint64_t k)
+{
+	if (k > n)
+		return 0;
+	unsigned __int128 c = 1;
+	for (uint64_t i = 0; i < k; i++) {
+		c = c * (n - i) / (i + 1);
+		if (c > UINT64_MAX / 4)
+			return UINT64_MAX / 4;
+	}
+	return (uint64_t)c;
 }
 
 static void
@@ -78,6 +87,16 @@ subset_image(struct en *en, const size_t *idx, size_t n)
 	char set[96];
 	fmt_set(set, sizeof(set), idx, n, en);
 	emit(en, n, "in-flight lines %s of %zu persisted", set, en->m);
+}
+
+static void
+all_inflight_image(struct en *en)
+{
+	for (size_t i = 0; i < en->m; i++) {
+		en->d[i].line = en->f[i]->line;
+		en->d[i].data = en->f[i]->data;
+	}
+	emit(en, en->m, "all %zu in-flight lines persisted", en->m);
 }
 
 /* k-subsets in lexicographic order. */
@@ -106,11 +125,8 @@ count_subsets(size_t m, const struct nvt_gen *g)
 	if (m <= g->all_subsets_max)
 		return 1ull << m;
 	uint64_t n = 1; /* the whole set */
-	uint64_t c = 1;  /* m choose k */
-	for (size_t k = 0; k <= g->k && k <= m; k++) {
-		n += c;
-		c = c * (m - k) / (k + 1);
-	}
+	for (size_t k = 0; k <= g->k && k <= m; k++)
+		n += binom(m, k);
 	return n;
 }
 
@@ -134,12 +150,43 @@ subsets(struct en *en, const struct nvt_gen *g)
 		else
 			subsets_of_size(en, k);
 	}
-	/* all persisted */
-	for (size_t i = 0; i < en->m; i++) {
-		en->d[i].line = en->f[i]->line;
-		en->d[i].data = en->f[i]->data;
+	all_inflight_image(en);
+}
+
+/* The r-th image of subsets(), made alone. */
+static void
+subset_at(struct en *en, const struct nvt_gen *g, uint64_t r)
+{
+	size_t idx[64];
+	if (en->m <= g->all_subsets_max) {
+		size_t n = 0;
+		for (size_t i = 0; i < en->m; i++)
+			if (r & (1ull << i))
+				idx[n++] = i;
+		subset_image(en, idx, n);
+		return;
 	}
-	emit(en, en->m, "all %zu in-flight lines persisted", en->m);
+	for (size_t k = 0; k <= g->k && k <= en->m; k++) {
+		uint64_t c = binom(en->m, k);
+		if (r >= c) {
+			r -= c;
+			continue;
+		}
+		/* the r-th k-subset in lexicographic order */
+		size_t x = 0;
+		for (size_t i = 0; i < k; i++) {
+			for (;; x++) {
+				uint64_t rest = binom(en->m - x - 1, k - i - 1);
+				if (r < rest)
+					break;
+				r -= rest;
+			}
+			idx[i] = x++;
+		}
+		subset_image(en, idx, k);
+		return;
+	}
+	all_inflight_image(en);
 }
 
 /* Word subsets of a line's changed words to try as torn results. */
@@ -191,52 +238,54 @@ changed_words(const uint8_t *a, const uint8_t *b)
 	return m;
 }
 
+/* Images of in-flight line j torn (both variants when others are in
+ * flight). */
 static uint64_t
-count_torn(const struct en *en)
+count_torn_line(const struct en *en, size_t j)
 {
-	uint64_t n = 0;
 	unsigned masks[64];
-	for (size_t j = 0; j < en->m; j++) {
-		const struct nvh_sim_line *l = en->f[j];
-		unsigned c = changed_words(l->data, en->durable + l->line * LINE);
-		n += torn_masks(c, masks) * (en->m > 1 ? 2 : 1);
+	const struct nvh_sim_line *l = en->f[j];
+	unsigned c = changed_words(l->data, en->durable + l->line * LINE);
+	return torn_masks(c, masks) * (en->m > 1 ? 2 : 1);
+}
+
+/* In-flight line j torn with its v-th mask, alone or with all others. */
+static void
+torn_image(struct en *en, size_t j, size_t v, int with_all)
+{
+	unsigned masks[64];
+	const struct nvh_sim_line *l = en->f[j];
+	const uint8_t *old = en->durable + l->line * LINE;
+	unsigned c = changed_words(l->data, old);
+	torn_masks(c, masks);
+	uint8_t *t = en->torn[0];
+	for (unsigned wd = 0; wd < WORDS; wd++)
+		memcpy(t + 8 * wd, (masks[v] & (1u << wd) ? l->data : old) + 8 * wd,
+		       8);
+	if (!with_all) {
+		en->d[0].line = l->line;
+		en->d[0].data = t;
+		emit(en, 1, "line %llu torn: words 0x%02x of 0x%02x persisted, "
+		     "no other line", (unsigned long long)l->line, masks[v], c);
+		return;
 	}
-	return n;
+	for (size_t i = 0; i < en->m; i++) {
+		en->d[i].line = en->f[i]->line;
+		en->d[i].data = i == j ? t : en->f[i]->data;
+	}
+	emit(en, en->m, "line %llu torn: words 0x%02x of 0x%02x persisted, "
+	     "all %zu other in-flight lines too", (unsigned long long)l->line,
+	     masks[v], c, en->m - 1);
 }
 
 static void
 torn(struct en *en)
 {
-	unsigned masks[64];
 	for (size_t j = 0; j < en->m; j++) {
-		const struct nvh_sim_line *l = en->f[j];
-		const uint8_t *old = en->durable + l->line * LINE;
-		unsigned c = changed_words(l->data, old);
-		size_t nm = torn_masks(c, masks);
-		for (size_t v = 0; v < nm; v++) {
-			uint8_t *t = en->torn[0];
-			for (unsigned wd = 0; wd < WORDS; wd++)
-				memcpy(t + 8 * wd,
-				       (masks[v] & (1u << wd) ? l->data : old) + 8 * wd,
-				       8);
-			en->d[0].line = l->line;
-			en->d[0].data = t;
-			emit(en, 1, "line %llu torn: words 0x%02x of 0x%02x "
-			     "persisted, no other line",
-			     (unsigned long long)l->line, masks[v], c);
-			if (en->m < 2)
-				continue;
-			size_t n = 0;
-			for (size_t i = 0; i < en->m; i++) {
-				en->d[n].line = en->f[i]->line;
-				en->d[n].data = i == j ? t : en->f[i]->data;
-				n++;
-			}
-			emit(en, n, "line %llu torn: words 0x%02x of 0x%02x "
-			     "persisted, all %zu other in-flight lines too",
-			     (unsigned long long)l->line, masks[v], c,
-			     en->m - 1);
-		}
+		uint64_t n = count_torn_line(en, j);
+		for (uint64_t i = 0; i < n; i++)
+			torn_image(en, j, en->m > 1 ? i / 2 : i,
+				   en->m > 1 && i % 2);
 	}
 }
 
@@ -249,89 +298,243 @@ count_evict(const struct en *en, const struct nvt_gen *g)
 	return singles + (en->e > 1) + (en->m > 0);
 }
 
+/* The r-th image of evict(), made alone. */
 static void
-evict(struct en *en, const struct nvt_gen *g, uint64_t seed)
+evict_at(struct en *en, const struct nvt_gen *g, uint64_t seed, uint64_t r)
 {
-	if (!en->e)
-		return;
-	uint64_t rng = seed ^ 0x5eedull;
 	size_t singles = en->e <= g->max_evict ? en->e : g->max_evict;
-	for (size_t s = 0; s < singles; s++) {
-		size_t i = en->e <= g->max_evict ? s
-						: (size_t)(nvt_rand(&rng) % en->e);
+	if (r < singles) {
+		size_t i = (size_t)r;
+		if (en->e > g->max_evict) { /* the r-th draw */
+			uint64_t rng = seed ^ 0x5eedull;
+			for (uint64_t s = 0; s <= r; s++)
+				i = (size_t)(nvt_rand(&rng) % en->e);
+		}
 		en->d[0].line = en->dirty[i];
 		en->d[0].data = en->working + en->dirty[i] * LINE;
 		emit(en, 1, "dirty line %llu evicted (never flushed)",
 		     (unsigned long long)en->dirty[i]);
+		return;
 	}
+	r -= singles;
 	for (size_t i = 0; i < en->e; i++) {
 		en->d[i].line = en->dirty[i];
 		en->d[i].data = en->working + en->dirty[i] * LINE;
 	}
-	if (en->e > 1)
+	if (en->e > 1 && r == 0) {
 		emit(en, en->e, "all %zu dirty lines evicted", en->e);
-	if (en->m) {
-		for (size_t i = 0; i < en->m; i++) {
-			en->d[en->e + i].line = en->f[i]->line;
-			en->d[en->e + i].data = en->f[i]->data;
-		}
-		emit(en, en->e + en->m, "all %zu dirty lines evicted and all "
-		     "%zu in-flight lines persisted", en->e, en->m);
+		return;
 	}
+	for (size_t i = 0; i < en->m; i++) {
+		en->d[en->e + i].line = en->f[i]->line;
+		en->d[en->e + i].data = en->f[i]->data;
+	}
+	emit(en, en->e + en->m, "all %zu dirty lines evicted and all %zu "
+	     "in-flight lines persisted", en->e, en->m);
+}
+
+static void
+evict(struct en *en, const struct nvt_gen *g, uint64_t seed)
+{
+	uint64_t n = count_evict(en, g);
+	for (uint64_t r = 0; r < n && !en->stop; r++)
+		evict_at(en, g, seed, r);
+}
+
+struct nvt_point {
+	struct en en;
+	const struct nvt_gen *g;
+	uint64_t seed, total;
+	uint64_t nsub, ntorn; /* images of the first two kinds */
+	uint64_t *torn_pre;   /* torn images of lines before j (m + 1) */
+};
+
+/* Append a dirty line, growing the list. */
+static void
+add_dirty(struct en *en, size_t *cap, uint64_t line)
+{
+	if (en->e == *cap) {
+		*cap = *cap ? 2 * *cap : 256;
+		en->dirty = realloc(en->dirty, *cap * sizeof(*en->dirty));
+		if (!en->dirty) {
+			fprintf(stderr, "crash images: out of memory\n");
+			abort();
+		}
+	}
+	en->dirty[en->e++] = line;
+}
+
+/* The never-flushed lines whose working contents differ from the
+ * durable image: compared a page at a time, lines only where a page
+ * differs (a big pool is mostly unchanged). */
+static void
+scan_dirty(struct en *en, size_t nlines, const uint64_t *in_flight)
+{
+	const size_t per_page = 4096 / LINE;
+	size_t cap = 0;
+	for (size_t l0 = 0; l0 < nlines; l0 += per_page) {
+		size_t n = nlines - l0 < per_page ? nlines - l0 : per_page;
+		if (memcmp(en->working + l0 * LINE, en->durable + l0 * LINE,
+			   n * LINE) == 0)
+			continue;
+		for (size_t l = l0; l < l0 + n; l++)
+			if (!(in_flight[l / 64] & (1ull << (l % 64))) &&
+			    memcmp(en->working + l * LINE, en->durable + l * LINE,
+				   LINE) != 0)
+				add_dirty(en, &cap, l);
+	}
+}
+
+static void *
+must(void *p)
+{
+	if (!p) {
+		fprintf(stderr, "crash images: out of memory\n");
+		abort();
+	}
+	return p;
+}
+
+struct nvt_point *
+nvt_point_new(const struct nvh_sim *sim, const struct nvt_gen *g,
+	      uint64_t seed)
+{
+	struct nvt_point *pt = must(calloc(1, sizeof(*pt)));
+	struct en *en = &pt->en;
+	pt->g = g;
+	pt->seed = seed;
+	en->sim = sim;
+	en->durable = nvh_sim_durable(sim);
+	const struct nvh_sim_line *lines;
+	size_t nin = nvh_sim_inflight(sim, &lines);
+	size_t nlines = nvh_sim_size(sim) / LINE;
+	uint64_t *in_flight = must(calloc(nlines / 64 + 1, sizeof(*in_flight)));
+	en->f = must(calloc(nin + 1, sizeof(*en->f)));
+	en->torn = must(malloc(LINE));
+	for (size_t i = 0; i < nin; i++) {
+		in_flight[lines[i].line / 64] |= 1ull << (lines[i].line % 64);
+		if (memcmp(lines[i].data, en->durable + lines[i].line * LINE,
+			   LINE) != 0)
+			en->f[en->m++] = &lines[i];
+	}
+	en->working = nvh_sim_working(sim);
+	if (g->evict && en->working)
+		scan_dirty(en, nlines, in_flight);
+	free(in_flight);
+	en->d = must(calloc(en->m + en->e + 1, sizeof(*en->d)));
+	pt->torn_pre = must(calloc(en->m + 1, sizeof(*pt->torn_pre)));
+	for (size_t j = 0; g->torn && j < en->m; j++)
+		pt->torn_pre[j + 1] = pt->torn_pre[j] + count_torn_line(en, j);
+	pt->nsub = count_subsets(en->m, g);
+	pt->ntorn = pt->torn_pre[en->m];
+	pt->total = pt->nsub + pt->ntorn + (g->evict ? count_evict(en, g) : 0);
+	return pt;
+}
+
+/* Image `id` of the enumeration, made alone. */
+static void
+image_at(struct nvt_point *pt, uint64_t id)
+{
+	struct en *en = &pt->en;
+	en->next_id = id;
+	if (id < pt->nsub) {
+		subset_at(en, pt->g, id);
+		return;
+	}
+	id -= pt->nsub;
+	if (id < pt->ntorn) {
+		size_t lo = 0, hi = en->m; /* the line: torn_pre[lo] <= id */
+		while (hi - lo > 1) {
+			size_t mid = (lo + hi) / 2;
+			if (pt->torn_pre[mid] <= id)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		uint64_t i = id - pt->torn_pre[lo];
+		torn_image(en, lo, en->m > 1 ? i / 2 : i, en->m > 1 && i % 2);
+		return;
+	}
+	evict_at(en, pt->g, pt->seed, id - pt->ntorn);
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+uint64_t
+nvt_point_total(const struct nvt_point *pt)
+{
+	return pt->total;
+}
+
+void
+nvt_point_images(struct nvt_point *pt, nvt_image_fn fn, void *arg)
+{
+	struct en *en = &pt->en;
+	const struct nvt_gen *g = pt->g;
+	en->fn = fn;
+	en->arg = arg;
+	en->next_id = 0;
+	en->stop = 0;
+	if (!g->max_images || pt->total <= g->max_images) {
+		subsets(en, g);
+		if (g->torn)
+			torn(en);
+		if (g->evict)
+			evict(en, g, pt->seed);
+		return;
+	}
+	/* A sample: nothing in flight persisted and all of it (when it
+	 * asks for two or more), and the rest drawn from the whole
+	 * enumeration, each image made from its id alone, in id order. */
+	size_t k = g->max_images, n = 0;
+	uint64_t *ids = must(calloc(k, sizeof(*ids)));
+	uint64_t rng = pt->seed;
+	if (k >= 2) {
+		ids[n++] = 0;
+		if (pt->nsub > 1)
+			ids[n++] = pt->nsub - 1;
+	}
+	while (n < k) {
+		uint64_t v = nvt_rand(&rng) % pt->total;
+		int dup = 0;
+		for (size_t i = 0; i < n; i++)
+			dup |= ids[i] == v;
+		if (!dup)
+			ids[n++] = v;
+	}
+	qsort(ids, n, sizeof(*ids), cmp_u64);
+	for (size_t i = 0; i < n && !en->stop; i++)
+		image_at(pt, ids[i]);
+	free(ids);
+}
+
+void
+nvt_point_free(struct nvt_point *pt)
+{
+	if (!pt)
+		return;
+	free(pt->en.f);
+	free(pt->en.dirty);
+	free(pt->en.d);
+	free(pt->en.torn);
+	free(pt->torn_pre);
+	free(pt);
 }
 
 uint64_t
 nvt_images(const struct nvh_sim *sim, const struct nvt_gen *g, uint64_t seed,
 	   nvt_image_fn fn, void *arg)
 {
-	struct en en = {.sim = sim, .durable = nvh_sim_durable(sim), .fn = fn,
-			.arg = arg, .rng = seed, .keep_num = 1, .keep_den = 1};
-	const struct nvh_sim_line *lines;
-	size_t nin = nvh_sim_inflight(sim, &lines);
-	size_t nlines = nvh_sim_size(sim) / LINE;
-	en.f = calloc(nin + 1, sizeof(*en.f));
-	en.dirty = calloc(nlines + 1, sizeof(*en.dirty));
-	en.d = calloc(nin + nlines + 1, sizeof(*en.d));
-	en.torn = malloc(LINE);
-	if (!en.f || !en.dirty || !en.d || !en.torn) {
-		fprintf(stderr, "crash images: out of memory\n");
-		abort();
-	}
-	uint8_t *in_flight = calloc(nlines, 1);
-	for (size_t i = 0; i < nin; i++) {
-		in_flight[lines[i].line] = 1;
-		if (memcmp(lines[i].data, en.durable + lines[i].line * LINE,
-			   LINE) != 0)
-			en.f[en.m++] = &lines[i];
-	}
-	en.working = nvh_sim_working(sim);
-	if (g->evict && en.working) {
-		for (size_t l = 0; l < nlines; l++)
-			if (!in_flight[l] &&
-			    memcmp(en.working + l * LINE, en.durable + l * LINE,
-				   LINE) != 0)
-				en.dirty[en.e++] = l;
-	}
-	free(in_flight);
-
-	uint64_t total = count_subsets(en.m, g) +
-			 (g->torn ? count_torn(&en) : 0) +
-			 (g->evict ? count_evict(&en, g) : 0);
-	if (g->max_images && total > g->max_images) {
-		en.keep_num = g->max_images;
-		en.keep_den = total;
-	}
-	subsets(&en, g);
-	if (g->torn)
-		torn(&en);
-	if (g->evict)
-		evict(&en, g, seed);
-
-	free(en.f);
-	free(en.dirty);
-	free(en.d);
-	free(en.torn);
-	return en.next_id;
+	struct nvt_point *pt = nvt_point_new(sim, g, seed);
+	nvt_point_images(pt, fn, arg);
+	uint64_t total = pt->total;
+	nvt_point_free(pt);
+	return total;
 }
 
 void
@@ -359,4 +562,309 @@ nvt_image_write(const struct nvh_sim *sim, const struct nvt_image *img,
 	memcpy(dst, nvh_sim_durable(sim), nvh_sim_size(sim));
 	for (size_t i = 0; i < img->n; i++)
 		memcpy(dst + img->d[i].line * LINE, img->d[i].data, LINE);
+}
+
+/* ---- image files ---- */
+
+/*
+ * The checks open an image by path, and recovery writes to it, so the
+ * file holds the image plus whatever the last check wrote.  Rewriting the
+ * whole pool per image is what made big pools slow; instead the file
+ * remembers the pages that may differ from the simulator's durable image
+ * (stale): those the previous image's delta wrote, those the durable image
+ * changed at fences since (nvt_imgfile_fence), and those a check wrote.
+ *
+ * The checks' writes are seen through the mapping: the torture programs
+ * are linked with --wrap=mmap,--wrap=munmap, and a read-write MAP_SHARED
+ * mapping of an image file is made MAP_PRIVATE instead.  When it is
+ * unmapped, its pages that became private (written: /proc/self/pagemap
+ * says they are no longer the file's) are copied into the file, so a check
+ * that reopens the image sees them, and marked stale.  Without the
+ * wrapping (or if /proc/self/pagemap cannot be read) every image is
+ * written whole, as before.  Every 32nd tracked write first compares the
+ * whole file with the durable image, so tracking that missed a write
+ * stops the run rather than pass a wrong image.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PAGE 4096u
+#define MAX_FILES 4
+#define MAX_MAPS 8
+
+struct nvt_imgfile {
+	char path[4096];
+	int fd;
+	uint8_t *map;        /* the explorer's own (shared) mapping */
+	uint64_t size, npages;
+	dev_t dev;
+	ino_t ino;
+	int full;            /* rewrite it all */
+	const uint8_t *from; /* the durable image it was last written from */
+	uint8_t *stale;      /* per page */
+	uint64_t *list;      /* the stale pages */
+	size_t nlist;
+	uint64_t writes;
+	/* pages the last tracked check wrote, and mappings since: a page
+	 * made private costs a fault and a copy, several times what copying
+	 * it costs, so a file whose checks write more than an eighth of it
+	 * is mapped shared and written whole (tracked again now and then,
+	 * to see whether that still holds) */
+	uint64_t written, maps;
+};
+
+/* --wrap=mmap: the library's calls come to __wrap_mmap; __real_mmap is
+ * the C library's. */
+void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd,
+		  off_t off);
+int __real_munmap(void *addr, size_t len);
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd,
+		  off_t off);
+int __wrap_munmap(void *addr, size_t len);
+
+static struct {
+	int wrapped;         /* __wrap_mmap has run: the wrapping is linked */
+	int pagemap;         /* fd of /proc/self/pagemap, -1: none */
+	struct nvt_imgfile *file[MAX_FILES];
+	struct { uint8_t *addr; size_t len; struct nvt_imgfile *f; } map[MAX_MAPS];
+} trk = {.pagemap = -1};
+
+static void
+stale_page(struct nvt_imgfile *f, uint64_t page)
+{
+	if (f->stale[page])
+		return;
+	f->stale[page] = 1;
+	f->list[f->nlist++] = page;
+}
+
+static struct nvt_imgfile *
+image_of_fd(int fd)
+{
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0)
+		return NULL;
+	for (int i = 0; i < MAX_FILES; i++)
+		if (trk.file[i] && trk.file[i]->dev == st.st_dev &&
+		    trk.file[i]->ino == st.st_ino)
+			return trk.file[i];
+	return NULL;
+}
+
+void *
+__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	trk.wrapped = 1;
+	struct nvt_imgfile *f = (prot & PROT_WRITE) && trk.pagemap >= 0
+					? image_of_fd(fd) : NULL;
+	int slot = -1;
+	for (int i = 0; f && i < MAX_MAPS && slot < 0; i++)
+		if (!trk.map[i].addr)
+			slot = i;
+	int costly = f && f->written * 8 > f->npages && f->maps++ % 16;
+	if (!f || slot < 0 || off != 0 || len != f->size || costly ||
+	    (flags & MAP_TYPE) == MAP_PRIVATE) {
+		if (f) /* a mapping not tracked: trust nothing in the file */
+			f->full = 1;
+		return __real_mmap(addr, len, prot, flags, fd, off);
+	}
+	if ((flags & MAP_TYPE) != MAP_SHARED) {
+		/* MAP_SHARED_VALIDATE | MAP_SYNC (DAX only): refused, as a
+		 * file system without DAX would */
+		errno = EOPNOTSUPP;
+		return MAP_FAILED;
+	}
+	void *a = __real_mmap(addr, len, prot,
+			      (flags & ~MAP_TYPE) | MAP_PRIVATE, fd, off);
+	if (a != MAP_FAILED) {
+		trk.map[slot].addr = a;
+		trk.map[slot].len = len;
+		trk.map[slot].f = f;
+	}
+	return a;
+}
+
+/* Copy the pages of a private image mapping that were written into the
+ * file, and mark them stale. */
+static void
+write_back(uint8_t *addr, struct nvt_imgfile *f)
+{
+	uint64_t buf[512];
+	f->written = 0;
+	for (uint64_t p0 = 0; p0 < f->npages; p0 += 512) {
+		uint64_t n = f->npages - p0 < 512 ? f->npages - p0 : 512;
+		off_t at = (off_t)(((uintptr_t)addr / PAGE + p0) * 8);
+		if (pread(trk.pagemap, buf, n * 8, at) != (ssize_t)(n * 8)) {
+			f->full = 1; /* cannot tell: copy it all */
+			memcpy(f->map, addr, f->size);
+			return;
+		}
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t e = buf[i];
+			int present = (e >> 63) & 1, swapped = (e >> 62) & 1;
+			int file_page = (e >> 61) & 1;
+			if (swapped || (present && !file_page)) {
+				memcpy(f->map + (p0 + i) * PAGE,
+				       addr + (p0 + i) * PAGE, PAGE);
+				stale_page(f, p0 + i);
+				f->written++;
+			}
+		}
+	}
+}
+
+int
+__wrap_munmap(void *addr, size_t len)
+{
+	for (int i = 0; i < MAX_MAPS; i++) {
+		if (!trk.map[i].addr)
+			continue;
+		uint8_t *a = trk.map[i].addr;
+		if ((uint8_t *)addr + len <= a || (uint8_t *)addr >= a + trk.map[i].len)
+			continue;
+		if ((uint8_t *)addr == a && len == trk.map[i].len) {
+			write_back(a, trk.map[i].f);
+		} else {
+			/* part of it: its writes there would be lost */
+			fprintf(stderr, "crash images: partial munmap of an "
+				"image mapping\n");
+			abort();
+		}
+		trk.map[i].addr = NULL;
+	}
+	return __real_munmap(addr, len);
+}
+
+struct nvt_imgfile *
+nvt_imgfile_open(const char *path, uint64_t size)
+{
+	struct nvt_imgfile *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	snprintf(f->path, sizeof(f->path), "%s", path);
+	f->size = size;
+	f->npages = (size + PAGE - 1) / PAGE;
+	f->full = 1;
+	f->stale = calloc(f->npages, 1);
+	f->list = calloc(f->npages, sizeof(*f->list));
+	unlink(path);
+	f->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	struct stat st;
+	if (!f->stale || !f->list || f->fd < 0 ||
+	    ftruncate(f->fd, (off_t)size) != 0 || fstat(f->fd, &st) != 0)
+		goto fail;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	/* not registered yet: this mapping stays shared */
+	f->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
+	if (f->map == MAP_FAILED)
+		goto fail;
+	if (trk.wrapped && trk.pagemap < 0)
+		trk.pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	for (int i = 0; i < MAX_FILES; i++) {
+		if (!trk.file[i]) {
+			trk.file[i] = f;
+			break;
+		}
+	}
+	return f;
+fail:
+	fprintf(stderr, "crash images: %s: %s\n", path, strerror(errno));
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->stale);
+	free(f->list);
+	free(f);
+	return NULL;
+}
+
+void
+nvt_imgfile_close(struct nvt_imgfile *f)
+{
+	if (!f)
+		return;
+	for (int i = 0; i < MAX_FILES; i++)
+		if (trk.file[i] == f)
+			trk.file[i] = NULL;
+	munmap(f->map, f->size);
+	close(f->fd);
+	unlink(f->path);
+	free(f->stale);
+	free(f->list);
+	free(f);
+}
+
+const char *
+nvt_imgfile_path(const struct nvt_imgfile *f)
+{
+	return f->path;
+}
+
+const uint8_t *
+nvt_imgfile_map(const struct nvt_imgfile *f)
+{
+	return f->map;
+}
+
+int
+nvt_imgfile_tracked(const struct nvt_imgfile *f)
+{
+	(void)f;
+	return trk.wrapped && trk.pagemap >= 0;
+}
+
+void
+nvt_imgfile_fence(struct nvt_imgfile *f, const struct nvh_sim *sim)
+{
+	const struct nvh_sim_line *l;
+	size_t n = nvh_sim_inflight(sim, &l);
+	for (size_t i = 0; i < n; i++)
+		stale_page(f, l[i].line * LINE / PAGE);
+}
+
+void
+nvt_imgfile_forget(struct nvt_imgfile *f)
+{
+	f->full = 1;
+}
+
+void
+nvt_imgfile_write(struct nvt_imgfile *f, const struct nvh_sim *sim,
+		  const struct nvt_image *img)
+{
+	const uint8_t *dur = nvh_sim_durable(sim);
+	int tracked = nvt_imgfile_tracked(f);
+	if (!tracked || f->full || dur != f->from || nvh_sim_size(sim) != f->size) {
+		memcpy(f->map, dur, f->size);
+		for (size_t i = 0; i < f->nlist; i++)
+			f->stale[f->list[i]] = 0;
+	} else {
+		for (size_t i = 0; i < f->nlist; i++) {
+			uint64_t p = f->list[i];
+			uint64_t n = f->size - p * PAGE < PAGE ? f->size - p * PAGE
+							      : PAGE;
+			memcpy(f->map + p * PAGE, dur + p * PAGE, n);
+			f->stale[p] = 0;
+		}
+		if (++f->writes % 32 == 0 && memcmp(f->map, dur, f->size) != 0) {
+			size_t at = 0;
+			while (f->map[at] == dur[at])
+				at++;
+			fprintf(stderr, "crash images: %s differs from the durable "
+				"image at byte %zu after an incremental write: a "
+				"write to it was not seen (see crash_image.c)\n",
+				f->path, at);
+			exit(2);
+		}
+	}
+	f->nlist = 0;
+	f->full = !tracked;
+	f->from = dur;
+	for (size_t i = 0; i < img->n; i++) {
+		memcpy(f->map + img->d[i].line * LINE, img->d[i].data, LINE);
+		stale_page(f, img->d[i].line * LINE / PAGE);
+	}
 }

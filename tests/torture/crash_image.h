@@ -62,6 +62,15 @@ typedef int (*nvt_image_fn)(void *arg, const struct nvt_image *img);
 uint64_t nvt_images(const struct nvh_sim *sim, const struct nvt_gen *g,
 		    uint64_t seed, nvt_image_fn fn, void *arg);
 
+/* The same in two steps, for a caller that wants the total before the
+ * images (the scan for dirty lines, the costly part, is done once). */
+struct nvt_point;
+struct nvt_point *nvt_point_new(const struct nvh_sim *sim,
+				const struct nvt_gen *g, uint64_t seed);
+uint64_t nvt_point_total(const struct nvt_point *pt);
+void nvt_point_images(struct nvt_point *pt, nvt_image_fn fn, void *arg);
+void nvt_point_free(struct nvt_point *pt);
+
 /* Order-free 128-bit hash of the image (durable hash + the delta). */
 void nvt_image_hash(const struct nvh_sim *sim, const struct nvt_image *img,
 		    uint64_t out[2]);
@@ -69,6 +78,27 @@ void nvt_image_hash(const struct nvh_sim *sim, const struct nvt_image *img,
 /* Write the image to dst (nvh_sim_size bytes). */
 void nvt_image_write(const struct nvh_sim *sim, const struct nvt_image *img,
 		     uint8_t *dst);
+
+/*
+ * An image file: a scratch pool file that holds one image at a time for
+ * the checks to open by path, rewritten only where it may differ from the
+ * next image (crash_image.c says how the checks' own writes are seen).
+ */
+struct nvt_imgfile;
+struct nvt_imgfile *nvt_imgfile_open(const char *path, uint64_t size);
+void nvt_imgfile_close(struct nvt_imgfile *f); /* and remove it */
+const char *nvt_imgfile_path(const struct nvt_imgfile *f);
+const uint8_t *nvt_imgfile_map(const struct nvt_imgfile *f);
+/* Writes are incremental (else every image is written whole). */
+int nvt_imgfile_tracked(const struct nvt_imgfile *f);
+/* Make the file hold img: sim's durable image and the image's delta. */
+void nvt_imgfile_write(struct nvt_imgfile *f, const struct nvh_sim *sim,
+		       const struct nvt_image *img);
+/* At every crash point of sim, after its images: its in-flight lines
+ * are about to become durable. */
+void nvt_imgfile_fence(struct nvt_imgfile *f, const struct nvh_sim *sim);
+/* sim's durable image was replaced (nvh_sim_reset): write all next. */
+void nvt_imgfile_forget(struct nvt_imgfile *f);
 
 /* splitmix64: the explorer's only source of randomness. */
 static inline uint64_t

@@ -63,12 +63,6 @@ seen_add(struct seen *s, const uint64_t h[2], unsigned acked)
 
 /* ---- explorer state ---- */
 
-struct img_file {
-	char path[PATH_MAX];
-	int fd;
-	uint8_t *map;
-};
-
 struct nvt_explorer {
 	const struct nvt_workload *w;
 	const struct nvt_config *cfg;
@@ -76,7 +70,7 @@ struct nvt_explorer {
 	struct nvt_run run;
 	uint64_t size;
 	char pool_path[PATH_MAX];
-	struct img_file img, img2;
+	struct nvt_imgfile *img, *img2; /* crash images; recovery crash images */
 	struct nvh_sim *sim;   /* the workload's */
 	struct nvh_sim *nsim;  /* recovery of a crash image */
 	struct seen seen;
@@ -87,6 +81,11 @@ struct nvt_explorer {
 	int stopped;           /* budget used up */
 	int nested_armed;      /* recovery of a crash image is being crashed */
 	unsigned nested_done;  /* recovery crash images for this crash image */
+	/* recovery fences to crash (nested_fences), ascending; npick_n
+	 * entries, the next one at npick_at */
+	uint64_t nfpick[16];
+	unsigned npick_n, npick_at;
+	int nested_sampled;
 	unsigned nested_images; /* crash images of this point crashed again */
 	uint64_t point_images;  /* crash images at this point (enumeration) */
 	unsigned reports;
@@ -245,33 +244,6 @@ on_crash_signal(int sig)
 /* ---- image files ---- */
 
 static void
-img_open(struct img_file *f, const char *dir, const char *name,
-	 const char *suffix, uint64_t size)
-{
-	snprintf(f->path, sizeof(f->path), "%s/%s.%s", dir, name, suffix);
-	unlink(f->path);
-	f->fd = open(f->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (f->fd < 0 || ftruncate(f->fd, (off_t)size) != 0) {
-		fprintf(stderr, "explore: %s: %s\n", f->path, strerror(errno));
-		exit(2);
-	}
-	f->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
-	if (f->map == MAP_FAILED) {
-		fprintf(stderr, "explore: mmap %s: %s\n", f->path,
-			strerror(errno));
-		exit(2);
-	}
-}
-
-static void
-img_close(struct img_file *f, uint64_t size)
-{
-	munmap(f->map, size);
-	close(f->fd);
-	unlink(f->path);
-}
-
-static void
 dump(struct nvt_explorer *x, const uint8_t *img)
 {
 	const struct nvt_config *c = x->cfg;
@@ -285,6 +257,30 @@ dump(struct nvt_explorer *x, const uint8_t *img)
 		return;
 	fwrite(img, 1, c->dump_len < x->size ? c->dump_len : x->size, f);
 	fclose(f);
+}
+
+int
+nvt_copy_file(const char *from, const char *to)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	struct stat st;
+	int rc = out < 0 || fstat(in, &st) != 0 ? -1 : 0;
+	for (off_t left = rc ? 0 : st.st_size; left > 0 && !rc;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+		if (n <= 0)
+			rc = -1;
+		else
+			left -= n;
+	}
+	int e = errno;
+	if (out >= 0 && close(out) != 0)
+		rc = -1;
+	close(in);
+	errno = e;
+	return rc;
 }
 
 /* ---- checking ---- */
@@ -301,6 +297,7 @@ check_image(struct nvt_explorer *x, const char *path, int nested,
 		k.opts.persist = NVH_PERSIST_EADR;
 	} else {
 		nvh_sim_reset(x->nsim);
+		nvt_imgfile_forget(x->img2);
 		k.opts.persist = NVH_PERSIST_SIM;
 		k.opts.sim = x->nsim;
 		x->nested_armed = 1;
@@ -343,20 +340,19 @@ nested_image(void *arg, const struct nvt_image *img)
 	if (!replaying(x) && c->nested_max && x->nested_done >= c->nested_max)
 		return 1;
 	x->nested_done++;
-	nvt_image_write(x->nsim, img, x->img2.map);
-	dump(x, x->img2.map);
+	nvt_imgfile_write(x->img2, x->nsim, img);
+	dump(x, nvt_imgfile_map(x->img2));
 	x->depth = 2;
 	x->nid = img->id;
 	snprintf(x->ndesc, sizeof(x->ndesc), "%s", img->desc);
-	check_image(x, x->img2.path, 1, 0);
+	check_image(x, nvt_imgfile_path(x->img2), 1, 0);
 	x->depth = 1;
 	return 0;
 }
 
 static void
-nested_crash_point(void *arg, struct nvh_sim *sim)
+nested_point(struct nvt_explorer *x, struct nvh_sim *sim)
 {
-	struct nvt_explorer *x = arg;
 	const struct nvt_config *c = x->cfg;
 	uint64_t nf = nvh_sim_fences(sim);
 	if (!x->nested_armed)
@@ -365,9 +361,78 @@ nested_crash_point(void *arg, struct nvh_sim *sim)
 		return;
 	if (replaying(x) && c->only_nfence < 0)
 		return; /* replaying an outer state only */
+	if (!replaying(x)) {
+		if (c->nested_max && x->nested_done >= c->nested_max)
+			return; /* enough of this recovery */
+		if (x->nested_sampled) {
+			if (x->npick_at >= x->npick_n ||
+			    x->nfpick[x->npick_at] != nf)
+				return;
+			x->npick_at++;
+		}
+	}
 	x->nfence = nf;
 	nvt_images(sim, &c->ngen, c->seed ^ (x->fence << 20) ^ nf,
 		   nested_image, x);
+}
+
+/* A fence of a check's recovery: its crash images, if it is crashed;
+ * then (whatever the images did) its in-flight lines become durable. */
+static void
+nested_crash_point(void *arg, struct nvh_sim *sim)
+{
+	struct nvt_explorer *x = arg;
+	nested_point(x, sim);
+	nvt_imgfile_fence(x->img2, sim);
+}
+
+/* The fences of a plain open of the image at path: its recovery (the
+ * seam counts fences on every backend, and the library fences alike on
+ * all of them). */
+static uint64_t
+recovery_fences(const char *path)
+{
+	struct nvh_opts o = {.persist = NVH_PERSIST_EADR};
+	struct nvh_persist_stats st = {0};
+	nvh_pool *p = nvh_open(path, NULL, &o);
+	if (p) {
+		nvh_persist_stats(p, &st);
+		nvh_close(p);
+	}
+	return st.fences;
+}
+
+/* Crash points of a recovery of n fences to crash: the first, and the
+ * rest at random (the replay of the lanes comes first, the drain and
+ * the checkpoint after it). */
+static void
+pick_nested(struct nvt_explorer *x, uint64_t n, uint64_t seed)
+{
+	unsigned k = x->cfg->nested_fences;
+	const unsigned max = sizeof(x->nfpick) / sizeof(x->nfpick[0]);
+	k = k < max ? k : max;
+	x->nested_sampled = 1;
+	x->npick_n = x->npick_at = 0;
+	if (n <= k) {
+		for (uint64_t i = 0; i < n; i++)
+			x->nfpick[x->npick_n++] = i;
+		return;
+	}
+	x->nfpick[x->npick_n++] = 0;
+	while (x->npick_n < k) {
+		uint64_t v = 1 + nvt_rand(&seed) % (n - 1), i = x->npick_n;
+		int dup = 0;
+		for (unsigned j = 0; j < x->npick_n; j++)
+			dup |= x->nfpick[j] == v;
+		if (dup)
+			continue;
+		while (i > 0 && x->nfpick[i - 1] > v) { /* keep it sorted */
+			x->nfpick[i] = x->nfpick[i - 1];
+			i--;
+		}
+		x->nfpick[i] = v;
+		x->npick_n++;
+	}
 }
 
 static int
@@ -391,8 +456,8 @@ outer_image(void *arg, const struct nvt_image *img)
 		x->stopped = 1;
 		return 1;
 	}
-	nvt_image_write(x->sim, img, x->img.map);
-	dump(x, x->img.map);
+	nvt_imgfile_write(x->img, x->sim, img);
+	dump(x, nvt_imgfile_map(x->img));
 	x->depth = 1;
 	x->id = img->id;
 	snprintf(x->desc, sizeof(x->desc), "%s", img->desc);
@@ -405,22 +470,22 @@ outer_image(void *arg, const struct nvt_image *img)
 				 img->id % stride == 0;
 	}
 	x->nested_images += crash_recovery;
-	check_image(x, x->img.path, 0, crash_recovery);
+	x->nested_sampled = 0;
+	if (crash_recovery && c->nested_fences && !replaying(x)) {
+		/* which of its recovery's fences to crash: count them on a
+		 * copy, then the image again */
+		pick_nested(x, recovery_fences(nvt_imgfile_path(x->img)),
+			    c->seed ^ (x->fence << 24) ^ img->id);
+		nvt_imgfile_write(x->img, x->sim, img);
+	}
+	check_image(x, nvt_imgfile_path(x->img), 0, crash_recovery);
 	x->depth = 0;
 	return 0;
 }
 
-static int
-count_image(void *arg, const struct nvt_image *img)
-{
-	(void)arg, (void)img;
-	return 1; /* only the total is wanted */
-}
-
 static void
-crash_point(void *arg, struct nvh_sim *sim)
+run_point(struct nvt_explorer *x, struct nvh_sim *sim)
 {
-	struct nvt_explorer *x = arg;
 	const struct nvt_config *c = x->cfg;
 	uint64_t f = nvh_sim_fences(sim);
 	if (x->stopped)
@@ -433,8 +498,20 @@ crash_point(void *arg, struct nvh_sim *sim)
 	x->fence = f;
 	/* count first, so recovery crashes can be spread over the images */
 	x->nested_images = 0;
-	x->point_images = nvt_images(sim, &c->gen, c->seed ^ f, count_image, x);
-	nvt_images(sim, &c->gen, c->seed ^ f, outer_image, x);
+	struct nvt_point *pt = nvt_point_new(sim, &c->gen, c->seed ^ f);
+	x->point_images = nvt_point_total(pt);
+	nvt_point_images(pt, outer_image, x);
+	nvt_point_free(pt);
+}
+
+/* A fence of the run (or its end): its crash images, if explored; then
+ * its in-flight lines become durable. */
+static void
+crash_point(void *arg, struct nvh_sim *sim)
+{
+	struct nvt_explorer *x = arg;
+	run_point(x, sim);
+	nvt_imgfile_fence(x->img, sim);
 }
 
 static void
@@ -475,6 +552,38 @@ do_setup(struct nvt_explorer *x)
 	return 0;
 }
 
+/* The second pass starts from what the first one's setup made, kept in
+ * a copy (a big pool takes seconds to build), and the same priv. */
+static int
+save_setup(struct nvt_explorer *x, void **priv)
+{
+	char copy[PATH_MAX + 8];
+	*priv = malloc(x->w->priv_size ? x->w->priv_size : 1);
+	if (!*priv)
+		return -1;
+	memcpy(*priv, x->run.priv, x->w->priv_size);
+	snprintf(copy, sizeof(copy), "%s.setup", x->pool_path);
+	return x->w->setup ? nvt_copy_file(x->pool_path, copy) : 0;
+}
+
+static int
+restore_setup(struct nvt_explorer *x, const void *priv)
+{
+	char copy[PATH_MAX + 8];
+	unlink(x->pool_path);
+	memcpy(x->run.priv, priv, x->w->priv_size);
+	x->run.acked = 0;
+	snprintf(copy, sizeof(copy), "%s.setup", x->pool_path);
+	if (!x->w->setup)
+		return 0;
+	int rc = nvt_copy_file(copy, x->pool_path);
+	unlink(copy);
+	if (rc)
+		fprintf(stderr, "torture %s: cannot copy the set-up pool: %s\n",
+			x->w->name, strerror(errno));
+	return rc;
+}
+
 static int
 do_run(struct nvt_explorer *x, struct nvh_sim *sim)
 {
@@ -485,10 +594,28 @@ do_run(struct nvt_explorer *x, struct nvh_sim *sim)
 	return rc;
 }
 
+/* The configuration with the workload's own limits. */
+static void
+apply_limits(struct nvt_config *c, const struct nvt_workload *w)
+{
+	if (w->max_fences)
+		c->max_fences = w->max_fences;
+	if (w->max_images)
+		c->gen.max_images = c->ngen.max_images = w->max_images;
+	if (w->nested_per_point)
+		c->nested_per_point = w->nested_per_point;
+	if (w->nested_max)
+		c->nested_max = w->nested_max;
+	if (w->nested_fences)
+		c->nested_fences = w->nested_fences;
+}
+
 int
-nvt_explore(const struct nvt_workload *w, const struct nvt_config *cfg,
+nvt_explore(const struct nvt_workload *w, const struct nvt_config *config,
 	    struct nvt_result *res)
 {
+	struct nvt_config eff = *config, *cfg = &eff;
+	apply_limits(cfg, w);
 	struct nvt_explorer x = {.w = w, .cfg = cfg, .res = res};
 	memset(res, 0, sizeof(*res));
 	res->fail_fence = res->fail_state = res->fail_nfence = res->fail_nstate = -1;
@@ -504,13 +631,22 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *cfg,
 	/* 1. Count the fences (and make sure the workload runs at all). */
 	struct nvh_sim_hooks quiet = {.missing_flush = count_missing};
 	struct nvh_sim *counter = nvh_sim_new(&quiet, 0);
-	if (do_setup(&x) != 0)
-		return -1;
-	if (do_run(&x, counter) != 0) {
+	void *priv0 = NULL;
+	int bad = do_setup(&x) != 0 || save_setup(&x, &priv0) != 0;
+	if (!bad && do_run(&x, counter) != 0) {
 		fprintf(stderr, "torture %s: run failed: %s\n", w->name,
 			nvh_errormsg());
 		res->failures++;
+		bad = 1;
+	}
+	if (bad) {
+		char copy[PATH_MAX + 8];
+		snprintf(copy, sizeof(copy), "%s.setup", x.pool_path);
+		unlink(copy);
+		unlink(x.pool_path);
 		nvh_sim_free(counter);
+		free(priv0);
+		free(x.run.priv);
 		return -1;
 	}
 	res->fences = nvh_sim_fences(counter);
@@ -527,8 +663,13 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *cfg,
 	}
 
 	/* 3. Explore. */
-	img_open(&x.img, cfg->dir, w->name, "img", x.size);
-	img_open(&x.img2, cfg->dir, w->name, "img2", x.size);
+	char ipath[PATH_MAX];
+	snprintf(ipath, sizeof(ipath), "%s/%s.img", cfg->dir, w->name);
+	x.img = nvt_imgfile_open(ipath, x.size);
+	snprintf(ipath, sizeof(ipath), "%s/%s.img2", cfg->dir, w->name);
+	x.img2 = nvt_imgfile_open(ipath, x.size);
+	if (!x.img || !x.img2)
+		exit(2);
 	struct nvh_sim_hooks hooks = {.crash_point = crash_point,
 				      .missing_flush = missing_flush,
 				      .arg = &x};
@@ -544,7 +685,7 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *cfg,
 		sigaction(sigs[i], &sa, &old[i]);
 
 	int rc = 0;
-	if (do_setup(&x) != 0) {
+	if (restore_setup(&x, priv0) != 0) {
 		rc = -1;
 	} else if (do_run(&x, x.sim) != 0) {
 		failure(&x, "run failed on the second pass: %s", nvh_errormsg());
@@ -568,12 +709,13 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *cfg,
 	current = NULL;
 	nvh_sim_free(x.sim);
 	nvh_sim_free(x.nsim);
-	img_close(&x.img, x.size);
-	img_close(&x.img2, x.size);
+	nvt_imgfile_close(x.img);
+	nvt_imgfile_close(x.img2);
 	unlink(x.pool_path);
 	free(x.pick);
 	free(x.seen.slot);
 	free(x.run.priv);
+	free(priv0);
 	res->seconds = elapsed(&x);
 	return rc;
 }

@@ -61,6 +61,19 @@ struct nvt_workload {
 	int (*setup)(struct nvt_run *r);  /* optional */
 	int (*run)(struct nvt_run *r);
 	int (*check)(struct nvt_check *k);
+	/* Limits for workloads whose states are expensive (big pools); 0
+	 * takes the configuration's (struct nvt_config). */
+	uint64_t max_fences;        /* crash points explored, sampled beyond */
+	unsigned max_images;        /* crash images per crash point, sampled */
+	unsigned nested_per_point;  /* images per point whose recovery is
+				     * crashed */
+	unsigned nested_max;        /* recovery crash images per crash image */
+	unsigned nested_fences;     /* recovery fences crashed per crash
+				     * image (0: all), spread over the
+				     * recovery */
+	/* Weight in the split of torture's budget (0: 1): a workload gets
+	 * share / (sum of the shares still to run) of the time left. */
+	double share;
 };
 
 /* Acknowledge one operation. */
@@ -79,6 +92,9 @@ void nvt_opened(struct nvt_check *k);
 int nvt_fail(struct nvt_check *k, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Copy a (pool) file; 0 or -1 with errno. */
+int nvt_copy_file(const char *from, const char *to);
+
 struct nvt_config {
 	uint64_t seed;
 	double budget;          /* seconds; 0 = unlimited */
@@ -89,6 +105,9 @@ struct nvt_config {
 	unsigned nested_max;    /* recovery crash images per crash image */
 	unsigned nested_per_point; /* crash images per crash point whose
 				    * recovery is crashed (0 = all) */
+	unsigned nested_fences; /* recovery fences crashed per crash image
+				 * (0 = all): the first, and the rest spread
+				 * at random over the recovery */
 	int quiet;              /* no failure reports */
 	int verbose;            /* print every state checked */
 	unsigned max_reports;   /* failure reports printed per workload */

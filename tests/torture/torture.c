@@ -2,7 +2,8 @@
  * torture.c -- `torture`: run the crash-state explorer over the workloads.
  *
  *   torture [--budget SECONDS] [--seed N] [--workload NAME]... [--soak]
- *           [--max-fences N] [--k N] [--no-nested] [--list] [-v]
+ *           [--max-fences N] [--k N] [--no-nested] [--nested-per-point N]
+ *           [--list] [-v]
  *   torture --workload NAME --seed N --fence F --state S
  *           [--nested-fence G --nested-state T]        (replay one state)
  *   torture --dump-images DIR [--dump-bytes N]        (fuzzing seeds)
@@ -25,17 +26,18 @@
 
 #include "workloads.h"
 
-static const struct nvt_workload *const all[] = {NVT_WORKLOADS,
-						 NVT_BROKEN_WORKLOADS};
+static const struct nvt_workload *const all[] = {
+	NVT_WORKLOADS, NVT_SCALE_WORKLOADS, NVT_BROKEN_WORKLOADS};
 static const size_t nall = sizeof(all) / sizeof(all[0]);
 static const size_t ngood = sizeof((const struct nvt_workload *[]){
-					    NVT_WORKLOADS}) /
+					    NVT_WORKLOADS, NVT_SCALE_WORKLOADS}) /
 			    sizeof(struct nvt_workload *);
 
 static const char usage[] =
 	"usage: torture [options]\n"
 	"  -b, --budget SECONDS   stop exploring after this long (default 300;\n"
 	"                         0 = no limit), shared among the workloads\n"
+	"                         by their shares (what one leaves goes on)\n"
 	"  -s, --seed N           seed for sampling (default: from the clock)\n"
 	"  -w, --workload NAME    only this workload (repeatable)\n"
 	"      --soak             larger subsets and no fence sampling; with a\n"
@@ -43,6 +45,8 @@ static const char usage[] =
 	"      --max-fences N     explore every fence up to N, else sample N\n"
 	"      --k N              in-flight subsets up to N lines (default 2)\n"
 	"      --no-nested        do not crash recovery itself\n"
+	"      --nested-per-point N  crash the recovery of N images per crash\n"
+	"                         point (default 48, 16 under ASan; 0 = all)\n"
 	"      --fence F --state S [--nested-fence G --nested-state T]\n"
 	"                         replay one crash state (with --workload, --seed)\n"
 	"      --dump-images DIR  write each distinct image's first bytes to DIR\n"
@@ -57,6 +61,12 @@ find(const char *name)
 		if (strcmp(all[i]->name, name) == 0)
 			return all[i];
 	return NULL;
+}
+
+static double
+share_of(const struct nvt_workload *w)
+{
+	return w->share > 0 ? w->share : 1;
 }
 
 static int
@@ -95,8 +105,8 @@ scratch_dir(void)
 int
 main(int argc, char **argv)
 {
-	enum { O_SOAK = 256, O_MAXF, O_K, O_NONEST, O_FENCE, O_STATE, O_NFENCE,
-	       O_NSTATE, O_DUMP, O_DUMPB };
+	enum { O_SOAK = 256, O_MAXF, O_K, O_NONEST, O_NPP, O_FENCE, O_STATE,
+	       O_NFENCE, O_NSTATE, O_DUMP, O_DUMPB };
 	static const struct option lo[] = {
 		{"budget", required_argument, NULL, 'b'},
 		{"seed", required_argument, NULL, 's'},
@@ -105,6 +115,7 @@ main(int argc, char **argv)
 		{"max-fences", required_argument, NULL, O_MAXF},
 		{"k", required_argument, NULL, O_K},
 		{"no-nested", no_argument, NULL, O_NONEST},
+		{"nested-per-point", required_argument, NULL, O_NPP},
 		{"fence", required_argument, NULL, O_FENCE},
 		{"state", required_argument, NULL, O_STATE},
 		{"nested-fence", required_argument, NULL, O_NFENCE},
@@ -121,6 +132,15 @@ main(int argc, char **argv)
 	cfg.argv0 = argv[0];
 	cfg.dump_len = 16384;
 	cfg.dump_max = 256;
+	/* More recovery crashes than the unit tests' 8 per crash point: the
+	 * small workloads are exhaustive in seconds (about 120,000 states in
+	 * all), and under ASan, three times slower, in a third of the
+	 * budget at 16. */
+#ifdef __SANITIZE_ADDRESS__
+	cfg.nested_per_point = 16;
+#else
+	cfg.nested_per_point = 48;
+#endif
 	double budget = 300;
 	int seeded = 0, soak = 0;
 	const struct nvt_workload *chosen[64];
@@ -161,6 +181,11 @@ main(int argc, char **argv)
 			cfg.gen.k = (unsigned)v;
 			break;
 		case O_NONEST: cfg.nested = 0; break;
+		case O_NPP:
+			if (parse_u64(optarg, &v) || v > UINT32_MAX)
+				goto bad;
+			cfg.nested_per_point = (unsigned)v;
+			break;
 		case O_FENCE:
 		case O_STATE:
 		case O_NFENCE:
@@ -238,8 +263,14 @@ main(int argc, char **argv)
 				double left = budget - (now() - t0);
 				if (left <= 0)
 					break;
-				/* share what is left among those to come */
-				cfg.budget = soak ? left : left / (double)(nchosen - i);
+				/* what is left, shared among those to come by
+				 * their shares: the scale workloads come last
+				 * and get what the exhaustive ones leave */
+				double rest = 0;
+				for (size_t j = i; j < nchosen; j++)
+					rest += share_of(chosen[j]);
+				cfg.budget = soak ? left
+						  : left * share_of(w) / rest;
 			}
 			struct nvt_result r;
 			int rc = nvt_explore(w, &cfg, &r);

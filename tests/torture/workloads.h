@@ -14,6 +14,12 @@ extern const struct nvt_workload nvt_wl_create, nvt_wl_reopen,
 	nvt_wl_tx_lanes, nvt_wl_obj_list, nvt_wl_obj_tree, nvt_wl_obj_weak,
 	nvt_wl_obj_types, nvt_wl_obj_wide, nvt_wl_kv_hash, nvt_wl_kv_btree;
 
+/* Scale workloads (wl_scale*.c): big pools, sampled fences.  `scons
+ * torture` runs them after the others; the unit tests do not. */
+extern const struct nvt_workload nvt_wl_scale_list, nvt_wl_scale_tree,
+	nvt_wl_scale_wide, nvt_wl_scale_array, nvt_wl_scale_flush_hash,
+	nvt_wl_scale_flush_btree, nvt_wl_scale_rollback;
+
 /* Planted bugs: the explorer must find failures (tests/unit/test_sim.c). */
 extern const struct nvt_workload nvt_wl_broken_noflush, nvt_wl_broken_order;
 
@@ -24,6 +30,11 @@ extern const struct nvt_workload nvt_wl_broken_noflush, nvt_wl_broken_order;
 	&nvt_wl_obj_tree, &nvt_wl_obj_weak, &nvt_wl_obj_types, &nvt_wl_obj_wide, \
 	&nvt_wl_kv_hash, \
 	&nvt_wl_kv_btree
+
+#define NVT_SCALE_WORKLOADS                                                  \
+	&nvt_wl_scale_rollback, &nvt_wl_scale_list, &nvt_wl_scale_tree,      \
+	&nvt_wl_scale_wide, &nvt_wl_scale_flush_hash,                        \
+	&nvt_wl_scale_flush_btree, &nvt_wl_scale_array
 
 #define NVT_BROKEN_WORKLOADS &nvt_wl_broken_noflush, &nvt_wl_broken_order
 

@@ -38,6 +38,8 @@ struct probe {
 	uint8_t win[MAXI][WIN];
 	uint64_t hash[MAXI][2];
 	char desc[MAXI][160];
+	unsigned sample;   /* also a sample of this many, compared */
+	unsigned sampled, sample_bad;
 	/* missing-flush reports */
 	unsigned missing;
 	uint64_t moff, mlen;
@@ -58,6 +60,23 @@ collect(void *arg, const struct nvt_image *img)
 	return 0;
 }
 
+/* A sampled image must be the enumeration's image of the same id. */
+static int
+compare_sampled(void *arg, const struct nvt_image *img)
+{
+	struct probe *p = arg;
+	uint64_t h[2];
+	nvt_image_hash(p->sim, img, h);
+	p->sampled++;
+	if (img->id >= p->n || img->id >= MAXI || h[0] != p->hash[img->id][0] ||
+	    h[1] != p->hash[img->id][1] || strcmp(img->desc, p->desc[img->id])) {
+		fprintf(stderr, "sampled image %" PRIu64 " (%s) is not the "
+			"enumeration's\n", img->id, img->desc);
+		p->sample_bad++;
+	}
+	return 0;
+}
+
 static void
 hook(void *arg, struct nvh_sim *sim)
 {
@@ -72,6 +91,11 @@ hook(void *arg, struct nvh_sim *sim)
 		memcpy(p->inflight0, l[0].data, LINE);
 	p->n = 0;
 	p->total = nvt_images(sim, &p->gen, 7, collect, p);
+	if (p->sample) {
+		struct nvt_gen g = p->gen;
+		g.max_images = p->sample;
+		nvt_images(sim, &g, 7, compare_sampled, p);
+	}
 }
 
 static void
@@ -303,6 +327,33 @@ eviction_of_unflushed_lines(void **state)
 }
 
 static void
+sampled_images_are_the_enumerated_ones(void **state)
+{
+	(void)state;
+	nvh_pool *pool = sim_pool("sample.pool", 0);
+	/* 10 lines in flight (pairs, not every subset), 3 words changed in
+	 * each (torn images), 20 dirty lines (sampled evictions) */
+	dirty_lines(pool, 20, 20, 0x77, 0);
+	for (unsigned k = 1; k <= 9; k += 4) {
+		for (unsigned i = 0; i < 10; i++) {
+			uint64_t *a = nvh_pool_at(pool, HEAP + (uint64_t)LINE * i);
+			a[1] = a[4] = a[6] = 0x5a5a0000u + 16 * k + i;
+			assert_nvh_ok(nvh_flush(pool, a, LINE));
+		}
+		probe->sample = k;
+		probe->sampled = probe->sample_bad = 0;
+		probe->armed = 1;
+		assert_nvh_ok(nvh_drain(pool)); /* the crash point */
+		assert_true(probe->total > 100 && probe->total <= MAXI);
+		assert_int_equal(probe->n, probe->total);
+		assert_int_equal(probe->sampled, k);
+		assert_int_equal(probe->sample_bad, 0);
+	}
+	dirty_lines(pool, 20, 20, 0x77, 1);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+static void
 image_hash_follows_content(void **state)
 {
 	(void)state;
@@ -473,6 +524,8 @@ main(void)
 		cmocka_unit_test_teardown(subsets_of_inflight_lines, teardown),
 		cmocka_unit_test_teardown(torn_lines_keep_aligned_words, teardown),
 		cmocka_unit_test_teardown(eviction_of_unflushed_lines, teardown),
+		cmocka_unit_test_teardown(sampled_images_are_the_enumerated_ones,
+					  teardown),
 		cmocka_unit_test_teardown(image_hash_follows_content, teardown),
 		cmocka_unit_test_teardown(detector_names_offset_and_site, teardown),
 		cmocka_unit_test(sim_selected_by_environment),
