@@ -439,7 +439,7 @@ static int
 run_wl(const struct wl *w, const char *dir, uint64_t seed, long kills,
        double soak)
 {
-	char pool[400], journal[400];
+	char pool[PATH_MAX + 64], journal[PATH_MAX + 64];
 	snprintf(pool, sizeof(pool), "%s/%s.pool", dir, w->name);
 	snprintf(journal, sizeof(journal), "%s/%s.log", dir, w->name);
 	unlink(pool);
