@@ -439,7 +439,7 @@ static int
 run_wl(const struct wl *w, const char *dir, uint64_t seed, long kills,
        double soak)
 {
-	char pool[PATH_MAX + 64], journal[PATH_MAX + 64];
+	char pool[400], journal[400];
 	snprintf(pool, sizeof(pool), "%s/%s.pool", dir, w->name);
 	snprintf(journal, sizeof(journal), "%s/%s.log", dir, w->name);
 	unlink(pool);
@@ -598,9 +598,12 @@ main(int argc, char **argv)
 	}
 	/* a directory of this run's own, so concurrent runs never share a
 	 * pool or journal file; kept (and named) only when a check failed */
-	char scratch[PATH_MAX];
-	snprintf(scratch, sizeof(scratch), "%s/nvheap-kill.XXXXXX",
-		 dir ? dir : "/dev/shm");
+	char scratch[300]; /* the file names built on it must fit 400 */
+	if (snprintf(scratch, sizeof(scratch), "%s/nvheap-kill.XXXXXX",
+		     dir ? dir : "/dev/shm") >= (int)sizeof(scratch)) {
+		fprintf(stderr, "kill: directory name too long: %s\n", dir);
+		return 2;
+	}
 	if (!mkdtemp(scratch)) {
 		fprintf(stderr, "kill: cannot make a directory in %s: %s\n",
 			dir ? dir : "/dev/shm", strerror(errno));
