@@ -502,18 +502,17 @@ nvh_type_register(nvh_pool *pool, const struct nvh_type *t)
 		if (!rc)
 			rc = nvh_types_parse(obj, size, &types, &n);
 		struct nvh_typeset *ts = rc ? NULL : malloc(sizeof(*ts));
-		if (!rc && !ts) {
-			nvh_types_free(types, n);
-			rc = nvh_err(ENOMEM, "out of memory (the type is "
-				     "registered: the next open reads it)");
-		}
-		if (!rc) {
+		if (ts) {
 			/* publish; the old set stays until close (see obj.h) */
 			ts->types = types;
 			ts->ntypes = n;
 			ts->older = atomic_load(&o->typeset);
 			atomic_store_explicit(&o->typeset, ts,
 					      memory_order_release);
+		} else if (!rc) {
+			nvh_types_free(types, n);
+			rc = nvh_err(ENOMEM, "out of memory (the type is "
+				     "registered: the next open reads it)");
 		}
 	}
 	pthread_mutex_unlock(&o->lock);
