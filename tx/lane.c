@@ -82,6 +82,18 @@ nvh_lanes_init(struct nvh_pool *pool, unsigned n, uint64_t lanes_off,
 	if (rc)
 		return rc;
 	ls->ckpt_slot = v.cur;
+	if (!pool->rdonly && v.state[!v.cur] == NVH_CKPT_BAD) {
+		/* (C5) A damaged (or, after a crash, torn) spare slot is
+		 * rewritten now with the checkpoint in force, the store the
+		 * next one would make: the line means what it meant, and the
+		 * open pool's check no longer reports what the next store
+		 * would silently cure.  Persisted before anything reads the
+		 * line again (nvh_ckpt_write_slot). */
+		rc = nvh_ckpt_store(&pool->persist, ls->ckpt, &ls->ckpt_slot,
+				    v.seq);
+		if (rc)
+			return rc;
+	}
 	ls->ckpt_durable = v.seq;
 	atomic_store(&ls->ckpt_published, ls->ckpt_durable);
 	atomic_store(&ls->seq, ls->ckpt_durable + 1); /* <= NVH_SEQ_MAX + 1 */
