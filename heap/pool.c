@@ -338,20 +338,35 @@ nvh_close(nvh_pool *pool)
 			       "is still open: commit or abort it first (the "
 			       "pool stays open)", pool->path);
 	}
-	for (unsigned i = 0; i < pool->lanes.n; i++) {
-		struct nvh_lane *l = &pool->lanes.lane[i];
-		if (pthread_mutex_trylock(&l->lock) != 0) {
-			nvh_handle_unclaim(pool);
-			return nvh_err(EBUSY, "nvh_close: %s: another thread is "
-				       "still in a transaction or allocation "
-				       "on this pool (the pool stays open)",
-				       pool->path);
-		}
-		pthread_mutex_unlock(&l->lock);
+	/* Every lane, held until the DRAM state is gone: an operation in
+	 * progress on another thread holds one from its start to its end
+	 * (transactions with the drain they start, allocations, pins; a
+	 * type registration or root creation holds reg_lock until it has
+	 * its lane), so it is seen here and refused, never closed under. */
+	unsigned got = 0;
+	int busy = pool->objects &&
+		   pthread_mutex_trylock(&pool->objects->reg_lock) != 0;
+	while (!busy && got < pool->lanes.n &&
+	       pthread_mutex_trylock(&pool->lanes.lane[got].lock) == 0)
+		got++;
+	if (busy || got < pool->lanes.n) {
+		while (got)
+			pthread_mutex_unlock(&pool->lanes.lane[--got].lock);
+		if (!busy && pool->objects)
+			pthread_mutex_unlock(&pool->objects->reg_lock);
+		nvh_handle_unclaim(pool);
+		return nvh_err(EBUSY, "nvh_close: %s: another thread is "
+			       "still in a transaction, allocation, pin or "
+			       "type registration on this pool (the pool stays "
+			       "open)", pool->path);
 	}
 	if (!pool->rdonly && !atomic_load(&pool->failed))
 		rc = nvh_checkpoint(pool);
+	if (pool->objects)
+		pthread_mutex_unlock(&pool->objects->reg_lock);
 	nvh_objects_close(pool);
+	while (got)
+		pthread_mutex_unlock(&pool->lanes.lane[--got].lock);
 	nvh_heap_close(pool);
 	if (!pool->rdonly && !rc && !atomic_load(&pool->failed)) {
 		pool->hdr.clean_shutdown = 1;

@@ -355,12 +355,14 @@ emit(struct plan *pl, struct nvh_pool *pool, struct nvh_rec *rec,
 		if (e->freed) {
 			struct nvh_blk k;
 			rc = nvh_blk_claim(pool, e->off, &k);
-			if (!rc)
-				rc = nvh_blk_rec_free(pool, &k, rec);
+			if (rc)
+				continue;
+			/* claimed: in `out` at once, so that a failure below
+			 * gives it back with the others (unclaim) */
+			out[(*nout)++] = k;
+			rc = nvh_blk_rec_free(pool, &k, rec);
 			if (!rc)
 				rc = nvh_rec_add(rec, NVH_OP_SET, ho, 0);
-			if (!rc)
-				out[(*nout)++] = k;
 			continue;
 		}
 		uint64_t word = e->dying && !e->undie
@@ -426,10 +428,11 @@ apply_deltas(struct plan *pl, struct nvh_pool *pool, struct nvh_tx *tx,
 		 * object it checked: not freed since (the block may even hold
 		 * a new object, of another type, by now), even where stores
 		 * and unlinks cancel out.  A dying object's birth word is its
-		 * list link; the pinned one that may come back is checked
-		 * below. */
-		if (d->birth && (!e || (!e->dying && e->fresh < 0 &&
-					e->birth != d->birth)))
+		 * list link: a store of one pinned it for the transaction
+		 * (NVH_RCD_PINNED, objects/ref.c), so it is the same object
+		 * now, dying (checked below) or linked again. */
+		if (d->birth && d->birth != NVH_RCD_PINNED &&
+		    (!e || (!e->dying && e->fresh < 0 && e->birth != d->birth)))
 			return nvh_err(EINVAL, "oid 0x%" PRIx64 " was freed "
 				       "before the commit%s (another thread "
 				       "unlinked it after this transaction "
@@ -728,19 +731,31 @@ drain_step(struct nvh_pool *pool, struct nvh_lane *l, int *more)
 }
 
 int
+nvh_obj_drain_on(struct nvh_pool *pool, struct nvh_lane *l)
+{
+	/* a fork child's copy never writes (and a parent's thread may have
+	 * held rc_lock at the fork) */
+	if (!pool->objects || pool->rdonly || pool->gen != nvh_process_gen)
+		return 0;
+	int more = 1, rc = 0;
+	while (more && !rc)
+		rc = drain_step(pool, l, &more);
+	return rc;
+}
+
+int
 nvh_obj_drain(struct nvh_pool *pool)
 {
-	if (!pool->objects || pool->rdonly)
+	if (!pool->objects || pool->rdonly || pool->gen != nvh_process_gen)
 		return 0;
 	struct nvh_tctx *t = nvh_tctx_get(pool->heap);
 	if (!t)
 		return nvh_err(ENOMEM, "out of memory");
-	int more = 1, rc = 0;
-	while (more && !rc) {
-		/* the lane first, then rc_lock (see the top of this file) */
-		struct nvh_lane *l = nvh_lane_acquire(pool, &t->lane);
-		rc = drain_step(pool, l, &more);
-		nvh_lane_release(pool, l);
-	}
+	/* One lane for every step (the lane first, then rc_lock: see the
+	 * top of this file): nvh_close, which takes every lane, cannot
+	 * find the pool idle between two steps and close it under us. */
+	struct nvh_lane *l = nvh_lane_acquire(pool, &t->lane);
+	int rc = nvh_obj_drain_on(pool, l);
+	nvh_lane_release(pool, l);
 	return rc;
 }

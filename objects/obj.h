@@ -44,7 +44,11 @@ struct nvh_typeset {
 };
 
 struct nvh_objects {
-	pthread_mutex_t lock;     /* type registration, pins */
+	pthread_mutex_t lock;     /* pins (taken after rc_lock, never
+				   * waiting for anything while held) */
+	pthread_mutex_t reg_lock; /* type registration: held across its
+				   * transaction, so before a lane; nothing
+				   * a commit takes may wait for it */
 	_Atomic(struct nvh_typeset *) typeset; /* never NULL while open */
 	pthread_mutex_t rc_lock;  /* reference-count commits, dying drains */
 	struct nvh_u64map pins;   /* pinned object offset -> pin count */
@@ -161,6 +165,9 @@ int nvh_obj_prepare(struct nvh_tx *tx, struct nvh_rec *extra,
 void nvh_obj_finish(struct nvh_tx *tx, struct nvh_obj_commit *oc, int ok);
 /* Free dying objects (not pinned) in bounded, crash-atomic steps. */
 int nvh_obj_drain(struct nvh_pool *pool);
+/* The same on a lane the caller holds (a transaction's, as it ends). */
+struct nvh_lane;
+int nvh_obj_drain_on(struct nvh_pool *pool, struct nvh_lane *l);
 /* Is the dying list well formed (allocated, DYING, count 0, counted type,
  * no loop)?  Checked at every open, before any drain. */
 int nvh_obj_dying_check(struct nvh_pool *pool);

@@ -152,6 +152,59 @@ value_ok(struct nvh_pool *pool, struct nvh_tx *tx, nvh_oid value,
 	return 0;
 }
 
+/* The transaction's own pin on a dying object it stores (value_ok saw
+ * it pinned; under o->lock the count only grows from there). */
+static int
+tx_pin(struct nvh_tx *tx, uint64_t off)
+{
+	struct nvh_objects *o = tx->pool->objects;
+	for (size_t i = 0; i < tx->npins; i++)
+		if (tx->pins[i] == off)
+			return 0;
+	if (tx->npins == tx->cpins) {
+		size_t c = tx->cpins ? 2 * tx->cpins : 8;
+		uint64_t *n = realloc(tx->pins, c * sizeof(*n));
+		if (!n)
+			return nvh_tx_failf(tx, ENOMEM, "out of memory");
+		tx->pins = n;
+		tx->cpins = c;
+	}
+	pthread_mutex_lock(&o->lock);
+	const uint64_t *n = nvh_u64map_find(&o->pins, off);
+	int rc = !n ? -1 : nvh_u64map_put(&o->pins, off, *n + 1);
+	pthread_mutex_unlock(&o->lock);
+	if (rc < 0)
+		return nvh_tx_failf(tx, EINVAL, "oid 0x%" PRIx64 " is being "
+				    "freed", nvh_oid_tagged(tx->pool, off));
+	if (rc)
+		return nvh_tx_failf(tx, ENOMEM, "out of memory");
+	tx->pins[tx->npins++] = off;
+	return 0;
+}
+
+int
+nvh_tx_unpin_all(struct nvh_tx *tx)
+{
+	struct nvh_pool *pool = tx->pool;
+	struct nvh_objects *o = pool->objects;
+	int due = 0;
+	for (size_t i = 0; i < tx->npins; i++) {
+		uint64_t off = tx->pins[i];
+		pthread_mutex_lock(&o->lock);
+		uint64_t *n = nvh_u64map_find(&o->pins, off);
+		int last = n && --*n == 0;
+		if (last)
+			nvh_u64map_del(&o->pins, off);
+		pthread_mutex_unlock(&o->lock);
+		struct nvh_objhdr *h;
+		if (last && (h = nvh_obj_hdr(pool, off)) &&
+		    (NVH_HDR_FLAGS(hdr_word(h)) & NVH_OBJ_DYING))
+			due = 1;
+	}
+	tx->npins = 0;
+	return due;
+}
+
 /* A count change for the object at `off`; a store of a reference (+1)
  * names the incarnation it saw (`birth`). */
 static int
@@ -161,6 +214,8 @@ rc_add(struct nvh_tx *tx, uint64_t off, int64_t d, uint64_t birth)
 	if (ix) {
 		struct nvh_rcd *r = &tx->rc[*ix];
 		r->delta += d;
+		/* (a store of the dying object and one of a live incarnation
+		 * at the same offset cannot be told apart: refused) */
 		if (d > 0 && r->birth != birth)
 			r->birth = r->birth ? NVH_RCD_TWO_BIRTHS : birth;
 		return 0;
@@ -251,8 +306,18 @@ nvh_tx_set(nvh_tx *tx, nvh_oid *field, nvh_oid value)
 		return rc;
 	nvh_tx_expect(tx, foff, value.off);
 	field->off = value.off;
-	if (value.off && nvh_type_counted(vi.rt))
-		rc = rc_add(tx, vi.off, +1, vi.birth);
+	if (value.off && nvh_type_counted(vi.rt)) {
+		/* A dying object (pinned: value_ok) has a list link in its
+		 * birth word; the transaction pins it itself, so that it is
+		 * not freed (and its block reused) before the commit. */
+		uint64_t birth = vi.birth;
+		if (vi.hdr && (NVH_HDR_FLAGS(hdr_word(vi.hdr)) & NVH_OBJ_DYING)) {
+			rc = tx_pin(tx, vi.off);
+			birth = NVH_RCD_PINNED;
+		}
+		if (!rc)
+			rc = rc_add(tx, vi.off, +1, birth);
+	}
 	if (!rc && old && !nvh_oid_untag(pool, old, &ooff) && ooff) {
 		uint64_t in;
 		if (!nvh_obj_containing(pool, tx, ooff, &oi, &in) && in == 0 &&
@@ -419,30 +484,69 @@ nvh_pinned(struct nvh_pool *pool, uint64_t off)
 	return pinned;
 }
 
+/* The lane a pin or unpin holds while it works: its transaction's, or
+ * one of its own.  Held, it keeps nvh_close (which takes every lane)
+ * from closing the pool under the call and the drain an unpin starts. */
+static struct nvh_lane *
+pin_lane(struct nvh_pool *pool, int *own)
+{
+	struct nvh_tx *tx = nvh_tx_current(pool);
+	*own = !tx;
+	if (tx)
+		return tx->lane;
+	struct nvh_tctx *t = nvh_tctx_get(pool->heap);
+	if (!t) {
+		nvh_err(ENOMEM, "out of memory");
+		return NULL;
+	}
+	return nvh_lane_acquire(pool, &t->lane);
+}
+
 NVH_API int
 nvh_pin(nvh_pool *pool, nvh_oid oid)
 {
 	uint64_t off;
 	if (!pool || !pool->objects)
 		return nvh_err(EINVAL, "nvh_pin: NULL pool");
-	if (nvh_oid_untag(pool, oid.off, &off) || !off || !nvh_obj_hdr(pool, off))
+	/* a fork child's copy: refused before any lock (a thread of the
+	 * parent may have held one at the fork) */
+	int rc = nvh_pool_usable(pool, "nvh_pin");
+	if (rc)
+		return rc;
+	if (nvh_oid_untag(pool, oid.off, &off) || !off)
 		return nvh_err(EINVAL, "nvh_pin: %s: 0x%" PRIx64 " is not a live "
 			       "object of this pool", pool->path, oid.off);
 	struct nvh_objects *o = pool->objects;
+	int own;
+	struct nvh_lane *l = pin_lane(pool, &own);
+	if (!l)
+		return -ENOMEM;
+	/* Under rc_lock no commit or drain step changes a header: the
+	 * object looked up (once) is the one pinned, and a commit that
+	 * unlinks it after us sees the pin (the lane first: cascade.c). */
+	pthread_mutex_lock(&o->rc_lock);
 	struct nvh_objhdr *h = nvh_obj_hdr(pool, off);
-	pthread_mutex_lock(&o->lock);
-	const uint64_t *n = nvh_u64map_find(&o->pins, off);
-	/* an object already unlinked and not pinned is being freed: a pin
-	 * now would race with the drain */
-	if (!n && (NVH_HDR_FLAGS(hdr_word(h)) & NVH_OBJ_DYING)) {
+	uint64_t w = h ? hdr_word(h) : 0;
+	if (!h) {
+		rc = nvh_err(EINVAL, "nvh_pin: %s: 0x%" PRIx64 " is not a live "
+			     "object of this pool", pool->path, oid.off);
+	} else {
+		pthread_mutex_lock(&o->lock);
+		const uint64_t *n = nvh_u64map_find(&o->pins, off);
+		/* an object already unlinked and not pinned is being freed:
+		 * a pin now would race with the drain */
+		if (!n && (NVH_HDR_FLAGS(w) & NVH_OBJ_DYING))
+			rc = nvh_err(EINVAL, "nvh_pin: %s: 0x%" PRIx64 " is being "
+				     "freed (unlinked, not pinned)", pool->path,
+				     oid.off);
+		else if (nvh_u64map_put(&o->pins, off, n ? *n + 1 : 1))
+			rc = nvh_err(ENOMEM, "nvh_pin: out of memory");
 		pthread_mutex_unlock(&o->lock);
-		return nvh_err(EINVAL, "nvh_pin: %s: 0x%" PRIx64 " is being "
-			       "freed (unlinked, not pinned)", pool->path,
-			       oid.off);
 	}
-	int rc = nvh_u64map_put(&o->pins, off, n ? *n + 1 : 1);
-	pthread_mutex_unlock(&o->lock);
-	return rc ? nvh_err(ENOMEM, "nvh_pin: out of memory") : 0;
+	pthread_mutex_unlock(&o->rc_lock);
+	if (own)
+		nvh_lane_release(pool, l);
+	return rc;
 }
 
 NVH_API int
@@ -451,7 +555,14 @@ nvh_unpin(nvh_pool *pool, nvh_oid oid)
 	uint64_t off;
 	if (!pool || !pool->objects || nvh_oid_untag(pool, oid.off, &off))
 		return nvh_err(EINVAL, "nvh_unpin: bad pool or oid");
+	int rc = nvh_pool_usable(pool, "nvh_unpin"); /* as nvh_pin */
+	if (rc)
+		return rc;
 	struct nvh_objects *o = pool->objects;
+	int own;
+	struct nvh_lane *l = pin_lane(pool, &own);
+	if (!l)
+		return -ENOMEM;
 	int last = -1;
 	pthread_mutex_lock(&o->lock);
 	uint64_t *n = nvh_u64map_find(&o->pins, off);
@@ -461,18 +572,18 @@ nvh_unpin(nvh_pool *pool, nvh_oid oid)
 			nvh_u64map_del(&o->pins, off);
 	}
 	pthread_mutex_unlock(&o->lock);
-	if (last < 0)
-		return nvh_err(EINVAL, "nvh_unpin: %s: 0x%" PRIx64 " is not pinned",
-			       pool->path, oid.off);
 	struct nvh_objhdr *h;
-	if (last && (h = nvh_obj_hdr(pool, off)) &&
-	    (NVH_HDR_FLAGS(hdr_word(h)) & NVH_OBJ_DYING)) {
-		struct nvh_tx *tx = nvh_tx_current(pool);
-		if (tx) {
-			tx->drain = 1; /* after its commit */
-			return 0;
-		}
-		return nvh_obj_drain(pool);
+	if (last < 0)
+		rc = nvh_err(EINVAL, "nvh_unpin: %s: 0x%" PRIx64 " is not pinned",
+			     pool->path, oid.off);
+	else if (last && (h = nvh_obj_hdr(pool, off)) &&
+		 (NVH_HDR_FLAGS(hdr_word(h)) & NVH_OBJ_DYING)) {
+		if (!own)
+			nvh_tx_current(pool)->drain = 1; /* as its tx ends */
+		else
+			rc = nvh_obj_drain_on(pool, l);
 	}
-	return 0;
+	if (own)
+		nvh_lane_release(pool, l);
+	return rc;
 }

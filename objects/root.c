@@ -33,6 +33,19 @@
 #include "objects/obj.h"
 #include "tx/tx.h"
 
+/* The type id of the root object (its header read once), or
+ * NVH_TYPE_MASK + 1 if the slot holds no committed object. */
+static uint32_t
+root_type(nvh_pool *pool, const nvh_oid *slot, uint64_t *off,
+	  struct nvh_objhdr **h)
+{
+	uint64_t v = __atomic_load_n(&slot->off, __ATOMIC_ACQUIRE);
+	*h = NULL;
+	if (!v || nvh_oid_untag(pool, v, off) || !(*h = nvh_obj_hdr(pool, *off)))
+		return NVH_TYPE_MASK + 1;
+	return NVH_HDR_TYPE(__atomic_load_n(&(*h)->word, __ATOMIC_ACQUIRE));
+}
+
 NVH_API nvh_oid
 nvh_root(nvh_pool *pool, const struct nvh_type *t)
 {
@@ -47,32 +60,50 @@ nvh_root(nvh_pool *pool, const struct nvh_type *t)
 		return NVH_OID_NULL;
 	}
 	nvh_oid *slot = nvh_root_slot(pool);
-	if (NVH_OID_IS_NULL(*slot)) {
-		nvh_tx *tx = nvh_tx_begin(pool);
-		if (!tx)
+	uint64_t off;
+	struct nvh_objhdr *h;
+	uint32_t type = root_type(pool, slot, &off, &h);
+	if (type != rt->id) {
+		/* No root, or one not yet committed (a transaction stores
+		 * the slot in place before its commit publishes the object):
+		 * threads that find no root are serialised (reg_lock, taken
+		 * before a lane like a type registration; not inside a
+		 * transaction, which holds its lane already and creates it in
+		 * itself), and the later ones find the first one's root
+		 * instead of replacing it. */
+		int outside = !nvh_tx_current(pool);
+		if (outside && nvh_pool_usable(pool, "nvh_root"))
 			return NVH_OID_NULL;
-		nvh_oid o = nvh_tx_alloc_typed(tx, t, NVH_TX_ZERO);
-		if (!NVH_OID_IS_NULL(o))
-			nvh_tx_set(tx, slot, o);
-		if (nvh_tx_commit(tx)) {
+		if (outside)
+			pthread_mutex_lock(&pool->objects->reg_lock);
+		int rc = 0;
+		if (!__atomic_load_n(&slot->off, __ATOMIC_ACQUIRE)) {
+			nvh_tx *tx = nvh_tx_begin(pool);
+			rc = tx ? 0 : -1;
+			nvh_oid o = tx ? nvh_tx_alloc_typed(tx, t, NVH_TX_ZERO)
+				       : NVH_OID_NULL;
+			if (!NVH_OID_IS_NULL(o))
+				nvh_tx_set(tx, slot, o);
+			if (tx && nvh_tx_commit(tx))
+				rc = -1;
+		}
+		if (outside)
+			pthread_mutex_unlock(&pool->objects->reg_lock);
+		if (rc) {
 			nvh_err_prefix("nvh_root: ");
 			return NVH_OID_NULL;
 		}
+		type = root_type(pool, slot, &off, &h);
 	}
-	uint64_t off;
-	struct nvh_objhdr *h = NULL;
-	if (!nvh_oid_untag(pool, slot->off, &off))
-		h = nvh_obj_hdr(pool, off);
-	if (!h || NVH_HDR_TYPE(h->word) != rt->id) {
-		const struct nvh_rtype *got = h ? nvh_type_get(pool,
-			NVH_HDR_TYPE(h->word)) : NULL;
+	if (type != rt->id) {
+		const struct nvh_rtype *got = h ? nvh_type_get(pool, type) : NULL;
 		nvh_err(EINVAL, "nvh_root: %s: the root object is %s%s%s, not a "
 			"\"%s\"", pool->path, got ? "a \"" : "",
 			got ? got->name : "untyped or invalid", got ? "\"" : "",
 			t->name);
 		return NVH_OID_NULL;
 	}
-	return *slot;
+	return (nvh_oid){__atomic_load_n(&slot->off, __ATOMIC_ACQUIRE)};
 }
 
 /* ---- mutexes ---- */

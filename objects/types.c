@@ -156,6 +156,7 @@ nvh_objects_open(struct nvh_pool *pool)
 	if (!o)
 		return nvh_err(ENOMEM, "out of memory");
 	pthread_mutex_init(&o->lock, NULL);
+	pthread_mutex_init(&o->reg_lock, NULL);
 	pthread_mutex_init(&o->rc_lock, NULL);
 	o->release_max = ~0u;
 	o->commit_budget = 4096;
@@ -215,6 +216,7 @@ nvh_objects_close(struct nvh_pool *pool)
 	nvh_obj_plan_free(o);
 	nvh_mutexes_free(o);
 	pthread_mutex_destroy(&o->lock);
+	pthread_mutex_destroy(&o->reg_lock);
 	pthread_mutex_destroy(&o->rc_lock);
 	free(o);
 	pool->objects = NULL;
@@ -260,11 +262,9 @@ nvh_type_id(nvh_pool *pool, const char *name)
 {
 	if (!pool || !pool->objects)
 		return 0;
-	pthread_mutex_lock(&pool->objects->lock);
+	/* no lock: the published set stays valid until close (obj.h) */
 	const struct nvh_rtype *t = nvh_type_named(pool, name);
-	uint32_t id = t ? t->id : 0;
-	pthread_mutex_unlock(&pool->objects->lock);
-	return id;
+	return t ? t->id : 0;
 }
 
 /* Does the recorded type equal the program's?  Names what differs, one
@@ -411,27 +411,37 @@ nvh_type_register(nvh_pool *pool, const struct nvh_type *t)
 	if (nvh_tx_current(pool))
 		return nvh_err(EBUSY, "nvh_type_register: %s: register types "
 			       "outside transactions", pool->path);
-	pthread_mutex_lock(&o->lock);
+	/* Registered already (every open but the first): checked without
+	 * a lock, the published set stays valid until close; so a fork
+	 * child may check its types too, and is refused only a new one
+	 * (before any lock, which a parent's thread may have held). */
 	const struct nvh_rtype *r = nvh_type_named(pool, t->name);
+	if (!r && (rc = nvh_pool_usable(pool, "nvh_type_register")))
+		return rc;
+	if (!r) {
+		pthread_mutex_lock(&o->reg_lock);
+		r = nvh_type_named(pool, t->name); /* another thread's? */
+		if (r)
+			pthread_mutex_unlock(&o->reg_lock);
+	}
 	if (r) {
 		rc = same(r, t);
-		pthread_mutex_unlock(&o->lock);
 		if (rc)
 			nvh_err_prefix("nvh_type_register: %s: ", pool->path);
 		return rc;
 	}
 	if (pool->rdonly) {
-		pthread_mutex_unlock(&o->lock);
+		pthread_mutex_unlock(&o->reg_lock);
 		return nvh_err(EROFS, "nvh_type_register: %s: type \"%s\" is not "
 			       "in the pool, which is open read-only", pool->path,
 			       t->name);
 	}
-	/* registrations are serialised by o->lock: the set is ours */
+	/* registrations are serialised by reg_lock: the set is ours */
 	const struct nvh_typeset *cur = typeset(o);
 	const struct nvh_rtype *old_types = cur->types;
 	const uint32_t old_n = cur->ntypes;
 	if (old_n >= NVH_TYPE_MASK + 1 - NVH_TYPE_TABLE_BASE) {
-		pthread_mutex_unlock(&o->lock);
+		pthread_mutex_unlock(&o->reg_lock);
 		return nvh_err(ENOSPC, "nvh_type_register: %s: type \"%s\": the "
 			       "pool's type table is full (%" PRIu32 " types)",
 			       pool->path, t->name, old_n);
@@ -444,7 +454,7 @@ nvh_type_register(nvh_pool *pool, const struct nvh_type *t)
 			nf * sizeof(struct nvh_field_ent);
 	char *buf = calloc(1, size);
 	if (!buf) {
-		pthread_mutex_unlock(&o->lock);
+		pthread_mutex_unlock(&o->reg_lock);
 		return nvh_err(ENOMEM, "nvh_type_register: out of memory");
 	}
 	struct nvh_types_hdr *h = (void *)buf;
@@ -477,7 +487,7 @@ nvh_type_register(nvh_pool *pool, const struct nvh_type *t)
 	nvh_tx *tx = nvh_tx_begin(pool);
 	if (!tx) {
 		free(buf);
-		pthread_mutex_unlock(&o->lock);
+		pthread_mutex_unlock(&o->reg_lock);
 		return -errno;
 	}
 	uint64_t slot = pool->heap->hdr.root_off +
@@ -515,7 +525,7 @@ nvh_type_register(nvh_pool *pool, const struct nvh_type *t)
 				     "registered: the next open reads it)");
 		}
 	}
-	pthread_mutex_unlock(&o->lock);
+	pthread_mutex_unlock(&o->reg_lock);
 	if (rc)
 		nvh_err_prefix("nvh_type_register: %s: ", pool->path);
 	return rc;

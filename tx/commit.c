@@ -354,12 +354,20 @@ failed_medium_no_rec:
 	return rc;
 }
 
+struct nvh_lane *
+nvh_tx_end_keep(struct nvh_tx *tx)
+{
+	struct nvh_lane *l = tx->lane;
+	for (size_t i = 0; i < tx->naux; i++)
+		nvh_blk_unreserve(tx->pool, &tx->aux[i]);
+	l->tx_active = 0;
+	nvh_tx_recycle(tx);
+	return l;
+}
+
 void
 nvh_tx_end(struct nvh_tx *tx)
 {
-	for (size_t i = 0; i < tx->naux; i++)
-		nvh_blk_unreserve(tx->pool, &tx->aux[i]);
-	tx->lane->tx_active = 0;
-	nvh_lane_release(tx->pool, tx->lane);
-	nvh_tx_recycle(tx);
+	struct nvh_pool *pool = tx->pool;
+	nvh_lane_release(pool, nvh_tx_end_keep(tx));
 }

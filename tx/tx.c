@@ -119,6 +119,7 @@ spare_free(void *p)
 	free(tx->rc);
 	free(tx->ptrs);
 	free(tx->sets);
+	free(tx->pins);
 	nvh_u64map_fini(&tx->fresh_ix);
 	nvh_u64map_fini(&tx->rc_ix);
 	nvh_u64map_fini(&tx->set_ix);
@@ -511,7 +512,8 @@ range_ok(struct nvh_tx *tx, uint64_t off, uint64_t len,
 	uint64_t a, b, in;
 	int live;
 	if (tx->last.size && off >= tx->last.start &&
-	    len <= tx->last.start + tx->last.size - off) {
+	    off - tx->last.start < tx->last.size &&
+	    len <= tx->last.size - (off - tx->last.start)) {
 		*sp = tx->last; /* the object the last range was in */
 		return 0;
 	}
@@ -1001,6 +1003,35 @@ tx_free(nvh_tx *tx, nvh_oid oid, int internal)
 	return 0;
 }
 
+/* End the outermost transaction.  If its commit left the dying list
+ * with work, or it unpinned a dying object (committed or not: unpins are
+ * not rolled back), the objects are freed on its lane before the lane is
+ * given back, so no moment between the commit and the last drain step
+ * finds the pool idle (nvh_close takes every lane).  The transaction is
+ * durable, or rolled back, whatever the drain does: a drain that fails
+ * (out of memory, a failed write, which also stops the pool) leaves a
+ * well-formed dying list for a later commit or the next open, and must
+ * not make the caller believe otherwise. */
+static void
+tx_finish(struct nvh_tx *tx)
+{
+	nvh_pool *pool = tx->pool;
+	int drain = tx->npins && nvh_tx_unpin_all(tx);
+	drain |= tx->drain;
+	struct nvh_lane *l = nvh_tx_end_keep(tx);
+	tls_tx = NULL;
+	if (drain) {
+		/* the caller reads the transaction's outcome, not the drain's */
+		int e = errno;
+		char why[512];
+		snprintf(why, sizeof(why), "%s", nvh_errormsg());
+		if (nvh_obj_drain_on(pool, l) && e)
+			nvh_err(e, "%s", why);
+		errno = e;
+	}
+	nvh_lane_release(pool, l);
+}
+
 NVH_API int
 nvh_tx_commit(nvh_tx *tx)
 {
@@ -1019,24 +1050,12 @@ nvh_tx_commit(nvh_tx *tx)
 		memcpy(why, tx->why, sizeof(why));
 		const char *path = tx->pool->path;
 		nvh_tx_do_abort(tx, 1);
-		nvh_tx_end(tx);
-		tls_tx = NULL;
+		tx_finish(tx);
 		return nvh_err(err, "nvh_tx_commit: %s: the transaction failed and "
 			       "was rolled back: %s", path, why);
 	}
 	rc = nvh_tx_do_commit(tx);
-	int drain = tx->drain;
-	nvh_pool *pool = tx->pool;
-	nvh_tx_end(tx);
-	tls_tx = NULL;
-	/* Dying objects are freed after the lane is given back (the drain
-	 * takes a lane of its own).  The transaction is durable whatever
-	 * the drain does: a drain that fails (out of memory, a failed
-	 * write, which also stops the pool) leaves a well-formed dying list
-	 * for a later commit or the next open, and must not make the
-	 * caller believe the transaction failed. */
-	if (!rc && drain)
-		(void)nvh_obj_drain(pool);
+	tx_finish(tx);
 	return rc;
 }
 
@@ -1060,7 +1079,6 @@ nvh_tx_abort(nvh_tx *tx)
 		}
 		return rc;
 	}
-	nvh_tx_end(tx);
-	tls_tx = NULL;
+	tx_finish(tx);
 	return rc;
 }

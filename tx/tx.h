@@ -89,6 +89,9 @@ struct nvh_tx {
 	int typed_fresh;      /* allocated a typed object: commit checks it */
 	int typed;            /* did typed work: commit runs the objects hook */
 	int drain;            /* after commit: free dying objects */
+	uint64_t *pins;       /* dying (pinned) objects it stored: pinned by
+			       * it too until it ends (objects/ref.c) */
+	size_t npins, cpins;
 };
 
 struct nvh_rcd {
@@ -102,6 +105,14 @@ struct nvh_rcd {
 };
 
 #define NVH_RCD_TWO_BIRTHS (~0ull)
+/* Its stores named a dying object, which the transaction pins until it
+ * ends: the same incarnation at the commit, whether still dying or
+ * linked again by another commit meanwhile (its birth word was a list
+ * link when stored, no serial to compare). */
+#define NVH_RCD_PINNED (~0ull - 1)
+/* Drop the transaction's own pins (as it ends); 1 if one was an
+ * object's last and the object is dying (a drain is due). */
+int nvh_tx_unpin_all(struct nvh_tx *tx);
 
 /* Forget the new objects (after they were published or unreserved). */
 static inline void
@@ -152,6 +163,9 @@ int nvh_tx_place(struct nvh_tx *tx, size_t size, uint32_t reserve,
 void nvh_undo_apply(struct nvh_pool *pool, const void *rec);
 /* Release everything the transaction holds in DRAM and free it. */
 void nvh_tx_end(struct nvh_tx *tx);
+/* The same, but the lane stays the caller's (to drain on; released with
+ * nvh_lane_release). */
+struct nvh_lane *nvh_tx_end_keep(struct nvh_tx *tx);
 /* tx.c: snapshot [off, off+len) of the pool (no range policy: for the
  * library's own metadata slots too). */
 int nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len);
