@@ -107,40 +107,94 @@ is_empty(const struct nvh_heap *h, uint64_t a)
 
 /* ---- thread contexts ---- */
 
-/* A thread exits: its arenas go back to their class lists (or, empty
- * and free on the medium, to the free pool).  Unlinked first, so no
- * reclaiming thread (which holds tctx_lock while it looks) still sees it. */
+/*
+ * Each thread keeps its contexts (one per open heap it used) in a list
+ * of its own.  One process-wide key, never deleted, runs at thread exit
+ * (tctx_exit); per-heap keys could not be deleted safely at close (a
+ * destructor already running on another thread would free what the
+ * close freed, or use the freed heap) and run out at PTHREAD_KEYS_MAX
+ * open pools.  tctx_global serialises a thread's exit with a heap's
+ * close: the close marks the heap's contexts orphans and forgets them;
+ * an orphan is freed by its thread (at exit, or on its next lookup).
+ */
+static pthread_mutex_t tctx_global = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t tctx_key;
+static pthread_once_t tctx_once = PTHREAD_ONCE_INIT;
+static int tctx_key_ok;
+static __thread struct nvh_tctx *my_tctxs;
+
 static void
-tctx_destroy(void *p)
+tctx_free(struct nvh_tctx *t)
 {
-	struct nvh_tctx *t = p;
-	struct nvh_heap *h = t->heap;
-	pthread_mutex_lock(&h->tctx_lock);
-	for (struct nvh_tctx **pp = &h->tctxs; *pp; pp = &(*pp)->next)
-		if (*pp == t) {
-			*pp = t->next;
-			break;
-		}
-	pthread_mutex_unlock(&h->tctx_lock);
-	for (unsigned c = 0; c < h->ncls; c++)
-		if (t->cur[c] >= 0)
-			nvh_arena_drop(h, (uint64_t)t->cur[c]);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
+}
+
+/* A thread exits: the arenas of its contexts go back to their class
+ * lists (or, empty and free on the medium, to the free pool).  Unlinked
+ * first, so no reclaiming thread (which holds tctx_lock while it looks)
+ * still sees them. */
+static void
+tctx_exit(void *unused)
+{
+	(void)unused;
+	struct nvh_tctx *t;
+	while ((t = my_tctxs)) {
+		my_tctxs = t->tnext;
+		pthread_mutex_lock(&tctx_global); /* the heap stays open */
+		if (!atomic_load(&t->orphan)) {
+			struct nvh_heap *h = t->heap;
+			pthread_mutex_lock(&h->tctx_lock);
+			for (struct nvh_tctx **pp = &h->tctxs; *pp;
+			     pp = &(*pp)->next)
+				if (*pp == t) {
+					*pp = t->next;
+					break;
+				}
+			pthread_mutex_unlock(&h->tctx_lock);
+			for (unsigned c = 0; c < h->ncls; c++)
+				if (t->cur[c] >= 0)
+					nvh_arena_drop(h, (uint64_t)t->cur[c]);
+		}
+		pthread_mutex_unlock(&tctx_global);
+		tctx_free(t);
+	}
+}
+
+static void
+tctx_key_init(void)
+{
+	tctx_key_ok = pthread_key_create(&tctx_key, tctx_exit) == 0;
 }
 
 struct nvh_tctx *
 nvh_tctx_peek(struct nvh_heap *h)
 {
-	return h->key_ok ? pthread_getspecific(h->key) : NULL;
+	for (struct nvh_tctx **pp = &my_tctxs, *t; (t = *pp);) {
+		if (atomic_load_explicit(&t->orphan, memory_order_acquire)) {
+			*pp = t->tnext; /* its heap closed: ours alone */
+			tctx_free(t);
+			continue;
+		}
+		if (t->heap == h)
+			return t;
+		pp = &t->tnext;
+	}
+	return NULL;
 }
 
 struct nvh_tctx *
 nvh_tctx_get(struct nvh_heap *h)
 {
-	struct nvh_tctx *t = h->key_ok ? pthread_getspecific(h->key) : NULL;
-	if (t)
+	struct nvh_tctx *t = my_tctxs;
+	if (t && t->heap == h && !atomic_load_explicit(&t->orphan,
+						       memory_order_acquire))
+		return t; /* the common case: one pool */
+	if ((t = nvh_tctx_peek(h)))
 		return t;
+	pthread_once(&tctx_once, tctx_key_init);
+	if (!tctx_key_ok || pthread_setspecific(tctx_key, (void *)1) != 0)
+		return NULL; /* no exit hook: the arenas would be lost */
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
@@ -153,8 +207,8 @@ nvh_tctx_get(struct nvh_heap *h)
 	t->next = h->tctxs;
 	h->tctxs = t;
 	pthread_mutex_unlock(&h->tctx_lock);
-	if (h->key_ok)
-		pthread_setspecific(h->key, t);
+	t->tnext = my_tctxs;
+	my_tctxs = t;
 	return t;
 }
 
@@ -173,7 +227,6 @@ nvh_arenas_init(struct nvh_heap *h)
 	}
 	pthread_mutex_init(&h->arena_lock, NULL);
 	pthread_mutex_init(&h->tctx_lock, NULL);
-	h->key_ok = pthread_key_create(&h->key, tctx_destroy) == 0;
 	for (unsigned c = 0; c < h->ncls; c++) {
 		pthread_mutex_init(&h->crt[c].lock, NULL);
 		h->crt[c].head = -1;
@@ -249,17 +302,15 @@ nvh_arenas_fini(struct nvh_heap *h)
 {
 	if (!h->arena)
 		return;
-	if (h->key_ok)
-		pthread_key_delete(h->key);
-	h->key_ok = 0;
-	struct nvh_tctx *t = h->tctxs;
-	while (t) {
-		struct nvh_tctx *next = t->next;
-		pthread_mutex_destroy(&t->lock);
-		free(t);
-		t = next;
-	}
+	/* The contexts of threads still running become orphans, freed by
+	 * their threads; none is exiting meanwhile (tctx_global). */
+	pthread_mutex_lock(&tctx_global);
+	pthread_mutex_lock(&h->tctx_lock);
+	for (struct nvh_tctx *t = h->tctxs; t; t = t->next)
+		atomic_store_explicit(&t->orphan, 1, memory_order_release);
 	h->tctxs = NULL;
+	pthread_mutex_unlock(&h->tctx_lock);
+	pthread_mutex_unlock(&tctx_global);
 	for (uint64_t a = 0; a < h->narenas; a++) {
 		pthread_mutex_destroy(&h->arena[a].lock);
 		free((void *)h->arena[a].used);

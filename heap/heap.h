@@ -68,7 +68,9 @@ struct nvh_class_rt {
 
 /* One per (pool, thread): owned arenas, preferred lane. */
 struct nvh_tctx {
-	struct nvh_tctx *next;
+	struct nvh_tctx *next;    /* the heap's list (tctx_lock) */
+	struct nvh_tctx *tnext;   /* the thread's list (its own) */
+	_Atomic int orphan;       /* the heap closed: only the thread's */
 	struct nvh_heap *heap;
 	unsigned lane;
 	/* cur[]: held by the thread while it allocates (uncontended), and by
@@ -90,8 +92,6 @@ struct nvh_heap {
 	uint64_t *arena_free;       /* 1 bit per arena: free in DRAM */
 	uint64_t nfree_arenas;
 	uint64_t fit;               /* rotating start of free-arena search */
-	pthread_key_t key;
-	int key_ok;
 	pthread_mutex_t tctx_lock;
 	struct nvh_tctx *tctxs;
 };

@@ -294,6 +294,32 @@ body_valid(const struct nvh_rec_hdr *h, const struct nvh_rec_bounds *b,
 	return BAD("unknown kind %u", h->kind);
 }
 
+/* Where the contents of a record whose body is valid end; `it` has read
+ * all its entries (ATOMIC, COMMIT). */
+static const uint8_t *
+contents_end(const struct nvh_rec_hdr *h, const struct nvh_rec_iter *it)
+{
+	const uint8_t *p = (const uint8_t *)h + sizeof(*h);
+	switch (h->kind) {
+	case NVH_REC_UNDO: {
+		const struct nvh_undo_body *ub = (const void *)p;
+		uint64_t inline_bytes = 0;
+		for (uint32_t i = 0; i < ub->nseg; i++) {
+			struct nvh_undo_seg sg = nvh_undo_seg_at(ub, i);
+			if (!sg.payload)
+				inline_bytes += (sg.len + 7) & ~7ull;
+		}
+		return (const uint8_t *)nvh_undo_data(ub) + inline_bytes;
+	}
+	case NVH_REC_ABORT:
+		return p + sizeof(struct nvh_abort_body);
+	case NVH_REC_CHUNK:
+		return p + sizeof(struct nvh_chunk_body);
+	default: /* ATOMIC, COMMIT: the entries come last */
+		return it->p ? it->p : p;
+	}
+}
+
 long
 nvh_rec_check(const void *p, size_t room, const struct nvh_rec_bounds *b,
 	      char *why, size_t whylen)
@@ -328,6 +354,17 @@ nvh_rec_check(const void *p, size_t room, const struct nvh_rec_bounds *b,
 	}
 	if (rc) {
 		bad(why, whylen, "entry %u is malformed (op or length)", i);
+		return -NVH_ECORRUPT;
+	}
+	/* Sealed records are exactly their contents rounded up to a line
+	 * (nvh_rec_seal): a longer one, even with its checksum right, would
+	 * hide the records after it from the scan of its lane. */
+	size_t used = contents_end(h, &it) - (const uint8_t *)p;
+	size_t want = (used + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
+	if (h->size != want) {
+		bad(why, whylen, "%" PRIu32 " bytes long, but its contents take "
+		    "%zu (a sealed record is its contents rounded up to %u)",
+		    h->size, used, NVH_REC_ALIGN);
 		return -NVH_ECORRUPT;
 	}
 	return h->size;
