@@ -296,7 +296,7 @@ fail_file:
 /* nvh_close in a fork child: free this process's copy, write nothing.
  * No refusal for transactions in progress: the threads of the parent
  * that ran them do not exist here.  But their locks were copied locked:
- * if a lane is held, the DRAM state (whose mutexes must not be destroyed
+ * if a lane or an objects lock is held, the DRAM state (whose mutexes must not be destroyed
  * while locked) is left to the process's exit; it shares its pages with
  * the parent's copy anyway. */
 static int
@@ -308,6 +308,14 @@ close_child_copy(struct nvh_pool *pool)
 		busy = pthread_mutex_trylock(&l->lock) != 0;
 		if (!busy)
 			pthread_mutex_unlock(&l->lock);
+	}
+	struct nvh_objects *o = pool->objects;
+	pthread_mutex_t *olock[] = {o ? &o->reg_lock : NULL,
+				    o ? &o->rc_lock : NULL, o ? &o->lock : NULL};
+	for (unsigned i = 0; i < 3 && o && !busy; i++) {
+		busy = pthread_mutex_trylock(olock[i]) != 0;
+		if (!busy)
+			pthread_mutex_unlock(olock[i]);
 	}
 	if (!busy) {
 		nvh_objects_close(pool);
@@ -338,22 +346,35 @@ nvh_close(nvh_pool *pool)
 			       "is still open: commit or abort it first (the "
 			       "pool stays open)", pool->path);
 	}
-	/* Every lane, held until the DRAM state is gone: an operation in
-	 * progress on another thread holds one from its start to its end
-	 * (transactions with the drain they start, allocations, pins; a
-	 * type registration or root creation holds reg_lock until it has
-	 * its lane), so it is seen here and refused, never closed under. */
+	/* Every lane, passed with trylock and marked closing (taken by
+	 * nobody after): an operation in progress on another thread holds
+	 * a lane from its start to its end (transactions with the drain
+	 * they start, allocations, pins; a type registration or root
+	 * creation holds reg_lock until it has its lane), so it is seen
+	 * here and refused, never closed under.  (Marks, not held locks:
+	 * ThreadSanitizer tracks at most 64 locks held by one thread.) */
+	struct nvh_lane *lane = pool->lanes.lane;
 	unsigned got = 0;
-	int busy = pool->objects &&
-		   pthread_mutex_trylock(&pool->objects->reg_lock) != 0;
-	while (!busy && got < pool->lanes.n &&
-	       pthread_mutex_trylock(&pool->lanes.lane[got].lock) == 0)
-		got++;
-	if (busy || got < pool->lanes.n) {
-		while (got)
-			pthread_mutex_unlock(&pool->lanes.lane[--got].lock);
-		if (!busy && pool->objects)
+	int have_reg = pool->objects &&
+		       pthread_mutex_trylock(&pool->objects->reg_lock) == 0;
+	int busy = pool->objects && !have_reg;
+	for (; !busy && got < pool->lanes.n; got++) {
+		if (pthread_mutex_trylock(&lane[got].lock) != 0) {
+			busy = 1;
+			break;
+		}
+		lane[got].closing = 1;
+		pthread_mutex_unlock(&lane[got].lock);
+	}
+	if (busy) {
+		if (have_reg)
 			pthread_mutex_unlock(&pool->objects->reg_lock);
+		while (got) {
+			struct nvh_lane *l = &lane[--got];
+			pthread_mutex_lock(&l->lock);
+			l->closing = 0;
+			nvh_lane_release(pool, l); /* wakes any waiter */
+		}
 		nvh_handle_unclaim(pool);
 		return nvh_err(EBUSY, "nvh_close: %s: another thread is "
 			       "still in a transaction, allocation, pin or "
@@ -365,8 +386,6 @@ nvh_close(nvh_pool *pool)
 	if (pool->objects)
 		pthread_mutex_unlock(&pool->objects->reg_lock);
 	nvh_objects_close(pool);
-	while (got)
-		pthread_mutex_unlock(&pool->lanes.lane[--got].lock);
 	nvh_heap_close(pool);
 	if (!pool->rdonly && !rc && !atomic_load(&pool->failed)) {
 		pool->hdr.clean_shutdown = 1;

@@ -305,7 +305,8 @@ nvh_tx_set(nvh_tx *tx, nvh_oid *field, nvh_oid value)
 	if ((rc = nvh_tx_snapshot(tx, foff, 8)))
 		return rc;
 	nvh_tx_expect(tx, foff, value.off);
-	field->off = value.off;
+	/* one 8-byte store (the slot nvh_root reads without a lock) */
+	__atomic_store_n(&field->off, value.off, __ATOMIC_RELEASE);
 	if (value.off && nvh_type_counted(vi.rt)) {
 		/* A dying object (pinned: value_ok) has a list link in its
 		 * birth word; the transaction pins it itself, so that it is

@@ -132,8 +132,11 @@ try_all(struct nvh_lanes *ls, unsigned pref)
 {
 	for (unsigned i = 0; i < ls->n; i++) {
 		struct nvh_lane *l = &ls->lane[(pref + i) % ls->n];
-		if (pthread_mutex_trylock(&l->lock) == 0)
-			return l;
+		if (pthread_mutex_trylock(&l->lock) == 0) {
+			if (!l->closing)
+				return l;
+			pthread_mutex_unlock(&l->lock);
+		}
 	}
 	return NULL;
 }

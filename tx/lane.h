@@ -21,6 +21,8 @@ struct nvh_persist;
 
 struct nvh_lane {
 	pthread_mutex_t lock;    /* held by the thread using the lane */
+	int closing;             /* nvh_close passed it (under lock): taken
+				  * by nobody from then on */
 	_Atomic int in_commit;   /* between taking a seq and applying */
 	uint32_t index;
 	uint32_t head;           /* ring offset of the next record */

@@ -89,8 +89,11 @@ NVH_API nvh_pool *nvh_open(const char *path, const char *layout,
  * earlier write to the medium failed (-EIO and the like): the pool is
  * still unmapped and will be recovered at its next open.  Refuses with
  * -EBUSY, closing nothing, while a transaction (this thread's or
- * another's) or an allocation is in progress on the pool, or another
- * thread is closing it.  NULL is a no-op.
+ * another's, with the freeing of what its commit unlinked), an
+ * allocation, a pin or unpin, a type registration or the root's creation
+ * is in progress on the pool, or another thread is closing it.  (A call
+ * that starts on another thread while the close runs is the caller's
+ * race, as with any freed handle.)  NULL is a no-op.
  *
  * A closed handle: a second nvh_close returns -EBADF; so do the write
  * calls (transactions, nvh_alloc, nvh_free, nvh_persist & co) and

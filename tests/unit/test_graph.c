@@ -713,6 +713,7 @@ struct pinner {
 	nvh_pool *pool;
 	unsigned n;
 	_Atomic int done;
+	_Atomic uint64_t cur; /* what head[0] holds, published after commit */
 	unsigned pinned, refused;
 	char err[256];
 };
@@ -736,21 +737,20 @@ replace_head(void *arg)
 				nvh_tx_abort(tx);
 			break;
 		}
+		atomic_store(&p->cur, x.oid.off);
 	}
 	atomic_store(&p->done, 1);
 	return NULL;
 }
 
-/* Pin whatever head[0] holds: a pin either fails (the node is gone or
+/* Pin what head[0] held last: a pin either fails (the node is gone or
  * going) or keeps the node, unchanged, until the unpin. */
 static void *
 pin_heads(void *arg)
 {
 	struct pinner *p = arg;
-	struct groot *r = groot_of(p->pool);
 	while (!atomic_load(&p->done)) {
-		nvh_oid o = {__atomic_load_n(&r->head[0].oid.off,
-					     __ATOMIC_ACQUIRE)};
+		nvh_oid o = {atomic_load(&p->cur)};
 		if (NVH_OID_IS_NULL(o))
 			continue;
 		if (nvh_pin(p->pool, o) != 0) {
