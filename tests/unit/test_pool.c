@@ -1326,6 +1326,18 @@ records_then_die(void *arg)
 	_exit(0); /* no close: the records stay live */
 }
 
+/* The pool records_then_die left opens with its 60 transactions. */
+static void
+opens_with_60(const char *p)
+{
+	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, "f", NULL));
+	const uint64_t *w = nvh_direct(pool, *nvh_root_slot(pool));
+	assert_non_null(w);
+	assert_int_equal(*w, 60);
+	check_clean(pool);
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* Pool offset of record n (0-based) of lane 0's current pass. */
 static uint64_t
 lane0_record(const char *p, unsigned n)
@@ -1384,12 +1396,7 @@ bad_record_mid_lane_is_refused(void **state)
 	free(after);
 	/* undamaged again: all 60 transactions are there */
 	nvt_pwrite(p, at, &orig, 1);
-	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, "f", NULL));
-	const uint64_t *w = nvh_direct(pool, *nvh_root_slot(pool));
-	assert_non_null(w);
-	assert_int_equal(*w, 60);
-	check_clean(pool);
-	assert_nvh_ok(nvh_close(pool));
+	opens_with_60(p);
 }
 
 /*
@@ -1430,12 +1437,7 @@ overlong_record_is_refused(void **state)
 	nvt_pwrite(p, at, orig, n);
 	nvt_pread(p, at, &rh, sizeof(rh));
 	assert_int_equal(rh.size, was);
-	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, "f", NULL));
-	const uint64_t *w = nvh_direct(pool, *nvh_root_slot(pool));
-	assert_non_null(w);
-	assert_int_equal(*w, 60);
-	check_clean(pool);
-	assert_nvh_ok(nvh_close(pool));
+	opens_with_60(p);
 	free(rec);
 	free(orig);
 }
