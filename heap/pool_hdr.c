@@ -150,6 +150,11 @@ check_fields(const struct nvh_pool_hdr *h, uint64_t file_size, char *why,
 			   h->features & ~(uint64_t)NVH_FEATURES_KNOWN);
 	if (h->seq == 0)
 		return BAD("field seq: 0 (never written)");
+	/* bumped once per open and close: far below 2^62 for ever; near
+	 * 2^64 the next update would wrap it to 0 in both copies */
+	if (h->seq > NVH_SEQ_MAX)
+		return BAD("field seq: %" PRIu64 " is above the maximum %" PRIu64
+			   " (damaged)", h->seq, NVH_SEQ_MAX);
 	if (h->run_generation == 0)
 		return BAD("field run_generation: 0 (must be at least 1)");
 	if (h->clean_shutdown > 1)

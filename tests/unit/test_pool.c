@@ -246,6 +246,36 @@ open_and_die(void *arg)
 	_exit(pool ? 0 : 1); /* no nvh_close: as if the process crashed */
 }
 
+/* A header copy whose seq is 2^64 - 1, its checksum right, was chosen
+ * (the higher seq) and the open's update wrapped the seq to 0 in both
+ * copies: a crash before the close left a pool with no valid header
+ * (found by fuzz_open).  A seq above 2^62 is damage: the other copy
+ * is used and rewrites it. */
+static void
+header_seq_at_the_top_is_damage(void **state)
+{
+	(void)state;
+	const char *p = fresh_pool("hseq.pool", "g");
+	struct nvh_pool_hdr h;
+	read_hdr(p, 1, &h);
+	h.seq = ~0ull;
+	nvh_hdr_seal(&h);
+	write_hdr(p, 1, &h);
+	struct nvh_opts ro = {.flags = NVH_OPEN_RDONLY};
+	nvh_pool *pool = assert_nvh_ptr(nvh_open(p, "g", &ro));
+	struct nvh_pool_info i;
+	assert_nvh_ok(nvh_pool_info(pool, &i));
+	assert_true(i.hdr_ok[0]);
+	assert_false(i.hdr_ok[1]);
+	assert_non_null(strstr(i.hdr_problem[1], "seq"));
+	assert_nvh_ok(nvh_close(pool));
+	assert_int_equal(nvt_in_child(open_and_die, (void *)p), 0);
+	pool = assert_nvh_ptr(nvh_open(p, "g", NULL)); /* the crash recovers */
+	assert_nvh_ok(nvh_pool_info(pool, &i));
+	assert_true(i.hdr_ok[0] && i.hdr_ok[1]);
+	assert_nvh_ok(nvh_close(pool));
+}
+
 static void
 crash_leaves_dirty_flag(void **state)
 {
@@ -1576,6 +1606,7 @@ main(void)
 		cmocka_unit_test(bad_record_mid_lane_is_refused),
 		cmocka_unit_test(stale_chunk_after_clean_close),
 		cmocka_unit_test(overlong_record_is_refused),
+		cmocka_unit_test(header_seq_at_the_top_is_damage),
 	};
 	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
 }
