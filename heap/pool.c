@@ -237,6 +237,17 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 			"expected \"%s\"", pool->hdr.layout, layout);
 		goto fail_pool;
 	}
+	/* The open's and the close's header updates each bump seq, which
+	 * must stay <= NVH_SEQ_MAX (above is damage): refused before
+	 * anything is written.  (Only a damaged, resealed copy gets here:
+	 * two bumps a run.) */
+	if (!rdonly && pool->hdr.seq > NVH_SEQ_MAX - 2) {
+		nvh_err(EOVERFLOW, "pool header copy %c: seq %" PRIu64 " is at "
+			"its maximum (%" PRIu64 "): a read-write open would pass "
+			"it; nothing was changed (the pool opens read-only)",
+			'A' + !pool->hdr_first, pool->hdr.seq, NVH_SEQ_MAX);
+		goto fail_pool;
+	}
 	pool->was_clean = pool->hdr.clean_shutdown == 1;
 	if (rdonly && !pool->was_clean)
 		rc = view_start(pool, &f);

@@ -233,6 +233,9 @@ nvh_hdr_update(struct nvh_persist *p, char *base, struct nvh_pool_hdr *h,
 	       int first)
 {
 	static const uint32_t off[2] = {NVH_HDR_A_OFFSET, NVH_HDR_B_OFFSET};
+	if (h->seq >= NVH_SEQ_MAX) /* (nvh_open refuses this pool first) */
+		return nvh_err(EOVERFLOW, "pool header: seq %" PRIu64 " is at "
+			       "its maximum: not updated", h->seq);
 	h->seq++;
 	nvh_hdr_seal(h);
 	/* (2) the first copy is durable before the second is modified: the

@@ -274,6 +274,27 @@ header_seq_at_the_top_is_damage(void **state)
 	assert_nvh_ok(nvh_pool_info(pool, &i));
 	assert_true(i.hdr_ok[0] && i.hdr_ok[1]);
 	assert_nvh_ok(nvh_close(pool));
+
+	/* at the maximum itself, valid: the open's and the close's updates
+	 * would pass it, so a read-write open is refused before it writes
+	 * anything (and a read-only one works) */
+	read_hdr(p, 1, &h);
+	h.seq = NVH_SEQ_MAX;
+	nvh_hdr_seal(&h);
+	write_hdr(p, 1, &h);
+	uint64_t size = nvt_file_size(p);
+	char *before = malloc(size), *after = malloc(size);
+	assert_non_null(before);
+	assert_non_null(after);
+	nvt_pread(p, 0, before, size);
+	assert_nvh_null_errno(nvh_open(p, "g", NULL), EOVERFLOW);
+	assert_errmsg_has("nothing was changed");
+	nvt_pread(p, 0, after, size);
+	assert_memory_equal(before, after, size);
+	pool = assert_nvh_ptr(nvh_open(p, "g", &ro));
+	assert_nvh_ok(nvh_close(pool));
+	free(before);
+	free(after);
 }
 
 static void
