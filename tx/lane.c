@@ -231,14 +231,48 @@ enter_commit(struct nvh_lanes *ls, struct nvh_lane *l)
 	}
 }
 
-/* The lane's pass is over: its chunks may be reused. */
-static void
+/* The lane's pass is over: its chunks may be reused, and a new pass
+ * starts with a marker at ring offset 0, durable before anything else
+ * overwrites the old pass.  Without it the first record of the new pass,
+ * torn, left the old pass readable from offset 0 but cut short where the
+ * torn record's persisted lines fell: a committed transaction's UNDO
+ * records without its COMMIT, which recovery rolled back over the newer
+ * data (found by the crash explorer, scale-flush-btree: a drain step's
+ * 8 KiB record after a wrap).  The marker's seq is the checkpoint: dead
+ * itself, and not below any record the old pass holds (all dead, C3), so
+ * a scan ends the pass at the first of them.  One barrier per pass. */
+static int
 new_pass(struct nvh_pool *pool, struct nvh_lane *l)
 {
-	l->head = 0;
 	for (size_t i = 0; i < l->nkeep; i++)
 		nvh_blk_unreserve(pool, &l->keep[i]);
 	l->nkeep = 0;
+	if (l->pass_marked)
+		return 0; /* nothing written since the marker */
+	uint64_t seq = atomic_load(&pool->lanes.ckpt_published);
+	l->head = 0;
+	l->last_seq = 0;
+	if (!seq)
+		return 0; /* a new pool: the ring holds no records yet */
+	struct nvh_rec rec;
+	nvh_rec_init(&rec, NVH_REC_ABORT);
+	struct nvh_abort_body ab = {0};
+	int rc = nvh_rec_put(&rec, &ab, sizeof(ab));
+	size_t size = nvh_rec_seal(&rec, seq);
+	if (!rc)
+		nvh_persist_memcpy_nodrain(&pool->persist, l->ring, rec.buf, size);
+	nvh_rec_fini(&rec);
+	/* (C3) the marker is durable before the old pass is overwritten */
+	if (!rc)
+		rc = nvh_persist_fence(&pool->persist);
+	if (rc) {
+		atomic_store(&pool->failed, rc);
+		return rc;
+	}
+	l->head = (uint32_t)size;
+	l->last_seq = seq;
+	l->pass_marked = 1;
+	return 0;
 }
 
 int
@@ -262,6 +296,7 @@ written(struct nvh_lane *l, size_t size, uint64_t seq, int in_ring)
 	if (in_ring)
 		l->head += (uint32_t)size;
 	l->last_seq = seq;
+	l->pass_marked = 0;
 }
 
 void
@@ -329,14 +364,16 @@ nvh_lane_commit(struct nvh_pool *pool, struct nvh_lane *l,
 	if (size > NVH_LANE_SIZE)
 		return nvh_err(ENOSPC, "redo record of %zu bytes exceeds the "
 			       "lane ring (%u bytes)", size, NVH_LANE_SIZE);
+	int rc = 0;
 	if (l->last_seq <= atomic_load(&ls->ckpt_published)) {
-		new_pass(pool, l); /* (C3) every record of this pass is dead */
+		rc = new_pass(pool, l); /* (C3) every record of this pass is dead */
 	} else if (l->head + size > NVH_LANE_SIZE) {
-		int rc = nvh_checkpoint(pool);
-		if (rc)
-			return rc;
-		new_pass(pool, l); /* (C3) the checkpoint covered all of ours */
+		rc = nvh_checkpoint(pool);
+		if (!rc) /* (C3) the checkpoint covered all of ours */
+			rc = new_pass(pool, l);
 	}
+	if (rc)
+		return rc;
 	return nvh_lane_commit_at(pool, l, rec, l->ring + l->head, 1, committed,
 				  arg);
 }
@@ -370,14 +407,16 @@ int
 nvh_lane_tx_start(struct nvh_pool *pool, struct nvh_lane *l, uint32_t want)
 {
 	struct nvh_lanes *ls = &pool->lanes;
+	int rc = 0;
 	if (l->last_seq <= atomic_load(&ls->ckpt_published)) {
-		new_pass(pool, l);
+		rc = new_pass(pool, l);
 	} else if (nvh_lane_room(l) < want) {
-		int rc = nvh_checkpoint(pool);
-		if (rc)
-			return rc;
-		new_pass(pool, l);
+		rc = nvh_checkpoint(pool);
+		if (!rc)
+			rc = new_pass(pool, l);
 	}
+	if (rc)
+		return rc;
 	l->tx_active = 1;
 	return 0;
 }

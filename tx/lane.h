@@ -21,6 +21,7 @@ struct nvh_persist;
 
 struct nvh_lane {
 	pthread_mutex_t lock;    /* held by the thread using the lane */
+	int pass_marked;         /* the pass holds only its start marker */
 	int closing;             /* nvh_close passed it (under lock): taken
 				  * by nobody from then on */
 	_Atomic int in_commit;   /* between taking a seq and applying */

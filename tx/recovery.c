@@ -172,6 +172,7 @@ end_passes(nvh_pool *pool, const uint64_t *has, uint64_t *seq, int dead)
 		nvh_rec_fini(&rec);
 		l->head = (uint32_t)size;
 		l->last_seq = n;
+		l->pass_marked = dead; /* a dead marker starts the next pass */
 		any = 1;
 	}
 	/* the markers are durable before the lanes' old records, and the
