@@ -12,7 +12,8 @@ extern const struct nvt_workload nvt_wl_create, nvt_wl_reopen,
 	nvt_wl_repair_a, nvt_wl_repair_b, nvt_wl_alloc_mixed,
 	nvt_wl_alloc_lanes, nvt_wl_tx_mixed, nvt_wl_tx_extend,
 	nvt_wl_tx_lanes, nvt_wl_obj_list, nvt_wl_obj_tree, nvt_wl_obj_weak,
-	nvt_wl_obj_types, nvt_wl_obj_wide, nvt_wl_kv_hash, nvt_wl_kv_btree;
+	nvt_wl_obj_types, nvt_wl_obj_wide, nvt_wl_kv_hash, nvt_wl_kv_btree,
+	nvt_wl_tx_wrap;
 
 /* Scale workloads (wl_scale*.c): big pools, sampled fences.  `scons
  * torture` runs them after the others; the unit tests do not. */
@@ -26,7 +27,8 @@ extern const struct nvt_workload nvt_wl_broken_noflush, nvt_wl_broken_order;
 #define NVT_WORKLOADS                                                        \
 	&nvt_wl_create, &nvt_wl_reopen, &nvt_wl_repair_a, &nvt_wl_repair_b,  \
 	&nvt_wl_alloc_mixed, &nvt_wl_alloc_lanes, &nvt_wl_tx_mixed,        \
-	&nvt_wl_tx_extend, &nvt_wl_tx_lanes, &nvt_wl_obj_list,              \
+	&nvt_wl_tx_extend, &nvt_wl_tx_lanes, &nvt_wl_tx_wrap,               \
+	&nvt_wl_obj_list,                                                    \
 	&nvt_wl_obj_tree, &nvt_wl_obj_weak, &nvt_wl_obj_types, &nvt_wl_obj_wide, \
 	&nvt_wl_kv_hash, \
 	&nvt_wl_kv_btree
