@@ -131,6 +131,7 @@ const struct nvt_workload nvt_wl_tx_wrap = {
 	.name = "tx-wrap",
 	.what = "two snapshots a transaction until the ring wraps twice",
 	.pool_size = POOL,
+	.max_images = 256, /* per crash point, sampled: all points fit */
 	.setup = setup,
 	.run = run,
 	.check = check,

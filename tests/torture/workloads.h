@@ -12,14 +12,15 @@ extern const struct nvt_workload nvt_wl_create, nvt_wl_reopen,
 	nvt_wl_repair_a, nvt_wl_repair_b, nvt_wl_alloc_mixed,
 	nvt_wl_alloc_lanes, nvt_wl_tx_mixed, nvt_wl_tx_extend,
 	nvt_wl_tx_lanes, nvt_wl_obj_list, nvt_wl_obj_tree, nvt_wl_obj_weak,
-	nvt_wl_obj_types, nvt_wl_obj_wide, nvt_wl_kv_hash, nvt_wl_kv_btree,
-	nvt_wl_tx_wrap;
+	nvt_wl_obj_types, nvt_wl_obj_wide, nvt_wl_kv_hash, nvt_wl_kv_btree;
 
-/* Scale workloads (wl_scale*.c): big pools, sampled fences.  `scons
- * torture` runs them after the others; the unit tests do not. */
+/* Scale workloads (wl_scale*.c): big pools, sampled fences; and tx-wrap
+ * (wl_wrap.c: 300,000 crash states).  `scons torture` runs them after the
+ * others, within its budget; the unit tests (which explore exhaustively)
+ * do not. */
 extern const struct nvt_workload nvt_wl_scale_list, nvt_wl_scale_tree,
 	nvt_wl_scale_wide, nvt_wl_scale_array, nvt_wl_scale_flush_hash,
-	nvt_wl_scale_flush_btree, nvt_wl_scale_rollback;
+	nvt_wl_scale_flush_btree, nvt_wl_scale_rollback, nvt_wl_tx_wrap;
 
 /* Planted bugs: the explorer must find failures (tests/unit/test_sim.c). */
 extern const struct nvt_workload nvt_wl_broken_noflush, nvt_wl_broken_order;
@@ -27,8 +28,7 @@ extern const struct nvt_workload nvt_wl_broken_noflush, nvt_wl_broken_order;
 #define NVT_WORKLOADS                                                        \
 	&nvt_wl_create, &nvt_wl_reopen, &nvt_wl_repair_a, &nvt_wl_repair_b,  \
 	&nvt_wl_alloc_mixed, &nvt_wl_alloc_lanes, &nvt_wl_tx_mixed,        \
-	&nvt_wl_tx_extend, &nvt_wl_tx_lanes, &nvt_wl_tx_wrap,               \
-	&nvt_wl_obj_list,                                                    \
+	&nvt_wl_tx_extend, &nvt_wl_tx_lanes, &nvt_wl_obj_list,              \
 	&nvt_wl_obj_tree, &nvt_wl_obj_weak, &nvt_wl_obj_types, &nvt_wl_obj_wide, \
 	&nvt_wl_kv_hash, \
 	&nvt_wl_kv_btree
@@ -36,7 +36,7 @@ extern const struct nvt_workload nvt_wl_broken_noflush, nvt_wl_broken_order;
 #define NVT_SCALE_WORKLOADS                                                  \
 	&nvt_wl_scale_rollback, &nvt_wl_scale_list, &nvt_wl_scale_tree,      \
 	&nvt_wl_scale_wide, &nvt_wl_scale_flush_hash,                        \
-	&nvt_wl_scale_flush_btree, &nvt_wl_scale_array
+	&nvt_wl_scale_flush_btree, &nvt_wl_scale_array, &nvt_wl_tx_wrap
 
 #define NVT_BROKEN_WORKLOADS &nvt_wl_broken_noflush, &nvt_wl_broken_order
 
