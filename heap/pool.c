@@ -307,8 +307,8 @@ fail_file:
 /* nvh_close in a fork child: free this process's copy, write nothing.
  * No refusal for transactions in progress: the threads of the parent
  * that ran them do not exist here.  But their locks were copied locked:
- * if a lane or an objects lock is held, the DRAM state (whose mutexes must not be destroyed
- * while locked) is left to the process's exit; it shares its pages with
+ * if a lane or an objects lock is held, the DRAM state (whose mutexes
+ * must not be destroyed while locked) is left to the process's exit; it shares its pages with
  * the parent's copy anyway. */
 static int
 close_child_copy(struct nvh_pool *pool)
