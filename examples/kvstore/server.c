@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -35,694 +36,39 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "kv.h"
-#include "resp.h"
+#include "server.h"
 
-#define MAX_QUERY (RESP_MAX_BULK + (1u << 20)) /* unparsed input */
-#define MAX_OUTPUT (256u << 20)                /* unsent replies */
-#define PAUSE_OUTPUT (4u << 20)                /* stop reading above */
-#define SCAN_COUNT_MAX 100000
-
-#define BATCH_MAX 1024 /* writes per group commit */
-
-/* A command of the current batch, copied (for a re-run, see commit). */
-struct qcmd {
-	struct conn *c;
-	struct qcmd *next;
-	int argc;
-	const char **argv;
-	size_t *argl;
-};
-
-struct server {
-	struct event_base *base;
-	struct kv *kv;
-	const char *pool_path;
-	const char *pass;
-	uint64_t clients, total_clients, commands;
-	uint64_t batches, batch_writes, batch_reruns;
-	int stopping;
-	/* group commit: the writes of one loop iteration share a transaction */
-	nvh_tx *batch;
-	size_t nwrites;
-	struct qcmd *q, **qtail;
-	struct conn *dirty;       /* connections with replies held back */
-	struct event *commit_ev;  /* low priority: after every ready read */
-	int rerun;                /* re-running a failed batch one by one */
-};
-
-struct conn {
-	struct server *s;
-	struct bufferevent *bev;
-	struct resp_cmd cmd;
-	struct resp_buf out;
-	int authed;
-	int closing;  /* close once the output is flushed */
-	int paused;
-	int dirty;    /* on s->dirty: replies wait for the batch's commit */
-	size_t mark;  /* out.len when it joined the batch (a re-run's start) */
-	int dead;     /* the peer went away while dirty: free at the commit */
-	int more;     /* complete commands left in the input (batch full) */
-	struct conn *next_dirty;
-};
-
-/* ---- small helpers ---- */
-
-static int
-argis(const struct resp_cmd *c, int i, const char *s)
+const struct command *
+server_lookup(const struct resp_cmd *q)
 {
-	return resp_argeq(c, i, s);
-}
-
-static void
-wrong_args(struct resp_buf *o, const char *name)
-{
-	resp_error(o, "ERR wrong number of arguments for '%s' command", name);
-}
-
-/* Redis-style glob: * ? [abc] [^a-z] \x, binary safe. */
-static int
-glob(const char *p, size_t pl, const char *s, size_t sl)
-{
-	while (pl) {
-		switch (*p) {
-		case '*':
-			while (pl > 1 && p[1] == '*')
-				p++, pl--;
-			if (pl == 1)
-				return 1;
-			for (size_t i = 0; i <= sl; i++)
-				if (glob(p + 1, pl - 1, s + i, sl - i))
-					return 1;
-			return 0;
-		case '?':
-			if (!sl)
-				return 0;
-			s++, sl--;
-			break;
-		case '[': {
-			if (!sl)
-				return 0;
-			size_t i = 1;
-			int neg = i < pl && p[i] == '^', match = 0;
-			i += neg;
-			for (; i < pl && p[i] != ']'; i++) {
-				if (p[i] == '\\' && i + 1 < pl) {
-					match |= p[++i] == *s;
-				} else if (i + 2 < pl && p[i + 1] == '-' &&
-					   p[i + 2] != ']') {
-					unsigned char a = (unsigned char)p[i];
-					unsigned char b = (unsigned char)p[i + 2];
-					unsigned char c = (unsigned char)*s;
-					if (a > b) {
-						unsigned char t = a;
-						a = b;
-						b = t;
-					}
-					match |= c >= a && c <= b;
-					i += 2;
-				} else {
-					match |= p[i] == *s;
-				}
-			}
-			if (i >= pl) /* no ']': a literal '[' */
-				i = pl - 1;
-			if (match == neg)
-				return 0;
-			p += i, pl -= i;
-			s++, sl--;
-			break;
-		}
-		case '\\':
-			if (pl > 1)
-				p++, pl--;
-			/* fall through */
-		default:
-			if (!sl || *p != *s)
-				return 0;
-			s++, sl--;
-			break;
-		}
-		p++, pl--;
-	}
-	return sl == 0;
-}
-
-/* Append the replies in src to dst. */
-static void
-append(struct resp_buf *dst, const struct resp_buf *src)
-{
-	if (dst->oom || src->oom) {
-		dst->oom = 1;
-		return;
-	}
-	if (dst->len + src->len > dst->cap) {
-		size_t cap = dst->len + src->len;
-		char *p = realloc(dst->p, cap);
-		if (!p) {
-			dst->oom = 1;
-			return;
-		}
-		dst->p = p;
-		dst->cap = cap;
-	}
-	if (src->len)
-		memcpy(dst->p + dst->len, src->p, src->len);
-	dst->len += src->len;
-}
-
-static void
-kv_error(struct resp_buf *o, int rc)
-{
-	if (rc == -E2BIG)
-		resp_error(o, "ERR %s", kv_errmsg());
-	else if (rc == -ENOSPC)
-		resp_error(o, "OOM %s", kv_errmsg());
-	else
-		resp_error(o, "ERR %s", kv_errmsg());
-}
-
-/* ---- commands ---- */
-
-typedef void (*cmd_fn)(struct conn *c, const struct resp_cmd *q);
-
-static void
-c_ping(struct conn *c, const struct resp_cmd *q)
-{
-	if (q->argc == 1)
-		resp_simple(&c->out, "PONG");
-	else if (q->argc == 2)
-		resp_bulk(&c->out, q->argv[1], q->argl[1]);
-	else
-		wrong_args(&c->out, "ping");
-}
-
-static void
-c_echo(struct conn *c, const struct resp_cmd *q)
-{
-	resp_bulk(&c->out, q->argv[1], q->argl[1]);
-}
-
-static void
-c_get(struct conn *c, const struct resp_cmd *q)
-{
-	const void *v;
-	size_t vl;
-	int rc = kv_get(c->s->kv, q->argv[1], q->argl[1], &v, &vl);
-	if (rc == -ENOENT)
-		resp_null(&c->out);
-	else if (rc)
-		kv_error(&c->out, rc);
-	else
-		resp_bulk(&c->out, v, vl);
-}
-
-/* SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]: NX, XX
- * and GET are supported; expiry options are checked and ignored (keys
- * never expire in nvkv). */
-static void
-c_set(struct conn *c, const struct resp_cmd *q)
-{
-	int nx = 0, xx = 0, get = 0;
-	for (int i = 3; i < q->argc; i++) {
-		long long t;
-		if (argis(q, i, "NX")) {
-			nx = 1;
-		} else if (argis(q, i, "XX")) {
-			xx = 1;
-		} else if (argis(q, i, "GET")) {
-			get = 1;
-		} else if (argis(q, i, "KEEPTTL")) {
-			continue;
-		} else if ((argis(q, i, "EX") || argis(q, i, "PX") ||
-			    argis(q, i, "EXAT") || argis(q, i, "PXAT")) &&
-			   i + 1 < q->argc) {
-			if (resp_strtoll(q->argv[i + 1], q->argl[i + 1], &t) ||
-			    t <= 0) {
-				resp_error(&c->out, "ERR invalid expire time in "
-					   "'set' command");
-				return;
-			}
-			i++;
-		} else {
-			resp_error(&c->out, "ERR syntax error");
-			return;
-		}
-	}
-	if (nx && xx) {
-		resp_error(&c->out, "ERR syntax error");
-		return;
-	}
-	struct kv *kv = c->s->kv;
-	struct resp_buf old = {0};
-	if (get) {
-		const void *v;
-		size_t vl;
-		if (kv_get(kv, q->argv[1], q->argl[1], &v, &vl) == 0)
-			resp_bulk(&old, v, vl);
-		else
-			resp_null(&old);
-	}
-	int rc = kv_put_if(kv, q->argv[1], q->argl[1], q->argv[2], q->argl[2],
-			   nx, xx);
-	if (rc && rc != -EEXIST && rc != -ENOENT) {
-		kv_error(&c->out, rc);
-	} else if (get) {
-		append(&c->out, &old); /* the old value (or nil) */
-	} else if (rc) {
-		resp_null(&c->out);
-	} else {
-		resp_simple(&c->out, "OK");
-	}
-	resp_buf_free(&old);
-}
-
-static void
-c_del(struct conn *c, const struct resp_cmd *q)
-{
-	long long n = 0;
-	for (int i = 1; i < q->argc; i++) {
-		int rc = kv_del(c->s->kv, q->argv[i], q->argl[i]);
-		if (rc == 0) {
-			n++;
-		} else if (rc != -ENOENT) {
-			kv_error(&c->out, rc);
-			return;
-		}
-	}
-	resp_int(&c->out, n);
-}
-
-static void
-c_exists(struct conn *c, const struct resp_cmd *q)
-{
-	long long n = 0;
-	for (int i = 1; i < q->argc; i++) {
-		const void *v;
-		size_t vl;
-		n += kv_get(c->s->kv, q->argv[i], q->argl[i], &v, &vl) == 0;
-	}
-	resp_int(&c->out, n);
-}
-
-static void
-incr_by(struct conn *c, const struct resp_cmd *q, long long by)
-{
-	long long out;
-	int rc = kv_incrby(c->s->kv, q->argv[1], q->argl[1], by, &out);
-	if (rc == -EINVAL)
-		resp_error(&c->out, "ERR value is not an integer or out of range");
-	else if (rc == -ERANGE)
-		resp_error(&c->out, "ERR increment or decrement would overflow");
-	else if (rc)
-		kv_error(&c->out, rc);
-	else
-		resp_int(&c->out, out);
-}
-
-static void
-c_incr(struct conn *c, const struct resp_cmd *q)
-{
-	incr_by(c, q, argis(q, 0, "DECR") ? -1 : 1);
-}
-
-static void
-c_incrby(struct conn *c, const struct resp_cmd *q)
-{
-	long long by;
-	if (resp_strtoll(q->argv[2], q->argl[2], &by) ||
-	    (argis(q, 0, "DECRBY") && by == LLONG_MIN)) {
-		resp_error(&c->out, "ERR value is not an integer or out of range");
-		return;
-	}
-	incr_by(c, q, argis(q, 0, "DECRBY") ? -by : by);
-}
-
-static void
-c_append(struct conn *c, const struct resp_cmd *q)
-{
-	size_t n;
-	int rc = kv_append(c->s->kv, q->argv[1], q->argl[1], q->argv[2],
-			   q->argl[2], &n);
-	if (rc)
-		kv_error(&c->out, rc);
-	else
-		resp_int(&c->out, (long long)n);
-}
-
-static void
-c_strlen(struct conn *c, const struct resp_cmd *q)
-{
-	const void *v;
-	size_t vl = 0;
-	kv_get(c->s->kv, q->argv[1], q->argl[1], &v, &vl);
-	resp_int(&c->out, (long long)vl);
-}
-
-static void
-c_mget(struct conn *c, const struct resp_cmd *q)
-{
-	resp_array(&c->out, q->argc - 1);
-	for (int i = 1; i < q->argc; i++) {
-		const void *v;
-		size_t vl;
-		if (kv_get(c->s->kv, q->argv[i], q->argl[i], &v, &vl) == 0)
-			resp_bulk(&c->out, v, vl);
-		else
-			resp_null(&c->out);
-	}
-}
-
-/* MSET is atomic: one transaction for all pairs. */
-static void
-c_mset(struct conn *c, const struct resp_cmd *q)
-{
-	if (q->argc % 2 == 0) {
-		wrong_args(&c->out, "mset");
-		return;
-	}
-	nvh_pool *pool = kv_pool(c->s->kv);
-	nvh_tx *tx = nvh_tx_begin(pool);
-	int rc = tx ? 0 : -errno;
-	for (int i = 1; i < q->argc && !rc; i += 2)
-		rc = kv_put(c->s->kv, q->argv[i], q->argl[i], q->argv[i + 1],
-			    q->argl[i + 1]);
-	if (rc) {
-		char msg[512];
-		snprintf(msg, sizeof(msg), "%s", kv_errmsg());
-		if (tx)
-			nvh_tx_abort(tx);
-		resp_error(&c->out, "%s %s", rc == -ENOSPC ? "OOM" : "ERR", msg);
-		return;
-	}
-	if (nvh_tx_commit(tx)) {
-		resp_error(&c->out, "ERR %s", nvh_errormsg());
-		return;
-	}
-	resp_simple(&c->out, "OK");
-}
-
-static void
-c_dbsize(struct conn *c, const struct resp_cmd *q)
-{
-	(void)q;
-	resp_int(&c->out, (long long)kv_count(c->s->kv));
-}
-
-/* Keys matching a pattern, collected into a reply in memory. */
-struct collect {
-	struct resp_buf keys;
-	long long n;
-	const char *pat;
-	size_t pl;
-};
-
-static int
-collect_key(void *arg, const void *k, size_t kl, const void *v, size_t vl)
-{
-	struct collect *cl = arg;
-	(void)v, (void)vl;
-	if (!cl->pat || glob(cl->pat, cl->pl, k, kl)) {
-		resp_bulk(&cl->keys, k, kl);
-		cl->n++;
-	}
-	return cl->keys.oom ? -ENOMEM : 0;
-}
-
-static void
-send_collected(struct conn *c, struct collect *cl)
-{
-	if (cl->keys.oom) {
-		resp_error(&c->out, "ERR out of memory");
-	} else {
-		resp_array(&c->out, cl->n);
-		append(&c->out, &cl->keys);
-	}
-	resp_buf_free(&cl->keys);
-}
-
-static void
-c_keys(struct conn *c, const struct resp_cmd *q)
-{
-	struct collect cl = {.pat = q->argv[1], .pl = q->argl[1]};
-	kv_scan(c->s->kv, NULL, 0, NULL, 0, collect_key, &cl);
-	send_collected(c, &cl);
-}
-
-/* SCAN cursor [MATCH pattern] [COUNT n] [TYPE string] */
-static void
-c_scan(struct conn *c, const struct resp_cmd *q)
-{
-	long long cursor, count = 10;
-	struct collect cl = {0};
-	if (resp_strtoll(q->argv[1], q->argl[1], &cursor)) {
-		/* cursors are unsigned 64-bit: accept the full range */
-		char buf[32];
-		size_t n = q->argl[1] < sizeof(buf) - 1 ? q->argl[1] : 0;
-		memcpy(buf, q->argv[1], n);
-		buf[n] = 0;
-		char *end;
-		errno = 0;
-		unsigned long long u = strtoull(buf, &end, 10);
-		if (!n || *end || errno || buf[0] == '-') {
-			resp_error(&c->out, "ERR invalid cursor");
-			return;
-		}
-		cursor = (long long)u;
-	}
-	for (int i = 2; i < q->argc; i += 2) {
-		if (i + 1 >= q->argc) {
-			resp_error(&c->out, "ERR syntax error");
-			return;
-		}
-		if (argis(q, i, "MATCH")) {
-			cl.pat = q->argv[i + 1];
-			cl.pl = q->argl[i + 1];
-		} else if (argis(q, i, "COUNT")) {
-			if (resp_strtoll(q->argv[i + 1], q->argl[i + 1], &count) ||
-			    count < 1) {
-				resp_error(&c->out, "ERR value is not an integer or "
-					   "out of range");
-				return;
-			}
-			if (count > SCAN_COUNT_MAX)
-				count = SCAN_COUNT_MAX;
-		} else if (argis(q, i, "TYPE")) {
-			if (!argis(q, i + 1, "string")) /* all keys are strings */
-				cl.pat = "", cl.pl = 0;
-		} else {
-			resp_error(&c->out, "ERR syntax error");
-			return;
-		}
-	}
-	uint64_t next = kv_scan_step(c->s->kv, (uint64_t)cursor, (size_t)count,
-				     collect_key, &cl);
-	char nb[24];
-	int n = snprintf(nb, sizeof(nb), "%" PRIu64, next);
-	resp_array(&c->out, 2);
-	resp_bulk(&c->out, nb, (size_t)n);
-	send_collected(c, &cl);
-}
-
-static void
-c_flushall(struct conn *c, const struct resp_cmd *q)
-{
-	if (q->argc > 2 || (q->argc == 2 && !argis(q, 1, "ASYNC") &&
-			    !argis(q, 1, "SYNC"))) {
-		resp_error(&c->out, "ERR syntax error");
-		return;
-	}
-	int rc = kv_flush(c->s->kv);
-	if (rc)
-		kv_error(&c->out, rc);
-	else
-		resp_simple(&c->out, "OK");
-}
-
-static void
-c_info(struct conn *c, const struct resp_cmd *q)
-{
-	(void)q;
-	struct kv_stats st;
-	struct nvh_persist_stats ps;
-	struct nvh_pool_info pi;
-	struct server *s = c->s;
-	if (kv_stats(s->kv, &st) || nvh_persist_stats(kv_pool(s->kv), &ps) ||
-	    nvh_pool_info(kv_pool(s->kv), &pi)) {
-		resp_error(&c->out, "ERR %s", nvh_errormsg());
-		return;
-	}
-	char buf[2048];
-	int n = snprintf(buf, sizeof(buf),
-		"# Server\r\nredis_version:7.0.0\r\nnvkv_version:0.1\r\n"
-		"process_id:%ld\r\n\r\n"
-		"# Clients\r\nconnected_clients:%" PRIu64 "\r\n\r\n"
-		"# Stats\r\ntotal_connections_received:%" PRIu64 "\r\n"
-		"total_commands_processed:%" PRIu64 "\r\n"
-		"group_commits:%" PRIu64 "\r\ngroup_commit_writes:%" PRIu64
-		"\r\ngroup_commit_reruns:%" PRIu64 "\r\n\r\n"
-		"# Persistence\r\naof_enabled:0\r\nrdb_changes_since_last_save:0\r\n"
-		"nvheap_durable_writes:1\r\n\r\n"
-		"# nvheap\r\npool:%s\r\nindex:%s\r\npool_size:%" PRIu64 "\r\n"
-		"pool_used:%" PRIu64 "\r\npool_free:%" PRIu64 "\r\n"
-		"persist_backend:%s\r\nrun_generation:%" PRIu64 "\r\n"
-		"flushes:%" PRIu64 "\r\nfences:%" PRIu64 "\r\n"
-		"barriers:%" PRIu64 "\r\nlines_flushed:%" PRIu64 "\r\n%s%" PRIu64
-		"\r\n\r\n# Keyspace\r\ndb0:keys=%" PRIu64 ",expires=0,avg_ttl=0\r\n",
-		(long)getpid(), s->clients, s->total_clients, s->commands,
-		s->batches, s->batch_writes, s->batch_reruns,
-		s->pool_path, kv_index_name(st.index), st.pool_size, st.used,
-		st.free, pi.persist_name, pi.run_generation, ps.flushes,
-		ps.fences, ps.barriers, ps.lines_flushed,
-		st.index == KV_HASH ? "hash_buckets:" : "btree_depth:",
-		st.index == KV_HASH ? st.buckets : st.depth, st.keys);
-	resp_bulk(&c->out, buf, (size_t)n);
-}
-
-static void
-c_auth(struct conn *c, const struct resp_cmd *q)
-{
-	const char *p = q->argv[q->argc - 1];
-	size_t pl = q->argl[q->argc - 1];
-	if (!c->s->pass) {
-		resp_error(&c->out, "ERR AUTH <password> called without any "
-			   "password configured for the default user. Are you "
-			   "sure your configuration is correct?");
-		return;
-	}
-	if (q->argc == 3 && !argis(q, 1, "default")) {
-		resp_error(&c->out, "WRONGPASS invalid username-password pair "
-			   "or user is disabled.");
-		return;
-	}
-	size_t sl = strlen(c->s->pass);
-	/* compare in time independent of where they differ */
-	unsigned char diff = (unsigned char)(pl != sl);
-	for (size_t i = 0; i < pl; i++)
-		diff |= (unsigned char)(p[i] ^ c->s->pass[i < sl ? i : 0]);
-	if (diff) {
-		resp_error(&c->out, "WRONGPASS invalid username-password pair "
-			   "or user is disabled.");
-		return;
-	}
-	c->authed = 1;
-	resp_simple(&c->out, "OK");
-}
-
-static void
-c_select(struct conn *c, const struct resp_cmd *q)
-{
-	long long db;
-	if (resp_strtoll(q->argv[1], q->argl[1], &db))
-		resp_error(&c->out, "ERR value is not an integer or out of range");
-	else if (db != 0)
-		resp_error(&c->out, "ERR DB index is out of range");
-	else
-		resp_simple(&c->out, "OK");
-}
-
-/* COMMAND (minimal): COUNT, and an empty list for the rest (clients use
- * it only for hints). */
-static void c_command(struct conn *c, const struct resp_cmd *q);
-
-/* CONFIG GET: what benchmark tools ask for; nothing is settable. */
-static void
-c_config(struct conn *c, const struct resp_cmd *q)
-{
-	if (q->argc == 3 && argis(q, 1, "GET")) {
-		const char *names[] = {"save", "appendonly"};
-		const char *vals[] = {"", "no"};
-		int n = 0;
-		for (int i = 0; i < 2; i++)
-			n += glob(q->argv[2], q->argl[2], names[i],
-				  strlen(names[i]));
-		resp_array(&c->out, 2 * n);
-		for (int i = 0; i < 2; i++)
-			if (glob(q->argv[2], q->argl[2], names[i],
-				 strlen(names[i]))) {
-				resp_bulk(&c->out, names[i], strlen(names[i]));
-				resp_bulk(&c->out, vals[i], strlen(vals[i]));
-			}
-		return;
-	}
-	resp_error(&c->out, "ERR CONFIG: only CONFIG GET is supported");
-}
-
-static void
-c_quit(struct conn *c, const struct resp_cmd *q)
-{
-	(void)q;
-	resp_simple(&c->out, "OK");
-	c->closing = 1;
-}
-
-static void
-c_shutdown(struct conn *c, const struct resp_cmd *q)
-{
-	(void)q;
-	/* Redis closes the connection without a reply */
-	c->closing = 1;
-	c->s->stopping = 1;
-	event_base_loopexit(c->s->base, NULL);
-}
-
-static const struct command {
-	const char *name;
-	cmd_fn fn;
-	int arity;  /* exact argc if > 0; at least -arity if < 0 */
-	int write;
-} commands[] = {
-	{"PING", c_ping, -1, 0},     {"ECHO", c_echo, 2, 0},
-	{"GET", c_get, 2, 0},    {"SET", c_set, -3, 1},
-	{"DEL", c_del, -2, 1},       {"UNLINK", c_del, -2, 1},
-	{"EXISTS", c_exists, -2, 0}, {"INCR", c_incr, 2, 1},
-	{"DECR", c_incr, 2, 1},      {"INCRBY", c_incrby, 3, 1},
-	{"DECRBY", c_incrby, 3, 1},  {"APPEND", c_append, 3, 1},
-	{"STRLEN", c_strlen, 2, 0},  {"MGET", c_mget, -2, 0},
-	{"MSET", c_mset, -3, 1},     {"DBSIZE", c_dbsize, 1, 0},
-	{"SCAN", c_scan, -2, 0},     {"KEYS", c_keys, 2, 0},
-	{"FLUSHALL", c_flushall, -1, 1}, {"FLUSHDB", c_flushall, -1, 1},
-	{"INFO", c_info, -1, 0},     {"AUTH", c_auth, -2, 0},
-	{"SELECT", c_select, 2, 0},  {"COMMAND", c_command, -1, 0},
-	{"CONFIG", c_config, -2, 0}, {"QUIT", c_quit, -1, 0},
-	{"SHUTDOWN", c_shutdown, -1, 0},
-};
-
-#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
-
-static void
-c_command(struct conn *c, const struct resp_cmd *q)
-{
-	if (q->argc == 2 && argis(q, 1, "COUNT"))
-		resp_int(&c->out, (long long)NCOMMANDS);
-	else
-		resp_array(&c->out, 0);
-}
-
-static const struct command *
-lookup(const struct resp_cmd *q)
-{
-	for (size_t i = 0; i < NCOMMANDS; i++)
-		if (argis(q, 0, commands[i].name))
-			return &commands[i];
+	FOR_EACH_COMMAND(cmd)
+		if (argis(q, 0, cmd->name))
+			return cmd;
 	return NULL;
+}
+
+uint64_t
+server_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static int
 is_write(const struct resp_cmd *q)
 {
-	const struct command *cmd = lookup(q);
-	return cmd && cmd->write;
+	const struct command *cmd = server_lookup(q);
+	return cmd && (cmd->flags & CMD_WRITE);
 }
 
-static void
-execute(struct conn *c, const struct resp_cmd *q)
+void
+server_execute(struct conn *c, const struct resp_cmd *q)
 {
 	struct server *s = c->s;
 	s->commands++;
-	const struct command *cmd = lookup(q);
-	if (s->pass && !c->authed && (!cmd || (cmd->fn != c_auth &&
-					       cmd->fn != c_quit))) {
+	const struct command *cmd = server_lookup(q);
+	if (s->pass && !c->authed && (!cmd || !(cmd->flags & CMD_NOAUTH))) {
 		resp_error(&c->out, "NOAUTH Authentication required.");
 		return;
 	}
@@ -750,12 +96,13 @@ execute(struct conn *c, const struct resp_cmd *q)
 			   "beginning with: %s", name, args);
 		return;
 	}
-	if (cmd->write && !s->rerun && !s->batch) {
+	int write = (cmd->flags & CMD_WRITE) != 0;
+	if (write && !s->rerun && !s->batch) {
 		/* the first write of this loop iteration: the transaction the
 		 * iteration's writes share (each kv call nests in it) */
 		s->batch = nvh_tx_begin(kv_pool(s->kv));
 	}
-	s->nwrites += cmd->write;
+	s->nwrites += (size_t)write;
 	if ((cmd->arity > 0 && q->argc != cmd->arity) ||
 	    (cmd->arity < 0 && q->argc < -cmd->arity)) {
 		char lower[16];
@@ -878,10 +225,10 @@ on_read(struct bufferevent *bev, void *arg)
 				resp_error(&c->out, "ERR out of memory");
 				c->closing = 1;
 			} else {
-				execute(c, &c->cmd);
+				server_execute(c, &c->cmd);
 			}
 		} else if (c->cmd.argc > 0) {
-			execute(c, &c->cmd);
+			server_execute(c, &c->cmd);
 		}
 		evbuffer_drain(in, used);
 		resp_cmd_reset(&c->cmd);
@@ -948,7 +295,7 @@ on_commit(evutil_socket_t fd, short what, void *arg)
 				struct resp_cmd q = {.argc = m->argc,
 						     .argv = m->argv,
 						     .argl = m->argl};
-				execute(m->c, &q);
+				server_execute(m->c, &q);
 			}
 			s->rerun = 0;
 		}

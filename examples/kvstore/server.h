@@ -1,0 +1,166 @@
+/*
+ * server.h -- what nvkv-server's parts share: the server and connection
+ * state, the command table's shape, and small reply helpers.
+ *
+ *   server.c      connections, buffers, the event loop, group commit, main
+ *   cmd_keys.c    the keyspace: strings, expiry, SCAN/KEYS, MULTI/EXEC
+ *   cmd_server.c  the connection and server commands: PING, AUTH, CLIENT,
+ *                 HELLO, INFO, CONFIG, COMMAND, SHUTDOWN, ...
+ *   glob.c        Redis's glob patterns, in time polynomial in the input
+ *   resp.c        the RESP2 parser and reply builder (pure bytes)
+ */
+#ifndef KV_SERVER_H
+#define KV_SERVER_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "kv.h"
+#include "resp.h"
+
+#define MAX_QUERY (RESP_MAX_BULK + (1u << 20)) /* unparsed input */
+#define MAX_OUTPUT (256u << 20)                /* unsent replies */
+#define PAUSE_OUTPUT (4u << 20)                /* stop reading above */
+#define SCAN_COUNT_MAX 100000
+
+#define BATCH_MAX 1024 /* writes per group commit */
+
+/* A command of the current batch, copied (for a re-run, see commit). */
+struct qcmd {
+	struct conn *c;
+	struct qcmd *next;
+	int argc;
+	const char **argv;
+	size_t *argl;
+};
+
+struct server {
+	struct event_base *base;
+	struct kv *kv;
+	const char *pool_path;
+	const char *pass;
+	int port;
+	uint64_t start_ms;          /* when it started (uptime) */
+	char run_id[41];
+	unsigned maxclients;
+	uint64_t clients, total_clients, commands, next_client_id;
+	uint64_t rejected_clients;
+	uint64_t batches, batch_writes, batch_reruns;
+	uint64_t expired_keys;
+	int stopping;
+	/* group commit: the writes of one loop iteration share a transaction */
+	nvh_tx *batch;
+	size_t nwrites;
+	struct qcmd *q, **qtail;
+	struct conn *dirty;       /* connections with replies held back */
+	struct event *commit_ev;  /* low priority: after every ready read */
+	int rerun;                /* re-running a failed batch one by one */
+	struct conn *conns;       /* every connection (CLIENT LIST) */
+};
+
+struct conn {
+	struct server *s;
+	struct bufferevent *bev;
+	struct resp_cmd cmd;
+	struct resp_buf out;
+	int authed;
+	int closing;  /* close once the output is flushed */
+	int paused;
+	int dirty;    /* on s->dirty: replies wait for the batch's commit */
+	size_t mark;  /* out.len when it joined the batch (a re-run's start) */
+	int dead;     /* the peer went away while dirty: free at the commit */
+	int more;     /* complete commands left in the input (batch full) */
+	struct conn *next_dirty;
+	struct conn *prev, *next; /* on s->conns */
+	/* CLIENT */
+	uint64_t id;
+	uint64_t created_ms;
+	char addr[64];
+	char *name;
+	char lastcmd[32];
+	/* MULTI: the queued commands (copies), or flags */
+	int multi;           /* inside MULTI */
+	int multi_error;     /* a command was refused while queueing */
+	struct qcmd *mq, **mqtail;
+	int mq_n;
+	/* WATCH: the keys and whether one changed since */
+	struct watch *watches;
+	int watch_dirty;
+};
+
+typedef void (*cmd_fn)(struct conn *c, const struct resp_cmd *q);
+
+/* Command flags */
+#define CMD_WRITE 1    /* joins the group commit's transaction */
+#define CMD_NOAUTH 2   /* allowed before AUTH */
+#define CMD_NOMULTI 4  /* runs at once even inside MULTI (EXEC, ...) */
+#define CMD_READ 8
+
+struct command {
+	const char *name;   /* upper case */
+	cmd_fn fn;
+	int arity;  /* exact argc if > 0; at least -arity if < 0 */
+	int flags;
+	int first, last, step; /* key positions (COMMAND INFO) */
+};
+
+/* The tables of cmd_keys.c and cmd_server.c, each ending with a NULL
+ * name. */
+extern const struct command cmd_keys_table[];
+extern const struct command cmd_server_table[];
+
+/* server.c */
+const struct command *server_lookup(const struct resp_cmd *q);
+void server_execute(struct conn *c, const struct resp_cmd *q);
+uint64_t server_now_ms(void);
+/* visit every command of both tables */
+#define FOR_EACH_COMMAND(cmd)                                               \
+	for (const struct command *const *tab_ = (const struct command *const[]) \
+	     {cmd_keys_table, cmd_server_table, NULL}; *tab_; tab_++)        \
+		for (const struct command *cmd = *tab_; cmd->name; cmd++)
+
+/* glob.c: Redis's glob (stringmatchlen): * ? [abc] [^a-z] \x, binary
+ * safe; 1 if s matches p. */
+int kv_glob(const char *p, size_t pl, const char *s, size_t sl, int nocase);
+
+/* ---- small helpers ---- */
+
+static inline int
+argis(const struct resp_cmd *c, int i, const char *s)
+{
+	return resp_argeq(c, i, s);
+}
+
+static inline void
+wrong_args(struct resp_buf *o, const char *name)
+{
+	resp_error(o, "ERR wrong number of arguments for '%s' command", name);
+}
+
+/* Append the replies in src to dst. */
+static inline void
+resp_append(struct resp_buf *dst, const struct resp_buf *src)
+{
+	if (dst->oom || src->oom) {
+		dst->oom = 1;
+		return;
+	}
+	if (dst->len + src->len > dst->cap) {
+		size_t cap = dst->len + src->len;
+		char *p = realloc(dst->p, cap);
+		if (!p) {
+			dst->oom = 1;
+			return;
+		}
+		dst->p = p;
+		dst->cap = cap;
+	}
+	if (src->len)
+		memcpy(dst->p + dst->len, src->p, src->len);
+	dst->len += src->len;
+}
+
+#endif
