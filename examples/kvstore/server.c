@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -132,10 +133,33 @@ server_execute(struct conn *c, const struct resp_cmd *q)
  * from copies, so each gets its own answer.
  */
 
+/* Drop what MULTI queued (cmd_keys.c runs it at EXEC). */
+void
+conn_discard_multi(struct conn *c)
+{
+	while (c->mq) {
+		struct qcmd *m = c->mq;
+		c->mq = m->next;
+		free(m);
+	}
+	c->mqtail = &c->mq;
+	c->mq_n = 0;
+	c->multi = c->multi_error = 0;
+}
+
 static void
 conn_free(struct conn *c)
 {
-	c->s->clients--;
+	struct server *s = c->s;
+	s->clients--;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	conn_discard_multi(c);
+	free(c->name);
 	bufferevent_free(c->bev);
 	resp_cmd_free(&c->cmd);
 	resp_buf_free(&c->out);
@@ -362,7 +386,7 @@ static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	  int salen, void *arg)
 {
-	(void)l, (void)sa, (void)salen;
+	(void)l, (void)salen;
 	struct server *s = arg;
 	struct conn *c = calloc(1, sizeof(*c));
 	struct bufferevent *bev = c ? bufferevent_socket_new(
@@ -376,6 +400,20 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->s = s;
 	c->bev = bev;
+	c->id = ++s->next_client_id;
+	c->created_ms = server_now_ms();
+	c->mqtail = &c->mq;
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		char ip[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		snprintf(c->addr, sizeof(c->addr), "%s:%u", ip,
+			 (unsigned)ntohs(in->sin_port));
+	}
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
 	s->clients++;
 	s->total_clients++;
 	bufferevent_priority_set(bev, 0); /* before the commit event */
@@ -503,6 +541,16 @@ main(int argc, char **argv)
 		fprintf(stderr, "nvkv-server: %s\n", kv_errmsg());
 		return 1;
 	}
+	s.port = port;
+	s.start_ms = server_now_ms();
+	{
+		unsigned char r[20];
+		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			for (size_t i = 0; i < sizeof(r); i++)
+				r[i] = (unsigned char)(rand() ^ (int)s.start_ms);
+		for (size_t i = 0; i < sizeof(r); i++)
+			snprintf(s.run_id + 2 * i, 3, "%02x", r[i]);
+	}
 	s.base = event_base_new();
 	s.qtail = &s.q;
 	/* two priorities: connections (0) before the group commit (1) */
@@ -530,6 +578,7 @@ main(int argc, char **argv)
 		if (l)
 			port = p;
 	}
+	s.port = port;
 	if (!l) {
 		fprintf(stderr, "nvkv-server: cannot listen on %s:%d%s: %s\n",
 			bind_addr, port, port_given ? "" : "-6399",

@@ -116,6 +116,7 @@ extern const struct command cmd_server_table[];
 const struct command *server_lookup(const struct resp_cmd *q);
 void server_execute(struct conn *c, const struct resp_cmd *q);
 uint64_t server_now_ms(void);
+void conn_discard_multi(struct conn *c);
 /* visit every command of both tables */
 #define FOR_EACH_COMMAND(cmd)                                               \
 	for (const struct command *const *tab_ = (const struct command *const[]) \
