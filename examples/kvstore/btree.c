@@ -49,6 +49,10 @@ cmp_item(struct kv *kv, const struct btnode *x, uint32_t i, const struct key *k)
 	if (x->pfx[i] != k->pfx)
 		return x->pfx[i] < k->pfx ? -1 : 1;
 	const struct kvent *e = kv_ent(kv, x->item[i]);
+	/* a damaged entry's length is not to be trusted: compare it by its
+	 * prefix alone (reads of it then fail its checksum) */
+	if (!kv_ent_sane(e))
+		return 0;
 	return kv_keycmp(e->data, e->klen, k->p, k->len);
 }
 
@@ -437,7 +441,8 @@ visit_item(struct scan *s, const struct btnode *x, uint32_t i)
 		s->last = x->pfx[i];
 		s->n++;
 	}
-	return s->fn(s->arg, e->data, e->klen, e->data + e->klen, e->vlen);
+	(void)e;
+	return kv_visit(s->kv, x->item[i], s->fn, s->arg);
 }
 
 /* In order from the bound (only the leftmost path is bounded). */

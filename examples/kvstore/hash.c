@@ -95,6 +95,8 @@ kv_hash_find(struct kv *kv, uint64_t hash, const void *k, size_t kl)
 	kvent_ptr *f = head(kv, h, bucket_of(h, hash));
 	for (kvent_ptr e = f ? *f : NVH_NULL(kvent); !NVH_IS_NULL(e);) {
 		struct kvent *p = kv_ent(kv, e);
+		if (!p) /* not an entry: the chain ends here */
+			break;
 		if (kv_ent_is(p, hash, k, kl))
 			return e;
 		e = p->next;
@@ -155,6 +157,10 @@ split_one(nvh_tx *tx, struct kv *kv, struct kvhash *h)
 			}
 		}
 		struct kvent *p = kv_ent(kv, e);
+		if (!p) {
+			rc = -EIO;
+			break;
+		}
 		if ((p->hash & mask) == t)
 			move[nb++] = e;
 		else
@@ -187,6 +193,8 @@ kv_hash_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
 	*replaced = 0;
 	for (kvent_ptr c = *f; !NVH_IS_NULL(c);) {
 		struct kvent *p = kv_ent(kv, c);
+		if (!p)
+			return -EIO;
 		if (kv_ent_is(p, ne->hash, ne->data, ne->klen)) {
 			/* the new entry takes the old one's place; the old
 			 * one's count drops to zero: freed at commit */
@@ -218,6 +226,8 @@ kv_hash_link(struct kv *kv, uint64_t hash, const void *k, size_t kl)
 	kvent_ptr *f = head(kv, h, bucket_of(h, hash));
 	for (kvent_ptr c = f ? *f : NVH_NULL(kvent); !NVH_IS_NULL(c);) {
 		struct kvent *p = kv_ent(kv, c);
+		if (!p)
+			break;
 		if (kv_ent_is(p, hash, k, kl))
 			return f;
 		f = &p->next;
@@ -253,8 +263,9 @@ visit(struct kv *kv, struct kvhash *h, uint64_t b, kv_fn fn, void *arg,
 	for (kvent_ptr e = f ? *f : NVH_NULL(kvent); !NVH_IS_NULL(e);) {
 		struct kvent *p = kv_ent(kv, e);
 		(*n)++;
-		int rc = fn(arg, p->data, p->klen, p->data + p->klen, p->vlen);
-		if (rc)
+		/* damaged or expired entries are not shown */
+		int rc = kv_visit(kv, e, fn, arg);
+		if (rc || !p)
 			return rc;
 		e = p->next;
 	}

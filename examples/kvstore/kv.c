@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "kv_int.h"
 
@@ -152,10 +153,17 @@ kv_open(const char *path, const struct kv_opts *o)
 		nvh_tx_add(tx, kv->root, 16);
 		kv->root->magic = KV_MAGIC;
 		kv->root->index = index;
-		kv->root->version = 1;
+		kv->root->version = KV_VERSION;
 		index_create(tx, kv, index);
 		if (nvh_tx_commit(tx))
 			goto fail;
+	}
+	if (kv->root->version != KV_VERSION) {
+		kv_err(EPROTO, "kv_open: %s: a store of format %u (this nvkv "
+		       "reads format %u): dump it with the nvkv that made it "
+		       "and load the dump into a new pool", path,
+		       kv->root->version, KV_VERSION);
+		goto fail;
 	}
 	kv->index = kv->root->index;
 	if (kv->index != KV_HASH && kv->index != KV_BTREE) {
@@ -182,6 +190,80 @@ fail:;
 	return NULL;
 }
 
+int64_t
+kv_now(struct kv *kv)
+{
+	if (kv->now_fixed)
+		return kv->now_fixed;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+kv_set_time(struct kv *kv, int64_t ms)
+{
+	kv->now_fixed = ms;
+}
+
+static int
+expired(struct kv *kv, const struct kvent *p)
+{
+	return p->expire && p->expire <= kv_now(kv);
+}
+
+int
+kv_damaged(struct kv *kv, kvent_ptr e, const char *what)
+{
+	kv->damaged++;
+	kv->bad_off = e.oid.off;
+	if (kv->check_fn)
+		kv->check_fn(kv->check_arg, e.oid.off, what);
+	return kv_err(EIO, "%s: the entry at pool offset 0x%" PRIx64 " is "
+		      "damaged (%s) and is not used; `nvkv %s check` lists "
+		      "the damaged entries", kv->path, e.oid.off, what,
+		      kv->path);
+}
+
+/* NULL if the entry's key can be shown, else what is wrong. */
+static const char *
+key_damage(const struct kvent *p)
+{
+	if (!kv_ent_sane(p))
+		return "header checksum";
+	if (XXH3_64bits(p->data, p->klen) != p->ksum)
+		return "key checksum";
+	return NULL;
+}
+
+static const char *
+value_damage(const struct kvent *p)
+{
+	const char *w = key_damage(p);
+	if (!w && XXH3_64bits(p->data + p->klen, p->vlen) != p->vsum)
+		w = "value checksum";
+	return w;
+}
+
+int
+kv_visit(struct kv *kv, kvent_ptr e, kv_fn fn, void *arg)
+{
+	const struct kvent *p = kv_ent(kv, e);
+	const char *w = !p ? "not an entry"
+		      : kv->check_fn ? value_damage(p) : key_damage(p);
+	if (w) {
+		kv_damaged(kv, e, w);
+		return 0;
+	}
+	if (kv->check_fn)
+		return 0;
+	if (kv->scan_expired) /* kv_expire_step: only the expired ones */
+		return expired(kv, p) ? fn(arg, p->data, p->klen, NULL, 0) : 0;
+	if (expired(kv, p))
+		return 0;
+	return fn(arg, p->data, p->klen, p->data + p->klen, p->vlen);
+}
+
 int
 kv_close(struct kv *kv)
 {
@@ -195,7 +277,8 @@ kv_close(struct kv *kv)
 
 kvent_ptr
 kv_ent_new(nvh_tx *tx, struct kv *kv, uint64_t hash, const void *k,
-	   size_t kl, const void *v, size_t vl, const void *v2, size_t vl2)
+	   size_t kl, const void *v, size_t vl, const void *v2, size_t vl2,
+	   int64_t expire)
 {
 	kvent_ptr e = NVH_TX_ALLOC_SIZE(tx, kvent,
 					sizeof(struct kvent) + kl + vl + vl2);
@@ -210,6 +293,10 @@ kv_ent_new(nvh_tx *tx, struct kv *kv, uint64_t hash, const void *k,
 		memcpy(p->data + kl, v, vl);
 	if (vl2)
 		memcpy(p->data + kl + vl, v2, vl2);
+	p->expire = expire;
+	p->ksum = XXH3_64bits(p->data, kl);
+	p->vsum = XXH3_64bits(p->data + kl, vl + vl2);
+	p->msum = kv_ent_msum(p);
 	return e;
 }
 
@@ -224,6 +311,43 @@ find(struct kv *kv, const void *k, size_t kl)
 {
 	return kv->index == KV_HASH ? kv_hash_find(kv, kv_hash_of(kv, k, kl), k, kl)
 				    : kv_bt_find(kv, k, kl);
+}
+
+/* The live entry of key k: 0 and *pp, -ENOENT (none, or expired), or
+ * -EIO (damaged).  *raw (if not NULL) gets the entry even when it has
+ * expired. */
+static int
+lookup(struct kv *kv, const void *k, size_t kl, struct kvent **pp,
+       struct kvent **raw)
+{
+	*pp = NULL;
+	if (raw)
+		*raw = NULL;
+	kvent_ptr e = find(kv, k, kl);
+	if (NVH_IS_NULL(e))
+		return -ENOENT;
+	struct kvent *p = kv_ent(kv, e);
+	const char *w = p ? key_damage(p) : "not an entry";
+	if (w)
+		return kv_damaged(kv, e, w);
+	if (raw)
+		*raw = p;
+	if (expired(kv, p))
+		return -ENOENT;
+	*pp = p;
+	return 0;
+}
+
+/* Keys with an expiry time: += d, in tx. */
+static int
+count_expires(nvh_tx *tx, struct kv *kv, int d)
+{
+	if (!d)
+		return 0;
+	int rc = nvh_tx_add(tx, &kv->root->expires, sizeof(uint64_t));
+	if (!rc)
+		kv->root->expires += (uint64_t)(int64_t)d;
+	return rc;
 }
 
 static int
@@ -241,79 +365,237 @@ check_sizes(const char *op, size_t kl, size_t vl)
 /* Link a new entry for k = v (+ v2) in one transaction. */
 static int
 put2(struct kv *kv, const void *k, size_t kl, const void *v, size_t vl,
-     const void *v2, size_t vl2, int nx, int xx, const char *op)
+     const void *v2, size_t vl2, const struct kv_setopt *o, const char *op)
 {
 	int rc = check_sizes(op, kl, vl + vl2);
 	if (rc)
 		return rc;
-	if (nx || xx) {
-		int present = !NVH_IS_NULL(find(kv, k, kl));
-		if (nx && present)
-			return -EEXIST;
-		if (xx && !present)
-			return -ENOENT;
-	}
+	struct kvent *cur, *raw;
+	rc = lookup(kv, k, kl, &cur, &raw);
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (o->nx && cur)
+		return -EEXIST;
+	if (o->xx && !cur)
+		return -ENOENT;
+	int64_t expire = o->keepttl ? (cur ? cur->expire : 0) : o->expire;
+	int d = (expire != 0) - (raw && raw->expire != 0);
 	nvh_tx *tx = nvh_tx_begin(kv->pool);
 	if (!tx)
 		return nvh_failed(-errno);
 	kvent_ptr e = kv_ent_new(tx, kv, hash_of(kv, k, kl), k, kl, v, vl, v2,
-				 vl2);
+				 vl2, expire);
 	int replaced = 0;
 	if (!NVH_IS_NULL(e))
 		kv->index == KV_HASH ? kv_hash_put(tx, kv, e, &replaced)
 				     : kv_bt_put(tx, kv, e, &replaced);
+	count_expires(tx, kv, d);
 	return failed(kv, nvh_tx_commit(tx), op);
 }
 
 int
 kv_put(struct kv *kv, const void *k, size_t kl, const void *v, size_t vl)
 {
-	return put2(kv, k, kl, v, vl, NULL, 0, 0, 0, "put");
+	struct kv_setopt o = {0};
+	return put2(kv, k, kl, v, vl, NULL, 0, &o, "put");
+}
+
+int
+kv_set(struct kv *kv, const void *k, size_t kl, const void *v, size_t vl,
+       const struct kv_setopt *o)
+{
+	return put2(kv, k, kl, v, vl, NULL, 0, o, "set");
 }
 
 int
 kv_put_if(struct kv *kv, const void *k, size_t kl, const void *v, size_t vl,
 	  int nx, int xx)
 {
-	return put2(kv, k, kl, v, vl, NULL, 0, nx, xx, "put");
+	struct kv_setopt o = {.nx = nx, .xx = xx};
+	return put2(kv, k, kl, v, vl, NULL, 0, &o, "put");
+}
+
+int
+kv_get_ex(struct kv *kv, const void *k, size_t kl, const void **v,
+	  size_t *vl, int64_t *expire)
+{
+	struct kvent *p;
+	if (kl > KV_KEY_MAX)
+		return -ENOENT;
+	int rc = lookup(kv, k, kl, &p, NULL);
+	if (rc)
+		return rc;
+	if (XXH3_64bits(p->data + p->klen, p->vlen) != p->vsum)
+		return kv_damaged(kv, (kvent_ptr){nvh_oid_of(kv->pool, p)},
+				  "value checksum");
+	*v = p->data + p->klen;
+	*vl = p->vlen;
+	if (expire)
+		*expire = p->expire;
+	return 0;
 }
 
 int
 kv_get(struct kv *kv, const void *k, size_t kl, const void **v, size_t *vl)
 {
-	kvent_ptr e = find(kv, k, kl);
-	if (NVH_IS_NULL(e))
-		return -ENOENT;
-	struct kvent *p = kv_ent(kv, e);
-	*v = p->data + p->klen;
-	*vl = p->vlen;
-	return 0;
+	return kv_get_ex(kv, k, kl, v, vl, NULL);
 }
 
-int
-kv_del(struct kv *kv, const void *k, size_t kl)
+/* Delete key k, live or expired: 0 if it was live, -ENOENT if it was
+ * absent or had expired (and is now gone). */
+static int
+del_key(struct kv *kv, const void *k, size_t kl)
 {
 	if (kl > KV_KEY_MAX)
 		return -ENOENT;
+	struct kvent *cur, *raw;
+	int rc = lookup(kv, k, kl, &cur, &raw);
+	if (!raw)
+		return rc;
 	/* hash: one walk finds the link to change, before the transaction */
 	kvent_ptr *link = NULL;
 	if (kv->index == KV_HASH) {
 		link = kv_hash_link(kv, kv_hash_of(kv, k, kl), k, kl);
 		if (!link)
 			return -ENOENT;
-	} else if (NVH_IS_NULL(kv_bt_find(kv, k, kl))) {
-		return -ENOENT;
 	}
 	nvh_tx *tx = nvh_tx_begin(kv->pool);
 	if (!tx)
 		return nvh_failed(-errno);
-	int rc = kv->index == KV_HASH ? kv_hash_unlink(tx, kv, link)
-				      : kv_bt_del(tx, kv, k, kl);
-	if (rc == -ENOENT) {
+	int drc = kv->index == KV_HASH ? kv_hash_unlink(tx, kv, link)
+				       : kv_bt_del(tx, kv, k, kl);
+	if (!drc)
+		drc = count_expires(tx, kv, -(raw->expire != 0));
+	if (drc == -ENOENT) {
 		nvh_tx_abort(tx);
-		return rc;
+		return drc;
 	}
-	return failed(kv, nvh_tx_commit(tx), "del");
+	drc = failed(kv, nvh_tx_commit(tx), "del");
+	return drc ? drc : cur ? 0 : -ENOENT;
+}
+
+int
+kv_del(struct kv *kv, const void *k, size_t kl)
+{
+	return del_key(kv, k, kl);
+}
+
+int
+kv_set_expire(struct kv *kv, const void *k, size_t kl, int64_t expire)
+{
+	struct kvent *p;
+	int rc = kl > KV_KEY_MAX ? -ENOENT : lookup(kv, k, kl, &p, NULL);
+	if (rc)
+		return rc;
+	if (expire && expire <= kv_now(kv)) { /* already passed: gone now */
+		rc = del_key(kv, k, kl);
+		return rc == -ENOENT ? 0 : rc;
+	}
+	if (p->expire == expire)
+		return 0;
+	nvh_tx *tx = nvh_tx_begin(kv->pool);
+	if (!tx)
+		return nvh_failed(-errno);
+	/* in place: the expiry and the header sum, one snapshot (they are
+	 * adjacent after the data sums) */
+	rc = nvh_tx_add(tx, &p->expire, offsetof(struct kvent, data) -
+			offsetof(struct kvent, expire));
+	if (!rc)
+		rc = count_expires(tx, kv, (expire != 0) - (p->expire != 0));
+	if (!rc) {
+		p->expire = expire;
+		p->msum = kv_ent_msum(p);
+	}
+	return failed(kv, nvh_tx_commit(tx), "expire");
+}
+
+uint64_t
+kv_expires(struct kv *kv)
+{
+	return kv->root->expires;
+}
+
+/* The expired keys a step found (copies: the deletes move entries). */
+struct expired_keys {
+	char **k;
+	size_t *kl;
+	size_t n, cap;
+};
+
+static int
+note_expired(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct expired_keys *x = arg;
+	(void)v, (void)vl;
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? 2 * x->cap : 16;
+		char **a = realloc(x->k, cap * sizeof(*a));
+		if (a)
+			x->k = a;
+		size_t *b = realloc(x->kl, cap * sizeof(*b));
+		if (b)
+			x->kl = b;
+		if (!a || !b)
+			return 1;
+		x->cap = cap;
+	}
+	if (!(x->k[x->n] = malloc(kl ? kl : 1)))
+		return 1;
+	memcpy(x->k[x->n], k, kl);
+	x->kl[x->n++] = kl;
+	return 0;
+}
+
+uint64_t
+kv_expire_step(struct kv *kv, uint64_t cursor, size_t budget,
+	       uint64_t *deleted)
+{
+	*deleted = 0;
+	if (!kv->root->expires)
+		return 0;
+	struct expired_keys x = {0};
+	kv->scan_expired = 1;
+	uint64_t next = kv_scan_step(kv, cursor, budget, note_expired, &x);
+	kv->scan_expired = 0;
+	if (x.n) {
+		/* one transaction for the step's deletes (they nest) */
+		nvh_tx *tx = nvh_tx_begin(kv->pool);
+		int rc = tx ? 0 : -errno;
+		for (size_t i = 0; i < x.n && !rc; i++) {
+			rc = del_key(kv, x.k[i], x.kl[i]);
+			rc = rc == -ENOENT ? 0 : rc;
+		}
+		if (tx && !rc && !nvh_tx_commit(tx))
+			*deleted = x.n;
+		else if (tx && rc)
+			nvh_tx_abort(tx);
+	}
+	for (size_t i = 0; i < x.n; i++)
+		free(x.k[i]);
+	free(x.k);
+	free(x.kl);
+	return next;
+}
+
+static int
+check_none(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	(void)arg, (void)k, (void)kl, (void)v, (void)vl;
+	return 0;
+}
+
+long long
+kv_check(struct kv *kv, void (*fn)(void *arg, uint64_t off, const char *what),
+	 void *arg)
+{
+	uint64_t before = kv->damaged;
+	kv->check_fn = fn;
+	kv->check_arg = arg;
+	int rc = kv_scan(kv, NULL, 0, NULL, 0, check_none, NULL);
+	kv->check_fn = NULL;
+	if (rc < 0)
+		return rc;
+	return (long long)(kv->damaged - before);
 }
 
 uint64_t
@@ -360,7 +642,10 @@ kv_incrby(struct kv *kv, const void *k, size_t kl, long long by,
 	const void *v;
 	size_t vl;
 	long long cur = 0;
-	if (kv_get(kv, k, kl, &v, &vl) == 0 && parse_ll(v, vl, &cur))
+	int grc = kv_get(kv, k, kl, &v, &vl);
+	if (grc && grc != -ENOENT)
+		return grc;
+	if (grc == 0 && parse_ll(v, vl, &cur))
 		return kv_err(EINVAL, "value is not an integer or out of "
 				   "range");
 	if ((by > 0 && cur > LLONG_MAX - by) || (by < 0 && cur < LLONG_MIN - by))
@@ -369,7 +654,9 @@ kv_incrby(struct kv *kv, const void *k, size_t kl, long long by,
 	cur += by;
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%lld", cur);
-	int rc = put2(kv, k, kl, buf, (size_t)n, NULL, 0, 0, 0, "incrby");
+	/* INCR keeps the expiry time, as Redis does */
+	struct kv_setopt o = {.keepttl = 1};
+	int rc = put2(kv, k, kl, buf, (size_t)n, NULL, 0, &o, "incrby");
 	if (!rc)
 		*out = cur;
 	return rc;
@@ -381,10 +668,13 @@ kv_append(struct kv *kv, const void *k, size_t kl, const void *v, size_t vl,
 {
 	const void *old = NULL;
 	size_t ol = 0;
-	kv_get(kv, k, kl, &old, &ol);
+	int grc = kv_get(kv, k, kl, &old, &ol);
+	if (grc && grc != -ENOENT)
+		return grc;
 	/* old points into the pool: put2 reads it before the commit frees
-	 * the old entry */
-	int rc = put2(kv, k, kl, old, ol, v, vl, 0, 0, "append");
+	 * the old entry; APPEND keeps the expiry time */
+	struct kv_setopt o = {.keepttl = 1};
+	int rc = put2(kv, k, kl, old, ol, v, vl, &o, "append");
 	if (!rc)
 		*newlen = ol + vl;
 	return rc;
@@ -399,6 +689,8 @@ kv_flush(struct kv *kv)
 	/* a new empty index; the old one's count drops to zero and it is
 	 * freed, with everything in it, in bounded crash-safe steps */
 	index_create(tx, kv, kv->index);
+	if (!nvh_tx_add(tx, &kv->root->expires, sizeof(uint64_t)))
+		kv->root->expires = 0;
 	return failed(kv, nvh_tx_commit(tx), "flush");
 }
 

@@ -6,9 +6,18 @@
  * one nvheap transaction: durable when the call returns, all or nothing
  * after a crash.
  *
+ * Keys may carry an expiry time (Unix ms, persistent): once it has
+ * passed, the key is absent to every call (reads, NX/XX, scans), and
+ * kv_expire_step removes such keys in bounded steps.
+ *
+ * Every entry carries checksums, verified before its bytes are used: a
+ * damaged entry is never returned as data (-EIO, the message names its
+ * offset) and scans skip it; kv_check lists them.
+ *
  * Errors: functions return 0 or a negative errno; kv_errmsg() (which is
  * nvh_errormsg()) says what.  -ENOENT: no such key.  -E2BIG: key or value
  * too long.  -ENOSPC: the pool is full (the message says how big it is).
+ * -EIO: a damaged entry.
  */
 #ifndef KV_H
 #define KV_H
@@ -54,6 +63,35 @@ int kv_put_if(struct kv *kv, const void *k, size_t kl, const void *v,
 /* *v points into the pool: valid until the next write. */
 int kv_get(struct kv *kv, const void *k, size_t kl, const void **v,
 	   size_t *vl);
+/* kv_get, and the key's expiry time (0: none) in *expire (if not NULL). */
+int kv_get_ex(struct kv *kv, const void *k, size_t kl, const void **v,
+	      size_t *vl, int64_t *expire);
+
+/* SET's options: put only if absent (nx) or present (xx); keep the old
+ * expiry time (keepttl), else set `expire` (Unix ms; 0: none). */
+struct kv_setopt {
+	int nx, xx, keepttl;
+	int64_t expire;
+};
+int kv_set(struct kv *kv, const void *k, size_t kl, const void *v,
+	   size_t vl, const struct kv_setopt *o);
+/* Set the key's expiry time (0: remove it, PERSIST); -ENOENT if no key.
+ * A time already passed deletes the key. */
+int kv_set_expire(struct kv *kv, const void *k, size_t kl, int64_t expire);
+/* Keys with an expiry time (expired ones not yet removed included). */
+uint64_t kv_expires(struct kv *kv);
+/* Active expiry: look at about `budget` keys from `cursor` (0: start),
+ * delete the expired ones in one transaction, count them in *deleted;
+ * returns the next cursor (0: a pass is complete). */
+uint64_t kv_expire_step(struct kv *kv, uint64_t cursor, size_t budget,
+			uint64_t *deleted);
+/* Now, in Unix ms (kv_set_time's value if set: tests). */
+int64_t kv_now(struct kv *kv);
+void kv_set_time(struct kv *kv, int64_t ms);
+/* Verify every entry's checksums; call fn for each damaged one (its pool
+ * offset and what is wrong); returns the number damaged (< 0: error). */
+long long kv_check(struct kv *kv, void (*fn)(void *arg, uint64_t off,
+					     const char *what), void *arg);
 int kv_del(struct kv *kv, const void *k, size_t kl);
 uint64_t kv_count(struct kv *kv);
 /* INCRBY: the value must be a decimal integer (or absent: 0); -EINVAL if
@@ -62,7 +100,9 @@ int kv_incrby(struct kv *kv, const void *k, size_t kl, long long by,
 	      long long *out);
 int kv_append(struct kv *kv, const void *k, size_t kl, const void *v,
 	      size_t vl, size_t *newlen);
-/* Remove everything (the old index is freed in bounded steps). */
+/* Remove everything (the old index is freed in bounded steps).  Inside
+ * a transaction the caller began (nvh_tx_begin on kv_pool), the kv calls
+ * nest in it: MULTI/EXEC's atomicity. */
 int kv_flush(struct kv *kv);
 
 /* Visit pairs; return non-zero from fn to stop (kv_scan returns it). */

@@ -5,7 +5,10 @@
 #ifndef KV_INT_H
 #define KV_INT_H
 
+#include <stddef.h>
 #include <string.h>
+
+#include <xxhash.h>
 
 #include "kv.h"
 
@@ -17,16 +20,44 @@ NVH_TYPE(btnode);
 NVH_TYPE(kvroot);
 
 /* One key and its value, in one object: the fixed part, then the key
- * bytes, then the value bytes.  Entries are never changed in place: a new
- * value is a new entry swapped in, so a write snapshots one pointer. */
+ * bytes, then the value bytes.  Entries are never changed in place but for
+ * their chain link and their expiry time: a new value is a new entry
+ * swapped in, so a write snapshots one pointer.
+ *
+ * Checksums (XXH3-64): ksum over the key bytes, vsum over the value bytes,
+ * and msum over the fields from `hash` to `vsum` (so it covers the lengths,
+ * the expiry and both data sums).  msum is checked before klen or vlen is
+ * trusted (a damaged length never sends a read out of the object), ksum
+ * before a key is shown, vsum before a value is returned.  `next` is not
+ * covered: it changes in place, and the heap checks it as a typed pointer. */
 struct kvent {
 	kvent_ptr next;     /* hash chain */
 	uint64_t hash;
 	uint32_t klen;
-	uint32_t reserved;
+	uint32_t flags;     /* 0 */
 	uint64_t vlen;
+	int64_t expire;     /* Unix time in ms; 0: no expiry */
+	uint64_t ksum;
+	uint64_t vsum;
+	uint64_t msum;
 	unsigned char data[];
 };
+
+#define KV_ENT_MSUM_FROM offsetof(struct kvent, hash)
+#define KV_ENT_MSUM_LEN (offsetof(struct kvent, msum) - KV_ENT_MSUM_FROM)
+
+static inline uint64_t
+kv_ent_msum(const struct kvent *p)
+{
+	return XXH3_64bits((const char *)p + KV_ENT_MSUM_FROM, KV_ENT_MSUM_LEN);
+}
+
+/* The fixed part is intact: klen and vlen can be trusted. */
+static inline int
+kv_ent_sane(const struct kvent *p)
+{
+	return p && p->msum == kv_ent_msum(p);
+}
 
 /* ---- hash map (hash.c): linear hashing ---- */
 #define KV_SEG_BITS 10
@@ -64,6 +95,7 @@ struct btnode {
 };
 
 #define KV_MAGIC 0x31564b564e5631ull /* "1VNVKV1" */
+#define KV_VERSION 2 /* 2: entries carry expiry and checksums */
 
 struct kvroot {
 	uint64_t magic;
@@ -72,6 +104,7 @@ struct kvroot {
 	kvhash_ptr hash;
 	btnode_ptr tree;
 	uint64_t bt_count;             /* keys in the B-tree */
+	uint64_t expires;              /* keys with an expiry time */
 };
 
 struct kv {
@@ -81,12 +114,23 @@ struct kv {
 	char *path;
 	unsigned hash_buckets;         /* for a new hash index */
 	uint64_t hash_seed;
+	uint64_t damaged;              /* damaged entries met (DRAM) */
+	uint64_t bad_off;              /* the last one's offset */
+	int64_t now_fixed;             /* kv_set_time (tests), else 0 */
+	int scan_expired;              /* kv_expire_step's scan */
+	void (*check_fn)(void *arg, uint64_t off, const char *what);
+	void *check_arg;               /* kv_check's */
 };
 
 /* kv.c: a new entry (in tx) for key k and value v (v2 appended if any). */
 kvent_ptr kv_ent_new(nvh_tx *tx, struct kv *kv, uint64_t hash, const void *k,
 		     size_t kl, const void *v, size_t vl, const void *v2,
-		     size_t vl2);
+		     size_t vl2, int64_t expire);
+/* kv.c: visit entry e for a scan: a damaged entry is counted and skipped
+ * (never shown), an expired one skipped; else fn's result. */
+int kv_visit(struct kv *kv, kvent_ptr e, kv_fn fn, void *arg);
+/* kv.c: note a damaged entry met at e (kv->damaged, the message) */
+int kv_damaged(struct kv *kv, kvent_ptr e, const char *what);
 
 static inline struct kvent *
 kv_ent(struct kv *kv, kvent_ptr e)
@@ -94,10 +138,12 @@ kv_ent(struct kv *kv, kvent_ptr e)
 	return kvent_d(kv->pool, e);
 }
 
+/* e holds key k (a damaged entry holds no key: kv_ent_sane first). */
 static inline int
 kv_ent_is(const struct kvent *e, uint64_t hash, const void *k, size_t kl)
 {
-	return e->hash == hash && e->klen == kl && memcmp(e->data, k, kl) == 0;
+	return e->hash == hash && e->klen == kl && kv_ent_sane(e) &&
+	       memcmp(e->data, k, kl) == 0;
 }
 
 /* memcmp order, shorter first on a tie */
