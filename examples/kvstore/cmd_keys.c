@@ -1,6 +1,7 @@
 /*
  * cmd_keys.c -- nvkv-server's keyspace commands: strings, counters, MGET
- * and MSET, DEL, EXISTS, SCAN and KEYS, FLUSHALL.
+ * and MSET, DEL, EXISTS, SCAN and KEYS, FLUSHALL, expiry (lazy in the kv
+ * library, active here), MULTI/EXEC/DISCARD and WATCH.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -9,16 +10,109 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "server.h"
 
+/* A damaged entry is an error reply and a log line, never data. */
 static void
 kv_error(struct resp_buf *o, int rc)
 {
-	if (rc == -ENOSPC)
+	if (rc == -ENOSPC) {
 		resp_error(o, "OOM %s", kv_errmsg());
-	else
+	} else {
+		if (rc == -EIO)
+			fprintf(stderr, "nvkv-server: %s\n", kv_errmsg());
 		resp_error(o, "ERR %s", kv_errmsg());
+	}
 }
+
+/* ---- WATCH: keys a connection watches, and who changed them ---- */
+
+struct watch {
+	struct watch *next;
+	size_t kl;
+	char k[];
+};
+
+/* Key k was changed: every connection watching it fails its EXEC. */
+static void
+touched(struct server *s, const void *k, size_t kl)
+{
+	for (struct conn *c = s->conns; c; c = c->next)
+		for (struct watch *w = c->watches; w; w = w->next)
+			if (w->kl == kl && !memcmp(w->k, k, kl))
+				c->watch_dirty = 1;
+}
+
+static void
+unwatch_all(struct conn *c)
+{
+	while (c->watches) {
+		struct watch *w = c->watches;
+		c->watches = w->next;
+		free(w);
+	}
+	c->watch_dirty = 0;
+}
+
+/* ---- expiry times ---- */
+
+static void
+expire_error(struct conn *c, const char *cmd)
+{
+	resp_error(&c->out, "ERR invalid expire time in '%s' command", cmd);
+}
+
+/*
+ * An expiry argument as an absolute Unix time in ms, with Redis's checks:
+ * not an integer -> "not an integer"; for SET, SETEX and GETEX (positive)
+ * a value <= 0, and for all a value that overflows once made ms and
+ * absolute -> "invalid expire time".  0 on success.
+ */
+static int
+parse_expire(struct conn *c, const char *p, size_t pl, int seconds,
+	     int absolute, int positive, const char *cmd, int64_t *out)
+{
+	long long v;
+	if (resp_strtoll(p, pl, &v)) {
+		resp_error(&c->out, "ERR value is not an integer or out of "
+			   "range");
+		return -1;
+	}
+	if ((positive && v <= 0) ||
+	    (seconds && (v > LLONG_MAX / 1000 || v < LLONG_MIN / 1000))) {
+		expire_error(c, cmd);
+		return -1;
+	}
+	if (seconds)
+		v *= 1000;
+	if (!absolute) {
+		long long now = kv_now(c->s->kv);
+		if (v > LLONG_MAX - now) {
+			expire_error(c, cmd);
+			return -1;
+		}
+		v += now;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Which expiry option argument i is: 0 none, else its letter. */
+static int
+expire_opt(const struct resp_cmd *q, int i, int *seconds, int *absolute)
+{
+	static const char *const names[] = {"EX", "PX", "EXAT", "PXAT"};
+	for (int n = 0; n < 4; n++)
+		if (argis(q, i, names[n])) {
+			*seconds = !(n & 1);
+			*absolute = n >= 2;
+			return 1;
+		}
+	return 0;
+}
+
 static void
 c_get(struct conn *c, const struct resp_cmd *q)
 {
@@ -33,64 +127,317 @@ c_get(struct conn *c, const struct resp_cmd *q)
 		resp_bulk(&c->out, v, vl);
 }
 
-/* SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]: NX, XX
- * and GET are supported; expiry options are checked and ignored (keys
- * never expire in nvkv). */
+/* The old value (or nil) into b, for SET GET, GETSET, GETDEL; the kv
+ * error if the entry is damaged. */
+static int
+get_old(struct conn *c, const void *k, size_t kl, struct resp_buf *b)
+{
+	const void *v;
+	size_t vl;
+	int rc = kv_get(c->s->kv, k, kl, &v, &vl);
+	if (rc == 0)
+		resp_bulk(b, v, vl);
+	else if (rc == -ENOENT)
+		resp_null(b);
+	else
+		kv_error(&c->out, rc);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+/* Store with options; the reply: OK, nil (NX/XX not met), or with GET
+ * the old value. */
+static void
+set_reply(struct conn *c, const struct resp_cmd *q, struct kv_setopt *o,
+	  int get)
+{
+	struct resp_buf old = {0};
+	if (get && get_old(c, q->argv[1], q->argl[1], &old)) {
+		resp_buf_free(&old);
+		return;
+	}
+	int rc = kv_set(c->s->kv, q->argv[1], q->argl[1], q->argv[2],
+			q->argl[2], o);
+	if (rc && rc != -EEXIST && rc != -ENOENT)
+		kv_error(&c->out, rc);
+	else if (get)
+		resp_append(&c->out, &old);
+	else if (rc)
+		resp_null(&c->out);
+	else
+		resp_simple(&c->out, "OK");
+	if (!rc)
+		touched(c->s, q->argv[1], q->argl[1]);
+	resp_buf_free(&old);
+}
+
+/* SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], with
+ * Redis 7.0's rules for conflicting options. */
 static void
 c_set(struct conn *c, const struct resp_cmd *q)
 {
-	int nx = 0, xx = 0, get = 0;
+	struct kv_setopt o = {0};
+	int get = 0, has_exp = 0, seconds = 0, absolute = 0, at = 0;
 	for (int i = 3; i < q->argc; i++) {
-		long long t;
-		if (argis(q, i, "NX")) {
-			nx = 1;
-		} else if (argis(q, i, "XX")) {
-			xx = 1;
+		int sec, abs;
+		if (argis(q, i, "NX") && !o.xx) {
+			o.nx = 1;
+		} else if (argis(q, i, "XX") && !o.nx) {
+			o.xx = 1;
 		} else if (argis(q, i, "GET")) {
 			get = 1;
-		} else if (argis(q, i, "KEEPTTL")) {
-			continue;
-		} else if ((argis(q, i, "EX") || argis(q, i, "PX") ||
-			    argis(q, i, "EXAT") || argis(q, i, "PXAT")) &&
-			   i + 1 < q->argc) {
-			if (resp_strtoll(q->argv[i + 1], q->argl[i + 1], &t) ||
-			    t <= 0) {
-				resp_error(&c->out, "ERR invalid expire time in "
-					   "'set' command");
-				return;
-			}
-			i++;
+		} else if (argis(q, i, "KEEPTTL") && !has_exp) {
+			o.keepttl = 1;
+		} else if (expire_opt(q, i, &sec, &abs) && !o.keepttl &&
+			   !has_exp && i + 1 < q->argc) {
+			has_exp = 1;
+			seconds = sec;
+			absolute = abs;
+			at = ++i;
 		} else {
 			resp_error(&c->out, "ERR syntax error");
 			return;
 		}
 	}
-	if (nx && xx) {
-		resp_error(&c->out, "ERR syntax error");
+	if (has_exp && parse_expire(c, q->argv[at], q->argl[at], seconds,
+				    absolute, 1, "set", &o.expire))
+		return;
+	set_reply(c, q, &o, get);
+}
+
+static void
+c_setnx(struct conn *c, const struct resp_cmd *q)
+{
+	struct kv_setopt o = {.nx = 1};
+	int rc = kv_set(c->s->kv, q->argv[1], q->argl[1], q->argv[2],
+			q->argl[2], &o);
+	if (rc && rc != -EEXIST) {
+		kv_error(&c->out, rc);
 		return;
 	}
-	struct kv *kv = c->s->kv;
-	struct resp_buf old = {0};
-	if (get) {
-		const void *v;
-		size_t vl;
-		if (kv_get(kv, q->argv[1], q->argl[1], &v, &vl) == 0)
-			resp_bulk(&old, v, vl);
-		else
-			resp_null(&old);
-	}
-	int rc = kv_put_if(kv, q->argv[1], q->argl[1], q->argv[2], q->argl[2],
-			   nx, xx);
-	if (rc && rc != -EEXIST && rc != -ENOENT) {
+	if (!rc)
+		touched(c->s, q->argv[1], q->argl[1]);
+	resp_int(&c->out, rc == 0);
+}
+
+/* SETEX key seconds value, PSETEX key ms value */
+static void
+c_setex(struct conn *c, const struct resp_cmd *q)
+{
+	int ms = argis(q, 0, "PSETEX");
+	struct kv_setopt o = {0};
+	if (parse_expire(c, q->argv[2], q->argl[2], !ms, 0, 1,
+			 ms ? "psetex" : "setex", &o.expire))
+		return;
+	int rc = kv_set(c->s->kv, q->argv[1], q->argl[1], q->argv[3],
+			q->argl[3], &o);
+	if (rc) {
 		kv_error(&c->out, rc);
-	} else if (get) {
-		resp_append(&c->out, &old); /* the old value (or nil) */
-	} else if (rc) {
-		resp_null(&c->out);
-	} else {
-		resp_simple(&c->out, "OK");
+		return;
+	}
+	touched(c->s, q->argv[1], q->argl[1]);
+	resp_simple(&c->out, "OK");
+}
+
+static void
+c_getset(struct conn *c, const struct resp_cmd *q)
+{
+	struct kv_setopt o = {0};
+	set_reply(c, q, &o, 1);
+}
+
+static void
+c_getdel(struct conn *c, const struct resp_cmd *q)
+{
+	struct resp_buf old = {0};
+	if (!get_old(c, q->argv[1], q->argl[1], &old)) {
+		int rc = kv_del(c->s->kv, q->argv[1], q->argl[1]);
+		if (rc && rc != -ENOENT) {
+			kv_error(&c->out, rc);
+		} else {
+			if (!rc)
+				touched(c->s, q->argv[1], q->argl[1]);
+			resp_append(&c->out, &old);
+		}
 	}
 	resp_buf_free(&old);
+}
+
+/* GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST] */
+static void
+c_getex(struct conn *c, const struct resp_cmd *q)
+{
+	int persist = 0, has_exp = 0, seconds = 0, absolute = 0, at = 0;
+	for (int i = 2; i < q->argc; i++) {
+		int sec, abs;
+		if (argis(q, i, "PERSIST") && !has_exp && !persist) {
+			persist = 1;
+		} else if (expire_opt(q, i, &sec, &abs) && !persist &&
+			   !has_exp && i + 1 < q->argc) {
+			has_exp = 1;
+			seconds = sec;
+			absolute = abs;
+			at = ++i;
+		} else {
+			resp_error(&c->out, "ERR syntax error");
+			return;
+		}
+	}
+	int64_t when = 0;
+	if (has_exp && parse_expire(c, q->argv[at], q->argl[at], seconds,
+				    absolute, 1, "getex", &when))
+		return;
+	struct resp_buf old = {0};
+	int64_t cur = 0;
+	const void *v;
+	size_t vl;
+	int rc = kv_get_ex(c->s->kv, q->argv[1], q->argl[1], &v, &vl, &cur);
+	if (rc == -ENOENT) {
+		resp_null(&c->out);
+		return;
+	}
+	if (rc) {
+		kv_error(&c->out, rc);
+		return;
+	}
+	resp_bulk(&old, v, vl); /* before the write moves it */
+	if ((has_exp || (persist && cur)) &&
+	    (rc = kv_set_expire(c->s->kv, q->argv[1], q->argl[1], when))) {
+		kv_error(&c->out, rc);
+	} else {
+		if (has_exp || (persist && cur))
+			touched(c->s, q->argv[1], q->argl[1]);
+		resp_append(&c->out, &old);
+	}
+	resp_buf_free(&old);
+}
+
+/* EXPIRE key seconds [NX|XX|GT|LT], PEXPIRE, EXPIREAT, PEXPIREAT */
+static void
+c_expire(struct conn *c, const struct resp_cmd *q)
+{
+	char name[16];
+	size_t n = q->argl[0] < sizeof(name) - 1 ? q->argl[0] : 0;
+	for (size_t i = 0; i < n; i++)
+		name[i] = (char)(q->argv[0][i] | 0x20);
+	name[n] = 0;
+	int ms = name[0] == 'p', absolute = strstr(name, "at") != NULL;
+	int nx = 0, xx = 0, gt = 0, lt = 0;
+	for (int i = 3; i < q->argc; i++) {
+		if (argis(q, i, "NX")) {
+			nx = 1;
+		} else if (argis(q, i, "XX")) {
+			xx = 1;
+		} else if (argis(q, i, "GT")) {
+			gt = 1;
+		} else if (argis(q, i, "LT")) {
+			lt = 1;
+		} else {
+			resp_error(&c->out, "ERR Unsupported option %.*s",
+				   (int)(q->argl[i] < 128 ? q->argl[i] : 128),
+				   q->argv[i]);
+			return;
+		}
+	}
+	if (nx && (xx || gt || lt)) {
+		resp_error(&c->out, "ERR NX and XX, GT or LT options at the "
+			   "same time are not compatible");
+		return;
+	}
+	if (gt && lt) {
+		resp_error(&c->out, "ERR GT and LT options at the same time "
+			   "are not compatible");
+		return;
+	}
+	int64_t when;
+	if (parse_expire(c, q->argv[2], q->argl[2], !ms, absolute, 0, name,
+			 &when))
+		return;
+	const void *v;
+	size_t vl;
+	int64_t cur = 0;
+	int rc = kv_get_ex(c->s->kv, q->argv[1], q->argl[1], &v, &vl, &cur);
+	if (rc == -ENOENT) {
+		resp_int(&c->out, 0);
+		return;
+	}
+	if (rc) {
+		kv_error(&c->out, rc);
+		return;
+	}
+	/* GT treats a key without expiry as expiring never */
+	if ((nx && cur) || (xx && !cur) || (gt && (!cur || when <= cur)) ||
+	    (lt && cur && when >= cur)) {
+		resp_int(&c->out, 0);
+		return;
+	}
+	/* a time already passed deletes the key (kv_set_expire does) */
+	rc = kv_set_expire(c->s->kv, q->argv[1], q->argl[1],
+			   when ? when : -1);
+	if (rc) {
+		kv_error(&c->out, rc);
+		return;
+	}
+	touched(c->s, q->argv[1], q->argl[1]);
+	resp_int(&c->out, 1);
+}
+
+/* TTL, PTTL, EXPIRETIME, PEXPIRETIME */
+static void
+c_ttl(struct conn *c, const struct resp_cmd *q)
+{
+	int ms = argis(q, 0, "PTTL") || argis(q, 0, "PEXPIRETIME");
+	int abs = argis(q, 0, "EXPIRETIME") || argis(q, 0, "PEXPIRETIME");
+	const void *v;
+	size_t vl;
+	int64_t when = 0;
+	int rc = kv_get_ex(c->s->kv, q->argv[1], q->argl[1], &v, &vl, &when);
+	if (rc == -ENOENT) {
+		resp_int(&c->out, -2);
+	} else if (rc) {
+		kv_error(&c->out, rc);
+	} else if (!when) {
+		resp_int(&c->out, -1);
+	} else if (abs) {
+		resp_int(&c->out, ms ? when : when / 1000);
+	} else {
+		int64_t t = when - kv_now(c->s->kv);
+		if (t < 0)
+			t = 0;
+		resp_int(&c->out, ms ? t : (t + 500) / 1000);
+	}
+}
+
+static void
+c_persist(struct conn *c, const struct resp_cmd *q)
+{
+	const void *v;
+	size_t vl;
+	int64_t when = 0;
+	int rc = kv_get_ex(c->s->kv, q->argv[1], q->argl[1], &v, &vl, &when);
+	if (rc == 0 && when)
+		rc = kv_set_expire(c->s->kv, q->argv[1], q->argl[1], 0);
+	else if (rc == 0 || rc == -ENOENT) {
+		resp_int(&c->out, 0);
+		return;
+	}
+	if (rc) {
+		kv_error(&c->out, rc);
+		return;
+	}
+	touched(c->s, q->argv[1], q->argl[1]);
+	resp_int(&c->out, 1);
+}
+
+static void
+c_type(struct conn *c, const struct resp_cmd *q)
+{
+	const void *v;
+	size_t vl;
+	int rc = kv_get(c->s->kv, q->argv[1], q->argl[1], &v, &vl);
+	if (rc && rc != -ENOENT)
+		kv_error(&c->out, rc);
+	else
+		resp_simple(&c->out, rc ? "none" : "string");
 }
 
 static void
@@ -100,6 +447,7 @@ c_del(struct conn *c, const struct resp_cmd *q)
 	for (int i = 1; i < q->argc; i++) {
 		int rc = kv_del(c->s->kv, q->argv[i], q->argl[i]);
 		if (rc == 0) {
+			touched(c->s, q->argv[i], q->argl[i]);
 			n++;
 		} else if (rc != -ENOENT) {
 			kv_error(&c->out, rc);
@@ -134,6 +482,8 @@ incr_by(struct conn *c, const struct resp_cmd *q, long long by)
 		kv_error(&c->out, rc);
 	else
 		resp_int(&c->out, out);
+	if (!rc)
+		touched(c->s, q->argv[1], q->argl[1]);
 }
 
 static void
@@ -160,10 +510,12 @@ c_append(struct conn *c, const struct resp_cmd *q)
 	size_t n;
 	int rc = kv_append(c->s->kv, q->argv[1], q->argl[1], q->argv[2],
 			   q->argl[2], &n);
-	if (rc)
+	if (rc) {
 		kv_error(&c->out, rc);
-	else
-		resp_int(&c->out, (long long)n);
+		return;
+	}
+	touched(c->s, q->argv[1], q->argl[1]);
+	resp_int(&c->out, (long long)n);
 }
 
 static void
@@ -171,8 +523,11 @@ c_strlen(struct conn *c, const struct resp_cmd *q)
 {
 	const void *v;
 	size_t vl = 0;
-	kv_get(c->s->kv, q->argv[1], q->argl[1], &v, &vl);
-	resp_int(&c->out, (long long)vl);
+	int rc = kv_get(c->s->kv, q->argv[1], q->argl[1], &v, &vl);
+	if (rc && rc != -ENOENT)
+		kv_error(&c->out, rc);
+	else
+		resp_int(&c->out, (long long)vl);
 }
 
 static void
@@ -182,21 +537,39 @@ c_mget(struct conn *c, const struct resp_cmd *q)
 	for (int i = 1; i < q->argc; i++) {
 		const void *v;
 		size_t vl;
-		if (kv_get(c->s->kv, q->argv[i], q->argl[i], &v, &vl) == 0)
+		int rc = kv_get(c->s->kv, q->argv[i], q->argl[i], &v, &vl);
+		if (rc == 0)
 			resp_bulk(&c->out, v, vl);
-		else
+		else if (rc == -ENOENT)
 			resp_null(&c->out);
+		else /* a damaged entry: an error in its place */
+			kv_error(&c->out, rc);
 	}
 }
 
-/* MSET is atomic: one transaction for all pairs. */
+/* MSET is atomic: one transaction for all pairs; MSETNX sets them only
+ * if none exists. */
 static void
 c_mset(struct conn *c, const struct resp_cmd *q)
 {
+	int nx = argis(q, 0, "MSETNX");
 	if (q->argc % 2 == 0) {
-		wrong_args(&c->out, "mset");
+		wrong_args(&c->out, nx ? "msetnx" : "mset");
 		return;
 	}
+	if (nx)
+		for (int i = 1; i < q->argc; i += 2) {
+			const void *v;
+			size_t vl;
+			int rc = kv_get(c->s->kv, q->argv[i], q->argl[i], &v, &vl);
+			if (rc != -ENOENT) {
+				if (rc)
+					kv_error(&c->out, rc);
+				else
+					resp_int(&c->out, 0);
+				return;
+			}
+		}
 	nvh_pool *pool = kv_pool(c->s->kv);
 	nvh_tx *tx = nvh_tx_begin(pool);
 	int rc = tx ? 0 : -errno;
@@ -215,7 +588,12 @@ c_mset(struct conn *c, const struct resp_cmd *q)
 		resp_error(&c->out, "ERR %s", nvh_errormsg());
 		return;
 	}
-	resp_simple(&c->out, "OK");
+	for (int i = 1; i < q->argc; i += 2)
+		touched(c->s, q->argv[i], q->argl[i]);
+	if (nx)
+		resp_int(&c->out, 1);
+	else
+		resp_simple(&c->out, "OK");
 }
 
 static void
@@ -328,6 +706,14 @@ c_flushall(struct conn *c, const struct resp_cmd *q)
 		resp_error(&c->out, "ERR syntax error");
 		return;
 	}
+	/* the watched keys that exist are changed by the flush */
+	for (struct conn *w = c->s->conns; w; w = w->next)
+		for (struct watch *k = w->watches; k; k = k->next) {
+			const void *v;
+			size_t vl;
+			if (kv_get(c->s->kv, k->k, k->kl, &v, &vl) != -ENOENT)
+				w->watch_dirty = 1;
+		}
 	int rc = kv_flush(c->s->kv);
 	if (rc)
 		kv_error(&c->out, rc);
@@ -335,6 +721,267 @@ c_flushall(struct conn *c, const struct resp_cmd *q)
 		resp_simple(&c->out, "OK");
 }
 
+
+/* ---- MULTI / EXEC / DISCARD / WATCH ----
+ *
+ * MULTI queues copies of the commands that follow (each answered QUEUED;
+ * one refused while queueing fails the EXEC with EXECABORT, as in Redis).
+ * EXEC runs them in one nvheap transaction: atomic and durable together
+ * (it nests in the loop pass's group commit like any write).  If the group
+ * commit fails and the pass is re-run command by command (server.c), an
+ * EXEC runs again from the copy kept in c->execs, in its own transaction;
+ * the copies are dropped when the pass ends (keys_batch_done).
+ */
+
+struct execq {
+	struct execq *next;
+	struct qcmd *cmds;
+};
+
+static struct qcmd *
+copy_cmd(struct conn *c, const struct resp_cmd *q)
+{
+	size_t bytes = 0;
+	for (int i = 0; i < q->argc; i++)
+		bytes += q->argl[i];
+	struct qcmd *m = malloc(sizeof(*m) + (size_t)q->argc *
+				(sizeof(char *) + sizeof(size_t)) + bytes);
+	if (!m)
+		return NULL;
+	m->c = c;
+	m->next = NULL;
+	m->argc = q->argc;
+	m->argv = (const char **)(m + 1);
+	m->argl = (size_t *)(m->argv + q->argc);
+	char *p = (char *)(m->argl + q->argc);
+	for (int i = 0; i < q->argc; i++) {
+		memcpy(p, q->argv[i], q->argl[i]);
+		m->argv[i] = p;
+		m->argl[i] = q->argl[i];
+		p += q->argl[i];
+	}
+	return m;
+}
+
+static void
+free_cmds(struct qcmd *m)
+{
+	while (m) {
+		struct qcmd *n = m->next;
+		free(m);
+		m = n;
+	}
+}
+
+void
+keys_queue(struct conn *c, const struct resp_cmd *q,
+	   const struct command *cmd)
+{
+	if (cmd->flags & CMD_REFUSE_MULTI) {
+		resp_error(&c->out, "ERR Command not allowed inside a "
+			   "transaction");
+		c->multi_error = 1;
+		return;
+	}
+	struct qcmd *m = copy_cmd(c, q);
+	if (!m) {
+		resp_error(&c->out, "ERR out of memory");
+		c->multi_error = 1;
+		return;
+	}
+	*c->mqtail = m;
+	c->mqtail = &m->next;
+	c->mq_n++;
+	resp_simple(&c->out, "QUEUED");
+}
+
+void
+keys_batch_done(struct conn *c)
+{
+	while (c->execs) {
+		struct execq *e = c->execs;
+		c->execs = e->next;
+		free_cmds(e->cmds);
+		free(e);
+	}
+	c->exec_next = NULL;
+}
+
+static void
+c_multi(struct conn *c, const struct resp_cmd *q)
+{
+	(void)q;
+	if (c->multi) {
+		resp_error(&c->out, "ERR MULTI calls can not be nested");
+		return;
+	}
+	c->multi = 1;
+	resp_simple(&c->out, "OK");
+}
+
+static void
+c_discard(struct conn *c, const struct resp_cmd *q)
+{
+	(void)q;
+	if (!c->multi) {
+		resp_error(&c->out, "ERR DISCARD without MULTI");
+		return;
+	}
+	conn_discard_multi(c);
+	unwatch_all(c);
+	resp_simple(&c->out, "OK");
+}
+
+static void
+c_exec(struct conn *c, const struct resp_cmd *q)
+{
+	(void)q;
+	struct server *s = c->s;
+	struct qcmd *cmds;
+	if (s->rerun) {
+		/* the pass is re-run: this EXEC's commands, kept */
+		struct execq *e = c->exec_next;
+		if (!e) {
+			resp_error(&c->out, "ERR EXEC without MULTI");
+			return;
+		}
+		c->exec_next = e->next;
+		cmds = e->cmds;
+	} else {
+		if (!c->multi) {
+			resp_error(&c->out, "ERR EXEC without MULTI");
+			return;
+		}
+		if (c->multi_error) {
+			resp_error(&c->out, "EXECABORT Transaction discarded "
+				   "because of previous errors.");
+			conn_discard_multi(c);
+			unwatch_all(c);
+			return;
+		}
+		int dirty = c->watch_dirty;
+		unwatch_all(c);
+		if (dirty) {
+			conn_discard_multi(c);
+			resp_array(&c->out, -1);
+			return;
+		}
+		struct execq *e = calloc(1, sizeof(*e));
+		if (!e) {
+			conn_discard_multi(c);
+			resp_error(&c->out, "ERR out of memory");
+			return;
+		}
+		e->cmds = c->mq;
+		c->mq = NULL;
+		conn_discard_multi(c);
+		struct execq **t = &c->execs;
+		while (*t)
+			t = &(*t)->next;
+		*t = e;
+		c->exec_next = NULL;
+		cmds = e->cmds;
+	}
+	long long n = 0;
+	for (struct qcmd *m = cmds; m; m = m->next)
+		n++;
+	size_t mark = c->out.len;
+	nvh_tx *tx = nvh_tx_begin(kv_pool(s->kv));
+	if (!tx) {
+		resp_error(&c->out, "ERR %s", nvh_errormsg());
+		return;
+	}
+	resp_array(&c->out, n);
+	for (struct qcmd *m = cmds; m; m = m->next) {
+		struct resp_cmd one = {.argc = m->argc, .argv = m->argv,
+				       .argl = m->argl};
+		server_execute(c, &one);
+	}
+	if (nvh_tx_commit(tx)) {
+		/* rolled back whole: say so instead of the replies */
+		c->out.len = mark < c->out.len ? mark : c->out.len;
+		resp_error(&c->out, "EXECABORT Transaction rolled back: %s",
+			   nvh_errormsg());
+	}
+}
+
+static void
+c_watch(struct conn *c, const struct resp_cmd *q)
+{
+	if (c->multi) {
+		resp_error(&c->out, "ERR WATCH inside MULTI is not allowed");
+		return;
+	}
+	for (int i = 1; i < q->argc; i++) {
+		struct watch *w;
+		for (w = c->watches; w; w = w->next)
+			if (w->kl == q->argl[i] &&
+			    !memcmp(w->k, q->argv[i], w->kl))
+				break;
+		if (w)
+			continue;
+		w = malloc(sizeof(*w) + q->argl[i]);
+		if (!w) {
+			resp_error(&c->out, "ERR out of memory");
+			return;
+		}
+		w->kl = q->argl[i];
+		memcpy(w->k, q->argv[i], w->kl);
+		w->next = c->watches;
+		c->watches = w;
+	}
+	resp_simple(&c->out, "OK");
+}
+
+static void
+c_unwatch(struct conn *c, const struct resp_cmd *q)
+{
+	(void)q;
+	unwatch_all(c);
+	resp_simple(&c->out, "OK");
+}
+
+void
+keys_conn_free(struct conn *c)
+{
+	unwatch_all(c);
+	keys_batch_done(c);
+}
+
+/* ---- active expiry ----
+ *
+ * Every 100 ms, a step of kv_expire_step looks at a bounded number of
+ * keys (EXPIRE_BUDGET) from where the last step stopped and deletes the
+ * expired ones in one transaction; reads already treat them as absent.
+ */
+#define EXPIRE_BUDGET 2000
+
+static void
+expire_cron(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct server *s = arg;
+	uint64_t n = 0;
+	s->expire_cursor = kv_expire_step(s->kv, s->expire_cursor,
+					  EXPIRE_BUDGET, &n);
+	s->expired_keys += n;
+}
+
+int
+keys_init(struct server *s)
+{
+	struct timeval tv = {0, 100000};
+	s->expire_ev = event_new(s->base, -1, EV_PERSIST, expire_cron, s);
+	return s->expire_ev && !event_add(s->expire_ev, &tv) ? 0 : -1;
+}
+
+void
+keys_fini(struct server *s)
+{
+	if (s->expire_ev)
+		event_free(s->expire_ev);
+	s->expire_ev = NULL;
+}
 
 const struct command cmd_keys_table[] = {
 	{"GET", c_get, 2, CMD_READ, 1, 1, 1},
@@ -355,5 +1002,27 @@ const struct command cmd_keys_table[] = {
 	{"KEYS", c_keys, 2, CMD_READ, 0, 0, 0},
 	{"FLUSHALL", c_flushall, -1, CMD_WRITE, 0, 0, 0},
 	{"FLUSHDB", c_flushall, -1, CMD_WRITE, 0, 0, 0},
+	{"SETNX", c_setnx, 3, CMD_WRITE, 1, 1, 1},
+	{"SETEX", c_setex, 4, CMD_WRITE, 1, 1, 1},
+	{"PSETEX", c_setex, 4, CMD_WRITE, 1, 1, 1},
+	{"GETSET", c_getset, 3, CMD_WRITE, 1, 1, 1},
+	{"GETDEL", c_getdel, 2, CMD_WRITE, 1, 1, 1},
+	{"GETEX", c_getex, -2, CMD_WRITE, 1, 1, 1},
+	{"MSETNX", c_mset, -3, CMD_WRITE, 1, -1, 2},
+	{"EXPIRE", c_expire, -3, CMD_WRITE, 1, 1, 1},
+	{"PEXPIRE", c_expire, -3, CMD_WRITE, 1, 1, 1},
+	{"EXPIREAT", c_expire, -3, CMD_WRITE, 1, 1, 1},
+	{"PEXPIREAT", c_expire, -3, CMD_WRITE, 1, 1, 1},
+	{"TTL", c_ttl, 2, CMD_READ, 1, 1, 1},
+	{"PTTL", c_ttl, 2, CMD_READ, 1, 1, 1},
+	{"EXPIRETIME", c_ttl, 2, CMD_READ, 1, 1, 1},
+	{"PEXPIRETIME", c_ttl, 2, CMD_READ, 1, 1, 1},
+	{"PERSIST", c_persist, 2, CMD_WRITE, 1, 1, 1},
+	{"TYPE", c_type, 2, CMD_READ, 1, 1, 1},
+	{"MULTI", c_multi, 1, CMD_NOMULTI, 0, 0, 0},
+	{"EXEC", c_exec, 1, CMD_WRITE | CMD_NOMULTI, 0, 0, 0},
+	{"DISCARD", c_discard, 1, CMD_NOMULTI, 0, 0, 0},
+	{"WATCH", c_watch, -2, CMD_NOMULTI, 1, -1, 1},
+	{"UNWATCH", c_unwatch, 1, 0, 0, 0, 0},
 	{NULL, NULL, 0, 0, 0, 0, 0},
 };

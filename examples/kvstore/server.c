@@ -95,6 +95,8 @@ server_execute(struct conn *c, const struct resp_cmd *q)
 				*p = '?';
 		resp_error(&c->out, "ERR unknown command '%s', with args "
 			   "beginning with: %s", name, args);
+		if (c->multi) /* the EXEC will be refused */
+			c->multi_error = 1;
 		return;
 	}
 	int write = (cmd->flags & CMD_WRITE) != 0;
@@ -112,8 +114,19 @@ server_execute(struct conn *c, const struct resp_cmd *q)
 			lower[i] = (char)(cmd->name[i] | 0x20);
 		lower[i] = 0;
 		wrong_args(&c->out, lower);
+		if (c->multi)
+			c->multi_error = 1;
 		return;
 	}
+	if (c->multi && !(cmd->flags & CMD_NOMULTI)) {
+		keys_queue(c, q, cmd); /* MULTI: run at EXEC */
+		return;
+	}
+	size_t ln = strlen(cmd->name);
+	ln = ln < sizeof(c->lastcmd) - 1 ? ln : sizeof(c->lastcmd) - 1;
+	for (size_t i = 0; i < ln; i++)
+		c->lastcmd[i] = (char)(cmd->name[i] | 0x20);
+	c->lastcmd[ln] = 0;
 	cmd->fn(c, q);
 }
 
@@ -159,6 +172,7 @@ conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	conn_discard_multi(c);
+	keys_conn_free(c);
 	free(c->name);
 	bufferevent_free(c->bev);
 	resp_cmd_free(&c->cmd);
@@ -311,9 +325,12 @@ on_commit(evutil_socket_t fd, short what, void *arg)
 		if (rc) {
 			/* rolled back whole: run each command alone */
 			s->batch_reruns++;
-			for (struct conn *c = s->dirty; c; c = c->next_dirty)
+			for (struct conn *c = s->dirty; c;
+			     c = c->next_dirty) {
 				c->out.len = c->mark < c->out.len ? c->mark
 								  : c->out.len;
+				c->exec_next = c->execs; /* EXECs re-run */
+			}
 			s->rerun = 1;
 			for (struct qcmd *m = s->q; m; m = m->next) {
 				struct resp_cmd q = {.argc = m->argc,
@@ -337,6 +354,7 @@ on_commit(evutil_socket_t fd, short what, void *arg)
 		struct conn *c = list;
 		list = c->next_dirty;
 		c->dirty = 0;
+		keys_batch_done(c); /* the pass is over: no re-run of it */
 		int again = c->more;
 		c->more = 0;
 		if (!flush_conn(c) && again) {
@@ -598,10 +616,16 @@ main(int argc, char **argv)
 	printf("nvkv-server: connect with: redis-cli -p %d%s\n", port,
 	       pass ? " -a <password>" : "");
 	fflush(stdout);
+	if (keys_init(&s)) {
+		fprintf(stderr, "nvkv-server: libevent setup failed\n");
+		kv_close(s.kv);
+		return 1;
+	}
 	event_base_dispatch(s.base);
 	/* a batch the loop did not reach: commit it (and answer) */
 	if (s.batch || s.dirty)
 		on_commit(-1, 0, &s);
+	keys_fini(&s);
 	event_free(s.commit_ev);
 	for (int i = 0; i < 2; i++)
 		event_free(sigs[i]);

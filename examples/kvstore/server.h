@@ -50,6 +50,8 @@ struct server {
 	uint64_t rejected_clients;
 	uint64_t batches, batch_writes, batch_reruns;
 	uint64_t expired_keys;
+	uint64_t expire_cursor;   /* active expiry: where the next step goes */
+	struct event *expire_ev;
 	int stopping;
 	/* group commit: the writes of one loop iteration share a transaction */
 	nvh_tx *batch;
@@ -89,6 +91,8 @@ struct conn {
 	/* WATCH: the keys and whether one changed since */
 	struct watch *watches;
 	int watch_dirty;
+	/* EXEC: the commands of this pass's EXECs, for a re-run */
+	struct execq *execs, *exec_next;
 };
 
 typedef void (*cmd_fn)(struct conn *c, const struct resp_cmd *q);
@@ -98,6 +102,7 @@ typedef void (*cmd_fn)(struct conn *c, const struct resp_cmd *q);
 #define CMD_NOAUTH 2   /* allowed before AUTH */
 #define CMD_NOMULTI 4  /* runs at once even inside MULTI (EXEC, ...) */
 #define CMD_READ 8
+#define CMD_REFUSE_MULTI 16 /* refused inside MULTI (SHUTDOWN) */
 
 struct command {
 	const char *name;   /* upper case */
@@ -117,6 +122,15 @@ const struct command *server_lookup(const struct resp_cmd *q);
 void server_execute(struct conn *c, const struct resp_cmd *q);
 uint64_t server_now_ms(void);
 void conn_discard_multi(struct conn *c);
+
+/* cmd_keys.c: MULTI queueing, the end of a pass, a connection's end,
+ * active expiry's timer */
+void keys_queue(struct conn *c, const struct resp_cmd *q,
+		const struct command *cmd);
+void keys_batch_done(struct conn *c);
+void keys_conn_free(struct conn *c);
+int keys_init(struct server *s);
+void keys_fini(struct server *s);
 /* visit every command of both tables */
 #define FOR_EACH_COMMAND(cmd)                                               \
 	for (const struct command *const *tab_ = (const struct command *const[]) \
