@@ -14,6 +14,7 @@
  * pointer, so most comparisons never touch the entry.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kv_int.h"
@@ -485,14 +486,195 @@ kv_bt_scan(struct kv *kv, const void *from, size_t fl, const void *to,
 	return rc == STOP ? 0 : rc;
 }
 
+/*
+ * SCAN's cursor.  A B-tree has no hash order to hide growth in, so the
+ * cursor names where the next step resumes in key order:
+ *
+ *	cursor = P << 8 | slot,  P = the resume key's first 7 bytes (BE)
+ *
+ * slot 0 (or 255, or any slot the table does not hold for P) is
+ * stateless: resume at the first key whose first 7 bytes are >= P, i.e.
+ * the first key >= P with its trailing zero bytes cut (the least key with
+ * that prefix: keys are zero-padded to form it).  Slots 1..254 name an
+ * entry of a DRAM table (kv->bt_cursors) that holds the exact key to
+ * resume at; it is needed only when the resume key shares its 7-byte
+ * prefix with the last key returned, where P alone would resume at or
+ * before keys this step already returned and could go round forever.
+ * A step returns the first `count` keys from there (never more, however
+ * many share a prefix) and encodes the key after them.  Cursor 0 is the
+ * start (P = 0 means the first key); 0 is returned only when no key
+ * follows, so a resume key whose P is 0 always takes a slot (or 255).
+ *
+ * Coverage: after each step, every key present since the scan's start
+ * and less than the resume key R has been returned: those before the
+ * step's start by induction, those from its start up to the last key
+ * returned by this step (present, so in the tree, so walked), and none
+ * lies between the last key and R (R was the next key in the tree).
+ * A stateless or fallen-back resume starts at R' <= R, which keeps this
+ * (duplicates, as SCAN allows), and the last step found no next key.
+ *
+ * Termination: a resume key from the table is the next key after this
+ * step's last one; a stateless one, used only when the 7-byte prefix
+ * changes, is past every key this step returned.  Either way each step
+ * returns `count` keys all greater than the keys of the step before, so
+ * a scan takes at most (keys ever present) / count + 1 steps, unless its
+ * slot is lost: the table holds the 254 latest resume keys (least
+ * recently assigned goes first), and a slot reassigned to a key with
+ * another 7-byte prefix, or a restart (an empty table), falls back to P:
+ * duplicates, never a miss.  What 8 slot bits cannot tell apart is a slot
+ * reassigned to another key with the same 7-byte prefix, 254 assignments
+ * later (a cursor left that long while other scans step through the same
+ * prefix): it resumes at that key, which may lie past keys it owed.
+ */
+#define BT_SLOTS 254                  /* slot 255: stateless, never 0 */
+
+struct kv_bt_cursors {
+	uint64_t tick;                /* assignments so far */
+	struct {
+		uint64_t used;        /* tick when assigned; 0: empty */
+		uint32_t off, len;    /* the key, in key[] */
+	} slot[BT_SLOTS + 1];
+	size_t end, cap;              /* key[] bytes used, allocated */
+	unsigned char key[];          /* one block: kv_close frees it */
+};
+
+static uint64_t
+prefix7(const void *k, size_t kl)
+{
+	return kv_prefix(k, kl) >> 8;
+}
+
+/* A copy of the table with the keys of every slot but `skip` packed and
+ * room for `need` more bytes; NULL if out of memory. */
+static struct kv_bt_cursors *
+cursors_repack(struct kv_bt_cursors *c, unsigned skip, size_t need)
+{
+	size_t live = 0;
+	for (unsigned s = 1; c && s <= BT_SLOTS; s++)
+		if (s != skip && c->slot[s].used)
+			live += c->slot[s].len;
+	size_t cap = 2 * (live + need) + 4096; /* amortizes the repacking */
+	struct kv_bt_cursors *n = malloc(sizeof(*n) + cap);
+	if (!n)
+		return NULL;
+	memset(n, 0, sizeof(*n));
+	n->cap = cap;
+	for (unsigned s = 1; c && s <= BT_SLOTS; s++) {
+		if (s == skip || !c->slot[s].used)
+			continue;
+		n->slot[s] = c->slot[s];
+		n->slot[s].off = (uint32_t)n->end;
+		memcpy(n->key + n->end, c->key + c->slot[s].off,
+		       c->slot[s].len);
+		n->end += c->slot[s].len;
+	}
+	n->tick = c ? c->tick : 0;
+	return n;
+}
+
+/* A slot that holds key k: one already holding it (two scans at the same
+ * place share it), else the least recently assigned; 0 if out of
+ * memory. */
+static unsigned
+cursor_slot(struct kv *kv, const void *k, size_t kl)
+{
+	struct kv_bt_cursors *c = kv->bt_cursors;
+	unsigned lru = 1;
+	for (unsigned s = 1; c && s <= BT_SLOTS; s++) {
+		if (c->slot[s].used && c->slot[s].len == kl &&
+		    !memcmp(c->key + c->slot[s].off, k, kl))
+			return s;
+		if (c->slot[s].used < c->slot[lru].used)
+			lru = s;
+	}
+	if (!c || c->cap - c->end < kl) {
+		struct kv_bt_cursors *n = cursors_repack(c, lru, kl);
+		if (!n)
+			return 0;
+		free(c);
+		kv->bt_cursors = c = n;
+	}
+	memcpy(c->key + c->end, k, kl);
+	c->slot[lru].off = (uint32_t)c->end;
+	c->slot[lru].len = (uint32_t)kl;
+	c->slot[lru].used = ++c->tick;
+	c->end += kl;
+	return lru;
+}
+
+struct step {
+	struct scan s;                /* visit_item's: fn, arg */
+	struct key from;              /* resume at the first key >= from */
+	size_t count, n;
+	int stopped;                  /* fn said stop */
+	uint64_t last;                /* prefix of the last key visited */
+	const struct btnode *next;    /* the key after them: next->item[ni] */
+	uint32_t ni;
+};
+
+/* In order from st->from, `count` keys, then note the next one. */
+static int
+step_walk(struct step *st, btnode_ptr p, int bounded)
+{
+	const struct btnode *x = N(st->s.kv, p);
+	uint32_t i = 0;
+	int eq;
+	if (bounded)
+		i = lower(st->s.kv, x, &st->from, &eq);
+	for (uint32_t j = i; j <= x->n; j++) {
+		if (!x->leaf && step_walk(st, x->kid[j], bounded && j == i))
+			return 1;
+		if (j == x->n)
+			break;
+		if (st->n >= st->count || st->stopped) {
+			st->next = x;
+			st->ni = j;
+			return 1;
+		}
+		/* counted whether shown or not (expired keys are not), so
+		 * a step's work is bounded too */
+		st->n++;
+		st->last = x->pfx[j];
+		if (visit_item(&st->s, x, j))
+			st->stopped = 1;
+	}
+	return 0;
+}
+
 uint64_t
 kv_bt_scan_step(struct kv *kv, uint64_t cursor, size_t count, kv_fn fn,
 		void *arg)
 {
-	struct scan s = {.kv = kv, .fn = fn, .arg = arg, .by_prefix = 1,
-			 .start = cursor, .count = count ? count : 1};
-	walk(&s, kv->root->tree, 1);
-	return s.next; /* 0: no key after the last one visited */
+	struct step st = {.s = {.kv = kv, .fn = fn, .arg = arg},
+			  .count = count ? count : 1};
+	uint64_t p = cursor >> 8;
+	unsigned slot = cursor & 0xff;
+	const struct kv_bt_cursors *c = kv->bt_cursors;
+	unsigned char b[7];
+	size_t bl = 0;
+	if (c && slot && slot <= BT_SLOTS && c->slot[slot].used &&
+	    prefix7(c->key + c->slot[slot].off, c->slot[slot].len) == p) {
+		st.from.p = c->key + c->slot[slot].off;
+		st.from.len = c->slot[slot].len;
+	} else {
+		for (unsigned i = 0; i < 7; i++)
+			if ((b[i] = (unsigned char)(p >> (48 - 8 * i))))
+				bl = i + 1;
+		st.from.p = b;
+		st.from.len = bl;
+	}
+	st.from.pfx = kv_prefix(st.from.p, st.from.len);
+	step_walk(&st, kv->root->tree, 1);
+	if (!st.next)
+		return 0;
+	uint64_t np = st.next->pfx[st.ni] >> 8;
+	if (np != st.last >> 8 && np)
+		return np << 8;
+	const struct kvent *e = kv_ent(kv, st.next->item[st.ni]);
+	unsigned s = e && e->klen <= KV_KEY_MAX
+		     ? cursor_slot(kv, e->data, e->klen) : 0;
+	/* no slot (out of memory): P alone, duplicates but never 0 */
+	return np << 8 | (s ? s : 255);
 }
 
 static void

@@ -285,17 +285,95 @@ kv_hash_scan(struct kv *kv, kv_fn fn, void *arg)
 	return 0;
 }
 
+/*
+ * SCAN's cursor is a position in bit-reversed hash order, as in Redis's
+ * dictScan, adapted to linear hashing.  Let w(b) be the number of low
+ * hash bits that address bucket b: B = log2(n0) + level, or B + 1 for a
+ * bucket already split this round.  The keys of bucket b are exactly those
+ * whose hash ends in the w bits of b, and reversed, those are the hashes
+ * in one interval of 2^(64 - w) values starting at rev(b) << (64 - w).
+ * So the buckets' intervals partition the 64-bit space at every moment,
+ * and a split cuts one interval in two halves (the old bucket keeps the
+ * lower one) without moving any other.
+ *
+ * A call visits the bucket whose interval holds the cursor c, returns its
+ * entries with rev(hash) >= c, and moves c to the end of the interval;
+ * then the next bucket, until it has `count` entries (or passed 10 *
+ * count empty buckets: the map never shrinks, so after mass deletes most
+ * buckets may be empty).  c wrapping past 2^64 to 0 is the end.
+ *
+ * Termination: each bucket visited moves c strictly up, by at least
+ * 2^(64 - 24) (16M buckets at most: w <= 24), and c never goes down, so a
+ * scan ends after at most 2^24 buckets whatever is inserted meanwhile.
+ * Since widths only grow (a map never shrinks; FLUSHALL makes a new one),
+ * each interval visited is a union of the intervals of the buckets at the
+ * scan's end, all disjoint: a scan visits at most as many buckets as the
+ * map has at its end, with or without concurrent inserts.
+ *
+ * Coverage: a key present for the whole scan has a fixed hash h; let
+ * r = rev(h).  c starts at 0 <= r and ends past it, and moves up one
+ * interval at a time, so exactly one visit has c <= r < end.  That visit's
+ * interval holds r, so its bucket, addressed with the map's width at that
+ * moment, is the key's bucket, which holds the key then; and r >= c, so it
+ * is returned.  Keys with r < c are left out because an earlier visit of
+ * this scan covered them, which is also what makes an arbitrary cursor
+ * safe: it is just a start in the middle.
+ */
+static uint64_t
+rev64(uint64_t x)
+{
+	x = (x >> 1 & 0x5555555555555555ull) | (x & 0x5555555555555555ull) << 1;
+	x = (x >> 2 & 0x3333333333333333ull) | (x & 0x3333333333333333ull) << 2;
+	x = (x >> 4 & 0x0f0f0f0f0f0f0f0full) | (x & 0x0f0f0f0f0f0f0f0full) << 4;
+	return __builtin_bswap64(x);
+}
+
+/* The hash bits that address the bucket of `hash` (as bucket_of does). */
+static unsigned
+width_of(const struct kvhash *h, uint64_t hash)
+{
+	unsigned w = (unsigned)__builtin_ctzll(h->n0) + (unsigned)h->level;
+	return w + ((hash & ((h->n0 << h->level) - 1)) < h->split);
+}
+
+/* visit()'s callback for a step: only keys at or past the cursor.  The
+ * hash is recomputed from the key, so this needs nothing but what visit()
+ * shows (it decides which entries can be shown). */
+struct scan_from {
+	struct kv *kv;
+	uint64_t from;
+	kv_fn fn;
+	void *arg;
+};
+
+static int
+scan_from_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct scan_from *f = arg;
+	if (rev64(kv_hash_of(f->kv, k, kl)) < f->from)
+		return 0;
+	return f->fn(f->arg, k, kl, v, vl);
+}
+
 uint64_t
 kv_hash_scan_step(struct kv *kv, uint64_t cursor, size_t count, kv_fn fn,
 		  void *arg)
 {
 	struct kvhash *h = hmap(kv);
-	size_t n = 0;
-	uint64_t b = cursor;
-	while (b < nbuckets(h) && n < count)
-		if (visit(kv, h, b++, fn, arg, &n))
+	struct scan_from f = {.kv = kv, .fn = fn, .arg = arg};
+	size_t n = 0, empty = 0, max_empty = count ? 10 * count : 10;
+	uint64_t c = cursor;
+	do {
+		uint64_t hash = rev64(c);
+		unsigned w = width_of(h, hash);
+		size_t before = n;
+		f.from = c;
+		int rc = visit(kv, h, bucket_of(h, hash), scan_from_cb, &f, &n);
+		c = (c | (~0ull >> w)) + 1; /* the interval's end; w < 64 */
+		if (rc || (n == before && ++empty >= max_empty))
 			break;
-	return b < nbuckets(h) ? b : 0;
+	} while (c && n < count);
+	return c;
 }
 
 void

@@ -271,6 +271,7 @@ kv_close(struct kv *kv)
 		return 0;
 	int rc = nvh_close(kv->pool);
 	free(kv->path);
+	free(kv->bt_cursors);
 	free(kv);
 	return rc;
 }

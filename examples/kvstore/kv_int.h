@@ -120,6 +120,8 @@ struct kv {
 	int scan_expired;              /* kv_expire_step's scan */
 	void (*check_fn)(void *arg, uint64_t off, const char *what);
 	void *check_arg;               /* kv_check's */
+	/* btree.c: SCAN's exact resume keys (DRAM, one block), or NULL */
+	struct kv_bt_cursors *bt_cursors;
 };
 
 /* kv.c: a new entry (in tx) for key k and value v (v2 appended if any). */

@@ -408,6 +408,244 @@ cursors(void **state)
 	cursor_scan(KV_BTREE, "bcur.kv");
 }
 
+/* ---- SCAN under heavy change, shared prefixes, arbitrary cursors ---- */
+
+struct scan_stat {
+	const struct ref *r;     /* the keys that must be returned */
+	unsigned char *hit;
+	size_t step, max_step;   /* keys returned by this step, the most */
+	size_t dups, total;
+	int calls;
+};
+
+static int
+stat_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct scan_stat *st = arg;
+	int eq;
+	(void)v, (void)vl;
+	size_t i = ref_lower(st->r, k, kl, &eq);
+	if (eq) {
+		st->dups += st->hit[i];
+		st->hit[i] = 1;
+	}
+	st->step++;
+	st->total++;
+	return 0;
+}
+
+static uint64_t
+stat_step(struct kv *kv, uint64_t cur, size_t count, struct scan_stat *st)
+{
+	st->step = 0;
+	cur = kv_scan_step(kv, cur, count, stat_cb, st);
+	if (st->step > st->max_step)
+		st->max_step = st->step;
+	st->calls++;
+	return cur;
+}
+
+static void
+assert_all_hit(const struct scan_stat *st, const char *what)
+{
+	for (size_t i = 0; i < st->r->n; i++)
+		if (!st->hit[i])
+			fail_msg("%s: key %.*s never returned", what,
+				 (int)st->r->p[i].kl, st->r->p[i].k);
+}
+
+/* 20,000 keys, a SCAN COUNT 10 while 100,000 more are inserted (100 a
+ * call), and optionally the new ones deleted again (50 a call, oldest
+ * first) as it goes: it must end within a bound (the old bucket-order
+ * cursor of the hash map never did: the table grew faster than the scan
+ * went) and return every original key.  New key j sorts right after a
+ * pseudo-random original, so in the B-tree they land ahead of the cursor
+ * as well as behind it. */
+static int
+new_key(char *k, size_t size, int j, int n0, int added)
+{
+	int at = (int)((j * 7919u) % (unsigned)added) % n0;
+	return snprintf(k, size, "key:%08d.%d", at, j);
+}
+
+static void
+scan_under_inserts(enum kv_index index, const char *name, int deletes)
+{
+	struct kv *kv = fresh(name, index, 128 * MIB);
+	struct ref r = {0};
+	char k[32];
+	const int n0 = 20000, added = 100000, per_call = 100;
+	for (int i = 0; i < n0; i++) {
+		int kl = snprintf(k, sizeof(k), "key:%08d", (i * 7919) % n0);
+		assert_int_equal(kv_put(kv, k, (size_t)kl, "v", 1), 0);
+		ref_put(&r, k, (size_t)kl, "v", 1);
+	}
+	struct scan_stat st = {.r = &r, .hit = calloc(r.n + 1, 1)};
+	const int bound = 4 * (n0 + added) / 10;
+	int ins = 0, del = 0;
+	uint64_t cur = 0;
+	do {
+		cur = stat_step(kv, cur, 10, &st);
+		for (int j = 0; j < per_call && ins < added; j++, ins++) {
+			int kl = new_key(k, sizeof(k), ins, n0, added);
+			assert_int_equal(kv_put(kv, k, (size_t)kl, "w", 1), 0);
+		}
+		for (int j = 0; deletes && j < per_call / 2 && del < ins;
+		     j++, del++) {
+			int kl = new_key(k, sizeof(k), del, n0, added);
+			assert_int_equal(kv_del(kv, k, (size_t)kl), 0);
+		}
+	} while (cur != 0 && st.calls < bound);
+	print_message("%s scan, COUNT 10, %d inserted, %d deleted: %d calls "
+		      "(bound %d), %zu keys returned\n",
+		      index == KV_HASH ? "hash" : "btree", ins, del, st.calls,
+		      bound, st.total);
+	assert_int_equal(cur, 0);
+	assert_true(st.calls < bound);
+	assert_all_hit(&st, name);
+	if (index == KV_BTREE)
+		assert_true(st.max_step <= 10);
+	free(st.hit);
+	assert_nvh_ok(kv_close(kv));
+	ref_free(&r);
+}
+
+static void
+scan_heavy_inserts(void **state)
+{
+	(void)state;
+	scan_under_inserts(KV_HASH, "hins.kv", 0);
+	scan_under_inserts(KV_HASH, "hinsdel.kv", 1);
+	scan_under_inserts(KV_BTREE, "bins.kv", 0);
+	scan_under_inserts(KV_BTREE, "binsdel.kv", 1);
+}
+
+/* Keys that share 8 bytes (so also 7): 5,000 "pppppppp..." and 2,000
+ * starting with 8 NUL bytes (a resume key whose 7-byte prefix is 0 must
+ * not encode as cursor 0), and short keys around them.  Every step
+ * returns at most COUNT keys; with nothing changing, each key exactly
+ * once; with changes in the same prefix, and across a reopen (where the
+ * DRAM slots are gone), every original key at least once. */
+static void
+put_key(struct kv *kv, struct ref *r, const void *k, size_t kl)
+{
+	assert_int_equal(kv_put(kv, k, kl, "v", 1), 0);
+	if (r)
+		ref_put(r, k, kl, "v", 1);
+}
+
+static size_t
+shared_key(unsigned char *k, int group, int i)
+{
+	memcpy(k, group ? "pppppppp" : "\0\0\0\0\0\0\0\0", 8);
+	return 8 + (size_t)sprintf((char *)k + 8, "%06d", i);
+}
+
+static void
+scan_shared_prefix(void **state)
+{
+	(void)state;
+	struct kv *kv = fresh("bshare.kv", KV_BTREE, 64 * MIB);
+	struct ref r = {0};
+	unsigned char k[32];
+	for (int i = 0; i < 5000; i++)
+		put_key(kv, &r, k, shared_key(k, 1, i * 2));
+	for (int i = 0; i < 2000; i++)
+		put_key(kv, &r, k, shared_key(k, 0, i * 2));
+	const char *shorts[] = {"", "\0", "\0\0\0\0\0\0\0", "p", "ppppppp",
+				"pppppppo\xff", "pppppppq"};
+	const size_t shortl[] = {0, 1, 7, 1, 7, 9, 8};
+	for (size_t i = 0; i < sizeof(shortl) / sizeof(*shortl); i++)
+		put_key(kv, &r, shorts[i], shortl[i]);
+	const size_t counts[] = {1, 10, 31, 1000};
+	for (size_t c = 0; c < sizeof(counts) / sizeof(*counts); c++) {
+		struct scan_stat st = {.r = &r, .hit = calloc(r.n + 1, 1)};
+		uint64_t cur = 0;
+		do
+			cur = stat_step(kv, cur, counts[c], &st);
+		while (cur && st.calls < 100000);
+		assert_int_equal(cur, 0);
+		assert_true(st.max_step <= counts[c]);
+		assert_int_equal(st.dups, 0);
+		assert_int_equal(st.calls,
+				 (int)((r.n + counts[c] - 1) / counts[c]));
+		assert_all_hit(&st, "shared prefix");
+		free(st.hit);
+	}
+	/* inserts and deletes in the same prefix while scanning, then a
+	 * reopen midway: the cursor falls back to its 7-byte prefix */
+	for (int pass = 0; pass < 2; pass++) {
+		struct scan_stat st = {.r = &r, .hit = calloc(r.n + 1, 1)};
+		uint64_t cur = 0;
+		int extra = 0;
+		do {
+			cur = stat_step(kv, cur, 10, &st);
+			for (int j = 0; j < 5; j++, extra++)
+				put_key(kv, NULL, k,
+					shared_key(k, extra & 1, extra | 1));
+			if (extra > 10) /* an odd key of 10 calls ago */
+				assert_int_equal(kv_del(kv, k, shared_key(k,
+					(extra - 11) & 1, (extra - 11) | 1)),
+					0);
+			if (pass && st.calls == 300) {
+				assert_nvh_ok(kv_close(kv));
+				struct kv_opts o = {.index = KV_ANY};
+				kv = kv_open(nvt_path("bshare.kv"), &o);
+				assert_non_null(kv);
+			}
+		} while (cur && st.calls < 100000);
+		print_message("shared prefix, COUNT 10, with changes%s: %d "
+			      "calls for %zu keys, %zu duplicates\n",
+			      pass ? " and a reopen" : "", st.calls, r.n,
+			      st.dups);
+		assert_int_equal(cur, 0);
+		assert_true(st.max_step <= 10);
+		assert_true(st.calls < 2 * (int)(r.n + extra) / 10);
+		assert_all_hit(&st, "shared prefix with changes");
+		free(st.hit);
+	}
+	assert_nvh_ok(kv_close(kv));
+	ref_free(&r);
+}
+
+/* Any 64-bit cursor is a valid start: no crash, and the scan ends. */
+static void
+scan_arbitrary_cursors(void **state)
+{
+	(void)state;
+	for (int idx = KV_HASH; idx <= KV_BTREE; idx++) {
+		struct kv *kv = fresh(idx == KV_HASH ? "harb.kv" : "barb.kv",
+				      (enum kv_index)idx, 64 * MIB);
+		struct ref r = {0};
+		unsigned char k[32];
+		for (int i = 0; i < 3000; i++)
+			put_key(kv, &r, k, shared_key(k, i & 1, i));
+		struct kv_stats ks;
+		assert_nvh_ok(kv_stats(kv, &ks));
+		srand(77);
+		for (int t = 0; t < 300; t++) {
+			uint64_t cur = 0;
+			for (int b = 0; b < 4; b++)
+				cur = cur << 16 | (uint64_t)(rand() & 0xffff);
+			if (t < 4) /* the edges */
+				cur = (uint64_t[]){~0ull, 1, 255, 256}[t];
+			struct scan_stat st = {.r = &r,
+					       .hit = calloc(r.n + 1, 1)};
+			do
+				cur = stat_step(kv, cur, 10, &st);
+			while (cur && st.calls < 10000);
+			assert_int_equal(cur, 0);
+			/* hash: one bucket at least a call, each bucket at
+			 * most once; B-tree: 10 keys a call */
+			assert_true(st.calls <= (idx == KV_HASH
+				    ? (int)ks.buckets : (int)r.n / 10 + 1));
+			free(st.hit);
+		}
+		assert_nvh_ok(kv_close(kv));
+		ref_free(&r);
+	}
+}
+
 /* Limits, a full pool, INCRBY, conditional puts, flush. */
 static void
 limits_and_errors(void **state)
@@ -795,6 +1033,9 @@ main(void)
 		cmocka_unit_test(hash_growth),
 		cmocka_unit_test(btree_growth),
 		cmocka_unit_test(cursors),
+		cmocka_unit_test(scan_heavy_inserts),
+		cmocka_unit_test(scan_shared_prefix),
+		cmocka_unit_test(scan_arbitrary_cursors),
 		cmocka_unit_test(limits_and_errors),
 		cmocka_unit_test(load_stops_at_bad_line),
 		cmocka_unit_test(killed_store_read_only),
