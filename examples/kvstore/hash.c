@@ -97,7 +97,10 @@ kv_hash_find(struct kv *kv, uint64_t hash, const void *k, size_t kl)
 		struct kvent *p = kv_ent(kv, e);
 		if (!p) /* not an entry: the chain ends here */
 			break;
-		if (kv_ent_is(p, hash, k, kl))
+		/* a damaged entry with the key's hash may be the key's: the
+		 * caller reports it rather than saying "no such key" */
+		if (kv_ent_is(p, hash, k, kl) ||
+		    (p->hash == hash && !kv_ent_sane(p)))
 			return e;
 		e = p->next;
 	}

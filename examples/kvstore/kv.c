@@ -215,13 +215,16 @@ expired(struct kv *kv, const struct kvent *p)
 int
 kv_damaged(struct kv *kv, kvent_ptr e, const char *what)
 {
+	/* an oid carries the pool's tag in its top 16 bits: the file
+	 * offset is the rest */
+	uint64_t off = e.oid.off & ((1ull << 48) - 1);
 	kv->damaged++;
-	kv->bad_off = e.oid.off;
+	kv->bad_off = off;
 	if (kv->check_fn)
-		kv->check_fn(kv->check_arg, e.oid.off, what);
+		kv->check_fn(kv->check_arg, off, what);
 	return kv_err(EIO, "%s: the entry at pool offset 0x%" PRIx64 " is "
 		      "damaged (%s) and is not used; `nvkv %s check` lists "
-		      "the damaged entries", kv->path, e.oid.off, what,
+		      "the damaged entries", kv->path, off, what,
 		      kv->path);
 }
 
@@ -249,8 +252,8 @@ int
 kv_visit(struct kv *kv, kvent_ptr e, kv_fn fn, void *arg)
 {
 	const struct kvent *p = kv_ent(kv, e);
-	const char *w = !p ? "not an entry"
-		      : kv->check_fn ? value_damage(p) : key_damage(p);
+	/* the value is checked too: scans hand it out (dump) */
+	const char *w = !p ? "not an entry" : value_damage(p);
 	if (w) {
 		kv_damaged(kv, e, w);
 		return 0;
@@ -583,6 +586,12 @@ check_none(void *arg, const void *k, size_t kl, const void *v, size_t vl)
 {
 	(void)arg, (void)k, (void)kl, (void)v, (void)vl;
 	return 0;
+}
+
+uint64_t
+kv_damaged_count(struct kv *kv)
+{
+	return kv->damaged;
 }
 
 long long

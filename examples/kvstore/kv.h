@@ -88,6 +88,8 @@ uint64_t kv_expire_step(struct kv *kv, uint64_t cursor, size_t budget,
 /* Now, in Unix ms (kv_set_time's value if set: tests). */
 int64_t kv_now(struct kv *kv);
 void kv_set_time(struct kv *kv, int64_t ms);
+/* Damaged entries met since kv_open (scans skip them). */
+uint64_t kv_damaged_count(struct kv *kv);
 /* Verify every entry's checksums; call fn for each damaged one (its pool
  * offset and what is wrong); returns the number damaged (< 0: error). */
 long long kv_check(struct kv *kv, void (*fn)(void *arg, uint64_t off,

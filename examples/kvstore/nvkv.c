@@ -29,6 +29,13 @@
 #include "kv.h"
 
 static void
+print_damage(void *arg, uint64_t off, const char *what)
+{
+	printf("%s: damaged entry at pool offset 0x%" PRIx64 ": %s\n",
+	       (const char *)arg, off, what);
+}
+
+static void
 usage(FILE *f)
 {
 	fprintf(f,
@@ -42,6 +49,8 @@ usage(FILE *f)
 		"  load FILE          bulk load KEY<tab>VALUE lines (- = stdin); at\n"
 		"                     a bad line it stops; the lines before it stay\n"
 		"  stats              index, keys, pool space\n"
+		"  check              verify every entry's checksums; list the\n"
+		"                     damaged ones (exit 1 if any)\n"
 		"The pool is created on first use: --index (default hash) and\n"
 		"--size (default 256M; K, M, G suffixes) apply then.\n"
 		"--read-only opens the pool without changing the file (get, scan,\n"
@@ -423,7 +432,8 @@ main(int argc, char **argv)
 		const char *name;
 		int min, max;
 	} cmds[] = {{"put", 2, 2}, {"get", 1, 1}, {"del", 1, 1}, {"scan", 0, 2},
-		    {"dump", 0, 0}, {"load", 1, 1}, {"stats", 0, 0}};
+		    {"dump", 0, 0}, {"load", 1, 1}, {"stats", 0, 0},
+		    {"check", 0, 0}};
 	size_t ci = 0;
 	while (ci < sizeof(cmds) / sizeof(cmds[0]) && strcmp(cmds[ci].name, cmd))
 		ci++;
@@ -471,8 +481,24 @@ main(int argc, char **argv)
 		int r = kv_scan(kv, na > 0 ? a[0] : NULL, na > 0 ? strlen(a[0]) : 0,
 				na > 1 ? a[1] : NULL, na > 1 ? strlen(a[1]) : 0,
 				print_pair, stdout);
-		if (r)
+		if (r) {
 			rc = die(cmd);
+		} else if (kv_damaged_count(kv)) {
+			/* never shown as data; say so and fail */
+			fprintf(stderr, "nvkv: %s: %" PRIu64 " damaged entries "
+				"skipped; `nvkv %s check` lists them\n", cmd,
+				kv_damaged_count(kv), path);
+			rc = 1;
+		}
+	} else if (!strcmp(cmd, "check")) {
+		long long n = kv_check(kv, print_damage, (void *)path);
+		if (n < 0) {
+			rc = die("check");
+		} else {
+			printf("%s: %" PRIu64 " keys, %lld damaged entries\n",
+			       path, kv_count(kv), n);
+			rc = n > 0;
+		}
 	} else if (!strcmp(cmd, "load")) {
 		rc = load(kv, a[0]);
 	} else {
