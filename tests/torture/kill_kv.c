@@ -11,6 +11,11 @@
  *   kill_kv [--kills N] [--seed S] [--workload NAME] [--dir DIR]
  *        [--soak SECONDS]
  *
+ * Expiry times are in the model too: writes that set one (far in the
+ * future, so none passes during the run), set it in place, remove it, or
+ * set one already passed (a delete); INCRBY and APPEND keep it.  After a
+ * kill every key must have its time exactly.
+ *
  * Workloads: kill-hash (a hash map started at 4 buckets, so it splits all
  * along) and kill-btree.  Each prints `torture kill-<name>: <N> kills,
  * <F> failures`; the exit status is non-zero if any failed.
@@ -50,7 +55,10 @@ struct val {
 
 struct model {
 	struct val v[NKEYS + NNUM];
+	int64_t exp[NKEYS + NNUM];   /* expiry time, 0 = none */
 };
+
+#define FUT 4000000000000ll /* 2096: times that never pass in a run */
 
 static void
 key_name(int i, char *buf, size_t n)
@@ -86,8 +94,9 @@ model_free(struct model *m)
 /* ---- the journal ---- */
 
 /* Records: u32 length of what follows, u8 type, then
- *   BASE:   u32 key, u64 vlen, value
- *   INTENT: u64 seq, u32 n, n x {u32 key, u8 del, u64 vlen, value}
+ *   BASE:   u32 key, u64 vlen, value, i64 expire
+ *   INTENT: u64 seq, u32 n, n x {u32 key, u8 del, u64 vlen, value,
+ *           i64 expire}
  *   ACK, NOACK: u64 seq */
 struct rec {
 	char *p;
@@ -129,6 +138,7 @@ struct intent {
 	int key[MAXMULTI];
 	int del[MAXMULTI];
 	struct val val[MAXMULTI];
+	int64_t exp[MAXMULTI];
 	uint64_t seq;
 };
 
@@ -165,6 +175,7 @@ walk_cb(const void *buf, size_t len, void *arg)
 			memcpy(&k, q, 4);
 			memcpy(&vl, q + 4, 8);
 			val_set(&rp->m.v[k], q + 12, vl, 1);
+			memcpy(&rp->m.exp[k], q + 12 + vl, 8);
 		} else if (type == R_INTENT) {
 			if (rp->has_pending) {
 				snprintf(rp->why, sizeof(rp->why), "intent %" PRIu64
@@ -188,7 +199,8 @@ walk_cb(const void *buf, size_t len, void *arg)
 				it->key[i] = (int)k;
 				it->val[i].p = NULL;
 				val_set(&it->val[i], q + 13, vl, 1);
-				q += 13 + vl;
+				memcpy(&it->exp[i], q + 13 + vl, 8);
+				q += 13 + vl + 8;
 			}
 			rp->has_pending = 1;
 		} else if (type == R_ACK || type == R_NOACK) {
@@ -202,9 +214,11 @@ walk_cb(const void *buf, size_t len, void *arg)
 			}
 			struct intent *it = &rp->pending;
 			for (int i = 0; i < it->n; i++) {
-				if (type == R_ACK)
+				if (type == R_ACK) {
 					val_set(&rp->m.v[it->key[i]], it->val[i].p,
 						it->val[i].n, !it->del[i]);
+					rp->m.exp[it->key[i]] = it->exp[i];
+				}
 				val_set(&it->val[i], NULL, 0, 0);
 			}
 			rp->has_pending = 0;
@@ -260,10 +274,22 @@ child(const char *pool, const char *journal, enum kv_index index,
 		key_name(it.key[0], k[0], sizeof(k[0]));
 		const void *ov;
 		size_t ol = 0;
-		int present = kv_get(kv, k[0], strlen(k[0]), &ov, &ol) == 0;
+		int64_t oexp = 0;
+		int present = kv_get_ex(kv, k[0], strlen(k[0]), &ov, &ol,
+					&oexp) == 0;
+		/* 40-49: a put with a time; 50-54: a time set in place (50-51),
+		 * removed (52-53), or already passed (54: a delete) */
+		int64_t exp = what >= 40 && what < 50 ? FUT + (int64_t)seq : 0;
+		int timeop = what >= 50 && what < 55;
 		size_t vl = 0;
 		long long by = 0, cur = 0;
-		if (what < 55 || what >= 90) { /* put, multi-put */
+		if (timeop) { /* the value stays; the time changes */
+			if (present)
+				memcpy(val, ov, ol);
+			vl = ol;
+			exp = what < 52 ? FUT + (int64_t)seq : 0;
+			it.del[0] = !present || what == 54;
+		} else if (what < 55 || what >= 90) { /* put, multi-put */
 			vl = rnd(&s) % 100 == 0 ? rnd(&s) % VALMAX
 						: rnd(&s) % 600;
 			int n = snprintf(val, 32, "%" PRIu64 ":", seq);
@@ -282,7 +308,8 @@ child(const char *pool, const char *journal, enum kv_index index,
 			}
 		} else if (what < 70) { /* del */
 			it.del[0] = 1;
-		} else if (what < 82) { /* incrby */
+		} else if (what < 82) { /* incrby: the time stays */
+			exp = present ? oexp : 0;
 			by = (long long)(rnd(&s) % 2000) - 1000;
 			if (present) {
 				char tmp[32];
@@ -292,7 +319,8 @@ child(const char *pool, const char *journal, enum kv_index index,
 				cur = strtoll(tmp, NULL, 10);
 			}
 			vl = (size_t)snprintf(val, 32, "%lld", cur + by);
-		} else { /* append */
+		} else { /* append: the time stays */
+			exp = present ? oexp : 0;
 			if (present)
 				memcpy(val, ov, ol);
 			size_t add = 1 + rnd(&s) % 50;
@@ -318,12 +346,21 @@ child(const char *pool, const char *journal, enum kv_index index,
 			rec_put(&r, &del, 1);
 			rec_put(&r, &l, 8);
 			rec_put(&r, val, l);
+			int64_t e = del ? 0 : exp;
+			rec_put(&r, &e, 8);
 		}
 		if (rec_append(plp, &r))
 			_exit(4);
 		int rc;
-		if (what < 55) {
+		struct kv_setopt so = {.expire = exp};
+		if (timeop) {
+			rc = kv_set_expire(kv, k[0], strlen(k[0]),
+					   what == 54 ? 1 : exp);
+			rc = rc == -ENOENT && !present ? 0 : rc;
+		} else if (what < 40) {
 			rc = kv_put(kv, k[0], strlen(k[0]), val, vl);
+		} else if (what < 55) {
+			rc = kv_set(kv, k[0], strlen(k[0]), val, vl, &so);
 		} else if (what < 70) {
 			rc = kv_del(kv, k[0], strlen(k[0]));
 			rc = rc == -ENOENT ? 0 : rc;
@@ -383,9 +420,18 @@ verify_variant(struct kv *kv, struct replay *rp, int variant, char *why,
 			}
 		char k[16];
 		key_name(i, k, sizeof(k));
+		int64_t wexp = rp->m.exp[i], e = 0;
+		for (int j = 0; variant && j < rp->pending.n; j++)
+			if (rp->pending.key[j] == i)
+				wexp = rp->pending.exp[j];
 		const void *v;
 		size_t vl;
-		int rc = kv_get(kv, k, strlen(k), &v, &vl);
+		int rc = kv_get_ex(kv, k, strlen(k), &v, &vl, &e);
+		if (present && rc == 0 && e != wexp) {
+			snprintf(why, wl, "key %s: expires at %lld, expected "
+				 "%lld", k, (long long)e, (long long)wexp);
+			return -1;
+		}
 		if (present != (rc == 0) ||
 		    (present && (vl != wn || memcmp(v, wp, vl)))) {
 			snprintf(why, wl, "key %s: %s \"%.*s\" (%zu bytes), "
@@ -525,11 +571,14 @@ run_wl(const struct wl *w, const char *dir, uint64_t seed, long kills,
 			inflight_applied += applied;
 			/* the journal restarts from the store's state */
 			if (applied)
-				for (int j = 0; j < rp.pending.n; j++)
+				for (int j = 0; j < rp.pending.n; j++) {
 					val_set(&rp.m.v[rp.pending.key[j]],
 						rp.pending.val[j].p,
 						rp.pending.val[j].n,
 						!rp.pending.del[j]);
+					rp.m.exp[rp.pending.key[j]] =
+						rp.pending.exp[j];
+				}
 			pmemlog_rewind(plp);
 			for (uint32_t i = 0; i < NKEYS + NNUM; i++) {
 				if (!rp.m.v[i].p)
@@ -539,6 +588,7 @@ run_wl(const struct wl *w, const char *dir, uint64_t seed, long kills,
 				rec_put(&r, &i, 4);
 				rec_put(&r, &vl, 8);
 				rec_put(&r, rp.m.v[i].p, vl);
+				rec_put(&r, &rp.m.exp[i], 8);
 				if (rec_append(plp, &r)) {
 					fprintf(stderr, "kill: journal full\n");
 					return 1;
