@@ -31,6 +31,7 @@ kv_error(struct resp_buf *o, int rc)
 
 struct watch {
 	struct watch *next;
+	int64_t expire;  /* the key's time when watched (live), else 0 */
 	size_t kl;
 	char k[];
 };
@@ -179,6 +180,8 @@ c_set(struct conn *c, const struct resp_cmd *q)
 	int get = 0, has_exp = 0, seconds = 0, absolute = 0, at = 0;
 	for (int i = 3; i < q->argc; i++) {
 		int sec, abs;
+		/* an option may repeat (the last wins), but not meet a
+		 * conflicting one: Redis 7.0's rules */
 		if (argis(q, i, "NX") && !o.xx) {
 			o.nx = 1;
 		} else if (argis(q, i, "XX") && !o.nx) {
@@ -188,7 +191,8 @@ c_set(struct conn *c, const struct resp_cmd *q)
 		} else if (argis(q, i, "KEEPTTL") && !has_exp) {
 			o.keepttl = 1;
 		} else if (expire_opt(q, i, &sec, &abs) && !o.keepttl &&
-			   !has_exp && i + 1 < q->argc) {
+			   (!has_exp || (sec == seconds && abs == absolute)) &&
+			   i + 1 < q->argc) {
 			has_exp = 1;
 			seconds = sec;
 			absolute = abs;
@@ -269,10 +273,11 @@ c_getex(struct conn *c, const struct resp_cmd *q)
 	int persist = 0, has_exp = 0, seconds = 0, absolute = 0, at = 0;
 	for (int i = 2; i < q->argc; i++) {
 		int sec, abs;
-		if (argis(q, i, "PERSIST") && !has_exp && !persist) {
+		if (argis(q, i, "PERSIST") && !has_exp) {
 			persist = 1;
 		} else if (expire_opt(q, i, &sec, &abs) && !persist &&
-			   !has_exp && i + 1 < q->argc) {
+			   (!has_exp || (sec == seconds && abs == absolute)) &&
+			   i + 1 < q->argc) {
 			has_exp = 1;
 			seconds = sec;
 			absolute = abs;
@@ -398,7 +403,7 @@ c_ttl(struct conn *c, const struct resp_cmd *q)
 	} else if (!when) {
 		resp_int(&c->out, -1);
 	} else if (abs) {
-		resp_int(&c->out, ms ? when : when / 1000);
+		resp_int(&c->out, ms ? when : (when + 500) / 1000);
 	} else {
 		int64_t t = when - kv_now(c->s->kv);
 		if (t < 0)
@@ -496,9 +501,12 @@ static void
 c_incrby(struct conn *c, const struct resp_cmd *q)
 {
 	long long by;
-	if (resp_strtoll(q->argv[2], q->argl[2], &by) ||
-	    (argis(q, 0, "DECRBY") && by == LLONG_MIN)) {
+	if (resp_strtoll(q->argv[2], q->argl[2], &by)) {
 		resp_error(&c->out, "ERR value is not an integer or out of range");
+		return;
+	}
+	if (argis(q, 0, "DECRBY") && by == LLONG_MIN) {
+		resp_error(&c->out, "ERR decrement would overflow");
 		return;
 	}
 	incr_by(c, q, argis(q, 0, "DECRBY") ? -by : by);
@@ -609,6 +617,7 @@ struct collect {
 	long long n;
 	const char *pat;
 	size_t pl;
+	int none;       /* SCAN TYPE of another type: nothing matches */
 };
 
 static int
@@ -616,7 +625,7 @@ collect_key(void *arg, const void *k, size_t kl, const void *v, size_t vl)
 {
 	struct collect *cl = arg;
 	(void)v, (void)vl;
-	if (!cl->pat || kv_glob(cl->pat, cl->pl, k, kl, 0)) {
+	if (!cl->none && (!cl->pat || kv_glob(cl->pat, cl->pl, k, kl, 0))) {
 		resp_bulk(&cl->keys, k, kl);
 		cl->n++;
 	}
@@ -647,22 +656,24 @@ c_keys(struct conn *c, const struct resp_cmd *q)
 static void
 c_scan(struct conn *c, const struct resp_cmd *q)
 {
-	long long cursor, count = 10;
+	long long count = 10;
 	struct collect cl = {0};
-	if (resp_strtoll(q->argv[1], q->argl[1], &cursor)) {
-		/* cursors are unsigned 64-bit: accept the full range */
-		char buf[32];
-		size_t n = q->argl[1] < sizeof(buf) - 1 ? q->argl[1] : 0;
-		memcpy(buf, q->argv[1], n);
-		buf[n] = 0;
-		char *end;
-		errno = 0;
-		unsigned long long u = strtoull(buf, &end, 10);
-		if (!n || *end || errno || buf[0] == '-') {
-			resp_error(&c->out, "ERR invalid cursor");
-			return;
-		}
-		cursor = (long long)u;
+	/* cursors are unsigned 64-bit, read as Redis does (strtoul: "" is
+	 * 0, "+5" and "-1" are accepted, a leading space is not) */
+	char buf[32];
+	if (q->argl[1] >= sizeof(buf) || memchr(q->argv[1], 0, q->argl[1])) {
+		resp_error(&c->out, "ERR invalid cursor");
+		return;
+	}
+	memcpy(buf, q->argv[1], q->argl[1]);
+	buf[q->argl[1]] = 0;
+	char *end;
+	errno = 0;
+	unsigned long long cursor = strtoull(buf, &end, 10);
+	if ((buf[0] && strchr(" \t\n\v\f\r", buf[0])) || *end ||
+	    errno == ERANGE) {
+		resp_error(&c->out, "ERR invalid cursor");
+		return;
 	}
 	for (int i = 2; i < q->argc; i += 2) {
 		if (i + 1 >= q->argc) {
@@ -673,17 +684,20 @@ c_scan(struct conn *c, const struct resp_cmd *q)
 			cl.pat = q->argv[i + 1];
 			cl.pl = q->argl[i + 1];
 		} else if (argis(q, i, "COUNT")) {
-			if (resp_strtoll(q->argv[i + 1], q->argl[i + 1], &count) ||
-			    count < 1) {
+			if (resp_strtoll(q->argv[i + 1], q->argl[i + 1], &count)) {
 				resp_error(&c->out, "ERR value is not an integer or "
 					   "out of range");
+				return;
+			}
+			if (count < 1) {
+				resp_error(&c->out, "ERR syntax error");
 				return;
 			}
 			if (count > SCAN_COUNT_MAX)
 				count = SCAN_COUNT_MAX;
 		} else if (argis(q, i, "TYPE")) {
 			if (!argis(q, i + 1, "string")) /* all keys are strings */
-				cl.pat = "", cl.pl = 0;
+				cl.none = 1;
 		} else {
 			resp_error(&c->out, "ERR syntax error");
 			return;
@@ -859,7 +873,10 @@ c_exec(struct conn *c, const struct resp_cmd *q)
 			unwatch_all(c);
 			return;
 		}
+		/* a watched key whose time has passed since is changed too */
 		int dirty = c->watch_dirty;
+		for (struct watch *w = c->watches; w && !dirty; w = w->next)
+			dirty = w->expire && w->expire <= kv_now(s->kv);
 		unwatch_all(c);
 		if (dirty) {
 			conn_discard_multi(c);
@@ -927,6 +944,11 @@ c_watch(struct conn *c, const struct resp_cmd *q)
 		}
 		w->kl = q->argl[i];
 		memcpy(w->k, q->argv[i], w->kl);
+		const void *v;
+		size_t vl;
+		w->expire = 0;
+		if (kv_get_ex(c->s->kv, w->k, w->kl, &v, &vl, &w->expire))
+			w->expire = 0;
 		w->next = c->watches;
 		c->watches = w;
 	}
@@ -939,6 +961,13 @@ c_unwatch(struct conn *c, const struct resp_cmd *q)
 	(void)q;
 	unwatch_all(c);
 	resp_simple(&c->out, "OK");
+}
+
+void
+keys_discard(struct conn *c)
+{
+	conn_discard_multi(c);
+	unwatch_all(c);
 }
 
 void

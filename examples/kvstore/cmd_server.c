@@ -153,6 +153,9 @@ c_select(struct conn *c, const struct resp_cmd *q)
 	long long db;
 	if (resp_strtoll(q->argv[1], q->argl[1], &db))
 		resp_error(&c->out, "ERR value is not an integer or out of range");
+	else if (db < INT_MIN || db > INT_MAX) /* redis reads an int */
+		resp_error(&c->out, "ERR value is out of range, value must "
+			   "between -2147483648 and 2147483647");
 	else if (db != 0)
 		resp_error(&c->out, "ERR DB index is out of range");
 	else
@@ -754,12 +757,14 @@ c_info(struct conn *c, const struct resp_cmd *q)
 			break;
 		case S_KEYSPACE:
 			/* as redis: a line only for a database with keys.
-			 * No key counts as having an expiry yet (the expiry
-			 * code will keep that count). */
+			 * expires: the store's count of keys with a time;
+			 * avg_ttl, an estimate from samples in redis, is not
+			 * kept (0, as redis says before it has sampled) */
 			tprintf(&t, "# Keyspace\r\n");
 			if (st.keys)
-				tprintf(&t, "db0:keys=%" PRIu64 ",expires=0,"
-					"avg_ttl=0\r\n", st.keys);
+				tprintf(&t, "db0:keys=%" PRIu64 ",expires=%"
+					PRIu64 ",avg_ttl=0\r\n", st.keys,
+					kv_expires(c->s->kv));
 			break;
 		}
 	}
@@ -1392,7 +1397,7 @@ const struct command cmd_server_table[] = {
 	{"CLIENT", c_client, -2, 0, 0, 0, 0},
 	{"COMMAND", c_command, -1, 0, 0, 0, 0},
 	{"CONFIG", c_config, -2, 0, 0, 0, 0},
-	{"QUIT", c_quit, -1, CMD_NOAUTH, 0, 0, 0},
-	{"SHUTDOWN", c_shutdown, -1, 0, 0, 0, 0},
+	{"QUIT", c_quit, -1, CMD_NOAUTH | CMD_NOMULTI, 0, 0, 0},
+	{"SHUTDOWN", c_shutdown, -1, CMD_REFUSE_MULTI, 0, 0, 0},
 	{NULL, NULL, 0, 0, 0, 0, 0},
 };

@@ -721,6 +721,8 @@ uint64_t
 kv_scan_step(struct kv *kv, uint64_t cursor, size_t count, kv_fn fn,
 	     void *arg)
 {
+	if (!kv_count(kv)) /* nothing present for the whole scan */
+		return 0;
 	return kv->index == KV_HASH ? kv_hash_scan_step(kv, cursor, count, fn, arg)
 				    : kv_bt_scan_step(kv, cursor, count, fn, arg);
 }

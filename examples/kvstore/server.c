@@ -74,25 +74,26 @@ server_execute(struct conn *c, const struct resp_cmd *q)
 		return;
 	}
 	if (!cmd) {
-		char name[64], args[128];
-		size_t n = q->argl[0] < 40 ? q->argl[0] : 40;
+		/* Redis's text: the name up to 128 bytes, then arguments
+		 * while the list is under 128 bytes, each cut to what is left
+		 * of the 128 (as "%.*s" does, stopping at a NUL byte) */
+		char name[129], args[128 + 128 + 4];
+		size_t n = strnlen(q->argv[0],
+				   q->argl[0] < 128 ? q->argl[0] : 128);
 		memcpy(name, q->argv[0], n);
 		name[n] = 0;
 		size_t o = 0;
-		for (int i = 1; i < q->argc && o < 100; i++) {
-			size_t l = q->argl[i] < 20 ? q->argl[i] : 20;
-			o += (size_t)snprintf(args + o, sizeof(args) - o, "'%.*s' ",
-					      (int)l, q->argv[i]);
+		for (int i = 1; i < q->argc && o < 128; i++) {
+			size_t l = strnlen(q->argv[i], q->argl[i]);
+			if (l > 128 - o)
+				l = 128 - o;
+			args[o++] = '\'';
+			memcpy(args + o, q->argv[i], l);
+			o += l;
+			args[o++] = '\'';
+			args[o++] = ' ';
 		}
-		args[o < sizeof(args) ? o : sizeof(args) - 1] = 0;
-		/* resp_error turns CR/LF into spaces; hide other control
-		 * bytes too */
-		for (char *p = name; *p; p++)
-			if ((unsigned char)*p < 0x20)
-				*p = '?';
-		for (char *p = args; *p; p++)
-			if ((unsigned char)*p < 0x20)
-				*p = '?';
+		args[o] = 0;
 		resp_error(&c->out, "ERR unknown command '%s', with args "
 			   "beginning with: %s", name, args);
 		if (c->multi) /* the EXEC will be refused */
@@ -113,6 +114,14 @@ server_execute(struct conn *c, const struct resp_cmd *q)
 		for (; cmd->name[i] && i < sizeof(lower) - 1; i++)
 			lower[i] = (char)(cmd->name[i] | 0x20);
 		lower[i] = 0;
+		if (c->multi && !strcmp(cmd->name, "EXEC")) {
+			/* Redis ends the transaction at once */
+			resp_error(&c->out, "EXECABORT Transaction discarded "
+				   "because of: wrong number of arguments for "
+				   "'%s' command", lower);
+			keys_discard(c);
+			return;
+		}
 		wrong_args(&c->out, lower);
 		if (c->multi)
 			c->multi_error = 1;

@@ -129,6 +129,7 @@ void keys_queue(struct conn *c, const struct resp_cmd *q,
 		const struct command *cmd);
 void keys_batch_done(struct conn *c);
 void keys_conn_free(struct conn *c);
+void keys_discard(struct conn *c); /* DISCARD's effect */
 int keys_init(struct server *s);
 void keys_fini(struct server *s);
 /* visit every command of both tables */
