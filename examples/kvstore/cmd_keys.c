@@ -625,7 +625,10 @@ collect_key(void *arg, const void *k, size_t kl, const void *v, size_t vl)
 {
 	struct collect *cl = arg;
 	(void)v, (void)vl;
-	if (!cl->none && (!cl->pat || kv_glob(cl->pat, cl->pl, k, kl, 0))) {
+	/* a lone "*" is every key, the empty one too (Redis's KEYS and
+	 * SCAN skip the match; its glob says "*" does not match "") */
+	int all = !cl->pat || (cl->pl == 1 && cl->pat[0] == '*');
+	if (!cl->none && (all || kv_glob(cl->pat, cl->pl, k, kl, 0))) {
 		resp_bulk(&cl->keys, k, kl);
 		cl->n++;
 	}
@@ -735,6 +738,166 @@ c_flushall(struct conn *c, const struct resp_cmd *q)
 		resp_simple(&c->out, "OK");
 }
 
+
+/* GETRANGE key start end (SUBSTR): Redis's clamping of the bounds */
+static void
+c_getrange(struct conn *c, const struct resp_cmd *q)
+{
+	long long start, end;
+	if (resp_strtoll(q->argv[2], q->argl[2], &start) ||
+	    resp_strtoll(q->argv[3], q->argl[3], &end)) {
+		resp_error(&c->out, "ERR value is not an integer or out of range");
+		return;
+	}
+	const void *v = "";
+	size_t vl = 0;
+	int rc = kv_get(c->s->kv, q->argv[1], q->argl[1], &v, &vl);
+	if (rc && rc != -ENOENT) {
+		kv_error(&c->out, rc);
+		return;
+	}
+	long long n = (long long)vl;
+	if (start < 0 && end < 0 && start > end) {
+		resp_bulk(&c->out, "", 0);
+		return;
+	}
+	if (start < 0)
+		start += n;
+	if (end < 0)
+		end += n;
+	if (start < 0)
+		start = 0;
+	if (end < 0)
+		end = 0;
+	if (end >= n)
+		end = n - 1;
+	if (start > end || n == 0)
+		resp_bulk(&c->out, "", 0);
+	else
+		resp_bulk(&c->out, (const char *)v + start,
+			  (size_t)(end - start + 1));
+}
+
+/* SETRANGE key offset value: the old value padded with zero bytes to
+ * offset and overwritten there; the expiry time stays. */
+static void
+c_setrange(struct conn *c, const struct resp_cmd *q)
+{
+	long long off;
+	if (resp_strtoll(q->argv[2], q->argl[2], &off)) {
+		resp_error(&c->out, "ERR value is not an integer or out of range");
+		return;
+	}
+	if (off < 0) {
+		resp_error(&c->out, "ERR offset is out of range");
+		return;
+	}
+	const void *v = "";
+	size_t vl = 0;
+	int64_t when = 0;
+	int rc = kv_get_ex(c->s->kv, q->argv[1], q->argl[1], &v, &vl, &when);
+	if (rc && rc != -ENOENT) {
+		kv_error(&c->out, rc);
+		return;
+	}
+	if (q->argl[3] == 0) { /* nothing to write: nothing is created */
+		resp_int(&c->out, (long long)vl);
+		return;
+	}
+	if ((unsigned long long)off + q->argl[3] > 512ull << 20) {
+		resp_error(&c->out, "ERR string exceeds maximum allowed size "
+			   "(proto-max-bulk-len)");
+		return;
+	}
+	size_t nl = (size_t)off + q->argl[3];
+	if (nl < vl)
+		nl = vl;
+	char *buf = nl > KV_VAL_MAX ? NULL : calloc(1, nl ? nl : 1);
+	if (!buf) {
+		resp_error(&c->out, "ERR value of %zu bytes (at most %u)", nl,
+			   KV_VAL_MAX);
+		return;
+	}
+	memcpy(buf, v, vl);
+	memcpy(buf + off, q->argv[3], q->argl[3]);
+	struct kv_setopt o = {.expire = when};
+	rc = kv_set(c->s->kv, q->argv[1], q->argl[1], buf, nl, &o);
+	free(buf);
+	if (rc) {
+		kv_error(&c->out, rc);
+		return;
+	}
+	touched(c->s, q->argv[1], q->argl[1]);
+	resp_int(&c->out, (long long)nl);
+}
+
+/* RENAME key newkey, RENAMENX: the value and its time move, in one
+ * transaction. */
+static void
+c_rename(struct conn *c, const struct resp_cmd *q)
+{
+	int nx = argis(q, 0, "RENAMENX");
+	struct kv *kv = c->s->kv;
+	const void *v;
+	size_t vl;
+	int64_t when = 0;
+	int rc = kv_get_ex(kv, q->argv[1], q->argl[1], &v, &vl, &when);
+	if (rc == -ENOENT) {
+		resp_error(&c->out, "ERR no such key");
+		return;
+	}
+	if (rc) {
+		kv_error(&c->out, rc);
+		return;
+	}
+	if (q->argl[1] == q->argl[2] &&
+	    !memcmp(q->argv[1], q->argv[2], q->argl[1])) {
+		if (nx)
+			resp_int(&c->out, 0);
+		else
+			resp_simple(&c->out, "OK");
+		return;
+	}
+	if (nx) {
+		const void *v2;
+		size_t vl2;
+		rc = kv_get(kv, q->argv[2], q->argl[2], &v2, &vl2);
+		if (rc != -ENOENT) {
+			if (rc)
+				kv_error(&c->out, rc);
+			else
+				resp_int(&c->out, 0);
+			return;
+		}
+	}
+	nvh_tx *tx = nvh_tx_begin(kv_pool(kv));
+	if (!tx) {
+		resp_error(&c->out, "ERR %s", nvh_errormsg());
+		return;
+	}
+	/* v points into the old entry, which stays until the commit */
+	struct kv_setopt o = {.expire = when};
+	rc = kv_set(kv, q->argv[2], q->argl[2], v, vl, &o);
+	if (!rc)
+		rc = kv_del(kv, q->argv[1], q->argl[1]);
+	if (rc) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", kv_errmsg());
+		nvh_tx_abort(tx);
+		resp_error(&c->out, "%s %s", rc == -ENOSPC ? "OOM" : "ERR", msg);
+		return;
+	}
+	if (nvh_tx_commit(tx)) {
+		resp_error(&c->out, "ERR %s", nvh_errormsg());
+		return;
+	}
+	touched(c->s, q->argv[1], q->argl[1]);
+	touched(c->s, q->argv[2], q->argl[2]);
+	if (nx)
+		resp_int(&c->out, 1);
+	else
+		resp_simple(&c->out, "OK");
+}
 
 /* ---- MULTI / EXEC / DISCARD / WATCH ----
  *
@@ -1048,6 +1211,12 @@ const struct command cmd_keys_table[] = {
 	{"PEXPIRETIME", c_ttl, 2, CMD_READ, 1, 1, 1},
 	{"PERSIST", c_persist, 2, CMD_WRITE, 1, 1, 1},
 	{"TYPE", c_type, 2, CMD_READ, 1, 1, 1},
+	{"TOUCH", c_exists, -2, CMD_READ, 1, -1, 1},
+	{"GETRANGE", c_getrange, 4, CMD_READ, 1, 1, 1},
+	{"SUBSTR", c_getrange, 4, CMD_READ, 1, 1, 1},
+	{"SETRANGE", c_setrange, 4, CMD_WRITE, 1, 1, 1},
+	{"RENAME", c_rename, 3, CMD_WRITE, 1, 2, 1},
+	{"RENAMENX", c_rename, 3, CMD_WRITE, 1, 2, 1},
 	{"MULTI", c_multi, 1, CMD_NOMULTI, 0, 0, 0},
 	{"EXEC", c_exec, 1, CMD_WRITE | CMD_NOMULTI, 0, 0, 0},
 	{"DISCARD", c_discard, 1, CMD_NOMULTI, 0, 0, 0},
