@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -899,6 +900,77 @@ c_rename(struct conn *c, const struct resp_cmd *q)
 		resp_simple(&c->out, "OK");
 }
 
+/* A long double as Redis's string2ld reads it: 0 on success. */
+static int
+parse_ld(const char *p, size_t n, long double *out)
+{
+	char buf[5 * 1024];
+	if (n == 0 || n >= sizeof(buf))
+		return -1;
+	memcpy(buf, p, n);
+	buf[n] = 0;
+	char *end;
+	errno = 0;
+	long double v = strtold(buf, &end);
+	if (strchr(" \t\n\v\f\r", buf[0]) || *end || isnan(v) ||
+	    (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL ||
+				 fpclassify(v) == FP_ZERO)))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* INCRBYFLOAT key by: long double arithmetic, printed as Redis prints it
+ * ("%.17Lf" without trailing zeros); the expiry time stays. */
+static void
+c_incrbyfloat(struct conn *c, const struct resp_cmd *q)
+{
+	const void *v;
+	size_t vl;
+	long double cur = 0, by;
+	int rc = kv_get(c->s->kv, q->argv[1], q->argl[1], &v, &vl);
+	if (rc && rc != -ENOENT) {
+		kv_error(&c->out, rc);
+		return;
+	}
+	if ((rc == 0 && parse_ld(v, vl, &cur)) ||
+	    parse_ld(q->argv[2], q->argl[2], &by)) {
+		resp_error(&c->out, "ERR value is not a valid float");
+		return;
+	}
+	cur += by;
+	if (isnan(cur) || isinf(cur)) {
+		resp_error(&c->out, "ERR increment would produce NaN or "
+			   "Infinity");
+		return;
+	}
+	char buf[5 * 1024 + 64];
+	int l = snprintf(buf, sizeof(buf), "%.17Lf", cur);
+	if (l < 0 || (size_t)l >= sizeof(buf)) {
+		resp_error(&c->out, "ERR increment would produce NaN or "
+			   "Infinity");
+		return;
+	}
+	if (strchr(buf, '.')) {
+		while (buf[l - 1] == '0')
+			l--;
+		if (buf[l - 1] == '.')
+			l--;
+	}
+	if (l == 2 && buf[0] == '-' && buf[1] == '0') {
+		buf[0] = '0';
+		l = 1;
+	}
+	struct kv_setopt o = {.keepttl = 1};
+	rc = kv_set(c->s->kv, q->argv[1], q->argl[1], buf, (size_t)l, &o);
+	if (rc) {
+		kv_error(&c->out, rc);
+		return;
+	}
+	touched(c->s, q->argv[1], q->argl[1]);
+	resp_bulk(&c->out, buf, (size_t)l);
+}
+
 /* ---- MULTI / EXEC / DISCARD / WATCH ----
  *
  * MULTI queues copies of the commands that follow (each answered QUEUED;
@@ -1212,6 +1284,7 @@ const struct command cmd_keys_table[] = {
 	{"PERSIST", c_persist, 2, CMD_WRITE, 1, 1, 1},
 	{"TYPE", c_type, 2, CMD_READ, 1, 1, 1},
 	{"TOUCH", c_exists, -2, CMD_READ, 1, -1, 1},
+	{"INCRBYFLOAT", c_incrbyfloat, 3, CMD_WRITE, 1, 1, 1},
 	{"GETRANGE", c_getrange, 4, CMD_READ, 1, 1, 1},
 	{"SUBSTR", c_getrange, 4, CMD_READ, 1, 1, 1},
 	{"SETRANGE", c_setrange, 4, CMD_WRITE, 1, 1, 1},
