@@ -20,8 +20,9 @@
  *      after a CR) is seen or it has grown past LEN_LINE_MAX, and an
  *      inline line only once its LF is seen or it has grown past
  *      RESP_MAX_INLINE, whichever way the bytes arrive.
- *  (3) Declared counts and lengths are checked against the limits as soon
- *      as their line is complete, before any of the data they announce;
+ *  (3) Declared counts and lengths are checked against the limits (the
+ *      fixed ones and the caller's lim_args, lim_bulk) as soon as their
+ *      line is complete, before any of the data they announce;
  *      argv grows with the arguments actually present, never to the
  *      declared count, so memory is O(arguments received).
  *  (4) A RESP_INCOMPLETE multibulk command records how far it got
@@ -48,6 +49,9 @@ static const char E_MBULK_BIG[] = "Protocol error: too big mbulk count string";
 static const char E_MBULK_LEN[] = "Protocol error: invalid multibulk length";
 static const char E_BULK_BIG[] = "Protocol error: too big bulk count string";
 static const char E_BULK_LEN[] = "Protocol error: invalid bulk length";
+static const char E_LIM_MBULK[] =
+	"Protocol error: unauthenticated multibulk length";
+static const char E_LIM_BULK[] = "Protocol error: unauthenticated bulk length";
 static const char E_DOLLAR[] = "Protocol error: expected '$'";
 static const char E_CRLF[] = "Protocol error: bulk not followed by CRLF";
 static const char E_INLINE_BIG[] = "Protocol error: too big inline request";
@@ -192,7 +196,17 @@ parse_mbulk(struct resp_cmd *cmd, const char *buf, size_t len, size_t *used,
 			*err = rc == L_LONG ? E_MBULK_BIG : E_MBULK_LEN;
 			return RESP_ERR;
 		}
-		if (n < -1 || n > RESP_MAX_ARGS) {
+		/* In Redis's order: a count no server takes, the caller's
+		 * limit, then ours. */
+		if (n < -1 || n > INT_MAX) {
+			*err = E_MBULK_LEN;
+			return RESP_ERR;
+		}
+		if (cmd->lim_args > 0 && n > cmd->lim_args) {
+			*err = E_LIM_MBULK;
+			return RESP_ERR;
+		}
+		if (n > RESP_MAX_ARGS) {
 			*err = E_MBULK_LEN;
 			return RESP_ERR;
 		}
@@ -215,7 +229,16 @@ parse_mbulk(struct resp_cmd *cmd, const char *buf, size_t len, size_t *used,
 			*err = rc == L_LONG ? E_BULK_BIG : E_BULK_LEN;
 			return RESP_ERR;
 		}
-		if (bl < 0 || bl > (long long)RESP_MAX_BULK) {
+		/* The same order as the count's. */
+		if (bl < 0 || bl > RESP_PROTO_MAX_BULK) {
+			*err = E_BULK_LEN;
+			return RESP_ERR;
+		}
+		if (cmd->lim_bulk > 0 && bl > cmd->lim_bulk) {
+			*err = E_LIM_BULK;
+			return RESP_ERR;
+		}
+		if (bl > (long long)RESP_MAX_BULK) {
 			*err = E_BULK_LEN;
 			return RESP_ERR;
 		}

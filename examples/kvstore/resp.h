@@ -15,6 +15,9 @@
 /* Largest bulk string accepted: values up to 64 MiB plus slack. */
 #define RESP_MAX_BULK	((64u << 20) + 1024)
 #define RESP_MAX_INLINE	(64u << 10)	/* longest inline line */
+/* Redis's proto-max-bulk-len: a length beyond it is judged invalid before
+ * any caller's limit, as Redis judges it, so both answer alike. */
+#define RESP_PROTO_MAX_BULK (512LL << 20)
 
 /*
  * One parsed command.  Zero-initialise it ({0}), keep one per connection,
@@ -31,6 +34,20 @@ struct resp_cmd {
 	const char **argv;
 	size_t *argl;		/* argl[i] is the length of argv[i] */
 	int cap;		/* capacity of argv/argl, <= RESP_MAX_ARGS */
+
+	/*
+	 * The caller's own limits on the next commands, 0 for none: a
+	 * multibulk command declaring more than lim_args arguments, or a bulk
+	 * longer than lim_bulk, is a protocol error ("Protocol error:
+	 * unauthenticated multibulk length" / "... bulk length", as Redis
+	 * answers a client that has not authenticated, their one use).  They
+	 * are judged, like the fixed limits, as soon as the length line is
+	 * complete.  Inline commands are bounded by RESP_MAX_INLINE alone, as
+	 * in Redis.  Change them only between commands: a resumed parse
+	 * assumes the limits it started with.
+	 */
+	long long lim_args;
+	long long lim_bulk;
 
 	/* Private. */
 	char *scratch;		/* decoded inline arguments */

@@ -47,6 +47,19 @@ assert_arg(const struct resp_cmd *c, int i, const char *s, size_t n)
 			 (int)n, s, n);
 }
 
+/* The caller's limits (lim_args, lim_bulk) every helper below gives its
+ * fresh resp_cmd: none, unless a test sets them (and clears them after). */
+static struct {
+	long long args, bulk;
+} lim;
+
+static void
+limited(struct resp_cmd *c)
+{
+	c->lim_args = lim.args;
+	c->lim_bulk = lim.bulk;
+}
+
 /* ---- transcripts: everything a stream parses to, as bytes ---- */
 
 struct log {
@@ -93,6 +106,7 @@ whole(const char *in, size_t n)
 	struct resp_cmd c = {0};
 	char *buf = dup_exact(in, n);
 	size_t off = 0, used;
+	limited(&c);
 	const char *err;
 	int rc;
 	while ((rc = resp_parse(&c, buf + off, n - off, &used, &err)) ==
@@ -127,6 +141,7 @@ trickle(const char *in, size_t n, size_t step, int how)
 	struct log l = {0};
 	struct resp_cmd c = {0};
 	char *all = dup_exact(in, n);
+	limited(&c);
 	char *conn = malloc(n ? n : 1);	/* COMPACT's connection buffer */
 	assert_non_null(conn);
 	size_t off = 0, avail = step < n ? step : n, used;
@@ -437,6 +452,7 @@ assert_err(const char *in, size_t n, const char *msg)
 	char *buf;
 	size_t used = 99;
 	const char *err = NULL;
+	limited(&c);
 	int rc = parse1(&c, in, n, &buf, &used, &err);
 	if (rc != RESP_ERR)
 		fail_msg("\"%.*s\": returned %d, expected RESP_ERR (%s)",
@@ -458,6 +474,7 @@ assert_status(const char *in, size_t n, int want, size_t want_used)
 	char *buf;
 	size_t used;
 	const char *err = NULL;
+	limited(&c);
 	int rc = parse1(&c, in, n, &buf, &used, &err);
 	if (rc != want)
 		fail_msg("%zu bytes \"%.20s...\": returned %d (%s), expected "
@@ -573,6 +590,96 @@ limits_at_the_boundary(void **state)
 	big[max + 1] = '\n';
 	assert_err(big, max + 2, IN_BIG);
 	free(big);
+}
+
+#define LIM_MB "Protocol error: unauthenticated multibulk length"
+#define LIM_B "Protocol error: unauthenticated bulk length"
+
+/* Append "$len\r\n" + len copies of ch + "\r\n" to s at *m. */
+static void
+put_bulk(char *s, size_t *m, size_t len, char ch)
+{
+	*m += (size_t)sprintf(s + *m, "$%zu\r\n", len);
+	memset(s + *m, ch, len);
+	*m += len;
+	memcpy(s + *m, "\r\n", 2);
+	*m += 2;
+}
+
+/*
+ * The caller's limits (Redis's for a client that has not authenticated:
+ * 10 arguments, bulks of 16384 bytes), judged in Redis's order: a count
+ * or length no server takes is invalid first, then the caller's limit,
+ * then the fixed ones.  From the length line alone, with nothing
+ * allocated, and whatever way the bytes arrive.
+ */
+static void
+caller_limits(void **state)
+{
+	(void)state;
+	lim.args = 10;
+	lim.bulk = 16384;
+	assert_status(S("*10\r\n"), RESP_INCOMPLETE, 0);
+	assert_err(S("*11\r\n"), LIM_MB);
+	assert_err(S("*2000000\r\n"), LIM_MB);   /* over RESP_MAX_ARGS too */
+	assert_err(S("*2147483647\r\n"), LIM_MB);
+	assert_err(S("*2147483648\r\n"), MB_LEN);  /* over INT_MAX */
+	assert_err(S("*-2\r\n"), MB_LEN);
+	assert_status(S("*0\r\n"), RESP_OK, 4);
+	assert_status(S("*1\r\n$16384\r\n"), RESP_INCOMPLETE, 0);
+	assert_err(S("*1\r\n$16385\r\n"), LIM_B);
+	assert_err(S("*2\r\n$3\r\nGET\r\n$100000000\r\n"), LIM_B);
+	assert_err(S("*1\r\n$536870912\r\n"), LIM_B);
+	assert_err(S("*1\r\n$536870913\r\n"), B_LEN); /* over Redis's */
+	assert_err(S("*1\r\n$-1\r\n"), B_LEN);
+	assert_err(S("*1\r\n$x\r\n"), B_LEN);
+
+	/* At the limits: ten arguments of 16384 bytes are a command; the
+	 * same with one more argument or byte is refused, whatever way it
+	 * is split into reads. */
+	size_t cap = 11 * (16385 + 16) + 64, m = 0;
+	char *s = malloc(cap);
+	assert_non_null(s);
+	m += (size_t)sprintf(s, "*10\r\n");
+	for (int i = 0; i < 10; i++)
+		put_bulk(s, &m, 16384, (char)('a' + i));
+	struct resp_cmd c = {0};
+	size_t used;
+	const char *err;
+	limited(&c);
+	assert_int_equal(resp_parse(&c, s, m, &used, &err), RESP_OK);
+	assert_int_equal(used, m);
+	assert_int_equal(c.argc, 10);
+	assert_int_equal(c.argl[9], 16384);
+	assert_split_invariant(s, m);
+	m = 0;
+	m += (size_t)sprintf(s, "*2\r\n");
+	put_bulk(s, &m, 3, 'x');
+	put_bulk(s, &m, 16385, 'y');
+	assert_split_invariant(s, m);
+	m = (size_t)sprintf(s, "*1\r\n$1\r\na\r\n*11\r\n$1\r\nb\r\n");
+	assert_split_invariant(s, m);
+
+	/* Refused before anything is allocated. */
+	resp_cmd_free(&c);
+	limited(&c);
+	assert_int_equal(resp_parse(&c, "*11\r\n", 5, &used, &err), RESP_ERR);
+	assert_null(c.argv);
+
+	/* Inline commands are bounded by RESP_MAX_INLINE only, as in Redis. */
+	assert_status(S("a b c d e f g h i j k l\r\n"), RESP_OK, 25);
+
+	/* The limits may change between commands (AUTH): the next command is
+	 * judged by the new ones. */
+	m = (size_t)sprintf(s, "*1\r\n$1\r\na\r\n*11\r\n");
+	assert_int_equal(resp_parse(&c, s, m, &used, &err), RESP_OK);
+	assert_int_equal(used, 11);
+	c.lim_args = c.lim_bulk = 0;
+	assert_int_equal(resp_parse(&c, s + used, m - used, &used, &err),
+			 RESP_INCOMPLETE);
+	resp_cmd_free(&c);
+	free(s);
+	lim.args = lim.bulk = 0;
 }
 
 static void
@@ -892,6 +999,7 @@ main(void)
 		cmocka_unit_test(inline_commands),
 		cmocka_unit_test(protocol_errors),
 		cmocka_unit_test(limits_at_the_boundary),
+		cmocka_unit_test(caller_limits),
 		cmocka_unit_test(huge_declarations_do_not_allocate),
 		cmocka_unit_test(resume_follows_the_bytes),
 		cmocka_unit_test(replies_are_exact_bytes),
