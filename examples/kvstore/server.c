@@ -3,18 +3,22 @@
  * (RESP2), so redis-cli and redis-benchmark work unmodified.
  *
  *   nvkv-server [--pool PATH] [--bind ADDR] [--port N] [--requirepass S]
- *               [--index hash|btree] [--size SIZE]
+ *               [--index hash|btree] [--size SIZE] [--maxclients N]
  *
  * One thread runs a libevent loop over every connection; commands run to
  * completion in arrival order, so pipelined commands are answered in
  * order.  A write is answered only after its transaction committed
  * (durable).  Bad input never crashes the server or grows its memory
  * without bound: protocol errors close the connection with an -ERR reply,
- * a connection whose unparsed input exceeds MAX_QUERY or whose unsent
- * replies exceed MAX_OUTPUT is closed, and reading pauses while a client
- * does not read its replies.  SIGTERM and SIGINT close the pool cleanly.
+ * a connection whose unparsed input exceeds MAX_QUERY is closed, one
+ * that has not authenticated may declare only Redis's small counts and
+ * lengths, a client's commands stop running (and its input is not read)
+ * while more than PAUSE_OUTPUT of its replies are unread, and a client
+ * beyond maxclients, or arriving when descriptors have run out, is told
+ * so and closed.  SIGTERM and SIGINT close the pool cleanly.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -22,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <sys/random.h>
@@ -38,6 +43,17 @@
 #include <event2/listener.h>
 
 #include "server.h"
+
+/* What Redis lets a client that has not authenticated declare. */
+#define UNAUTH_MAX_ARGS 10
+#define UNAUTH_MAX_BULK 16384
+#define DEFAULT_MAXCLIENTS 10000
+/* Descriptors kept beyond maxclients (the pool, the loop, the listener,
+ * the reserve), as Redis keeps 32. */
+#define RESERVED_FDS 32
+#define ACCEPT_PAUSE_MS 100  /* listening again after a failed accept */
+
+static const char MAXCLIENTS_ERR[] = "-ERR max number of clients reached\r\n";
 
 const struct command *
 server_lookup(const struct resp_cmd *q)
@@ -180,6 +196,14 @@ conn_free(struct conn *c)
 		s->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	if (c->more) { /* rare (a peer gone while waiting): a walk will do */
+		struct conn **pp = &s->ready;
+		while (*pp != c)
+			pp = &(*pp)->next_ready;
+		*pp = c->next_ready;
+		if (!*pp)
+			s->ready_tail = pp;
+	}
 	conn_discard_multi(c);
 	keys_conn_free(c);
 	free(c->name);
@@ -214,6 +238,7 @@ queue_cmd(struct conn *c, const struct resp_cmd *q)
 		return -1;
 	m->c = c;
 	m->next = NULL;
+	m->authed = c->authed;
 	m->argc = q->argc;
 	m->argv = (const char **)(m + 1);
 	m->argl = (size_t *)(m->argv + q->argc);
@@ -231,6 +256,61 @@ queue_cmd(struct conn *c, const struct resp_cmd *q)
 
 static int flush_conn(struct conn *c);
 
+/* Replies not yet sent: built, or handed to the socket's buffer. */
+static size_t
+conn_pending(struct conn *c)
+{
+	return c->out.len +
+	       evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+/*
+ * Let c run its commands again at the next commit event, after the
+ * connections already waiting (round robin: each gets a batch's worth in
+ * turn).  It is not read meanwhile: it has commands to run, and its
+ * input must not grow while it waits.
+ */
+static void
+ready_push(struct conn *c)
+{
+	struct server *s = c->s;
+	if (!c->more) {
+		c->more = 1;
+		c->next_ready = NULL;
+		*s->ready_tail = c;
+		s->ready_tail = &c->next_ready;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+	event_active(s->commit_ev, EV_WRITE, 0);
+}
+
+static struct conn *
+ready_pop(struct server *s)
+{
+	struct conn *c = s->ready;
+	if (c) {
+		s->ready = c->next_ready;
+		if (!s->ready)
+			s->ready_tail = &s->ready;
+		c->more = 0;
+		if (!c->paused && !c->closing && !c->dead)
+			bufferevent_enable(c->bev, EV_READ);
+	}
+	return c;
+}
+
+/* A paused connection whose client has read most of its replies runs
+ * what it has buffered, in turn. */
+static void
+maybe_resume(struct conn *c)
+{
+	if (c->paused && !c->dirty && !c->closing && !c->dead &&
+	    conn_pending(c) <= PAUSE_OUTPUT / 2) {
+		c->paused = 0;
+		ready_push(c);
+	}
+}
+
 static void
 on_read(struct bufferevent *bev, void *arg)
 {
@@ -238,17 +318,28 @@ on_read(struct bufferevent *bev, void *arg)
 	struct server *s = c->s;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	while (!c->closing && !c->paused && !c->dead) {
-		if (s->nwrites >= BATCH_MAX) {
-			c->more = 1; /* after this batch's commit */
-			mark_dirty(c);
-			break;
-		}
 		size_t len = evbuffer_get_length(in);
 		if (len == 0)
 			break;
+		if (s->nwrites >= BATCH_MAX) {
+			ready_push(c); /* after this batch's commit */
+			break;
+		}
+		if (conn_pending(c) > PAUSE_OUTPUT) {
+			/* a client with this much to read gets no more until it
+			 * has read it; the rest of its input waits */
+			c->paused = 1;
+			bufferevent_disable(bev, EV_READ);
+			break;
+		}
 		const char *buf = (const char *)evbuffer_pullup(in, -1);
 		size_t used = 0;
 		const char *err = NULL;
+		/* before AUTH a client may not make us buffer much (Redis's
+		 * limits, and its answers) */
+		int unauth = s->pass && !c->authed;
+		c->cmd.lim_args = unauth ? UNAUTH_MAX_ARGS : 0;
+		c->cmd.lim_bulk = unauth ? UNAUTH_MAX_BULK : 0;
 		int st = resp_parse(&c->cmd, buf, len, &used, &err);
 		if (st == RESP_INCOMPLETE) {
 			if (len > MAX_QUERY) {
@@ -263,7 +354,12 @@ on_read(struct bufferevent *bev, void *arg)
 			c->closing = 1;
 			break;
 		}
-		if (c->cmd.argc > 0 && (s->batch || is_write(&c->cmd))) {
+		/* Once c has replies held back for the batch, every later
+		 * command of the pass is in the batch too: its reply follows
+		 * theirs, and a re-run (which starts again from c->mark) runs
+		 * it again instead of losing it. */
+		if (c->cmd.argc > 0 &&
+		    (s->batch || c->dirty || is_write(&c->cmd))) {
 			/* in the batch: keep a copy for a re-run */
 			if (!c->dirty)
 				c->mark = c->out.len;
@@ -284,8 +380,10 @@ on_read(struct bufferevent *bev, void *arg)
 		flush_conn(c); /* nothing of the batch: answer now */
 }
 
-/* Send what c has; close or pause it as its state says. Returns 1 if c
- * was freed. */
+/* Send what c has; close it if its state says so, or if the replies it
+ * has not read pass MAX_OUTPUT (possible only through one huge reply:
+ * its commands stop running above PAUSE_OUTPUT).  Returns 1 if c was
+ * freed. */
 static int
 flush_conn(struct conn *c)
 {
@@ -306,10 +404,6 @@ flush_conn(struct conn *c)
 	if (pending > MAX_OUTPUT) {
 		c->closing = 1;
 		evbuffer_drain(outb, pending);
-	} else if (pending > PAUSE_OUTPUT && !c->paused) {
-		/* a client not reading its replies stops being read */
-		c->paused = 1;
-		bufferevent_disable(c->bev, EV_READ);
 	}
 	if (c->closing) {
 		bufferevent_disable(c->bev, EV_READ);
@@ -317,7 +411,9 @@ flush_conn(struct conn *c)
 			conn_free(c);
 			return 1;
 		}
+		return 0;
 	}
+	maybe_resume(c);
 	return 0;
 }
 
@@ -345,6 +441,10 @@ on_commit(evutil_socket_t fd, short what, void *arg)
 				struct resp_cmd q = {.argc = m->argc,
 						     .argv = m->argv,
 						     .argl = m->argl};
+				/* as it ran: a write refused before an AUTH of
+				 * the same pass is refused again (the AUTH
+				 * re-runs after it) */
+				m->c->authed = m->authed;
 				server_execute(m->c, &q);
 			}
 			s->rerun = 0;
@@ -357,24 +457,23 @@ on_commit(evutil_socket_t fd, short what, void *arg)
 		free(m);
 	}
 	s->qtail = &s->q;
-	struct conn *list = s->dirty, *more = NULL;
+	struct conn *list = s->dirty;
 	s->dirty = NULL;
 	while (list) {
 		struct conn *c = list;
 		list = c->next_dirty;
 		c->dirty = 0;
 		keys_batch_done(c); /* the pass is over: no re-run of it */
-		int again = c->more;
-		c->more = 0;
-		if (!flush_conn(c) && again) {
-			c->next_dirty = more;
-			more = c;
-		}
+		flush_conn(c);
 	}
-	/* connections that stopped at a full batch go on in the next */
-	for (struct conn *c = more; c; c = c->next_dirty)
-		if (!c->dirty)
-			on_read(c->bev, c);
+	/* connections with commands left go on in turn, as long as the new
+	 * batch has room; one that fills it goes to the back, and the rest
+	 * keep their place for the next pass */
+	struct conn *c;
+	while (s->nwrites < BATCH_MAX && (c = ready_pop(s)))
+		on_read(c->bev, c);
+	if (s->ready)
+		event_active(s->commit_ev, EV_WRITE, 0);
 }
 
 static void
@@ -388,11 +487,7 @@ on_write(struct bufferevent *bev, void *arg)
 		conn_free(c);
 		return;
 	}
-	if (c->paused && pending < PAUSE_OUTPUT / 2) {
-		c->paused = 0;
-		bufferevent_enable(bev, EV_READ);
-		on_read(bev, c); /* commands may be waiting in the input */
-	}
+	maybe_resume(c); /* commands may be waiting in the input */
 }
 
 static void
@@ -409,12 +504,95 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	conn_free(c);
 }
 
+/* Redis's answer to a client beyond maxclients: best effort (a new
+ * socket's buffer has room for it), then close. */
+static void
+refuse(struct server *s, evutil_socket_t fd)
+{
+	ssize_t n = send(fd, MAXCLIENTS_ERR, sizeof(MAXCLIENTS_ERR) - 1,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)n;
+	evutil_closesocket(fd);
+	s->rejected_clients++;
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A failing accept repeats as fast as the loop turns: one line a second
+ * at most, with how many failed since. */
+static void
+accept_warn(struct server *s, int err)
+{
+	s->accept_errors++;
+	uint64_t now = mono_ms();
+	if (s->accept_log_ms && now - s->accept_log_ms < 1000)
+		return;
+	fprintf(stderr, "nvkv-server: accept: %s (%" PRIu64 " time%s since "
+		"the last message)\n", strerror(err), s->accept_errors,
+		s->accept_errors == 1 ? "" : "s");
+	s->accept_errors = 0;
+	s->accept_log_ms = now;
+}
+
+static void
+on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	struct server *s = arg;
+	evconnlistener_enable(s->listener);
+}
+
+/*
+ * accept() failed with something other than a retriable error.  The
+ * connection stays in the backlog, so the listener would fire again at
+ * once: out of descriptors (EMFILE, ENFILE), the reserve descriptor
+ * makes room to take it off and answer it as Redis answers a client
+ * beyond maxclients; without a reserve (or for other errors) the
+ * listener pauses for ACCEPT_PAUSE_MS.  Either way, no busy loop.
+ */
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct server *s = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	accept_warn(s, err);
+	if ((err == EMFILE || err == ENFILE) && s->reserve_fd >= 0) {
+		int lfd = (int)evconnlistener_get_fd(l);
+		/* a bounded number per call: the loop serves the others */
+		for (int i = 0; i < 64 && s->reserve_fd >= 0; i++) {
+			close(s->reserve_fd);
+			int fd = accept4(lfd, NULL, NULL,
+					 SOCK_NONBLOCK | SOCK_CLOEXEC);
+			if (fd >= 0)
+				refuse(s, fd);
+			s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				break;
+		}
+		if (s->reserve_fd >= 0)
+			return;
+	}
+	evconnlistener_disable(l);
+	struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+	event_add(s->accept_ev, &tv);
+}
+
 static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	  int salen, void *arg)
 {
 	(void)l, (void)salen;
 	struct server *s = arg;
+	if (s->clients >= s->maxclients) {
+		refuse(s, fd);
+		return;
+	}
 	struct conn *c = calloc(1, sizeof(*c));
 	struct bufferevent *bev = c ? bufferevent_socket_new(
 		s->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
@@ -444,6 +622,9 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	s->clients++;
 	s->total_clients++;
 	bufferevent_priority_set(bev, 0); /* before the commit event */
+	/* on_write runs once the client has read down to this: a paused
+	 * connection resumes there, not only once everything is read */
+	bufferevent_setwatermark(bev, EV_WRITE, PAUSE_OUTPUT / 2, 0);
 	bufferevent_setcb(bev, on_read, on_write, on_event, c);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
@@ -465,13 +646,49 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: nvkv-server [--pool PATH] [--bind ADDR] [--port N]\n"
 		"                   [--requirepass SECRET] [--index hash|btree]\n"
-		"                   [--size SIZE]\n"
+		"                   [--size SIZE] [--maxclients N]\n"
 		"  --pool PATH        the store (default ./data/nvkv.pool; created\n"
 		"                     with --index and --size if missing)\n"
 		"  --bind ADDR        listen address (default 127.0.0.1)\n"
 		"  --port N           TCP port (default 6379, or the next free one\n"
 		"                     up to 6399 when --port is not given)\n"
-		"  --requirepass S    refuse every command but AUTH until AUTH S\n");
+		"  --requirepass S    refuse every command but AUTH until AUTH S\n"
+		"  --maxclients N     connections at most (default 10000; lowered\n"
+		"                     if the open file limit cannot be raised to\n"
+		"                     N + 32); the next is told so and closed\n");
+}
+
+/*
+ * Like Redis: raise the open file limit toward maxclients + RESERVED_FDS
+ * (up to the hard limit, or beyond it if privileged), and if that cannot
+ * be had, serve fewer clients rather than run out of descriptors.  The
+ * maxclients that fits, or 0 if not even one does.
+ */
+static unsigned
+fit_maxclients(unsigned want)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)want + RESERVED_FDS;
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= need)
+		return want;
+	rlim_t have = rl.rlim_cur;
+	struct rlimit nl = {need, rl.rlim_max};
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
+		nl.rlim_max = need;
+	if (!setrlimit(RLIMIT_NOFILE, &nl))
+		return want;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max > have) {
+		nl.rlim_cur = nl.rlim_max = rl.rlim_max;
+		if (!setrlimit(RLIMIT_NOFILE, &nl))
+			have = rl.rlim_max;
+	}
+	unsigned fit = have > RESERVED_FDS ? (unsigned)(have - RESERVED_FDS)
+					   : 0;
+	fprintf(stderr, "nvkv-server: the open file limit is %llu, not %llu: "
+		"maxclients lowered from %u to %u\n", (unsigned long long)have,
+		(unsigned long long)need, want, fit);
+	return fit;
 }
 
 /* mkdir -p of the pool's directory */
@@ -501,6 +718,7 @@ main(int argc, char **argv)
 	const char *pool = "./data/nvkv.pool", *bind_addr = "127.0.0.1";
 	const char *pass = NULL;
 	int port = 6379, port_given = 0;
+	unsigned maxclients = DEFAULT_MAXCLIENTS;
 	struct kv_opts ko = {.index = KV_ANY, .create = 1};
 	static const struct option lo[] = {
 		{"pool", required_argument, NULL, 'p'},
@@ -509,6 +727,7 @@ main(int argc, char **argv)
 		{"requirepass", required_argument, NULL, 'a'},
 		{"index", required_argument, NULL, 'i'},
 		{"size", required_argument, NULL, 's'},
+		{"maxclients", required_argument, NULL, 'm'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -548,6 +767,19 @@ main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'm': {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || errno || optarg[0] == '-' || v < 1 ||
+			    v > 1000000) {
+				fprintf(stderr, "nvkv-server: --maxclients: %s is "
+					"not from 1 to 1000000\n", optarg);
+				return 2;
+			}
+			maxclients = (unsigned)v;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -557,12 +789,20 @@ main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	maxclients = fit_maxclients(maxclients);
+	if (!maxclients) {
+		fprintf(stderr, "nvkv-server: the open file limit leaves no room "
+			"for a client: raise it (ulimit -n) above %d\n",
+			RESERVED_FDS);
+		return 1;
+	}
 	if (make_parent(pool)) {
 		fprintf(stderr, "nvkv-server: %s: cannot create its directory: "
 			"%s\n", pool, strerror(errno));
 		return 1;
 	}
-	struct server s = {.pool_path = pool, .pass = pass};
+	struct server s = {.pool_path = pool, .pass = pass,
+			   .maxclients = maxclients, .reserve_fd = -1};
 	s.kv = kv_open(pool, &ko);
 	if (!s.kv) {
 		fprintf(stderr, "nvkv-server: %s\n", kv_errmsg());
@@ -580,10 +820,15 @@ main(int argc, char **argv)
 	}
 	s.base = event_base_new();
 	s.qtail = &s.q;
+	s.ready_tail = &s.ready;
+	/* held back for when descriptors run out (on_accept_error) */
+	s.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	/* two priorities: connections (0) before the group commit (1) */
 	if (s.base && (event_base_priority_init(s.base, 2) ||
 		       !(s.commit_ev = event_new(s.base, -1, 0, on_commit, &s)) ||
-		       event_priority_set(s.commit_ev, 1))) {
+		       event_priority_set(s.commit_ev, 1) ||
+		       !(s.accept_ev = evtimer_new(s.base, on_accept_resume,
+						   &s)))) {
 		fprintf(stderr, "nvkv-server: libevent setup failed\n");
 		kv_close(s.kv);
 		return 1;
@@ -606,6 +851,9 @@ main(int argc, char **argv)
 			port = p;
 	}
 	s.port = port;
+	s.listener = l;
+	if (l)
+		evconnlistener_set_error_cb(l, on_accept_error);
 	if (!l) {
 		fprintf(stderr, "nvkv-server: cannot listen on %s:%d%s: %s\n",
 			bind_addr, port, port_given ? "" : "-6399",
@@ -636,6 +884,9 @@ main(int argc, char **argv)
 		on_commit(-1, 0, &s);
 	keys_fini(&s);
 	event_free(s.commit_ev);
+	event_free(s.accept_ev);
+	if (s.reserve_fd >= 0)
+		close(s.reserve_fd);
 	for (int i = 0; i < 2; i++)
 		event_free(sigs[i]);
 	evconnlistener_free(l);

@@ -35,6 +35,7 @@ struct qcmd {
 	int argc;
 	const char **argv;
 	size_t *argl;
+	int authed;  /* the connection's AUTH state when it ran (a re-run) */
 };
 
 struct server {
@@ -61,6 +62,13 @@ struct server {
 	struct event *commit_ev;  /* low priority: after every ready read */
 	int rerun;                /* re-running a failed batch one by one */
 	struct conn *conns;       /* every connection (CLIENT LIST) */
+	/* connections with commands left to run, in turn (c->more) */
+	struct conn *ready, **ready_tail;
+	/* out of descriptors: one held back to refuse a client with */
+	int reserve_fd;
+	struct evconnlistener *listener;
+	struct event *accept_ev;  /* listening again after a pause */
+	uint64_t accept_log_ms, accept_errors; /* rate-limited warnings */
 };
 
 struct conn {
@@ -74,7 +82,9 @@ struct conn {
 	int dirty;    /* on s->dirty: replies wait for the batch's commit */
 	size_t mark;  /* out.len when it joined the batch (a re-run's start) */
 	int dead;     /* the peer went away while dirty: free at the commit */
-	int more;     /* complete commands left in the input (batch full) */
+	int more;     /* on s->ready: commands left to run (batch full, or
+		       * its output drained after a pause) */
+	struct conn *next_ready;
 	struct conn *next_dirty;
 	struct conn *prev, *next; /* on s->conns */
 	/* CLIENT */
