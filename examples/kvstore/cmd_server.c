@@ -1087,6 +1087,13 @@ static const struct doc {
 	{"DECRBY", "string", "Decrement the integer value of a key by the "
 	 "given number"},
 	{"APPEND", "string", "Append a value to a key"},
+	{"GETRANGE", "string", "Get a substring of the string stored at a "
+	 "key"},
+	{"SUBSTR", "string", "Get a substring of the string stored at a key"},
+	{"SETRANGE", "string", "Overwrite part of a string at key starting "
+	 "at the specified offset"},
+	{"INCRBYFLOAT", "string", "Increment the float value of a key by the "
+	 "given amount"},
 	{"STRLEN", "string", "Get the length of the value stored in a key"},
 	{"MGET", "string", "Get the values of all the given keys"},
 	{"MSET", "string", "Set multiple keys to multiple values"},

@@ -85,10 +85,7 @@ server_execute(struct conn *c, const struct resp_cmd *q)
 	struct server *s = c->s;
 	s->commands++;
 	const struct command *cmd = server_lookup(q);
-	if (s->pass && !c->authed && (!cmd || !(cmd->flags & CMD_NOAUTH))) {
-		resp_error(&c->out, "NOAUTH Authentication required.");
-		return;
-	}
+	/* Redis's order: unknown command, wrong arity, then NOAUTH */
 	if (!cmd) {
 		/* Redis's text: the name up to 128 bytes, then arguments
 		 * while the list is under 128 bytes, each cut to what is left
@@ -139,6 +136,12 @@ server_execute(struct conn *c, const struct resp_cmd *q)
 			return;
 		}
 		wrong_args(&c->out, lower);
+		if (c->multi)
+			c->multi_error = 1;
+		return;
+	}
+	if (s->pass && !c->authed && !(cmd->flags & CMD_NOAUTH)) {
+		resp_error(&c->out, "NOAUTH Authentication required.");
 		if (c->multi)
 			c->multi_error = 1;
 		return;
