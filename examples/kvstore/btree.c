@@ -36,6 +36,59 @@ N(struct kv *kv, btnode_ptr p)
 	return btnode_d(kv->pool, p);
 }
 
+/* Node p, or NULL (reported: -EIO) if it is no node or its counts are
+ * impossible: n is checked before it bounds any loop or index. */
+static struct btnode *
+node(struct kv *kv, btnode_ptr p)
+{
+	struct btnode *x = N(kv, p);
+	if (!x)
+		kv_index_damaged(kv, "B-tree node", p.oid.off, "not a node");
+	else if (x->n > BT_MAXK)
+		kv_index_damaged(kv, "B-tree node", p.oid.off,
+				 "%u keys, at most %u", x->n, BT_MAXK);
+	else if (x->leaf > 1)
+		kv_index_damaged(kv, "B-tree node", p.oid.off,
+				 "leaf flag %u", x->leaf);
+	else
+		return x;
+	return NULL;
+}
+
+/* ... and at depth d (the root: 1) of a tree of height h: all leaves are
+ * at depth h, so a kid that points back up (a cycle) or across levels is
+ * found before it is followed twice. */
+static struct btnode *
+node_at(struct kv *kv, btnode_ptr p, unsigned d, unsigned h)
+{
+	struct btnode *x = node(kv, p);
+	if (x && x->leaf != (d == h)) {
+		kv_index_damaged(kv, "B-tree node", p.oid.off, "%s at depth "
+				 "%u of %u", x->leaf ? "a leaf" : "no leaf",
+				 d, h);
+		return NULL;
+	}
+	return x;
+}
+
+/* The tree's height (its leftmost path), or 0 if damaged (reported). */
+static unsigned
+height(struct kv *kv)
+{
+	btnode_ptr p = kv->root->tree;
+	for (unsigned d = 1; d <= KV_MAX_DEPTH; d++) {
+		struct btnode *x = node(kv, p);
+		if (!x)
+			return 0;
+		if (x->leaf)
+			return d;
+		p = x->kid[0];
+	}
+	kv_index_damaged(kv, "B-tree node", p.oid.off, "deeper than %u "
+			 "levels", KV_MAX_DEPTH);
+	return 0;
+}
+
 /* Snapshot a node before changing it (free for new nodes, and for nodes
  * already snapshotted in this transaction). */
 static int
@@ -128,28 +181,38 @@ kv_bt_create(nvh_tx *tx, struct kv *kv)
 	return rc;
 }
 
-kvent_ptr
-kv_bt_find(struct kv *kv, const void *k, size_t kl)
+int
+kv_bt_find(struct kv *kv, const void *k, size_t kl, kvent_ptr *e)
 {
 	struct key key = {k, kl, kv_prefix(k, kl)};
-	for (btnode_ptr p = kv->root->tree; !NVH_IS_NULL(p);) {
-		struct btnode *x = N(kv, p);
+	unsigned h = height(kv);
+	*e = NVH_NULL(kvent);
+	if (!h)
+		return -EIO;
+	btnode_ptr p = kv->root->tree;
+	for (unsigned d = 1;; d++) {
+		struct btnode *x = node_at(kv, p, d, h);
+		if (!x)
+			return -EIO;
 		int eq;
 		uint32_t i = lower(kv, x, &key, &eq);
-		if (eq)
-			return x->item[i];
+		if (eq) {
+			*e = x->item[i];
+			return 0;
+		}
 		if (x->leaf)
-			break;
+			return 0;
 		p = x->kid[i];
 	}
-	return NVH_NULL(kvent);
 }
 
 /* Split the full child i of x (x not full). */
 static int
 split_child(nvh_tx *tx, struct kv *kv, struct btnode *x, uint32_t i)
 {
-	struct btnode *y = N(kv, x->kid[i]);
+	struct btnode *y = node(kv, x->kid[i]);
+	if (!y)
+		return -EIO;
 	btnode_ptr zp = NVH_TX_ALLOC(tx, btnode);
 	struct btnode *z = N(kv, zp);
 	if (!z)
@@ -190,8 +253,11 @@ kv_bt_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
 	const struct kvent *ne = kv_ent(kv, e);
 	struct key key = {ne->data, ne->klen, kv_prefix(ne->data, ne->klen)};
 	int rc = 0;
+	unsigned depth = 0;
 	*replaced = 0;
-	struct btnode *r = N(kv, kv->root->tree);
+	struct btnode *r = node(kv, kv->root->tree);
+	if (!r)
+		return -EIO;
 	if (r->n == BT_MAXK) {
 		btnode_ptr sp = NVH_TX_ALLOC(tx, btnode);
 		struct btnode *s = N(kv, sp);
@@ -206,7 +272,7 @@ kv_bt_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
 			return rc;
 		r = s;
 	}
-	for (struct btnode *x = r;;) {
+	for (struct btnode *x = r, *c;; x = c) {
 		int eq;
 		uint32_t i = lower(kv, x, &key, &eq);
 		if (eq) { /* the new entry replaces the old: freed at commit */
@@ -228,17 +294,26 @@ kv_bt_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
 			kv->root->bt_count++;
 			return 0;
 		}
-		if (N(kv, x->kid[i])->n == BT_MAXK) {
+		/* depth: a damaged tree may cycle */
+		if (++depth > KV_MAX_DEPTH)
+			return kv_index_damaged(kv, "B-tree node",
+						x->kid[i].oid.off, "deeper "
+						"than %u levels", KV_MAX_DEPTH);
+		if (!(c = node(kv, x->kid[i])))
+			return -EIO;
+		if (c->n == BT_MAXK) {
 			rc = split_child(tx, kv, x, i);
 			if (rc)
 				return rc;
-			int c = cmp_item(kv, x, i, &key);
-			if (c == 0)
+			int cmp = cmp_item(kv, x, i, &key);
+			c = x;
+			if (cmp == 0)
 				continue; /* the median was this key: replace */
-			if (c < 0)
+			if (cmp < 0)
 				i++;
+			if (!(c = node(kv, x->kid[i])))
+				return -EIO;
 		}
-		x = N(kv, x->kid[i]);
 	}
 }
 
@@ -246,7 +321,12 @@ kv_bt_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
 static int
 merge(nvh_tx *tx, struct kv *kv, struct btnode *x, uint32_t i)
 {
-	struct btnode *y = N(kv, x->kid[i]), *z = N(kv, x->kid[i + 1]);
+	struct btnode *y = node(kv, x->kid[i]), *z = node(kv, x->kid[i + 1]);
+	if (!y || !z)
+		return -EIO;
+	if (y->n + z->n + 1 > BT_MAXK) /* never so in a sound tree */
+		return kv_index_damaged(kv, "B-tree node", x->kid[i].oid.off,
+					"%u + %u keys to merge", y->n, z->n);
 	int rc = touch(tx, x);
 	if (!rc)
 		rc = touch(tx, y);
@@ -277,9 +357,11 @@ static int
 top_up(nvh_tx *tx, struct kv *kv, struct btnode *x, uint32_t *ip)
 {
 	uint32_t i = *ip;
-	struct btnode *c = N(kv, x->kid[i]);
-	struct btnode *l = i > 0 ? N(kv, x->kid[i - 1]) : NULL;
-	struct btnode *r = i < x->n ? N(kv, x->kid[i + 1]) : NULL;
+	struct btnode *c = node(kv, x->kid[i]);
+	struct btnode *l = i > 0 ? node(kv, x->kid[i - 1]) : NULL;
+	struct btnode *r = i < x->n ? node(kv, x->kid[i + 1]) : NULL;
+	if (!c || (i > 0 && !l) || (i < x->n && !r))
+		return -EIO;
 	int rc = touch(tx, x);
 	if (!rc)
 		rc = touch(tx, c);
@@ -331,13 +413,28 @@ top_up(nvh_tx *tx, struct kv *kv, struct btnode *x, uint32_t *ip)
 	return merge(tx, kv, x, i - 1);
 }
 
-/* The largest (dir < 0) or smallest (dir > 0) entry under node p. */
+/* The largest (dir < 0) or smallest (dir > 0) entry under node p, or
+ * null if the path there is damaged (reported). */
 static kvent_ptr
 edge(struct kv *kv, btnode_ptr p, int dir)
 {
-	struct btnode *x = N(kv, p);
-	while (!x->leaf)
-		x = N(kv, x->kid[dir < 0 ? x->n : 0]);
+	struct btnode *x = node(kv, p);
+	for (unsigned d = 0; x && !x->leaf; d++) {
+		if (d == KV_MAX_DEPTH) {
+			kv_index_damaged(kv, "B-tree node", p.oid.off,
+					 "deeper than %u levels",
+					 KV_MAX_DEPTH);
+			return NVH_NULL(kvent);
+		}
+		p = x->kid[dir < 0 ? x->n : 0];
+		x = node(kv, p);
+	}
+	if (!x || !x->n) {
+		if (x)
+			kv_index_damaged(kv, "B-tree node", p.oid.off,
+					 "an empty leaf");
+		return NVH_NULL(kvent);
+	}
 	return x->item[dir < 0 ? x->n - 1 : 0];
 }
 
@@ -345,9 +442,16 @@ int
 kv_bt_del(nvh_tx *tx, struct kv *kv, const void *k, size_t kl)
 {
 	struct key key = {k, kl, kv_prefix(k, kl)};
-	struct btnode *x = N(kv, kv->root->tree);
-	int rc = 0, found = 0;
-	while (!rc) {
+	struct btnode *x = node(kv, kv->root->tree);
+	int rc = x ? 0 : -EIO, found = 0;
+	for (unsigned depth = 0; !rc; depth++) {
+		if (depth > KV_MAX_DEPTH) { /* a damaged tree may cycle */
+			rc = kv_index_damaged(kv, "B-tree node",
+					      nvh_oid_of(kv->pool, x).off,
+					      "deeper than %u levels",
+					      KV_MAX_DEPTH);
+			break;
+		}
 		int eq;
 		uint32_t i = lower(kv, x, &key, &eq);
 		if (eq && x->leaf) {
@@ -362,13 +466,30 @@ kv_bt_del(nvh_tx *tx, struct kv *kv, const void *k, size_t kl)
 			break;
 		}
 		if (eq) {
-			struct btnode *y = N(kv, x->kid[i]), *z = N(kv, x->kid[i + 1]);
+			struct btnode *y = node(kv, x->kid[i]);
+			struct btnode *z = y ? node(kv, x->kid[i + 1]) : NULL;
+			if (!z) {
+				rc = -EIO;
+				break;
+			}
 			if (y->n >= T || z->n >= T) {
 				/* replace by the predecessor (successor), then
 				 * delete that one from the child */
 				kvent_ptr s = edge(kv, x->kid[y->n >= T ? i : i + 1],
 						   y->n >= T ? -1 : +1);
 				const struct kvent *sp = kv_ent(kv, s);
+				/* its key is the next to delete: it must be
+				 * sound */
+				if (NVH_IS_NULL(s)) {
+					rc = -EIO;
+					break;
+				}
+				if (!kv_ent_sane(sp)) {
+					rc = kv_damaged(kv, s, sp ? "header "
+							"checksum" :
+							"not an entry");
+					break;
+				}
 				rc = touch(tx, x);
 				if (!rc)
 					rc = item_set(tx, kv, x, i, s);
@@ -384,14 +505,22 @@ kv_bt_del(nvh_tx *tx, struct kv *kv, const void *k, size_t kl)
 		}
 		if (x->leaf)
 			break;
-		if (N(kv, x->kid[i])->n == T - 1)
+		struct btnode *c = node(kv, x->kid[i]);
+		if (!c) {
+			rc = -EIO;
+			break;
+		}
+		if (c->n == T - 1)
 			rc = top_up(tx, kv, x, &i);
-		x = N(kv, x->kid[i]);
+		if (!rc && !(x = node(kv, x->kid[i])))
+			rc = -EIO;
 	}
 	if (rc)
 		return rc;
 	/* an empty root with one child: the child becomes the root */
-	struct btnode *r = N(kv, kv->root->tree);
+	struct btnode *r = node(kv, kv->root->tree);
+	if (!r)
+		return -EIO;
 	if (r->n == 0 && !r->leaf)
 		rc = NVH_TX_SET(tx, &kv->root->tree, r->kid[0]);
 	if (!rc && !found)
@@ -424,6 +553,7 @@ struct scan {
 	size_t count, n;
 	uint64_t last, next;
 	int stopped;
+	unsigned height;              /* of the tree: see node_at */
 };
 
 #define STOP 0x40000000 /* past the bound: not an error */
@@ -446,12 +576,16 @@ visit_item(struct scan *s, const struct btnode *x, uint32_t i)
 	return kv_visit(s->kv, x->item[i], s->fn, s->arg);
 }
 
-/* In order from the bound (only the leftmost path is bounded). */
+/* In order from the bound (only the leftmost path is bounded).  A
+ * damaged node is counted (kv_damaged_count) and skipped with what is
+ * under it. */
 static int
-walk(struct scan *s, btnode_ptr p, int bounded)
+walk(struct scan *s, btnode_ptr p, int bounded, unsigned d)
 {
-	const struct btnode *x = N(s->kv, p);
+	const struct btnode *x = node_at(s->kv, p, d, s->height);
 	uint32_t i = 0;
+	if (!x)
+		return 0;
 	if (bounded && s->by_prefix) {
 		while (i < x->n && x->pfx[i] < s->start)
 			i++;
@@ -461,7 +595,8 @@ walk(struct scan *s, btnode_ptr p, int bounded)
 	}
 	for (uint32_t j = i; j <= x->n; j++) {
 		int rc;
-		if (!x->leaf && (rc = walk(s, x->kid[j], bounded && j == i)))
+		if (!x->leaf &&
+		    (rc = walk(s, x->kid[j], bounded && j == i, d + 1)))
 			return rc;
 		if (j < x->n && (rc = visit_item(s, x, j)))
 			return rc;
@@ -482,7 +617,9 @@ kv_bt_scan(struct kv *kv, const void *from, size_t fl, const void *to,
 		s.to = (struct key){to, tl, kv_prefix(to, tl)};
 		s.has_to = 1;
 	}
-	int rc = walk(&s, kv->root->tree, 1);
+	if (!(s.height = height(kv)))
+		return -EIO;
+	int rc = walk(&s, kv->root->tree, 1, 1);
 	return rc == STOP ? 0 : rc;
 }
 
@@ -612,21 +749,35 @@ struct step {
 	uint32_t ni;
 };
 
-/* In order from st->from, `count` keys, then note the next one. */
+/* Can the step stop at item j of x: is its key sound, to resume at? */
 static int
-step_walk(struct step *st, btnode_ptr p, int bounded)
+key_sound(struct kv *kv, const struct btnode *x, uint32_t j)
 {
-	const struct btnode *x = N(st->s.kv, p);
+	const struct kvent *e = kv_ent(kv, x->item[j]);
+	return kv_ent_sane(e) && e->klen <= KV_KEY_MAX &&
+	       XXH3_64bits(e->data, e->klen) == e->ksum;
+}
+
+/* In order from st->from, `count` keys, then note the next one (one
+ * with a sound key: a damaged one is visited, so reported, instead). */
+static int
+step_walk(struct step *st, btnode_ptr p, int bounded, unsigned d)
+{
+	const struct btnode *x = node_at(st->s.kv, p, d, st->s.height);
 	uint32_t i = 0;
 	int eq;
+	if (!x)
+		return 0;
 	if (bounded)
 		i = lower(st->s.kv, x, &st->from, &eq);
 	for (uint32_t j = i; j <= x->n; j++) {
-		if (!x->leaf && step_walk(st, x->kid[j], bounded && j == i))
+		if (!x->leaf &&
+		    step_walk(st, x->kid[j], bounded && j == i, d + 1))
 			return 1;
 		if (j == x->n)
 			break;
-		if (st->n >= st->count || st->stopped) {
+		if ((st->n >= st->count || st->stopped) &&
+		    key_sound(st->s.kv, x, j)) {
 			st->next = x;
 			st->ni = j;
 			return 1;
@@ -664,32 +815,49 @@ kv_bt_scan_step(struct kv *kv, uint64_t cursor, size_t count, kv_fn fn,
 		st.from.len = bl;
 	}
 	st.from.pfx = kv_prefix(st.from.p, st.from.len);
-	step_walk(&st, kv->root->tree, 1);
+	if (!(st.s.height = height(kv)))
+		return 0; /* reported; the scan ends */
+	step_walk(&st, kv->root->tree, 1, 1);
 	if (!st.next)
 		return 0;
-	uint64_t np = st.next->pfx[st.ni] >> 8;
-	if (np != st.last >> 8 && np)
-		return np << 8;
+	/* the resume key, from the entry itself (step_walk stops only at
+	 * a sound one), not from the node's prefix, which no checksum
+	 * covers */
 	const struct kvent *e = kv_ent(kv, st.next->item[st.ni]);
-	unsigned s = e && e->klen <= KV_KEY_MAX
-		     ? cursor_slot(kv, e->data, e->klen) : 0;
+	uint64_t np = prefix7(e->data, e->klen);
+	/* each step must resume past where it started, or a damaged tree
+	 * (keys out of order) could send a scan round forever */
+	if (kv_keycmp(e->data, e->klen, st.from.p, st.from.len) <= 0) {
+		kv_index_damaged(kv, "B-tree node",
+				 nvh_oid_of(kv->pool, st.next).off,
+				 "keys out of order");
+		return 0;
+	}
+	if (np != st.last >> 8 && np > p)
+		return np << 8;
+	unsigned s = cursor_slot(kv, e->data, e->klen);
 	/* no slot (out of memory): P alone, duplicates but never 0 */
 	return np << 8 | (s ? s : 255);
 }
 
 static void
-count_nodes(struct kv *kv, btnode_ptr p, uint64_t depth, struct kv_stats *st)
+count_nodes(struct kv *kv, btnode_ptr p, unsigned depth, unsigned h,
+	    struct kv_stats *st)
 {
-	const struct btnode *x = N(kv, p);
+	const struct btnode *x = node_at(kv, p, depth, h);
+	if (!x) /* reported; not counted */
+		return;
 	st->nodes++;
 	if (depth > st->depth)
 		st->depth = depth;
 	for (uint32_t j = 0; !x->leaf && j <= x->n; j++)
-		count_nodes(kv, x->kid[j], depth + 1, st);
+		count_nodes(kv, x->kid[j], depth + 1, h, st);
 }
 
 void
 kv_bt_stats(struct kv *kv, struct kv_stats *st)
 {
-	count_nodes(kv, kv->root->tree, 1, st);
+	unsigned h = height(kv);
+	if (h)
+		count_nodes(kv, kv->root->tree, 1, h, st);
 }

@@ -17,6 +17,7 @@
  * to a higher bucket.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -32,10 +33,38 @@ NVH_TYPE_DEFINE(kvhash, 0, NVH_PTR(kvhash, dir, kvdir));
 #define MAX_BUCKETS ((uint64_t)KV_SEG * KV_DIR)
 #define LOAD 2                                /* entries per bucket */
 
+static int
+hash_damaged(struct kv *kv, const char *what, uint64_t v)
+{
+	return kv_index_damaged(kv, "hash map", kv->root->hash.oid.off,
+				"%s %#" PRIx64, what, v);
+}
+
+/* The map's header, or NULL (reported: -EIO) if it is damaged: every
+ * field that sizes or addresses a bucket is checked before use, so a
+ * bucket index never leaves the directory and a shift never reaches 64
+ * bits; chains are bounded by the count. */
 static struct kvhash *
 hmap(struct kv *kv)
 {
-	return kvhash_d(kv->pool, kv->root->hash);
+	struct kvhash *h = kvhash_d(kv->pool, kv->root->hash);
+	if (!h) {
+		hash_damaged(kv, "not a hash map: root field", 0);
+		return NULL;
+	}
+	if (!h->n0 || h->n0 > KV_SEG || (h->n0 & (h->n0 - 1)))
+		hash_damaged(kv, "n0", h->n0);
+	else if (h->level >= 64 || (h->n0 << h->level) > MAX_BUCKETS ||
+		 (h->n0 << h->level) >> h->level != h->n0)
+		hash_damaged(kv, "level", h->level);
+	else if (h->split >= h->n0 << h->level ||
+		 (h->n0 << h->level) + h->split > MAX_BUCKETS)
+		hash_damaged(kv, "split", h->split);
+	else if (h->count > kv->max_ents)
+		hash_damaged(kv, "count", h->count);
+	else
+		return h;
+	return NULL;
 }
 
 static uint64_t
@@ -53,19 +82,44 @@ bucket_of(const struct kvhash *h, uint64_t hash)
 	return b;
 }
 
-/* The head field of bucket b, or NULL if its segment is not there yet. */
+/* The head field of bucket b (< nbuckets: its segment exists), or NULL
+ * (reported: -EIO) if the directory or the segment is damaged. */
 static kvent_ptr *
 head(struct kv *kv, struct kvhash *h, uint64_t b)
 {
 	struct kvdir *d = kvdir_d(kv->pool, h->dir);
-	struct kvseg *s = kvseg_d(kv->pool, d->seg[b >> KV_SEG_BITS]);
-	return s ? &s->b[b & (KV_SEG - 1)] : NULL;
+	if (!d) {
+		kv_index_damaged(kv, "hash map", kv->root->hash.oid.off,
+				 "not a directory: %#" PRIx64, h->dir.oid.off);
+		return NULL;
+	}
+	kvseg_ptr sp = d->seg[b >> KV_SEG_BITS];
+	struct kvseg *s = kvseg_d(kv->pool, sp);
+	if (!s) {
+		kv_index_damaged(kv, "hash directory", h->dir.oid.off,
+				 "segment %" PRIu64 " is not a segment: %#"
+				 PRIx64, b >> KV_SEG_BITS, sp.oid.off);
+		return NULL;
+	}
+	return &s->b[b & (KV_SEG - 1)];
+}
+
+/* A chain with more links than the map has entries cycles. */
+static int
+chain_cycles(struct kv *kv, struct kvhash *h, uint64_t b)
+{
+	return kv_index_damaged(kv, "hash map", kv->root->hash.oid.off,
+				"the chain of bucket %" PRIu64 " has more "
+				"than %" PRIu64 " entries: it cycles", b,
+				h->count);
 }
 
 uint64_t
 kv_hash_of(struct kv *kv, const void *k, size_t kl)
 {
-	return XXH3_64bits_withSeed(k, kl, hmap(kv)->seed);
+	struct kvhash *h = hmap(kv);
+	/* damaged: any hash does; the lookup that follows fails */
+	return XXH3_64bits_withSeed(k, kl, h ? h->seed : 0);
 }
 
 int
@@ -88,23 +142,36 @@ kv_hash_create(nvh_tx *tx, struct kv *kv)
 	return NVH_TX_SET(tx, &kv->root->hash, hp);
 }
 
-kvent_ptr
-kv_hash_find(struct kv *kv, uint64_t hash, const void *k, size_t kl)
+int
+kv_hash_find(struct kv *kv, uint64_t hash, const void *k, size_t kl,
+	     kvent_ptr *out)
 {
 	struct kvhash *h = hmap(kv);
-	kvent_ptr *f = head(kv, h, bucket_of(h, hash));
-	for (kvent_ptr e = f ? *f : NVH_NULL(kvent); !NVH_IS_NULL(e);) {
+	*out = NVH_NULL(kvent);
+	if (!h)
+		return -EIO;
+	uint64_t b = bucket_of(h, hash), n = 0;
+	kvent_ptr *f = head(kv, h, b);
+	if (!f)
+		return -EIO;
+	for (kvent_ptr e = *f; !NVH_IS_NULL(e); n++) {
 		struct kvent *p = kv_ent(kv, e);
-		if (!p) /* not an entry: the chain ends here */
-			break;
+		/* not an entry: the rest of the chain cannot be reached,
+		 * and the key may be there */
+		if (!p)
+			return kv_damaged(kv, e, "not an entry");
+		if (n > h->count)
+			return chain_cycles(kv, h, b);
 		/* a damaged entry with the key's hash may be the key's: the
 		 * caller reports it rather than saying "no such key" */
 		if (kv_ent_is(p, hash, k, kl) ||
-		    (p->hash == hash && !kv_ent_sane(p)))
-			return e;
+		    (p->hash == hash && !kv_ent_sane(p))) {
+			*out = e;
+			return 0;
+		}
 		e = p->next;
 	}
-	return NVH_NULL(kvent);
+	return 0;
 }
 
 /* Store v into *f unless it is already there (a store is a snapshot). */
@@ -132,6 +199,8 @@ split_one(nvh_tx *tx, struct kv *kv, struct kvhash *h)
 {
 	uint64_t s = h->split, t = s + (h->n0 << h->level);
 	struct kvdir *d = kvdir_d(kv->pool, h->dir);
+	if (!d) /* head() saw it before: not reached */
+		return -EIO;
 	if (NVH_IS_NULL(d->seg[t >> KV_SEG_BITS])) {
 		kvseg_ptr sp = NVH_TX_ALLOC(tx, kvseg);
 		int rc = NVH_IS_NULL(sp) ? -ENOSPC
@@ -139,7 +208,9 @@ split_one(nvh_tx *tx, struct kv *kv, struct kvhash *h)
 		if (rc)
 			return rc;
 	}
-	kvent_ptr *fs = head(kv, h, s), *ft = head(kv, h, t);
+	kvent_ptr *fs = head(kv, h, s), *ft = fs ? head(kv, h, t) : NULL;
+	if (!ft)
+		return -EIO;
 	size_t n = 0, cap = 16, na = 0, nb = 0;
 	kvent_ptr *stay = malloc(cap * sizeof(*stay));
 	kvent_ptr *move = malloc(cap * sizeof(*move));
@@ -161,7 +232,11 @@ split_one(nvh_tx *tx, struct kv *kv, struct kvhash *h)
 		}
 		struct kvent *p = kv_ent(kv, e);
 		if (!p) {
-			rc = -EIO;
+			rc = kv_damaged(kv, e, "not an entry");
+			break;
+		}
+		if (n > h->count) {
+			rc = chain_cycles(kv, h, s);
 			break;
 		}
 		if ((p->hash & mask) == t)
@@ -192,12 +267,19 @@ kv_hash_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
 {
 	struct kvhash *h = hmap(kv);
 	struct kvent *ne = kv_ent(kv, e);
-	kvent_ptr *f = head(kv, h, bucket_of(h, ne->hash));
 	*replaced = 0;
-	for (kvent_ptr c = *f; !NVH_IS_NULL(c);) {
+	if (!h)
+		return -EIO;
+	uint64_t b = bucket_of(h, ne->hash), n = 0;
+	kvent_ptr *f = head(kv, h, b);
+	if (!f)
+		return -EIO;
+	for (kvent_ptr c = *f; !NVH_IS_NULL(c); n++) {
 		struct kvent *p = kv_ent(kv, c);
 		if (!p)
-			return -EIO;
+			return kv_damaged(kv, c, "not an entry");
+		if (n > h->count)
+			return chain_cycles(kv, h, b);
 		if (kv_ent_is(p, ne->hash, ne->data, ne->klen)) {
 			/* the new entry takes the old one's place; the old
 			 * one's count drops to zero: freed at commit */
@@ -222,27 +304,40 @@ kv_hash_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
 	return 0;
 }
 
-kvent_ptr *
-kv_hash_link(struct kv *kv, uint64_t hash, const void *k, size_t kl)
+int
+kv_hash_link(struct kv *kv, uint64_t hash, const void *k, size_t kl,
+	     kvent_ptr **link)
 {
 	struct kvhash *h = hmap(kv);
-	kvent_ptr *f = head(kv, h, bucket_of(h, hash));
-	for (kvent_ptr c = f ? *f : NVH_NULL(kvent); !NVH_IS_NULL(c);) {
+	*link = NULL;
+	if (!h)
+		return -EIO;
+	uint64_t b = bucket_of(h, hash), n = 0;
+	kvent_ptr *f = head(kv, h, b);
+	if (!f)
+		return -EIO;
+	for (kvent_ptr c = *f; !NVH_IS_NULL(c); n++) {
 		struct kvent *p = kv_ent(kv, c);
 		if (!p)
-			break;
-		if (kv_ent_is(p, hash, k, kl))
-			return f;
+			return kv_damaged(kv, c, "not an entry");
+		if (n > h->count)
+			return chain_cycles(kv, h, b);
+		if (kv_ent_is(p, hash, k, kl)) {
+			*link = f;
+			return 0;
+		}
 		f = &p->next;
 		c = p->next;
 	}
-	return NULL;
+	return -ENOENT;
 }
 
 int
 kv_hash_unlink(nvh_tx *tx, struct kv *kv, kvent_ptr *f)
 {
 	struct kvhash *h = hmap(kv);
+	if (!h) /* kv_hash_link checked both: not reached */
+		return -EIO;
 	int rc = NVH_TX_SET(tx, f, kv_ent(kv, *f)->next);
 	if (!rc)
 		rc = nvh_tx_add(tx, &h->count, sizeof(h->count));
@@ -254,17 +349,24 @@ kv_hash_unlink(nvh_tx *tx, struct kv *kv, kvent_ptr *f)
 uint64_t
 kv_hash_count(struct kv *kv)
 {
-	return hmap(kv)->count;
+	struct kvhash *h = hmap(kv);
+	return h ? h->count : 0;
 }
 
-/* Visit bucket b; stop early when fn says so. */
+/* Visit bucket b; stop early when fn says so.  A damaged chain is
+ * counted (kv_damaged_count) and the scan goes on with the next bucket. */
 static int
 visit(struct kv *kv, struct kvhash *h, uint64_t b, kv_fn fn, void *arg,
       size_t *n)
 {
 	kvent_ptr *f = head(kv, h, b);
-	for (kvent_ptr e = f ? *f : NVH_NULL(kvent); !NVH_IS_NULL(e);) {
+	uint64_t len = 0;
+	for (kvent_ptr e = f ? *f : NVH_NULL(kvent); !NVH_IS_NULL(e); len++) {
 		struct kvent *p = kv_ent(kv, e);
+		if (len > h->count) {
+			chain_cycles(kv, h, b);
+			return 0;
+		}
 		(*n)++;
 		/* damaged or expired entries are not shown */
 		int rc = kv_visit(kv, e, fn, arg);
@@ -279,6 +381,8 @@ int
 kv_hash_scan(struct kv *kv, kv_fn fn, void *arg)
 {
 	struct kvhash *h = hmap(kv);
+	if (!h)
+		return -EIO;
 	size_t n = 0;
 	for (uint64_t b = 0; b < nbuckets(h); b++) {
 		int rc = visit(kv, h, b, fn, arg, &n);
@@ -363,6 +467,8 @@ kv_hash_scan_step(struct kv *kv, uint64_t cursor, size_t count, kv_fn fn,
 		  void *arg)
 {
 	struct kvhash *h = hmap(kv);
+	if (!h) /* reported; the scan ends */
+		return 0;
 	struct scan_from f = {.kv = kv, .fn = fn, .arg = arg};
 	size_t n = 0, empty = 0, max_empty = count ? 10 * count : 10;
 	uint64_t c = cursor;
@@ -382,5 +488,6 @@ kv_hash_scan_step(struct kv *kv, uint64_t cursor, size_t count, kv_fn fn,
 void
 kv_hash_stats(struct kv *kv, struct kv_stats *st)
 {
-	st->buckets = nbuckets(hmap(kv));
+	struct kvhash *h = hmap(kv);
+	st->buckets = h ? nbuckets(h) : 0;
 }

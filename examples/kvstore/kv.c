@@ -140,6 +140,15 @@ kv_open(const char *path, const struct kv_opts *o)
 	if (NVH_IS_NULL(r))
 		goto fail;
 	kv->root = kvroot_d(kv->pool, r);
+	if (!kv->root) {
+		kv_err(NVH_ECORRUPT, "kv_open: %s: the root object is not a "
+		       "key-value store's root", path);
+		goto fail;
+	}
+	struct nvh_pool_info info;
+	/* a chain longer than this cycles (every entry is an object) */
+	kv->max_ents = nvh_pool_info(kv->pool, &info) ? UINT64_MAX
+		       : info.pool_size / sizeof(struct kvent);
 	if (kv->root->magic != KV_MAGIC) {
 		if (!created && kv->root->magic != 0) {
 			kv_err(NVH_ECORRUPT, "kv_open: %s: the root is not a "
@@ -228,6 +237,29 @@ kv_damaged(struct kv *kv, kvent_ptr e, const char *what)
 		      kv->path);
 }
 
+int
+kv_index_damaged(struct kv *kv, const char *kind, uint64_t off,
+		 const char *what, ...)
+{
+	char w[256];
+	va_list ap;
+	va_start(ap, what);
+	vsnprintf(w, sizeof(w), what, ap);
+	va_end(ap);
+	off &= (1ull << 48) - 1; /* without the pool's tag */
+	kv->damaged++;
+	kv->bad_off = off;
+	if (kv->check_fn) {
+		char cw[300];
+		snprintf(cw, sizeof(cw), "%s: %s", kind, w);
+		kv->check_fn(kv->check_arg, off, cw);
+	}
+	return kv_err(EIO, "%s: the %s at pool offset 0x%" PRIx64 " is "
+		      "damaged (%s): the keys under it cannot be reached; "
+		      "`nvkv %s dump` saves the others", kv->path, kind, off,
+		      w, kv->path);
+}
+
 /* NULL if the entry's key can be shown, else what is wrong. */
 static const char *
 key_damage(const struct kvent *p)
@@ -310,11 +342,12 @@ hash_of(struct kv *kv, const void *k, size_t kl)
 	return kv->index == KV_HASH ? kv_hash_of(kv, k, kl) : 0;
 }
 
-static kvent_ptr
-find(struct kv *kv, const void *k, size_t kl)
+static int
+find(struct kv *kv, const void *k, size_t kl, kvent_ptr *e)
 {
-	return kv->index == KV_HASH ? kv_hash_find(kv, kv_hash_of(kv, k, kl), k, kl)
-				    : kv_bt_find(kv, k, kl);
+	return kv->index == KV_HASH
+	       ? kv_hash_find(kv, kv_hash_of(kv, k, kl), k, kl, e)
+	       : kv_bt_find(kv, k, kl, e);
 }
 
 /* The live entry of key k: 0 and *pp, -ENOENT (none, or expired), or
@@ -327,7 +360,10 @@ lookup(struct kv *kv, const void *k, size_t kl, struct kvent **pp,
 	*pp = NULL;
 	if (raw)
 		*raw = NULL;
-	kvent_ptr e = find(kv, k, kl);
+	kvent_ptr e;
+	int rc = find(kv, k, kl, &e);
+	if (rc)
+		return rc;
 	if (NVH_IS_NULL(e))
 		return -ENOENT;
 	struct kvent *p = kv_ent(kv, e);
@@ -391,8 +427,12 @@ put2(struct kv *kv, const void *k, size_t kl, const void *v, size_t vl,
 				 vl2, expire);
 	int replaced = 0;
 	if (!NVH_IS_NULL(e))
-		kv->index == KV_HASH ? kv_hash_put(tx, kv, e, &replaced)
-				     : kv_bt_put(tx, kv, e, &replaced);
+		rc = kv->index == KV_HASH ? kv_hash_put(tx, kv, e, &replaced)
+					  : kv_bt_put(tx, kv, e, &replaced);
+	if (rc == -EIO) { /* a damaged index: nothing is changed */
+		nvh_tx_abort(tx);
+		return rc;
+	}
 	count_expires(tx, kv, d);
 	return failed(kv, nvh_tx_commit(tx), op);
 }
@@ -459,9 +499,9 @@ del_key(struct kv *kv, const void *k, size_t kl)
 	/* hash: one walk finds the link to change, before the transaction */
 	kvent_ptr *link = NULL;
 	if (kv->index == KV_HASH) {
-		link = kv_hash_link(kv, kv_hash_of(kv, k, kl), k, kl);
-		if (!link)
-			return -ENOENT;
+		rc = kv_hash_link(kv, kv_hash_of(kv, k, kl), k, kl, &link);
+		if (rc)
+			return rc;
 	}
 	nvh_tx *tx = nvh_tx_begin(kv->pool);
 	if (!tx)
@@ -470,7 +510,7 @@ del_key(struct kv *kv, const void *k, size_t kl)
 				       : kv_bt_del(tx, kv, k, kl);
 	if (!drc)
 		drc = count_expires(tx, kv, -(raw->expire != 0));
-	if (drc == -ENOENT) {
+	if (drc == -ENOENT || drc == -EIO) { /* -EIO: damaged, reported */
 		nvh_tx_abort(tx);
 		return drc;
 	}

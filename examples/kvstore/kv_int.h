@@ -116,6 +116,7 @@ struct kv {
 	uint64_t hash_seed;
 	uint64_t damaged;              /* damaged entries met (DRAM) */
 	uint64_t bad_off;              /* the last one's offset */
+	uint64_t max_ents;             /* entries the pool could hold */
 	int64_t now_fixed;             /* kv_set_time (tests), else 0 */
 	int scan_expired;              /* kv_expire_step's scan */
 	void (*check_fn)(void *arg, uint64_t off, const char *what);
@@ -133,6 +134,15 @@ kvent_ptr kv_ent_new(nvh_tx *tx, struct kv *kv, uint64_t hash, const void *k,
 int kv_visit(struct kv *kv, kvent_ptr e, kv_fn fn, void *arg);
 /* kv.c: note a damaged entry met at e (kv->damaged, the message) */
 int kv_damaged(struct kv *kv, kvent_ptr e, const char *what);
+/* kv.c: ... a damaged index object (`kind`: "B-tree node", say) at oid
+ * off; -EIO.  what is printf-formatted. */
+int kv_index_damaged(struct kv *kv, const char *kind, uint64_t off,
+		     const char *what, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Deeper than this, an index is damaged (a B-tree of 2^64 keys is 16
+ * levels deep): every walk down is bounded by it. */
+#define KV_MAX_DEPTH 64
 
 static inline struct kvent *
 kv_ent(struct kv *kv, kvent_ptr e)
@@ -166,15 +176,18 @@ kv_prefix(const void *k, size_t kl)
 	return v;
 }
 
-/* What the indexes implement.  `find` returns the entry or null; `put`
- * links entry e replacing any entry with the same key (*replaced tells);
- * `del` unlinks the key's entry (-ENOENT if none).  All inside tx. */
+/* What the indexes implement.  `find` sets *e to the entry or null (0),
+ * or fails with -EIO on a damaged index (reported); `put` links entry e
+ * replacing any entry with the same key (*replaced tells); `del` unlinks
+ * the key's entry (-ENOENT if none).  All inside tx. */
 int kv_hash_create(nvh_tx *tx, struct kv *kv);
-kvent_ptr kv_hash_find(struct kv *kv, uint64_t h, const void *k, size_t kl);
+int kv_hash_find(struct kv *kv, uint64_t h, const void *k, size_t kl,
+		 kvent_ptr *e);
 int kv_hash_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced);
-/* The link (bucket head or chain field) that holds the key's entry, or
- * NULL; kv_hash_unlink removes the entry it holds. */
-kvent_ptr *kv_hash_link(struct kv *kv, uint64_t h, const void *k, size_t kl);
+/* *link := the link (bucket head or chain field) that holds the key's
+ * entry: 0, -ENOENT or -EIO; kv_hash_unlink removes the entry it holds. */
+int kv_hash_link(struct kv *kv, uint64_t h, const void *k, size_t kl,
+		 kvent_ptr **link);
 int kv_hash_unlink(nvh_tx *tx, struct kv *kv, kvent_ptr *link);
 uint64_t kv_hash_count(struct kv *kv);
 int kv_hash_scan(struct kv *kv, kv_fn fn, void *arg);
@@ -184,7 +197,7 @@ void kv_hash_stats(struct kv *kv, struct kv_stats *st);
 uint64_t kv_hash_of(struct kv *kv, const void *k, size_t kl);
 
 int kv_bt_create(nvh_tx *tx, struct kv *kv);
-kvent_ptr kv_bt_find(struct kv *kv, const void *k, size_t kl);
+int kv_bt_find(struct kv *kv, const void *k, size_t kl, kvent_ptr *e);
 int kv_bt_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced);
 int kv_bt_del(nvh_tx *tx, struct kv *kv, const void *k, size_t kl);
 uint64_t kv_bt_count(struct kv *kv);
