@@ -987,31 +987,6 @@ struct execq {
 	struct qcmd *cmds;
 };
 
-static struct qcmd *
-copy_cmd(struct conn *c, const struct resp_cmd *q)
-{
-	size_t bytes = 0;
-	for (int i = 0; i < q->argc; i++)
-		bytes += q->argl[i];
-	struct qcmd *m = malloc(sizeof(*m) + (size_t)q->argc *
-				(sizeof(char *) + sizeof(size_t)) + bytes);
-	if (!m)
-		return NULL;
-	m->c = c;
-	m->next = NULL;
-	m->argc = q->argc;
-	m->argv = (const char **)(m + 1);
-	m->argl = (size_t *)(m->argv + q->argc);
-	char *p = (char *)(m->argl + q->argc);
-	for (int i = 0; i < q->argc; i++) {
-		memcpy(p, q->argv[i], q->argl[i]);
-		m->argv[i] = p;
-		m->argl[i] = q->argl[i];
-		p += q->argl[i];
-	}
-	return m;
-}
-
 static void
 free_cmds(struct qcmd *m)
 {
@@ -1032,7 +1007,7 @@ keys_queue(struct conn *c, const struct resp_cmd *q,
 		c->multi_error = 1;
 		return;
 	}
-	struct qcmd *m = copy_cmd(c, q);
+	struct qcmd *m = qcmd_copy(c, q);
 	if (!m) {
 		resp_error(&c->out, "ERR out of memory");
 		c->multi_error = 1;

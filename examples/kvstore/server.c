@@ -228,9 +228,10 @@ mark_dirty(struct conn *c)
 	event_active(s->commit_ev, EV_WRITE, 0);
 }
 
-/* Keep a copy of the command for a possible re-run. */
-static int
-queue_cmd(struct conn *c, const struct resp_cmd *q)
+/* A copy of command q in one allocation: the batch's (for a re-run) and
+ * MULTI's queue (cmd_keys.c). */
+struct qcmd *
+qcmd_copy(struct conn *c, const struct resp_cmd *q)
 {
 	size_t bytes = 0;
 	for (int i = 0; i < q->argc; i++)
@@ -238,7 +239,7 @@ queue_cmd(struct conn *c, const struct resp_cmd *q)
 	struct qcmd *m = malloc(sizeof(*m) + (size_t)q->argc *
 				(sizeof(char *) + sizeof(size_t)) + bytes);
 	if (!m)
-		return -1;
+		return NULL;
 	m->c = c;
 	m->next = NULL;
 	m->authed = c->authed;
@@ -252,6 +253,16 @@ queue_cmd(struct conn *c, const struct resp_cmd *q)
 		m->argl[i] = q->argl[i];
 		p += q->argl[i];
 	}
+	return m;
+}
+
+/* Keep a copy of the command for a possible re-run. */
+static int
+queue_cmd(struct conn *c, const struct resp_cmd *q)
+{
+	struct qcmd *m = qcmd_copy(c, q);
+	if (!m)
+		return -1;
 	*c->s->qtail = m;
 	c->s->qtail = &m->next;
 	return 0;

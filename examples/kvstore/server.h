@@ -132,6 +132,8 @@ const struct command *server_lookup(const struct resp_cmd *q);
 void server_execute(struct conn *c, const struct resp_cmd *q);
 uint64_t server_now_ms(void);
 void conn_discard_multi(struct conn *c);
+/* A copy of command q of c, in one allocation (free() it). */
+struct qcmd *qcmd_copy(struct conn *c, const struct resp_cmd *q);
 
 /* cmd_keys.c: MULTI queueing, the end of a pass, a connection's end,
  * active expiry's timer */

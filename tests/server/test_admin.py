@@ -24,23 +24,10 @@ import sys
 import tempfile
 import time
 
+from nvkvtest import Checks, free_port, resp
+
 SERVER = sys.argv[1]
-failures = []
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
-        print('FAIL:', what, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+check = Checks()
 
 
 def wait_port(port, proc):
@@ -81,14 +68,6 @@ def start_redis(d, *extra):
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port, p)
     return p, port
-
-
-def resp(*args):
-    out = b'*%d\r\n' % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b'$%d\r\n%s\r\n' % (len(a), a)
-    return out
 
 
 class Conn:
@@ -637,8 +616,8 @@ def main():
                 p.wait()
     test_auth(d)
     shutil.rmtree(d, ignore_errors=True)
-    print('test_admin: %d checks, %d failures' % (checks, len(failures)))
-    return 1 if failures else 0
+    print('test_admin: %d checks, %d failures' % (check.n, len(check.failures)))
+    return 1 if check.failures else 0
 
 
 if __name__ == '__main__':

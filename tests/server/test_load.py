@@ -22,32 +22,11 @@ import tempfile
 import threading
 import time
 
+from nvkvtest import Checks, free_port, resp
+
 SERVER, TOOL = sys.argv[1], sys.argv[2]
-failures = []
-checks = 0
+check = Checks()
 procs = []  # every server started, stopped at the end whatever happened
-
-
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
-        print('FAIL:', what, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def resp(*args):
-    out = b'*%d\r\n' % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b'$%d\r\n%s\r\n' % (len(a), a)
-    return out
 
 
 def cpu_ticks(pid):
@@ -493,8 +472,8 @@ def main():
             p.p.kill()
             p.p.wait()
     shutil.rmtree(d, ignore_errors=True)
-    print('test_load: %d checks, %d failures' % (checks, len(failures)))
-    return 1 if failures else 0
+    print('test_load: %d checks, %d failures' % (check.n, len(check.failures)))
+    return 1 if check.failures else 0
 
 
 if __name__ == '__main__':

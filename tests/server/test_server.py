@@ -19,23 +19,10 @@ import sys
 import tempfile
 import time
 
+from nvkvtest import Checks, free_port, resp
+
 SERVER, TOOL = sys.argv[1], sys.argv[2]
-failures = []
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
-        print('FAIL:', what, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+check = Checks()
 
 
 class Server:
@@ -85,14 +72,6 @@ def roundtrip(port, data, want=1):
         pass
     s.close()
     return buf
-
-
-def resp(*args):
-    out = b'*%d\r\n' % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b'$%d\r\n%s\r\n' % (len(a), a)
-    return out
 
 
 def consistent(pool):
@@ -288,8 +267,8 @@ def main():
     ok, out = consistent(pool)
     check(ok, 'nvheap check after SHUTDOWN: ' + out)
     subprocess.run(['rm', '-rf', d])
-    print('test_server: %d checks, %d failures' % (checks, len(failures)))
-    return 1 if failures else 0
+    print('test_server: %d checks, %d failures' % (check.n, len(check.failures)))
+    return 1 if check.failures else 0
 
 
 if __name__ == '__main__':
