@@ -608,6 +608,10 @@ info_memory(struct resp_buf *t)
 			rss = res * (uint64_t)sysconf(_SC_PAGESIZE);
 		fclose(f);
 	}
+	/* an allocator that is not glibc's (a sanitizer's) reports
+	 * nothing to mallinfo2: the resident set is the best we have */
+	if (!used)
+		used = rss;
 	uint64_t sys = (uint64_t)sysconf(_SC_PHYS_PAGES) *
 		       (uint64_t)sysconf(_SC_PAGESIZE);
 	char h1[32], h2[32], h3[32];
