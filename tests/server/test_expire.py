@@ -115,7 +115,7 @@ def main():
         check(s.cmd('GET', 'soon') == 'nil',
               '%s: a time that passed while down: gone' % index)
         ttl = s.cmd('TTL', 'late')
-        check(990 <= ttl <= 1000, '%s: TTL after SIGKILL: %r' % (index, ttl))
+        check(900 <= ttl <= 1000, '%s: TTL after SIGKILL: %r' % (index, ttl))
         check(s.cmd('TTL', 'never') == -1, '%s: PERSIST survives' % index)
         check(s.cmd('GET', 'm:0') == b'1' and s.cmd('GET', 'm:99') == b'99',
               '%s: the acknowledged EXEC survives SIGKILL' % index)
@@ -146,7 +146,7 @@ def main():
               (index, p.stdout.decode()))
         s = Server(pool)
         ttl = s.cmd('TTL', 'late')
-        check(980 <= ttl <= 1000, '%s: TTL after SIGTERM: %r' % (index, ttl))
+        check(900 <= ttl <= 1000, '%s: TTL after SIGTERM: %r' % (index, ttl))
         s.stop(signal.SIGTERM)
     print('test_expire: %d checks, %d failures' % (check.n, len(check.failures)))
     return 1 if check.failures else 0
