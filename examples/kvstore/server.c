@@ -47,7 +47,6 @@
 /* What Redis lets a client that has not authenticated declare. */
 #define UNAUTH_MAX_ARGS 10
 #define UNAUTH_MAX_BULK 16384
-#define DEFAULT_MAXCLIENTS 10000
 /* Descriptors kept beyond maxclients (the pool, the loop, the listener,
  * the reserve), as Redis keeps 32. */
 #define RESERVED_FDS 32
@@ -174,7 +173,7 @@ server_execute(struct conn *c, const struct resp_cmd *q)
  * from copies, so each gets its own answer.
  */
 
-/* Drop what MULTI queued (cmd_keys.c runs it at EXEC). */
+/* Drop what MULTI queued (cmd_multi.c runs it at EXEC). */
 void
 conn_discard_multi(struct conn *c)
 {
@@ -229,7 +228,7 @@ mark_dirty(struct conn *c)
 }
 
 /* A copy of command q in one allocation: the batch's (for a re-run) and
- * MULTI's queue (cmd_keys.c). */
+ * MULTI's queue (cmd_multi.c). */
 struct qcmd *
 qcmd_copy(struct conn *c, const struct resp_cmd *q)
 {

@@ -3,9 +3,9 @@
  * state, the command table's shape, and small reply helpers.
  *
  *   server.c      connections, buffers, the event loop, group commit, main
- *   cmd_keys.c    the keyspace: strings, expiry, SCAN/KEYS, MULTI/EXEC
- *   cmd_server.c  the connection and server commands: PING, AUTH, CLIENT,
- *                 HELLO, INFO, CONFIG, COMMAND, SHUTDOWN, ...
+ *   cmd_*.c       the commands, one concept a file (listed in cmd.h, which
+ *                 they share): strings, expiry, the keyspace, MULTI/EXEC,
+ *                 connections, INFO, CONFIG, COMMAND, SHUTDOWN
  *   glob.c        Redis's glob patterns, in time polynomial in the input
  *   resp.c        the RESP2 parser and reply builder (pure bytes)
  */
@@ -27,6 +27,9 @@
 #define SCAN_COUNT_MAX 100000
 
 #define BATCH_MAX 1024 /* writes per group commit */
+/* redis's default maxclients: --maxclients's default, and what INFO and
+ * CONFIG show while the server sets no limit of its own (0) */
+#define DEFAULT_MAXCLIENTS 10000
 
 /* A command of the current batch, copied (for a re-run, see commit). */
 struct qcmd {
@@ -122,8 +125,9 @@ struct command {
 	int first, last, step; /* key positions (COMMAND INFO) */
 };
 
-/* The tables of cmd_keys.c and cmd_server.c, each ending with a NULL
- * name. */
+/* The tables of cmd_table.c, each ending with a NULL name: the keyspace
+ * commands (strings, expiry, keys, MULTI/EXEC) and the connection and
+ * server commands. */
 extern const struct command cmd_keys_table[];
 extern const struct command cmd_server_table[];
 
@@ -135,13 +139,13 @@ void conn_discard_multi(struct conn *c);
 /* A copy of command q of c, in one allocation (free() it). */
 struct qcmd *qcmd_copy(struct conn *c, const struct resp_cmd *q);
 
-/* cmd_keys.c: MULTI queueing, the end of a pass, a connection's end,
- * active expiry's timer */
+/* cmd_multi.c: MULTI queueing, the end of a pass, a connection's end */
 void keys_queue(struct conn *c, const struct resp_cmd *q,
 		const struct command *cmd);
 void keys_batch_done(struct conn *c);
 void keys_conn_free(struct conn *c);
 void keys_discard(struct conn *c); /* DISCARD's effect */
+/* cmd_expire.c: active expiry's timer */
 int keys_init(struct server *s);
 void keys_fini(struct server *s);
 /* visit every command of both tables */

@@ -1,0 +1,138 @@
+/*
+ * cmd.h -- what nvkv-server's command files share, and nothing else
+ * includes: the handlers (for cmd_table.c), WATCH's record, and the
+ * helpers more than one of them uses, grouped by the file that defines
+ * them.
+ *
+ *   cmd_strings.c   GET, the SET family, counters, APPEND, MGET/MSET, ranges
+ *   cmd_expire.c    expiry arguments, EXPIRE/TTL/PERSIST, active expiry
+ *   cmd_keyspace.c  TYPE, DEL, EXISTS, DBSIZE, KEYS/SCAN, FLUSHALL, RENAME
+ *   cmd_multi.c     MULTI/EXEC/DISCARD, WATCH and who changed a key
+ *   cmd_conn.c      PING, ECHO, SELECT, QUIT, AUTH, HELLO, CLIENT
+ *   cmd_info.c      INFO
+ *   cmd_config.c    CONFIG
+ *   cmd_command.c   COMMAND and the commands' docs
+ *   cmd_shutdown.c  SHUTDOWN
+ *   cmd_reply.c     the replies several of them build
+ *   cmd_table.c     the command tables
+ *
+ * The replies of the connection and server commands follow redis-server
+ * 7.0.15 byte for byte where nvkv has the same thing to say
+ * (tests/server/test_admin.py compares them with a real redis-server);
+ * where it has not (one database, RESP2 only, no replication, settings
+ * fixed at start), the reply is redis's error or redis's default, never
+ * an invented value.
+ */
+#ifndef KV_CMD_H
+#define KV_CMD_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "server.h"
+
+/* The Redis version nvkv answers as (INFO, HELLO): the one whose replies
+ * it is tested against. */
+#define REDIS_COMPAT_VERSION "7.0.15"
+#define NVKV_VERSION "0.1"
+
+/* WATCH: a key a connection watches (c->watches) */
+struct watch {
+	struct watch *next;
+	int64_t expire;  /* the key's time when watched (live), else 0 */
+	size_t kl;
+	char k[];
+};
+
+/* ---- cmd_reply.c ---- */
+
+/* A kv error as the reply: -OOM for a full pool, else -ERR (and a log
+ * line for a damaged entry). */
+void kv_error(struct resp_buf *o, int rc);
+/* printf onto the text in b (b->oom on failure) */
+void __attribute__((format(printf, 2, 3)))
+tprintf(struct resp_buf *b, const char *fmt, ...);
+/* Send the text as one bulk reply and free it. */
+void reply_text(struct conn *c, struct resp_buf *t);
+void reply_cstr(struct conn *c, const char *s);
+/* redis's error for a subcommand it does not know */
+void unknown_sub(struct conn *c, const struct resp_cmd *q, const char *cmd);
+/* 1 if the subcommand's arity fits (exact if > 0, at least -n if < 0);
+ * else redis's error naming "cmd|sub", and 0. */
+int sub_arity(struct conn *c, const struct resp_cmd *q, const char *full,
+	      int arity);
+/* An array of status lines, up to a NULL one. */
+void reply_help(struct conn *c, const char *const *lines);
+int bytes_eq(const char *p, size_t l, const char *s);
+
+/* ---- cmd_expire.c ---- */
+
+/* An expiry argument as an absolute Unix time in ms (*out); 0, or -1
+ * with the error replied. */
+int parse_expire(struct conn *c, const char *p, size_t pl, int seconds,
+		 int absolute, int positive, const char *cmd, int64_t *out);
+/* 1 if argument i is EX, PX, EXAT or PXAT (which, in *seconds and
+ * *absolute), else 0. */
+int expire_opt(const struct resp_cmd *q, int i, int *seconds, int *absolute);
+void c_expire(struct conn *c, const struct resp_cmd *q);
+void c_ttl(struct conn *c, const struct resp_cmd *q);
+void c_persist(struct conn *c, const struct resp_cmd *q);
+
+/* ---- cmd_multi.c ---- */
+
+/* Key k was changed: every connection watching it fails its EXEC. */
+void touched(struct server *s, const void *k, size_t kl);
+void c_multi(struct conn *c, const struct resp_cmd *q);
+void c_discard(struct conn *c, const struct resp_cmd *q);
+void c_exec(struct conn *c, const struct resp_cmd *q);
+void c_watch(struct conn *c, const struct resp_cmd *q);
+void c_unwatch(struct conn *c, const struct resp_cmd *q);
+
+/* ---- cmd_strings.c ---- */
+
+void c_get(struct conn *c, const struct resp_cmd *q);
+void c_set(struct conn *c, const struct resp_cmd *q);
+void c_setnx(struct conn *c, const struct resp_cmd *q);
+void c_setex(struct conn *c, const struct resp_cmd *q);
+void c_getset(struct conn *c, const struct resp_cmd *q);
+void c_getdel(struct conn *c, const struct resp_cmd *q);
+void c_getex(struct conn *c, const struct resp_cmd *q);
+void c_incr(struct conn *c, const struct resp_cmd *q);
+void c_incrby(struct conn *c, const struct resp_cmd *q);
+void c_append(struct conn *c, const struct resp_cmd *q);
+void c_strlen(struct conn *c, const struct resp_cmd *q);
+void c_mget(struct conn *c, const struct resp_cmd *q);
+void c_mset(struct conn *c, const struct resp_cmd *q);
+void c_getrange(struct conn *c, const struct resp_cmd *q);
+void c_setrange(struct conn *c, const struct resp_cmd *q);
+void c_incrbyfloat(struct conn *c, const struct resp_cmd *q);
+
+/* ---- cmd_keyspace.c ---- */
+
+void c_type(struct conn *c, const struct resp_cmd *q);
+void c_del(struct conn *c, const struct resp_cmd *q);
+void c_exists(struct conn *c, const struct resp_cmd *q);
+void c_dbsize(struct conn *c, const struct resp_cmd *q);
+void c_keys(struct conn *c, const struct resp_cmd *q);
+void c_scan(struct conn *c, const struct resp_cmd *q);
+void c_flushall(struct conn *c, const struct resp_cmd *q);
+void c_rename(struct conn *c, const struct resp_cmd *q);
+
+/* ---- cmd_conn.c ---- */
+
+void c_ping(struct conn *c, const struct resp_cmd *q);
+void c_echo(struct conn *c, const struct resp_cmd *q);
+void c_select(struct conn *c, const struct resp_cmd *q);
+void c_quit(struct conn *c, const struct resp_cmd *q);
+void c_auth(struct conn *c, const struct resp_cmd *q);
+void c_hello(struct conn *c, const struct resp_cmd *q);
+void c_client(struct conn *c, const struct resp_cmd *q);
+
+/* ---- cmd_info.c, cmd_config.c, cmd_command.c, cmd_shutdown.c ---- */
+
+void c_info(struct conn *c, const struct resp_cmd *q);
+void c_config(struct conn *c, const struct resp_cmd *q);
+void c_command(struct conn *c, const struct resp_cmd *q);
+void c_shutdown(struct conn *c, const struct resp_cmd *q);
+
+#endif
