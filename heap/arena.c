@@ -26,8 +26,8 @@
 #include "heap/error.h"
 #include "heap/heap.h"
 #include "heap/pool.h"
-#include "tx/lane.h"
-#include "tx/redo.h"
+#include "heap/log/lane.h"
+#include "heap/log/redo.h"
 
 /* ---- class lists (caller holds the class lock) ---- */
 
@@ -728,7 +728,7 @@ commit_free(struct nvh_pool *pool, struct nvh_tctx *t, const uint64_t *list,
 	if (!rc) {
 		struct nvh_lane *l = nvh_lane_acquire(pool, &t->lane);
 		rc = nvh_lane_commit(pool, l, &rec, NULL, NULL);
-		nvh_lane_release(pool, l);
+		nvh_lane_put(pool, l);
 	}
 	nvh_rec_fini(&rec);
 	for (size_t i = 0; i < n; i++) {

@@ -1,7 +1,8 @@
 /*
  * heap.c -- the heap region of a pool: laying it out at creation,
- * validating it at open, recovering its lanes and rebuilding the DRAM
- * state, and a whole-heap consistency check.
+ * validating it at open (and telling the log where it lives), rebuilding
+ * the DRAM state after the log's recovery, and a whole-heap consistency
+ * check.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,7 +15,7 @@
 #include "heap/heap.h"
 #include "heap/pool.h"
 #include "heap/sizeclass.h"
-#include "tx/lane.h"
+#include "heap/log/lane.h"
 
 #define PAGE 4096ull
 #define HDR_SUM_LEN offsetof(struct nvh_heap_hdr, class_checksum)
@@ -174,22 +175,29 @@ check_hdr(const struct nvh_heap_hdr *h, uint64_t H, uint64_t size,
 	return 0;
 }
 
-int
-nvh_heap_target_ok(struct nvh_pool *pool, uint64_t off)
+void
+nvh_heap_log_geom(const struct nvh_pool *pool, struct nvh_log_geom *g)
 {
 	const struct nvh_heap_hdr *h = &pool->heap->hdr;
-	if (off % 8)
-		return 0;
-	if (off >= h->root_off && off < h->root_off + 24)
-		return 1; /* root slot, dying-list head, type-table slot */
-	if (off >= h->table_off &&
-	    off < h->table_off + h->narenas * sizeof(struct nvh_arena_ent))
-		return 1;
-	if (off >= h->bitmaps_off &&
-	    off < h->bitmaps_off + h->narenas * NVH_BITMAP_SLOT)
-		return 1;
-	return off >= h->arenas_off &&
-	       off < h->arenas_off + h->narenas * NVH_ARENA_SIZE;
+	memset(g, 0, sizeof(*g));
+	g->nlanes = h->nlanes;
+	g->lanes_off = h->lanes_off;
+	g->ckpt_off = h->ckpt_off;
+	/* redo entries: the root slot, dying-list head and type-table slot;
+	 * the arena table; the bitmaps; block words in the arenas */
+	g->target[0] = (struct nvh_span){h->root_off, 24};
+	g->target[1] = (struct nvh_span){h->table_off,
+		h->narenas * sizeof(struct nvh_arena_ent)};
+	g->target[2] = (struct nvh_span){h->bitmaps_off,
+					 h->narenas * NVH_BITMAP_SLOT};
+	g->target[3] = (struct nvh_span){h->arenas_off,
+					 h->narenas * NVH_ARENA_SIZE};
+	g->ntarget = 4;
+	/* undo and commit ranges: user data (nvh_heap_data_ok), the root
+	 * slot, and the type-table slot, which nvh_type_register snapshots */
+	g->data = g->target[3];
+	g->slot[0] = h->root_off;
+	g->slot[1] = h->root_off + (NVH_HEAP_TYPES_REL - NVH_HEAP_ROOT_REL);
 }
 
 int
@@ -213,33 +221,25 @@ nvh_heap_open(struct nvh_pool *pool)
 	h->ncls = h->hdr.nclasses;
 	h->narenas = h->hdr.narenas;
 	pool->heap = h;
-	if (!pool->rdonly) {
-		rc = nvh_lanes_init(pool, h->hdr.nlanes, h->hdr.lanes_off,
-				    h->hdr.ckpt_off);
-		if (!rc)
-			rc = nvh_lanes_recover(pool, !pool->was_clean);
-		if (rc)
-			goto fail;
-	}
-	rc = nvh_arenas_init(h);
-	if (rc)
-		goto fail;
 	return 0;
-fail:
-	nvh_lanes_fini(pool);
-	free(h);
-	pool->heap = NULL;
-	return rc;
+}
+
+int
+nvh_heap_rebuild(struct nvh_pool *pool)
+{
+	return nvh_arenas_init(pool->heap);
 }
 
 void
 nvh_heap_close(struct nvh_pool *pool)
 {
-	if (!pool->heap)
+	struct nvh_heap *h = pool->heap;
+	if (!h)
 		return;
-	nvh_arenas_fini(pool->heap);
-	nvh_lanes_fini(pool);
-	free(pool->heap);
+	nvh_arenas_fini(h);
+	for (unsigned i = 0; i < NVH_MAX_LANES; i++)
+		free(h->keep[i].blk); /* DRAM reservations die with the heap */
+	free(h);
 	pool->heap = NULL;
 }
 

@@ -94,13 +94,27 @@ struct nvh_heap {
 	uint64_t fit;               /* rotating start of free-arena search */
 	pthread_mutex_t tctx_lock;
 	struct nvh_tctx *tctxs;
+	/* per lane: blocks (transaction chunks) holding commit or abort
+	 * records of the lane's current pass, kept reserved until it ends
+	 * (nvh_lane_keep); only the lane's holder touches its entry */
+	struct nvh_lane_keep {
+		struct nvh_blk *blk;
+		size_t n, cap;
+		uint64_t pass;    /* the lane's pass they belong to */
+	} keep[NVH_MAX_LANES];
 };
 
 /* heap.c */
 int nvh_heap_format(struct nvh_pool *pool);
+/* The open, in the steps objects/open.c runs: read and validate the heap
+ * header (pool->heap, no arena state yet); say where the log lies and what
+ * its records may name; after the log's recovery, rebuild the DRAM state
+ * of the arenas. */
 int nvh_heap_open(struct nvh_pool *pool);
+struct nvh_log_geom;
+void nvh_heap_log_geom(const struct nvh_pool *pool, struct nvh_log_geom *g);
+int nvh_heap_rebuild(struct nvh_pool *pool);
 void nvh_heap_close(struct nvh_pool *pool);
-int nvh_heap_target_ok(struct nvh_pool *pool, uint64_t off);
 int nvh_heap_verify(struct nvh_pool *pool);
 /* Every allocated object on the medium (bitmaps and large runs), in
  * address order; stops early if cb returns nonzero (and returns that). */
@@ -202,6 +216,22 @@ int nvh_blk_rec_free(struct nvh_pool *pool, const struct nvh_blk *k,
 		     struct nvh_rec *rec);
 void nvh_blk_release(struct nvh_pool *pool, const struct nvh_blk *k);
 uint64_t nvh_blk_size(const struct nvh_pool *pool, const struct nvh_blk *k);
+/* The atomic operations (after the objects layer checked dest): allocate
+ * `size` bytes with header word `word` into *dest (expected to hold
+ * `old`); free the claimed block k, whose oid v *dest holds. */
+int nvh_heap_alloc(struct nvh_pool *pool, nvh_oid *dest, uint64_t old,
+		   size_t size, uint64_t word, nvh_ctor ctor, void *arg);
+int nvh_heap_free(struct nvh_pool *pool, struct nvh_tctx *t,
+		  const struct nvh_blk *k, nvh_oid *dest, uint64_t v);
+/* Lanes as the layers above the log hold them: a block kept reserved
+ * until the lane's pass ends (a transaction chunk holding its commit or
+ * abort record), and giving a lane back (releasing what was kept for a
+ * pass that ended meanwhile).  Every holder above the log gives its lane
+ * back with nvh_lane_put. */
+struct nvh_lane;
+int nvh_lane_keep(struct nvh_pool *pool, struct nvh_lane *l,
+		  const struct nvh_blk *k);
+void nvh_lane_put(struct nvh_pool *pool, struct nvh_lane *l);
 /* Is [off, off+len) a place user data may live (objects, root slot)? */
 int nvh_heap_data_ok(const struct nvh_pool *pool, uint64_t off, uint64_t len);
 

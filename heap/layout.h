@@ -109,7 +109,7 @@ _Static_assert(NVH_HEAP_OFFSET >= NVH_HDR_B_OFFSET + NVH_HDR_COPY_SIZE, "");
  *   H + 320         64 B      root line: root slot, dying-list head and
  *                             type-table slot (nvh_oids at +0, +8, +16)
  *   H + 512         16 B x n  class table (struct nvh_class_ent)
- *   lanes_off       64 KiB x  lanes: rings of redo records (tx/log_layout.h)
+ *   lanes_off       64 KiB x  lanes: rings of redo records (heap/log/layout.h)
  *   table_off       16 B x    arena table (struct nvh_arena_ent)
  *   bitmaps_off     512 B x   one bitmap slot per arena, 1 bit per block
  *   arenas_off      256 KiB x arenas
@@ -207,7 +207,7 @@ _Static_assert(offsetof(struct nvh_heap_hdr, checksum) == 248, "");
 
 /*
  * The checkpoint line (64 bytes at H + 256): records with seq <= the
- * checkpoint are applied in place and never replayed (tx/ckpt.c).
+ * checkpoint are applied in place and never replayed (heap/log/ckpt.c).
  *
  *   off  size  field           rule
  *     0     8  slot[0].seq     slot A: a checkpoint, <= NVH_SEQ_MAX

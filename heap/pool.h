@@ -12,8 +12,8 @@
 
 #include "heap/layout.h"
 #include "heap/persist.h"
-#include "tx/lane.h"
 
+struct nvh_lanes;
 struct nvh_heap;
 struct nvh_objects;
 
@@ -49,10 +49,14 @@ struct nvh_pool {
 	int was_clean;
 	int hdr_ok[2];
 	char hdr_problem[2][NVH_PROBLEM_LEN];
+	/* Each layer's DRAM state, set up and torn down by the open and
+	 * close (objects/open.c); only the owning layer reads its own
+	 * (docs/layers.md), here they are opaque. */
+	struct nvh_lanes *lanes;   /* the log (heap/log/lane.h): lanes unset
+				    * when read-only (a view keeps those its
+				    * recovery used) */
 	struct nvh_heap *heap;     /* allocator DRAM state (heap/heap.h) */
 	struct nvh_objects *objects; /* types, pins (objects/obj.h) */
-	struct nvh_lanes lanes;    /* tx/lane.h; unused when read-only (a
-				    * view keeps those its recovery used) */
 	_Atomic int failed;        /* a fence failed: refuse further writes */
 	uint64_t recovered_records; /* replayed by this open */
 	uint64_t oid_tag;          /* high 16 bits of every oid of this pool */

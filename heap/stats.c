@@ -18,6 +18,7 @@
 #include "heap/error.h"
 #include "heap/heap.h"
 #include "heap/pool.h"
+#include "heap/log/lane.h"
 
 NVH_API int
 nvh_stats(nvh_pool *pool, struct nvh_stats *st)
@@ -35,7 +36,7 @@ nvh_stats(nvh_pool *pool, struct nvh_stats *st)
 	st->nlanes = h->hdr.nlanes;
 	st->max_small = h->cls[h->ncls - 1].block_size;
 	st->recovered_records = pool->recovered_records;
-	st->checkpoints = atomic_load(&pool->lanes.checkpoints);
+	st->checkpoints = atomic_load(&pool->lanes->checkpoints);
 	for (unsigned c = 0; c < h->ncls; c++) {
 		st->cls[c].block_size = h->cls[c].block_size;
 		st->cls[c].blocks_per_arena = h->cls[c].nblocks;

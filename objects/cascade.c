@@ -53,10 +53,10 @@
 #include "heap/heap.h"
 #include "heap/pool.h"
 #include "objects/obj.h"
-#include "tx/lane.h"
+#include "heap/log/lane.h"
 #include "tx/tx.h"
 
-/* Record bytes a decision can add, at most (entries of tx/log_layout.h:
+/* Record bytes a decision can add, at most (entries of heap/log/layout.h:
  * SET, OR and AND-NOT are 16 bytes). */
 #define SLOT_COST 32u     /* a target's count SET, + its birth SET if pushed */
 #define PUSH_COST 32u     /* header word and birth (next) */
@@ -372,7 +372,7 @@ emit(struct plan *pl, struct nvh_pool *pool, struct nvh_rec *rec,
 			rc = nvh_rec_add(rec, NVH_OP_SET, ho, word);
 		if (!rc && e->undie) /* a new incarnation for weak pointers */
 			rc = nvh_rec_add(rec, NVH_OP_SET, ho + 8,
-					 atomic_fetch_add(&pool->lanes.seq, 1));
+					 atomic_fetch_add(&pool->lanes->seq, 1));
 	}
 	return rc;
 }
@@ -756,6 +756,6 @@ nvh_obj_drain(struct nvh_pool *pool)
 	 * find the pool idle between two steps and close it under us. */
 	struct nvh_lane *l = nvh_lane_acquire(pool, &t->lane);
 	int rc = nvh_obj_drain_on(pool, l);
-	nvh_lane_release(pool, l);
+	nvh_lane_put(pool, l);
 	return rc;
 }

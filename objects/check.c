@@ -21,6 +21,7 @@
 #include "heap/error.h"
 #include "heap/heap.h"
 #include "heap/pool.h"
+#include "heap/log/lane.h"
 #include "objects/obj.h"
 
 struct cobj {
@@ -205,7 +206,7 @@ nvh_check(nvh_pool *pool, struct nvh_check_report *rep, FILE *out)
 	memset(rep, 0, sizeof(*rep));
 	if (!pool || !pool->heap || !pool->objects)
 		return nvh_err(EINVAL, "nvh_check: NULL pool");
-	/* first what a read-write open would refuse in the log (tx/verify.c) */
+	/* first what a read-write open would refuse in the log (heap/log/verify.c) */
 	int lrc = nvh_log_verify(pool, out, &rep->problems);
 	if (lrc)
 		return lrc;

@@ -20,7 +20,7 @@
 #include "heap/heap.h"
 #include "heap/pool.h"
 #include "objects/obj.h"
-#include "tx/lane.h"
+#include "heap/log/lane.h"
 #include "tx/tx.h"
 
 
@@ -546,7 +546,7 @@ nvh_pin(nvh_pool *pool, nvh_oid oid)
 	}
 	pthread_mutex_unlock(&o->rc_lock);
 	if (own)
-		nvh_lane_release(pool, l);
+		nvh_lane_put(pool, l);
 	return rc;
 }
 
@@ -585,6 +585,6 @@ nvh_unpin(nvh_pool *pool, nvh_oid oid)
 			rc = nvh_obj_drain_on(pool, l);
 	}
 	if (own)
-		nvh_lane_release(pool, l);
+		nvh_lane_put(pool, l);
 	return rc;
 }

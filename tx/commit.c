@@ -16,7 +16,7 @@
  *        a new object's later contents must not decide an old commit).
  *   (T3) The commit record's fence is the commit point.  Its redo entries
  *        (bitmaps, block words, arena table) are applied in place after it
- *        and flushed by a later checkpoint (tx/lane.c, C1-C4): from here
+ *        and flushed by a later checkpoint (heap/log/lane.c, C1-C4): from here
  *        recovery only rolls forward.
  *   (T4) Rollback (abort, or recovery of a transaction that did not
  *        commit) copies the old bytes back and fences before an ABORT
@@ -138,7 +138,7 @@ keep_chunk(struct nvh_tx *tx)
 		return;
 	for (size_t i = 0; i < tx->naux; i++)
 		if (tx->aux[i].off == tx->chunk.off) {
-			if (nvh_lane_keep(tx->lane, &tx->chunk) == 0)
+			if (nvh_lane_keep(tx->pool, tx->lane, &tx->chunk) == 0)
 				tx->aux[i] = tx->aux[--tx->naux];
 			/* else: released now; a crash before the pass ends
 			 * may then miss the record (out of memory only) */
@@ -369,5 +369,5 @@ void
 nvh_tx_end(struct nvh_tx *tx)
 {
 	struct nvh_pool *pool = tx->pool;
-	nvh_lane_release(pool, nvh_tx_end_keep(tx));
+	nvh_lane_put(pool, nvh_tx_end_keep(tx));
 }

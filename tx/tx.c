@@ -288,11 +288,11 @@ nvh_tx_begin(nvh_pool *pool)
 	tx->lane = nvh_lane_acquire(pool, &t->lane);
 	/* A unique id: a sequence number no record carries (taken before
 	 * any record of the transaction: recovery checks id < seq). */
-	int rc = nvh_seq_take(&pool->lanes, NVH_SEQ_LIMIT, &tx->id);
+	int rc = nvh_seq_take(pool->lanes, NVH_SEQ_LIMIT, &tx->id);
 	if (!rc)
 		rc = nvh_lane_tx_start(pool, tx->lane, 2 * NVH_TX_RING_RESERVE);
 	if (rc) {
-		nvh_lane_release(pool, tx->lane);
+		nvh_lane_put(pool, tx->lane);
 		nvh_tx_recycle(tx);
 		nvh_err_prefix("nvh_tx_begin: %s: ", pool->path);
 		return NULL;
@@ -1029,7 +1029,7 @@ tx_finish(struct nvh_tx *tx)
 			nvh_err(e, "%s", why);
 		errno = e;
 	}
-	nvh_lane_release(pool, l);
+	nvh_lane_put(pool, l);
 }
 
 NVH_API int

@@ -11,8 +11,8 @@
 
 #include "heap/heap.h"
 #include "heap/u64map.h"
-#include "tx/lane.h"
-#include "tx/log_layout.h"
+#include "heap/log/lane.h"
+#include "heap/log/layout.h"
 
 #define NVH_TX_INLINE_MAX 2048u   /* larger snapshots go to a payload block */
 #define NVH_TX_RING_RESERVE 8192u /* ring bytes kept for the commit record */
@@ -205,6 +205,10 @@ nvh_tx_ptrs_check(struct nvh_tx *tx)
 		return 0; /* untyped work: nothing to check */
 	return nvh_tx_ptrs_verify(tx);
 }
+/* recovery.c: at open, between the log's scan and its replay: roll back
+ * the transactions that did not commit (R2) and the commits that may not
+ * have completed (R3, marked in the scan so the replay skips them). */
+int nvh_tx_recover(struct nvh_pool *pool, struct nvh_log_recovery *r);
 /* tx.c: keep a finished transaction's memory for the thread's next one. */
 void nvh_tx_recycle(struct nvh_tx *tx);
 

@@ -375,7 +375,7 @@ nvt_ckpt_read(const char *path, int *slot)
 void
 nvt_rec_reseal(void *rec)
 {
-	/* tx/log_layout.h: XXH3-64 of bytes [24, size) seeded with XXH3-64
+	/* heap/log/layout.h: XXH3-64 of bytes [24, size) seeded with XXH3-64
 	 * of bytes [0, 16); size at offset 12 */
 	uint8_t *p = rec;
 	uint32_t size;

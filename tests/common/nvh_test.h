@@ -63,7 +63,7 @@ void nvt_populate_more(nvh_pool *pool, size_t n);
 void nvt_ckpt_write(const char *path, int slot, uint64_t seq);
 uint64_t nvt_ckpt_read(const char *path, int *slot);
 
-/* Recompute the checksum of the record at `rec` (tx/log_layout.h) after
+/* Recompute the checksum of the record at `rec` (heap/log/layout.h) after
  * changing it: a crafted record nvheap must refuse on its contents. */
 void nvt_rec_reseal(void *rec);
 

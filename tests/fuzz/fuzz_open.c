@@ -56,7 +56,7 @@
 #include <nvheap.h>
 
 #include "heap/layout.h"
-#include "tx/log_layout.h"
+#include "heap/log/layout.h"
 
 #include "edits.h"
 #include "exercise.h"

@@ -26,7 +26,7 @@
 #include <xxhash.h>
 
 #include "objects/layout.h"
-#include "tx/log_layout.h"
+#include "heap/log/layout.h"
 
 #include "poolmap.h"
 #include "reseal.h"

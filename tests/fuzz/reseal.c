@@ -28,8 +28,8 @@
 
 #include "heap/layout.h"
 #include "objects/layout.h"
-#include "tx/lane.h"
-#include "tx/log_layout.h"
+#include "heap/log/lane.h"
+#include "heap/log/layout.h"
 
 #include "reseal.h"
 
@@ -398,7 +398,7 @@ seal_pool_hdrs(struct nvf_img *im)
 }
 
 /* The checkpoint line's two slots, each {seq, check}: a slot whose seq
- * changed gets the check value its seq needs (tx/ckpt.c).  A check word
+ * changed gets the check value its seq needs (heap/log/ckpt.c).  A check word
  * of 0 (the legacy line: seq alone at +0) stays as it is. */
 static unsigned
 seal_ckpt(struct nvf_img *im)

@@ -62,7 +62,7 @@ void nvf_walk_records(const uint8_t *img, uint64_t size, int valid,
 				 uint64_t chunk),
 		      void *arg);
 
-/* XXH3-64 of a record as tx/redo.c seals it (bytes [24, size) seeded with
+/* XXH3-64 of a record as heap/log/redo.c seals it (bytes [24, size) seeded with
  * the hash of bytes [0, 16)). */
 uint64_t nvf_rec_checksum(const uint8_t *rec, uint32_t size);
 

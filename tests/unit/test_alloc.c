@@ -13,7 +13,7 @@
 #include "heap/heap.h"
 #include "heap/pool.h"
 #include "heap/u64map.h"
-#include "tx/lane.h"
+#include "heap/log/lane.h"
 
 #define MIB (1ull << 20)
 

@@ -22,7 +22,7 @@
 #include "heap/checksum.h"
 #include "heap/layout.h"
 #include "heap/pool.h"
-#include "tx/log_layout.h"
+#include "heap/log/layout.h"
 
 #define MIB (1024u * 1024u)
 #define SIZE (4 * MIB)

@@ -17,7 +17,7 @@
 #include "tests/torture/crash_image.h"
 #include "tests/torture/explore.h"
 #include "tests/torture/workloads.h"
-#include "tx/lane.h"
+#include "heap/log/lane.h"
 
 #define SIZE NVH_MIN_POOL_SIZE
 #define LINE 64
@@ -402,7 +402,7 @@ detector_names_offset_and_site(void **state)
 	assert_int_equal(probe->moff, HEAP + 104);
 	assert_int_equal(probe->mlen, 1); /* only the byte that differs */
 	assert_non_null(strstr(probe->mwhere, "nvh_close"));
-	assert_non_null(strstr(probe->mwhere, "heap/pool.c:"));
+	assert_non_null(strstr(probe->mwhere, "objects/open.c:"));
 
 	/* The same store in a declared volatile range is not reported. */
 	struct nvh_opts o = {.persist = NVH_PERSIST_SIM, .sim = sim};

@@ -1,20 +1,22 @@
 /*
- * lane.h -- the log: lanes (the per-thread rings of redo records), the
- * global sequence number, commits of atomic operations, checkpoints and
- * the checkpoint line (ckpt.c), reading the log (logscan.c), recovery
- * (recovery.c) and its read-only verification (verify.c).
+ * lane.h -- the log (docs/layers.md): lanes (the per-thread rings of
+ * records), the global sequence number, commits of atomic operations,
+ * checkpoints and the checkpoint line (ckpt.c), reading the log
+ * (logscan.c), replay at open (replay.c), its read-only verification
+ * (verify.c) and repair (repair.c).  It knows the pool (heap/pool.h) and
+ * nothing above: where lanes, the checkpoint line and the words records
+ * may target lie comes from the heap as data (struct nvh_log_geom).
  */
-#ifndef NVH_TX_LANE_H
-#define NVH_TX_LANE_H
+#ifndef NVH_LOG_LANE_H
+#define NVH_LOG_LANE_H
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#include "heap/heap.h"
 #include "heap/layout.h"
-#include "tx/redo.h"
+#include "heap/log/redo.h"
 
 struct nvh_pool;
 struct nvh_persist;
@@ -34,16 +36,35 @@ struct nvh_lane {
 	 * lane's holder inserts, inside in_commit */
 	uint64_t *targets;
 	size_t ntargets, cap;
-	/* heap blocks (chunks) holding commit or abort records of this
-	 * lane's current pass: released when the pass ends */
-	struct nvh_blk *keep;
-	size_t nkeep, ckeep;
+	uint64_t pass;           /* passes ended since open: what a holder
+				  * kept for the pass (heap/alloc.c,
+				  * nvh_lane_keep) may go once it changed */
 	int tx_active;           /* a transaction holds the lane */
 	int entered;             /* nvh_lane_enter done, commit not yet */
 } __attribute__((aligned(64)));
 
+/* A span of pool offsets. */
+struct nvh_span {
+	uint64_t off, len;
+};
+
+/*
+ * Where the log lives and what its records may name, filled by the heap
+ * from its header (nvh_heap_log_geom) and handed down at open: the log
+ * validates every record against it (R1) without knowing the heap.
+ */
+struct nvh_log_geom {
+	unsigned nlanes;
+	uint64_t lanes_off, ckpt_off;
+	struct nvh_span target[4]; /* redo entries: 8-byte words in these */
+	unsigned ntarget;
+	struct nvh_span data;      /* undo and commit ranges: inside this, */
+	uint64_t slot[2];          /* or one of these 8-byte slots */
+};
+
 struct nvh_lanes {
-	unsigned n;
+	struct nvh_log_geom geom; /* set at open, read-only pools too */
+	unsigned n;               /* lanes set up (0: read-only) */
 	struct nvh_lane *lane;
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wait_cond;
@@ -59,11 +80,22 @@ struct nvh_lanes {
 	_Atomic uint64_t seq __attribute__((aligned(64))); /* next to assign */
 };
 
-/* Reads and validates the checkpoint line (NVH_ECORRUPT if damaged) and
- * upgrades its legacy form (ckpt.c): only read-write opens init lanes. */
-int nvh_lanes_init(struct nvh_pool *pool, unsigned n, uint64_t lanes_off,
-		   uint64_t ckpt_off);
-void nvh_lanes_fini(struct nvh_pool *pool);
+/* The log's DRAM state (pool->lanes), with no lane set up yet: every
+ * open makes it, read-only ones too (they scan and verify). */
+int nvh_log_open(struct nvh_pool *pool, const struct nvh_log_geom *g);
+/* Frees it, and the lanes if set up. */
+void nvh_log_close(struct nvh_pool *pool);
+/* Set the lanes up: reads and validates the checkpoint line (NVH_ECORRUPT
+ * if damaged) and upgrades its legacy form (ckpt.c); read-write opens
+ * only. */
+int nvh_lanes_init(struct nvh_pool *pool);
+
+/* Is `off` a word a redo entry may target; is [off, off+len) a range an
+ * undo or commit record may cover (ranges ending at the data's end
+ * included)? */
+int nvh_log_target_ok(const struct nvh_log_geom *g, uint64_t off);
+int nvh_log_range_ok(const struct nvh_log_geom *g, uint64_t off,
+		     uint64_t len);
 
 int nvh_seq_exhausted(uint64_t seq);
 
@@ -137,16 +169,9 @@ nvh_lane_room(const struct nvh_lane *l)
 int nvh_lane_tx_start(struct nvh_pool *pool, struct nvh_lane *lane,
 		      uint32_t want);
 
-/* Keep a chunk reserved until the lane's pass ends. */
-int nvh_lane_keep(struct nvh_lane *lane, const struct nvh_blk *k);
-
 /* Flush everything applied in place, then advance the checkpoint.  The
  * caller must not be inside a commit. */
 int nvh_checkpoint(struct nvh_pool *pool);
-
-/* Recovery at open: replay live records of every lane in seq order, then
- * checkpoint.  `scan` = 0 skips the lanes (clean shutdown). */
-int nvh_lanes_recover(struct nvh_pool *pool, int scan);
 
 /* ---- the checkpoint line (ckpt.c; format: heap/layout.h) ---- */
 
@@ -233,5 +258,33 @@ void nvh_log_scan_fini(struct nvh_log_scan *s);
  * *problems.  Works on pools opened read-only.  Returns 0, or -ENOMEM.
  */
 int nvh_log_verify(struct nvh_pool *pool, FILE *out, uint64_t *problems);
+
+/* ---- recovery at open (replay.c; the rules: docs/recovery.md) ---- */
+
+/*
+ * Recovery reads the log once and runs in three steps, from the top of
+ * the open (objects/open.c): nvh_log_recover_scan (R1, and all of a clean
+ * pool's recovery), the transactions' rollbacks (tx/recovery.c: R2, R3,
+ * which mark rolled-back commits in the scan), nvh_log_replay (R4, R5).
+ */
+struct nvh_log_recovery {
+	struct nvh_log_scan s;
+	uint64_t ckpt;          /* the checkpoint line's seq at open */
+	uint64_t *lane_last;    /* per lane: seq of its last record */
+	int active;             /* records to roll back or replay remain */
+	size_t undone;          /* UNDO records rolled back (tx layer) */
+};
+
+/* `scan_lanes` = 0: the pool was closed cleanly (every record is dead). */
+int nvh_log_recover_scan(struct nvh_pool *pool, int scan_lanes,
+			 struct nvh_log_recovery *r);
+int nvh_log_replay(struct nvh_pool *pool, struct nvh_log_recovery *r);
+void nvh_log_recover_fini(struct nvh_log_recovery *r);
+
+/* ---- repair (repair.c) ---- */
+
+/* Rewrite what keeps a read-write open from the log when nothing is lost
+ * by it (docs/recovery.md): the checkpoint line, passes cut by damage. */
+int nvh_log_repair(struct nvh_pool *pool, FILE *out);
 
 #endif

@@ -3,7 +3,7 @@
  * the crash-atomic store that advances it.
  *
  * The checkpoint is the one store that retires records: once it says S,
- * lanes reuse the ring space of records <= S (tx/lane.c, C3).  So it has to
+ * lanes reuse the ring space of records <= S (heap/log/lane.c, C3).  So it has to
  * survive a torn write and betray a damaged byte.  The line holds two slots
  * {seq, check} (heap/layout.h); a store writes the slot NOT in use and
  * persists it (one cache line, one barrier), then that slot is current.
@@ -22,7 +22,7 @@
  *
  * What is damage.  A slot whose check does not match cannot be told from a
  * torn one, so reading falls back to the other slot either way; the tools
- * (tx/verify.c) report such a slot on a pool closed cleanly, where no store
+ * (heap/log/verify.c) report such a slot on a pool closed cleanly, where no store
  * was in flight.  A slot whose check matches but whose seq exceeds
  * NVH_SEQ_MAX was never written by nvheap, and neither was a line with no
  * valid slot: both are NVH_ECORRUPT.
@@ -35,7 +35,7 @@
 
 #include "heap/error.h"
 #include "heap/persist.h"
-#include "tx/lane.h"
+#include "heap/log/lane.h"
 
 uint64_t
 nvh_ckpt_check(uint64_t seq, int slot)

@@ -1,15 +1,24 @@
 /*
- * pool.c -- nvh_create, nvh_open, nvh_close: a pool file's life cycle.
+ * open.c -- nvh_create, nvh_open, nvh_close, nvh_repair: a pool file's
+ * life cycle, the top of the layers (docs/layers.md).  Each layer is
+ * opened here, bottom up, and closed top down; no layer opens another.
  *
  *   nvh_create: new file (zeroed, size reserved, fsynced) -> heap header
  *               and class table -> pool header with clean_shutdown 0,
  *               seq 1, run_generation 1 -> OPEN
  *   nvh_open:   lock + map -> choose a valid header copy -> check layout ->
- *               validate the heap, replay the lanes if the last run did not
- *               close cleanly, rebuild DRAM state -> header update:
- *               clean_shutdown 0, run_generation+1 -> OPEN
- *   nvh_close:  checkpoint -> header update: clean_shutdown 1 -> unmap,
- *               unlock
+ *               persistence backend -> heap header validated -> the log
+ *               (its lanes, read-write) -> recovery if the last run did
+ *               not close cleanly: log scan, transactions rolled back,
+ *               log replayed -> the heap's DRAM state rebuilt -> header
+ *               update: clean_shutdown 0, run_generation+1 -> objects
+ *               (types, the rest of a cut-short cascade) -> checkpoint
+ *               -> OPEN
+ *   nvh_close:  every lane passed (nothing in flight) -> checkpoint ->
+ *               objects, heap, log closed -> header update:
+ *               clean_shutdown 1 -> unmap, unlock
+ *   nvh_repair: lock + map -> header copy, layout -> heap header, the
+ *               log (no lanes, no recovery) -> the log's repair
  *
  * A read-only open (NVH_OPEN_RDONLY) validates and rebuilds but writes
  * nothing to the file, so tools can inspect a pool without changing it.
@@ -30,13 +39,67 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <nvheap/repair.h>
+
 #include "heap/checksum.h"
 #include "heap/error.h"
 #include "heap/heap.h"
 #include "heap/pool.h"
+#include "heap/log/lane.h"
 #include "objects/obj.h"
+#include "tx/tx.h"
 
 static const struct nvh_opts default_opts;
+
+/* ---- the layers under the objects ---- */
+
+/* Recovery, in its three steps: the log is read (R1), the transactions
+ * that did not commit are rolled back (R2, R3), what committed is rolled
+ * forward and the log retired (R4, R5).  A clean pool's needs only the
+ * first. */
+static int
+recover(struct nvh_pool *pool)
+{
+	struct nvh_log_recovery r;
+	int rc = nvh_log_recover_scan(pool, !pool->was_clean, &r);
+	if (!rc)
+		rc = nvh_tx_recover(pool, &r);
+	if (!rc)
+		rc = nvh_log_replay(pool, &r);
+	nvh_log_recover_fini(&r);
+	return rc;
+}
+
+static void
+close_heap(struct nvh_pool *pool)
+{
+	nvh_heap_close(pool);
+	nvh_log_close(pool);
+}
+
+/* The heap header validated, the log (its lanes and recovery when
+ * writable), the heap's DRAM state: everything before the objects. */
+static int
+open_heap(struct nvh_pool *pool)
+{
+	int rc = nvh_heap_open(pool);
+	if (rc)
+		return rc;
+	struct nvh_log_geom g;
+	nvh_heap_log_geom(pool, &g);
+	rc = nvh_log_open(pool, &g);
+	if (!rc && !pool->rdonly) {
+		rc = nvh_lanes_init(pool);
+		if (!rc)
+			rc = recover(pool);
+	}
+	if (!rc)
+		rc = nvh_heap_rebuild(pool);
+	if (rc)
+		close_heap(pool);
+	return rc;
+}
+
 
 static int
 check_layout_arg(const char *layout)
@@ -147,16 +210,16 @@ nvh_create(const char *path, const char *layout, uint64_t size,
 	rc = nvh_hdr_update(&pool->persist, pool->base, &pool->hdr,
 			    pool->hdr_first);
 	if (!rc)
-		rc = nvh_heap_open(pool);
+		rc = open_heap(pool);
 	if (!rc && (rc = nvh_objects_open(pool)))
-		nvh_heap_close(pool);
+		close_heap(pool);
 	if (rc)
 		goto fail_persist;
 	/* complete: now it may appear under its name */
 	rc = nvh_file_publish(&f, path);
 	if (rc) {
 		nvh_objects_close(pool);
-		nvh_heap_close(pool);
+		close_heap(pool);
 		goto fail_persist;
 	}
 	nvh_persist_durable(&pool->persist, "nvh_create");
@@ -207,6 +270,19 @@ view_seal(struct nvh_pool *pool, struct nvh_file *f)
 	return nvh_file_seal(f);
 }
 
+/* The current header copy, and the layout the caller expects. */
+static int
+select_header(struct nvh_pool *pool, const char *layout)
+{
+	int rc = nvh_hdr_select(pool->base, pool->size, &pool->hdr,
+				&pool->hdr_first, pool->hdr_ok,
+				pool->hdr_problem);
+	if (!rc && layout && strcmp(layout, pool->hdr.layout) != 0)
+		rc = nvh_err(EINVAL, "field layout: pool has layout \"%s\", "
+			     "expected \"%s\"", pool->hdr.layout, layout);
+	return rc;
+}
+
 NVH_API nvh_pool *
 nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 {
@@ -228,15 +304,9 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 	struct nvh_pool *pool = pool_new(path, &f, rdonly);
 	if (!pool)
 		goto fail_file;
-	rc = nvh_hdr_select(pool->base, pool->size, &pool->hdr,
-			    &pool->hdr_first, pool->hdr_ok, pool->hdr_problem);
+	rc = select_header(pool, layout);
 	if (rc)
 		goto fail_pool;
-	if (layout && strcmp(layout, pool->hdr.layout) != 0) {
-		nvh_err(EINVAL, "field layout: pool has layout \"%s\", "
-			"expected \"%s\"", pool->hdr.layout, layout);
-		goto fail_pool;
-	}
 	/* The open's and the close's header updates each bump seq, which
 	 * must stay <= NVH_SEQ_MAX (above is damage): refused before
 	 * anything is written.  (Only a damaged, resealed copy gets here:
@@ -258,7 +328,7 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 	set_tag(pool);
 	/* Validate the heap, replay the lanes (after a crash) and rebuild
 	 * the DRAM state, before anything else is written. */
-	rc = nvh_heap_open(pool);
+	rc = open_heap(pool);
 	if (rc)
 		goto fail_persist;
 	if (!rdonly) {
@@ -288,7 +358,7 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 fail_objects:
 	nvh_objects_close(pool);
 fail_heap:
-	nvh_heap_close(pool);
+	close_heap(pool);
 fail_persist:
 	nvh_persist_fini(&pool->persist);
 	if (pool->view)
@@ -314,8 +384,8 @@ static int
 close_child_copy(struct nvh_pool *pool)
 {
 	int busy = 0;
-	for (unsigned i = 0; i < pool->lanes.n && !busy; i++) {
-		struct nvh_lane *l = &pool->lanes.lane[i];
+	for (unsigned i = 0; i < pool->lanes->n && !busy; i++) {
+		struct nvh_lane *l = &pool->lanes->lane[i];
 		busy = pthread_mutex_trylock(&l->lock) != 0;
 		if (!busy)
 			pthread_mutex_unlock(&l->lock);
@@ -330,7 +400,7 @@ close_child_copy(struct nvh_pool *pool)
 	}
 	if (!busy) {
 		nvh_objects_close(pool);
-		nvh_heap_close(pool);
+		close_heap(pool);
 		nvh_persist_fini(&pool->persist);
 	}
 	pool->heap = NULL; /* (left, if busy: the closed handle has none) */
@@ -364,12 +434,12 @@ nvh_close(nvh_pool *pool)
 	 * creation holds reg_lock until it has its lane), so it is seen
 	 * here and refused, never closed under.  (Marks, not held locks:
 	 * ThreadSanitizer tracks at most 64 locks held by one thread.) */
-	struct nvh_lane *lane = pool->lanes.lane;
+	struct nvh_lane *lane = pool->lanes->lane;
 	unsigned got = 0;
 	int have_reg = pool->objects &&
 		       pthread_mutex_trylock(&pool->objects->reg_lock) == 0;
 	int busy = pool->objects && !have_reg;
-	for (; !busy && got < pool->lanes.n; got++) {
+	for (; !busy && got < pool->lanes->n; got++) {
 		if (pthread_mutex_trylock(&lane[got].lock) != 0) {
 			busy = 1;
 			break;
@@ -397,7 +467,7 @@ nvh_close(nvh_pool *pool)
 	if (pool->objects)
 		pthread_mutex_unlock(&pool->objects->reg_lock);
 	nvh_objects_close(pool);
-	nvh_heap_close(pool);
+	close_heap(pool);
 	if (!pool->rdonly && !rc && !atomic_load(&pool->failed)) {
 		pool->hdr.clean_shutdown = 1;
 		rc = nvh_hdr_update(&pool->persist, pool->base, &pool->hdr,
@@ -420,128 +490,42 @@ nvh_close(nvh_pool *pool)
 }
 
 NVH_API int
-nvh_pool_info(const nvh_pool *pool, struct nvh_pool_info *info)
+nvh_repair(const char *path, const char *layout, FILE *out)
 {
-	if (!pool || !info)
-		return nvh_err(EINVAL, "nvh_pool_info: NULL argument");
-	if (pool->gen == 0) /* (a fork child may read it) */
-		return nvh_pool_refuse(pool, "nvh_pool_info");
-	memset(info, 0, sizeof(*info));
-	snprintf(info->path, sizeof(info->path), "%s", pool->path);
-	snprintf(info->layout, sizeof(info->layout), "%s", pool->hdr.layout);
-	memcpy(info->uuid, pool->hdr.uuid, sizeof(info->uuid));
-	nvh_uuid_str(pool->hdr.uuid, info->uuid_str);
-	info->format_version = pool->hdr.format_version;
-	info->pool_size = pool->hdr.pool_size;
-	info->heap_offset = pool->hdr.heap_offset;
-	info->heap_size = pool->hdr.heap_size;
-	info->create_time = pool->hdr.create_time;
-	info->run_generation = pool->hdr.run_generation;
-	info->was_clean = pool->was_clean;
-	info->rdonly = pool->rdonly;
-	info->recovered_view = pool->view;
-	info->recovered_records = pool->recovered_records;
-	info->persist = pool->persist_kind;
-	info->persist_name = nvh_persist_name(pool->persist_kind);
-	info->persist_reason = pool->persist_reason;
-	info->is_pmem = pool->is_pmem;
-	for (int i = 0; i < 2; i++) {
-		info->hdr_ok[i] = pool->hdr_ok[i];
-		snprintf(info->hdr_problem[i], sizeof(info->hdr_problem[i]),
-			 "%s", pool->hdr_problem[i]);
+	if (!path || !*path)
+		return nvh_err(EINVAL, "nvh_repair: no path given");
+	struct nvh_file f;
+	int rc = nvh_file_open(path, 0, &f);
+	if (rc) {
+		nvh_err_prefix("nvh_repair: %s: ", path);
+		return rc;
 	}
-	return 0;
-}
-
-/* ---- user-facing persistence calls ---- */
-
-static int
-user_range(nvh_pool *pool, const void *addr, size_t len, const char *fn)
-{
-	if (!pool)
-		return nvh_err(EINVAL, "%s: NULL pool", fn);
-	int rc = nvh_pool_usable(pool, fn);
+	/* Not an open for use: the heap is validated and the log only read
+	 * (a "read-only" pool sets no lanes up and recovers nothing, which
+	 * would refuse exactly what is to be repaired); every write of the
+	 * repair goes through pool->persist. */
+	struct nvh_pool *pool = pool_new(path, &f, 1);
+	if (!pool) {
+		rc = -errno;
+		goto close_file;
+	}
+	rc = select_header(pool, layout);
+	if (!rc)
+		rc = pool_persist_init(pool, &default_opts);
 	if (rc)
-		return rc;
-	if (pool->rdonly)
-		return nvh_err(EROFS, "%s: %s: pool is open read-only", fn,
-			       pool->path);
-	const char *a = addr;
-	if (a < pool->base || (size_t)(a - pool->base) > pool->size ||
-	    len > pool->size - (size_t)(a - pool->base))
-		return nvh_err(EINVAL, "%s: %s: range %p+%zu is outside the "
-			       "pool mapping %p+%zu", fn, pool->path, addr, len,
-			       (void *)pool->base, pool->size);
-	return 0;
-}
-
-NVH_API int
-nvh_flush(nvh_pool *pool, const void *addr, size_t len)
-{
-	int rc = user_range(pool, addr, len, "nvh_flush");
+		goto free_pool;
+	pool->was_clean = pool->hdr.clean_shutdown == 1;
+	rc = open_heap(pool);
+	if (!rc) {
+		rc = nvh_log_repair(pool, out);
+		close_heap(pool);
+	}
+	nvh_persist_fini(&pool->persist);
+free_pool:
+	nvh_pool_free(pool);
+close_file:
+	nvh_file_close(&f);
 	if (rc)
-		return rc;
-	nvh_persist_flush(&pool->persist, addr, len);
-	return 0;
-}
-
-NVH_API int
-nvh_drain(nvh_pool *pool)
-{
-	if (!pool)
-		return nvh_err(EINVAL, "nvh_drain: NULL pool");
-	int rc = nvh_pool_usable(pool, "nvh_drain");
-	if (rc)
-		return rc;
-	if (pool->rdonly)
-		return nvh_err(EROFS, "nvh_drain: %s: pool is open read-only",
-			       pool->path);
-	return nvh_persist_fence(&pool->persist);
-}
-
-NVH_API int
-nvh_persist(nvh_pool *pool, const void *addr, size_t len)
-{
-	int rc = user_range(pool, addr, len, "nvh_persist");
-	if (rc)
-		return rc;
-	return nvh_persist_range(&pool->persist, addr, len);
-}
-
-NVH_API int
-nvh_memcpy_persist(nvh_pool *pool, void *dst, const void *src, size_t len)
-{
-	int rc = user_range(pool, dst, len, "nvh_memcpy_persist");
-	if (rc)
-		return rc;
-	if (!src && len)
-		return nvh_err(EINVAL, "nvh_memcpy_persist: NULL source");
-	return nvh_persist_memcpy(&pool->persist, dst, src, len);
-}
-
-NVH_API int
-nvh_memset_persist(nvh_pool *pool, void *dst, int c, size_t len)
-{
-	int rc = user_range(pool, dst, len, "nvh_memset_persist");
-	if (rc)
-		return rc;
-	return nvh_persist_memset(&pool->persist, dst, c, len);
-}
-
-NVH_API int
-nvh_persist_stats(const nvh_pool *pool, struct nvh_persist_stats *out)
-{
-	if (!pool || !out)
-		return nvh_err(EINVAL, "nvh_persist_stats: NULL argument");
-	if (pool->gen == 0)
-		return nvh_pool_refuse(pool, "nvh_persist_stats");
-	nvh_persist_get_stats((struct nvh_persist *)&pool->persist, out);
-	return 0;
-}
-
-NVH_API void
-nvh_persist_stats_reset(nvh_pool *pool)
-{
-	if (pool && pool->gen != 0)
-		nvh_persist_reset_stats(&pool->persist);
+		nvh_err_prefix("nvh_repair: %s: ", path);
+	return rc;
 }

@@ -1,6 +1,6 @@
 /*
  * redo.h -- building, validating and replaying redo records
- * (tx/log_layout.h).
+ * (heap/log/layout.h).
  */
 #ifndef NVH_TX_REDO_H
 #define NVH_TX_REDO_H
@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tx/log_layout.h"
+#include "heap/log/layout.h"
 
 struct nvh_pool;
 

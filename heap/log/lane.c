@@ -20,7 +20,7 @@
  *   (C5) The checkpoint store is crash-atomic and checked: a torn store
  *        leaves the previous checkpoint readable, which is safe because
  *        of (C3): ckpt_published advances only after the store's fence
- *        (tx/ckpt.c argues it).  A line that fails its checks is
+ *        (heap/log/ckpt.c argues it).  A line that fails its checks is
  *        NVH_ECORRUPT at open, never taken at face value.
  *   (C6) Sequence numbers never wrap: operations take them only up to
  *        NVH_SEQ_LIMIT and fail with EOVERFLOW beyond (heap/layout.h; a
@@ -45,14 +45,48 @@
 
 #include "heap/error.h"
 #include "heap/pool.h"
-#include "tx/lane.h"
+#include "heap/log/lane.h"
 
 int
-nvh_lanes_init(struct nvh_pool *pool, unsigned n, uint64_t lanes_off,
-	       uint64_t ckpt_off)
+nvh_log_open(struct nvh_pool *pool, const struct nvh_log_geom *g)
 {
-	struct nvh_lanes *ls = &pool->lanes;
+	struct nvh_lanes *ls = aligned_alloc(64, (sizeof(*ls) + 63) & ~(size_t)63);
+	if (!ls)
+		return nvh_err(ENOMEM, "out of memory for the log");
 	memset(ls, 0, sizeof(*ls));
+	ls->geom = *g;
+	pool->lanes = ls;
+	return 0;
+}
+
+int
+nvh_log_target_ok(const struct nvh_log_geom *g, uint64_t off)
+{
+	if (off % 8)
+		return 0;
+	for (unsigned i = 0; i < g->ntarget; i++)
+		if (off >= g->target[i].off &&
+		    off - g->target[i].off < g->target[i].len)
+			return 1;
+	return 0;
+}
+
+int
+nvh_log_range_ok(const struct nvh_log_geom *g, uint64_t off, uint64_t len)
+{
+	if ((off == g->slot[0] || off == g->slot[1]) && len <= 8)
+		return 1;
+	uint64_t end = g->data.off + g->data.len;
+	return off >= g->data.off && off <= end && len <= end - off;
+}
+
+int
+nvh_lanes_init(struct nvh_pool *pool)
+{
+	struct nvh_lanes *ls = pool->lanes;
+	const struct nvh_log_geom *g = &ls->geom;
+	unsigned n = g->nlanes;
+	uint64_t lanes_off = g->lanes_off, ckpt_off = g->ckpt_off;
 	ls->lane = aligned_alloc(64, n * sizeof(*ls->lane));
 	if (!ls->lane)
 		return nvh_err(ENOMEM, "out of memory for %u lanes", n);
@@ -110,21 +144,23 @@ nvh_seq_exhausted(uint64_t seq)
 }
 
 void
-nvh_lanes_fini(struct nvh_pool *pool)
+nvh_log_close(struct nvh_pool *pool)
 {
-	struct nvh_lanes *ls = &pool->lanes;
-	if (!ls->lane)
+	struct nvh_lanes *ls = pool->lanes;
+	if (!ls)
 		return;
-	for (unsigned i = 0; i < ls->n; i++) {
-		pthread_mutex_destroy(&ls->lane[i].lock);
-		free(ls->lane[i].targets);
-		free(ls->lane[i].keep); /* DRAM reservations die with the heap */
+	if (ls->lane) {
+		for (unsigned i = 0; i < ls->n; i++) {
+			pthread_mutex_destroy(&ls->lane[i].lock);
+			free(ls->lane[i].targets);
+		}
+		pthread_mutex_destroy(&ls->wait_lock);
+		pthread_cond_destroy(&ls->wait_cond);
+		pthread_mutex_destroy(&ls->ckpt_lock);
+		free(ls->lane);
 	}
-	pthread_mutex_destroy(&ls->wait_lock);
-	pthread_cond_destroy(&ls->wait_cond);
-	pthread_mutex_destroy(&ls->ckpt_lock);
-	free(ls->lane);
-	ls->lane = NULL;
+	free(ls);
+	pool->lanes = NULL;
 }
 
 static struct nvh_lane *
@@ -144,7 +180,7 @@ try_all(struct nvh_lanes *ls, unsigned pref)
 struct nvh_lane *
 nvh_lane_acquire(struct nvh_pool *pool, unsigned *pref)
 {
-	struct nvh_lanes *ls = &pool->lanes;
+	struct nvh_lanes *ls = pool->lanes;
 	if (*pref >= ls->n)
 		*pref = atomic_fetch_add(&ls->next_assign, 1) % ls->n;
 	struct nvh_lane *l = try_all(ls, *pref);
@@ -163,7 +199,7 @@ nvh_lane_acquire(struct nvh_pool *pool, unsigned *pref)
 void
 nvh_lane_release(struct nvh_pool *pool, struct nvh_lane *lane)
 {
-	struct nvh_lanes *ls = &pool->lanes;
+	struct nvh_lanes *ls = pool->lanes;
 	pthread_mutex_unlock(&lane->lock);
 	if (__atomic_load_n(&ls->waiting, __ATOMIC_SEQ_CST)) {
 		pthread_mutex_lock(&ls->wait_lock);
@@ -244,12 +280,11 @@ enter_commit(struct nvh_lanes *ls, struct nvh_lane *l)
 static int
 new_pass(struct nvh_pool *pool, struct nvh_lane *l)
 {
-	for (size_t i = 0; i < l->nkeep; i++)
-		nvh_blk_unreserve(pool, &l->keep[i]);
-	l->nkeep = 0;
+	l->pass++; /* what holders kept for the old pass may go (kept
+		    * chunks: heap/alloc.c, nvh_lane_keep) */
 	if (l->pass_marked)
 		return 0; /* nothing written since the marker */
-	uint64_t seq = atomic_load(&pool->lanes.ckpt_published);
+	uint64_t seq = atomic_load(&pool->lanes->ckpt_published);
 	l->head = 0;
 	l->last_seq = 0;
 	if (!seq)
@@ -275,21 +310,6 @@ new_pass(struct nvh_pool *pool, struct nvh_lane *l)
 	return 0;
 }
 
-int
-nvh_lane_keep(struct nvh_lane *l, const struct nvh_blk *k)
-{
-	if (l->nkeep == l->ckeep) {
-		size_t c = l->ckeep ? 2 * l->ckeep : 8;
-		struct nvh_blk *n = realloc(l->keep, c * sizeof(*n));
-		if (!n)
-			return nvh_err(ENOMEM, "out of memory");
-		l->keep = n;
-		l->ckeep = c;
-	}
-	l->keep[l->nkeep++] = *k;
-	return 0;
-}
-
 static void
 written(struct nvh_lane *l, size_t size, uint64_t seq, int in_ring)
 {
@@ -302,7 +322,7 @@ written(struct nvh_lane *l, size_t size, uint64_t seq, int in_ring)
 void
 nvh_lane_enter(struct nvh_pool *pool, struct nvh_lane *l)
 {
-	enter_commit(&pool->lanes, l);
+	enter_commit(pool->lanes, l);
 	l->entered = 1;
 }
 
@@ -320,7 +340,7 @@ nvh_lane_commit_at(struct nvh_pool *pool, struct nvh_lane *l,
 		   struct nvh_rec *rec, char *dst, int in_ring,
 		   void (*committed)(void *arg), void *arg)
 {
-	struct nvh_lanes *ls = &pool->lanes;
+	struct nvh_lanes *ls = pool->lanes;
 	if (!l->entered)
 		enter_commit(ls, l);
 	l->entered = 0;
@@ -359,7 +379,7 @@ int
 nvh_lane_commit(struct nvh_pool *pool, struct nvh_lane *l,
 		struct nvh_rec *rec, void (*committed)(void *arg), void *arg)
 {
-	struct nvh_lanes *ls = &pool->lanes;
+	struct nvh_lanes *ls = pool->lanes;
 	size_t size = (rec->len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
 	if (size > NVH_LANE_SIZE)
 		return nvh_err(ENOSPC, "redo record of %zu bytes exceeds the "
@@ -385,7 +405,7 @@ nvh_lane_log(struct nvh_pool *pool, struct nvh_lane *l, struct nvh_rec *rec,
 	/* (C6) a rollback's ABORT record may pass the operations' limit */
 	int abort_rec = ((struct nvh_rec_hdr *)rec->buf)->kind == NVH_REC_ABORT;
 	uint64_t seq;
-	int rc = nvh_seq_take(&pool->lanes, abort_rec ? NVH_SEQ_ABORT_LIMIT
+	int rc = nvh_seq_take(pool->lanes, abort_rec ? NVH_SEQ_ABORT_LIMIT
 						       : NVH_SEQ_LIMIT, &seq);
 	if (rc)
 		return rc;
@@ -406,7 +426,7 @@ nvh_lane_log(struct nvh_pool *pool, struct nvh_lane *l, struct nvh_rec *rec,
 int
 nvh_lane_tx_start(struct nvh_pool *pool, struct nvh_lane *l, uint32_t want)
 {
-	struct nvh_lanes *ls = &pool->lanes;
+	struct nvh_lanes *ls = pool->lanes;
 	int rc = 0;
 	if (l->last_seq <= atomic_load(&ls->ckpt_published)) {
 		rc = new_pass(pool, l);
@@ -424,7 +444,7 @@ nvh_lane_tx_start(struct nvh_pool *pool, struct nvh_lane *l, uint32_t want)
 int
 nvh_checkpoint(struct nvh_pool *pool)
 {
-	struct nvh_lanes *ls = &pool->lanes;
+	struct nvh_lanes *ls = pool->lanes;
 	pthread_mutex_lock(&ls->ckpt_lock);
 	atomic_store(&ls->ckpt_barrier, 1);
 	for (unsigned i = 0; i < ls->n; i++)

@@ -3,8 +3,8 @@
  * its CHUNK records announce, every record validated before anything in it
  * is used.
  *
- * Recovery (tx/recovery.c), the read-only verification the tools run
- * (tx/verify.c) and the repair (tx/repair.c) all read the log through
+ * Recovery (replay.c, tx/recovery.c), the read-only verification the tools run
+ * (heap/log/verify.c) and the repair (tx/repair.c) all read the log through
  * here, so what a tool reports is what an open would do.  Nothing is
  * written and the lanes' DRAM state is not needed: it works on a pool
  * opened read-only.
@@ -26,27 +26,24 @@
 #include <stdlib.h>
 
 #include "heap/error.h"
-#include "heap/heap.h"
 #include "heap/pool.h"
-#include "tx/lane.h"
+#include "heap/log/lane.h"
 
 static int
 target_ok(void *arg, uint64_t off)
 {
-	return nvh_heap_target_ok(arg, off);
+	return nvh_log_target_ok(arg, off);
 }
 
-/* Ranges a record may save or cover: user data (nvh_heap_data_ok), and
- * the type-table slot, which nvh_type_register snapshots.  (Recovery
- * used to refuse the latter: the registration's UNDO record then ended
- * its lane's scan, and later transactions of the pass went unrecovered.) */
+/* Ranges a record may save or cover: user data, the root slot, and the
+ * type-table slot, which nvh_type_register snapshots (struct
+ * nvh_log_geom; recovery used to refuse the latter: the registration's
+ * UNDO record then ended its lane's scan, and later transactions of the
+ * pass went unrecovered). */
 static int
 range_ok(void *arg, uint64_t off, uint64_t len)
 {
-	struct nvh_pool *pool = arg;
-	uint64_t types = pool->heap->hdr.root_off +
-			 (NVH_HEAP_TYPES_REL - NVH_HEAP_ROOT_REL);
-	return (off == types && len <= 8) || nvh_heap_data_ok(pool, off, len);
+	return nvh_log_range_ok(arg, off, len);
 }
 
 static void
@@ -134,8 +131,8 @@ int
 nvh_log_scan(struct nvh_log_scan *s)
 {
 	struct nvh_pool *pool = s->pool;
-	const struct nvh_heap_hdr *hh = &pool->heap->hdr;
-	struct nvh_rec_bounds b = {target_ok, range_ok, pool};
+	const struct nvh_log_geom *g = &pool->lanes->geom;
+	struct nvh_rec_bounds b = {target_ok, range_ok, (void *)g};
 	char why[192];
 	s->r = NULL;
 	s->n = s->cap = 0;
@@ -143,8 +140,8 @@ nvh_log_scan(struct nvh_log_scan *s)
 	s->maxlane = 0;
 	s->ndamaged = 0;
 	s->beyond_seq = 0;
-	for (unsigned i = 0; i < hh->nlanes; i++) {
-		uint64_t lane_off = hh->lanes_off + (uint64_t)i * NVH_LANE_SIZE;
+	for (unsigned i = 0; i < g->nlanes; i++) {
+		uint64_t lane_off = g->lanes_off + (uint64_t)i * NVH_LANE_SIZE;
 		const char *ring = pool->base + lane_off;
 		uint64_t prev = 0;
 		uint32_t p = 0;

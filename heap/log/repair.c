@@ -1,11 +1,12 @@
 /*
- * repair.c -- nvh_repair: making a pool whose log an open refuses open
- * again, without losing anything (docs/recovery.md, "Repair").
+ * repair.c -- the log's part of nvh_repair (objects/open.c): making a
+ * pool whose log an open refuses open again, without losing anything
+ * (docs/recovery.md, "Repair").
  *
  * The pool is mapped read-write under the exclusive lock, its headers are
  * validated as an open does, but it is not opened for use: no recovery
  * (which refuses exactly what is to be repaired), no header update.  The
- * log is read through the open's own code (tx/ckpt.c, tx/logscan.c) and
+ * log is read through the open's own code (ckpt.c, logscan.c) and
  * what can be decided without losing data is written through the
  * persistence seam:
  *
@@ -24,7 +25,7 @@
  *   damaged record, cannot be decided and is refused, changing nothing.
  *
  * Crash safety: the line is written one slot at a time, the slot not in
- * use first, each persisted before the next (tx/ckpt.c), so at every
+ * use first, each persisted before the next (ckpt.c), so at every
  * instant a valid slot holds the old checkpoint or the new one; passes
  * are cut only once the new checkpoint is durable.  A repair cut short is
  * repeated by running it again.
@@ -35,12 +36,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nvheap/repair.h>
-
 #include "heap/error.h"
-#include "heap/heap.h"
 #include "heap/pool.h"
-#include "tx/lane.h"
+#include "heap/log/lane.h"
 
 struct cut {
 	unsigned lane;
@@ -126,11 +124,11 @@ rewrite_line(struct nvh_pool *pool, struct nvh_ckpt *line,
 	return 0;
 }
 
-static int
-repair_log(struct nvh_pool *pool, FILE *out)
+int
+nvh_log_repair(struct nvh_pool *pool, FILE *out)
 {
-	const struct nvh_heap_hdr *hh = &pool->heap->hdr;
-	struct nvh_ckpt *line = (void *)(pool->base + hh->ckpt_off);
+	const struct nvh_log_geom *g = &pool->lanes->geom;
+	struct nvh_ckpt *line = (void *)(pool->base + g->ckpt_off);
 	struct nvh_ckpt_view v;
 	char line_why[512] = "";
 	int line_ok = nvh_ckpt_read(line, &v) == 0;
@@ -205,60 +203,5 @@ repair_log(struct nvh_pool *pool, FILE *out)
 out:
 	nvh_log_scan_fini(&s);
 	free(r.c);
-	return rc;
-}
-
-NVH_API int
-nvh_repair(const char *path, const char *layout, FILE *out)
-{
-	if (!path || !*path)
-		return nvh_err(EINVAL, "nvh_repair: no path given");
-	struct nvh_file f;
-	int rc = nvh_file_open(path, 0, &f);
-	if (rc) {
-		nvh_err_prefix("nvh_repair: %s: ", path);
-		return rc;
-	}
-	struct nvh_pool *pool = calloc(1, sizeof(*pool));
-	if (!pool) {
-		rc = nvh_err(ENOMEM, "out of memory");
-		goto close_file;
-	}
-	pool->path = (char *)path; /* for messages only */
-	pool->fd = f.fd;
-	pool->base = f.base;
-	pool->size = f.size;
-	pool->is_pmem = f.is_pmem;
-	/* Not an open for use: the heap is validated and the lanes are only
-	 * read (nvh_heap_open initialises no lanes for "read-only" pools);
-	 * every write below goes through pool->persist. */
-	pool->rdonly = 1;
-	rc = nvh_hdr_select(pool->base, pool->size, &pool->hdr,
-			    &pool->hdr_first, pool->hdr_ok, pool->hdr_problem);
-	if (!rc && layout && strcmp(layout, pool->hdr.layout) != 0)
-		rc = nvh_err(EINVAL, "field layout: pool has layout \"%s\", "
-			     "expected \"%s\"", pool->hdr.layout, layout);
-	if (!rc)
-		rc = nvh_persist_choose(NVH_PERSIST_AUTO, pool->is_pmem,
-					&pool->persist_kind,
-					&pool->persist_reason);
-	if (!rc)
-		rc = nvh_persist_init(&pool->persist, pool->persist_kind,
-				      pool->base, pool->size, NULL);
-	if (rc)
-		goto free_pool;
-	pool->was_clean = pool->hdr.clean_shutdown == 1;
-	rc = nvh_heap_open(pool);
-	if (!rc) {
-		rc = repair_log(pool, out);
-		nvh_heap_close(pool);
-	}
-	nvh_persist_fini(&pool->persist);
-free_pool:
-	free(pool);
-close_file:
-	nvh_file_close(&f);
-	if (rc)
-		nvh_err_prefix("nvh_repair: %s: ", path);
 	return rc;
 }

@@ -19,7 +19,7 @@
 
 #include "heap/error.h"
 #include "heap/layout.h"
-#include "tx/redo.h"
+#include "heap/log/redo.h"
 
 void
 nvh_rec_init(struct nvh_rec *r, uint16_t kind)

@@ -4,8 +4,8 @@
  *
  * A read-only open does not touch the lanes, so without this the tools
  * would call a pool fine that every read-write open refuses.  The checks
- * are the open's own, in its order, through the same code (tx/ckpt.c,
- * tx/logscan.c):
+ * are the open's own, in its order, through the same code (heap/log/ckpt.c,
+ * heap/log/logscan.c):
  *
  *   1. The checkpoint line: no valid slot, or a seq above NVH_SEQ_MAX,
  *      and the open refuses.  A slot failing its check while the other is
@@ -26,9 +26,8 @@
 #include <stdio.h>
 
 #include "heap/error.h"
-#include "heap/heap.h"
 #include "heap/pool.h"
-#include "tx/lane.h"
+#include "heap/log/lane.h"
 
 #define MAX_PRINTED 100 /* like nvh_check */
 
@@ -83,14 +82,14 @@ int
 nvh_log_verify(struct nvh_pool *pool, FILE *out, uint64_t *problems)
 {
 	struct vstate v = {out, problems, pool->rdonly && pool->was_clean};
-	const struct nvh_heap_hdr *hh = &pool->heap->hdr;
-	const struct nvh_ckpt *line = (const void *)(pool->base + hh->ckpt_off);
+	const struct nvh_log_geom *g = &pool->lanes->geom;
+	const struct nvh_ckpt *line = (const void *)(pool->base + g->ckpt_off);
 	struct nvh_ckpt_view cv;
 	int line_ok = nvh_ckpt_read(line, &cv) == 0;
 	if (!line_ok)
 		problem(&v, "log: %s, at pool offset %" PRIu64 "; a read-write "
 			"open refuses the pool; %s", nvh_errormsg(),
-			hh->ckpt_off, v.clean
+			g->ckpt_off, v.clean
 			? "`nvheap check --repair` rebuilds it from the lanes "
 			  "(the pool was closed cleanly: nothing is lost)"
 			: "the pool was not closed cleanly, so which records "
@@ -102,13 +101,13 @@ nvh_log_verify(struct nvh_pool *pool, FILE *out, uint64_t *problems)
 			continue; /* after a crash: maybe a torn store */
 		problem(&v, "log: checkpoint line at pool offset %" PRIu64
 			": slot %c is damaged (%s); slot %c (seq %" PRIu64 ") is "
-			"used; `nvheap check --repair` rewrites it", hh->ckpt_off,
+			"used; `nvheap check --repair` rewrites it", g->ckpt_off,
 			'A' + i, cv.why[i], 'A' + cv.cur, cv.seq);
 	}
 	if (line_ok && cv.reserved_dirty)
 		problem(&v, "log: checkpoint line at pool offset %" PRIu64 ": "
 			"reserved words are not zero (ignored); `nvheap check "
-			"--repair` clears them", hh->ckpt_off);
+			"--repair` clears them", g->ckpt_off);
 
 	struct nvh_log_scan s = {.pool = pool, .damaged = on_damage, .arg = &v};
 	int rc = nvh_log_scan(&s);
