@@ -8,6 +8,7 @@
 #ifndef NVH_HEAP_U64MAP_H
 #define NVH_HEAP_U64MAP_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,22 @@ nvh_u64map_del(struct nvh_u64map *m, uint64_t key)
 	}
 	m->s[i].key = 0;
 	m->n--;
+}
+
+/* Room for element n of the array *p of *cap elements of `elem` bytes
+ * (doubling, from 16); -ENOMEM leaves it as it was. */
+static inline int
+nvh_grow(void **p, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? 2 * *cap : 16;
+	void *q = realloc(*p, c * elem);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = c;
+	return 0;
 }
 
 #endif

@@ -420,8 +420,8 @@ static int
 apply_deltas(struct plan *pl, struct nvh_pool *pool, struct nvh_tx *tx,
 	     int *any_undie)
 {
-	for (size_t i = 0; i < tx->nrc; i++) {
-		const struct nvh_rcd *d = &tx->rc[i];
+	for (size_t i = 0; i < tx->obj->nrc; i++) {
+		const struct nvh_rcd *d = &tx->obj->rc[i];
 		struct ent *e = d->delta || d->birth
 				? ent_get(pl, pool, tx, d->off) : NULL;
 		/* Every reference the transaction stored must still name the
@@ -489,7 +489,7 @@ nvh_obj_prepare(struct nvh_tx *tx, struct nvh_rec *rec,
 	struct nvh_pool *pool = tx->pool;
 	struct nvh_objects *o = pool->objects;
 	memset(oc, 0, sizeof(*oc));
-	if (!tx->typed)
+	if (!tx->obj->typed)
 		return 0;
 	pthread_mutex_lock(&o->rc_lock);
 	oc->locked = 1;
@@ -536,10 +536,10 @@ nvh_obj_prepare(struct nvh_tx *tx, struct nvh_rec *rec,
 	}
 	free(fr);
 	if (head || oc->drain)
-		tx->drain = 1;
+		tx->obj->drain = 1;
 	for (size_t i = 0; i < pl->n; i++)
 		if (pl->e[i].push && !nvh_pinned(pool, pl->e[i].off))
-			tx->drain = 1;
+			tx->obj->drain = 1;
 	plan_done(pl);
 	return rc == -ENOMEM ? nvh_err(ENOMEM, "out of memory") : rc;
 }

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <nvheap/obj.h>
 
@@ -182,5 +183,91 @@ int nvh_obj_holds_counted(struct nvh_pool *pool, uint64_t off,
 			  const struct nvh_rtype *rt);
 int nvh_obj_drop_fields(struct nvh_tx *tx, uint64_t off,
 			const struct nvh_rtype *rt);
+
+/* ---- the objects layer's part of a transaction (txobj.c) ---- */
+
+/* A strong pointer field a snapshot covered, and its value then. */
+struct nvh_tx_ptr {
+	uint64_t off;
+	uint64_t val;
+};
+
+struct nvh_rcd {
+	uint64_t off;   /* object */
+	int64_t delta;
+	/* the birth serial of the incarnation the transaction's stores
+	 * pointed at (0: no store did; NVH_RCD_TWO_BIRTHS: two different
+	 * ones): the commit refuses a reference whose block another
+	 * thread freed and allocated again meanwhile (objects/cascade.c) */
+	uint64_t birth;
+};
+
+#define NVH_RCD_TWO_BIRTHS (~0ull)
+/* Its stores named a dying object, which the transaction pins until it
+ * ends: the same incarnation at the commit, whether still dying or
+ * linked again by another commit meanwhile (its birth word was a list
+ * link when stored, no serial to compare). */
+#define NVH_RCD_PINNED (~0ull - 1)
+
+/*
+ * What a transaction did to the object model (tx->obj): attached by
+ * nvh_tx_begin, detached when the outermost transaction ends, kept with
+ * its arrays for the thread's next transaction.
+ */
+struct nvh_txo {
+	/* reference-count changes of this transaction (ref.c) */
+	struct nvh_rcd *rc;
+	size_t nrc, crc;
+	struct nvh_u64map rc_ix;    /* object offset -> index in rc */
+	/* strong pointer fields, which change only through nvh_tx_set
+	 * (the counts follow it): those its snapshots covered, with their
+	 * values then, and the values nvh_tx_set stored (one entry per
+	 * field); commit compares (nvh_tx_ptrs_check).  Untyped work adds
+	 * nothing here. */
+	struct nvh_tx_ptr *ptrs;
+	size_t nptrs, cptrs;
+	struct nvh_tx_ptr *sets;
+	size_t nsets, csets;
+	struct nvh_u64map set_ix;   /* field offset -> index in sets; empty,
+				     * or all of them (once there are many) */
+	int typed_fresh;      /* allocated a typed object: commit checks it */
+	int typed;            /* did typed work: commit runs the objects hook */
+	int drain;            /* after commit: free dying objects */
+	uint64_t *pins;       /* dying (pinned) objects it stored: pinned by
+			       * it too until it ends (ref.c) */
+	size_t npins, cpins;
+};
+
+/* Drop the transaction's own pins (as it ends); 1 if one was an
+ * object's last and the object is dying (a drain is due). */
+int nvh_tx_unpin_all(struct nvh_tx *tx);
+
+/* Forget the reference-count deltas, and the pointer fields they follow
+ * (after a rollback, or at the end). */
+static inline void
+nvh_txo_forget(struct nvh_txo *o)
+{
+	o->nrc = 0;
+	nvh_u64map_clear(&o->rc_ix);
+	o->nptrs = o->nsets = 0;
+	if (o->cptrs > 4096) { /* a huge transaction's: give it back */
+		free(o->ptrs);
+		o->ptrs = NULL;
+		o->cptrs = 0;
+	}
+	if (o->csets > 4096) {
+		free(o->sets);
+		o->sets = NULL;
+		o->csets = 0;
+	}
+	nvh_u64map_clear(&o->set_ix);
+	o->typed_fresh = 0;
+	o->typed = 0;
+}
+
+/* txobj.c: nvh_tx_set is about to store `value` into the strong field at
+ * pool offset `off`: the value the commit expects there (out of memory
+ * fails the transaction). */
+void nvh_tx_expect(struct nvh_tx *tx, uint64_t off, uint64_t value);
 
 #endif

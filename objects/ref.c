@@ -158,16 +158,16 @@ static int
 tx_pin(struct nvh_tx *tx, uint64_t off)
 {
 	struct nvh_objects *o = tx->pool->objects;
-	for (size_t i = 0; i < tx->npins; i++)
-		if (tx->pins[i] == off)
+	for (size_t i = 0; i < tx->obj->npins; i++)
+		if (tx->obj->pins[i] == off)
 			return 0;
-	if (tx->npins == tx->cpins) {
-		size_t c = tx->cpins ? 2 * tx->cpins : 8;
-		uint64_t *n = realloc(tx->pins, c * sizeof(*n));
+	if (tx->obj->npins == tx->obj->cpins) {
+		size_t c = tx->obj->cpins ? 2 * tx->obj->cpins : 8;
+		uint64_t *n = realloc(tx->obj->pins, c * sizeof(*n));
 		if (!n)
 			return nvh_tx_failf(tx, ENOMEM, "out of memory");
-		tx->pins = n;
-		tx->cpins = c;
+		tx->obj->pins = n;
+		tx->obj->cpins = c;
 	}
 	pthread_mutex_lock(&o->lock);
 	const uint64_t *n = nvh_u64map_find(&o->pins, off);
@@ -178,7 +178,7 @@ tx_pin(struct nvh_tx *tx, uint64_t off)
 				    "freed", nvh_oid_tagged(tx->pool, off));
 	if (rc)
 		return nvh_tx_failf(tx, ENOMEM, "out of memory");
-	tx->pins[tx->npins++] = off;
+	tx->obj->pins[tx->obj->npins++] = off;
 	return 0;
 }
 
@@ -188,8 +188,8 @@ nvh_tx_unpin_all(struct nvh_tx *tx)
 	struct nvh_pool *pool = tx->pool;
 	struct nvh_objects *o = pool->objects;
 	int due = 0;
-	for (size_t i = 0; i < tx->npins; i++) {
-		uint64_t off = tx->pins[i];
+	for (size_t i = 0; i < tx->obj->npins; i++) {
+		uint64_t off = tx->obj->pins[i];
 		pthread_mutex_lock(&o->lock);
 		uint64_t *n = nvh_u64map_find(&o->pins, off);
 		int last = n && --*n == 0;
@@ -201,7 +201,7 @@ nvh_tx_unpin_all(struct nvh_tx *tx)
 		    (NVH_HDR_FLAGS(hdr_word(h)) & NVH_OBJ_DYING))
 			due = 1;
 	}
-	tx->npins = 0;
+	tx->obj->npins = 0;
 	return due;
 }
 
@@ -210,9 +210,9 @@ nvh_tx_unpin_all(struct nvh_tx *tx)
 static int
 rc_add(struct nvh_tx *tx, uint64_t off, int64_t d, uint64_t birth)
 {
-	const uint64_t *ix = nvh_u64map_find(&tx->rc_ix, off);
+	const uint64_t *ix = nvh_u64map_find(&tx->obj->rc_ix, off);
 	if (ix) {
-		struct nvh_rcd *r = &tx->rc[*ix];
+		struct nvh_rcd *r = &tx->obj->rc[*ix];
 		r->delta += d;
 		/* (a store of the dying object and one of a live incarnation
 		 * at the same offset cannot be told apart: refused) */
@@ -220,17 +220,17 @@ rc_add(struct nvh_tx *tx, uint64_t off, int64_t d, uint64_t birth)
 			r->birth = r->birth ? NVH_RCD_TWO_BIRTHS : birth;
 		return 0;
 	}
-	if (tx->nrc == tx->crc) {
-		size_t c = tx->crc ? 2 * tx->crc : 16;
-		struct nvh_rcd *n = realloc(tx->rc, c * sizeof(*n));
+	if (tx->obj->nrc == tx->obj->crc) {
+		size_t c = tx->obj->crc ? 2 * tx->obj->crc : 16;
+		struct nvh_rcd *n = realloc(tx->obj->rc, c * sizeof(*n));
 		if (!n)
 			return nvh_tx_failf(tx, ENOMEM, "out of memory");
-		tx->rc = n;
-		tx->crc = c;
+		tx->obj->rc = n;
+		tx->obj->crc = c;
 	}
-	if (nvh_u64map_put(&tx->rc_ix, off, tx->nrc))
+	if (nvh_u64map_put(&tx->obj->rc_ix, off, tx->obj->nrc))
 		return nvh_tx_failf(tx, ENOMEM, "out of memory");
-	tx->rc[tx->nrc++] = (struct nvh_rcd){off, d, d > 0 ? birth : 0};
+	tx->obj->rc[tx->obj->nrc++] = (struct nvh_rcd){off, d, d > 0 ? birth : 0};
 	return 0;
 }
 
@@ -254,11 +254,12 @@ alloc_typed(nvh_tx *tx, const struct nvh_type *t, size_t size, const char *fn)
 	nvh_oid o = nvh_tx_alloc_id(tx, size, rt->id, 0);
 	if (NVH_OID_IS_NULL(o))
 		return o;
+	tx->obj->typed_fresh = 1; /* commit checks its pointer fields */
 	/* the type's bytes start zero: its pointer fields are null (the
 	 * tail is the caller's; commit flushes all `size` bytes) */
 	memset(nvh_direct(tx->pool, o), 0, rt->size);
 	if (nvh_type_counted(rt))
-		tx->typed = 1;
+		tx->obj->typed = 1;
 	return o;
 }
 
@@ -325,7 +326,7 @@ nvh_tx_set(nvh_tx *tx, nvh_oid *field, nvh_oid value)
 		    nvh_type_counted(oi.rt))
 			rc = rc_add(tx, ooff, -1, 0);
 	}
-	tx->typed = 1;
+	tx->obj->typed = 1;
 	return rc;
 }
 
@@ -383,7 +384,7 @@ nvh_obj_drop_fields(struct nvh_tx *tx, uint64_t off, const struct nvh_rtype *rt)
 {
 	int rc = each_counted_target(tx->pool, tx, off, rt, drop);
 	if (!rc && rt && rt->nfields)
-		tx->typed = 1; /* the commit applies the counts */
+		tx->obj->typed = 1; /* the commit applies the counts */
 	return rc;
 }
 
@@ -580,7 +581,7 @@ nvh_unpin(nvh_pool *pool, nvh_oid oid)
 	else if (last && (h = nvh_obj_hdr(pool, off)) &&
 		 (NVH_HDR_FLAGS(hdr_word(h)) & NVH_OBJ_DYING)) {
 		if (!own)
-			nvh_tx_current(pool)->drain = 1; /* as its tx ends */
+			nvh_tx_current(pool)->obj->drain = 1; /* as its tx ends */
 		else
 			rc = nvh_obj_drain_on(pool, l);
 	}

@@ -2,6 +2,10 @@
 """Fail if the library's layers depend upward (docs/layers.md).
 
 Usage: check_layers.py [--root DIR] OBJECT...   (run by `scons test`)
+       check_layers.py --plant CC [--root DIR] OBJECT...
+         the same check, which must pass, then on a copy of the sources
+         with an upward include planted, and with an object planted that
+         calls upward: both must be caught (the check's own test)
 
 Every source and header of heap/, tx/ and objects/ belongs to one layer,
 by the table below; a file may include headers of its own layer and the
@@ -11,10 +15,14 @@ objects' undefined symbols (nm), so a call hidden in a macro or an inline
 function is caught too.  A file the table does not place is an error:
 a new file is given its layer when it is added.
 """
+import io
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+from contextlib import redirect_stdout
 
 # Bottom to top.  A pattern is a path relative to the source root; a
 # trailing '/' takes the whole folder (the longest match wins).
@@ -86,10 +94,7 @@ def nm(obj):
     return defs, undef
 
 
-def main(argv):
-    root = '.'
-    if argv[:1] == ['--root']:
-        root, argv = argv[1], argv[2:]
+def check(root, argv):
     srcs = sources(root)
     srcset = set(srcs)
     bad = []
@@ -138,6 +143,65 @@ def main(argv):
           f'{len(LAYERS)} layers ({" < ".join(l[0] for l in LAYERS)}), '
           'nothing depends upward')
     return 0
+
+
+def quiet_check(root, objs):
+    out = io.StringIO()
+    with redirect_stdout(out):
+        rc = check(root, objs)
+    return rc, out.getvalue()
+
+
+def plant(cc, root, objs):
+    """Plant an upward include and an upward call; both must be caught."""
+    rc, out = quiet_check(root, objs)
+    if rc:
+        print(out, end='')
+        return 1
+    with tempfile.TemporaryDirectory() as tmp:
+        for d in ('heap', 'tx', 'objects'):
+            shutil.copytree(os.path.join(root, d), os.path.join(tmp, d))
+        lane = os.path.join(tmp, 'heap', 'log', 'lane.h')
+        with open(lane, 'a', encoding='utf-8') as f:
+            f.write('#include "tx/tx.h"\n')
+        rc, out = quiet_check(tmp, [])
+        want_inc = 'heap/log/lane.h: includes tx/tx.h (log -> tx, upward)'
+        if rc == 0 or want_inc not in out:
+            print('layer check self-test: a planted upward include was '
+                  'not caught:\n' + out)
+            return 1
+        os.remove(lane)
+        shutil.copy(os.path.join(root, 'heap', 'log', 'lane.h'), lane)
+        src = os.path.join(tmp, 'heap', 'planted.c')
+        with open(src, 'w', encoding='utf-8') as f:
+            f.write('void nvh_planted(void);\n'
+                    'int nvh_tx_commit(void *tx);\n'
+                    'void nvh_planted(void) { nvh_tx_commit(0); }\n')
+        obj = os.path.join(tmp, 'heap', 'planted.os')
+        subprocess.run([cc, '-c', '-o', obj, src], check=True)
+        rc, out = quiet_check(tmp, objs + [obj])
+        want_call = ('heap/planted.c: calls nvh_tx_commit of '
+                     'objects/txobj.c (heap -> objects, upward)')
+        if rc == 0 or want_call not in out:
+            print('layer check self-test: a planted upward call was not '
+                  'caught:\n' + out)
+            return 1
+    print('layer check self-test: a planted upward include (log -> tx) '
+          'and call (heap -> objects) are caught')
+    return 0
+
+
+def main(argv):
+    root, cc = '.', None
+    while argv[:1] in (['--root'], ['--plant']):
+        if argv[0] == '--root':
+            root = argv[1]
+        else:
+            cc = argv[1]
+        argv = argv[2:]
+    if cc:
+        return plant(cc, root, argv)
+    return check(root, argv)
 
 
 if __name__ == '__main__':

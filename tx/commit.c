@@ -29,8 +29,8 @@
  *        while it can matter to recovery.
  *
  * Before any of this, a transaction whose strong pointer fields changed
- * other than through nvh_tx_set is refused and rolled back (tx.c,
- * nvh_tx_ptrs_check): the counts would not follow.
+ * other than through nvh_tx_set is refused and rolled back by the objects
+ * layer (objects/txobj.c, ptrs_check): the counts would not follow.
  *
  * Cost in persist barriers: one per nvh_tx_add that logs something; at
  * commit one (nothing allocated) or two (something allocated); none for a
@@ -46,7 +46,6 @@
 
 #include "heap/error.h"
 #include "heap/pool.h"
-#include "objects/obj.h"
 #include "tx/tx.h"
 
 int
@@ -200,14 +199,8 @@ nvh_tx_do_abort(struct nvh_tx *tx, int write_record)
 		nvh_blk_unclaim(pool, &tx->frees[i]);
 	tx->nundo = tx->nfrees = tx->nsnap = 0;
 	nvh_tx_forget_fresh(tx);
-	nvh_tx_forget_rc(tx);
-	tx->typed = 0;
 	return rc;
 }
-
-struct published {
-	struct nvh_tx *tx;
-};
 
 static void
 publish_all(void *arg)
@@ -218,59 +211,60 @@ publish_all(void *arg)
 			nvh_blk_publish(tx->pool, &tx->fresh[i].blk);
 }
 
+/*
+ * The commit, in the steps the objects layer runs (objects/txobj.c, with
+ * its own between them: the pointer-field check before, the counts'
+ * entries into the record, their outcome after the commit point):
+ * begin -> (entries added) -> point -> done; a failed step ends with
+ * nvh_tx_commit_fail (roll back) or, when the medium failed,
+ * nvh_tx_commit_lost.
+ */
 int
-nvh_tx_do_commit(struct nvh_tx *tx)
+nvh_tx_commit_begin(struct nvh_tx *tx, struct nvh_rec *cr)
+{
+	if (!tx->nsnap && !tx->nfresh && !tx->nfrees)
+		return 1; /* changed nothing; rolled-back snapshots aside */
+	nvh_rec_init(cr, NVH_REC_COMMIT);
+	struct nvh_commit_body body = {tx->id, (uint32_t)tx->nsnap, 0, 0};
+	int rc = nvh_rec_put(cr, &body, sizeof(body));
+	if (!rc && tx->nsnap)
+		rc = nvh_rec_put(cr, tx->snap, tx->nsnap * sizeof(*tx->snap));
+	return rc;
+}
+
+int
+nvh_tx_commit_point(struct nvh_tx *tx, struct nvh_rec *cr, int *lost)
 {
 	nvh_pool *pool = tx->pool;
-	/* A strong pointer field changed by a plain store would commit
-	 * with the counts not following it: refused, rolled back (tx.c). */
-	if (nvh_tx_ptrs_check(tx)) {
-		char why[512];
-		snprintf(why, sizeof(why), "%s", nvh_errormsg());
-		nvh_tx_do_abort(tx, 1);
-		return nvh_err(EINVAL, "%s", why);
-	}
-	if (!tx->nsnap && !tx->nfresh && !tx->nfrees) {
-		/* Changed nothing; rolled-back snapshots aside. */
-		return 0;
-	}
-	struct nvh_obj_commit oc = {0};
-	struct nvh_rec cr;
-	nvh_rec_init(&cr, NVH_REC_COMMIT);
-	struct nvh_commit_body body = {tx->id, (uint32_t)tx->nsnap, 0, 0};
-	int rc = nvh_rec_put(&cr, &body, sizeof(body));
-	if (!rc && tx->nsnap)
-		rc = nvh_rec_put(&cr, tx->snap, tx->nsnap * sizeof(*tx->snap));
-	/* reference counts: final counts, releases, the dying list */
-	if (!rc)
-		rc = nvh_obj_prepare(tx, &cr, &oc);
+	int rc = 0;
+	*lost = 0;
 	size_t nnew = 0;
 	for (size_t i = 0; i < tx->nfresh && !rc; i++) {
 		if (tx->fresh[i].dropped)
 			continue;
 		nnew++;
 		rc = nvh_blk_rec_alloc(pool, &tx->fresh[i].blk, tx->fresh[i].word,
-				       tx->fresh[i].blk.birth, &cr);
+				       tx->fresh[i].blk.birth, cr);
 	}
 	for (size_t i = 0; i < tx->nfrees && !rc; i++)
-		rc = nvh_blk_rec_free(pool, &tx->frees[i], &cr);
+		rc = nvh_blk_rec_free(pool, &tx->frees[i], cr);
 	if (rc)
-		goto fail;
+		goto out;
 
 	/* Place the record first: placing may take a checkpoint, which
 	 * waits for commit sections; then enter ours before the flushes
 	 * (see nvh_lane_enter). */
 	char *dst;
 	int in_ring;
-	size_t size = (cr.len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
+	size_t size = (cr->len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
 	rc = nvh_tx_place(tx, size, 0, 0, &dst, &in_ring);
 	if (rc)
-		goto fail;
+		goto out;
 	nvh_lane_enter(pool, tx->lane);
 	for (size_t i = 0; i < tx->nsnap; i++)
 		nvh_persist_flush(&pool->persist, pool->base + tx->snap[i].off,
 				  tx->snap[i].len);
-	struct nvh_commit_body *b = nvh_rec_body(&cr);
+	struct nvh_commit_body *b = nvh_rec_body(cr);
 	if (nnew) {
 		for (size_t i = 0; i < tx->nfresh; i++)
 			if (!tx->fresh[i].dropped)
@@ -282,7 +276,8 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 		rc = nvh_persist_fence(&pool->persist);
 		if (rc) {
 			nvh_lane_leave(tx->lane);
-			goto failed_medium;
+			*lost = 1;
+			goto out;
 		}
 	} else if (tx->nsnap) {
 		/* (T2) one fence for data and record: the record vouches
@@ -301,14 +296,22 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 					  pool->base + tx->fresh[i].blk.off,
 					  tx->fresh[i].size);
 	/* (T3) the commit point. */
-	rc = nvh_lane_commit_at(pool, tx->lane, &cr, dst, in_ring, publish_all,
+	rc = nvh_lane_commit_at(pool, tx->lane, cr, dst, in_ring, publish_all,
 				tx);
-	if (rc == -EOVERFLOW)
-		goto fail; /* no sequence number: nothing written, roll back */
-	nvh_rec_fini(&cr);
-	if (rc)
-		goto failed_medium_no_rec;
-	nvh_obj_finish(tx, &oc, 1);
+	/* -EOVERFLOW: no sequence number, nothing written: roll back;
+	 * another failure: the medium's */
+	if (rc && rc != -EOVERFLOW)
+		*lost = 1;
+	tx->commit_in_ring = in_ring;
+out:
+	nvh_rec_fini(cr);
+	return rc;
+}
+
+void
+nvh_tx_commit_done(struct nvh_tx *tx)
+{
+	nvh_pool *pool = tx->pool;
 	/* Detector (sim): what the commit covered is durable now; the redo
 	 * entries' words are the next checkpoint's business. */
 	for (size_t i = 0; i < tx->nsnap; i++)
@@ -320,7 +323,7 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 			nvh_persist_durable_range(&pool->persist,
 						  pool->base + tx->fresh[i].blk.off,
 						  tx->fresh[i].size, "nvh_tx_commit");
-	if (!in_ring)
+	if (!tx->commit_in_ring)
 		keep_chunk(tx);
 	for (size_t i = 0; i < tx->nfrees; i++)
 		nvh_blk_release(pool, &tx->frees[i]);
@@ -329,24 +332,23 @@ nvh_tx_do_commit(struct nvh_tx *tx)
 			nvh_blk_unreserve(pool, &tx->fresh[i].blk);
 	nvh_tx_forget_fresh(tx);
 	tx->nfrees = 0;
-	return 0;
+}
 
-fail:
-	nvh_rec_fini(&cr);
-	nvh_obj_finish(tx, &oc, 0);
-	{
-		/* the cause's own message says what and where */
-		int err = -rc;
-		char why[512];
-		snprintf(why, sizeof(why), "%s", nvh_errormsg());
-		nvh_tx_do_abort(tx, 1);
-		return nvh_err(err, "nvh_tx_commit: %s: could not commit, rolled "
-			       "back: %s (%s)", pool->path, strerror(err), why);
-	}
-failed_medium:
-	nvh_rec_fini(&cr);
-failed_medium_no_rec:
-	nvh_obj_finish(tx, &oc, 0);
+int
+nvh_tx_commit_fail(struct nvh_tx *tx, int rc)
+{
+	/* the cause's own message says what and where */
+	int err = -rc;
+	char why[512];
+	snprintf(why, sizeof(why), "%s", nvh_errormsg());
+	nvh_tx_do_abort(tx, 1);
+	return nvh_err(err, "nvh_tx_commit: %s: could not commit, rolled "
+		       "back: %s (%s)", tx->pool->path, strerror(err), why);
+}
+
+int
+nvh_tx_commit_lost(struct nvh_tx *tx, int rc)
+{
 	/* The medium failed: what is durable is unknown, the pool refuses
 	 * further writes; the next open's recovery decides. */
 	nvh_tx_forget_fresh(tx);
@@ -363,11 +365,4 @@ nvh_tx_end_keep(struct nvh_tx *tx)
 	l->tx_active = 0;
 	nvh_tx_recycle(tx);
 	return l;
-}
-
-void
-nvh_tx_end(struct nvh_tx *tx)
-{
-	struct nvh_pool *pool = tx->pool;
-	nvh_lane_put(pool, nvh_tx_end_keep(tx));
 }

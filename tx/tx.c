@@ -32,7 +32,6 @@
 
 #include "heap/error.h"
 #include "heap/pool.h"
-#include "objects/obj.h"
 #include "tx/tx.h"
 
 _Static_assert(sizeof(void *) == 8, "handles are 64-bit tokens");
@@ -116,13 +115,7 @@ spare_free(void *p)
 	free(tx->frees);
 	free(tx->aux);
 	free(tx->undo);
-	free(tx->rc);
-	free(tx->ptrs);
-	free(tx->sets);
-	free(tx->pins);
 	nvh_u64map_fini(&tx->fresh_ix);
-	nvh_u64map_fini(&tx->rc_ix);
-	nvh_u64map_fini(&tx->set_ix);
 	free(tx);
 }
 
@@ -154,9 +147,7 @@ nvh_tx_recycle(struct nvh_tx *tx)
 	}
 	tx->nsnap = tx->nfrees = tx->naux = tx->nundo = 0;
 	nvh_tx_forget_fresh(tx);
-	nvh_tx_forget_rc(tx);
-	tx->typed = 0;
-	tx->drain = 0;
+	tx->obj = NULL; /* (the objects layer's end took it back) */
 	tx->chunk_head = 0;
 	tx->ring_used = 0;
 	tx->err = 0;
@@ -252,8 +243,8 @@ nvh_tx_enter(struct nvh_tx **h, const char *fn)
 	return enter(h, fn);
 }
 
-NVH_API nvh_tx *
-nvh_tx_begin(nvh_pool *pool)
+nvh_tx *
+nvh_tx_start(nvh_pool *pool)
 {
 	if (!pool)
 		return nvh_err_null(EINVAL, "nvh_tx_begin: NULL pool");
@@ -302,6 +293,12 @@ nvh_tx_begin(nvh_pool *pool)
 	return handle_of(tx);
 }
 
+struct nvh_tx *
+nvh_tx_lookup(const void *h, const char *fn)
+{
+	return tx_of(h, fn);
+}
+
 NVH_API int
 nvh_tx_error(const nvh_tx *h)
 {
@@ -310,20 +307,6 @@ nvh_tx_error(const nvh_tx *h)
 }
 
 /* ---- ranges ---- */
-
-static int
-grow(void **p, size_t *cap, size_t n, size_t elem)
-{
-	if (n < *cap)
-		return 0;
-	size_t c = *cap ? 2 * *cap : 16;
-	void *q = realloc(*p, c * elem);
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	*cap = c;
-	return 0;
-}
 
 /* First range in sorted array r[0..n) that ends after `off`. */
 static size_t
@@ -358,7 +341,7 @@ range_insert(struct nvh_range **r, size_t *n, size_t *cap, uint64_t off,
 		j++;
 	}
 	if (j == i) { /* no overlap: plain insert */
-		if (grow((void **)r, cap, *n, sizeof(**r)))
+		if (nvh_grow((void **)r, cap, *n, sizeof(**r)))
 			return -ENOMEM;
 		memmove(*r + i + 1, *r + i, (*n - i) * sizeof(**r));
 		(*n)++;
@@ -432,7 +415,7 @@ next_fresh(const struct nvh_tx *tx, uint64_t cur, uint64_t stop)
 }
 
 /* The parts of [off, end) covered by neither snapshots nor new objects. */
-#define INLINE_GAPS 8
+#define INLINE_GAPS NVH_TX_INLINE_GAPS
 
 /* *out starts as a caller's array of INLINE_GAPS; it is replaced by a heap
  * array (caller frees it if != the inline one) when more are needed. */
@@ -481,7 +464,7 @@ gaps(const struct nvh_tx *tx, uint64_t off, uint64_t end,
 }
 
 static int snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len,
-		    const struct nvh_rtype *rt, uint64_t start);
+		    struct nvh_tx_gaps *out);
 
 /* ---- what nvh_tx_add accepts ---- */
 
@@ -498,14 +481,9 @@ not_a_block(struct nvh_heap *h, uint64_t off)
 	return "slack of an arena, outside its blocks";
 }
 
-/* nvh_tx_add's rule: [off, off+len) lies inside one live object, or one
- * this transaction allocated, and is the caller's: not an object header,
- * a free block (or one another transaction reserved, or one being
- * freed), slack, the root slot (it holds a counted reference) or one of
- * nvheap's own objects.  *sp says which object. */
-static int
-range_ok(struct nvh_tx *tx, uint64_t off, uint64_t len,
-	 struct nvh_tx_span *sp)
+int
+nvh_tx_span(struct nvh_tx *tx, uint64_t off, uint64_t len,
+	    struct nvh_tx_span *sp)
 {
 	nvh_pool *pool = tx->pool;
 	struct nvh_heap *h = pool->heap;
@@ -555,39 +533,7 @@ range_ok(struct nvh_tx *tx, uint64_t off, uint64_t len,
 				       len);
 		sp->type = tx->fresh[*ix].type;
 	}
-	if (sp->type >= NVH_TYPEID_USER_MAX && sp->type < NVH_TYPE_TABLE_BASE)
-		return tx_fail(tx, EINVAL, "nvh_tx_add: pool offset %" PRIu64
-			       "+%" PRIu64 " is in nvheap's own object at %" PRIu64
-			       " (type 0x%" PRIx32 "%s), not the caller's", off,
-			       len, sp->start, sp->type,
-			       sp->type == NVH_TYPEID_TABLE ? ", the type table"
-							    : "");
-	tx->last = *sp;
 	return 0;
-}
-
-NVH_API int
-nvh_tx_add(nvh_tx *tx, void *addr, size_t len)
-{
-	int rc = enter(&tx, "nvh_tx_add");
-	if (rc)
-		return rc;
-	nvh_pool *pool = tx->pool;
-	if (len == 0)
-		return 0;
-	const char *p = addr;
-	if (p < pool->base || p >= pool->base + pool->size ||
-	    len > (size_t)(pool->base + pool->size - p))
-		return tx_fail(tx, EINVAL, "nvh_tx_add: range %p+%zu is not "
-			       "inside the pool", addr, len);
-	uint64_t off = (uint64_t)(p - pool->base);
-	struct nvh_tx_span sp = {0, 0, 0};
-	if ((rc = range_ok(tx, off, len, &sp)))
-		return rc;
-	const struct nvh_rtype *rt = NULL;
-	if (sp.type >= NVH_TYPE_TABLE_BASE)
-		rt = nvh_type_fit(pool, sp.type, sp.size);
-	return snapshot(tx, off, len, rt && rt->nfields ? rt : NULL, sp.start);
 }
 
 int
@@ -595,189 +541,30 @@ nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len)
 {
 	if (!(tx = tx_of(tx, "nvh_tx_add")))
 		return -EINVAL;
-	return snapshot(tx, off, len, NULL, 0);
-}
-
-/* ---- strong pointer fields: changed only through nvh_tx_set ---- */
-
-/* Remember the strong fields of the object at `start` (type rt) that the
- * new snapshot segments g[0..ng) cover, with their values now (before the
- * caller changes anything): commit checks them. */
-static int
-remember_ptrs(struct nvh_tx *tx, const struct nvh_rtype *rt, uint64_t start,
-	      const struct nvh_range *g, size_t ng)
-{
-	const char *base = tx->pool->base;
-	for (size_t i = 0; i < ng; i++) {
-		uint64_t lo = g[i].off - start, hi = lo + g[i].len;
-		for (uint32_t k = 0; k < rt->nfields; k++) {
-			const struct nvh_rfield *f = &rt->fields[k];
-			uint64_t end = f->offset + 8ull * f->count;
-			if ((f->flags & NVH_FIELD_WEAK) || hi <= f->offset ||
-			    lo >= end)
-				continue;
-			uint64_t e = lo > f->offset ? (lo - f->offset) / 8 : 0;
-			uint64_t e1 = hi < end ? (hi - f->offset + 7) / 8 : f->count;
-			for (; e < e1; e++) {
-				if (grow((void **)&tx->ptrs, &tx->cptrs, tx->nptrs,
-					 sizeof(*tx->ptrs)))
-					return nvh_err(ENOMEM, "out of memory");
-				uint64_t fo = start + f->offset + 8 * e;
-				tx->ptrs[tx->nptrs].off = fo;
-				memcpy(&tx->ptrs[tx->nptrs++].val, base + fo, 8);
-			}
-		}
-	}
-	return 0;
-}
-
-/* Up to this many stored fields, tx->sets is searched, not indexed (a
- * small transaction pays no hash table). */
-#define SETS_LINEAR 16
-
-/* The index in tx->sets of the field at `off`, or -1. */
-static long
-set_find(const struct nvh_tx *tx, uint64_t off)
-{
-	if (tx->set_ix.n) {
-		const uint64_t *ix = nvh_u64map_find(&tx->set_ix, off);
-		return ix ? (long)*ix : -1;
-	}
-	for (size_t i = 0; i < tx->nsets; i++)
-		if (tx->sets[i].off == off)
-			return (long)i;
-	return -1;
-}
-
-void
-nvh_tx_expect(struct nvh_tx *tx, uint64_t off, uint64_t value)
-{
-	long i = set_find(tx, off);
-	if (i >= 0) {
-		tx->sets[i].val = value;
-		return;
-	}
-	if (grow((void **)&tx->sets, &tx->csets, tx->nsets, sizeof(*tx->sets))) {
-		tx_fail(tx, ENOMEM, "nvh_tx_set: out of memory");
-		return;
-	}
-	tx->sets[tx->nsets++] = (struct nvh_tx_ptr){off, value};
-	int rc = 0;
-	if (tx->set_ix.n) /* indexed: this one too */
-		rc = nvh_u64map_put(&tx->set_ix, off, tx->nsets - 1);
-	else if (tx->nsets > SETS_LINEAR) /* many now: index them all */
-		for (size_t k = 0; k < tx->nsets && !rc; k++)
-			rc = nvh_u64map_put(&tx->set_ix, tx->sets[k].off, k);
-	if (rc)
-		tx_fail(tx, ENOMEM, "nvh_tx_set: out of memory");
-}
-
-/* Forget what nvh_tx_set stored at `off` (its object is gone). */
-static void
-set_drop(struct nvh_tx *tx, uint64_t off)
-{
-	long i = set_find(tx, off);
-	if (i < 0)
-		return;
-	if (tx->set_ix.n)
-		nvh_u64map_del(&tx->set_ix, off);
-	tx->sets[i] = tx->sets[--tx->nsets];
-	if ((size_t)i < tx->nsets && tx->set_ix.n) /* overwrites: no fail */
-		nvh_u64map_put(&tx->set_ix, tx->sets[i].off, (uint64_t)i);
-}
-
-/* The strong field at `off` holds `now`, not `want`: say which field of
- * what, and refuse. */
-static int
-ptr_changed(struct nvh_tx *tx, uint64_t off, uint64_t want, uint64_t now)
-{
-	nvh_pool *pool = tx->pool;
-	char what[160] = "a strong pointer field";
-	uint64_t a, b, in;
-	int live;
-	if (off == pool->heap->hdr.root_off) {
-		snprintf(what, sizeof(what), "the root slot");
-	} else if (!nvh_heap_geometry(pool->heap, off, &a, &b, &in, &live)) {
-		uint32_t type = 0;
-		const uint64_t *ix = nvh_u64map_find(&tx->fresh_ix, off - in);
-		if (live)
-			type = NVH_HDR_TYPE(((const struct nvh_objhdr *)
-				(pool->base + nvh_objhdr_off(pool->heap, a, b,
-				 pool->heap->arena[a].kind == NVH_K_LARGE)))->word);
-		else if (ix)
-			type = tx->fresh[*ix].type;
-		const struct nvh_rtype *rt = nvh_type_get(pool, type);
-		for (uint32_t k = 0; rt && k < rt->nfields; k++) {
-			const struct nvh_rfield *f = &rt->fields[k];
-			if (in < f->offset || in >= f->offset + 8ull * f->count)
-				continue;
-			char el[32] = "";
-			if (f->count > 1)
-				snprintf(el, sizeof(el), " element %" PRIu64,
-					 (in - f->offset) / 8);
-			snprintf(what, sizeof(what), "\"%s\" field %" PRIu32 "%s "
-				 "(offset %" PRIu32 ") of the %s object at %" PRIu64,
-				 rt->name, k, el, f->offset,
-				 live ? "live" : "new", off - in);
-			break;
-		}
-	}
-	return nvh_err(EINVAL, "nvh_tx_commit: %s: rolled back: %s (pool "
-		       "offset %" PRIu64 ") holds 0x%" PRIx64 " but 0x%" PRIx64
-		       " was %s: a plain store into a strong pointer field "
-		       "bypasses the reference counts; use nvh_tx_set",
-		       pool->path, what, off, now, want,
-		       set_find(tx, off) >= 0 ? "stored by nvh_tx_set"
-		       : "there (snapshot or new object)");
+	return snapshot(tx, off, len, NULL);
 }
 
 int
-nvh_tx_ptrs_verify(struct nvh_tx *tx)
+nvh_tx_snap(struct nvh_tx *tx, uint64_t off, uint64_t len,
+	    struct nvh_tx_gaps *gaps)
 {
-	const char *base = tx->pool->base;
-	uint64_t v;
-	for (size_t i = 0; i < tx->nsets; i++) {
-		memcpy(&v, base + tx->sets[i].off, 8);
-		if (v != tx->sets[i].val)
-			return ptr_changed(tx, tx->sets[i].off, tx->sets[i].val, v);
-	}
-	/* (a field nvh_tx_set stored was checked above) */
-	for (size_t i = 0; i < tx->nptrs; i++) {
-		memcpy(&v, base + tx->ptrs[i].off, 8);
-		if (v != tx->ptrs[i].val && (!tx->nsets ||
-					     set_find(tx, tx->ptrs[i].off) < 0))
-			return ptr_changed(tx, tx->ptrs[i].off, tx->ptrs[i].val,
-					   v);
-	}
-	/* new typed objects: a field nvh_tx_set did not store is null */
-	for (size_t i = 0; tx->typed_fresh && i < tx->nfresh; i++) {
-		const struct nvh_rtype *rt = nvh_type_get(tx->pool,
-							  tx->fresh[i].type);
-		for (uint32_t k = 0; rt && k < rt->nfields; k++) {
-			const struct nvh_rfield *f = &rt->fields[k];
-			if (f->flags & NVH_FIELD_WEAK)
-				continue;
-			for (uint32_t e = 0; e < f->count; e++) {
-				uint64_t fo = tx->fresh[i].blk.off + f->offset + 8ull * e;
-				memcpy(&v, base + fo, 8);
-				if (v && set_find(tx, fo) < 0)
-					return ptr_changed(tx, fo, 0, v);
-			}
-		}
-	}
-	return 0;
+	return snapshot(tx, off, len, gaps);
 }
 
-/* Snapshot [off, off+len); rt: the type of the object it lies in, if it
- * has pointer fields (their values are remembered). */
+/* Snapshot [off, off+len).  With `out`, the parts newly snapshotted are
+ * left there for the caller (nvh_tx_gaps_fini frees them). */
 static int
 snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len,
-	 const struct nvh_rtype *rt, uint64_t start)
+	 struct nvh_tx_gaps *out)
 {
 	nvh_pool *pool = tx->pool;
 	int rc;
-	struct nvh_range gbuf[INLINE_GAPS], *g = gbuf;
+	struct nvh_tx_gaps own;
+	struct nvh_tx_gaps *gp = out ? out : &own;
+	struct nvh_range *gbuf = gp->buf, *g = gbuf;
 	size_t ng;
+	gp->g = gbuf;
+	gp->n = 0;
 	if (gaps(tx, off, off + len, &g, &ng))
 		return tx_fail(tx, ENOMEM, "nvh_tx_add: out of memory");
 	if (ng == 0) {
@@ -815,7 +602,7 @@ snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len,
 			rc = nvh_blk_reserve(pool, tx->t, g[i].len, &k);
 			if (rc)
 				break;
-			if (grow((void **)&tx->aux, &tx->caux, tx->naux,
+			if (nvh_grow((void **)&tx->aux, &tx->caux, tx->naux,
 				 sizeof(*tx->aux))) {
 				nvh_blk_unreserve(pool, &k);
 				rc = -ENOMEM;
@@ -844,7 +631,7 @@ snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len,
 	if (!rc)
 		rc = nvh_tx_place(tx, size, NVH_TX_RING_RESERVE, 0, &dst,
 				  &in_ring);
-	if (!rc && grow((void **)&tx->undo, &tx->cundo, tx->nundo,
+	if (!rc && nvh_grow((void **)&tx->undo, &tx->cundo, tx->nundo,
 			sizeof(*tx->undo)))
 		rc = -ENOMEM;
 	/* (T1) the snapshot is durable before the range is modified. */
@@ -857,28 +644,16 @@ snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len,
 			rc = range_insert(&tx->snap, &tx->nsnap, &tx->csnap,
 					  g[i].off, g[i].len);
 	}
-	if (!rc && rt)
-		rc = remember_ptrs(tx, rt, start, g, ng);
-	if (g != gbuf)
-		free(g);
+	if (rc || !out) {
+		if (g != gbuf)
+			free(g);
+	} else {
+		out->g = g;
+		out->n = ng;
+	}
 	if (rc)
 		return tx_fail(tx, -rc, "nvh_tx_add: %s", nvh_errormsg());
 	return 0;
-}
-
-NVH_API nvh_oid
-nvh_tx_alloc(nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
-{
-	if (enter(&tx, "nvh_tx_alloc"))
-		return NVH_OID_NULL;
-	if (type >= NVH_TYPEID_USER_MAX) {
-		/* (typed objects come from nvh_tx_alloc_typed) */
-		tx_fail(tx, EINVAL, "nvh_tx_alloc: type 0x%x is not an untyped "
-			"id below 0x%x: use nvh_tx_alloc_typed", type,
-			NVH_TYPEID_USER_MAX);
-		return NVH_OID_NULL;
-	}
-	return nvh_tx_alloc_id(tx, size, type, flags);
 }
 
 nvh_oid
@@ -897,7 +672,7 @@ nvh_tx_alloc_id(struct nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 		tx_fail(tx, -rc, "nvh_tx_alloc: %s", nvh_errormsg());
 		return NVH_OID_NULL;
 	}
-	if (grow((void **)&tx->fresh, &tx->cfresh, tx->nfresh,
+	if (nvh_grow((void **)&tx->fresh, &tx->cfresh, tx->nfresh,
 		 sizeof(*tx->fresh))) {
 		nvh_blk_unreserve(tx->pool, &k);
 		tx_fail(tx, ENOMEM, "nvh_tx_alloc: out of memory");
@@ -910,175 +685,45 @@ nvh_tx_alloc_id(struct nvh_tx *tx, size_t size, uint32_t type, unsigned flags)
 	}
 	tx->fresh[tx->nfresh++] = (struct nvh_tx_new){
 		k, size, type, NVH_HDR_MAKE(type, 0, 0), 0};
-	if (type >= NVH_TYPE_TABLE_BASE)
-		tx->typed_fresh = 1; /* commit checks its pointer fields */
 	if (flags & NVH_TX_ZERO)
 		memset(tx->pool->base + k.off, 0, size); /* flushed at commit */
 	return (nvh_oid){nvh_oid_tagged(tx->pool, k.off)};
 }
 
-static int tx_free(nvh_tx *tx, nvh_oid oid, int internal);
-
-NVH_API int
-nvh_tx_free(nvh_tx *tx, nvh_oid oid)
+long
+nvh_tx_fresh_find(const struct nvh_tx *tx, uint64_t off)
 {
-	return tx_free(tx, oid, 0);
+	const uint64_t *fx = nvh_u64map_find(&tx->fresh_ix, off);
+	return fx ? (long)*fx : -1;
+}
+
+void
+nvh_tx_fresh_drop(struct nvh_tx *tx, size_t i)
+{
+	uint64_t off = tx->fresh[i].blk.off;
+	nvh_blk_unreserve(tx->pool, &tx->fresh[i].blk);
+	nvh_u64map_del(&tx->fresh_ix, off);
+	tx->fresh[i] = tx->fresh[--tx->nfresh];
+	if (i < tx->nfresh) /* overwrites a key: cannot fail */
+		nvh_u64map_put(&tx->fresh_ix, tx->fresh[i].blk.off, i);
 }
 
 int
-nvh_tx_free_internal(nvh_tx *tx, nvh_oid oid)
+nvh_tx_free_block(struct nvh_tx *tx, const struct nvh_blk *k)
 {
-	return tx_free(tx, oid, 1);
-}
-
-static int
-tx_free(nvh_tx *tx, nvh_oid oid, int internal)
-{
-	int rc = enter(&tx, "nvh_tx_free");
-	if (rc)
-		return rc;
-	tx->last.size = 0; /* it may be the object nvh_tx_add last saw */
-	uint64_t off;
-	if (oid.off == 0)
-		return 0;
-	if (nvh_oid_untag(tx->pool, oid.off, &off))
-		return tx_fail(tx, EINVAL, "nvh_tx_free: oid 0x%llx is not an "
-			       "object of this pool", (unsigned long long)oid.off);
-	/* Allocated by this transaction: it never existed. */
-	const uint64_t *fx = nvh_u64map_find(&tx->fresh_ix, off);
-	if (fx) {
-		size_t i = (size_t)*fx;
-		if (tx->fresh[i].type >= NVH_TYPE_TABLE_BASE &&
-		    nvh_type_counted(nvh_type_get(tx->pool, tx->fresh[i].type)))
-			return tx_fail(tx, EINVAL, "nvh_tx_free: reference "
-				       "counted objects are freed when unlinked");
-		/* a manual object's strong fields give their references up */
-		const struct nvh_rtype *rt = nvh_type_get(tx->pool,
-							  tx->fresh[i].type);
-		rc = nvh_obj_drop_fields(tx, off, rt);
-		if (rc)
-			return rc;
-		/* ... and what nvh_tx_set stored in them is no longer
-		 * expected (the block may be allocated again) */
-		for (uint32_t k = 0; rt && tx->nsets && k < rt->nfields; k++)
-			for (uint32_t e = 0; e < rt->fields[k].count; e++)
-				set_drop(tx, off + rt->fields[k].offset + 8ull * e);
-		nvh_blk_unreserve(tx->pool, &tx->fresh[i].blk);
-		nvh_u64map_del(&tx->fresh_ix, off);
-		tx->fresh[i] = tx->fresh[--tx->nfresh];
-		if (i < tx->nfresh) /* overwrites a key: cannot fail */
-			nvh_u64map_put(&tx->fresh_ix, tx->fresh[i].blk.off, i);
-		return 0;
-	}
-	struct nvh_blk k;
-	rc = nvh_blk_claim(tx->pool, off, &k);
-	if (rc)
-		return tx_fail(tx, -rc, "nvh_tx_free: %s", nvh_errormsg());
-	uint32_t type = NVH_HDR_TYPE(nvh_blk_hdr(tx->pool, &k)->word);
-	if (!internal && type >= NVH_TYPEID_USER_MAX &&
-	    type < NVH_TYPE_TABLE_BASE) {
-		nvh_blk_unclaim(tx->pool, &k);
-		return tx_fail(tx, EINVAL, "nvh_tx_free: oid 0x%llx is nvheap's "
-			       "own object (type 0x%" PRIx32 "), not the "
-			       "caller's", (unsigned long long)oid.off, type);
-	}
-	const struct nvh_rtype *rt = nvh_type_fit(tx->pool, type,
-						  nvh_blk_size(tx->pool, &k));
-	if (nvh_type_counted(rt)) {
-		nvh_blk_unclaim(tx->pool, &k);
-		return tx_fail(tx, EINVAL, "nvh_tx_free: a \"%s\" is reference "
-			       "counted: unlink it and it is freed", rt->name);
-	}
-	/* a manual object's strong fields give their references up */
-	if ((rc = nvh_obj_drop_fields(tx, off, rt))) {
-		nvh_blk_unclaim(tx->pool, &k);
-		return rc;
-	}
-	if (grow((void **)&tx->frees, &tx->cfrees, tx->nfrees,
-		 sizeof(*tx->frees))) {
-		nvh_blk_unclaim(tx->pool, &k);
+	if (nvh_grow((void **)&tx->frees, &tx->cfrees, tx->nfrees,
+		     sizeof(*tx->frees))) {
+		nvh_blk_unclaim(tx->pool, k);
 		return tx_fail(tx, ENOMEM, "nvh_tx_free: out of memory");
 	}
-	tx->frees[tx->nfrees++] = k;
+	tx->frees[tx->nfrees++] = *k;
 	return 0;
 }
 
-/* End the outermost transaction.  If its commit left the dying list
- * with work, or it unpinned a dying object (committed or not: unpins are
- * not rolled back), the objects are freed on its lane before the lane is
- * given back, so no moment between the commit and the last drain step
- * finds the pool idle (nvh_close takes every lane).  The transaction is
- * durable, or rolled back, whatever the drain does: a drain that fails
- * (out of memory, a failed write, which also stops the pool) leaves a
- * well-formed dying list for a later commit or the next open, and must
- * not make the caller believe otherwise. */
-static void
-tx_finish(struct nvh_tx *tx)
+struct nvh_lane *
+nvh_tx_close(struct nvh_tx *tx)
 {
-	nvh_pool *pool = tx->pool;
-	int drain = tx->npins && nvh_tx_unpin_all(tx);
-	drain |= tx->drain;
 	struct nvh_lane *l = nvh_tx_end_keep(tx);
 	tls_tx = NULL;
-	if (drain) {
-		/* the caller reads the transaction's outcome, not the drain's */
-		int e = errno;
-		char why[512];
-		snprintf(why, sizeof(why), "%s", nvh_errormsg());
-		if (nvh_obj_drain_on(pool, l) && e)
-			nvh_err(e, "%s", why);
-		errno = e;
-	}
-	nvh_lane_put(pool, l);
-}
-
-NVH_API int
-nvh_tx_commit(nvh_tx *tx)
-{
-	if (!(tx = tx_of(tx, "nvh_tx_commit")))
-		return -EINVAL;
-	if (nvh_pool_usable(tx->pool, "nvh_tx_commit")) /* inherited by fork */
-		return -errno;
-	if (tx->depth > 1) {
-		tx->depth--;
-		return tx->err ? -tx->err : 0;
-	}
-	int rc;
-	if (tx->err) {
-		int err = tx->err;
-		char why[sizeof(tx->why)];
-		memcpy(why, tx->why, sizeof(why));
-		const char *path = tx->pool->path;
-		nvh_tx_do_abort(tx, 1);
-		tx_finish(tx);
-		return nvh_err(err, "nvh_tx_commit: %s: the transaction failed and "
-			       "was rolled back: %s", path, why);
-	}
-	rc = nvh_tx_do_commit(tx);
-	tx_finish(tx);
-	return rc;
-}
-
-NVH_API int
-nvh_tx_abort(nvh_tx *tx)
-{
-	if (!(tx = tx_of(tx, "nvh_tx_abort")))
-		return -EINVAL;
-	if (nvh_pool_usable(tx->pool, "nvh_tx_abort")) /* inherited by fork */
-		return -errno;
-	/* Roll back at once, whatever the nesting. */
-	int rc = 0;
-	if (tx->err != ECANCELED || tx->nundo || tx->nfresh || tx->nfrees)
-		rc = nvh_tx_do_abort(tx, 1);
-	if (tx->depth > 1) {
-		tx->depth--;
-		if (!tx->err) {
-			tx->err = ECANCELED;
-			snprintf(tx->why, sizeof(tx->why), "an inner "
-				 "nvh_tx_abort rolled it back");
-		}
-		return rc;
-	}
-	tx_finish(tx);
-	return rc;
+	return l;
 }

@@ -32,11 +32,7 @@ struct nvh_tx_span {
 	uint32_t type;
 };
 
-/* A strong pointer field a snapshot covered, and its value then. */
-struct nvh_tx_ptr {
-	uint64_t off;
-	uint64_t val;
-};
+struct nvh_txo;
 
 struct nvh_tx {
 	nvh_pool *pool;
@@ -71,48 +67,12 @@ struct nvh_tx {
 	struct nvh_blk chunk;
 	uint64_t chunk_head;  /* 0: no chunk */
 	uint32_t ring_used;   /* ring bytes taken by this transaction */
-	/* reference-count changes of this transaction (objects/ref.c) */
-	struct nvh_rcd *rc;
-	size_t nrc, crc;
-	struct nvh_u64map rc_ix;    /* object offset -> index in rc */
-	/* strong pointer fields, which change only through nvh_tx_set
-	 * (the counts follow it): those its snapshots covered, with their
-	 * values then, and the values nvh_tx_set stored (one entry per
-	 * field); commit compares (nvh_tx_ptrs_check).  Untyped work adds
-	 * nothing here. */
-	struct nvh_tx_ptr *ptrs;
-	size_t nptrs, cptrs;
-	struct nvh_tx_ptr *sets;
-	size_t nsets, csets;
-	struct nvh_u64map set_ix;   /* field offset -> index in sets; empty,
-				     * or all of them (once there are many) */
-	int typed_fresh;      /* allocated a typed object: commit checks it */
-	int typed;            /* did typed work: commit runs the objects hook */
-	int drain;            /* after commit: free dying objects */
-	uint64_t *pins;       /* dying (pinned) objects it stored: pinned by
-			       * it too until it ends (objects/ref.c) */
-	size_t npins, cpins;
+	int commit_in_ring;   /* its commit record went to the ring */
+	/* the objects layer's state of this transaction (objects/obj.h:
+	 * counts, checked pointer fields, pins), attached by its begin and
+	 * detached by its end; the tx layer never reads it */
+	struct nvh_txo *obj;
 };
-
-struct nvh_rcd {
-	uint64_t off;   /* object */
-	int64_t delta;
-	/* the birth serial of the incarnation the transaction's stores
-	 * pointed at (0: no store did; NVH_RCD_TWO_BIRTHS: two different
-	 * ones): the commit refuses a reference whose block another
-	 * thread freed and allocated again meanwhile (objects/cascade.c) */
-	uint64_t birth;
-};
-
-#define NVH_RCD_TWO_BIRTHS (~0ull)
-/* Its stores named a dying object, which the transaction pins until it
- * ends: the same incarnation at the commit, whether still dying or
- * linked again by another commit meanwhile (its birth word was a list
- * link when stored, no serial to compare). */
-#define NVH_RCD_PINNED (~0ull - 1)
-/* Drop the transaction's own pins (as it ends); 1 if one was an
- * object's last and the object is dying (a drain is due). */
-int nvh_tx_unpin_all(struct nvh_tx *tx);
 
 /* Forget the new objects (after they were published or unreserved). */
 static inline void
@@ -123,34 +83,25 @@ nvh_tx_forget_fresh(struct nvh_tx *tx)
 	tx->last.size = 0;
 }
 
-/* Forget the reference-count deltas, and the pointer fields they follow
- * (after a rollback, or at the end). */
-static inline void
-nvh_tx_forget_rc(struct nvh_tx *tx)
-{
-	tx->nrc = 0;
-	nvh_u64map_clear(&tx->rc_ix);
-	tx->nptrs = tx->nsets = 0;
-	if (tx->cptrs > 4096) { /* a huge transaction's: give it back */
-		free(tx->ptrs);
-		tx->ptrs = NULL;
-		tx->cptrs = 0;
-	}
-	if (tx->csets > 4096) {
-		free(tx->sets);
-		tx->sets = NULL;
-		tx->csets = 0;
-	}
-	nvh_u64map_clear(&tx->set_ix);
-	tx->typed_fresh = 0;
-}
-
 /* tx.c: the index in tx->fresh of the new object containing pool offset
  * `off` (dropped ones included), *in = offset inside it; -1 if none. */
 long nvh_tx_fresh_at(const struct nvh_tx *tx, uint64_t off, uint64_t *in);
 
-/* commit.c */
-int nvh_tx_do_commit(struct nvh_tx *tx);
+/* commit.c: the commit's steps (the objects layer runs them, its own in
+ * between: objects/txobj.c).  begin: 1 if the transaction changed
+ * nothing, else the commit record *cr started (0) or an error; point:
+ * the record's entries and the commit point, *cr finished whatever the
+ * result; on failure *lost says the medium failed (end with
+ * nvh_tx_commit_lost) rather than the commit (nvh_tx_commit_fail: rolled
+ * back); done: after the commit point. */
+struct nvh_rec;
+int nvh_tx_commit_begin(struct nvh_tx *tx, struct nvh_rec *cr);
+int nvh_tx_commit_point(struct nvh_tx *tx, struct nvh_rec *cr, int *lost);
+void nvh_tx_commit_done(struct nvh_tx *tx);
+int nvh_tx_commit_fail(struct nvh_tx *tx, int rc);
+int nvh_tx_commit_lost(struct nvh_tx *tx, int rc);
+/* Roll back: the old bytes copied back, the new objects and the frees
+ * forgotten (the objects layer forgets its own part). */
 int nvh_tx_do_abort(struct nvh_tx *tx, int write_abort_record);
 /* Place a record of `size` bytes: the ring if it leaves `reserve` bytes,
  * else the transaction's chunk (opening one, with a CHUNK record in the
@@ -161,14 +112,52 @@ int nvh_tx_place(struct nvh_tx *tx, size_t size, uint32_t reserve,
 		 int abort_rec, char **dst, int *in_ring);
 /* Roll one UNDO record back: copy the old bytes into place, flush. */
 void nvh_undo_apply(struct nvh_pool *pool, const void *rec);
-/* Release everything the transaction holds in DRAM and free it. */
-void nvh_tx_end(struct nvh_tx *tx);
-/* The same, but the lane stays the caller's (to drain on; released with
- * nvh_lane_release). */
+/* Release everything the transaction holds in DRAM and free it; the lane
+ * stays the caller's (to drain on; given back with nvh_lane_put). */
 struct nvh_lane *nvh_tx_end_keep(struct nvh_tx *tx);
 /* tx.c: snapshot [off, off+len) of the pool (no range policy: for the
  * library's own metadata slots too). */
 int nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len);
+
+/* tx.c, the steps of the public entry points (objects/txobj.c). */
+/* nvh_tx_begin without the objects layer's part: the caller's handle. */
+nvh_tx *nvh_tx_start(nvh_pool *pool);
+/* The transaction a handle names (tx_of), or NULL with a message. */
+struct nvh_tx *nvh_tx_lookup(const void *h, const char *fn);
+/* nvh_tx_add's rule: [off, off+len) lies inside one live object, or one
+ * this transaction allocated, and is the caller's: not an object header,
+ * a free block (or one another transaction reserved, or one being
+ * freed), slack or the root slot (it holds a counted reference).  *sp
+ * says which object (tx->last, if it is there).  Whose object it is, the
+ * caller decides, and then remembers it in tx->last. */
+int nvh_tx_span(struct nvh_tx *tx, uint64_t off, uint64_t len,
+		struct nvh_tx_span *sp);
+/* Snapshot [off, off+len) and say which parts were new to it. */
+#define NVH_TX_INLINE_GAPS 8
+struct nvh_tx_gaps {
+	struct nvh_range buf[NVH_TX_INLINE_GAPS];
+	struct nvh_range *g;  /* buf, or a heap array */
+	size_t n;
+};
+int nvh_tx_snap(struct nvh_tx *tx, uint64_t off, uint64_t len,
+		struct nvh_tx_gaps *gaps);
+static inline void
+nvh_tx_gaps_fini(struct nvh_tx_gaps *gp)
+{
+	if (gp->g != gp->buf)
+		free(gp->g);
+	gp->g = gp->buf;
+	gp->n = 0;
+}
+/* The index in tx->fresh of the new object at `off`, or -1; forgetting
+ * one (its block unreserved). */
+long nvh_tx_fresh_find(const struct nvh_tx *tx, uint64_t off);
+void nvh_tx_fresh_drop(struct nvh_tx *tx, size_t i);
+/* Free the claimed block k at commit (unclaimed if out of memory). */
+int nvh_tx_free_block(struct nvh_tx *tx, const struct nvh_blk *k);
+/* The outermost transaction ends: nvh_tx_end_keep, and the thread is in
+ * no transaction any more. */
+struct nvh_lane *nvh_tx_close(struct nvh_tx *tx);
 /* nvh_tx_free, allowed to free nvheap's own objects (the type table). */
 int nvh_tx_free_internal(struct nvh_tx *tx, nvh_oid oid);
 /* tx.c: fail the transaction (first error sticks) with a message. */
@@ -189,22 +178,6 @@ struct nvh_tx *nvh_tx_running(const struct nvh_pool *pool);
 /* Allocate with any type id (the library's typed and internal ones). */
 nvh_oid nvh_tx_alloc_id(struct nvh_tx *tx, size_t size, uint32_t type,
 			unsigned flags);
-/* tx.c: nvh_tx_set is about to store `value` into the strong field at
- * pool offset `off`: the value the commit expects there (out of memory
- * fails the transaction). */
-void nvh_tx_expect(struct nvh_tx *tx, uint64_t off, uint64_t value);
-/* tx.c, the commit's first step: did every strong pointer field the
- * transaction snapshotted or allocated change only through nvh_tx_set?
- * 0, or -EINVAL with a message naming the type and field. */
-int nvh_tx_ptrs_verify(struct nvh_tx *tx);
-
-static inline int
-nvh_tx_ptrs_check(struct nvh_tx *tx)
-{
-	if (!tx->nptrs && !tx->nsets && !tx->typed_fresh)
-		return 0; /* untyped work: nothing to check */
-	return nvh_tx_ptrs_verify(tx);
-}
 /* recovery.c: at open, between the log's scan and its replay: roll back
  * the transactions that did not commit (R2) and the commits that may not
  * have completed (R3, marked in the scan so the replay skips them). */
