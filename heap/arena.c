@@ -223,6 +223,8 @@ nvh_arenas_init(struct nvh_heap *h)
 	if (!h->arena || !h->arena_free) {
 		free(h->arena);
 		free(h->arena_free);
+		h->arena = NULL; /* nvh_heap_close then has nothing to free */
+		h->arena_free = NULL;
 		return nvh_err(ENOMEM, "out of memory for %" PRIu64 " arenas", n);
 	}
 	pthread_mutex_init(&h->arena_lock, NULL);

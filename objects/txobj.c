@@ -26,10 +26,12 @@
 
 /* ---- the objects layer's part of a transaction ---- */
 
-/* The thread's last one, kept with its arrays for the next. */
-static _Thread_local struct nvh_txo *tls_spare;
-static pthread_key_t spare_key;
-static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+/* The thread's: a thread is in at most one transaction at a time, so one
+ * per thread, made at its first nvh_tx_begin, attached to each of its
+ * transactions in turn with its arrays, freed at the thread's exit. */
+static _Thread_local struct nvh_txo *tls_txo;
+static pthread_key_t txo_key;
+static pthread_once_t txo_once = PTHREAD_ONCE_INIT;
 
 static void
 txo_free(void *p)
@@ -45,12 +47,12 @@ txo_free(void *p)
 }
 
 static void
-spare_init(void)
+txo_key_init(void)
 {
-	pthread_key_create(&spare_key, txo_free);
+	pthread_key_create(&txo_key, txo_free);
 }
 
-/* The outermost transaction ends: its part goes back to the thread. */
+/* The outermost transaction ends: its part is the thread's again. */
 static void
 txo_detach(struct nvh_tx *tx)
 {
@@ -58,16 +60,9 @@ txo_detach(struct nvh_tx *tx)
 	tx->obj = NULL;
 	if (!o)
 		return;
-	if (tls_spare) {
-		txo_free(o);
-		return;
-	}
 	nvh_txo_forget(o);
 	o->drain = 0;
 	o->npins = 0;
-	pthread_once(&spare_once, spare_init);
-	tls_spare = o;
-	pthread_setspecific(spare_key, o); /* freed at thread exit */
 }
 
 NVH_API nvh_tx *
@@ -79,14 +74,17 @@ nvh_tx_begin(nvh_pool *pool)
 	struct nvh_tx *tx = nvh_tx_running(pool);
 	if (tx->obj)
 		return h; /* nested */
-	struct nvh_txo *o = tls_spare;
-	if (o) {
-		tls_spare = NULL;
-		pthread_setspecific(spare_key, NULL);
-	} else if (!(o = calloc(1, sizeof(*o)))) {
-		struct nvh_lane *l = nvh_tx_close(tx);
-		nvh_lane_put(pool, l);
-		return nvh_err_null(ENOMEM, "nvh_tx_begin: out of memory");
+	struct nvh_txo *o = tls_txo;
+	if (!o) {
+		pthread_once(&txo_once, txo_key_init);
+		if (!(o = calloc(1, sizeof(*o))) ||
+		    pthread_setspecific(txo_key, o) != 0) {
+			free(o);
+			nvh_lane_put(pool, nvh_tx_close(tx));
+			return nvh_err_null(ENOMEM, "nvh_tx_begin: out of "
+					    "memory");
+		}
+		tls_txo = o; /* freed at thread exit */
 	}
 	tx->obj = o;
 	return h;

@@ -4,7 +4,7 @@
  * is used.
  *
  * Recovery (replay.c, tx/recovery.c), the read-only verification the tools run
- * (heap/log/verify.c) and the repair (tx/repair.c) all read the log through
+ * (verify.c) and the repair (repair.c) all read the log through
  * here, so what a tool reports is what an open would do.  Nothing is
  * written and the lanes' DRAM state is not needed: it works on a pool
  * opened read-only.

@@ -18,7 +18,7 @@
  *      close ended with a checkpoint covering all); one there means the
  *      checkpoint is damaged (lowered), and the open refuses.
  *
- * Each problem says whether `nvheap check --repair` (tx/repair.c) can
+ * Each problem says whether `nvheap check --repair` (repair.c) can
  * fix it.
  */
 #include <inttypes.h>
