@@ -398,6 +398,19 @@ nvh_arena_scan(struct nvh_heap *h, uint64_t a)
 	return rc;
 }
 
+int
+nvh_heap_scan_at(struct nvh_pool *pool, uint64_t off)
+{
+	struct nvh_heap *h = pool->heap;
+	uint64_t start = h->hdr.arenas_off;
+	if (off < start || off - start >= h->narenas * (uint64_t)NVH_ARENA_SIZE)
+		return 0;
+	uint64_t a = (off - start) / NVH_ARENA_SIZE;
+	if (h->arena[a].kind != NVH_K_SMALL)
+		return 0;
+	return nvh_arena_scan(h, a); /* (its error says what) */
+}
+
 /* ---- taking and dropping arenas ---- */
 
 int

@@ -115,6 +115,10 @@ struct nvh_log_geom;
 void nvh_heap_log_geom(const struct nvh_pool *pool, struct nvh_log_geom *g);
 int nvh_heap_rebuild(struct nvh_pool *pool);
 void nvh_heap_close(struct nvh_pool *pool);
+/* Read the bitmaps of the arena holding pool offset `off` (arenas are
+ * read lazily), so that a lookup there fails only if nothing is there:
+ * 0, or -ENOMEM or -NVH_ECORRUPT (a damaged bitmap) with a message. */
+int nvh_heap_scan_at(struct nvh_pool *pool, uint64_t off);
 int nvh_heap_verify(struct nvh_pool *pool);
 /* Every allocated object on the medium (bitmaps and large runs), in
  * address order; stops early if cb returns nonzero (and returns that). */

@@ -142,6 +142,11 @@ table_of(struct nvh_pool *pool, const void **obj, uint64_t *size)
 	if (v == 0)
 		return 0;
 	nvh_oid oid = {v};
+	/* (a lookup in an arena not read yet fails for want of memory, too:
+	 * that is not a bad slot) */
+	int rc;
+	if (!nvh_oid_untag(pool, v, &off) && (rc = nvh_heap_scan_at(pool, off)))
+		return rc;
 	if (nvh_oid_untag(pool, v, &off) || !(*size = nvh_usable_size(pool, oid)))
 		return nvh_err(NVH_ECORRUPT, "type table slot holds 0x%" PRIx64
 			       ", not an object of this pool", v);
