@@ -23,6 +23,7 @@
 #include "heap/error.h"
 #include "heap/heap.h"
 #include "heap/pool.h"
+#include "heap/u64map.h"
 #include "heap/log/lane.h"
 #include "heap/log/redo.h"
 
@@ -300,14 +301,8 @@ nvh_lane_keep(nvh_pool *pool, struct nvh_lane *l, const struct nvh_blk *k)
 {
 	struct nvh_lane_keep *kp = &pool->heap->keep[l->index];
 	keep_expire(pool, l);
-	if (kp->n == kp->cap) {
-		size_t c = kp->cap ? 2 * kp->cap : 8;
-		struct nvh_blk *n = realloc(kp->blk, c * sizeof(*n));
-		if (!n)
-			return nvh_err(ENOMEM, "out of memory");
-		kp->blk = n;
-		kp->cap = c;
-	}
+	if (nvh_grow((void **)&kp->blk, &kp->cap, kp->n, sizeof(*kp->blk)))
+		return nvh_err(ENOMEM, "out of memory");
 	kp->blk[kp->n++] = *k;
 	return 0;
 }
@@ -344,19 +339,28 @@ commit(nvh_pool *pool, struct nvh_tctx *t, struct nvh_rec *rec,
 	return rc;
 }
 
-NVH_API size_t
-nvh_usable_size(nvh_pool *pool, nvh_oid oid)
+const struct nvh_objhdr *
+nvh_heap_object(const nvh_pool *pool, nvh_oid oid, uint64_t *size)
 {
 	if (!pool || !pool->heap)
-		return 0;
+		return NULL;
 	struct nvh_heap *h = pool->heap;
 	uint64_t a, b, in, off;
 	if (nvh_oid_untag(pool, oid.off, &off) ||
 	    nvh_heap_locate(h, off, &a, &b, &in) != 0 || in != 0)
-		return 0;
-	if (h->arena[a].kind == NVH_K_LARGE)
-		return (size_t)h->arena[a].run * NVH_ARENA_SIZE;
-	return h->cls[h->arena[a].cls].block_size;
+		return NULL;
+	int large = h->arena[a].kind == NVH_K_LARGE;
+	if (size)
+		*size = large ? (uint64_t)h->arena[a].run * NVH_ARENA_SIZE
+			      : h->cls[h->arena[a].cls].block_size;
+	return (const void *)(pool->base + nvh_objhdr_off(h, a, b, large));
+}
+
+NVH_API size_t
+nvh_usable_size(nvh_pool *pool, nvh_oid oid)
+{
+	uint64_t size = 0;
+	return nvh_heap_object(pool, oid, &size) ? (size_t)size : 0;
 }
 
 /*

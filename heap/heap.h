@@ -236,6 +236,11 @@ struct nvh_lane;
 int nvh_lane_keep(struct nvh_pool *pool, struct nvh_lane *l,
 		  const struct nvh_blk *k);
 void nvh_lane_put(struct nvh_pool *pool, struct nvh_lane *l);
+/* The header of the allocated object oid names (its start, not inside
+ * it), and its block's size in *size (if not NULL); NULL if none. */
+struct nvh_objhdr;
+const struct nvh_objhdr *nvh_heap_object(const struct nvh_pool *pool,
+					 nvh_oid oid, uint64_t *size);
 /* Is [off, off+len) a place user data may live (objects, root slot)? */
 int nvh_heap_data_ok(const struct nvh_pool *pool, uint64_t off, uint64_t len);
 

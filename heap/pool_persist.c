@@ -74,6 +74,7 @@ nvh_flush(nvh_pool *pool, const void *addr, size_t len)
 	int rc = user_range(pool, addr, len, "nvh_flush");
 	if (rc)
 		return rc;
+	/* the caller's range written back; durable at its nvh_drain */
 	nvh_persist_flush(&pool->persist, addr, len);
 	return 0;
 }
@@ -89,6 +90,7 @@ nvh_drain(nvh_pool *pool)
 	if (pool->rdonly)
 		return nvh_err(EROFS, "nvh_drain: %s: pool is open read-only",
 			       pool->path);
+	/* everything the caller flushed is durable when this returns */
 	return nvh_persist_fence(&pool->persist);
 }
 
@@ -98,6 +100,7 @@ nvh_persist(nvh_pool *pool, const void *addr, size_t len)
 	int rc = user_range(pool, addr, len, "nvh_persist");
 	if (rc)
 		return rc;
+	/* the caller's range is durable when this returns */
 	return nvh_persist_range(&pool->persist, addr, len);
 }
 
@@ -109,6 +112,7 @@ nvh_memcpy_persist(nvh_pool *pool, void *dst, const void *src, size_t len)
 		return rc;
 	if (!src && len)
 		return nvh_err(EINVAL, "nvh_memcpy_persist: NULL source");
+	/* the copy is durable when this returns */
 	return nvh_persist_memcpy(&pool->persist, dst, src, len);
 }
 
@@ -118,6 +122,7 @@ nvh_memset_persist(nvh_pool *pool, void *dst, int c, size_t len)
 	int rc = user_range(pool, dst, len, "nvh_memset_persist");
 	if (rc)
 		return rc;
+	/* the bytes set are durable when this returns */
 	return nvh_persist_memset(&pool->persist, dst, c, len);
 }
 

@@ -243,14 +243,6 @@ nvh_free(nvh_pool *pool, nvh_oid *dest)
 NVH_API uint32_t
 nvh_type_of(nvh_pool *pool, nvh_oid oid)
 {
-	if (!pool || !pool->heap)
-		return 0;
-	struct nvh_heap *h = pool->heap;
-	uint64_t a, b, in, off;
-	if (nvh_oid_untag(pool, oid.off, &off) ||
-	    nvh_heap_locate(h, off, &a, &b, &in) != 0 || in != 0)
-		return 0;
-	const struct nvh_objhdr *oh = (const void *)(pool->base +
-		nvh_objhdr_off(h, a, b, h->arena[a].kind == NVH_K_LARGE));
-	return NVH_HDR_TYPE(oh->word);
+	const struct nvh_objhdr *oh = nvh_heap_object(pool, oid, NULL);
+	return oh ? NVH_HDR_TYPE(oh->word) : 0;
 }

@@ -27,6 +27,7 @@
 
 #include "heap/error.h"
 #include "heap/pool.h"
+#include "heap/u64map.h"
 #include "heap/log/lane.h"
 
 static int
@@ -59,14 +60,8 @@ static int
 add(struct nvh_log_scan *s, unsigned lane, const struct nvh_rec_hdr *h,
     uint64_t ring_off)
 {
-	if (s->n == s->cap) {
-		size_t c = s->cap ? 2 * s->cap : 64;
-		struct nvh_log_ref *n = realloc(s->r, c * sizeof(*n));
-		if (!n)
-			return nvh_err(ENOMEM, "reading the log: out of memory");
-		s->r = n;
-		s->cap = c;
-	}
+	if (nvh_grow((void **)&s->r, &s->cap, s->n, sizeof(*s->r)))
+		return nvh_err(ENOMEM, "reading the log: out of memory");
 	s->r[s->n++] = (struct nvh_log_ref){h->seq, h, ring_off, lane, 0};
 	note_seq(s, lane, h->seq);
 	return 0;

@@ -200,6 +200,7 @@ nvh_log_replay(nvh_pool *pool, struct nvh_log_recovery *r)
 		nvh_rec_iter_init(&it, ref->h);
 		while (nvh_rec_next(&it, &e) == 1) {
 			nvh_rec_apply(pool->base, &e);
+			/* written back now, durable at the (R5) fence below */
 			nvh_persist_flush(&pool->persist, pool->base + e.target, 8);
 		}
 		replayed++;
