@@ -287,42 +287,130 @@ ptrs_check(struct nvh_tx *tx)
 	return ptrs_verify(tx);
 }
 
+/* nvh_tx_add's checks of one range: *off is its pool offset, *rt the type
+ * whose strong fields commit checks (NULL: none), tx->last its object. */
+static int
+add_check(struct nvh_tx *tx, const void *addr, size_t len, const char *fn,
+	  uint64_t *off, struct nvh_tx_span *sp, const struct nvh_rtype **rt)
+{
+	nvh_pool *pool = tx->pool;
+	const char *p = addr;
+	if (p < pool->base || p >= pool->base + pool->size ||
+	    len > (size_t)(pool->base + pool->size - p))
+		return nvh_tx_failf(tx, EINVAL, "%s: range %p+%zu is not inside "
+				    "the pool", fn, addr, len);
+	*off = (uint64_t)(p - pool->base);
+	int rc = nvh_tx_span(tx, *off, len, sp, fn);
+	if (rc)
+		return rc;
+	if (sp->type >= NVH_TYPEID_USER_MAX && sp->type < NVH_TYPE_TABLE_BASE)
+		return nvh_tx_failf(tx, EINVAL, "%s: pool offset %" PRIu64
+				    "+%zu is in nvheap's own object at %" PRIu64
+				    " (type 0x%" PRIx32 "%s), not the caller's",
+				    fn, *off, len, sp->start, sp->type,
+				    sp->type == NVH_TYPEID_TABLE
+				    ? ", the type table" : "");
+	tx->last = *sp;
+	*rt = NULL;
+	if (sp->type >= NVH_TYPE_TABLE_BASE) {
+		*rt = nvh_type_fit(pool, sp->type, sp->size);
+		if (*rt && !(*rt)->nfields)
+			*rt = NULL;
+	}
+	return 0;
+}
+
 NVH_API int
 nvh_tx_add(nvh_tx *tx, void *addr, size_t len)
 {
 	int rc = nvh_tx_enter(&tx, "nvh_tx_add");
 	if (rc)
 		return rc;
-	nvh_pool *pool = tx->pool;
 	if (len == 0)
 		return 0;
-	const char *p = addr;
-	if (p < pool->base || p >= pool->base + pool->size ||
-	    len > (size_t)(pool->base + pool->size - p))
-		return nvh_tx_failf(tx, EINVAL, "nvh_tx_add: range %p+%zu is "
-				    "not inside the pool", addr, len);
-	uint64_t off = (uint64_t)(p - pool->base);
+	uint64_t off;
 	struct nvh_tx_span sp = {0, 0, 0};
-	if ((rc = nvh_tx_span(tx, off, len, &sp)))
+	const struct nvh_rtype *rt;
+	if ((rc = add_check(tx, addr, len, "nvh_tx_add", &off, &sp, &rt)))
 		return rc;
-	if (sp.type >= NVH_TYPEID_USER_MAX && sp.type < NVH_TYPE_TABLE_BASE)
-		return nvh_tx_failf(tx, EINVAL, "nvh_tx_add: pool offset %"
-				    PRIu64 "+%zu is in nvheap's own object at %"
-				    PRIu64 " (type 0x%" PRIx32 "%s), not the "
-				    "caller's", off, len, sp.start, sp.type,
-				    sp.type == NVH_TYPEID_TABLE
-				    ? ", the type table" : "");
-	tx->last = sp;
-	const struct nvh_rtype *rt = NULL;
-	if (sp.type >= NVH_TYPE_TABLE_BASE)
-		rt = nvh_type_fit(pool, sp.type, sp.size);
-	if (!rt || !rt->nfields)
+	if (!rt)
 		return nvh_tx_snap(tx, off, len, NULL);
 	struct nvh_tx_gaps g;
 	rc = nvh_tx_snap(tx, off, len, &g);
 	if (!rc && g.n && (rc = remember_ptrs(tx, rt, sp.start, g.g, g.n)))
 		rc = nvh_tx_failf(tx, -rc, "nvh_tx_add: %s", nvh_errormsg());
 	nvh_tx_gaps_fini(&g);
+	return rc;
+}
+
+/* Ranges of one nvh_tx_addv kept on the stack; more take an allocation. */
+#define ADDV_STACK 64
+
+NVH_API int
+nvh_tx_addv(nvh_tx *tx, const struct nvh_tx_range *v, size_t n)
+{
+	static const char fn[] = "nvh_tx_addv";
+	int rc = nvh_tx_enter(&tx, fn);
+	if (rc)
+		return rc;
+	if (n && !v)
+		return nvh_tx_failf(tx, EINVAL, "%s: NULL array of %zu ranges",
+				    fn, n);
+	if (n > SIZE_MAX / (sizeof(struct nvh_range) + 2 * sizeof(void *)))
+		return nvh_tx_failf(tx, EINVAL, "%s: %zu ranges", fn, n);
+	/* Every range is checked before any is snapshotted. */
+	struct nvh_range rs[ADDV_STACK], *r = rs;
+	const struct nvh_rtype *rts[ADDV_STACK], **rt = rts;
+	uint64_t ss[ADDV_STACK], *start = ss;
+	size_t es[ADDV_STACK], *gend = es;
+	if (n > ADDV_STACK) {
+		r = malloc(n * sizeof(*r));
+		rt = malloc(n * sizeof(*rt));
+		start = malloc(n * sizeof(*start));
+		gend = malloc(n * sizeof(*gend));
+		if (!r || !rt || !start || !gend) {
+			rc = nvh_tx_failf(tx, ENOMEM, "%s: out of memory for %zu "
+					  "ranges", fn, n);
+			goto out;
+		}
+	}
+	size_t k = 0;
+	int typed = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i].len)
+			continue;
+		struct nvh_tx_span sp = {0, 0, 0};
+		rc = add_check(tx, v[i].addr, v[i].len, fn, &r[k].off, &sp,
+			       &rt[k]);
+		if (rc) {
+			/* say which range: the reason the transaction keeps
+			 * (it failed just now) and the message */
+			size_t l = strlen(tx->why);
+			snprintf(tx->why + l, sizeof(tx->why) - l, " (range %zu of "
+				 "%zu)", i, n);
+			nvh_err(-rc, "%s: %s", tx->pool->path, tx->why);
+			goto out;
+		}
+		r[k].len = v[i].len;
+		start[k] = sp.start;
+		typed |= rt[k] != NULL;
+		k++;
+	}
+	struct nvh_tx_gaps g;
+	rc = nvh_tx_snapv(tx, r, k, &g, typed ? gend : NULL, fn);
+	for (size_t i = 0, from = 0; !rc && typed && i < k; from = gend[i++])
+		if (rt[i] && gend[i] > from &&
+		    (rc = remember_ptrs(tx, rt[i], start[i], g.g + from,
+					gend[i] - from)))
+			rc = nvh_tx_failf(tx, -rc, "%s: %s", fn, nvh_errormsg());
+	nvh_tx_gaps_fini(&g);
+out:
+	if (r != rs) {
+		free(r);
+		free(rt);
+		free(start);
+		free(gend);
+	}
 	return rc;
 }
 

@@ -90,9 +90,16 @@ nvh_tx_place(struct nvh_tx *tx, size_t size, uint32_t reserve, int abort_rec,
 		struct nvh_chunk_body body = {tx->id, k.off, nvh_blk_size(pool, &k)};
 		rc = nvh_rec_put(&rec, &body, sizeof(body));
 		/* Stale bytes in the block never pass for records of this
-		 * transaction: recovery takes only records with its id. */
+		 * transaction: recovery takes only records with its id.  No
+		 * fence of its own: every record placed in the chunk is
+		 * followed by a fence (undo_log's, the commit's, the ABORT's)
+		 * before anything depends on it, and that fence makes this
+		 * record durable too; until then a crash that keeps a record
+		 * in the chunk but loses this one only hides a record nothing
+		 * depended on yet. */
 		if (!rc)
-			rc = nvh_lane_log(pool, l, &rec, l->ring + l->head, 1);
+			rc = nvh_lane_log_nodrain(pool, l, &rec,
+						  l->ring + l->head, 1);
 		nvh_rec_fini(&rec);
 		if (rc) {
 			nvh_blk_unreserve(pool, &k);

@@ -414,18 +414,27 @@ next_fresh(const struct nvh_tx *tx, uint64_t cur, uint64_t stop)
 	return stop;
 }
 
-/* The parts of [off, end) covered by neither snapshots nor new objects. */
-#define INLINE_GAPS NVH_TX_INLINE_GAPS
+static int
+gaps_grow(struct nvh_tx_gaps *gp)
+{
+	size_t cap = 2 * gp->cap;
+	struct nvh_range *m = gp->g == gp->buf ? malloc(cap * sizeof(*m))
+			      : realloc(gp->g, cap * sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	if (gp->g == gp->buf)
+		memcpy(m, gp->buf, gp->n * sizeof(*m));
+	gp->g = m;
+	gp->cap = cap;
+	return 0;
+}
 
-/* *out starts as a caller's array of INLINE_GAPS; it is replaced by a heap
- * array (caller frees it if != the inline one) when more are needed. */
+/* Append to *gp the parts of [off, end) covered by neither snapshots nor
+ * new objects. */
 static int
 gaps(const struct nvh_tx *tx, uint64_t off, uint64_t end,
-     struct nvh_range **out, size_t *n)
+     struct nvh_tx_gaps *gp)
 {
-	size_t cap = INLINE_GAPS;
-	struct nvh_range *inl = *out;
-	*n = 0;
 	size_t i = first_after(tx->snap, tx->nsnap, off);
 	uint64_t cur = off;
 	while (cur < end) {
@@ -444,27 +453,13 @@ gaps(const struct nvh_tx *tx, uint64_t off, uint64_t end,
 		if (i < tx->nsnap && tx->snap[i].off < stop)
 			stop = tx->snap[i].off;
 		stop = next_fresh(tx, cur, stop);
-		if (*n == cap) {
-			struct nvh_range *m = malloc(2 * cap * sizeof(*m));
-			if (!m) {
-				if (*out != inl)
-					free(*out);
-				return -ENOMEM;
-			}
-			memcpy(m, *out, cap * sizeof(*m));
-			if (*out != inl)
-				free(*out);
-			*out = m;
-			cap *= 2;
-		}
-		(*out)[(*n)++] = (struct nvh_range){cur, stop - cur};
+		if (gp->n == gp->cap && gaps_grow(gp))
+			return -ENOMEM;
+		gp->g[gp->n++] = (struct nvh_range){cur, stop - cur};
 		cur = stop;
 	}
 	return 0;
 }
-
-static int snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len,
-		    struct nvh_tx_gaps *out);
 
 /* ---- what nvh_tx_add accepts ---- */
 
@@ -483,7 +478,7 @@ not_a_block(struct nvh_heap *h, uint64_t off)
 
 int
 nvh_tx_span(struct nvh_tx *tx, uint64_t off, uint64_t len,
-	    struct nvh_tx_span *sp)
+	    struct nvh_tx_span *sp, const char *fn)
 {
 	nvh_pool *pool = tx->pool;
 	struct nvh_heap *h = pool->heap;
@@ -496,27 +491,27 @@ nvh_tx_span(struct nvh_tx *tx, uint64_t off, uint64_t len,
 		return 0;
 	}
 	if (off == h->hdr.root_off)
-		return tx_fail(tx, EINVAL, "nvh_tx_add: pool offset %" PRIu64
+		return tx_fail(tx, EINVAL, "%s: pool offset %" PRIu64
 			       "+%" PRIu64 " is the root slot, which holds a "
 			       "counted reference: change it with nvh_tx_set",
-			       off, len);
+			       fn, off, len);
 	if (!nvh_heap_data_ok(pool, off, len))
-		return tx_fail(tx, EINVAL, "nvh_tx_add: range at pool offset %"
-			       PRIu64 "+%" PRIu64 " is not object memory", off,
-			       len);
+		return tx_fail(tx, EINVAL, "%s: range at pool offset %"
+			       PRIu64 "+%" PRIu64 " is not object memory", fn,
+			       off, len);
 	if (nvh_heap_geometry(h, off, &a, &b, &in, &live))
-		return tx_fail(tx, EINVAL, "nvh_tx_add: pool offset %" PRIu64
-			       "+%" PRIu64 " is %s, not the caller's", off, len,
-			       not_a_block(h, off));
+		return tx_fail(tx, EINVAL, "%s: pool offset %" PRIu64
+			       "+%" PRIu64 " is %s, not the caller's", fn, off,
+			       len, not_a_block(h, off));
 	int large = h->arena[a].kind == NVH_K_LARGE;
 	sp->start = off - in;
 	sp->size = large ? h->arena[a].run * (uint64_t)NVH_ARENA_SIZE
 			 : h->cls[h->arena[a].cls].block_size;
 	if (len > sp->size - in)
-		return tx_fail(tx, EINVAL, "nvh_tx_add: range at pool offset %"
+		return tx_fail(tx, EINVAL, "%s: range at pool offset %"
 			       PRIu64 "+%" PRIu64 " leaves the object at %" PRIu64
 			       " (%" PRIu64 " bytes): a range lies inside one "
-			       "object", off, len, sp->start, sp->size);
+			       "object", fn, off, len, sp->start, sp->size);
 	if (live) {
 		const struct nvh_objhdr *oh = (const void *)(pool->base +
 			nvh_objhdr_off(h, a, b, large));
@@ -526,13 +521,138 @@ nvh_tx_span(struct nvh_tx *tx, uint64_t off, uint64_t len,
 								  sp->start)
 						: NULL;
 		if (!ix)
-			return tx_fail(tx, EINVAL, "nvh_tx_add: pool offset %"
+			return tx_fail(tx, EINVAL, "%s: pool offset %"
 				       PRIu64 "+%" PRIu64 " is in a free block "
 				       "(free, or reserved or being freed by a "
-				       "transaction), not in a live object", off,
-				       len);
+				       "transaction), not in a live object", fn,
+				       off, len);
 		sp->type = tx->fresh[*ix].type;
 	}
+	return 0;
+}
+
+/* One UNDO record holding the old bytes of g[0..ng), written with no
+ * fence (undo_log fences).  Segments up to NVH_TX_INLINE_MAX bytes are
+ * inline; when all are, the compact form (16-byte segments).  Larger ones
+ * go to a block of their own. */
+static int
+undo_record(struct nvh_tx *tx, const struct nvh_range *g, size_t ng)
+{
+	nvh_pool *pool = tx->pool;
+	int compact = 1;
+	for (size_t i = 0; i < ng; i++)
+		compact &= g[i].len <= NVH_TX_INLINE_MAX;
+	struct nvh_rec rec;
+	nvh_rec_init(&rec, NVH_REC_UNDO);
+	struct nvh_undo_body body = {tx->id, (uint32_t)ng,
+				     compact ? NVH_UNDO_COMPACT : 0};
+	int rc = nvh_rec_put(&rec, &body, sizeof(body));
+	for (size_t i = 0; i < ng && !rc; i++) {
+		struct nvh_undo_seg seg = {g[i].off, g[i].len, 0, 0};
+		const void *old = pool->base + g[i].off;
+		if (g[i].len > NVH_TX_INLINE_MAX) {
+			/* big: the old bytes go to a block of their own */
+			struct nvh_blk k;
+			rc = nvh_blk_reserve(pool, tx->t, g[i].len, &k);
+			if (rc)
+				break;
+			if (nvh_grow((void **)&tx->aux, &tx->caux, tx->naux,
+				     sizeof(*tx->aux))) {
+				nvh_blk_unreserve(pool, &k);
+				rc = -ENOMEM;
+				break;
+			}
+			tx->aux[tx->naux++] = k;
+			/* durable with the record, at undo_log's fence */
+			nvh_persist_memcpy_nodrain(&pool->persist,
+						   pool->base + k.off, old,
+						   g[i].len);
+			seg.payload = k.off;
+			seg.payload_sum = XXH3_64bits(old, g[i].len);
+		}
+		rc = nvh_rec_put(&rec, &seg, compact ? 16 : sizeof(seg));
+	}
+	for (size_t i = 0; i < ng && !rc; i++)
+		if (g[i].len <= NVH_TX_INLINE_MAX)
+			rc = nvh_rec_put(&rec, pool->base + g[i].off, g[i].len);
+	char *dst = NULL;
+	int in_ring = 0;
+	size_t size = (rec.len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
+	if (!rc)
+		rc = nvh_tx_place(tx, size, NVH_TX_RING_RESERVE, 0, &dst,
+				  &in_ring);
+	if (!rc && nvh_grow((void **)&tx->undo, &tx->cundo, tx->nundo,
+			    sizeof(*tx->undo)))
+		rc = -ENOMEM;
+	if (!rc)
+		rc = nvh_lane_log_nodrain(pool, tx->lane, &rec, dst, in_ring);
+	nvh_rec_fini(&rec);
+	if (!rc)
+		tx->undo[tx->nundo++] = dst;
+	return rc;
+}
+
+/* Log the old bytes of g[0..ng) and fence once.  A record holds at most
+ * NVH_TX_UNDO_SEGS segments and NVH_TX_RING_RESERVE inline bytes (so it
+ * fits the ring's reserve or a chunk), the limit checked here, in bytes,
+ * as each segment joins a record; more make more records, all made
+ * durable by the one fence. */
+static int
+undo_log(struct nvh_tx *tx, const struct nvh_range *g, size_t ng)
+{
+	int rc = 0;
+	for (size_t i = 0; i < ng && !rc;) {
+		size_t j = i;
+		uint64_t inl = 0;
+		while (j < ng && j - i < NVH_TX_UNDO_SEGS) {
+			uint64_t add = g[j].len <= NVH_TX_INLINE_MAX ? g[j].len : 0;
+			if (j > i && inl + add > NVH_TX_RING_RESERVE)
+				break;
+			inl += add;
+			j++;
+		}
+		rc = undo_record(tx, g + i, j - i);
+		i = j;
+	}
+	/* (T1) the snapshots (records and payload blocks) are durable
+	 * before the caller modifies the ranges they save. */
+	if (!rc && (rc = nvh_persist_fence(&tx->pool->persist)))
+		atomic_store(&tx->pool->failed, rc);
+	return rc;
+}
+
+int
+nvh_tx_snapv(struct nvh_tx *tx, const struct nvh_range *r, size_t n,
+	     struct nvh_tx_gaps *out, size_t *gend, const char *fn)
+{
+	struct nvh_tx_gaps own;
+	struct nvh_tx_gaps *gp = out ? out : &own;
+	nvh_tx_gaps_init(gp);
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		size_t k = gp->n;
+		rc = gaps(tx, r[i].off, r[i].off + r[i].len, gp);
+		/* Covered from here on, so a later range of the call that
+		 * overlaps this one saves only the rest.  (If the records
+		 * then fail, so does the transaction: it can only roll back,
+		 * from the records it has.) */
+		for (; k < gp->n && !rc; k++)
+			rc = range_insert(&tx->snap, &tx->nsnap, &tx->csnap,
+					  gp->g[k].off, gp->g[k].len);
+		if (gend)
+			gend[i] = gp->n;
+	}
+	if (rc) {
+		if (!out)
+			nvh_tx_gaps_fini(gp);
+		return tx_fail(tx, ENOMEM, "%s: out of memory", fn);
+	}
+	if (gp->n) /* else all covered: no record, no barrier */
+		rc = undo_log(tx, gp->g, gp->n);
+	if (!out)
+		nvh_tx_gaps_fini(gp);
+	if (rc)
+		return tx_fail(tx, -rc, "%s: %s", fn, nvh_errormsg());
 	return 0;
 }
 
@@ -541,119 +661,15 @@ nvh_tx_snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len)
 {
 	if (!(tx = tx_of(tx, "nvh_tx_add")))
 		return -EINVAL;
-	return snapshot(tx, off, len, NULL);
+	return nvh_tx_snap(tx, off, len, NULL);
 }
 
 int
 nvh_tx_snap(struct nvh_tx *tx, uint64_t off, uint64_t len,
-	    struct nvh_tx_gaps *gaps)
+	    struct nvh_tx_gaps *out)
 {
-	return snapshot(tx, off, len, gaps);
-}
-
-/* Snapshot [off, off+len).  With `out`, the parts newly snapshotted are
- * left there for the caller (nvh_tx_gaps_fini frees them). */
-static int
-snapshot(struct nvh_tx *tx, uint64_t off, uint64_t len,
-	 struct nvh_tx_gaps *out)
-{
-	nvh_pool *pool = tx->pool;
-	int rc;
-	struct nvh_tx_gaps own;
-	struct nvh_tx_gaps *gp = out ? out : &own;
-	struct nvh_range *gbuf = gp->buf, *g = gbuf;
-	size_t ng;
-	gp->g = gbuf;
-	gp->n = 0;
-	if (gaps(tx, off, off + len, &g, &ng))
-		return tx_fail(tx, ENOMEM, "nvh_tx_add: out of memory");
-	if (ng == 0) {
-		if (g != gbuf)
-			free(g);
-		return 0; /* all covered: no record, no barrier */
-	}
-
-	/* UNDO record: body, segments, then the inline bytes.  When every
-	 * segment is inline, the compact form (16-byte segments). */
-	struct nvh_rec rec;
-	nvh_rec_init(&rec, NVH_REC_UNDO);
-	size_t inline_total = 0;
-	int compact = 1;
-	for (size_t i = 0; i < ng && compact; i++) {
-		inline_total += g[i].len;
-		compact = g[i].len <= NVH_TX_INLINE_MAX &&
-			  inline_total <= NVH_TX_RING_RESERVE;
-	}
-	inline_total = 0;
-	struct nvh_undo_body body = {tx->id, (uint32_t)ng,
-				     compact ? NVH_UNDO_COMPACT : 0};
-	rc = nvh_rec_put(&rec, &body, sizeof(body));
-	uint8_t *is_inline = ng <= INLINE_GAPS ? (uint8_t[INLINE_GAPS]){0}
-					       : calloc(ng, 1);
-	if (!is_inline)
-		rc = -ENOMEM;
-	for (size_t i = 0; i < ng && !rc; i++) {
-		struct nvh_undo_seg seg = {g[i].off, g[i].len, 0, 0};
-		const void *old = pool->base + g[i].off;
-		if (!compact && (g[i].len > NVH_TX_INLINE_MAX ||
-				 inline_total + g[i].len > NVH_TX_RING_RESERVE)) {
-			/* big: the old bytes go to a block of their own */
-			struct nvh_blk k;
-			rc = nvh_blk_reserve(pool, tx->t, g[i].len, &k);
-			if (rc)
-				break;
-			if (nvh_grow((void **)&tx->aux, &tx->caux, tx->naux,
-				 sizeof(*tx->aux))) {
-				nvh_blk_unreserve(pool, &k);
-				rc = -ENOMEM;
-				break;
-			}
-			tx->aux[tx->naux++] = k;
-			nvh_persist_memcpy_nodrain(&pool->persist,
-						   pool->base + k.off, old,
-						   g[i].len);
-			seg.payload = k.off;
-			seg.payload_sum = XXH3_64bits(old, g[i].len);
-		} else {
-			inline_total += g[i].len;
-			is_inline[i] = 1;
-		}
-		rc = nvh_rec_put(&rec, &seg, compact ? 16 : sizeof(seg));
-	}
-	for (size_t i = 0; i < ng && !rc; i++)
-		if (is_inline[i])
-			rc = nvh_rec_put(&rec, pool->base + g[i].off, g[i].len);
-	if (ng > INLINE_GAPS)
-		free(is_inline);
-	char *dst = NULL;
-	int in_ring = 0;
-	size_t size = (rec.len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
-	if (!rc)
-		rc = nvh_tx_place(tx, size, NVH_TX_RING_RESERVE, 0, &dst,
-				  &in_ring);
-	if (!rc && nvh_grow((void **)&tx->undo, &tx->cundo, tx->nundo,
-			sizeof(*tx->undo)))
-		rc = -ENOMEM;
-	/* (T1) the snapshot is durable before the range is modified. */
-	if (!rc)
-		rc = nvh_lane_log(pool, tx->lane, &rec, dst, in_ring);
-	nvh_rec_fini(&rec);
-	if (!rc) {
-		tx->undo[tx->nundo++] = dst;
-		for (size_t i = 0; i < ng && !rc; i++)
-			rc = range_insert(&tx->snap, &tx->nsnap, &tx->csnap,
-					  g[i].off, g[i].len);
-	}
-	if (rc || !out) {
-		if (g != gbuf)
-			free(g);
-	} else {
-		out->g = g;
-		out->n = ng;
-	}
-	if (rc)
-		return tx_fail(tx, -rc, "nvh_tx_add: %s", nvh_errormsg());
-	return 0;
+	struct nvh_range r = {off, len};
+	return nvh_tx_snapv(tx, &r, 1, out, NULL, "nvh_tx_add");
 }
 
 nvh_oid

@@ -17,6 +17,7 @@
 #define NVH_TX_INLINE_MAX 2048u   /* larger snapshots go to a payload block */
 #define NVH_TX_RING_RESERVE 8192u /* ring bytes kept for the commit record */
 #define NVH_TX_CHUNK (256u << 10) /* records of one transaction past the ring */
+#define NVH_TX_UNDO_SEGS 1024u    /* segments per UNDO record (32 KiB at most) */
 
 struct nvh_tx_new {
 	struct nvh_blk blk;
@@ -131,23 +132,35 @@ struct nvh_tx *nvh_tx_lookup(const void *h, const char *fn);
  * says which object (tx->last, if it is there).  Whose object it is, the
  * caller decides, and then remembers it in tx->last. */
 int nvh_tx_span(struct nvh_tx *tx, uint64_t off, uint64_t len,
-		struct nvh_tx_span *sp);
+		struct nvh_tx_span *sp, const char *fn);
 /* Snapshot [off, off+len) and say which parts were new to it. */
 #define NVH_TX_INLINE_GAPS 8
 struct nvh_tx_gaps {
 	struct nvh_range buf[NVH_TX_INLINE_GAPS];
 	struct nvh_range *g;  /* buf, or a heap array */
-	size_t n;
+	size_t n, cap;
 };
 int nvh_tx_snap(struct nvh_tx *tx, uint64_t off, uint64_t len,
 		struct nvh_tx_gaps *gaps);
+/* The same for r[0..n) (they may overlap) with one fence: the parts new
+ * to the transaction, in order, g[gend[i-1]..gend[i]) from r[i] (gend:
+ * NULL, or n entries).  `fn` names the caller in errors.  *gaps is set
+ * up here; the caller finishes it whatever the result. */
+int nvh_tx_snapv(struct nvh_tx *tx, const struct nvh_range *r, size_t n,
+		 struct nvh_tx_gaps *gaps, size_t *gend, const char *fn);
+static inline void
+nvh_tx_gaps_init(struct nvh_tx_gaps *gp)
+{
+	gp->g = gp->buf;
+	gp->n = 0;
+	gp->cap = NVH_TX_INLINE_GAPS;
+}
 static inline void
 nvh_tx_gaps_fini(struct nvh_tx_gaps *gp)
 {
 	if (gp->g != gp->buf)
 		free(gp->g);
-	gp->g = gp->buf;
-	gp->n = 0;
+	nvh_tx_gaps_init(gp);
 }
 /* The index in tx->fresh of the new object at `off`, or -1; forgetting
  * one (its block unreserved). */

@@ -399,8 +399,8 @@ nvh_lane_commit(struct nvh_pool *pool, struct nvh_lane *l,
 }
 
 int
-nvh_lane_log(struct nvh_pool *pool, struct nvh_lane *l, struct nvh_rec *rec,
-	     char *dst, int in_ring)
+nvh_lane_log_nodrain(struct nvh_pool *pool, struct nvh_lane *l,
+		     struct nvh_rec *rec, char *dst, int in_ring)
 {
 	/* (C6) a rollback's ABORT record may pass the operations' limit */
 	int abort_rec = ((struct nvh_rec_hdr *)rec->buf)->kind == NVH_REC_ABORT;
@@ -410,17 +410,29 @@ nvh_lane_log(struct nvh_pool *pool, struct nvh_lane *l, struct nvh_rec *rec,
 	if (rc)
 		return rc;
 	size_t size = nvh_rec_seal(rec, seq);
+	/* No fence: the caller's next fence makes it durable.  Until then
+	 * a crash may keep any subset of the records written so; a lost one
+	 * ends its lane's pass there, and the caller has changed nothing
+	 * they save before that fence (T1). */
 	nvh_persist_stream_nodrain(&pool->persist, dst, rec->buf, size);
+	written(l, size, seq, in_ring);
+	return 0;
+}
+
+int
+nvh_lane_log(struct nvh_pool *pool, struct nvh_lane *l, struct nvh_rec *rec,
+	     char *dst, int in_ring)
+{
+	int rc = nvh_lane_log_nodrain(pool, l, rec, dst, in_ring);
+	if (rc)
+		return rc;
 	/* The record (and whatever the caller flushed before) is durable
 	 * before the caller goes on: for an UNDO record, before the data it
 	 * saves is modified (tx/commit.c, T1). */
 	rc = nvh_persist_fence(&pool->persist);
-	if (rc) {
+	if (rc)
 		atomic_store(&pool->failed, rc);
-		return rc;
-	}
-	written(l, size, seq, in_ring);
-	return 0;
+	return rc;
 }
 
 int

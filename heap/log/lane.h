@@ -156,6 +156,10 @@ void nvh_lane_leave(struct nvh_lane *lane);
  * sequence number, seal, copy, fence. */
 int nvh_lane_log(struct nvh_pool *pool, struct nvh_lane *lane,
 		 struct nvh_rec *rec, char *dst, int in_ring);
+/* The same without the fence: several records, then one fence (the
+ * caller's).  The lane counts the record as written at once. */
+int nvh_lane_log_nodrain(struct nvh_pool *pool, struct nvh_lane *lane,
+			 struct nvh_rec *rec, char *dst, int in_ring);
 
 /* Free bytes at the ring's head. */
 static inline uint32_t

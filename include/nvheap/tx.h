@@ -55,6 +55,21 @@ NVH_API nvh_tx *nvh_tx_begin(nvh_pool *pool);
  * nvheap's own objects, the root slot: use nvh_tx_set) is EINVAL. */
 NVH_API int nvh_tx_add(nvh_tx *tx, void *addr, size_t len);
 
+/* One range for nvh_tx_addv. */
+struct nvh_tx_range {
+	void *addr;
+	size_t len;
+};
+
+/* Snapshot the ranges v[0..n) with one persist barrier in all (none if
+ * every byte is already covered), where nvh_tx_add would take one each.
+ * Each range follows nvh_tx_add's rule; they may overlap each other and
+ * lie in different objects; empty ones are skipped.  Every range is
+ * checked before any is snapshotted: if one is refused (EINVAL; the
+ * message says which, "range I of N"), the transaction fails and nothing
+ * is logged.  Many ranges take several log records, still one barrier. */
+NVH_API int nvh_tx_addv(nvh_tx *tx, const struct nvh_tx_range *v, size_t n);
+
 /* Allocate; the object exists only if the transaction commits.  Returns
  * the oid, or null with the transaction failed (see nvh_tx_error). */
 NVH_API nvh_oid nvh_tx_alloc(nvh_tx *tx, size_t size, uint32_t type,

@@ -8,6 +8,8 @@
  *                       fill it, link it from the root, commit
  *   tx-add-64ranges     snapshot 64 separate 64-byte ranges, change
  *                       each, commit
+ *   tx-addv-64ranges    the same, the 64 snapshots in one nvh_tx_addv
+ *                       (libpmemobj has no such call: 64 adds)
  *   tx-alloc-128k       like tx-alloc-free-link with 128 KiB objects
  */
 #include <stdio.h>
@@ -147,6 +149,28 @@ nvh_ranges(void *state, unsigned tid, uint64_t n)
 				return nvh_fail();
 			base[k * 128] = (char)i;
 		}
+		if (nvh_tx_commit(tx))
+			return nvh_fail();
+	}
+	return 0;
+}
+
+/* The same with one nvh_tx_addv (one barrier for the 64 snapshots);
+ * libpmemobj has no such call, so its side is pmdk_ranges. */
+static int
+nvh_rangesv(void *state, unsigned tid, uint64_t n)
+{
+	struct nvs *s = state;
+	char *base = s->ranges + (size_t)tid * 8192;
+	struct nvh_tx_range v[64];
+	for (int k = 0; k < 64; k++)
+		v[k] = (struct nvh_tx_range){base + k * 128, 64};
+	for (uint64_t i = 0; i < n; i++) {
+		nvh_tx *tx = nvh_tx_begin(s->pool);
+		if (!tx || nvh_tx_addv(tx, v, 64))
+			return nvh_fail();
+		for (int k = 0; k < 64; k++)
+			base[k * 128] = (char)i;
 		if (nvh_tx_commit(tx))
 			return nvh_fail();
 	}
@@ -313,6 +337,12 @@ const struct bench_workload bench_tx_add_64ranges = {
 	.name = "tx-add-64ranges",
 	.what = "transaction snapshotting 64 separate 64-byte ranges",
 	.threads = 1, SIDES(nvh_ranges, pmdk_ranges),
+};
+
+const struct bench_workload bench_tx_addv_64ranges = {
+	.name = "tx-addv-64ranges",
+	.what = "tx-add-64ranges with one nvh_tx_addv (libpmemobj: 64 adds)",
+	.threads = 1, SIDES(nvh_rangesv, pmdk_ranges),
 };
 
 const struct bench_workload bench_tx_alloc_128k = {

@@ -8,6 +8,9 @@
  *              1 KiB, records in chunks (commit record included)
  *   tx-2lanes  two threads on two lanes, their transactions interleaved
  *              step by step (disjoint data, one allocating)
+ *   tx-addv    nvh_tx_addv: 3 words and 160 ranges of the big object,
+ *              overlapping, in one call (two UNDO records, one fence),
+ *              with the ring limited to 1 KiB so they go to a chunk
  *
  * Oracle: the pool's state (the root's words, the list, the big object's
  * checksum, and the set of allocated objects) after recovery equals the
@@ -49,7 +52,10 @@ struct state {
 
 /* One transaction of a script. */
 enum { T_UPDATE, T_PUSH, T_POP, T_MIXED, T_ABORT, T_BIGADD, T_BIGABORT,
-       T_MANY };
+       T_MANY, T_VEC };
+
+#define VEC_N 160     /* T_VEC: ranges of 64 bytes in the big object ... */
+#define VEC_STRIDE 128 /* ... this far apart (10 KiB of snapshots) */
 
 struct tdesc {
 	uint8_t kind;
@@ -108,11 +114,12 @@ model_apply(struct state *s, const struct tdesc *d, uint64_t v)
 {
 	switch (d->kind) {
 	case T_UPDATE:
+	case T_VEC:
 	case T_MIXED:
 		for (int i = 0; i < 3; i++)
 			if (d->w[i] != 0xff)
 				s->w[d->w[i]] = v;
-		if (d->kind == T_UPDATE)
+		if (d->kind != T_MIXED)
 			break;
 		/* MIXED also pushes */
 		__attribute__((fallthrough));
@@ -161,7 +168,28 @@ run_tx(struct tpriv *tp, nvh_pool *p, unsigned k)
 	if (!tx)
 		return -1;
 	int rc = 0;
-	for (int i = 0; i < 3 && !rc; i++) {
+	if (d->kind == T_VEC) {
+		/* one call: the words (the first twice), the big object's
+		 * ranges, and one range across two of them */
+		struct nvh_tx_range vr[3 + 1 + VEC_N + 1];
+		size_t nr = 0;
+		unsigned char *big = nvh_direct(p, rt->big);
+		for (int i = 0; i < 3; i++)
+			if (d->w[i] != 0xff)
+				vr[nr++] = (struct nvh_tx_range){
+					&rt->w[4 * d->w[i]], 8};
+		vr[nr++] = vr[0];
+		for (unsigned j = 0; j < VEC_N; j++)
+			vr[nr++] = (struct nvh_tx_range){big + VEC_STRIDE * j, 64};
+		vr[nr++] = (struct nvh_tx_range){big + 32, VEC_STRIDE + 64};
+		rc = nvh_tx_addv(tx, vr, nr);
+		for (int i = 0; i < 3 && !rc; i++)
+			if (d->w[i] != 0xff)
+				rt->w[4 * d->w[i]] = v;
+		for (unsigned j = 0; j < VEC_N && !rc; j++)
+			memcpy(big + VEC_STRIDE * j, &v, 8);
+	}
+	for (int i = 0; i < 3 && !rc && d->kind != T_VEC; i++) {
 		if (d->w[i] == 0xff)
 			continue;
 		uint64_t *w = &rt->w[4 * d->w[i]];
@@ -291,6 +319,9 @@ expected_big(const struct tpriv *tp, const int *applied)
 		if (tp->script[k].kind == T_MANY)
 			for (unsigned o = 0; o < 24 * 256; o += 256)
 				memcpy(img + o, &v, 8);
+		if (tp->script[k].kind == T_VEC)
+			for (unsigned j = 0; j < VEC_N; j++)
+				memcpy(img + VEC_STRIDE * j, &v, 8);
 	}
 	return XXH3_64bits(img, sizeof(img));
 }
@@ -426,7 +457,20 @@ static const struct tdesc extend_script[] = {
 	{T_MIXED, 0, {3, NONE, NONE}},
 };
 
+static const struct tdesc addv_script[] = {
+	{T_VEC, 0, {0, 5, 9}},
+	{T_MANY, 0, {1, NONE, NONE}},
+	{T_VEC, 0, {5, NONE, NONE}},
+	{T_MIXED, 0, {3, NONE, NONE}},
+};
+
 #define N(a) (sizeof(a) / sizeof(a[0]))
+
+static int
+addv_run(struct nvt_run *r)
+{
+	return run_script(r, addv_script, N(addv_script), "1024");
+}
 
 static int
 mixed_run(struct nvt_run *r)
@@ -585,5 +629,15 @@ const struct nvt_workload nvt_wl_tx_lanes = {
 	.priv_size = sizeof(struct tpriv),
 	.setup = setup,
 	.run = lanes_run,
+	.check = check,
+};
+
+const struct nvt_workload nvt_wl_tx_addv = {
+	.name = "tx-addv",
+	.what = "nvh_tx_addv of many overlapping ranges, records in a chunk",
+	.pool_size = POOL,
+	.priv_size = sizeof(struct tpriv),
+	.setup = setup,
+	.run = addv_run,
 	.check = check,
 };
