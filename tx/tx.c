@@ -312,6 +312,8 @@ nvh_tx_error(const nvh_tx *h)
 static size_t
 first_after(const struct nvh_range *r, size_t n, uint64_t off)
 {
+	if (!n || r[n - 1].off + r[n - 1].len <= off)
+		return n; /* past them all: ranges added in ascending order */
 	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
@@ -546,7 +548,15 @@ undo_record(struct nvh_tx *tx, const struct nvh_range *g, size_t ng)
 	nvh_rec_init(&rec, NVH_REC_UNDO);
 	struct nvh_undo_body body = {tx->id, (uint32_t)ng,
 				     compact ? NVH_UNDO_COMPACT : 0};
-	int rc = nvh_rec_put(&rec, &body, sizeof(body));
+	size_t bytes = sizeof(body) +
+		       ng * (compact ? 16 : sizeof(struct nvh_undo_seg));
+	for (size_t i = 0; i < ng; i++)
+		if (g[i].len <= NVH_TX_INLINE_MAX)
+			bytes += (g[i].len + 7) & ~(uint64_t)7;
+	int rc = nvh_rec_reserve(&rec, bytes);
+	if (rc)
+		goto out;
+	memcpy(nvh_rec_claim(&rec, sizeof(body)), &body, sizeof(body));
 	for (size_t i = 0; i < ng && !rc; i++) {
 		struct nvh_undo_seg seg = {g[i].off, g[i].len, 0, 0};
 		const void *old = pool->base + g[i].off;
@@ -570,11 +580,18 @@ undo_record(struct nvh_tx *tx, const struct nvh_range *g, size_t ng)
 			seg.payload = k.off;
 			seg.payload_sum = XXH3_64bits(old, g[i].len);
 		}
-		rc = nvh_rec_put(&rec, &seg, compact ? 16 : sizeof(seg));
+		memcpy(nvh_rec_claim(&rec, compact ? 16 : sizeof(seg)), &seg,
+		       compact ? 16 : sizeof(seg));
 	}
-	for (size_t i = 0; i < ng && !rc; i++)
-		if (g[i].len <= NVH_TX_INLINE_MAX)
-			rc = nvh_rec_put(&rec, pool->base + g[i].off, g[i].len);
+	/* the inline bytes, each padded with zeros to 8 */
+	for (size_t i = 0; i < ng && !rc; i++) {
+		if (g[i].len > NVH_TX_INLINE_MAX)
+			continue;
+		size_t pad = (g[i].len + 7) & ~(size_t)7;
+		char *d = nvh_rec_claim(&rec, pad);
+		memcpy(d, pool->base + g[i].off, g[i].len);
+		memset(d + g[i].len, 0, pad - g[i].len);
+	}
 	char *dst = NULL;
 	int in_ring = 0;
 	size_t size = (rec.len + NVH_REC_ALIGN - 1) & ~(size_t)(NVH_REC_ALIGN - 1);
@@ -586,6 +603,7 @@ undo_record(struct nvh_tx *tx, const struct nvh_range *g, size_t ng)
 		rc = -ENOMEM;
 	if (!rc)
 		rc = nvh_lane_log_nodrain(pool, tx->lane, &rec, dst, in_ring);
+out:
 	nvh_rec_fini(&rec);
 	if (!rc)
 		tx->undo[tx->nundo++] = dst;
@@ -631,6 +649,26 @@ nvh_tx_snapv(struct nvh_tx *tx, const struct nvh_range *r, size_t n,
 	int rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		size_t k = gp->n;
+		struct nvh_range *last = tx->nsnap ? &tx->snap[tx->nsnap - 1]
+						   : NULL;
+		if (!tx->nfresh && (!last || last->off + last->len < r[i].off)) {
+			/* past every snapshot, no new objects: all of it is
+			 * new, appended (ranges given in ascending order) */
+			if (gp->n == gp->cap && gaps_grow(gp)) {
+				rc = -ENOMEM;
+				break;
+			}
+			gp->g[gp->n++] = r[i];
+			if (nvh_grow((void **)&tx->snap, &tx->csnap, tx->nsnap,
+				     sizeof(*tx->snap))) {
+				rc = -ENOMEM;
+				break;
+			}
+			tx->snap[tx->nsnap++] = r[i];
+			if (gend)
+				gend[i] = gp->n;
+			continue;
+		}
 		rc = gaps(tx, r[i].off, r[i].off + r[i].len, gp);
 		/* Covered from here on, so a later range of the call that
 		 * overlaps this one saves only the rest.  (If the records

@@ -61,6 +61,12 @@ reserve(struct nvh_rec *r, size_t more)
 }
 
 int
+nvh_rec_reserve(struct nvh_rec *r, size_t more)
+{
+	return reserve(r, more);
+}
+
+int
 nvh_rec_put(struct nvh_rec *r, const void *p, size_t len)
 {
 	size_t padded = (len + 7) & ~(size_t)7;

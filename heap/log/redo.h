@@ -23,6 +23,17 @@ struct nvh_rec {
 
 void nvh_rec_init(struct nvh_rec *r, uint16_t kind);
 void nvh_rec_fini(struct nvh_rec *r);
+/* Room for `more` bytes more, so that many puts allocate once. */
+int nvh_rec_reserve(struct nvh_rec *r, size_t more);
+/* The next `len` bytes (a multiple of 8) of the body, after a reserve
+ * that made room for them: the caller fills them. */
+static inline void *
+nvh_rec_claim(struct nvh_rec *r, size_t len)
+{
+	void *p = r->buf + r->len;
+	r->len += len;
+	return p;
+}
 /* Append raw body bytes (padded with zeros to 8); returns -ENOMEM. */
 int nvh_rec_put(struct nvh_rec *r, const void *p, size_t len);
 /* The body just after the header, for filling in fields late. */
