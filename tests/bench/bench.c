@@ -15,6 +15,15 @@
  * their scaling over the one-thread one.  Space workloads print % of the
  * pool holding user bytes instead of ops/s.
  *
+ * The floor: the physical limit, measured in the same run.  A loop of one
+ * 64-byte store, a flush of its line and a fence (one persist barrier;
+ * on a disk file, one msync of its page), over a ring of 1,024 lines;
+ * its rate F is printed first (`bench floor: F barriers/s`), and every
+ * workload that persists adds "floor P% (libpmemobj Q%)": its ops/s as a
+ * percentage of F / (its barriers per op), the rate it would reach if a
+ * barrier were all it cost.  F is the median of one short floor loop per
+ * round, run between the libraries' rounds (the same noise).
+ *
  * msync-* workloads run in a second process without PMEM_IS_PMEM_FORCE,
  * with their pools in an ordinary file on disk (--msync-dir, /var/tmp):
  * both libraries then msync.
@@ -31,8 +40,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <libpmem.h>
 
 #include "bench.h"
 
@@ -105,6 +118,65 @@ median(double *v, int n)
 
 static FILE *csv, *wearf;
 
+/* ---- the floor ---- */
+
+#define FLOOR_LINES 1024
+
+static char *floor_map;
+static size_t floor_len;
+static int floor_msync;
+
+static int
+floor_open(const char *dir, int msync_mode)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/floor.bench", dir);
+	unlink(path);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0)
+		return -1;
+	floor_msync = msync_mode;
+	/* pmem: 1,024 lines; msync: one line in each of 1,024 pages */
+	floor_len = (size_t)FLOOR_LINES * (msync_mode ? 4096 : 64);
+	int rc = posix_fallocate(fd, 0, (off_t)floor_len);
+	floor_map = rc ? MAP_FAILED : mmap(NULL, floor_len, PROT_READ |
+					   PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	unlink(path);
+	if (floor_map == MAP_FAILED) {
+		floor_map = NULL;
+		return -1;
+	}
+	memset(floor_map, 0, floor_len);
+	msync(floor_map, floor_len, MS_SYNC);
+	return 0;
+}
+
+/* Barriers per second for about `seconds`: store 64 bytes, flush the line,
+ * fence (pmem_flush + pmem_drain: CLWB + SFENCE under PMEM_IS_PMEM_FORCE);
+ * on a disk file, store and msync(MS_SYNC) its page. */
+static double
+floor_rate(double seconds)
+{
+	uint64_t n = 0;
+	size_t stride = floor_msync ? 4096 : 64;
+	double t0 = bench_now(), t;
+	do {
+		for (int k = 0; k < 64; k++, n++) {
+			char *line = floor_map + (n % FLOOR_LINES) * stride;
+			memset(line, (int)n, 64);
+			if (floor_msync) {
+				if (msync(line, 4096, MS_SYNC))
+					return -1;
+			} else {
+				pmem_flush(line, 64);
+				pmem_drain();
+			}
+		}
+	} while ((t = bench_now() - t0) < seconds);
+	return (double)n / t;
+}
+
 /* Results so far, for the scaling of -2t workloads. */
 static struct {
 	const char *name;
@@ -131,14 +203,16 @@ recall(const char *name, double *x, double *y)
 	return -1;
 }
 
+#define NEXTRA 10 /* per-op columns after the unit */
+
 static void
 csv_row(const char *w, const char *kind, double x, double y, const char *unit,
-	const double *extra /* 8 values, < 0: n/a */)
+	const double *extra /* NEXTRA values, < 0: n/a */)
 {
 	if (!csv)
 		return;
 	fprintf(csv, "%s,%s,%.6g,%.6g,%.4f,%s", w, kind, x, y, x / y, unit);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < NEXTRA; i++)
 		if (extra && extra[i] >= 0)
 			fprintf(csv, ",%.6g", extra[i]);
 		else
@@ -236,15 +310,17 @@ bench_one(const struct bench_workload *w, const char *dir, int rounds,
 		}
 		n *= 4;
 	}
-	double rn[64], rp[64];
+	double rn[64], rp[64], rf[64];
 	for (int r = 0; r < rounds; r++) {
 		double a = timed(&w->nvh, sn, w->threads, n);
 		double b = timed(&w->pmdk, sp, w->threads, n);
-		if (a < 0 || b < 0)
+		rf[r] = floor_rate(seconds / 4);
+		if (a < 0 || b < 0 || rf[r] <= 0)
 			return -1;
 		rn[r] = (double)(n * w->threads) / a;
 		rp[r] = (double)(n * w->threads) / b;
 	}
+	double fl = median(rf, rounds);
 	/* The counted round. */
 	struct bench_counts c0, c1, c2;
 	struct bench_wear wn, wp;
@@ -270,11 +346,17 @@ bench_one(const struct bench_workload *w, const char *dir, int rounds,
 	uint64_t barrier_n = c1.barriers - c0.barriers;
 	uint64_t barrier_p = c2.barriers - c1.barriers;
 	double x = median(rn, rounds), y = median(rp, rounds);
-	double e[8] = {(double)barrier_n / ops, (double)barrier_p / ops,
-		       (double)(c1.lines - c0.lines) / ops,
-		       (double)(c2.lines - c1.lines) / ops,
-		       (double)wn.hottest_meta / ops, (double)wp.hottest_meta / ops,
-		       -1, -1};
+	double e[NEXTRA] = {(double)barrier_n / ops, (double)barrier_p / ops,
+			    (double)(c1.lines - c0.lines) / ops,
+			    (double)(c2.lines - c1.lines) / ops,
+			    (double)wn.hottest_meta / ops,
+			    (double)wp.hottest_meta / ops, -1, -1, -1, -1};
+	/* % of the floor: ops/s against F / barriers per op (n/a for a
+	 * workload that issues none: nothing bounds it there) */
+	if (e[0] > 0.01)
+		e[8] = 100 * x * e[0] / fl;
+	if (e[1] > 0.01)
+		e[9] = 100 * y * e[1] / fl;
 	if (w->msync) {
 		/* an msync names a range, not the lines written (nvheap syncs
 		 * a span of pages, mostly clean): lines are not comparable */
@@ -289,6 +371,8 @@ bench_one(const struct bench_workload *w, const char *dir, int rounds,
 		       "%.3f/op (libpmemobj %.3f)", w->name, x, y, x / y, e[0],
 		       e[1], e[2], e[3], e[4], e[5]);
 	}
+	if (e[8] >= 0 && e[9] >= 0)
+		printf(", floor %.0f%% (libpmemobj %.0f%%)", e[8], e[9]);
 	double x1, y1;
 	if (w->one_thread && !recall(w->one_thread, &x1, &y1)) {
 		e[6] = x / x1;
@@ -445,7 +529,8 @@ main(int argc, char **argv)
 			       "nvh_barriers_per_op,pmdk_barriers_per_op,"
 			       "nvh_lines_per_op,pmdk_lines_per_op,"
 			       "nvh_hot_meta_per_op,pmdk_hot_meta_per_op,"
-			       "nvh_scaling,pmdk_scaling");
+			       "nvh_scaling,pmdk_scaling,nvh_floor_pct,"
+			       "pmdk_floor_pct");
 	if (wearp)
 		wearf = open_csv(wearp, "workload,library,flushes_per_kop_lo,lines");
 	/* msync workloads: in another process (or only those, in it) */
@@ -468,6 +553,24 @@ main(int argc, char **argv)
 		"PMEM_IS_PMEM_FORCE=%s\n", rounds, seconds, tmp,
 		getenv("PMEM_IS_PMEM_FORCE"));
 	int rc = 0;
+	if (nchosen && floor_open(tmp, msync_only)) {
+		fprintf(stderr, "bench: the floor's file in %s: %s\n", tmp,
+			strerror(errno));
+		rmdir(tmp);
+		return 2;
+	}
+	if (nchosen) {
+		double f[64];
+		for (int r = 0; r < rounds; r++)
+			f[r] = floor_rate(seconds / 4);
+		double fl = median(f, rounds);
+		const char *fname = msync_only ? "msync-floor" : "floor";
+		printf("bench %s: %.0f barriers/s (one 64-byte store, flush, "
+		       "%s; %s)\n", fname, fl, msync_only ? "msync of its page"
+		       : "fence", msync_only ? "disk file" : "emulated pmem");
+		fflush(stdout);
+		csv_row(fname, "floor", fl, fl, "barriers/s", NULL);
+	}
 	for (size_t i = 0; i < nchosen; i++)
 		rc |= bench_one(chosen[i], tmp, rounds, seconds) != 0;
 	rmdir(tmp);

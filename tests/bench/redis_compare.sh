@@ -1,14 +1,17 @@
 #!/bin/sh
-# redis_compare.sh [--csv FILE] SERVER DIR [N [P]] -- redis-benchmark
+# redis_compare.sh [--csv FILE] [--label L] SERVER DIR [N [P]] -- redis-benchmark
 # against nvkv-server and against redis-server with appendonly yes and
 # appendfsync always (every write fsynced before its reply: the same
 # promise nvkv makes), both with their files in DIR (so on the same disk),
 # in the same run, one after the other.  N requests per test (100000), P
 # requests pipelined per connection (redis-benchmark -P; 1).  Prints the
 # requests per second of each and the ratio; with --csv, also appends the
-# rows kv-set-PP and kv-get-PP to FILE in bench's CSV format (the header
-# first if FILE is empty or new; the libpmemobj column holds
-# redis-server's figure).
+# rows kv-set-PP and kv-get-PP (with --label L: kv-L-set-PP, kv-L-get-PP)
+# to FILE in bench's CSV format (the header first if FILE is empty or new;
+# the libpmemobj column holds redis-server's figure).  redis-benchmark
+# runs 50 connections (-c 50).  nvkv-server picks its backend as any
+# nvheap program does: with PMEM_IS_PMEM_FORCE=1 on tmpfs, emulated pmem;
+# on an ordinary file on disk, msync.
 #
 #   scons mode=release bench-redis [bench_dir=/var/tmp] [bench_n=100000]
 set -eu
@@ -18,8 +21,14 @@ if [ "${1:-}" = --csv ]; then
 	csv=$2
 	shift 2
 fi
+label=
+if [ "${1:-}" = --label ]; then
+	[ $# -ge 2 ] || { echo "redis_compare.sh: --label needs a name" >&2; exit 2; }
+	label=$2-
+	shift 2
+fi
 if [ $# -lt 2 ] || [ $# -gt 4 ]; then
-	echo "usage: redis_compare.sh [--csv FILE] SERVER DIR [N [P]]" >&2
+	echo "usage: redis_compare.sh [--csv FILE] [--label L] SERVER DIR [N [P]]" >&2
 	exit 2
 fi
 server=$1
@@ -33,7 +42,7 @@ pid=
 trap '[ -z "$pid" ] || kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
 rates() { # redis-benchmark's last SET and GET lines
-	redis-benchmark -p "$port" -t set,get -n "$n" -P "$p" -q 2>&1 |
+	redis-benchmark -p "$port" -c 50 -t set,get -n "$n" -P "$p" -q 2>&1 |
 		tr '\r' '\n' |
 		awk '/^SET: [0-9]/ {s=$2} /^GET: [0-9]/ {g=$2} END {print s, g}'
 }
@@ -76,14 +85,14 @@ wait $pid || true
 pid=
 
 ratio() { echo "$1 $2" | awk '{printf "%.4f", $1/$2}'; }
-echo "bench redis-compare ($dir, n=$n, P=$p): nvkv-server SET $nset/s GET $nget/s;" \
+echo "bench redis-compare${label:+ ${label%-}} ($dir, n=$n, P=$p): nvkv-server SET $nset/s GET $nget/s;" \
      "redis-server appendfsync always SET $rset/s GET $rget/s;" \
      "ratio SET $(echo "$nset $rset" | awk '{printf "%.2fx", $1/$2}')" \
      "GET $(echo "$nget $rget" | awk '{printf "%.2fx", $1/$2}')"
 if [ -n "$csv" ]; then
-	[ -s "$csv" ] || echo "workload,kind,nvheap,libpmemobj,ratio,unit,nvh_barriers_per_op,pmdk_barriers_per_op,nvh_lines_per_op,pmdk_lines_per_op,nvh_hot_meta_per_op,pmdk_hot_meta_per_op,nvh_scaling,pmdk_scaling" > "$csv"
+	[ -s "$csv" ] || echo "workload,kind,nvheap,libpmemobj,ratio,unit,nvh_barriers_per_op,pmdk_barriers_per_op,nvh_lines_per_op,pmdk_lines_per_op,nvh_hot_meta_per_op,pmdk_hot_meta_per_op,nvh_scaling,pmdk_scaling,nvh_floor_pct,pmdk_floor_pct" > "$csv"
 	{
-		echo "kv-set-P$p,kv,$nset,$rset,$(ratio "$nset" "$rset"),req/s,,,,,,,,"
-		echo "kv-get-P$p,kv,$nget,$rget,$(ratio "$nget" "$rget"),req/s,,,,,,,,"
+		echo "kv-${label}set-P$p,kv,$nset,$rset,$(ratio "$nset" "$rset"),req/s,,,,,,,,,,"
+		echo "kv-${label}get-P$p,kv,$nget,$rget,$(ratio "$nget" "$rget"),req/s,,,,,,,,,,"
 	} >> "$csv"
 fi

@@ -42,12 +42,15 @@ import time
 HEADER = ('workload,kind,nvheap,libpmemobj,ratio,unit,nvh_barriers_per_op,'
           'pmdk_barriers_per_op,nvh_lines_per_op,pmdk_lines_per_op,'
           'nvh_hot_meta_per_op,pmdk_hot_meta_per_op,nvh_scaling,'
-          'pmdk_scaling').split(',')
+          'pmdk_scaling,nvh_floor_pct,pmdk_floor_pct').split(',')
 WEAR_HEADER = ['workload', 'library', 'flushes_per_kop_lo', 'lines']
 WEAR_WORKLOADS = ['alloc-free-64', 'tx-update-8']
 START = '<!-- bench-table-start -->'
 END = '<!-- bench-table-end -->'
-KV_DIR = '/dev/shm'
+# nvkv-server vs redis-server: (directory, row label, emulated pmem?):
+# tmpfs with PMEM_IS_PMEM_FORCE=1, and an ordinary file on disk (msync,
+# the default for a user without persistent memory; redis fdatasyncs)
+KV_DIRS = (('/dev/shm', '', True), ('/var/tmp', 'disk', False))
 KV_PIPELINES = (1, 16)
 DEFAULT_KV_N = 100000
 
@@ -187,16 +190,23 @@ def run_all(a, status):
                      f'{results} holds what it finished')
     if a.no_kv:
         return
-    env = dict(os.environ, PMEM_IS_PMEM_FORCE='1')
     script = os.path.join(a.root, 'tests', 'bench', 'redis_compare.sh')
-    for p in KV_PIPELINES:
-        # pipelined runs are ~10x faster: give them 10x the requests
-        n = a.kv_n * (10 if p > 1 else 1)
-        rc = run(f'nvkv-server vs redis-server -P {p}',
-                 ['sh', script, '--csv', results, a.server, KV_DIR, str(n),
-                  str(p)], env, status)
-        if rc:
-            raise Failed(f'redis_compare.sh -P {p} failed (exit {rc})')
+    for d, label, pmem in KV_DIRS:
+        env = dict(os.environ)
+        env.pop('PMEM_IS_PMEM_FORCE', None)
+        if pmem:
+            env['PMEM_IS_PMEM_FORCE'] = '1'
+        for p in KV_PIPELINES:
+            # pipelined runs are ~10x faster: give them 10x the requests
+            n = a.kv_n * (10 if p > 1 else 1)
+            cmd = ['sh', script, '--csv', results]
+            if label:
+                cmd += ['--label', label]
+            rc = run(f'nvkv-server vs redis-server -P {p} in {d}',
+                     cmd + [a.server, d, str(n), str(p)], env, status)
+            if rc:
+                raise Failed(f'redis_compare.sh -P {p} in {d} failed '
+                             f'(exit {rc})')
 
 
 # --- reading the CSVs ------------------------------------------------------
@@ -231,7 +241,7 @@ def read_results(path):
                     d[k] = num(d[k])
         except ValueError:
             raise Failed(f'{path}:{i}: a field is not a number')
-        if d['kind'] not in ('ops', 'space', 'kv'):
+        if d['kind'] not in ('ops', 'space', 'kv', 'floor'):
             raise Failed(f'{path}:{i}: kind {d["kind"]!r}')
         if d['nvheap'] is None or d['libpmemobj'] is None:
             raise Failed(f'{path}:{i}: {d["workload"]}: no figure')
@@ -241,11 +251,13 @@ def read_results(path):
     if not out:
         raise Failed(f'{path}: no rows')
     # grouped (bench's order within a group): pmem, msync, space, kv
-    order = {'ops': 0, 'msync': 1, 'space': 2, 'kv': 3}
+    order = {'floor': 0, 'ops': 0, 'msync': 1, 'space': 2, 'kv': 3}
     return sorted(out, key=lambda d: order[group(d)])
 
 
 def group(d):
+    if d['kind'] == 'floor':
+        return 'floor'
     return 'msync' if d['workload'].startswith('msync-') else d['kind']
 
 
@@ -315,7 +327,8 @@ NVH, PMDK = 0x1f77b4, 0xff7f0e          # per-library colours
 
 
 def plot_ratios(rows, png, term):
-    rs = [r for r in rows if r['ratio'] and r['ratio'] > 0]
+    rs = [r for r in rows if r['ratio'] and r['ratio'] > 0 and
+          r['kind'] != 'floor']
     if not rs:
         raise Failed('no ratios to plot')
     n = len(rs)
@@ -503,10 +516,12 @@ def machine():
 
 
 def table(rows, meta, images):
+    floors = [r for r in rows if r['kind'] == 'floor']
+    rows = [r for r in rows if r['kind'] != 'floor']
     t = ['| workload | nvheap | libpmemobj | ratio | barriers/op '
-         '(nvheap / libpmemobj) | lines flushed/op | hottest metadata '
-         'line flushes/op |',
-         '|---|--:|--:|--:|--:|--:|--:|']
+         '(nvheap / libpmemobj) | % of floor | lines flushed/op | '
+         'hottest metadata line flushes/op |',
+         '|---|--:|--:|--:|--:|--:|--:|--:|']
     for r in rows:
         other = rate(r['libpmemobj'], r['unit'])
         if r['kind'] == 'kv':
@@ -515,10 +530,24 @@ def table(rows, meta, images):
             r['workload'], rate(r['nvheap'], r['unit']), other,
             f'{r["ratio"]:.2f}x' if r['ratio'] is not None else 'n/a',
             pair(r['nvh_barriers_per_op'], r['pmdk_barriers_per_op'], '.2f'),
+            pair(r['nvh_floor_pct'], r['pmdk_floor_pct'], '.0f'),
             pair(r['nvh_lines_per_op'], r['pmdk_lines_per_op'], '.2f'),
             pair(r['nvh_hot_meta_per_op'], r['pmdk_hot_meta_per_op'],
                  '.3f')]) + ' |')
-    out = ['', *t, '']
+    out = ['']
+    if floors:
+        what = {'floor': 'emulated pmem (one 64-byte store, CLWB, SFENCE)',
+                'msync-floor': 'disk file (one 64-byte store, msync of its '
+                               'page)'}
+        out.append('Floor (the physical limit, measured in the same run): ' +
+                   '; '.join(f'{what.get(r["workload"], r["workload"])} '
+                             f'{rate(r["nvheap"], "barriers/s")}'
+                             for r in floors) +
+                   '. % of floor: ops/s as a percentage of floor / '
+                   '(barriers per op), the rate if a barrier were all an '
+                   'operation cost.')
+        out.append('')
+    out += [*t, '']
     sc = [r for r in rows if r['nvh_scaling'] is not None or
           r['pmdk_scaling'] is not None]
     if sc:
@@ -531,7 +560,9 @@ def table(rows, meta, images):
     out.append('Ratio: nvheap / libpmemobj, higher is better for nvheap '
                '(space: user bytes as % of the pool; kv rows: nvkv-server '
                'vs redis-server with appendonly yes, appendfsync always, '
-               'both on /dev/shm, driven by redis-benchmark -P 1 or -P 16 '
+               'both on /dev/shm (kv-disk-*: both in /var/tmp on disk, '
+               'nvkv-server on its msync backend), driven by '
+               'redis-benchmark -c 50 -P 1 or -P 16 '
                'as named; msync-* rows: pools in an ordinary file on '
                'disk, both libraries msync). Per-op columns: nvheap / libpmemobj, counted '
                'by interposing libpmem; n/a where not counted.')
