@@ -71,7 +71,8 @@ extern const struct bench_workload bench_alloc_free_64, bench_alloc_free_mixed,
 	bench_tx_addv_64ranges,
 	bench_tx_alloc_128k, bench_obj_set_ptr, bench_obj_push_pop,
 	bench_tx_update_8_2t, bench_msync_alloc_free_64,
-	bench_msync_tx_update_8, bench_msync_tx_alloc_free_link,
+	bench_msync_tx_update_8, bench_msync_tx_update_8_2t,
+	bench_msync_tx_alloc_free_link,
 	bench_space_64, bench_space_1m, bench_map_insert, bench_map_get,
 	bench_map_remove;
 
@@ -83,6 +84,7 @@ extern const struct bench_workload bench_alloc_free_64, bench_alloc_free_mixed,
 	&bench_tx_alloc_128k, &bench_obj_set_ptr, &bench_obj_push_pop,       \
 	&bench_tx_update_8_2t, &bench_space_64, &bench_space_1m,             \
 	&bench_msync_alloc_free_64, &bench_msync_tx_update_8,                \
+	&bench_msync_tx_update_8_2t,                                         \
 	&bench_msync_tx_alloc_free_link, &bench_map_insert, &bench_map_get,  \
 	&bench_map_remove, &bench_open_10m
 

@@ -367,3 +367,10 @@ const struct bench_workload bench_msync_tx_alloc_free_link = {
 	.what = "tx-alloc-free-link on a disk file (msync)",
 	.threads = 1, SIDES(nvh_link64, pmdk_link64), .msync = 1,
 };
+
+const struct bench_workload bench_msync_tx_update_8_2t = {
+	.name = "msync-tx-update-8-2t",
+	.what = "msync-tx-update-8 in 2 threads (group commit: shared msyncs)",
+	.threads = 2, SIDES(nvh_update8, pmdk_update8), .msync = 1,
+	.one_thread = "msync-tx-update-8",
+};

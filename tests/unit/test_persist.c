@@ -3,6 +3,7 @@
  * msync range merging, and the user-facing persist calls.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,6 +183,57 @@ counters_add_across_threads(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* msync group commit: threads fencing at once share msyncs (pools on
+ * disk, where an msync waits for the device: tmpfs would return before
+ * anyone could join).  Every store each thread persisted is in the file. */
+#define GC_THREADS 8
+#define GC_N 200
+
+static void
+msync_threads_share_syncs(void **state)
+{
+	(void)state;
+	char dir[] = "/var/tmp/nvheap-gc.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[sizeof(dir) + 16];
+	snprintf(path, sizeof(path), "%s/gc.pool", dir);
+	struct nvh_opts o = {.persist = NVH_PERSIST_MSYNC};
+	nvh_pool *pool = assert_nvh_ptr(nvh_create(path, "persist", SIZE, &o));
+	char *heap = nvt_scratch(pool, 1 << 20);
+	uint64_t heap_off = nvh_oid_of(pool, heap).off & NVH_OID_OFF_MASK;
+	nvh_persist_stats_reset(pool);
+	pthread_t t[GC_THREADS];
+	struct thr_arg a[GC_THREADS];
+	_Static_assert(GC_THREADS * 8192 <= (1 << 20), "scratch");
+	for (int i = 0; i < GC_THREADS; i++) {
+		a[i] = (struct thr_arg){pool, heap + 8192 * i, GC_N};
+		assert_int_equal(pthread_create(&t[i], NULL, persist_loop, &a[i]),
+				 0);
+	}
+	for (int i = 0; i < GC_THREADS; i++) {
+		void *r;
+		assert_int_equal(pthread_join(t[i], &r), 0);
+		assert_null(r);
+	}
+	struct nvh_persist_stats s = stats(pool);
+	assert_int_equal(s.barriers, GC_THREADS * GC_N);
+	printf("    %d threads, %d fences: %" PRIu64 " msyncs\n", GC_THREADS,
+	       GC_THREADS * GC_N, s.msyncs);
+	/* one per fence before group commit; now at most two run at once
+	 * and the other threads wait in batches that share one */
+	assert_true(s.msyncs >= 1);
+	assert_true(s.msyncs < GC_THREADS * GC_N * 3 / 4);
+	for (int i = 0; i < GC_THREADS; i++)
+		for (unsigned k = GC_N - 16; k < GC_N; k++) {
+			char c;
+			nvt_pread(path, heap_off + 8192 * i + 64 * (k % 16), &c, 1);
+			assert_int_equal(c, (char)k);
+		}
+	assert_nvh_ok(nvh_close(pool));
+	unlink(path);
+	rmdir(dir);
+}
+
 static void
 user_calls_check_ranges(void **state)
 {
@@ -333,6 +385,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(counters_count),
 		cmocka_unit_test(msync_merges_ranges),
 		cmocka_unit_test(counters_add_across_threads),
+		cmocka_unit_test(msync_threads_share_syncs),
 		cmocka_unit_test(user_calls_check_ranges),
 		cmocka_unit_test(selection),
 		cmocka_unit_test(auto_selects_pmem),
