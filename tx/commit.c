@@ -267,6 +267,14 @@ nvh_tx_commit_point(struct nvh_tx *tx, struct nvh_rec *cr, int *lost)
 	rc = nvh_tx_place(tx, size, 0, 0, &dst, &in_ring);
 	if (rc)
 		goto out;
+	/* The data checksum (no new objects: see below) is taken before the
+	 * ranges are flushed: a flush may evict their lines (CLWB does on
+	 * some CPUs), and the sum would then read them back from memory. */
+	uint64_t sum = 0;
+	if (!nnew)
+		for (size_t i = 0; i < tx->nsnap; i++)
+			sum = XXH3_64bits_withSeed(pool->base + tx->snap[i].off,
+						   tx->snap[i].len, sum);
 	nvh_lane_enter(pool, tx->lane);
 	for (size_t i = 0; i < tx->nsnap; i++)
 		nvh_persist_flush(&pool->persist, pool->base + tx->snap[i].off,
@@ -288,11 +296,7 @@ nvh_tx_commit_point(struct nvh_tx *tx, struct nvh_rec *cr, int *lost)
 		}
 	} else if (tx->nsnap) {
 		/* (T2) one fence for data and record: the record vouches
-		 * for the data with a checksum. */
-		uint64_t sum = 0;
-		for (size_t i = 0; i < tx->nsnap; i++)
-			sum = XXH3_64bits_withSeed(pool->base + tx->snap[i].off,
-						   tx->snap[i].len, sum);
+		 * for the data with a checksum (taken above). */
 		b->flags = NVH_COMMIT_DATA_SUM;
 		b->data_sum = sum;
 	}
