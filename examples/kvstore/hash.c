@@ -291,17 +291,107 @@ kv_hash_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
 		c = p->next;
 	}
 	f = head(kv, h, bucket_of(h, ne->hash));
-	int rc = NVH_TX_SET(tx, &ne->next, *f);
+	/* The bucket's head and the table's count, level and split: both
+	 * snapshots in one call, one persist barrier (the stores below
+	 * find them covered) */
+	struct nvh_tx_range v[] = {{f, sizeof(*f)}, {h, 3 * sizeof(uint64_t)}};
+	int rc = nvh_tx_addv(tx, v, 2);
+	if (!rc)
+		rc = NVH_TX_SET(tx, &ne->next, *f);
 	if (!rc)
 		rc = NVH_TX_SET(tx, f, e);
-	if (!rc) /* count, level and split: one snapshot */
-		rc = nvh_tx_add(tx, h, 3 * sizeof(uint64_t));
 	if (rc)
 		return rc;
 	h->count++;
 	if (h->count > LOAD * nbuckets(h) && nbuckets(h) < MAX_BUCKETS)
 		return split_one(tx, kv, h);
 	return 0;
+}
+
+/* ---- batches: the snapshots of many writes in one call ---- */
+
+struct prep {
+	struct nvh_tx_range *v;
+	size_t n, cap;
+	int oom;
+};
+
+static void
+prep_add(struct prep *p, void *addr, size_t len)
+{
+	if (p->n == p->cap) {
+		size_t c = p->cap ? 2 * p->cap : 64;
+		struct nvh_tx_range *v = realloc(p->v, c * sizeof(*v));
+		if (!v) {
+			p->oom = 1;
+			return;
+		}
+		p->v = v;
+		p->cap = c;
+	}
+	p->v[p->n++] = (struct nvh_tx_range){addr, len};
+}
+
+/* The head field of bucket b if its segment exists (else NULL: a split
+ * allocates it, and a new object needs no snapshot), and the next fields
+ * of its chain (up to the map's count of links: a cycle is the real
+ * operation's to report). */
+static void
+prep_bucket(struct prep *p, struct kv *kv, struct kvhash *h, uint64_t b)
+{
+	struct kvdir *d = kvdir_d(kv->pool, h->dir);
+	if (!d || b >= MAX_BUCKETS)
+		return;
+	struct kvseg *sg = kvseg_d(kv->pool, d->seg[b >> KV_SEG_BITS]);
+	if (!sg) {
+		prep_add(p, &d->seg[b >> KV_SEG_BITS], sizeof(d->seg[0]));
+		return;
+	}
+	kvent_ptr *f = &sg->b[b & (KV_SEG - 1)];
+	prep_add(p, f, sizeof(*f));
+	uint64_t n = 0;
+	for (kvent_ptr e = *f; !NVH_IS_NULL(e) && n <= h->count; n++) {
+		struct kvent *q = kv_ent(kv, e);
+		if (!q)
+			break;
+		prep_add(p, &q->next, sizeof(q->next));
+		e = q->next;
+	}
+}
+
+int
+kv_hash_prepare(nvh_tx *tx, struct kv *kv, const uint64_t *hash, size_t n)
+{
+	struct kvhash *h = hmap(kv);
+	if (!h)
+		return -EIO;
+	struct prep p = {0};
+	prep_add(&p, h, 3 * sizeof(uint64_t)); /* count, level, split */
+	/* the buckets the keys are in, and the ones a split before their
+	 * turn would move them to */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t b = bucket_of(h, hash[i]);
+		prep_bucket(&p, kv, h, b);
+		uint64_t b2 = hash[i] & ((h->n0 << (h->level + 1)) - 1);
+		if (b2 != b)
+			prep_bucket(&p, kv, h, b2);
+	}
+	/* the splits n inserts may make: buckets split, split + 1, ... and
+	 * their new halves (as split_one walks them) */
+	uint64_t s = h->split, lv = h->level, nb = nbuckets(h);
+	for (size_t j = 0; j < n && h->count + n > LOAD * nb &&
+			   (h->n0 << lv) + s < MAX_BUCKETS; j++) {
+		uint64_t t = s + (h->n0 << lv);
+		prep_bucket(&p, kv, h, s);
+		prep_bucket(&p, kv, h, t);
+		if (++s == h->n0 << lv) {
+			lv++;
+			s = 0;
+		}
+	}
+	int rc = p.oom ? -ENOMEM : nvh_tx_addv(tx, p.v, p.n);
+	free(p.v);
+	return rc;
 }
 
 int
@@ -338,9 +428,11 @@ kv_hash_unlink(nvh_tx *tx, struct kv *kv, kvent_ptr *f)
 	struct kvhash *h = hmap(kv);
 	if (!h) /* kv_hash_link checked both: not reached */
 		return -EIO;
-	int rc = NVH_TX_SET(tx, f, kv_ent(kv, *f)->next);
+	/* the link and the count: one snapshot call, one barrier */
+	struct nvh_tx_range v[] = {{f, sizeof(*f)}, {&h->count, sizeof(h->count)}};
+	int rc = nvh_tx_addv(tx, v, 2);
 	if (!rc)
-		rc = nvh_tx_add(tx, &h->count, sizeof(h->count));
+		rc = NVH_TX_SET(tx, f, kv_ent(kv, *f)->next);
 	if (!rc)
 		h->count--;
 	return rc;

@@ -438,6 +438,31 @@ put2(struct kv *kv, const void *k, size_t kl, const void *v, size_t vl,
 }
 
 int
+kv_prepare(struct kv *kv, const void *const *k, const size_t *kl, size_t n)
+{
+	if (kv->index != KV_HASH || n == 0)
+		return 0; /* the B-tree's path depends on the writes before */
+	uint64_t hs[64], *h = n <= 64 ? hs : malloc(n * sizeof(*h));
+	if (!h)
+		return kv_err(ENOMEM, "prepare: out of memory");
+	for (size_t i = 0; i < n; i++)
+		h[i] = kv_hash_of(kv, k[i], kl[i]);
+	nvh_tx *tx = nvh_tx_begin(kv->pool);
+	if (!tx) {
+		if (h != hs)
+			free(h);
+		return nvh_failed(-errno);
+	}
+	/* Only the snapshots can fail the caller's transaction; a damaged
+	 * map or no memory for the list just skips them (the writes then
+	 * snapshot as they go, and report the damage themselves). */
+	(void)kv_hash_prepare(tx, kv, h, n);
+	if (h != hs)
+		free(h);
+	return failed(kv, nvh_tx_commit(tx), "prepare");
+}
+
+int
 kv_put(struct kv *kv, const void *k, size_t kl, const void *v, size_t vl)
 {
 	struct kv_setopt o = {0};

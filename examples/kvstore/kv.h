@@ -55,6 +55,16 @@ nvh_pool *kv_pool(struct kv *kv);
 enum kv_index kv_index_kind(struct kv *kv);
 const char *kv_index_name(enum kv_index i);
 
+/* Inside a transaction the caller holds open on kv_pool(kv) (a batch of
+ * writes, as nvkv-server's group commit): snapshot now, in one call and
+ * one persist barrier, what writes of keys k[i] (kl[i] bytes) may change
+ * in the index, so that the writes then take no snapshot barrier of
+ * their own (on an ordinary file a barrier is an msync).  Hash index
+ * only (a no-op for the B-tree).  An error fails the caller's
+ * transaction. */
+int kv_prepare(struct kv *kv, const void *const *k, const size_t *kl,
+	       size_t n);
+
 int kv_put(struct kv *kv, const void *k, size_t kl, const void *v, size_t vl);
 /* Insert only if absent (nx) or only if present (xx); -EEXIST / -ENOENT
  * when the condition fails. */

@@ -184,6 +184,10 @@ int kv_hash_create(nvh_tx *tx, struct kv *kv);
 int kv_hash_find(struct kv *kv, uint64_t h, const void *k, size_t kl,
 		 kvent_ptr *e);
 int kv_hash_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced);
+/* Snapshot, in one nvh_tx_addv, what writes of keys with these hashes
+ * may change in the map (buckets, chains, the splits due). */
+int kv_hash_prepare(nvh_tx *tx, struct kv *kv, const uint64_t *hash,
+		    size_t n);
 /* *link := the link (bucket head or chain field) that holds the key's
  * entry: 0, -ENOENT or -EIO; kv_hash_unlink removes the entry it holds. */
 int kv_hash_link(struct kv *kv, uint64_t h, const void *k, size_t kl,
