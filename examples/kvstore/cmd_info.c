@@ -199,10 +199,12 @@ c_info(struct conn *c, const struct resp_cmd *q)
 				"expired_keys:%" PRIu64 "\r\nevicted_keys:0\r\n"
 				"group_commits:%" PRIu64 "\r\n"
 				"group_commit_writes:%" PRIu64 "\r\n"
-				"group_commit_reruns:%" PRIu64 "\r\n",
+				"group_commit_reruns:%" PRIu64 "\r\n"
+				"group_commit_prepared:%d\r\n",
 				s->total_clients, s->commands,
 				s->rejected_clients, s->expired_keys,
-				s->batches, s->batch_writes, s->batch_reruns);
+				s->batches, s->batch_writes, s->batch_reruns,
+				s->prepare);
 			break;
 		case S_REPLICATION:
 			tprintf(&t, "# Replication\r\nrole:master\r\n"

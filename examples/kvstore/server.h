@@ -67,6 +67,11 @@ struct server {
 	struct conn *conns;       /* every connection (CLIENT LIST) */
 	/* connections with commands left to run, in turn (c->more) */
 	struct conn *ready, **ready_tail;
+	/* prepared batches (on ordinary files): connections whose input
+	 * waits for the commit event, which snapshots the keys of all their
+	 * writes in one call and then runs them (c->pending) */
+	int prepare;
+	struct conn *pend, **pend_tail;
 	/* out of descriptors: one held back to refuse a client with */
 	int reserve_fd;
 	struct evconnlistener *listener;
@@ -88,6 +93,8 @@ struct conn {
 	int more;     /* on s->ready: commands left to run (batch full, or
 		       * its output drained after a pause) */
 	struct conn *next_ready;
+	int pending;  /* on s->pend */
+	struct conn *next_pend;
 	struct conn *next_dirty;
 	struct conn *prev, *next; /* on s->conns */
 	/* CLIENT */

@@ -435,7 +435,8 @@ INFO_SAME = ('redis_version', 'redis_mode', 'os', 'arch_bits',
 # its last RDB save; nvkv's writes are all in the pool when answered: 0).
 # nvkv's own fields, which redis has not
 INFO_NVKV = ('nvkv_version', 'nvheap_durable_writes', 'group_commits',
-             'group_commit_writes', 'group_commit_reruns')
+             'group_commit_writes', 'group_commit_reruns',
+             'group_commit_prepared')
 
 
 def test_info(nv, rd, nvp, rdp, nvport, rdport):

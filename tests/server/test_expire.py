@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from nvkvtest import Checks, free_port, resp
+from nvkvtest import Checks, free_port, parse, resp
 
 SERVER, TOOL = sys.argv[1], sys.argv[2]
 check = Checks()
@@ -58,38 +58,6 @@ class Server:
         self.p.send_signal(sig)
         self.p.stdout.read()
         return self.p.wait(timeout=60)
-
-
-def parse(b, i=0):
-    """One RESP2 reply from b[i:]: (value, end) or (None, 0)."""
-    if i >= len(b):
-        return None, 0
-    e = b.find(b'\r\n', i)
-    if e < 0:
-        return None, 0
-    t, line = b[i:i + 1], b[i + 1:e]
-    if t in (b'+', b'-'):
-        return (t + line).decode(), e + 2
-    if t == b':':
-        return int(line), e + 2
-    if t == b'$':
-        n = int(line)
-        if n < 0:
-            return 'nil', e + 2
-        if len(b) < e + 2 + n + 2:
-            return None, 0
-        return b[e + 2:e + 2 + n], e + 4 + n
-    if t == b'*':
-        n = int(line)
-        j, out = e + 2, []
-        for _ in range(max(n, 0)):
-            v, j2 = parse(b, j)
-            if j2 == 0:
-                return None, 0
-            out.append(v)
-            j = j2
-        return out, j
-    raise RuntimeError('bad reply %r' % b[i:i + 40])
 
 
 def main():

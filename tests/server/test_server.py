@@ -247,6 +247,12 @@ def main():
           'after the re-run: the small writes stand, the big one does not')
     info = s.cli('info').decode()
     check('group_commit_reruns:1' in info, 'INFO counts the re-run')
+    # scons test runs this suite twice: as the backend chooses (the
+    # tests' pools are ordinary files: prepared batches) and with
+    # NVKV_PREPARE=0
+    want = os.environ.get('NVKV_PREPARE')
+    check(want is None or 'group_commit_prepared:%s' % want in info,
+          'INFO says whether batches are prepared (%s)' % want)
     code, out = s.stop()
     check(code == 0, 'SIGTERM after a re-run')
     ok, out = consistent(pool)
