@@ -42,8 +42,10 @@
 
 /* The pool's batches (p->state).  Batches finish out of order (several
  * run at once): every batch up to `done` has finished, and bit i of
- * `fin` says batch done + 1 + i has (at most MSYNC_INFLIGHT are open
- * beyond done, so 64 bits are plenty). */
+ * `fin` says batch done + 1 + i has.  While one msync is slow, others may
+ * start and finish after it: no batch is taken more than MSYNC_WINDOW
+ * past `done`, so the bits fit. */
+#define MSYNC_WINDOW 64u
 struct msync_group {
 	pthread_mutex_t m;
 	pthread_cond_t done_cv;
@@ -61,7 +63,10 @@ struct msync_group {
 static int
 batch_done(const struct msync_group *g, uint64_t b)
 {
-	return b <= g->done || (g->fin >> (b - g->done - 1) & 1);
+	if (b <= g->done)
+		return 1;
+	/* beyond the bits: not taken yet, so not finished */
+	return b - g->done - 1 < 64 && (g->fin >> (b - g->done - 1) & 1);
 }
 
 static void
@@ -151,8 +156,10 @@ msync_fence(struct nvh_persist *p, struct nvh_persist_thread *t)
 	t->ndirty = 0;
 	uint64_t mine = g->open;
 	while (!batch_done(g, mine)) {
-		if (g->syncing >= MSYNC_INFLIGHT || g->open != mine) {
-			/* no free slot, or our batch is being synced */
+		if (g->syncing >= MSYNC_INFLIGHT || g->open != mine ||
+		    g->open - g->done > MSYNC_WINDOW) {
+			/* no free slot, our batch is being synced, or an old
+			 * one is still running far behind */
 			pthread_cond_wait(&g->done_cv, &g->m);
 			continue;
 		}
