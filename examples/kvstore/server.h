@@ -81,7 +81,8 @@ struct server {
 
 struct conn {
 	struct server *s;
-	struct bufferevent *bev;
+	struct bufferevent *bev; /* writes (and reports write errors) */
+	struct event *rev;       /* reads (server.c: conn_read) */
 	struct resp_cmd cmd;
 	struct resp_buf out;
 	int authed;
