@@ -377,8 +377,14 @@ pend_push(struct conn *c)
 	event_active(s->commit_ev, EV_WRITE, 0);
 }
 
-/* The keys the complete commands in c's input write, appended to
- * k/kl (room for `max`); returns how many. */
+/* Input scanned for keys per connection and pass: a long pipeline's rest
+ * runs unprepared (and a paused connection's buffer is not parsed whole
+ * on every pass). */
+#define PREPARE_SCAN (1u << 20)
+
+/* The keys the complete commands in c's input write, in its first
+ * PREPARE_SCAN bytes, appended to k/kl (room for `max`); returns how
+ * many. */
 static size_t
 write_keys(struct conn *c, const void **k, size_t *kl, size_t max)
 {
@@ -389,7 +395,9 @@ write_keys(struct conn *c, const void **k, size_t *kl, size_t max)
 	size_t len = evbuffer_get_length(in), off = 0, n = 0;
 	if (!len)
 		return 0;
-	const char *buf = (const char *)evbuffer_pullup(in, -1);
+	if (len > PREPARE_SCAN)
+		len = PREPARE_SCAN; /* a command cut here is simply not seen */
+	const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)len);
 	struct resp_cmd q;
 	memset(&q, 0, sizeof(q));
 	while (off < len && n < max) {

@@ -18,14 +18,6 @@
 
 #include "tx_test.h"
 
-static uint64_t
-barriers(nvh_pool *pool)
-{
-	struct nvh_persist_stats s;
-	nvh_persist_stats(pool, &s);
-	return s.barriers;
-}
-
 static void
 commit_and_abort(void **state)
 {

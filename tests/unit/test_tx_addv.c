@@ -20,14 +20,6 @@
 
 #include "tx_test.h"
 
-static uint64_t
-barriers(nvh_pool *pool)
-{
-	struct nvh_persist_stats s;
-	nvh_persist_stats(pool, &s);
-	return s.barriers;
-}
-
 /* An object of `size` bytes filled with `byte`, linked from root->extra
  * (or into *slot). */
 static char *

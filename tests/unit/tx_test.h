@@ -46,6 +46,15 @@ reopen(nvh_pool *pool, const char *name)
 	return assert_nvh_ptr(nvh_open(nvt_path(name), "tx", NULL));
 }
 
+/* Persist barriers so far (the seam's count). */
+static inline uint64_t
+barriers(nvh_pool *pool)
+{
+	struct nvh_persist_stats s;
+	nvh_persist_stats(pool, &s);
+	return s.barriers;
+}
+
 static inline uint64_t
 objects(nvh_pool *pool)
 {
