@@ -97,6 +97,17 @@ int nvh_file_seal(struct nvh_file *f);
  * made read-only instead. */
 void nvh_file_fork_child(struct nvh_file *f, int writable);
 
+/* Every mmap and munmap of a pool file goes through these when set: the
+ * crash explorer (tools/crashtest/crash_image.c) sees which pages of a
+ * crash image a check wrote through them.  Set before any pool opens
+ * (they are read without a lock). */
+struct nvh_map_hook {
+	void *(*map)(void *addr, size_t len, int prot, int flags, int fd,
+		     off_t off);
+	int (*unmap)(void *addr, size_t len);
+};
+void nvh_file_set_map_hook(const struct nvh_map_hook *h);
+
 /* pool_hdr.c: the two header copies. */
 void nvh_hdr_init(struct nvh_pool_hdr *h, const char *layout,
 		  uint64_t pool_size);

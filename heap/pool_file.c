@@ -28,6 +28,9 @@
  * reach the file), and, in a fork child, the private replacement of a
  * read-write mapping (the child's stores never reach its parent's pool;
  * pool_handle.c explains the fork rules).
+ *
+ * Every mapping goes through map()/unmap(), which a crash test may hook
+ * (struct nvh_map_hook).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +48,31 @@
 
 #include "heap/error.h"
 #include "heap/pool.h"
+
+static const struct nvh_map_hook *map_hook;
+
+void
+nvh_file_set_map_hook(const struct nvh_map_hook *h)
+{
+	__atomic_store_n(&map_hook, h, __ATOMIC_RELEASE);
+}
+
+static void *
+map(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	const struct nvh_map_hook *h = __atomic_load_n(&map_hook,
+						       __ATOMIC_ACQUIRE);
+	return h ? h->map(addr, len, prot, flags, fd, off)
+		 : mmap(addr, len, prot, flags, fd, off);
+}
+
+static int
+unmap(void *addr, size_t len)
+{
+	const struct nvh_map_hook *h = __atomic_load_n(&map_hook,
+						       __ATOMIC_ACQUIRE);
+	return h ? h->unmap(addr, len) : munmap(addr, len);
+}
 
 #ifndef MAP_SHARED_VALIDATE
 #define MAP_SHARED_VALIDATE 0x03
@@ -81,10 +109,10 @@ hold_lock(struct nvh_file *f, int rdonly)
 	int m = open(p, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (m < 0)
 		return;
-	void *l = mmap(NULL, LOCK_PAGE, PROT_READ, MAP_SHARED, f->fd, 0);
+	void *l = map(NULL, LOCK_PAGE, PROT_READ, MAP_SHARED, f->fd, 0);
 	if (l == MAP_FAILED || madvise(l, LOCK_PAGE, MADV_DONTFORK) != 0) {
 		if (l != MAP_FAILED)
-			munmap(l, LOCK_PAGE);
+			unmap(l, LOCK_PAGE);
 		close(m);
 		return;
 	}
@@ -99,13 +127,13 @@ map_file(struct nvh_file *f, int rdonly)
 	void *a = MAP_FAILED;
 	f->is_pmem = 0;
 	if (!rdonly) {
-		a = mmap(NULL, f->size, PROT_READ | PROT_WRITE,
+		a = map(NULL, f->size, PROT_READ | PROT_WRITE,
 			 MAP_SHARED_VALIDATE | MAP_SYNC, f->fd, 0);
 		if (a != MAP_FAILED)
 			f->is_pmem = 1;
 	}
 	if (a == MAP_FAILED)
-		a = mmap(NULL, f->size,
+		a = map(NULL, f->size,
 			 rdonly ? PROT_READ : PROT_READ | PROT_WRITE,
 			 MAP_SHARED, f->fd, 0);
 	if (a == MAP_FAILED)
@@ -303,11 +331,11 @@ void
 nvh_file_close(struct nvh_file *f)
 {
 	if (f->base)
-		munmap(f->base, f->size);
+		unmap(f->base, f->size);
 	if (f->fd >= 0)
 		close(f->fd); /* releases the lock, if it is the locked one */
 	if (f->lock)
-		munmap(f->lock, LOCK_PAGE); /* releases the lock */
+		unmap(f->lock, LOCK_PAGE); /* releases the lock */
 	f->base = NULL;
 	f->fd = -1;
 	f->lock = NULL;
@@ -319,14 +347,14 @@ nvh_file_map_private(struct nvh_file *f)
 	/* MAP_NORESERVE: memory (and commit charge) only for the pages
 	 * recovery writes, not for the whole file, which may be far larger
 	 * than memory and swap. */
-	void *a = mmap(NULL, f->size, PROT_READ | PROT_WRITE,
+	void *a = map(NULL, f->size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_NORESERVE, f->fd, 0);
 	if (a == MAP_FAILED)
 		return nvh_err(errno, "cannot map a private copy-on-write view "
 			       "of %zu bytes to recover in: %s (a read-write "
 			       "open recovers the pool in place)", f->size,
 			       strerror(errno));
-	munmap(f->base, f->size);
+	unmap(f->base, f->size);
 	f->base = a;
 	return 0;
 }
@@ -349,7 +377,7 @@ nvh_file_fork_child(struct nvh_file *f, int writable)
 	if (writable) {
 		/* Same address, so the child's pointers stay valid; the
 		 * contents are the page cache's, the parent's included. */
-		void *a = mmap(f->base, f->size, PROT_READ | PROT_WRITE,
+		void *a = map(f->base, f->size, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, f->fd, 0);
 		if (a == MAP_FAILED)
 			mprotect(f->base, f->size, PROT_READ);

@@ -9,6 +9,7 @@
  *   nvheap/tx.h       transactions
  *   nvheap/obj.h      typed objects, reference counts, root, mutexes, check
  *   nvheap/repair.h   repairing a damaged pool offline
+ *   nvheap/crashtest.h  crash-testing your own data structures
  */
 #ifndef NVHEAP_H
 #define NVHEAP_H
@@ -20,5 +21,6 @@
 #include <nvheap/tx.h>
 #include <nvheap/obj.h>
 #include <nvheap/repair.h>
+#include <nvheap/crashtest.h>
 
 #endif

@@ -44,6 +44,8 @@ LAYERS = [
         'objects/']),
     ('api', 'opening and closing a pool, repair', [
         'objects/open.c', 'objects/open.h', 'objects/repair.c']),
+    ('crashtest', 'the crash-state explorer, on the api and the simulator', [
+        'tools/crashtest/']),
 ]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
@@ -61,7 +63,7 @@ def layer_of(path):
 
 def sources(root):
     out = []
-    for d in ('heap', 'tx', 'objects'):
+    for d in ('heap', 'tx', 'objects', 'tools/crashtest'):
         for dirpath, _, names in os.walk(os.path.join(root, d)):
             for n in names:
                 if n.endswith(('.c', '.h')):
@@ -159,7 +161,7 @@ def plant(cc, root, objs):
         print(out, end='')
         return 1
     with tempfile.TemporaryDirectory() as tmp:
-        for d in ('heap', 'tx', 'objects'):
+        for d in ('heap', 'tx', 'objects', 'tools/crashtest'):
             shutil.copytree(os.path.join(root, d), os.path.join(tmp, d))
         lane = os.path.join(tmp, 'heap', 'log', 'lane.h')
         with open(lane, 'a', encoding='utf-8') as f:

@@ -1,6 +1,6 @@
 /*
  * rng.h -- splitmix64, the only randomness of the fuzz programs (the same
- * generator as the torture explorer's nvt_rand).
+ * generator as the torture explorer's nvh_ct_rand).
  */
 #ifndef NVF_RNG_H
 #define NVF_RNG_H

@@ -51,7 +51,7 @@ struct apriv {
 	pthread_cond_t cv;
 	unsigned turn;           /* next op to run */
 	nvh_pool *pool;
-	struct nvt_run *run;
+	struct nvh_crashtest_run *run;
 	int error;
 };
 
@@ -81,7 +81,7 @@ pattern_ok(const unsigned char *obj, uint32_t size)
 }
 
 static int
-setup(struct nvt_run *r)
+setup(struct nvh_crashtest_run *r)
 {
 	nvh_pool *p = nvh_create(r->path, LAYOUT, POOL_SIZE, &r->opts);
 	if (!p)
@@ -110,12 +110,12 @@ do_op(struct apriv *ap, nvh_pool *p, unsigned i)
 		return rc;
 	ap->slot[o->slot] = s[o->slot].off;
 	ap->inflight = -1;
-	nvt_ack(ap->run);
+	nvh_crashtest_ack(ap->run);
 	return 0;
 }
 
 static int
-run_one_thread(struct nvt_run *r, const struct aop *ops, unsigned n)
+run_one_thread(struct nvh_crashtest_run *r, const struct aop *ops, unsigned n)
 {
 	struct apriv *ap = r->priv;
 	ap->ops = ops;
@@ -163,7 +163,7 @@ taker(void *arg)
 }
 
 static int
-run_two_threads(struct nvt_run *r, const struct aop *ops, unsigned n)
+run_two_threads(struct nvh_crashtest_run *r, const struct aop *ops, unsigned n)
 {
 	struct apriv *ap = r->priv;
 	ap->ops = ops;
@@ -214,27 +214,27 @@ collect_cb(void *arg, uint64_t off, uint64_t size, uint32_t type)
 }
 
 static int
-check(struct nvt_check *k)
+check(struct nvh_crashtest_check *k)
 {
 	struct apriv *ap = k->priv;
-	nvh_pool *p = nvt_open(k, LAYOUT);
+	nvh_pool *p = nvh_crashtest_open(k, LAYOUT);
 	if (!p)
-		return nvt_fail(k, "open failed after %u operations: %s",
+		return nvh_crashtest_fail(k, "open failed after %u operations: %s",
 				k->acked, nvh_errormsg());
 	k->why[0] = 0;
 	nvh_oid *s = slots(p);
 	struct collect c = {.n = 0};
 	if (!s) {
-		nvt_fail(k, "the slot table is gone");
+		nvh_crashtest_fail(k, "the slot table is gone");
 		goto out;
 	}
 	if (nvh_heap_verify(p) != 0) {
-		nvt_fail(k, "DRAM state disagrees with the medium: %s",
+		nvh_crashtest_fail(k, "DRAM state disagrees with the medium: %s",
 			 nvh_errormsg());
 		goto out;
 	}
 	if (nvh_heap_foreach(p, collect_cb, &c) != 0) {
-		nvt_fail(k, "more than 64 objects allocated");
+		nvh_crashtest_fail(k, "more than 64 objects allocated");
 		goto out;
 	}
 	/* Expected live objects: the slot table and each slot's object. */
@@ -249,17 +249,17 @@ check(struct nvt_check *k)
 			/* in flight: old value, or a new object for an
 			 * alloc, or null for a free */
 			if (io->kind == FREE && v != 0) {
-				nvt_fail(k, "slot %u: 0x%llx, neither the "
+				nvh_crashtest_fail(k, "slot %u: 0x%llx, neither the "
 					 "freed object nor null", i,
 					 (unsigned long long)v);
 				goto out;
 			}
 			if (io->kind == ALLOC && v == 0) {
-				nvt_fail(k, "slot %u: null", i);
+				nvh_crashtest_fail(k, "slot %u: null", i);
 				goto out;
 			}
 		} else if (v != ap->slot[i]) {
-			nvt_fail(k, "slot %u holds 0x%llx, acknowledged "
+			nvh_crashtest_fail(k, "slot %u holds 0x%llx, acknowledged "
 				 "0x%llx", i, (unsigned long long)v,
 				 (unsigned long long)ap->slot[i]);
 			goto out;
@@ -273,7 +273,7 @@ check(struct nvt_check *k)
 		while (j < c.n && c.o[j].off != want[i])
 			j++;
 		if (j == c.n) {
-			nvt_fail(k, "reachable object 0x%llx is not allocated "
+			nvh_crashtest_fail(k, "reachable object 0x%llx is not allocated "
 				 "(dangling)", (unsigned long long)want[i]);
 			goto out;
 		}
@@ -283,14 +283,14 @@ check(struct nvt_check *k)
 		while (i < nwant && want[i] != c.o[j].off)
 			i++;
 		if (i == nwant) {
-			nvt_fail(k, "allocated object 0x%llx (%llu bytes) is "
+			nvh_crashtest_fail(k, "allocated object 0x%llx (%llu bytes) is "
 				 "not reachable (leak)",
 				 (unsigned long long)c.o[j].off,
 				 (unsigned long long)c.o[j].size);
 			goto out;
 		}
 		if (j && c.o[j].off < c.o[j - 1].off + c.o[j - 1].size) {
-			nvt_fail(k, "objects 0x%llx and 0x%llx overlap",
+			nvh_crashtest_fail(k, "objects 0x%llx and 0x%llx overlap",
 				 (unsigned long long)c.o[j - 1].off,
 				 (unsigned long long)c.o[j].off);
 			goto out;
@@ -300,14 +300,14 @@ check(struct nvt_check *k)
 		if (t >= 100 && t - 100 < ap->nops && ap->ops[t - 100].ctor &&
 		    !pattern_ok((const unsigned char *)p->base + c.o[j].off,
 				ap->ops[t - 100].size)) {
-			nvt_fail(k, "object 0x%llx lost its constructed "
+			nvh_crashtest_fail(k, "object 0x%llx lost its constructed "
 				 "contents", (unsigned long long)c.o[j].off);
 			goto out;
 		}
 	}
 out:
 	if (nvh_close(p) && !k->why[0])
-		nvt_fail(k, "close after recovery: %s", nvh_errormsg());
+		nvh_crashtest_fail(k, "close after recovery: %s", nvh_errormsg());
 	return k->why[0] ? -1 : 0;
 }
 
@@ -343,18 +343,18 @@ static const struct aop lanes_ops[] = {
 #define N(a) (sizeof(a) / sizeof(a[0]))
 
 static int
-mixed_run(struct nvt_run *r)
+mixed_run(struct nvh_crashtest_run *r)
 {
 	return run_one_thread(r, mixed_ops, N(mixed_ops));
 }
 
 static int
-lanes_run(struct nvt_run *r)
+lanes_run(struct nvh_crashtest_run *r)
 {
 	return run_two_threads(r, lanes_ops, N(lanes_ops));
 }
 
-const struct nvt_workload nvt_wl_alloc_mixed = {
+const struct nvh_crashtest nvt_wl_alloc_mixed = {
 	.name = "alloc-mixed",
 	.what = "atomic allocs and frees, small and large, some constructed",
 	.pool_size = POOL_SIZE,
@@ -364,7 +364,7 @@ const struct nvt_workload nvt_wl_alloc_mixed = {
 	.check = check,
 };
 
-const struct nvt_workload nvt_wl_alloc_lanes = {
+const struct nvh_crashtest nvt_wl_alloc_lanes = {
 	.name = "alloc-2lanes",
 	.what = "two threads on two lanes, freeing each other's objects",
 	.pool_size = POOL_SIZE,

@@ -32,7 +32,7 @@ commit_word(nvh_pool *p)
 }
 
 static int
-setup(struct nvt_run *r)
+setup(struct nvh_crashtest_run *r)
 {
 	nvh_pool *p = nvh_create(r->path, LAYOUT, NVH_MIN_POOL_SIZE, &r->opts);
 	if (!p)
@@ -47,7 +47,7 @@ setup(struct nvt_run *r)
 
 /* Bug: the value is stored but never flushed. */
 static int
-noflush_run(struct nvt_run *r)
+noflush_run(struct nvh_crashtest_run *r)
 {
 	nvh_pool *p = nvh_open(r->path, LAYOUT, &r->opts);
 	if (!p)
@@ -57,14 +57,14 @@ noflush_run(struct nvt_run *r)
 	*commit = 1;
 	if (nvh_persist(p, commit, sizeof(*commit)))
 		return -1;
-	nvt_ack(r);
+	nvh_crashtest_ack(r);
 	return nvh_close(p);
 }
 
 /* Bug: value and commit record are flushed, then fenced once: the commit
  * record can become durable before the value. */
 static int
-order_run(struct nvt_run *r)
+order_run(struct nvh_crashtest_run *r)
 {
 	nvh_pool *p = nvh_open(r->path, LAYOUT, &r->opts);
 	if (!p)
@@ -77,43 +77,45 @@ order_run(struct nvt_run *r)
 	nvh_flush(p, commit, sizeof(*commit));
 	if (nvh_drain(p))
 		return -1;
-	nvt_ack(r);
+	nvh_crashtest_ack(r);
 	return nvh_close(p);
 }
 
 static int
-check(struct nvt_check *k)
+check(struct nvh_crashtest_check *k)
 {
-	nvh_pool *p = nvt_open(k, LAYOUT);
+	nvh_pool *p = nvh_crashtest_open(k, LAYOUT);
 	if (!p)
-		return nvt_fail(k, "open failed: %s", nvh_errormsg());
+		return nvh_crashtest_fail(k, "open failed: %s", nvh_errormsg());
 	if (!value_word(p)) {
 		nvh_close(p);
-		return nvt_fail(k, "root object lost");
+		return nvh_crashtest_fail(k, "root object lost");
 	}
 	uint64_t value = *value_word(p);
 	uint64_t commit = *commit_word(p);
 	nvh_close(p);
 	if (k->acked >= 1 && commit != 1)
-		return nvt_fail(k, "acknowledged commit record lost");
+		return nvh_crashtest_fail(k, "acknowledged commit record lost");
 	if (commit == 1 && value != VALUE)
-		return nvt_fail(k, "commit record durable, its value is not "
+		return nvh_crashtest_fail(k, "commit record durable, its value is not "
 				"(0x%llx)", (unsigned long long)value);
 	return 0;
 }
 
-const struct nvt_workload nvt_wl_broken_noflush = {
+const struct nvh_crashtest nvt_wl_broken_noflush = {
 	.name = "broken-noflush",
-	.what = "planted bug: value never flushed before its commit record",
+	.what = "value never flushed before its commit record",
 	.setup = setup,
 	.run = noflush_run,
 	.check = check,
+	.planted_bug = 1,
 };
 
-const struct nvt_workload nvt_wl_broken_order = {
+const struct nvh_crashtest nvt_wl_broken_order = {
 	.name = "broken-order",
-	.what = "planted bug: commit record flushed in the same fence as its value",
+	.what = "commit record flushed in the same fence as its value",
 	.setup = setup,
 	.run = order_run,
 	.check = check,
+	.planted_bug = 1,
 };

@@ -111,7 +111,7 @@ open_kv(const char *path, const struct kvscript *s,
 }
 
 static int
-setup_script(struct nvt_run *r, const struct kvscript *s)
+setup_script(struct nvh_crashtest_run *r, const struct kvscript *s)
 {
 	struct kv *kv = open_kv(r->path, s, &r->opts, 1);
 	if (!kv)
@@ -127,7 +127,7 @@ setup_script(struct nvt_run *r, const struct kvscript *s)
 }
 
 static int
-run_script(struct nvt_run *r, const struct kvscript *s)
+run_script(struct nvh_crashtest_run *r, const struct kvscript *s)
 {
 	struct kv *kv = open_kv(r->path, s, &r->opts, 0);
 	if (!kv)
@@ -166,7 +166,7 @@ run_script(struct nvt_run *r, const struct kvscript *s)
 			rc = kv_del(kv, k, strlen(k));
 		}
 		if (!rc)
-			nvt_ack(r);
+			nvh_crashtest_ack(r);
 	}
 	return kv_close(kv) || rc ? -1 : 0;
 }
@@ -266,12 +266,12 @@ expires_consistent(struct kv *kv, char *why, size_t wl)
 }
 
 static int
-check_script(struct nvt_check *k, const struct kvscript *s)
+check_script(struct nvh_crashtest_check *k, const struct kvscript *s)
 {
 	struct kv *kv = open_kv(k->path, s, &k->opts, 0);
-	nvt_opened(k);
+	nvh_crashtest_opened(k);
 	if (!kv)
-		return nvt_fail(k, "open failed after %u operations: %s",
+		return nvh_crashtest_fail(k, "open failed after %u operations: %s",
 				k->acked, kv_errmsg());
 	k->why[0] = 0;
 	struct kstate done, next;
@@ -280,27 +280,27 @@ check_script(struct nvt_check *k, const struct kvscript *s)
 	char w1[128] = "", w2[128] = "";
 	struct nvh_check_report rep;
 	if (nvh_check(kv_pool(kv), &rep, NULL))
-		nvt_fail(k, "after %u operations nvh_check finds %llu problems",
+		nvh_crashtest_fail(k, "after %u operations nvh_check finds %llu problems",
 			 k->acked, (unsigned long long)rep.problems);
 	else if (rep.dying)
-		nvt_fail(k, "%llu objects still dying after the open",
+		nvh_crashtest_fail(k, "%llu objects still dying after the open",
 			 (unsigned long long)rep.dying);
 	else if (!expires_consistent(kv, w1, sizeof(w1)))
-		nvt_fail(k, "after %u operations: %s", k->acked, w1);
+		nvh_crashtest_fail(k, "after %u operations: %s", k->acked, w1);
 	else if (next.now != done.now) {
 		/* active expiry in flight: judged at the clock after it */
 		struct kstate before;
 		apply(s, (int)k->acked, &before);
 		if (!matches(kv, &next, next.now, entries(&before), w2,
 			     sizeof(w2)))
-			nvt_fail(k, "after %u operations, expiry in flight: %s",
+			nvh_crashtest_fail(k, "after %u operations, expiry in flight: %s",
 				 k->acked, w2);
 	} else if (!matches(kv, &done, done.now, 0, w1, sizeof(w1)) &&
 		   !matches(kv, &next, next.now, 0, w2, sizeof(w2)))
-		nvt_fail(k, "after %u operations: %s; nor the next state: %s",
+		nvh_crashtest_fail(k, "after %u operations: %s; nor the next state: %s",
 			 k->acked, w1, w2);
 	if (kv_close(kv) && !k->why[0])
-		nvt_fail(k, "close after recovery: %s", kv_errmsg());
+		nvh_crashtest_fail(k, "close after recovery: %s", kv_errmsg());
 	return k->why[0] ? -1 : 0;
 }
 
@@ -358,78 +358,78 @@ static const struct kvscript btree_ttl_script = {
 };
 
 static int
-hash_ttl_setup(struct nvt_run *r)
+hash_ttl_setup(struct nvh_crashtest_run *r)
 {
 	return setup_script(r, &hash_ttl_script);
 }
 
 static int
-hash_ttl_run(struct nvt_run *r)
+hash_ttl_run(struct nvh_crashtest_run *r)
 {
 	return run_script(r, &hash_ttl_script);
 }
 
 static int
-hash_ttl_check(struct nvt_check *k)
+hash_ttl_check(struct nvh_crashtest_check *k)
 {
 	return check_script(k, &hash_ttl_script);
 }
 
 static int
-btree_ttl_setup(struct nvt_run *r)
+btree_ttl_setup(struct nvh_crashtest_run *r)
 {
 	return setup_script(r, &btree_ttl_script);
 }
 
 static int
-btree_ttl_run(struct nvt_run *r)
+btree_ttl_run(struct nvh_crashtest_run *r)
 {
 	return run_script(r, &btree_ttl_script);
 }
 
 static int
-btree_ttl_check(struct nvt_check *k)
+btree_ttl_check(struct nvh_crashtest_check *k)
 {
 	return check_script(k, &btree_ttl_script);
 }
 
 static int
-hash_setup(struct nvt_run *r)
+hash_setup(struct nvh_crashtest_run *r)
 {
 	return setup_script(r, &hash_script);
 }
 
 static int
-hash_run(struct nvt_run *r)
+hash_run(struct nvh_crashtest_run *r)
 {
 	return run_script(r, &hash_script);
 }
 
 static int
-hash_check(struct nvt_check *k)
+hash_check(struct nvh_crashtest_check *k)
 {
 	return check_script(k, &hash_script);
 }
 
 static int
-btree_setup(struct nvt_run *r)
+btree_setup(struct nvh_crashtest_run *r)
 {
 	return setup_script(r, &btree_script);
 }
 
 static int
-btree_run(struct nvt_run *r)
+btree_run(struct nvh_crashtest_run *r)
 {
 	return run_script(r, &btree_script);
 }
 
 static int
-btree_check(struct nvt_check *k)
+btree_check(struct nvh_crashtest_check *k)
 {
 	return check_script(k, &btree_script);
 }
 
-const struct nvt_workload nvt_wl_kv_hash = {
+const struct nvh_crashtest nvt_wl_kv_hash = {
 	.name = "kv-hash",
 	.what = "hash map: inserts splitting buckets, update, delete",
 	.pool_size = POOL,
@@ -439,7 +439,7 @@ const struct nvt_workload nvt_wl_kv_hash = {
 	.check = hash_check,
 };
 
-const struct nvt_workload nvt_wl_kv_btree = {
+const struct nvh_crashtest nvt_wl_kv_btree = {
 	.name = "kv-btree",
 	.what = "B-tree: root split, delete, merge and root shrink",
 	.pool_size = POOL,
@@ -449,7 +449,7 @@ const struct nvt_workload nvt_wl_kv_btree = {
 	.check = btree_check,
 };
 
-const struct nvt_workload nvt_wl_kv_hash_ttl = {
+const struct nvh_crashtest nvt_wl_kv_hash_ttl = {
 	.name = "kv-hash-ttl",
 	.what = "hash map: expiry times, in place, passed; active expiry",
 	.pool_size = POOL,
@@ -459,7 +459,7 @@ const struct nvt_workload nvt_wl_kv_hash_ttl = {
 	.check = hash_ttl_check,
 };
 
-const struct nvt_workload nvt_wl_kv_btree_ttl = {
+const struct nvh_crashtest nvt_wl_kv_btree_ttl = {
 	.name = "kv-btree-ttl",
 	.what = "B-tree: expiry times, in place, passed; active expiry",
 	.pool_size = POOL,

@@ -103,7 +103,7 @@ register_types(nvh_pool *p)
 }
 
 static int
-setup(struct nvt_run *r)
+setup(struct nvh_crashtest_run *r)
 {
 	nvh_pool *p = nvh_create(r->path, LAYOUT, POOL, &r->opts);
 	if (!p)
@@ -213,7 +213,7 @@ run_op(struct opriv *op, nvh_pool *p, const struct odesc *d)
 }
 
 static int
-run_script(struct nvt_run *r, const struct odesc *script, unsigned n,
+run_script(struct nvh_crashtest_run *r, const struct odesc *script, unsigned n,
 	   const char *release_max)
 {
 	struct opriv *op = r->priv;
@@ -226,7 +226,7 @@ run_script(struct nvt_run *r, const struct odesc *script, unsigned n,
 	for (unsigned k = 0; k < n && !rc; k++) {
 		rc = run_op(op, p, &script[k]);
 		if (!rc)
-			nvt_ack(r);
+			nvh_crashtest_ack(r);
 	}
 	if (p && nvh_close(p))
 		rc = -1;
@@ -305,7 +305,7 @@ describe(const struct ostate *s, char *buf, size_t len)
 }
 
 static int
-check_with(struct nvt_check *k, const char *release_max)
+check_with(struct nvh_crashtest_check *k, const char *release_max)
 {
 	struct opriv *op = k->priv;
 	/* Checks run inside the run's crash points, possibly in its
@@ -318,27 +318,27 @@ check_with(struct nvt_check *k, const char *release_max)
 		setenv("NVHEAP_TEST_RELEASE_MAX", release_max, 1);
 	else
 		unsetenv("NVHEAP_TEST_RELEASE_MAX");
-	nvh_pool *p = nvt_open(k, LAYOUT);
+	nvh_pool *p = nvh_crashtest_open(k, LAYOUT);
 	if (was)
 		setenv("NVHEAP_TEST_RELEASE_MAX", saved, 1);
 	else
 		unsetenv("NVHEAP_TEST_RELEASE_MAX");
 	if (!p)
-		return nvt_fail(k, "open failed after %u operations: %s",
+		return nvh_crashtest_fail(k, "open failed after %u operations: %s",
 				k->acked, nvh_errormsg());
 	k->why[0] = 0;
 	struct nvh_check_report rep;
 	char why[128] = "";
 	struct ostate s;
 	if (nvh_check(p, &rep, NULL)) {
-		nvt_fail(k, "after %u operations nvh_check finds %llu problems "
+		nvh_crashtest_fail(k, "after %u operations nvh_check finds %llu problems "
 			 "(run nvheap check on the image)", k->acked,
 			 (unsigned long long)rep.problems);
 	} else if (rep.dying) {
-		nvt_fail(k, "%llu objects still dying after the open",
+		nvh_crashtest_fail(k, "%llu objects still dying after the open",
 			 (unsigned long long)rep.dying);
 	} else if (read_state(p, &s, why)) {
-		nvt_fail(k, "after %u operations: %s", k->acked, why);
+		nvh_crashtest_fail(k, "after %u operations: %s", k->acked, why);
 	} else {
 		/* the acknowledged ops, or one more (in flight) */
 		static const struct ostate empty = {.a = NONE, .b = NONE,
@@ -351,13 +351,13 @@ check_with(struct nvt_check *k, const char *release_max)
 			char got[200], want[200];
 			describe(&s, got, sizeof(got));
 			describe(done, want, sizeof(want));
-			nvt_fail(k, "after %u operations: found %s, expected %s%s",
+			nvh_crashtest_fail(k, "after %u operations: found %s, expected %s%s",
 				 k->acked, got, want,
 				 next != done ? " (or the next op's state)" : "");
 		}
 	}
 	if (nvh_close(p) && !k->why[0])
-		nvt_fail(k, "close after recovery: %s", nvh_errormsg());
+		nvh_crashtest_fail(k, "close after recovery: %s", nvh_errormsg());
 	return k->why[0] ? -1 : 0;
 }
 
@@ -412,36 +412,36 @@ static const struct odesc weak_script[] = {
 _Static_assert(N(list_script) <= MAXOPS && N(weak_script) <= MAXOPS, "");
 
 static int
-list_run(struct nvt_run *r)
+list_run(struct nvh_crashtest_run *r)
 {
 	return run_script(r, list_script, N(list_script), NULL);
 }
 
 static int
-tree_run(struct nvt_run *r)
+tree_run(struct nvh_crashtest_run *r)
 {
 	return run_script(r, tree_script, N(tree_script), "2");
 }
 
 static int
-weak_run(struct nvt_run *r)
+weak_run(struct nvh_crashtest_run *r)
 {
 	return run_script(r, weak_script, N(weak_script), NULL);
 }
 
 static int
-check_plain(struct nvt_check *k)
+check_plain(struct nvh_crashtest_check *k)
 {
 	return check_with(k, NULL);
 }
 
 static int
-check_tree(struct nvt_check *k)
+check_tree(struct nvh_crashtest_check *k)
 {
 	return check_with(k, "2");
 }
 
-const struct nvt_workload nvt_wl_obj_list = {
+const struct nvh_crashtest nvt_wl_obj_list = {
 	.name = "obj-list",
 	.what = "refcounted list: push, pop (count frees), aborted push",
 	.pool_size = POOL,
@@ -451,7 +451,7 @@ const struct nvt_workload nvt_wl_obj_list = {
 	.check = check_plain,
 };
 
-const struct nvt_workload nvt_wl_obj_tree = {
+const struct nvh_crashtest nvt_wl_obj_tree = {
 	.name = "obj-tree",
 	.what = "cutting subtrees: cascades in steps of 2 releases",
 	.pool_size = POOL,
@@ -461,7 +461,7 @@ const struct nvt_workload nvt_wl_obj_tree = {
 	.check = check_tree,
 };
 
-const struct nvt_workload nvt_wl_obj_weak = {
+const struct nvh_crashtest nvt_wl_obj_weak = {
 	.name = "obj-weak",
 	.what = "pins across transactions, weak pointers to freed objects",
 	.pool_size = POOL,

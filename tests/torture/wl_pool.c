@@ -26,22 +26,22 @@ value_word(nvh_pool *p)
  * or NULL with k->why empty if `absent_ok` and the file holds no pool yet.
  */
 static nvh_pool *
-open_image(struct nvt_check *k, struct nvh_pool_info *info, int absent_ok)
+open_image(struct nvh_crashtest_check *k, struct nvh_pool_info *info, int absent_ok)
 {
 	k->why[0] = 0;
 	errno = 0;
-	nvh_pool *p = nvt_open(k, LAYOUT);
+	nvh_pool *p = nvh_crashtest_open(k, LAYOUT);
 	if (!p) {
 		if (absent_ok && (errno == NVH_ENOTPOOL || errno == NVH_ECORRUPT))
 			return NULL;
-		nvt_fail(k, "open failed (%u operations acknowledged): %s",
+		nvh_crashtest_fail(k, "open failed (%u operations acknowledged): %s",
 			 k->acked, nvh_errormsg());
 		return NULL;
 	}
 	nvh_pool_info(p, info);
 	if (strcmp(info->layout, LAYOUT) != 0 ||
 	    info->pool_size != NVH_MIN_POOL_SIZE) {
-		nvt_fail(k, "header fields wrong: layout \"%s\", size %llu",
+		nvh_crashtest_fail(k, "header fields wrong: layout \"%s\", size %llu",
 			 info->layout, (unsigned long long)info->pool_size);
 		nvh_close(p);
 		return NULL;
@@ -50,10 +50,10 @@ open_image(struct nvt_check *k, struct nvh_pool_info *info, int absent_ok)
 }
 
 static int
-close_image(struct nvt_check *k, nvh_pool *p)
+close_image(struct nvh_crashtest_check *k, nvh_pool *p)
 {
 	if (nvh_close(p) != 0)
-		return nvt_fail(k, "close after recovery failed: %s",
+		return nvh_crashtest_fail(k, "close after recovery failed: %s",
 				nvh_errormsg());
 	return 0;
 }
@@ -67,20 +67,20 @@ in_range(uint64_t got, uint64_t lo, uint64_t hi)
 /* ---- create: a pool comes into being all at once ---- */
 
 static int
-create_run(struct nvt_run *r)
+create_run(struct nvh_crashtest_run *r)
 {
 	nvh_pool *p = nvh_create(r->path, LAYOUT, NVH_MIN_POOL_SIZE, &r->opts);
 	if (!p)
 		return -1;
-	nvt_ack(r); /* 1: created */
+	nvh_crashtest_ack(r); /* 1: created */
 	if (nvh_close(p))
 		return -1;
-	nvt_ack(r); /* 2: closed */
+	nvh_crashtest_ack(r); /* 2: closed */
 	return 0;
 }
 
 static int
-create_check(struct nvt_check *k)
+create_check(struct nvh_crashtest_check *k)
 {
 	/* Creation in flight: no pool yet, or a complete one. */
 	struct nvh_pool_info i;
@@ -91,16 +91,16 @@ create_check(struct nvt_check *k)
 	int r = k->recovered_once;
 	int clean_lo = k->acked >= 2 && !r, clean_hi = k->acked >= 1 || r;
 	if (i.was_clean < clean_lo || i.was_clean > clean_hi)
-		nvt_fail(k, "clean_shutdown %d, expected %d..%d", i.was_clean,
+		nvh_crashtest_fail(k, "clean_shutdown %d, expected %d..%d", i.was_clean,
 			 clean_lo, clean_hi);
 	else if (!in_range(gen, 1, 1 + (unsigned)r))
-		nvt_fail(k, "run generation %llu, expected 1",
+		nvh_crashtest_fail(k, "run generation %llu, expected 1",
 			 (unsigned long long)gen);
 	int rc = close_image(k, p);
 	return k->why[0] ? -1 : rc;
 }
 
-const struct nvt_workload nvt_wl_create = {
+const struct nvh_crashtest nvt_wl_create = {
 	.name = "create",
 	.what = "nvh_create then nvh_close of a new pool",
 	.run = create_run,
@@ -117,7 +117,7 @@ const struct nvt_workload nvt_wl_create = {
 #define CYCLES 3
 
 static int
-setup_pool(struct nvt_run *r)
+setup_pool(struct nvh_crashtest_run *r)
 {
 	nvh_pool *p = nvh_create(r->path, LAYOUT, NVH_MIN_POOL_SIZE, &r->opts);
 	if (!p)
@@ -132,27 +132,27 @@ setup_pool(struct nvt_run *r)
 }
 
 static int
-reopen_run(struct nvt_run *r)
+reopen_run(struct nvh_crashtest_run *r)
 {
 	for (uint64_t c = 1; c <= CYCLES; c++) {
 		nvh_pool *p = nvh_open(r->path, LAYOUT, &r->opts);
 		if (!p)
 			return -1;
-		nvt_ack(r);
+		nvh_crashtest_ack(r);
 		uint64_t *v = value_word(p);
 		*v = c;
 		if (nvh_persist(p, v, sizeof(*v)))
 			return -1;
-		nvt_ack(r);
+		nvh_crashtest_ack(r);
 		if (nvh_close(p))
 			return -1;
-		nvt_ack(r);
+		nvh_crashtest_ack(r);
 	}
 	return 0;
 }
 
 static int
-reopen_check(struct nvt_check *k)
+reopen_check(struct nvh_crashtest_check *k)
 {
 	unsigned a = k->acked;
 	int inflight = a < 3 * CYCLES ? (int)(a % 3) : -1; /* kind of op a+1 */
@@ -167,7 +167,7 @@ reopen_check(struct nvt_check *k)
 	uint64_t *vp = value_word(p);
 	if (!vp) {
 		nvh_close(p);
-		return nvt_fail(k, "root object lost");
+		return nvh_crashtest_fail(k, "root object lost");
 	}
 	uint64_t v = *vp;
 	unsigned r = (unsigned)k->recovered_once;
@@ -175,19 +175,19 @@ reopen_check(struct nvt_check *k)
 	 * flight, and either after an interrupted recovery */
 	int flag_free = inflight == 0 || inflight == 2 || r;
 	if (!in_range(gen, 1 + opens, 1 + opens + (inflight == 0) + r))
-		nvt_fail(k, "run generation %llu after %u operations",
+		nvh_crashtest_fail(k, "run generation %llu after %u operations",
 			 (unsigned long long)gen, a);
 	else if (!flag_free && i.was_clean != clean)
-		nvt_fail(k, "clean_shutdown %d after %u operations",
+		nvh_crashtest_fail(k, "clean_shutdown %d after %u operations",
 			 i.was_clean, a);
 	else if (!in_range(v, writes, writes + (inflight == 1)))
-		nvt_fail(k, "value %llu after %u operations (%llu writes done)",
+		nvh_crashtest_fail(k, "value %llu after %u operations (%llu writes done)",
 			 (unsigned long long)v, a, (unsigned long long)writes);
 	int rc = close_image(k, p);
 	return k->why[0] ? -1 : rc;
 }
 
-const struct nvt_workload nvt_wl_reopen = {
+const struct nvh_crashtest nvt_wl_reopen = {
 	.name = "reopen",
 	.what = "three cycles of open, persist a value, close",
 	.setup = setup_pool,
@@ -211,32 +211,32 @@ damage_copy(const char *path, uint64_t off)
 }
 
 static int
-repair_setup_a(struct nvt_run *r)
+repair_setup_a(struct nvh_crashtest_run *r)
 {
 	return setup_pool(r) ? -1 : damage_copy(r->path, NVH_HDR_A_OFFSET);
 }
 
 static int
-repair_setup_b(struct nvt_run *r)
+repair_setup_b(struct nvh_crashtest_run *r)
 {
 	return setup_pool(r) ? -1 : damage_copy(r->path, NVH_HDR_B_OFFSET);
 }
 
 static int
-repair_run(struct nvt_run *r)
+repair_run(struct nvh_crashtest_run *r)
 {
 	nvh_pool *p = nvh_open(r->path, LAYOUT, &r->opts);
 	if (!p)
 		return -1;
-	nvt_ack(r);
+	nvh_crashtest_ack(r);
 	if (nvh_close(p))
 		return -1;
-	nvt_ack(r);
+	nvh_crashtest_ack(r);
 	return 0;
 }
 
 static int
-repair_check(struct nvt_check *k)
+repair_check(struct nvh_crashtest_check *k)
 {
 	unsigned a = k->acked;
 	struct nvh_pool_info i;
@@ -246,23 +246,23 @@ repair_check(struct nvt_check *k)
 	uint64_t gen = i.run_generation - 1;
 	unsigned r = (unsigned)k->recovered_once;
 	if (!in_range(gen, a >= 1 ? 2 : 1, 2 + r))
-		nvt_fail(k, "run generation %llu after %u operations",
+		nvh_crashtest_fail(k, "run generation %llu after %u operations",
 			 (unsigned long long)gen, a);
 	else if (a == 0 && !r && i.was_clean && gen != 1)
 		/* one header update sets both: never one without the other */
-		nvt_fail(k, "generation %llu with clean_shutdown %d",
+		nvh_crashtest_fail(k, "generation %llu with clean_shutdown %d",
 			 (unsigned long long)gen, i.was_clean);
 	else if (a == 2 && !r && !i.was_clean)
-		nvt_fail(k, "not clean after close was acknowledged");
+		nvh_crashtest_fail(k, "not clean after close was acknowledged");
 	else if (a == 2 && !r && (!i.hdr_ok[0] || !i.hdr_ok[1]))
-		nvt_fail(k, "header copy %c still invalid after repair: %s",
+		nvh_crashtest_fail(k, "header copy %c still invalid after repair: %s",
 			 i.hdr_ok[0] ? 'B' : 'A',
 			 i.hdr_problem[i.hdr_ok[0] ? 1 : 0]);
 	int rc = close_image(k, p);
 	return k->why[0] ? -1 : rc;
 }
 
-const struct nvt_workload nvt_wl_repair_a = {
+const struct nvh_crashtest nvt_wl_repair_a = {
 	.name = "repair-a",
 	.what = "open and close a pool whose header copy A is damaged",
 	.setup = repair_setup_a,
@@ -270,7 +270,7 @@ const struct nvt_workload nvt_wl_repair_a = {
 	.check = repair_check,
 };
 
-const struct nvt_workload nvt_wl_repair_b = {
+const struct nvh_crashtest nvt_wl_repair_b = {
 	.name = "repair-b",
 	.what = "open and close a pool whose header copy B is damaged",
 	.setup = repair_setup_b,

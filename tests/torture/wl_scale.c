@@ -125,23 +125,23 @@ nvt_census_file(const char *path, const char *layout, struct nvt_census *c)
 }
 
 int
-nvt_scale_verify(struct nvt_check *k, nvh_pool *p,
+nvt_scale_verify(struct nvh_crashtest_check *k, nvh_pool *p,
 		 const struct nvt_census *want, const char *what)
 {
 	struct nvh_check_report rep;
 	struct nvt_census got;
 	if (nvh_check(p, &rep, NULL))
-		return nvt_fail(k, "%s after %u operations: nvh_check finds "
+		return nvh_crashtest_fail(k, "%s after %u operations: nvh_check finds "
 				"%llu problems (run nvheap check on the image)",
 				what, k->acked,
 				(unsigned long long)rep.problems);
 	if (rep.dying)
-		return nvt_fail(k, "%s: %llu objects still dying after the "
+		return nvh_crashtest_fail(k, "%s: %llu objects still dying after the "
 				"open", what, (unsigned long long)rep.dying);
 	if (nvt_census_of(p, &got))
-		return nvt_fail(k, "nvh_stats: %s", nvh_errormsg());
+		return nvh_crashtest_fail(k, "nvh_stats: %s", nvh_errormsg());
 	if (got.objects != want->objects || got.free_bytes != want->free_bytes)
-		return nvt_fail(k, "%s: %llu objects and %llu bytes free, "
+		return nvh_crashtest_fail(k, "%s: %llu objects and %llu bytes free, "
 				"expected %llu and %llu", what,
 				(unsigned long long)got.objects,
 				(unsigned long long)got.free_bytes,
@@ -361,7 +361,7 @@ census_cut(const char *path, enum shape s, struct nvt_census *c)
 	char copy[4200];
 	struct nvh_opts o = {.persist = NVH_PERSIST_EADR};
 	snprintf(copy, sizeof(copy), "%s.cut", path);
-	nvh_pool *p = nvt_copy_file(path, copy) ? NULL
+	nvh_pool *p = nvh_ct_copy_file(path, copy) ? NULL
 						 : nvh_open(copy, LAYOUT, &o);
 	int rc = !p || register_types(p) || cut(p, s);
 	if (nvh_close(p) || rc || nvt_census_file(copy, LAYOUT, c))
@@ -370,7 +370,7 @@ census_cut(const char *path, enum shape s, struct nvt_census *c)
 }
 
 static int
-setup_shape(struct nvt_run *r, enum shape s)
+setup_shape(struct nvh_crashtest_run *r, enum shape s)
 {
 	struct spriv *sp = r->priv;
 	nvh_pool *p = nvh_create(r->path, LAYOUT, s == BIG ? BIG_POOL : POOL,
@@ -421,12 +421,12 @@ cut(nvh_pool *p, enum shape s)
 }
 
 static int
-run_shape(struct nvt_run *r, enum shape s)
+run_shape(struct nvh_crashtest_run *r, enum shape s)
 {
 	nvh_pool *p = nvh_open(r->path, LAYOUT, &r->opts);
 	int rc = !p || register_types(p) || cut(p, s);
 	if (!rc)
-		nvt_ack(r);
+		nvh_crashtest_ack(r);
 	if (p && nvh_close(p))
 		rc = -1;
 	return rc ? -1 : 0;
@@ -435,22 +435,22 @@ run_shape(struct nvt_run *r, enum shape s)
 /* ---- reading a recovered image ---- */
 
 static int
-same_list(struct nvt_check *k, nvh_pool *p, snode_ptr it)
+same_list(struct nvh_crashtest_check *k, nvh_pool *p, snode_ptr it)
 {
 	for (unsigned i = 0; i < NLIST; i++) {
 		struct snode *n = snode_d(p, it);
 		if (!n || n->value != i || !NVH_IS_NULL(n->kid[1]))
-			return nvt_fail(k, "list node %u is %s", i,
+			return nvh_crashtest_fail(k, "list node %u is %s", i,
 					n ? "wrong" : "missing");
 		it = n->kid[0];
 	}
 	if (!NVH_IS_NULL(it))
-		return nvt_fail(k, "the list is longer than %u", NLIST);
+		return nvh_crashtest_fail(k, "the list is longer than %u", NLIST);
 	return 0;
 }
 
 static int
-same_tree(struct nvt_check *k, nvh_pool *p, snode_ptr root)
+same_tree(struct nvh_crashtest_check *k, nvh_pool *p, snode_ptr root)
 {
 	/* iterative: (node, heap index) pairs */
 	static struct { snode_ptr n; uint64_t i; } stack[2 * TREE_DEPTH + 2];
@@ -461,38 +461,38 @@ same_tree(struct nvt_check *k, nvh_pool *p, snode_ptr root)
 		uint64_t i = stack[sp].i;
 		if (i > NTREE) {
 			if (!NVH_IS_NULL(np))
-				return nvt_fail(k, "tree node below %llu",
+				return nvh_crashtest_fail(k, "tree node below %llu",
 						(unsigned long long)i / 2);
 			continue;
 		}
 		struct snode *n = snode_d(p, np);
 		if (!n || n->value != (int64_t)i)
-			return nvt_fail(k, "tree node %llu is %s",
+			return nvh_crashtest_fail(k, "tree node %llu is %s",
 					(unsigned long long)i,
 					n ? "misplaced" : "missing");
 		seen++;
 		stack[sp++] = (typeof(stack[0])){n->kid[1], 2 * i + 1};
 		stack[sp++] = (typeof(stack[0])){n->kid[0], 2 * i};
 	}
-	return seen == NTREE ? 0 : nvt_fail(k, "%u tree nodes", seen);
+	return seen == NTREE ? 0 : nvh_crashtest_fail(k, "%u tree nodes", seen);
 }
 
 static int
-same_keeper(struct nvt_check *k, nvh_pool *p, struct sroot *t, int wide)
+same_keeper(struct nvh_crashtest_check *k, nvh_pool *p, struct sroot *t, int wide)
 {
 	struct sfan *kf = sfan_d(p, t->keep);
 	if (!kf)
-		return nvt_fail(k, "the keeper node is gone");
+		return nvh_crashtest_fail(k, "the keeper node is gone");
 	for (unsigned j = 0; j < FAN; j++) {
 		if (j >= NKEEP) {
 			if (!NVH_IS_NULL(kf->kid[j]))
-				return nvt_fail(k, "keeper slot %u set", j);
+				return nvh_crashtest_fail(k, "keeper slot %u set", j);
 			continue;
 		}
 		struct snode *n = snode_d(p, kf->kid[j]);
 		uint32_t rc = nvh_refcount(p, kf->kid[j].oid);
 		if (!n || n->value != KBASE + j || rc != 1u + wide)
-			return nvt_fail(k, "kept leaf %u is %s (count %u, "
+			return nvh_crashtest_fail(k, "kept leaf %u is %s (count %u, "
 					"expected %u)", j,
 					n ? "wrong" : "missing", rc, 1 + wide);
 	}
@@ -500,49 +500,49 @@ same_keeper(struct nvt_check *k, nvh_pool *p, struct sroot *t, int wide)
 }
 
 static int
-same_wide(struct nvt_check *k, nvh_pool *p, struct sroot *t)
+same_wide(struct nvh_crashtest_check *k, nvh_pool *p, struct sroot *t)
 {
 	struct sfan *wf = sfan_d(p, t->wide), *kf = sfan_d(p, t->keep);
 	if (!wf || wf->value != 1)
-		return nvt_fail(k, "the wide node is damaged");
+		return nvh_crashtest_fail(k, "the wide node is damaged");
 	for (unsigned i = 0; i < FAN; i++) {
 		int kept = i % KEEP_EVERY == KEEP_EVERY - 1;
 		struct snode *n = snode_d(p, wf->kid[i]);
 		if (kept ? wf->kid[i].oid.off != kf->kid[i / KEEP_EVERY].oid.off
 			 : !n || n->value != i || nvh_refcount(p, wf->kid[i].oid) != 1)
-			return nvt_fail(k, "wide slot %u is wrong", i);
+			return nvh_crashtest_fail(k, "wide slot %u is wrong", i);
 	}
 	return 0;
 }
 
 static int
-same_big(struct nvt_check *k, nvh_pool *p, struct sroot *t)
+same_big(struct nvh_crashtest_check *k, nvh_pool *p, struct sroot *t)
 {
 	struct sbig *b = sbig_d(p, t->big);
 	if (!b || b->value != 2)
-		return nvt_fail(k, "the array is damaged");
+		return nvh_crashtest_fail(k, "the array is damaged");
 	for (unsigned i = 0; i < NBIG; i++) {
 		struct snode *n = snode_d(p, b->kid[i]);
 		if (!n || n->value != i)
-			return nvt_fail(k, "array child %u is %s", i,
+			return nvh_crashtest_fail(k, "array child %u is %s", i,
 					n ? "wrong" : "missing");
 	}
 	return 0;
 }
 
 static int
-check_shape(struct nvt_check *k, enum shape s)
+check_shape(struct nvh_crashtest_check *k, enum shape s)
 {
 	const struct spriv *sp = k->priv;
-	nvh_pool *p = nvt_open(k, LAYOUT);
+	nvh_pool *p = nvh_crashtest_open(k, LAYOUT);
 	if (!p)
-		return nvt_fail(k, "open failed after %u operations: %s",
+		return nvh_crashtest_fail(k, "open failed after %u operations: %s",
 				k->acked, nvh_errormsg());
 	k->why[0] = 0;
 	struct sroot *t = register_types(p) ? NULL : root_of(p);
 	int present = 0, rc = 0;
 	if (!t) {
-		rc = nvt_fail(k, "types or root object lost: %s",
+		rc = nvh_crashtest_fail(k, "types or root object lost: %s",
 			      nvh_errormsg());
 	} else {
 		present = s == LIST ? !NVH_IS_NULL(t->list)
@@ -550,7 +550,7 @@ check_shape(struct nvt_check *k, enum shape s)
 			: s == WIDE ? !NVH_IS_NULL(t->wide)
 				    : !NVH_IS_NULL(t->big);
 		if (present && k->acked)
-			rc = nvt_fail(k, "the unlink was acknowledged, the "
+			rc = nvh_crashtest_fail(k, "the unlink was acknowledged, the "
 				      "structure is still there");
 	}
 	if (!rc && s == WIDE)
@@ -563,23 +563,23 @@ check_shape(struct nvt_check *k, enum shape s)
 		rc = nvt_scale_verify(k, p, present ? &sp->with : &sp->without,
 				      present ? "built" : "unlinked");
 	if (nvh_close(p) && !rc)
-		rc = nvt_fail(k, "close after recovery: %s", nvh_errormsg());
+		rc = nvh_crashtest_fail(k, "close after recovery: %s", nvh_errormsg());
 	return rc;
 }
 
 /* ---- the workloads ---- */
 
 #define SHAPE(fn, s)                                                         \
-	static int fn##_setup(struct nvt_run *r) { return setup_shape(r, s); } \
-	static int fn##_run(struct nvt_run *r) { return run_shape(r, s); }     \
-	static int fn##_check(struct nvt_check *k) { return check_shape(k, s); }
+	static int fn##_setup(struct nvh_crashtest_run *r) { return setup_shape(r, s); } \
+	static int fn##_run(struct nvh_crashtest_run *r) { return run_shape(r, s); }     \
+	static int fn##_check(struct nvh_crashtest_check *k) { return check_shape(k, s); }
 
 SHAPE(list, LIST)
 SHAPE(tree, TREE)
 SHAPE(wide, WIDE)
 SHAPE(big, BIG)
 
-const struct nvt_workload nvt_wl_scale_list = {
+const struct nvh_crashtest nvt_wl_scale_list = {
 	.name = "scale-list",
 	.what = "a 100,000-node list unlinked: cascade and drain",
 	.pool_size = POOL,
@@ -591,7 +591,7 @@ const struct nvt_workload nvt_wl_scale_list = {
 	.share = 0.1,
 };
 
-const struct nvt_workload nvt_wl_scale_tree = {
+const struct nvh_crashtest nvt_wl_scale_tree = {
 	.name = "scale-tree",
 	.what = "a 131,071-node binary tree cut at the root",
 	.pool_size = POOL,
@@ -603,7 +603,7 @@ const struct nvt_workload nvt_wl_scale_tree = {
 	.share = 0.1,
 };
 
-const struct nvt_workload nvt_wl_scale_wide = {
+const struct nvh_crashtest nvt_wl_scale_wide = {
 	.name = "scale-wide",
 	.what = "a 110,000-slot node unlinked, 10,000 of its leaves kept",
 	.pool_size = POOL,
@@ -615,7 +615,7 @@ const struct nvt_workload nvt_wl_scale_wide = {
 	.share = 0.1,
 };
 
-const struct nvt_workload nvt_wl_scale_array = {
+const struct nvh_crashtest nvt_wl_scale_array = {
 	.name = "scale-array",
 	.what = "a 1,000,000-child array freed in a nearly full pool",
 	.pool_size = BIG_POOL,

@@ -15,7 +15,9 @@
 
 #include <stdint.h>
 
-#include "explore.h"
+#include <nvheap.h>
+
+#include "tools/crashtest/crash_image.h" /* nvh_ct_copy_file */
 
 struct nvt_census {
 	uint64_t objects;    /* nvh_stats: live objects */
@@ -31,9 +33,9 @@ int nvt_census_file(const char *path, const char *layout,
  * The end of every scale check, on the recovered pool: nvh_check clean,
  * nothing dying after the open, and the census equal to `want` (what
  * the state found must leave: space given back, nothing leaked).  `what`
- * names the state found, for the report.  Returns 0 or nvt_fail().
+ * names the state found, for the report.  Returns 0 or nvh_crashtest_fail().
  */
-int nvt_scale_verify(struct nvt_check *k, nvh_pool *p,
+int nvt_scale_verify(struct nvh_crashtest_check *k, nvh_pool *p,
 		     const struct nvt_census *want, const char *what);
 
 /* Exploration limits of the scale workloads (explore.h): `fences` crash

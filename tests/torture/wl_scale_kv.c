@@ -74,7 +74,7 @@ census_store(const char *path, enum kv_index ix, struct nvt_census *c)
 }
 
 static int
-setup_store(struct nvt_run *r, enum kv_index ix)
+setup_store(struct nvh_crashtest_run *r, enum kv_index ix)
 {
 	struct fpriv *fp = r->priv;
 	struct kv *kv = open_store(r->path, ix, &r->opts, 1);
@@ -94,7 +94,7 @@ setup_store(struct nvt_run *r, enum kv_index ix)
 	 * what every recovered one must equal. */
 	char copy[4200];
 	snprintf(copy, sizeof(copy), "%s.flushed", r->path);
-	if (nvt_copy_file(r->path, copy) || !(kv = open_store(copy, ix, &r->opts, 0)))
+	if (nvh_ct_copy_file(r->path, copy) || !(kv = open_store(copy, ix, &r->opts, 0)))
 		return -1;
 	rc = kv_flush(kv);
 	if (kv_close(kv) || rc || census_store(copy, ix, &fp->empty))
@@ -103,19 +103,19 @@ setup_store(struct nvt_run *r, enum kv_index ix)
 }
 
 static int
-run_flush(struct nvt_run *r, enum kv_index ix)
+run_flush(struct nvh_crashtest_run *r, enum kv_index ix)
 {
 	struct kv *kv = open_store(r->path, ix, &r->opts, 0);
 	if (!kv)
 		return -1;
 	int rc = kv_flush(kv);
 	if (!rc)
-		nvt_ack(r);
+		nvh_crashtest_ack(r);
 	return kv_close(kv) || rc ? -1 : 0;
 }
 
 struct visit {
-	struct nvt_check *k;
+	struct nvh_crashtest_check *k;
 	uint8_t *seen;
 	uint64_t n;
 	int bad;
@@ -128,20 +128,20 @@ visit_pair(void *arg, const void *key, size_t kl, const void *val, size_t vl)
 	char k[16], v[48], buf[16];
 	unsigned i;
 	if (kl < 2 || kl >= sizeof(buf)) {
-		s->bad = nvt_fail(s->k, "a key of %zu bytes", kl);
+		s->bad = nvh_crashtest_fail(s->k, "a key of %zu bytes", kl);
 		return 1;
 	}
 	memcpy(buf, key, kl);
 	buf[kl] = 0;
 	if (sscanf(buf, "k%u", &i) != 1 || i >= NKEYS ||
 	    key_of(i, k) != kl || memcmp(k, key, kl) != 0 || s->seen[i]) {
-		s->bad = nvt_fail(s->k, "key \"%s\" unexpected or seen twice",
+		s->bad = nvh_crashtest_fail(s->k, "key \"%s\" unexpected or seen twice",
 				  buf);
 		return 1;
 	}
 	size_t want = value_of(i, v);
 	if (vl != want || memcmp(v, val, vl) != 0) {
-		s->bad = nvt_fail(s->k, "key %s has a wrong value", buf);
+		s->bad = nvh_crashtest_fail(s->k, "key %s has a wrong value", buf);
 		return 1;
 	}
 	s->seen[i] = 1;
@@ -150,19 +150,19 @@ visit_pair(void *arg, const void *key, size_t kl, const void *val, size_t vl)
 }
 
 static int
-check_flush(struct nvt_check *k, enum kv_index ix)
+check_flush(struct nvh_crashtest_check *k, enum kv_index ix)
 {
 	struct fpriv *fp = k->priv;
 	struct kv *kv = open_store(k->path, ix, &k->opts, 0);
-	nvt_opened(k);
+	nvh_crashtest_opened(k);
 	if (!kv)
-		return nvt_fail(k, "open failed after %u operations: %s",
+		return nvh_crashtest_fail(k, "open failed after %u operations: %s",
 				k->acked, kv_errmsg());
 	k->why[0] = 0;
 	uint64_t n = kv_count(kv);
 	int rc = 0;
 	if (n != 0 && (n != NKEYS || k->acked))
-		rc = nvt_fail(k, "%llu keys after %u operations, expected %s",
+		rc = nvh_crashtest_fail(k, "%llu keys after %u operations, expected %s",
 			      (unsigned long long)n, k->acked,
 			      k->acked ? "none" : "200000 or none");
 	if (!rc) {
@@ -172,7 +172,7 @@ check_flush(struct nvt_check *k, enum kv_index ix)
 		kv_scan(kv, NULL, 0, NULL, 0, visit_pair, &s);
 		rc = s.bad;
 		if (!rc && s.n != n)
-			rc = nvt_fail(k, "the scan found %llu pairs, the count "
+			rc = nvh_crashtest_fail(k, "the scan found %llu pairs, the count "
 				      "says %llu", (unsigned long long)s.n,
 				      (unsigned long long)n);
 	}
@@ -180,18 +180,18 @@ check_flush(struct nvt_check *k, enum kv_index ix)
 		rc = nvt_scale_verify(k, kv_pool(kv), n ? &fp->full : &fp->empty,
 				      n ? "full store" : "flushed store");
 	if (kv_close(kv) && !rc)
-		rc = nvt_fail(k, "close after recovery: %s", kv_errmsg());
+		rc = nvh_crashtest_fail(k, "close after recovery: %s", kv_errmsg());
 	return rc;
 }
 
-static int hash_setup(struct nvt_run *r) { return setup_store(r, KV_HASH); }
-static int hash_run(struct nvt_run *r) { return run_flush(r, KV_HASH); }
-static int hash_check(struct nvt_check *k) { return check_flush(k, KV_HASH); }
-static int bt_setup(struct nvt_run *r) { return setup_store(r, KV_BTREE); }
-static int bt_run(struct nvt_run *r) { return run_flush(r, KV_BTREE); }
-static int bt_check(struct nvt_check *k) { return check_flush(k, KV_BTREE); }
+static int hash_setup(struct nvh_crashtest_run *r) { return setup_store(r, KV_HASH); }
+static int hash_run(struct nvh_crashtest_run *r) { return run_flush(r, KV_HASH); }
+static int hash_check(struct nvh_crashtest_check *k) { return check_flush(k, KV_HASH); }
+static int bt_setup(struct nvh_crashtest_run *r) { return setup_store(r, KV_BTREE); }
+static int bt_run(struct nvh_crashtest_run *r) { return run_flush(r, KV_BTREE); }
+static int bt_check(struct nvh_crashtest_check *k) { return check_flush(k, KV_BTREE); }
 
-const struct nvt_workload nvt_wl_scale_flush_hash = {
+const struct nvh_crashtest nvt_wl_scale_flush_hash = {
 	.name = "scale-flush-hash",
 	.what = "FLUSHALL of a 200,000-key hash store",
 	.pool_size = POOL(KV_HASH),
@@ -203,7 +203,7 @@ const struct nvt_workload nvt_wl_scale_flush_hash = {
 	.share = 0.15,
 };
 
-const struct nvt_workload nvt_wl_scale_flush_btree = {
+const struct nvh_crashtest nvt_wl_scale_flush_btree = {
 	.name = "scale-flush-btree",
 	.what = "FLUSHALL of a 200,000-key B-tree store",
 	.pool_size = POOL(KV_BTREE),

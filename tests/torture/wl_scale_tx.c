@@ -64,7 +64,7 @@ register_types(nvh_pool *p)
 }
 
 static int
-rb_setup(struct nvt_run *r)
+rb_setup(struct nvh_crashtest_run *r)
 {
 	struct rpriv *rp = r->priv;
 	nvh_pool *p = nvh_create(r->path, LAYOUT, POOL, &r->opts);
@@ -83,7 +83,7 @@ rb_setup(struct nvt_run *r)
 }
 
 static int
-rb_run(struct nvt_run *r)
+rb_run(struct nvh_crashtest_run *r)
 {
 	nvh_pool *p = nvh_open(r->path, LAYOUT, &r->opts);
 	struct rroot *t = !p || register_types(p)
@@ -113,7 +113,7 @@ rb_run(struct nvt_run *r)
 	if (tx) {
 		/* rolled back whether or not all of that succeeded */
 		if (nvh_tx_abort(tx) == 0 && !rc)
-			nvt_ack(r);
+			nvh_crashtest_ack(r);
 		else
 			rc = -1;
 	}
@@ -123,37 +123,37 @@ rb_run(struct nvt_run *r)
 }
 
 static int
-rb_check(struct nvt_check *k)
+rb_check(struct nvh_crashtest_check *k)
 {
 	const struct rpriv *rp = k->priv;
-	nvh_pool *p = nvt_open(k, LAYOUT);
+	nvh_pool *p = nvh_crashtest_open(k, LAYOUT);
 	if (!p)
-		return nvt_fail(k, "open failed after %u operations: %s",
+		return nvh_crashtest_fail(k, "open failed after %u operations: %s",
 				k->acked, nvh_errormsg());
 	k->why[0] = 0;
 	struct rroot *t = register_types(p) ? NULL
 					     : rroot_d(p, NVH_ROOT(p, rroot));
 	int rc = 0;
 	if (!t)
-		rc = nvt_fail(k, "types or root object lost: %s",
+		rc = nvh_crashtest_fail(k, "types or root object lost: %s",
 			      nvh_errormsg());
 	else if (!NVH_IS_NULL(t->chain))
-		rc = nvt_fail(k, "the rolled-back chain is linked");
+		rc = nvh_crashtest_fail(k, "the rolled-back chain is linked");
 	struct rvals *a = rc ? NULL : rvals_d(p, t->vals);
 	if (!rc && !a)
-		rc = nvt_fail(k, "the values are gone");
+		rc = nvh_crashtest_fail(k, "the values are gone");
 	for (unsigned i = 0; i < NVALS && !rc; i++)
 		if (a->v[i] != i)
-			rc = nvt_fail(k, "value %u is %lld", i,
+			rc = nvh_crashtest_fail(k, "value %u is %lld", i,
 				      (long long)a->v[i]);
 	if (!rc)
 		rc = nvt_scale_verify(k, p, &rp->before, "rolled back");
 	if (nvh_close(p) && !rc)
-		rc = nvt_fail(k, "close after recovery: %s", nvh_errormsg());
+		rc = nvh_crashtest_fail(k, "close after recovery: %s", nvh_errormsg());
 	return rc;
 }
 
-const struct nvt_workload nvt_wl_scale_rollback = {
+const struct nvh_crashtest nvt_wl_scale_rollback = {
 	.name = "scale-rollback",
 	.what = "a transaction of 100,000 allocations rolled back",
 	.pool_size = POOL,

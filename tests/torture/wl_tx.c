@@ -75,7 +75,7 @@ struct tpriv {
 	pthread_cond_t cv;
 	unsigned step;
 	nvh_pool *pool;
-	struct nvt_run *run;
+	struct nvh_crashtest_run *run;
 	int error;
 	int finished[2];
 };
@@ -87,7 +87,7 @@ root_of(nvh_pool *p)
 }
 
 static int
-setup(struct nvt_run *r)
+setup(struct nvh_crashtest_run *r)
 {
 	nvh_pool *p = nvh_create(r->path, LAYOUT, POOL, &r->opts);
 	if (!p)
@@ -232,7 +232,7 @@ run_tx(struct tpriv *tp, nvh_pool *p, unsigned k)
 		return -1;
 	tp->started[k] = 0;
 	tp->done[k] = 1;
-	nvt_ack(tp->run);
+	nvh_crashtest_ack(tp->run);
 	return 0;
 }
 
@@ -252,7 +252,7 @@ build_model(struct tpriv *tp, const struct tdesc *script, unsigned n)
 }
 
 static int
-run_script(struct nvt_run *r, const struct tdesc *script, unsigned n,
+run_script(struct nvh_crashtest_run *r, const struct tdesc *script, unsigned n,
 	   const char *ring_limit)
 {
 	struct tpriv *tp = r->priv;
@@ -377,21 +377,21 @@ state_matches(nvh_pool *p, struct root *rt, const struct tpriv *tp,
 }
 
 static int
-check(struct nvt_check *k)
+check(struct nvh_crashtest_check *k)
 {
 	struct tpriv *tp = k->priv;
-	nvh_pool *p = nvt_open(k, LAYOUT);
+	nvh_pool *p = nvh_crashtest_open(k, LAYOUT);
 	if (!p)
-		return nvt_fail(k, "open failed after %u transactions: %s",
+		return nvh_crashtest_fail(k, "open failed after %u transactions: %s",
 				k->acked, nvh_errormsg());
 	k->why[0] = 0;
 	struct root *rt = root_of(p);
 	if (!rt) {
-		nvt_fail(k, "root object lost");
+		nvh_crashtest_fail(k, "root object lost");
 		goto out;
 	}
 	if (nvh_heap_verify(p)) {
-		nvt_fail(k, "DRAM state disagrees with the medium: %s",
+		nvh_crashtest_fail(k, "DRAM state disagrees with the medium: %s",
 			 nvh_errormsg());
 		goto out;
 	}
@@ -411,7 +411,7 @@ check(struct nvt_check *k)
 		ok = state_matches(p, rt, tp, applied, why, sizeof(why));
 	}
 	if (!ok) {
-		nvt_fail(k, "after %u transactions (%u in flight): %s", k->acked,
+		nvh_crashtest_fail(k, "after %u transactions (%u in flight): %s", k->acked,
 			 ni, why);
 		goto out;
 	}
@@ -428,12 +428,12 @@ check(struct nvt_check *k)
 		if (r.off[i])
 			r.bad = 2;
 	if (r.bad)
-		nvt_fail(k, r.bad == 1 ? "an allocated object is unreachable "
+		nvh_crashtest_fail(k, r.bad == 1 ? "an allocated object is unreachable "
 					 "(leak)"
 				       : "a reachable object is not allocated");
 out:
 	if (nvh_close(p) && !k->why[0])
-		nvt_fail(k, "close after recovery: %s", nvh_errormsg());
+		nvh_crashtest_fail(k, "close after recovery: %s", nvh_errormsg());
 	return k->why[0] ? -1 : 0;
 }
 
@@ -467,19 +467,19 @@ static const struct tdesc addv_script[] = {
 #define N(a) (sizeof(a) / sizeof(a[0]))
 
 static int
-addv_run(struct nvt_run *r)
+addv_run(struct nvh_crashtest_run *r)
 {
 	return run_script(r, addv_script, N(addv_script), "1024");
 }
 
 static int
-mixed_run(struct nvt_run *r)
+mixed_run(struct nvh_crashtest_run *r)
 {
 	return run_script(r, mixed_script, N(mixed_script), NULL);
 }
 
 static int
-extend_run(struct nvt_run *r)
+extend_run(struct nvh_crashtest_run *r)
 {
 	return run_script(r, extend_script, N(extend_script), "1024");
 }
@@ -566,7 +566,7 @@ stepper_main(void *arg)
 			tp->error = 1;
 		tp->started[k] = 0;
 		tp->done[k] = 1;
-		nvt_ack(tp->run);
+		nvh_crashtest_ack(tp->run);
 		turn_pass(tp);
 	}
 	/* let the other thread finish its remaining steps alone */
@@ -577,7 +577,7 @@ stepper_main(void *arg)
 }
 
 static int
-lanes_run(struct nvt_run *r)
+lanes_run(struct nvh_crashtest_run *r)
 {
 	struct tpriv *tp = r->priv;
 	build_model(tp, lanes_script, N(lanes_script));
@@ -602,7 +602,7 @@ lanes_run(struct nvt_run *r)
 	return tp->error ? -1 : rc;
 }
 
-const struct nvt_workload nvt_wl_tx_mixed = {
+const struct nvh_crashtest nvt_wl_tx_mixed = {
 	.name = "tx-mixed",
 	.what = "updates, alloc+link, unlink+free, abort, mixed",
 	.pool_size = POOL,
@@ -612,7 +612,7 @@ const struct nvt_workload nvt_wl_tx_mixed = {
 	.check = check,
 };
 
-const struct nvt_workload nvt_wl_tx_extend = {
+const struct nvh_crashtest nvt_wl_tx_extend = {
 	.name = "tx-extend",
 	.what = "snapshots in payload blocks and record chunks",
 	.pool_size = POOL,
@@ -622,7 +622,7 @@ const struct nvt_workload nvt_wl_tx_extend = {
 	.check = check,
 };
 
-const struct nvt_workload nvt_wl_tx_lanes = {
+const struct nvh_crashtest nvt_wl_tx_lanes = {
 	.name = "tx-2lanes",
 	.what = "two threads' transactions interleaved step by step",
 	.pool_size = POOL,
@@ -632,7 +632,7 @@ const struct nvt_workload nvt_wl_tx_lanes = {
 	.check = check,
 };
 
-const struct nvt_workload nvt_wl_tx_addv = {
+const struct nvh_crashtest nvt_wl_tx_addv = {
 	.name = "tx-addv",
 	.what = "nvh_tx_addv of many overlapping ranges, records in a chunk",
 	.pool_size = POOL,

@@ -42,7 +42,7 @@ struct wt_t3 {
 NVH_TYPE_DEFINE(wt_t3, 0, NVH_PTR_N(wt_t3, q, 3, wt_t2));
 
 static int
-setup(struct nvt_run *r)
+setup(struct nvh_crashtest_run *r)
 {
 	nvh_pool *p = nvh_create(r->path, LAYOUT, POOL, &r->opts);
 	if (!p)
@@ -77,35 +77,35 @@ move(nvh_pool *p, int64_t n)
 }
 
 static int
-run(struct nvt_run *r)
+run(struct nvh_crashtest_run *r)
 {
 	nvh_pool *p = nvh_open(r->path, LAYOUT, &r->opts);
 	if (!p || nvh_type_register(p, &wt_acct_type))
 		return -1;
 	if (nvh_type_register(p, &wt_t2_type))
 		return -1;
-	nvt_ack(r); /* 1: t2 registered */
+	nvh_crashtest_ack(r); /* 1: t2 registered */
 	if (move(p, 30))
 		return -1;
-	nvt_ack(r); /* 2: a = 70 */
+	nvh_crashtest_ack(r); /* 2: a = 70 */
 	if (nvh_type_register(p, &wt_t3_type))
 		return -1;
-	nvt_ack(r); /* 3: t3 registered */
+	nvh_crashtest_ack(r); /* 3: t3 registered */
 	if (move(p, 10))
 		return -1;
-	nvt_ack(r); /* 4: a = 60 */
+	nvh_crashtest_ack(r); /* 4: a = 60 */
 	if (nvh_close(p))
 		return -1;
-	nvt_ack(r); /* 5: closed */
+	nvh_crashtest_ack(r); /* 5: closed */
 	return 0;
 }
 
 static int
-check(struct nvt_check *k)
+check(struct nvh_crashtest_check *k)
 {
-	nvh_pool *p = nvt_open(k, LAYOUT);
+	nvh_pool *p = nvh_crashtest_open(k, LAYOUT);
 	if (!p)
-		return nvt_fail(k, "open failed after %u operations: %s",
+		return nvh_crashtest_fail(k, "open failed after %u operations: %s",
 				k->acked, nvh_errormsg());
 	k->why[0] = 0;
 	struct nvh_check_report rep;
@@ -117,30 +117,30 @@ check(struct nvt_check *k)
 	int64_t lo = k->acked < 5 ? a_after[k->acked + 1] : 60;
 	int64_t hi = a_after[k->acked < 5 ? k->acked : 5];
 	if (nvh_check(p, &rep, NULL))
-		nvt_fail(k, "after %u operations nvh_check finds %llu problems",
+		nvh_crashtest_fail(k, "after %u operations nvh_check finds %llu problems",
 			 k->acked, (unsigned long long)rep.problems);
 	else if (!x)
-		nvt_fail(k, "after %u operations the root object is gone",
+		nvh_crashtest_fail(k, "after %u operations the root object is gone",
 			 k->acked);
 	else if (x->a + x->b != 100)
-		nvt_fail(k, "after %u operations a + b = %lld + %lld: a "
+		nvh_crashtest_fail(k, "after %u operations a + b = %lld + %lld: a "
 			 "transaction was cut in half", k->acked,
 			 (long long)x->a, (long long)x->b);
 	else if (x->a < lo || x->a > hi)
-		nvt_fail(k, "after %u operations a = %lld, expected %lld..%lld",
+		nvh_crashtest_fail(k, "after %u operations a = %lld, expected %lld..%lld",
 			 k->acked, (long long)x->a, (long long)lo,
 			 (long long)hi);
 	else if ((k->acked >= 1 && !t2) || (k->acked >= 3 && !t3))
-		nvt_fail(k, "after %u operations a registered type is missing "
+		nvh_crashtest_fail(k, "after %u operations a registered type is missing "
 			 "(t2 %d, t3 %d)", k->acked, t2, t3);
 	else if (t3 && !t2)
-		nvt_fail(k, "t3 registered without t2");
+		nvh_crashtest_fail(k, "t3 registered without t2");
 	if (nvh_close(p) && !k->why[0])
-		nvt_fail(k, "close after recovery failed: %s", nvh_errormsg());
+		nvh_crashtest_fail(k, "close after recovery failed: %s", nvh_errormsg());
 	return k->why[0] ? -1 : 0;
 }
 
-const struct nvt_workload nvt_wl_obj_types = {
+const struct nvh_crashtest nvt_wl_obj_types = {
 	.name = "obj-types",
 	.what = "type registrations between transactions on user data",
 	.pool_size = POOL,

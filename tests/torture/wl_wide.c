@@ -62,7 +62,7 @@ register_types(nvh_pool *p)
 }
 
 static int
-setup(struct nvt_run *r)
+setup(struct nvh_crashtest_run *r)
 {
 	nvh_pool *p = nvh_create(r->path, LAYOUT, POOL, &r->opts);
 	if (!p)
@@ -125,7 +125,7 @@ run_op(nvh_pool *p, int op)
 }
 
 static int
-wide_run(struct nvt_run *r)
+wide_run(struct nvh_crashtest_run *r)
 {
 	setenv("NVHEAP_TEST_RELEASE_BYTES", BUDGET, 1);
 	nvh_pool *p = nvh_open(r->path, LAYOUT, &r->opts);
@@ -133,7 +133,7 @@ wide_run(struct nvt_run *r)
 	for (int op = 0; op < NOPS && !rc; op++) {
 		rc = run_op(p, op);
 		if (!rc)
-			nvt_ack(r);
+			nvh_crashtest_ack(r);
 	}
 	if (p && nvh_close(p))
 		rc = -1;
@@ -195,7 +195,7 @@ state_of(nvh_pool *p, unsigned *s)
 }
 
 static int
-wide_check(struct nvt_check *k)
+wide_check(struct nvh_crashtest_check *k)
 {
 	/* the open's drain runs with the run's budget; a check may run
 	 * inside the run's crash points: put back what was there */
@@ -204,13 +204,13 @@ wide_check(struct nvt_check *k)
 	if (was)
 		snprintf(saved, sizeof(saved), "%s", was);
 	setenv("NVHEAP_TEST_RELEASE_BYTES", BUDGET, 1);
-	nvh_pool *p = nvt_open(k, LAYOUT);
+	nvh_pool *p = nvh_crashtest_open(k, LAYOUT);
 	if (was)
 		setenv("NVHEAP_TEST_RELEASE_BYTES", saved, 1);
 	else
 		unsetenv("NVHEAP_TEST_RELEASE_BYTES");
 	if (!p)
-		return nvt_fail(k, "open failed after %u operations: %s",
+		return nvh_crashtest_fail(k, "open failed after %u operations: %s",
 				k->acked, nvh_errormsg());
 	k->why[0] = 0;
 	struct nvh_check_report rep;
@@ -218,24 +218,24 @@ wide_check(struct nvt_check *k)
 	unsigned done = k->acked ? after[k->acked - 1] : 0;
 	unsigned next = k->acked < NOPS ? after[k->acked] : done;
 	if (nvh_check(p, &rep, NULL))
-		nvt_fail(k, "after %u operations nvh_check finds %llu problems "
+		nvh_crashtest_fail(k, "after %u operations nvh_check finds %llu problems "
 			 "(run nvheap check on the image)", k->acked,
 			 (unsigned long long)rep.problems);
 	else if (rep.dying)
-		nvt_fail(k, "%llu objects still dying after the open",
+		nvh_crashtest_fail(k, "%llu objects still dying after the open",
 			 (unsigned long long)rep.dying);
 	else if (state_of(p, &s))
-		nvt_fail(k, "after %u operations a structure is damaged",
+		nvh_crashtest_fail(k, "after %u operations a structure is damaged",
 			 k->acked);
 	else if (s != done && s != next)
-		nvt_fail(k, "after %u operations: trees 0x%x, expected 0x%x%s",
+		nvh_crashtest_fail(k, "after %u operations: trees 0x%x, expected 0x%x%s",
 			 k->acked, s, done, next != done ? " or the next op's" : "");
 	if (nvh_close(p) && !k->why[0])
-		nvt_fail(k, "close after recovery: %s", nvh_errormsg());
+		nvh_crashtest_fail(k, "close after recovery: %s", nvh_errormsg());
 	return k->why[0] ? -1 : 0;
 }
 
-const struct nvt_workload nvt_wl_obj_wide = {
+const struct nvh_crashtest nvt_wl_obj_wide = {
 	.name = "obj-wide",
 	.what = "wide objects released over many partial steps",
 	.pool_size = POOL,

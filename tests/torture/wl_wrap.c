@@ -49,7 +49,7 @@ wroot_of(nvh_pool *p)
 }
 
 static int
-setup(struct nvt_run *r)
+setup(struct nvh_crashtest_run *r)
 {
 	nvh_pool *p = nvh_create(r->path, LAYOUT, POOL, &r->opts);
 	if (!p)
@@ -65,7 +65,7 @@ setup(struct nvt_run *r)
 }
 
 static int
-run(struct nvt_run *r)
+run(struct nvh_crashtest_run *r)
 {
 	nvh_pool *p = nvh_open(r->path, LAYOUT, &r->opts);
 	if (!p)
@@ -83,30 +83,30 @@ run(struct nvt_run *r)
 		if (tx && (rc ? nvh_tx_abort(tx) : nvh_tx_commit(tx)))
 			rc = -1;
 		if (!rc)
-			nvt_ack(r);
+			nvh_crashtest_ack(r);
 	}
 	return nvh_close(p) || rc ? -1 : 0;
 }
 
 static int
-check(struct nvt_check *k)
+check(struct nvh_crashtest_check *k)
 {
 	nvh_pool *p = nvh_open(k->path, LAYOUT, &k->opts);
-	nvt_opened(k);
+	nvh_crashtest_opened(k);
 	if (!p)
-		return nvt_fail(k, "open failed after %u transactions: %s",
+		return nvh_crashtest_fail(k, "open failed after %u transactions: %s",
 				k->acked, nvh_errormsg());
 	const struct wroot *w = wroot_of(p);
 	uint64_t v = w->b[0];
 	int rc = 0;
 	if (v != k->acked && v != k->acked + 1)
-		rc = nvt_fail(k, "the snapshots hold transaction %llu's values "
+		rc = nvh_crashtest_fail(k, "the snapshots hold transaction %llu's values "
 			      "after %u were acknowledged",
 			      (unsigned long long)v, k->acked);
 	/* every word as the last transaction that wrote it left it */
 	for (unsigned i = 0; !rc && i < SMALL / 8; i++)
 		if (w->b[i] != v)
-			rc = nvt_fail(k, "b word %u: %llu, expected %llu", i,
+			rc = nvh_crashtest_fail(k, "b word %u: %llu, expected %llu", i,
 				      (unsigned long long)w->b[i],
 				      (unsigned long long)v);
 	for (unsigned i = 0; !rc && i < RANGE / 8; i++) {
@@ -117,17 +117,17 @@ check(struct nvt_check *k)
 				break;
 			}
 		if (w->a[i] != want)
-			rc = nvt_fail(k, "a word %u: %llu, expected %llu (a "
+			rc = nvh_crashtest_fail(k, "a word %u: %llu, expected %llu (a "
 				      "transaction rolled back or half there)",
 				      i, (unsigned long long)w->a[i],
 				      (unsigned long long)want);
 	}
 	if (nvh_close(p) && !rc)
-		rc = nvt_fail(k, "close after recovery: %s", nvh_errormsg());
+		rc = nvh_crashtest_fail(k, "close after recovery: %s", nvh_errormsg());
 	return rc;
 }
 
-const struct nvt_workload nvt_wl_tx_wrap = {
+const struct nvh_crashtest nvt_wl_tx_wrap = {
 	.name = "tx-wrap",
 	.what = "two snapshots a transaction until the ring wraps twice",
 	.pool_size = POOL,

@@ -14,8 +14,7 @@
 #include "heap/layout.h"
 #include "heap/persist_sim.h"
 #include "heap/pool.h"
-#include "tests/torture/crash_image.h"
-#include "tests/torture/explore.h"
+#include "tools/crashtest/crash_image.h"
 #include "tests/torture/workloads.h"
 #include "heap/log/lane.h"
 
@@ -29,7 +28,7 @@ static uint64_t heap_off; /* a scratch object's pool offset */
 /* What the crash-point hook saw at the armed fence. */
 struct probe {
 	int armed;
-	struct nvt_gen gen;
+	struct nvh_crashtest_images gen;
 	struct nvh_sim *sim;
 	uint64_t total, n;
 	size_t ninflight;
@@ -47,13 +46,13 @@ struct probe {
 };
 
 static int
-collect(void *arg, const struct nvt_image *img)
+collect(void *arg, const struct nvh_ct_image *img)
 {
 	struct probe *p = arg;
 	if (p->n < MAXI) {
-		nvt_image_write(p->sim, img, p->scratch);
+		nvh_ct_image_write(p->sim, img, p->scratch);
 		memcpy(p->win[p->n], p->scratch + HEAP, WIN);
-		nvt_image_hash(p->sim, img, p->hash[p->n]);
+		nvh_ct_image_hash(p->sim, img, p->hash[p->n]);
 		snprintf(p->desc[p->n], sizeof(p->desc[0]), "%s", img->desc);
 	}
 	p->n++;
@@ -62,11 +61,11 @@ collect(void *arg, const struct nvt_image *img)
 
 /* A sampled image must be the enumeration's image of the same id. */
 static int
-compare_sampled(void *arg, const struct nvt_image *img)
+compare_sampled(void *arg, const struct nvh_ct_image *img)
 {
 	struct probe *p = arg;
 	uint64_t h[2];
-	nvt_image_hash(p->sim, img, h);
+	nvh_ct_image_hash(p->sim, img, h);
 	p->sampled++;
 	if (img->id >= p->n || img->id >= MAXI || h[0] != p->hash[img->id][0] ||
 	    h[1] != p->hash[img->id][1] || strcmp(img->desc, p->desc[img->id])) {
@@ -90,11 +89,11 @@ hook(void *arg, struct nvh_sim *sim)
 	if (p->ninflight)
 		memcpy(p->inflight0, l[0].data, LINE);
 	p->n = 0;
-	p->total = nvt_images(sim, &p->gen, 7, collect, p);
+	p->total = nvh_ct_images(sim, &p->gen, 7, collect, p);
 	if (p->sample) {
-		struct nvt_gen g = p->gen;
+		struct nvh_crashtest_images g = p->gen;
 		g.max_images = p->sample;
-		nvt_images(sim, &g, 7, compare_sampled, p);
+		nvh_ct_images(sim, &g, 7, compare_sampled, p);
 	}
 }
 
@@ -117,7 +116,7 @@ static struct nvh_sim *sim;
 static nvh_pool *
 sim_pool(const char *name, unsigned flags)
 {
-	static const struct nvt_gen g = NVT_GEN_DEFAULT;
+	static const struct nvh_crashtest_images g = NVH_CT_IMAGES_DEFAULT;
 	free(probe ? probe->scratch : NULL);
 	free(probe);
 	nvh_sim_free(sim);
@@ -437,11 +436,11 @@ sim_selected_by_environment(void **state)
 
 /* ---- the explorer ---- */
 
-static struct nvt_config
+static struct nvh_crashtest_config
 quiet_config(void)
 {
-	struct nvt_config c;
-	nvt_config_default(&c);
+	struct nvh_crashtest_config c;
+	nvh_crashtest_config_default(&c);
 	c.dir = nvt_dir();
 	c.quiet = 1;
 	c.seed = 12345;
@@ -452,9 +451,9 @@ static void
 explorer_finds_unflushed_store(void **state)
 {
 	(void)state;
-	struct nvt_config c = quiet_config();
-	struct nvt_result r;
-	assert_int_equal(nvt_explore(&nvt_wl_broken_noflush, &c, &r), 0);
+	struct nvh_crashtest_config c = quiet_config();
+	struct nvh_crashtest_result r;
+	assert_int_equal(nvh_crashtest_explore(&nvt_wl_broken_noflush, &c, &r), 0);
 	assert_true(r.states > 0);
 	if (r.failures == 0)
 		fail_msg("explorer missed the unflushed store (%" PRIu64
@@ -467,9 +466,9 @@ static void
 explorer_finds_misordered_commit(void **state)
 {
 	(void)state;
-	struct nvt_config c = quiet_config();
-	struct nvt_result r;
-	assert_int_equal(nvt_explore(&nvt_wl_broken_order, &c, &r), 0);
+	struct nvh_crashtest_config c = quiet_config();
+	struct nvh_crashtest_result r;
+	assert_int_equal(nvh_crashtest_explore(&nvt_wl_broken_order, &c, &r), 0);
 	if (r.failures == 0)
 		fail_msg("explorer missed the commit record fenced with its "
 			 "data (%" PRIu64 " states)", r.states);
@@ -478,13 +477,13 @@ explorer_finds_misordered_commit(void **state)
 	assert_true(r.fail_fence >= 0 && r.fail_state >= 0);
 
 	/* The replay of the first failure checks that state and fails. */
-	struct nvt_config rc = quiet_config();
+	struct nvh_crashtest_config rc = quiet_config();
 	rc.only_fence = r.fail_fence;
 	rc.only_state = r.fail_state;
 	rc.only_nfence = r.fail_nfence;
 	rc.only_nstate = r.fail_nstate;
-	struct nvt_result rr;
-	assert_int_equal(nvt_explore(&nvt_wl_broken_order, &rc, &rr), 0);
+	struct nvh_crashtest_result rr;
+	assert_int_equal(nvh_crashtest_explore(&nvt_wl_broken_order, &rc, &rr), 0);
 	assert_true(rr.failures >= 1);
 	assert_true(rr.states >= 1 && rr.states <= 2);
 }
@@ -493,7 +492,7 @@ static void
 explorer_passes_good_workloads(void **state)
 {
 	(void)state;
-	const struct nvt_workload *good[] = {NVT_WORKLOADS};
+	const struct nvh_crashtest *good[] = {NVT_WORKLOADS};
 	/* Under ThreadSanitizer (NVHEAP_TEST_SMALL) only the workloads with
 	 * threads: the others' exploration is single-threaded, run in full
 	 * by every other mode and by `scons torture`, and under TSan it
@@ -502,10 +501,10 @@ explorer_passes_good_workloads(void **state)
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		if (threads_only && !strstr(good[i]->name, "lanes"))
 			continue;
-		struct nvt_config c = quiet_config();
+		struct nvh_crashtest_config c = quiet_config();
 		c.quiet = 0;
-		struct nvt_result r;
-		assert_int_equal(nvt_explore(good[i], &c, &r), 0);
+		struct nvh_crashtest_result r;
+		assert_int_equal(nvh_crashtest_explore(good[i], &c, &r), 0);
 		if (r.failures)
 			fail_msg("%s: %" PRIu64 " failures", good[i]->name,
 				 r.failures);

@@ -1,5 +1,13 @@
 /*
- * explore.c -- the crash-state explorer; see explore.h.
+ * explore.c -- the crash-state explorer; see nvheap/crashtest.h.
+ *
+ * Two passes over the test: the first counts its fences; the second runs
+ * it under the simulator whose crash_point hook, at every fence chosen,
+ * enumerates that point's crash images (crash_image.c), skips the ones
+ * already seen (a 128-bit hash of image and acknowledged count), writes
+ * each new one to an image file and calls check() on it.  A check that
+ * opens the image with its opts recovers it under a second simulator,
+ * whose fences (during the open only) are crash points again: depth 1.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "explore.h"
+#include <nvheap/crashtest.h>
+
+#include "tools/crashtest/crash_image.h"
 
 /* ---- the set of images already checked ---- */
 
@@ -30,10 +40,8 @@ seen_add(struct seen *s, const uint64_t h[2], unsigned acked)
 	if (2 * (s->n + 1) > s->cap) {
 		size_t cap = s->cap ? 2 * s->cap : 4096;
 		uint64_t (*ns)[3] = calloc(cap, sizeof(*ns));
-		if (!ns) {
-			fprintf(stderr, "explore: out of memory\n");
-			abort();
-		}
+		if (!ns)
+			return -1;
 		for (size_t i = 0; i < s->cap; i++) {
 			if (!s->slot[i][2])
 				continue;
@@ -63,14 +71,14 @@ seen_add(struct seen *s, const uint64_t h[2], unsigned acked)
 
 /* ---- explorer state ---- */
 
-struct nvt_explorer {
-	const struct nvt_workload *w;
-	const struct nvt_config *cfg;
-	struct nvt_result *res;
-	struct nvt_run run;
+struct nvh_crashtest_explorer {
+	const struct nvh_crashtest *w;
+	const struct nvh_crashtest_config *cfg;
+	struct nvh_crashtest_result *res;
+	struct nvh_crashtest_run run;
 	uint64_t size;
 	char pool_path[PATH_MAX];
-	struct nvt_imgfile *img, *img2; /* crash images; recovery crash images */
+	struct nvh_ct_imgfile *img, *img2; /* crash images; recovery crash images */
 	struct nvh_sim *sim;   /* the workload's */
 	struct nvh_sim *nsim;  /* recovery of a crash image */
 	struct seen seen;
@@ -96,12 +104,12 @@ struct nvt_explorer {
 	char desc[160], ndesc[160];
 };
 
-static struct nvt_explorer *current; /* for the crash signal handler */
+static struct nvh_crashtest_explorer *current; /* for the crash signal handler */
 
 void
-nvt_config_default(struct nvt_config *c)
+nvh_crashtest_config_default(struct nvh_crashtest_config *c)
 {
-	static const struct nvt_gen g = NVT_GEN_DEFAULT;
+	static const struct nvh_crashtest_images g = NVH_CT_IMAGES_DEFAULT;
 	memset(c, 0, sizeof(*c));
 	c->seed = 1;
 	c->max_fences = 2000;
@@ -113,12 +121,12 @@ nvt_config_default(struct nvt_config *c)
 	c->nested_per_point = 8;
 	c->max_reports = 5;
 	c->dir = "/tmp";
-	c->argv0 = "torture";
+	c->argv0 = "crashtest";
 	c->only_fence = c->only_state = c->only_nfence = c->only_nstate = -1;
 }
 
 static double
-elapsed(const struct nvt_explorer *x)
+elapsed(const struct nvh_crashtest_explorer *x)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -127,34 +135,34 @@ elapsed(const struct nvt_explorer *x)
 }
 
 static int
-replaying(const struct nvt_explorer *x)
+replaying(const struct nvh_crashtest_explorer *x)
 {
 	return x->cfg->only_fence >= 0;
 }
 
 void
-nvt_ack(struct nvt_run *r)
+nvh_crashtest_ack(struct nvh_crashtest_run *r)
 {
 	r->acked++;
 }
 
 void
-nvt_opened(struct nvt_check *k)
+nvh_crashtest_opened(struct nvh_crashtest_check *k)
 {
 	if (k->x)
 		k->x->nested_armed = 0;
 }
 
 nvh_pool *
-nvt_open(struct nvt_check *k, const char *layout)
+nvh_crashtest_open(struct nvh_crashtest_check *k, const char *layout)
 {
 	nvh_pool *p = nvh_open(k->path, layout, &k->opts);
-	nvt_opened(k);
+	nvh_crashtest_opened(k);
 	return p;
 }
 
 int
-nvt_fail(struct nvt_check *k, const char *fmt, ...)
+nvh_crashtest_fail(struct nvh_crashtest_check *k, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -164,7 +172,7 @@ nvt_fail(struct nvt_check *k, const char *fmt, ...)
 }
 
 static void
-print_state(const struct nvt_explorer *x, FILE *f)
+print_state(const struct nvh_crashtest_explorer *x, FILE *f)
 {
 	fprintf(f, "%s at fence %" PRIu64 " state %" PRIu64 " (%s)",
 		x->after_run && x->fence == x->res->fences ? "after the run"
@@ -176,7 +184,7 @@ print_state(const struct nvt_explorer *x, FILE *f)
 }
 
 static void
-print_replay(const struct nvt_explorer *x, FILE *f)
+print_replay(const struct nvh_crashtest_explorer *x, FILE *f)
 {
 	fprintf(f, "  replay: %s --workload %s --seed %" PRIu64
 		" --fence %" PRIu64 " --state %" PRIu64, x->cfg->argv0,
@@ -188,11 +196,11 @@ print_replay(const struct nvt_explorer *x, FILE *f)
 }
 
 static void
-failure(struct nvt_explorer *x, const char *fmt, ...)
+failure(struct nvh_crashtest_explorer *x, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 static void
-failure(struct nvt_explorer *x, const char *fmt, ...)
+failure(struct nvh_crashtest_explorer *x, const char *fmt, ...)
 {
 	if (!x->res->failures++ && x->depth) {
 		x->res->fail_fence = (int64_t)x->fence;
@@ -202,7 +210,7 @@ failure(struct nvt_explorer *x, const char *fmt, ...)
 	}
 	if (x->cfg->quiet || x->reports++ >= x->cfg->max_reports)
 		return;
-	fprintf(stderr, "FAIL torture %s (seed %" PRIu64 "): ", x->w->name,
+	fprintf(stderr, "FAIL %s (seed %" PRIu64 "): ", x->w->name,
 		x->cfg->seed);
 	if (x->depth)
 		print_state(x, stderr);
@@ -221,12 +229,25 @@ failure(struct nvt_explorer *x, const char *fmt, ...)
 			x->cfg->argv0, x->w->name, x->cfg->seed);
 }
 
+/* The explorer itself cannot go on: a failure, and the exploration
+ * stops.  Returns 1 (stop an image enumeration). */
+static int
+internal_error(struct nvh_crashtest_explorer *x, const char *what)
+{
+	int depth = x->depth;
+	x->depth = 0;
+	failure(x, "the explorer stopped: %s", what);
+	x->depth = depth;
+	x->stopped = 1;
+	return 1;
+}
+
 static void
 on_crash_signal(int sig)
 {
-	struct nvt_explorer *x = current;
+	struct nvh_crashtest_explorer *x = current;
 	if (x) {
-		fprintf(stderr, "FAIL torture %s (seed %" PRIu64 "): signal %d "
+		fprintf(stderr, "FAIL %s (seed %" PRIu64 "): signal %d "
 			"(%s) while checking ", x->w->name, x->cfg->seed, sig,
 			strsignal(sig));
 		if (x->depth)
@@ -244,9 +265,9 @@ on_crash_signal(int sig)
 /* ---- image files ---- */
 
 static void
-dump(struct nvt_explorer *x, const uint8_t *img)
+dump(struct nvh_crashtest_explorer *x, const uint8_t *img)
 {
-	const struct nvt_config *c = x->cfg;
+	const struct nvh_crashtest_config *c = x->cfg;
 	if (!c->dump_dir || x->dumped >= c->dump_max)
 		return;
 	char p[PATH_MAX];
@@ -260,7 +281,7 @@ dump(struct nvt_explorer *x, const uint8_t *img)
 }
 
 int
-nvt_copy_file(const char *from, const char *to)
+nvh_ct_copy_file(const char *from, const char *to)
 {
 	int in = open(from, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
@@ -286,10 +307,10 @@ nvt_copy_file(const char *from, const char *to)
 /* ---- checking ---- */
 
 static void
-check_image(struct nvt_explorer *x, const char *path, int nested,
+check_image(struct nvh_crashtest_explorer *x, const char *path, int nested,
 	    int crash_recovery)
 {
-	struct nvt_check k = {.path = path, .acked = x->run.acked,
+	struct nvh_crashtest_check k = {.path = path, .acked = x->run.acked,
 			      .after_run = x->after_run, .priv = x->run.priv,
 			      .recovered_once = nested, .x = x};
 	if (nested || !crash_recovery) {
@@ -297,7 +318,7 @@ check_image(struct nvt_explorer *x, const char *path, int nested,
 		k.opts.persist = NVH_PERSIST_EADR;
 	} else {
 		nvh_sim_reset(x->nsim);
-		nvt_imgfile_forget(x->img2);
+		nvh_ct_imgfile_forget(x->img2);
 		k.opts.persist = NVH_PERSIST_SIM;
 		k.opts.sim = x->nsim;
 		x->nested_armed = 1;
@@ -319,16 +340,19 @@ check_image(struct nvt_explorer *x, const char *path, int nested,
 }
 
 static int
-nested_image(void *arg, const struct nvt_image *img)
+nested_image(void *arg, const struct nvh_ct_image *img)
 {
-	struct nvt_explorer *x = arg;
-	const struct nvt_config *c = x->cfg;
+	struct nvh_crashtest_explorer *x = arg;
+	const struct nvh_crashtest_config *c = x->cfg;
 	if (c->only_nstate >= 0 && (int64_t)img->id != c->only_nstate)
 		return 0;
 	if (!replaying(x)) {
 		uint64_t h[2];
-		nvt_image_hash(x->nsim, img, h);
-		if (!seen_add(&x->seen, h, x->run.acked)) {
+		nvh_ct_image_hash(x->nsim, img, h);
+		int added = seen_add(&x->seen, h, x->run.acked);
+		if (added < 0)
+			return internal_error(x, "out of memory");
+		if (!added) {
 			x->res->duplicates++;
 			return 0;
 		}
@@ -340,22 +364,23 @@ nested_image(void *arg, const struct nvt_image *img)
 	if (!replaying(x) && c->nested_max && x->nested_done >= c->nested_max)
 		return 1;
 	x->nested_done++;
-	nvt_imgfile_write(x->img2, x->nsim, img);
-	dump(x, nvt_imgfile_map(x->img2));
+	if (nvh_ct_imgfile_write(x->img2, x->nsim, img))
+		return internal_error(x, "an image file was written unseen");
+	dump(x, nvh_ct_imgfile_map(x->img2));
 	x->depth = 2;
 	x->nid = img->id;
 	snprintf(x->ndesc, sizeof(x->ndesc), "%s", img->desc);
-	check_image(x, nvt_imgfile_path(x->img2), 1, 0);
+	check_image(x, nvh_ct_imgfile_path(x->img2), 1, 0);
 	x->depth = 1;
 	return 0;
 }
 
 static void
-nested_point(struct nvt_explorer *x, struct nvh_sim *sim)
+nested_point(struct nvh_crashtest_explorer *x, struct nvh_sim *sim)
 {
-	const struct nvt_config *c = x->cfg;
+	const struct nvh_crashtest_config *c = x->cfg;
 	uint64_t nf = nvh_sim_fences(sim);
-	if (!x->nested_armed)
+	if (!x->nested_armed || x->stopped)
 		return; /* the check is past its open: not recovery */
 	if (c->only_nfence >= 0 && (int64_t)nf != c->only_nfence)
 		return;
@@ -372,8 +397,9 @@ nested_point(struct nvt_explorer *x, struct nvh_sim *sim)
 		}
 	}
 	x->nfence = nf;
-	nvt_images(sim, &c->ngen, c->seed ^ (x->fence << 20) ^ nf,
-		   nested_image, x);
+	if (nvh_ct_images(sim, &c->ngen, c->seed ^ (x->fence << 20) ^ nf,
+			  nested_image, x) == UINT64_MAX)
+		internal_error(x, "out of memory");
 }
 
 /* A fence of a check's recovery: its crash images, if it is crashed;
@@ -381,9 +407,9 @@ nested_point(struct nvt_explorer *x, struct nvh_sim *sim)
 static void
 nested_crash_point(void *arg, struct nvh_sim *sim)
 {
-	struct nvt_explorer *x = arg;
+	struct nvh_crashtest_explorer *x = arg;
 	nested_point(x, sim);
-	nvt_imgfile_fence(x->img2, sim);
+	nvh_ct_imgfile_fence(x->img2, sim);
 }
 
 /* The fences of a plain open of the image at path: its recovery (the
@@ -406,7 +432,7 @@ recovery_fences(const char *path)
  * rest at random (the replay of the lanes comes first, the drain and
  * the checkpoint after it). */
 static void
-pick_nested(struct nvt_explorer *x, uint64_t n, uint64_t seed)
+pick_nested(struct nvh_crashtest_explorer *x, uint64_t n, uint64_t seed)
 {
 	unsigned k = x->cfg->nested_fences;
 	const unsigned max = sizeof(x->nfpick) / sizeof(x->nfpick[0]);
@@ -420,7 +446,7 @@ pick_nested(struct nvt_explorer *x, uint64_t n, uint64_t seed)
 	}
 	x->nfpick[x->npick_n++] = 0;
 	while (x->npick_n < k) {
-		uint64_t v = 1 + nvt_rand(&seed) % (n - 1), i = x->npick_n;
+		uint64_t v = 1 + nvh_ct_rand(&seed) % (n - 1), i = x->npick_n;
 		int dup = 0;
 		for (unsigned j = 0; j < x->npick_n; j++)
 			dup |= x->nfpick[j] == v;
@@ -436,17 +462,22 @@ pick_nested(struct nvt_explorer *x, uint64_t n, uint64_t seed)
 }
 
 static int
-outer_image(void *arg, const struct nvt_image *img)
+outer_image(void *arg, const struct nvh_ct_image *img)
 {
-	struct nvt_explorer *x = arg;
-	const struct nvt_config *c = x->cfg;
+	struct nvh_crashtest_explorer *x = arg;
+	const struct nvh_crashtest_config *c = x->cfg;
+	if (x->stopped)
+		return 1;
 	if (replaying(x)) {
 		if ((int64_t)img->id != c->only_state)
 			return 0;
 	} else {
 		uint64_t h[2];
-		nvt_image_hash(x->sim, img, h);
-		if (!seen_add(&x->seen, h, x->run.acked)) {
+		nvh_ct_image_hash(x->sim, img, h);
+		int added = seen_add(&x->seen, h, x->run.acked);
+		if (added < 0)
+			return internal_error(x, "out of memory");
+		if (!added) {
 			x->res->duplicates++;
 			return 0;
 		}
@@ -456,8 +487,9 @@ outer_image(void *arg, const struct nvt_image *img)
 		x->stopped = 1;
 		return 1;
 	}
-	nvt_imgfile_write(x->img, x->sim, img);
-	dump(x, nvt_imgfile_map(x->img));
+	if (nvh_ct_imgfile_write(x->img, x->sim, img))
+		return internal_error(x, "an image file was written unseen");
+	dump(x, nvh_ct_imgfile_map(x->img));
 	x->depth = 1;
 	x->id = img->id;
 	snprintf(x->desc, sizeof(x->desc), "%s", img->desc);
@@ -474,19 +506,21 @@ outer_image(void *arg, const struct nvt_image *img)
 	if (crash_recovery && c->nested_fences && !replaying(x)) {
 		/* which of its recovery's fences to crash: count them on a
 		 * copy, then the image again */
-		pick_nested(x, recovery_fences(nvt_imgfile_path(x->img)),
+		pick_nested(x, recovery_fences(nvh_ct_imgfile_path(x->img)),
 			    c->seed ^ (x->fence << 24) ^ img->id);
-		nvt_imgfile_write(x->img, x->sim, img);
+		if (nvh_ct_imgfile_write(x->img, x->sim, img))
+			return internal_error(x, "an image file was written "
+					      "unseen");
 	}
-	check_image(x, nvt_imgfile_path(x->img), 0, crash_recovery);
+	check_image(x, nvh_ct_imgfile_path(x->img), 0, crash_recovery);
 	x->depth = 0;
 	return 0;
 }
 
 static void
-run_point(struct nvt_explorer *x, struct nvh_sim *sim)
+run_point(struct nvh_crashtest_explorer *x, struct nvh_sim *sim)
 {
-	const struct nvt_config *c = x->cfg;
+	const struct nvh_crashtest_config *c = x->cfg;
 	uint64_t f = nvh_sim_fences(sim);
 	if (x->stopped)
 		return;
@@ -498,10 +532,15 @@ run_point(struct nvt_explorer *x, struct nvh_sim *sim)
 	x->fence = f;
 	/* count first, so recovery crashes can be spread over the images */
 	x->nested_images = 0;
-	struct nvt_point *pt = nvt_point_new(sim, &c->gen, c->seed ^ f);
-	x->point_images = nvt_point_total(pt);
-	nvt_point_images(pt, outer_image, x);
-	nvt_point_free(pt);
+	struct nvh_ct_point *pt = nvh_ct_point_new(sim, &c->gen, c->seed ^ f);
+	if (!pt) {
+		internal_error(x, "out of memory");
+		return;
+	}
+	x->point_images = nvh_ct_point_total(pt);
+	if (nvh_ct_point_images(pt, outer_image, x))
+		internal_error(x, "out of memory");
+	nvh_ct_point_free(pt);
 }
 
 /* A fence of the run (or its end): its crash images, if explored; then
@@ -509,16 +548,16 @@ run_point(struct nvt_explorer *x, struct nvh_sim *sim)
 static void
 crash_point(void *arg, struct nvh_sim *sim)
 {
-	struct nvt_explorer *x = arg;
+	struct nvh_crashtest_explorer *x = arg;
 	run_point(x, sim);
-	nvt_imgfile_fence(x->img, sim);
+	nvh_ct_imgfile_fence(x->img, sim);
 }
 
 static void
 missing_flush(void *arg, struct nvh_sim *sim, uint64_t off, uint64_t len,
 	      const char *where)
 {
-	struct nvt_explorer *x = arg;
+	struct nvh_crashtest_explorer *x = arg;
 	(void)sim;
 	failure(x, "missing flush: pool bytes [%" PRIu64 ", %" PRIu64 ") not "
 		"durable at %s%s", off, off + len, where,
@@ -535,7 +574,7 @@ count_missing(void *arg, struct nvh_sim *sim, uint64_t off, uint64_t len,
 /* ---- one run of the workload ---- */
 
 static int
-do_setup(struct nvt_explorer *x)
+do_setup(struct nvh_crashtest_explorer *x)
 {
 	unlink(x->pool_path);
 	memset(x->run.priv, 0, x->w->priv_size);
@@ -544,7 +583,7 @@ do_setup(struct nvt_explorer *x)
 		return 0;
 	x->run.opts = (struct nvh_opts){.persist = NVH_PERSIST_EADR};
 	if (x->w->setup(&x->run) != 0) {
-		fprintf(stderr, "torture %s: setup failed: %s\n", x->w->name,
+		fprintf(stderr, "%s: setup failed: %s\n", x->w->name,
 			nvh_errormsg());
 		return -1;
 	}
@@ -555,7 +594,7 @@ do_setup(struct nvt_explorer *x)
 /* The second pass starts from what the first one's setup made, kept in
  * a copy (a big pool takes seconds to build), and the same priv. */
 static int
-save_setup(struct nvt_explorer *x, void **priv)
+save_setup(struct nvh_crashtest_explorer *x, void **priv)
 {
 	char copy[PATH_MAX + 8];
 	*priv = malloc(x->w->priv_size ? x->w->priv_size : 1);
@@ -563,11 +602,11 @@ save_setup(struct nvt_explorer *x, void **priv)
 		return -1;
 	memcpy(*priv, x->run.priv, x->w->priv_size);
 	snprintf(copy, sizeof(copy), "%s.setup", x->pool_path);
-	return x->w->setup ? nvt_copy_file(x->pool_path, copy) : 0;
+	return x->w->setup ? nvh_ct_copy_file(x->pool_path, copy) : 0;
 }
 
 static int
-restore_setup(struct nvt_explorer *x, const void *priv)
+restore_setup(struct nvh_crashtest_explorer *x, const void *priv)
 {
 	char copy[PATH_MAX + 8];
 	unlink(x->pool_path);
@@ -576,16 +615,16 @@ restore_setup(struct nvt_explorer *x, const void *priv)
 	snprintf(copy, sizeof(copy), "%s.setup", x->pool_path);
 	if (!x->w->setup)
 		return 0;
-	int rc = nvt_copy_file(copy, x->pool_path);
+	int rc = nvh_ct_copy_file(copy, x->pool_path);
 	unlink(copy);
 	if (rc)
-		fprintf(stderr, "torture %s: cannot copy the set-up pool: %s\n",
+		fprintf(stderr, "%s: cannot copy the set-up pool: %s\n",
 			x->w->name, strerror(errno));
 	return rc;
 }
 
 static int
-do_run(struct nvt_explorer *x, struct nvh_sim *sim)
+do_run(struct nvh_crashtest_explorer *x, struct nvh_sim *sim)
 {
 	x->run.opts = (struct nvh_opts){.persist = NVH_PERSIST_SIM, .sim = sim};
 	x->after_run = 0;
@@ -596,7 +635,7 @@ do_run(struct nvt_explorer *x, struct nvh_sim *sim)
 
 /* The configuration with the workload's own limits. */
 static void
-apply_limits(struct nvt_config *c, const struct nvt_workload *w)
+apply_limits(struct nvh_crashtest_config *c, const struct nvh_crashtest *w)
 {
 	if (w->max_fences)
 		c->max_fences = w->max_fences;
@@ -611,12 +650,12 @@ apply_limits(struct nvt_config *c, const struct nvt_workload *w)
 }
 
 int
-nvt_explore(const struct nvt_workload *w, const struct nvt_config *config,
-	    struct nvt_result *res)
+nvh_crashtest_explore(const struct nvh_crashtest *w, const struct nvh_crashtest_config *config,
+	    struct nvh_crashtest_result *res)
 {
-	struct nvt_config eff = *config, *cfg = &eff;
+	struct nvh_crashtest_config eff = *config, *cfg = &eff;
 	apply_limits(cfg, w);
-	struct nvt_explorer x = {.w = w, .cfg = cfg, .res = res};
+	struct nvh_crashtest_explorer x = {.w = w, .cfg = cfg, .res = res};
 	memset(res, 0, sizeof(*res));
 	res->fail_fence = res->fail_state = res->fail_nfence = res->fail_nstate = -1;
 	clock_gettime(CLOCK_MONOTONIC, &x.start);
@@ -627,14 +666,22 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *config,
 	x.run.seed = cfg->seed;
 	x.run.x = &x;
 	x.run.priv = calloc(1, w->priv_size ? w->priv_size : 1);
+	if (!x.run.priv || !w->run || !w->check || !w->name) {
+		fprintf(stderr, "crashtest: %s\n", !x.run.priv ?
+			"out of memory" : "a test needs a name, run() and "
+			"check()");
+		free(x.run.priv);
+		res->failures++;
+		return -1;
+	}
 
 	/* 1. Count the fences (and make sure the workload runs at all). */
 	struct nvh_sim_hooks quiet = {.missing_flush = count_missing};
 	struct nvh_sim *counter = nvh_sim_new(&quiet, 0);
 	void *priv0 = NULL;
-	int bad = do_setup(&x) != 0 || save_setup(&x, &priv0) != 0;
+	int bad = !counter || do_setup(&x) != 0 || save_setup(&x, &priv0) != 0;
 	if (!bad && do_run(&x, counter) != 0) {
-		fprintf(stderr, "torture %s: run failed: %s\n", w->name,
+		fprintf(stderr, "%s: run failed: %s\n", w->name,
 			nvh_errormsg());
 		res->failures++;
 		bad = 1;
@@ -659,17 +706,25 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *config,
 		x.pick = calloc(points, 1);
 		x.npick = points;
 		for (uint64_t i = 0; i < points; i++)
-			x.pick[i] = nvt_rand(&rng) % points < cfg->max_fences;
+			x.pick[i] = nvh_ct_rand(&rng) % points < cfg->max_fences;
 	}
 
 	/* 3. Explore. */
 	char ipath[PATH_MAX];
 	snprintf(ipath, sizeof(ipath), "%s/%s.img", cfg->dir, w->name);
-	x.img = nvt_imgfile_open(ipath, x.size);
+	x.img = nvh_ct_imgfile_open(ipath, x.size);
 	snprintf(ipath, sizeof(ipath), "%s/%s.img2", cfg->dir, w->name);
-	x.img2 = nvt_imgfile_open(ipath, x.size);
-	if (!x.img || !x.img2)
-		exit(2);
+	x.img2 = nvh_ct_imgfile_open(ipath, x.size);
+	if (!x.img || !x.img2) {
+		nvh_ct_imgfile_close(x.img);
+		nvh_ct_imgfile_close(x.img2);
+		unlink(x.pool_path);
+		free(x.pick);
+		free(x.run.priv);
+		free(priv0);
+		res->failures++;
+		return -1;
+	}
 	struct nvh_sim_hooks hooks = {.crash_point = crash_point,
 				      .missing_flush = missing_flush,
 				      .arg = &x};
@@ -678,6 +733,8 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *config,
 				       .arg = &x};
 	x.sim = nvh_sim_new(&hooks, 0);
 	x.nsim = nvh_sim_new(&nhooks, 0);
+	if (!x.sim || !x.nsim)
+		internal_error(&x, "out of memory");
 	struct sigaction sa = {.sa_handler = on_crash_signal}, old[4];
 	static const int sigs[4] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE};
 	current = &x;
@@ -685,7 +742,9 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *config,
 		sigaction(sigs[i], &sa, &old[i]);
 
 	int rc = 0;
-	if (restore_setup(&x, priv0) != 0) {
+	if (!x.sim || !x.nsim) {
+		rc = -1;
+	} else if (restore_setup(&x, priv0) != 0) {
 		rc = -1;
 	} else if (do_run(&x, x.sim) != 0) {
 		failure(&x, "run failed on the second pass: %s", nvh_errormsg());
@@ -701,16 +760,16 @@ nvt_explore(const struct nvt_workload *w, const struct nvt_config *config,
 		/* The crash point after the last operation. */
 		crash_point(&x, x.sim);
 	}
-	res->missing = nvh_sim_missing_flushes(x.sim) +
-		       nvh_sim_missing_flushes(x.nsim);
+	res->missing = (x.sim ? nvh_sim_missing_flushes(x.sim) : 0) +
+		       (x.nsim ? nvh_sim_missing_flushes(x.nsim) : 0);
 
 	for (int i = 0; i < 4; i++)
 		sigaction(sigs[i], &old[i], NULL);
 	current = NULL;
 	nvh_sim_free(x.sim);
 	nvh_sim_free(x.nsim);
-	nvt_imgfile_close(x.img);
-	nvt_imgfile_close(x.img2);
+	nvh_ct_imgfile_close(x.img);
+	nvh_ct_imgfile_close(x.img2);
 	unlink(x.pool_path);
 	free(x.pick);
 	free(x.seen.slot);

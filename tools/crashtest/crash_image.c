@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crash_image.h"
+#include "tools/crashtest/crash_image.h"
+
+#include "heap/pool.h"
 
 #define LINE NVH_CACHELINE
 #define WORDS (LINE / 8)
@@ -14,10 +16,11 @@
 struct en {
 	const struct nvh_sim *sim;
 	const uint8_t *durable;
-	nvt_image_fn fn;
+	nvh_ct_image_fn fn;
 	void *arg;
 	uint64_t next_id;  /* id of the next image */
 	int stop;
+	int oom;           /* a list could not grow */
 	/* in-flight lines that change something */
 	size_t m;
 	const struct nvh_sim_line **f;
@@ -26,7 +29,7 @@ struct en {
 	uint64_t *dirty;
 	const uint8_t *working;
 	/* scratch */
-	struct nvt_delta *d;
+	struct nvh_ct_delta *d;
 	uint8_t (*torn)[LINE];
 };
 
@@ -40,7 +43,7 @@ emit(struct en *en, size_t n, const char *fmt, ...)
 	uint64_t id = en->next_id++;
 	if (en->stop)
 		return;
-	struct nvt_image img = {.id = id, .n = n, .d = en->d};
+	struct nvh_ct_image img = {.id = id, .n = n, .d = en->d};
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(img.desc, sizeof(img.desc), fmt, ap);
@@ -120,7 +123,7 @@ subsets_of_size(struct en *en, size_t k)
 }
 
 static uint64_t
-count_subsets(size_t m, const struct nvt_gen *g)
+count_subsets(size_t m, const struct nvh_crashtest_images *g)
 {
 	if (m <= g->all_subsets_max)
 		return 1ull << m;
@@ -131,7 +134,7 @@ count_subsets(size_t m, const struct nvt_gen *g)
 }
 
 static void
-subsets(struct en *en, const struct nvt_gen *g)
+subsets(struct en *en, const struct nvh_crashtest_images *g)
 {
 	size_t idx[64] = {0};
 	if (en->m <= g->all_subsets_max) {
@@ -155,7 +158,7 @@ subsets(struct en *en, const struct nvt_gen *g)
 
 /* The r-th image of subsets(), made alone. */
 static void
-subset_at(struct en *en, const struct nvt_gen *g, uint64_t r)
+subset_at(struct en *en, const struct nvh_crashtest_images *g, uint64_t r)
 {
 	size_t idx[64];
 	if (en->m <= g->all_subsets_max) {
@@ -290,7 +293,7 @@ torn(struct en *en)
 }
 
 static uint64_t
-count_evict(const struct en *en, const struct nvt_gen *g)
+count_evict(const struct en *en, const struct nvh_crashtest_images *g)
 {
 	if (!en->e)
 		return 0;
@@ -300,7 +303,7 @@ count_evict(const struct en *en, const struct nvt_gen *g)
 
 /* The r-th image of evict(), made alone. */
 static void
-evict_at(struct en *en, const struct nvt_gen *g, uint64_t seed, uint64_t r)
+evict_at(struct en *en, const struct nvh_crashtest_images *g, uint64_t seed, uint64_t r)
 {
 	size_t singles = en->e <= g->max_evict ? en->e : g->max_evict;
 	if (r < singles) {
@@ -308,7 +311,7 @@ evict_at(struct en *en, const struct nvt_gen *g, uint64_t seed, uint64_t r)
 		if (en->e > g->max_evict) { /* the r-th draw */
 			uint64_t rng = seed ^ 0x5eedull;
 			for (uint64_t s = 0; s <= r; s++)
-				i = (size_t)(nvt_rand(&rng) % en->e);
+				i = (size_t)(nvh_ct_rand(&rng) % en->e);
 		}
 		en->d[0].line = en->dirty[i];
 		en->d[0].data = en->working + en->dirty[i] * LINE;
@@ -334,16 +337,16 @@ evict_at(struct en *en, const struct nvt_gen *g, uint64_t seed, uint64_t r)
 }
 
 static void
-evict(struct en *en, const struct nvt_gen *g, uint64_t seed)
+evict(struct en *en, const struct nvh_crashtest_images *g, uint64_t seed)
 {
 	uint64_t n = count_evict(en, g);
 	for (uint64_t r = 0; r < n && !en->stop; r++)
 		evict_at(en, g, seed, r);
 }
 
-struct nvt_point {
+struct nvh_ct_point {
 	struct en en;
-	const struct nvt_gen *g;
+	const struct nvh_crashtest_images *g;
 	uint64_t seed, total;
 	uint64_t nsub, ntorn; /* images of the first two kinds */
 	uint64_t *torn_pre;   /* torn images of lines before j (m + 1) */
@@ -354,12 +357,14 @@ static void
 add_dirty(struct en *en, size_t *cap, uint64_t line)
 {
 	if (en->e == *cap) {
-		*cap = *cap ? 2 * *cap : 256;
-		en->dirty = realloc(en->dirty, *cap * sizeof(*en->dirty));
-		if (!en->dirty) {
-			fprintf(stderr, "crash images: out of memory\n");
-			abort();
+		size_t ncap = *cap ? 2 * *cap : 256;
+		uint64_t *d = realloc(en->dirty, ncap * sizeof(*en->dirty));
+		if (!d) {
+			en->oom = 1; /* the point fails (nvh_ct_point_new) */
+			return;
 		}
+		en->dirty = d;
+		*cap = ncap;
 	}
 	en->dirty[en->e++] = line;
 }
@@ -385,21 +390,13 @@ scan_dirty(struct en *en, size_t nlines, const uint64_t *in_flight)
 	}
 }
 
-static void *
-must(void *p)
-{
-	if (!p) {
-		fprintf(stderr, "crash images: out of memory\n");
-		abort();
-	}
-	return p;
-}
-
-struct nvt_point *
-nvt_point_new(const struct nvh_sim *sim, const struct nvt_gen *g,
+struct nvh_ct_point *
+nvh_ct_point_new(const struct nvh_sim *sim, const struct nvh_crashtest_images *g,
 	      uint64_t seed)
 {
-	struct nvt_point *pt = must(calloc(1, sizeof(*pt)));
+	struct nvh_ct_point *pt = calloc(1, sizeof(*pt));
+	if (!pt)
+		return NULL;
 	struct en *en = &pt->en;
 	pt->g = g;
 	pt->seed = seed;
@@ -408,9 +405,14 @@ nvt_point_new(const struct nvh_sim *sim, const struct nvt_gen *g,
 	const struct nvh_sim_line *lines;
 	size_t nin = nvh_sim_inflight(sim, &lines);
 	size_t nlines = nvh_sim_size(sim) / LINE;
-	uint64_t *in_flight = must(calloc(nlines / 64 + 1, sizeof(*in_flight)));
-	en->f = must(calloc(nin + 1, sizeof(*en->f)));
-	en->torn = must(malloc(LINE));
+	uint64_t *in_flight = calloc(nlines / 64 + 1, sizeof(*in_flight));
+	en->f = calloc(nin + 1, sizeof(*en->f));
+	en->torn = malloc(LINE);
+	if (!in_flight || !en->f || !en->torn) {
+		free(in_flight);
+		nvh_ct_point_free(pt);
+		return NULL;
+	}
 	for (size_t i = 0; i < nin; i++) {
 		in_flight[lines[i].line / 64] |= 1ull << (lines[i].line % 64);
 		if (memcmp(lines[i].data, en->durable + lines[i].line * LINE,
@@ -421,8 +423,12 @@ nvt_point_new(const struct nvh_sim *sim, const struct nvt_gen *g,
 	if (g->evict && en->working)
 		scan_dirty(en, nlines, in_flight);
 	free(in_flight);
-	en->d = must(calloc(en->m + en->e + 1, sizeof(*en->d)));
-	pt->torn_pre = must(calloc(en->m + 1, sizeof(*pt->torn_pre)));
+	en->d = calloc(en->m + en->e + 1, sizeof(*en->d));
+	pt->torn_pre = calloc(en->m + 1, sizeof(*pt->torn_pre));
+	if (en->oom || !en->d || !pt->torn_pre) {
+		nvh_ct_point_free(pt);
+		return NULL;
+	}
 	for (size_t j = 0; g->torn && j < en->m; j++)
 		pt->torn_pre[j + 1] = pt->torn_pre[j] + count_torn_line(en, j);
 	pt->nsub = count_subsets(en->m, g);
@@ -433,7 +439,7 @@ nvt_point_new(const struct nvh_sim *sim, const struct nvt_gen *g,
 
 /* Image `id` of the enumeration, made alone. */
 static void
-image_at(struct nvt_point *pt, uint64_t id)
+image_at(struct nvh_ct_point *pt, uint64_t id)
 {
 	struct en *en = &pt->en;
 	en->next_id = id;
@@ -466,16 +472,16 @@ cmp_u64(const void *a, const void *b)
 }
 
 uint64_t
-nvt_point_total(const struct nvt_point *pt)
+nvh_ct_point_total(const struct nvh_ct_point *pt)
 {
 	return pt->total;
 }
 
-void
-nvt_point_images(struct nvt_point *pt, nvt_image_fn fn, void *arg)
+int
+nvh_ct_point_images(struct nvh_ct_point *pt, nvh_ct_image_fn fn, void *arg)
 {
 	struct en *en = &pt->en;
-	const struct nvt_gen *g = pt->g;
+	const struct nvh_crashtest_images *g = pt->g;
 	en->fn = fn;
 	en->arg = arg;
 	en->next_id = 0;
@@ -486,13 +492,15 @@ nvt_point_images(struct nvt_point *pt, nvt_image_fn fn, void *arg)
 			torn(en);
 		if (g->evict)
 			evict(en, g, pt->seed);
-		return;
+		return 0;
 	}
 	/* A sample: nothing in flight persisted and all of it (when it
 	 * asks for two or more), and the rest drawn from the whole
 	 * enumeration, each image made from its id alone, in id order. */
 	size_t k = g->max_images, n = 0;
-	uint64_t *ids = must(calloc(k, sizeof(*ids)));
+	uint64_t *ids = calloc(k, sizeof(*ids));
+	if (!ids)
+		return -1;
 	uint64_t rng = pt->seed;
 	if (k >= 2) {
 		ids[n++] = 0;
@@ -500,7 +508,7 @@ nvt_point_images(struct nvt_point *pt, nvt_image_fn fn, void *arg)
 			ids[n++] = pt->nsub - 1;
 	}
 	while (n < k) {
-		uint64_t v = nvt_rand(&rng) % pt->total;
+		uint64_t v = nvh_ct_rand(&rng) % pt->total;
 		int dup = 0;
 		for (size_t i = 0; i < n; i++)
 			dup |= ids[i] == v;
@@ -511,10 +519,11 @@ nvt_point_images(struct nvt_point *pt, nvt_image_fn fn, void *arg)
 	for (size_t i = 0; i < n && !en->stop; i++)
 		image_at(pt, ids[i]);
 	free(ids);
+	return 0;
 }
 
 void
-nvt_point_free(struct nvt_point *pt)
+nvh_ct_point_free(struct nvh_ct_point *pt)
 {
 	if (!pt)
 		return;
@@ -527,18 +536,20 @@ nvt_point_free(struct nvt_point *pt)
 }
 
 uint64_t
-nvt_images(const struct nvh_sim *sim, const struct nvt_gen *g, uint64_t seed,
-	   nvt_image_fn fn, void *arg)
+nvh_ct_images(const struct nvh_sim *sim, const struct nvh_crashtest_images *g, uint64_t seed,
+	   nvh_ct_image_fn fn, void *arg)
 {
-	struct nvt_point *pt = nvt_point_new(sim, g, seed);
-	nvt_point_images(pt, fn, arg);
-	uint64_t total = pt->total;
-	nvt_point_free(pt);
+	struct nvh_ct_point *pt = nvh_ct_point_new(sim, g, seed);
+	if (!pt)
+		return UINT64_MAX;
+	uint64_t total = nvh_ct_point_images(pt, fn, arg) ? UINT64_MAX
+							  : pt->total;
+	nvh_ct_point_free(pt);
 	return total;
 }
 
 void
-nvt_image_hash(const struct nvh_sim *sim, const struct nvt_image *img,
+nvh_ct_image_hash(const struct nvh_sim *sim, const struct nvh_ct_image *img,
 	       uint64_t out[2])
 {
 	const uint8_t *durable = nvh_sim_durable(sim);
@@ -556,7 +567,7 @@ nvt_image_hash(const struct nvh_sim *sim, const struct nvt_image *img,
 }
 
 void
-nvt_image_write(const struct nvh_sim *sim, const struct nvt_image *img,
+nvh_ct_image_write(const struct nvh_sim *sim, const struct nvh_ct_image *img,
 		uint8_t *dst)
 {
 	memcpy(dst, nvh_sim_durable(sim), nvh_sim_size(sim));
@@ -572,16 +583,18 @@ nvt_image_write(const struct nvh_sim *sim, const struct nvt_image *img,
  * whole pool per image is what made big pools slow; instead the file
  * remembers the pages that may differ from the simulator's durable image
  * (stale): those the previous image's delta wrote, those the durable image
- * changed at fences since (nvt_imgfile_fence), and those a check wrote.
+ * changed at fences since (nvh_ct_imgfile_fence), and those a check wrote.
  *
- * The checks' writes are seen through the mapping: the torture programs
- * are linked with --wrap=mmap,--wrap=munmap, and a read-write MAP_SHARED
- * mapping of an image file is made MAP_PRIVATE instead.  When it is
+ * The checks' writes are seen through the mapping: the library maps pool
+ * files through a hook (struct nvh_map_hook, heap/pool.h) that the first
+ * image file installs, and a read-write MAP_SHARED mapping of an image
+ * file is made MAP_PRIVATE instead.  When it is
  * unmapped, its pages that became private (written: /proc/self/pagemap
  * says they are no longer the file's) are copied into the file, so a check
- * that reopens the image sees them, and marked stale.  Without the
- * wrapping (or if /proc/self/pagemap cannot be read) every image is
- * written whole, as before.  Every 32nd tracked write first compares the
+ * that reopens the image sees them, and marked stale.  If
+ * /proc/self/pagemap cannot be read, every image is written whole.
+ * Mappings made another way (a check that maps the image itself, another
+ * process) are not seen: a check must open images through the library.  Every 32nd tracked write first compares the
  * whole file with the durable image, so tracking that missed a write
  * stops the run rather than pass a wrong image.
  */
@@ -595,7 +608,7 @@ nvt_image_write(const struct nvh_sim *sim, const struct nvt_image *img,
 #define MAX_FILES 4
 #define MAX_MAPS 8
 
-struct nvt_imgfile {
+struct nvh_ct_imgfile {
 	char path[4096];
 	int fd;
 	uint8_t *map;        /* the explorer's own (shared) mapping */
@@ -616,24 +629,15 @@ struct nvt_imgfile {
 	uint64_t written, maps;
 };
 
-/* --wrap=mmap: the library's calls come to __wrap_mmap; __real_mmap is
- * the C library's. */
-void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd,
-		  off_t off);
-int __real_munmap(void *addr, size_t len);
-void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd,
-		  off_t off);
-int __wrap_munmap(void *addr, size_t len);
-
 static struct {
-	int wrapped;         /* __wrap_mmap has run: the wrapping is linked */
+	int hooked;          /* the library's mappings come here */
 	int pagemap;         /* fd of /proc/self/pagemap, -1: none */
-	struct nvt_imgfile *file[MAX_FILES];
-	struct { uint8_t *addr; size_t len; struct nvt_imgfile *f; } map[MAX_MAPS];
+	struct nvh_ct_imgfile *file[MAX_FILES];
+	struct { uint8_t *addr; size_t len; struct nvh_ct_imgfile *f; } map[MAX_MAPS];
 } trk = {.pagemap = -1};
 
 static void
-stale_page(struct nvt_imgfile *f, uint64_t page)
+stale_page(struct nvh_ct_imgfile *f, uint64_t page)
 {
 	if (f->stale[page])
 		return;
@@ -641,7 +645,7 @@ stale_page(struct nvt_imgfile *f, uint64_t page)
 	f->list[f->nlist++] = page;
 }
 
-static struct nvt_imgfile *
+static struct nvh_ct_imgfile *
 image_of_fd(int fd)
 {
 	struct stat st;
@@ -654,11 +658,10 @@ image_of_fd(int fd)
 	return NULL;
 }
 
-void *
-__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+static void *
+hook_map(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	trk.wrapped = 1;
-	struct nvt_imgfile *f = (prot & PROT_WRITE) && trk.pagemap >= 0
+	struct nvh_ct_imgfile *f = (prot & PROT_WRITE) && trk.pagemap >= 0
 					? image_of_fd(fd) : NULL;
 	int slot = -1;
 	for (int i = 0; f && i < MAX_MAPS && slot < 0; i++)
@@ -669,7 +672,7 @@ __wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 	    (flags & MAP_TYPE) == MAP_PRIVATE) {
 		if (f) /* a mapping not tracked: trust nothing in the file */
 			f->full = 1;
-		return __real_mmap(addr, len, prot, flags, fd, off);
+		return mmap(addr, len, prot, flags, fd, off);
 	}
 	if ((flags & MAP_TYPE) != MAP_SHARED) {
 		/* MAP_SHARED_VALIDATE | MAP_SYNC (DAX only): refused, as a
@@ -677,7 +680,7 @@ __wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 		errno = EOPNOTSUPP;
 		return MAP_FAILED;
 	}
-	void *a = __real_mmap(addr, len, prot,
+	void *a = mmap(addr, len, prot,
 			      (flags & ~MAP_TYPE) | MAP_PRIVATE, fd, off);
 	if (a != MAP_FAILED) {
 		trk.map[slot].addr = a;
@@ -687,19 +690,19 @@ __wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 	return a;
 }
 
-/* Copy the pages of a private image mapping that were written into the
- * file, and mark them stale. */
+/* Copy the pages [p0, p1) of a private image mapping at addr that were
+ * written into the file, and mark them stale. */
 static void
-write_back(uint8_t *addr, struct nvt_imgfile *f)
+write_back(uint8_t *addr, struct nvh_ct_imgfile *f, uint64_t p0, uint64_t p1)
 {
 	uint64_t buf[512];
-	f->written = 0;
-	for (uint64_t p0 = 0; p0 < f->npages; p0 += 512) {
-		uint64_t n = f->npages - p0 < 512 ? f->npages - p0 : 512;
+	for (; p0 < p1; p0 += 512) {
+		uint64_t n = p1 - p0 < 512 ? p1 - p0 : 512;
 		off_t at = (off_t)(((uintptr_t)addr / PAGE + p0) * 8);
 		if (pread(trk.pagemap, buf, n * 8, at) != (ssize_t)(n * 8)) {
 			f->full = 1; /* cannot tell: copy it all */
-			memcpy(f->map, addr, f->size);
+			memcpy(f->map + p0 * PAGE, addr + p0 * PAGE,
+			       (p1 - p0) * PAGE);
 			return;
 		}
 		for (uint64_t i = 0; i < n; i++) {
@@ -716,32 +719,36 @@ write_back(uint8_t *addr, struct nvt_imgfile *f)
 	}
 }
 
-int
-__wrap_munmap(void *addr, size_t len)
+static int
+hook_unmap(void *addr, size_t len)
 {
+	uint8_t *lo = addr, *hi = lo + len;
 	for (int i = 0; i < MAX_MAPS; i++) {
-		if (!trk.map[i].addr)
+		uint8_t *a = trk.map[i].addr, *b = a + trk.map[i].len;
+		if (!a || hi <= a || lo >= b)
 			continue;
-		uint8_t *a = trk.map[i].addr;
-		if ((uint8_t *)addr + len <= a || (uint8_t *)addr >= a + trk.map[i].len)
+		struct nvh_ct_imgfile *f = trk.map[i].f;
+		if (lo <= a && hi >= b) { /* the whole mapping */
+			f->written = 0;
+			write_back(a, f, 0, f->npages);
+			trk.map[i].addr = NULL;
 			continue;
-		if ((uint8_t *)addr == a && len == trk.map[i].len) {
-			write_back(a, trk.map[i].f);
-		} else {
-			/* part of it: its writes there would be lost */
-			fprintf(stderr, "crash images: partial munmap of an "
-				"image mapping\n");
-			abort();
 		}
-		trk.map[i].addr = NULL;
+		/* Part of it (the library does not do this): keep what was
+		 * written there, and trust nothing in the file after. */
+		uint64_t p0 = (uint64_t)((lo > a ? lo : a) - a) / PAGE;
+		uint64_t p1 = ((uint64_t)((hi < b ? hi : b) - a) + PAGE - 1) /
+			      PAGE;
+		write_back(a, f, p0, p1 < f->npages ? p1 : f->npages);
+		f->full = 1;
 	}
-	return __real_munmap(addr, len);
+	return munmap(addr, len);
 }
 
-struct nvt_imgfile *
-nvt_imgfile_open(const char *path, uint64_t size)
+struct nvh_ct_imgfile *
+nvh_ct_imgfile_open(const char *path, uint64_t size)
 {
-	struct nvt_imgfile *f = calloc(1, sizeof(*f));
+	struct nvh_ct_imgfile *f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
 	snprintf(f->path, sizeof(f->path), "%s", path);
@@ -762,7 +769,13 @@ nvt_imgfile_open(const char *path, uint64_t size)
 	f->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
 	if (f->map == MAP_FAILED)
 		goto fail;
-	if (trk.wrapped && trk.pagemap < 0)
+	if (!trk.hooked) {
+		static const struct nvh_map_hook hook = {.map = hook_map,
+							 .unmap = hook_unmap};
+		nvh_file_set_map_hook(&hook);
+		trk.hooked = 1;
+	}
+	if (trk.pagemap < 0)
 		trk.pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	for (int i = 0; i < MAX_FILES; i++) {
 		if (!trk.file[i]) {
@@ -782,7 +795,7 @@ fail:
 }
 
 void
-nvt_imgfile_close(struct nvt_imgfile *f)
+nvh_ct_imgfile_close(struct nvh_ct_imgfile *f)
 {
 	if (!f)
 		return;
@@ -798,26 +811,26 @@ nvt_imgfile_close(struct nvt_imgfile *f)
 }
 
 const char *
-nvt_imgfile_path(const struct nvt_imgfile *f)
+nvh_ct_imgfile_path(const struct nvh_ct_imgfile *f)
 {
 	return f->path;
 }
 
 const uint8_t *
-nvt_imgfile_map(const struct nvt_imgfile *f)
+nvh_ct_imgfile_map(const struct nvh_ct_imgfile *f)
 {
 	return f->map;
 }
 
 int
-nvt_imgfile_tracked(const struct nvt_imgfile *f)
+nvh_ct_imgfile_tracked(const struct nvh_ct_imgfile *f)
 {
 	(void)f;
-	return trk.wrapped && trk.pagemap >= 0;
+	return trk.hooked && trk.pagemap >= 0;
 }
 
 void
-nvt_imgfile_fence(struct nvt_imgfile *f, const struct nvh_sim *sim)
+nvh_ct_imgfile_fence(struct nvh_ct_imgfile *f, const struct nvh_sim *sim)
 {
 	const struct nvh_sim_line *l;
 	size_t n = nvh_sim_inflight(sim, &l);
@@ -826,17 +839,17 @@ nvt_imgfile_fence(struct nvt_imgfile *f, const struct nvh_sim *sim)
 }
 
 void
-nvt_imgfile_forget(struct nvt_imgfile *f)
+nvh_ct_imgfile_forget(struct nvh_ct_imgfile *f)
 {
 	f->full = 1;
 }
 
-void
-nvt_imgfile_write(struct nvt_imgfile *f, const struct nvh_sim *sim,
-		  const struct nvt_image *img)
+int
+nvh_ct_imgfile_write(struct nvh_ct_imgfile *f, const struct nvh_sim *sim,
+		  const struct nvh_ct_image *img)
 {
 	const uint8_t *dur = nvh_sim_durable(sim);
-	int tracked = nvt_imgfile_tracked(f);
+	int tracked = nvh_ct_imgfile_tracked(f);
 	if (!tracked || f->full || dur != f->from || nvh_sim_size(sim) != f->size) {
 		memcpy(f->map, dur, f->size);
 		for (size_t i = 0; i < f->nlist; i++)
@@ -855,9 +868,11 @@ nvt_imgfile_write(struct nvt_imgfile *f, const struct nvh_sim *sim,
 				at++;
 			fprintf(stderr, "crash images: %s differs from the durable "
 				"image at byte %zu after an incremental write: a "
-				"write to it was not seen (see crash_image.c)\n",
+				"write to it was not seen (a check that writes "
+				"to the image other than through nvheap?)\n",
 				f->path, at);
-			exit(2);
+			f->full = 1;
+			return -1;
 		}
 	}
 	f->nlist = 0;
@@ -867,4 +882,5 @@ nvt_imgfile_write(struct nvt_imgfile *f, const struct nvh_sim *sim,
 		memcpy(f->map + img->d[i].line * LINE, img->d[i].data, LINE);
 		stale_page(f, img->d[i].line * LINE / PAGE);
 	}
+	return 0;
 }
