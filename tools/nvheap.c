@@ -5,10 +5,12 @@
  *   nvheap info PATH [--layout NAME]
  *   nvheap stats PATH [--layout NAME]
  *   nvheap check PATH [--layout NAME] [--recover] [--repair]
+ *   nvheap crashtest FILE.so [crash test options]
  *
  * Exit status: 0 on success, 1 when the operation failed (the library's
  * message on stderr), 2 on a usage error.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -31,6 +33,7 @@ struct cmd {
 };
 
 static const struct cmd *current;
+static const char *prog = "nvheap"; /* argv[0], for commands printed */
 
 static int
 usage_error(const char *fmt, const char *arg)
@@ -390,6 +393,60 @@ cmd_check(int argc, char **argv)
 	return rc ? EXIT_FAILURE : 0;
 }
 
+/* ---- crashtest ---- */
+
+static const char crashtest_usage[] =
+	"usage: nvheap crashtest FILE.so [options]\n"
+	"\n"
+	"Crash-test your own data structure: load the shared object FILE.so,\n"
+	"which exports its tests with NVH_CRASHTEST_EXPORT (nvheap/crashtest.h),\n"
+	"and explore every crash point of each one.  Prints \"NAME: N crash\n"
+	"states, F failures\" per test and, for each failure, the command that\n"
+	"replays it.  Exit status 0 if no test failed, 1 if one did.\n"
+	"`nvheap crashtest FILE.so --help` lists the options (budget, seed,\n"
+	"--workload NAME, replay); docs/crashtest.md is the tutorial.\n";
+
+static int
+cmd_crashtest(int argc, char **argv)
+{
+	if (argc < 2 || argv[1][0] == '-') {
+		int help = argc >= 2 && (!strcmp(argv[1], "-h") ||
+					 !strcmp(argv[1], "--help"));
+		if (help) {
+			fputs(crashtest_usage, stdout);
+			return 0;
+		}
+		return usage_error("%s", argc < 2 ? "which shared object?"
+				   : "the shared object comes first");
+	}
+	const char *file = argv[1];
+	/* dlopen searches the library path for a bare name: this is a file */
+	char path[4096];
+	snprintf(path, sizeof(path), "%s%s", strchr(file, '/') ? "" : "./",
+		 file);
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		fprintf(stderr, "nvheap crashtest: cannot load %s: %s\n", file,
+			dlerror());
+		return EXIT_USAGE;
+	}
+	const struct nvh_crashtest *const *tests = dlsym(h, "nvh_crashtests");
+	if (!tests || !tests[0]) {
+		fprintf(stderr, "nvheap crashtest: %s exports no tests (define "
+			"them with NVH_CRASHTEST_EXPORT(&test, ...))\n", file);
+		dlclose(h);
+		return EXIT_USAGE;
+	}
+	/* The command line of nvh_crashtest_main: this command as argv[0]
+	 * (its replay lines), then the options after FILE. */
+	char argv0[4200];
+	snprintf(argv0, sizeof(argv0), "%s crashtest %s", prog, file);
+	argv[1] = argv0;
+	int rc = nvh_crashtest_main(argc - 1, argv + 1, tests);
+	dlclose(h);
+	return rc;
+}
+
 /* ---- dispatch ---- */
 
 static const struct cmd cmds[] = {
@@ -398,6 +455,8 @@ static const struct cmd cmds[] = {
 	{"stats", "print how a pool's heap is used", stats_usage, cmd_stats},
 	{"check", "verify a pool's log and object graph (--repair the log)",
 	 check_usage, cmd_check},
+	{"crashtest", "crash-test a data structure (a shared object's tests)",
+	 crashtest_usage, cmd_crashtest},
 };
 
 static void
@@ -405,7 +464,7 @@ main_usage(FILE *f)
 {
 	fprintf(f, "usage: nvheap COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
+		fprintf(f, "  %-9s %s\n", cmds[i].name, cmds[i].summary);
 	fprintf(f, "\n`nvheap COMMAND --help` describes one command.\n");
 }
 
@@ -416,6 +475,7 @@ main(int argc, char **argv)
 		main_usage(stderr);
 		return EXIT_USAGE;
 	}
+	prog = argv[0];
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
 	    !strcmp(argv[1], "help")) {
 		main_usage(stdout);
