@@ -207,11 +207,19 @@ NVH_API int nvh_crashtest_explore(const struct nvh_crashtest *w,
 NVH_API int nvh_crashtest_main(int argc, char **argv,
 			       const struct nvh_crashtest *const *tests);
 
-/* In a shared object for `nvheap crashtest FILE.so`: the tests it holds,
- * e.g. NVH_CRASHTEST_EXPORT(&push_pop, &push_pop_broken); */
+/*
+ * The tests of a file, for `nvheap crashtest FILE.so` (which looks this
+ * array up) or a program's main:
+ *
+ *   NVH_CRASHTEST_EXPORT(&push_pop, &push_pop_big);
+ *   int main(int argc, char **argv)
+ *   { return nvh_crashtest_main(argc, argv, nvh_crashtests); }
+ */
 #define NVH_CRASHTEST_EXPORT(...)                                          \
 	__attribute__((visibility("default"))) const struct nvh_crashtest    \
 		*const nvh_crashtests[] = {__VA_ARGS__, NULL}
+__attribute__((visibility("default"))) extern const struct nvh_crashtest
+	*const nvh_crashtests[];
 
 #ifdef __cplusplus
 }
