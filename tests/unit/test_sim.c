@@ -4,6 +4,7 @@
  * finding planted bugs (negative tests: the failures must be found).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -434,6 +435,44 @@ sim_selected_by_environment(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* The explorer's image file sees what a check writes to it through the
+ * library (the map hook, heap/pool.h), and stops on a write it did not
+ * see. */
+static void
+image_file_sees_writes_through_the_library(void **state)
+{
+	(void)state;
+	assert_nvh_ok(nvh_close(sim_pool("trk.pool", 0)));
+	struct nvh_ct_imgfile *f = nvh_ct_imgfile_open(nvt_path("trk.img"),
+						       SIZE);
+	assert_non_null(f);
+	struct nvh_ct_image none = {.n = 0};
+	assert_int_equal(nvh_ct_imgfile_write(f, sim, &none), 0);
+	struct nvh_opts o = {.persist = NVH_PERSIST_EADR};
+	nvh_pool *p = assert_nvh_ptr(nvh_open(nvt_path("trk.img"), "sim", &o));
+	assert_true(nvh_ct_imgfile_tracked(f));
+	uint8_t *a = nvh_pool_at(p, HEAP + 8);
+	*a = 0x5a;
+	assert_nvh_ok(nvh_persist(p, a, 1));
+	assert_nvh_ok(nvh_close(p));
+	/* the page the check wrote reached the file when it was unmapped */
+	assert_int_equal(nvh_ct_imgfile_map(f)[HEAP + 8], 0x5a);
+	/* and the next image puts the durable bytes back, there only */
+	assert_int_equal(nvh_ct_imgfile_write(f, sim, &none), 0);
+	assert_memory_equal(nvh_ct_imgfile_map(f), nvh_sim_durable(sim), SIZE);
+
+	/* A write behind the library's back is found within 32 images. */
+	int fd = open(nvt_path("trk.img"), O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "x", 1, (off_t)HEAP + 4096 * 3), 1);
+	close(fd);
+	int refused = 0;
+	for (int i = 0; i < 40 && !refused; i++)
+		refused = nvh_ct_imgfile_write(f, sim, &none) != 0;
+	assert_true(refused);
+	nvh_ct_imgfile_close(f);
+}
+
 /* ---- the explorer ---- */
 
 static struct nvh_crashtest_config
@@ -528,6 +567,8 @@ main(void)
 		cmocka_unit_test_teardown(image_hash_follows_content, teardown),
 		cmocka_unit_test_teardown(detector_names_offset_and_site, teardown),
 		cmocka_unit_test(sim_selected_by_environment),
+		cmocka_unit_test_teardown(image_file_sees_writes_through_the_library,
+					  teardown),
 		cmocka_unit_test(explorer_finds_unflushed_store),
 		cmocka_unit_test(explorer_finds_misordered_commit),
 		cmocka_unit_test(explorer_passes_good_workloads),
