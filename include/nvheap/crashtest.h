@@ -36,7 +36,13 @@
  *
  * The explorer is single-threaded: run() and check() must not start
  * threads that touch the pool, and must do the same thing (the same
- * fences) every time they run from the same setup and seed.
+ * fences) every time they run from the same setup and seed.  A check
+ * changes the image only through nvheap (its own mapping of the file,
+ * or a pwrite, is not seen: the exploration stops and says so).
+ *
+ * Later versions may add fields at the end of these structs: initialise
+ * a struct nvh_crashtest with designated initialisers and build tests
+ * against the header of the library they run with.
  */
 #ifndef NVHEAP_CRASHTEST_H
 #define NVHEAP_CRASHTEST_H

@@ -242,6 +242,23 @@ internal_error(struct nvh_crashtest_explorer *x, const char *what)
 	return 1;
 }
 
+/* 1: an image not checked before (now recorded), 0: a duplicate, -1:
+ * the exploration stopped. */
+static int
+first_seen(struct nvh_crashtest_explorer *x, const struct nvh_sim *sim,
+	   const struct nvh_ct_image *img)
+{
+	uint64_t h[2];
+	nvh_ct_image_hash(sim, img, h);
+	int added = seen_add(&x->seen, h, x->run.acked);
+	if (added < 0) {
+		internal_error(x, "out of memory");
+		return -1;
+	}
+	x->res->duplicates += !added;
+	return added;
+}
+
 static void
 on_crash_signal(int sig)
 {
@@ -334,7 +351,8 @@ check_image(struct nvh_crashtest_explorer *x, const char *path, int nested,
 	if (!nested)
 		x->nested_armed = 0;
 	if (rc != 0)
-		failure(x, "%s", k.why);
+		failure(x, "%s", k.why[0] ? k.why : "the check failed (it gave "
+			"no reason: nvh_crashtest_fail says why)");
 	else if (x->cfg->verbose)
 		fprintf(stderr, "  ok\n");
 }
@@ -346,17 +364,9 @@ nested_image(void *arg, const struct nvh_ct_image *img)
 	const struct nvh_crashtest_config *c = x->cfg;
 	if (c->only_nstate >= 0 && (int64_t)img->id != c->only_nstate)
 		return 0;
-	if (!replaying(x)) {
-		uint64_t h[2];
-		nvh_ct_image_hash(x->nsim, img, h);
-		int added = seen_add(&x->seen, h, x->run.acked);
-		if (added < 0)
-			return internal_error(x, "out of memory");
-		if (!added) {
-			x->res->duplicates++;
-			return 0;
-		}
-	}
+	int fresh = replaying(x) ? 1 : first_seen(x, x->nsim, img);
+	if (fresh <= 0)
+		return fresh < 0;
 	if (c->budget > 0 && elapsed(x) > c->budget) {
 		x->res->budget_hit = 1;
 		return 1;
@@ -472,15 +482,9 @@ outer_image(void *arg, const struct nvh_ct_image *img)
 		if ((int64_t)img->id != c->only_state)
 			return 0;
 	} else {
-		uint64_t h[2];
-		nvh_ct_image_hash(x->sim, img, h);
-		int added = seen_add(&x->seen, h, x->run.acked);
-		if (added < 0)
-			return internal_error(x, "out of memory");
-		if (!added) {
-			x->res->duplicates++;
-			return 0;
-		}
+		int fresh = first_seen(x, x->sim, img);
+		if (fresh <= 0)
+			return fresh < 0;
 	}
 	if (c->budget > 0 && elapsed(x) > c->budget) {
 		x->res->budget_hit = 1;
