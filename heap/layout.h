@@ -30,7 +30,7 @@
  *   120     8  features        no unknown bits (none defined yet)
  *   128     8  create_time     seconds since the epoch (informational)
  *   136     8  seq             bumped by every header update
- *   144     8  run_generation  >= 1, bumped by every read-write open
+ *   144     8  run_generation  1 ..= NVH_SEQ_MAX, bumped by each rw open
  *   152     4  clean_shutdown  0 (open or crashed) or 1 (closed cleanly)
  *   156     4  reserved0       0
  *   160    88  reserved        all zero

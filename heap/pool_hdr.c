@@ -157,6 +157,13 @@ check_fields(const struct nvh_pool_hdr *h, uint64_t file_size, char *why,
 			   " (damaged)", h->seq, NVH_SEQ_MAX);
 	if (h->run_generation == 0)
 		return BAD("field run_generation: 0 (must be at least 1)");
+	/* bumped once per read-write open, like seq: a value above the
+	 * bound is damage, and refusing it keeps the next bump from
+	 * wrapping to 0 (which would make both copies invalid) */
+	if (h->run_generation > NVH_SEQ_MAX)
+		return BAD("field run_generation: %" PRIu64 " is above the "
+			   "maximum %" PRIu64 " (damaged)", h->run_generation,
+			   NVH_SEQ_MAX);
 	if (h->clean_shutdown > 1)
 		return BAD("field clean_shutdown: expected 0 or 1, found %" PRIu32,
 			   h->clean_shutdown);

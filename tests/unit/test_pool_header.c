@@ -175,6 +175,9 @@ static void d_heap_size_wrap(struct nvh_pool_hdr *h) { h->heap_size = ~0ull << 1
 static void d_features(struct nvh_pool_hdr *h) { h->features = 1ull << 40; }
 static void d_seq(struct nvh_pool_hdr *h) { h->seq = 0; }
 static void d_generation(struct nvh_pool_hdr *h) { h->run_generation = 0; }
+/* found by fuzz_open: a copy at 2^64-1 opened, the open wrapped it to 0,
+ * and the next open refused the pool */
+static void d_generation_max(struct nvh_pool_hdr *h) { h->run_generation = ~0ull; }
 static void d_clean(struct nvh_pool_hdr *h) { h->clean_shutdown = 5; }
 static void d_reserved(struct nvh_pool_hdr *h) { h->reserved[40] = 1; }
 
@@ -195,6 +198,7 @@ static const struct field_case fields[] = {
 	{"features", NVH_ECORRUPT, d_features},
 	{"seq", NVH_ECORRUPT, d_seq},
 	{"run_generation", NVH_ECORRUPT, d_generation},
+	{"run_generation", NVH_ECORRUPT, d_generation_max},
 	{"clean_shutdown", NVH_ECORRUPT, d_clean},
 	{"reserved", NVH_ECORRUPT, d_reserved},
 };
