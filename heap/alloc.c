@@ -40,7 +40,7 @@ NVH_API nvh_oid
 nvh_oid_of(const nvh_pool *pool, const void *addr)
 {
 	const char *p = addr;
-	if (!pool || !p || p <= pool->base || p >= pool->base + pool->size)
+	if (!pool || !p || p <= pool->base || p >= pool->base + nvh_pool_size(pool))
 		return NVH_OID_NULL;
 	return (nvh_oid){nvh_oid_tagged(pool, (uint64_t)(p - pool->base))};
 }
@@ -58,16 +58,34 @@ nvh_root_slot(nvh_pool *pool)
 /* A block of class c from t's arena (taking another when it is full).
  * Out of arenas, it reclaims once, outside t's lock (reclaiming takes
  * other threads' locks, and theirs may be waiting for ours). */
+/* Growths one allocation may wait for (other threads may take each new
+ * segment's arenas first) before it reports the pool full. */
+#define GROW_TRIES 8
+
+/* Out of arenas after reclaiming: grow the pool (heap/grow.c), outside
+ * t's lock.  0: try again; -ENOMEM with the reason in `why`; or an
+ * error. */
+static int
+grow_for(nvh_pool *pool, uint64_t need, uint64_t seen, int *tries, char *why,
+	 size_t whylen)
+{
+	if (++*tries > GROW_TRIES)
+		return -ENOMEM; /* (why: from the last try) */
+	return nvh_heap_grow(pool, need, seen, why, whylen);
+}
+
 static int
 alloc_small(nvh_pool *pool, struct nvh_tctx *t, unsigned c, uint64_t *ap,
-	    uint64_t *bp)
+	    uint64_t *bp, char *why, size_t whylen)
 {
 	struct nvh_heap *h = pool->heap;
-	int reclaimed = 0, rc = 0;
+	int reclaimed = 0, rc = 0, tries = 0;
 	pthread_mutex_lock(&t->lock);
 	for (;;) {
 		if (t->cur[c] < 0) {
 			uint64_t a;
+			uint64_t seen = atomic_load_explicit(
+				&h->grow_gen, memory_order_acquire);
 			rc = nvh_arena_take(h, t, c, &a);
 			if (rc == -ENOMEM && !reclaimed) {
 				reclaimed = 1;
@@ -75,6 +93,15 @@ alloc_small(nvh_pool *pool, struct nvh_tctx *t, unsigned c, uint64_t *ap,
 				rc = nvh_arenas_reclaim(pool, t, (int)c);
 				pthread_mutex_lock(&t->lock);
 				if (rc && rc != -ENOMEM)
+					break;
+				continue;
+			}
+			if (rc == -ENOMEM) {
+				pthread_mutex_unlock(&t->lock);
+				rc = grow_for(pool, 1, seen, &tries, why,
+					      whylen);
+				pthread_mutex_lock(&t->lock);
+				if (rc)
 					break;
 				continue;
 			}
@@ -102,20 +129,27 @@ nvh_blk_reserve(nvh_pool *pool, struct nvh_tctx *t, uint64_t size,
 {
 	struct nvh_heap *h = pool->heap;
 	memset(k, 0, sizeof(*k));
-	if (size > h->narenas * (uint64_t)NVH_ARENA_SIZE)
+	char why[NVH_PROBLEM_LEN] = "";
+	uint64_t whole = nvh_heap_narenas(h) * (uint64_t)NVH_ARENA_SIZE;
+	if (size > whole && !(pool->hdr.features & NVH_FEAT_GROWS))
 		return nvh_err(ENOMEM, "%" PRIu64 " bytes is more than the "
-			       "whole heap (%" PRIu64 " bytes)", size,
-			       h->narenas * (uint64_t)NVH_ARENA_SIZE);
+			       "whole heap (%" PRIu64 " bytes; the pool has a "
+			       "fixed size)", size, whole);
+	if (size > NVH_MAX_POOL_SIZE)
+		return nvh_err(ENOMEM, "%" PRIu64 " bytes is more than the "
+			       "largest pool (%" PRIu64 " bytes)", size,
+			       (uint64_t)NVH_MAX_POOL_SIZE);
 	int c = size <= h->cls[h->ncls - 1].block_size
 			? nvh_class_of_heap(h, size) : -1;
 	k->cls = c;
 	k->birth = atomic_fetch_add(&pool->lanes->seq, 1);
 	if (c >= 0) {
-		int rc = alloc_small(pool, t, (unsigned)c, &k->a, &k->b);
+		int rc = alloc_small(pool, t, (unsigned)c, &k->a, &k->b, why,
+				     sizeof(why));
 		if (rc == -ENOMEM)
 			return nvh_err(ENOMEM, "out of space for a %" PRIu64
-				       "-byte object (no free block or arena)",
-				       size);
+				       "-byte object (no free block or arena%s%s)",
+				       size, why[0] ? "; " : "", why);
 		if (rc)
 			return rc;
 		const struct nvh_class_ent *ce = &h->cls[c];
@@ -124,16 +158,25 @@ nvh_blk_reserve(nvh_pool *pool, struct nvh_tctx *t, uint64_t size,
 		return 0;
 	}
 	k->run = (size + NVH_ARENA_SIZE - 1) / NVH_ARENA_SIZE;
-	int rc = nvh_run_take(h, k->run, &k->a);
+	uint64_t seen = atomic_load_explicit(&h->grow_gen, memory_order_acquire);
+	int rc = nvh_run_take(h, k->run, &k->a), tries = 0;
 	if (rc == -ENOMEM) {
 		rc = nvh_arenas_reclaim(pool, t, -1);
 		if (!rc || rc == -ENOMEM)
 			rc = nvh_run_take(h, k->run, &k->a);
 	}
+	while (rc == -ENOMEM) {
+		rc = grow_for(pool, k->run, seen, &tries, why, sizeof(why));
+		if (rc)
+			break;
+		seen = atomic_load_explicit(&h->grow_gen, memory_order_acquire);
+		rc = nvh_run_take(h, k->run, &k->a);
+	}
 	if (rc == -ENOMEM)
 		return nvh_err(ENOMEM, "out of space for a %" PRIu64 "-byte "
 			       "object (%" PRIu64 " contiguous free arenas "
-			       "needed)", size, k->run);
+			       "needed%s%s)", size, k->run, why[0] ? "; " : "",
+			       why);
 	if (rc)
 		return rc;
 	k->off = nvh_arena_off(h, k->a);
@@ -274,11 +317,11 @@ nvh_blk_size(const nvh_pool *pool, const struct nvh_blk *k)
 int
 nvh_heap_data_ok(const nvh_pool *pool, uint64_t off, uint64_t len)
 {
-	const struct nvh_heap_hdr *h = &pool->heap->hdr;
-	if (off == h->root_off && len <= 8)
+	const struct nvh_heap *h = pool->heap;
+	if (off == h->hdr.root_off && len <= 8)
 		return 1;
-	uint64_t start = h->arenas_off, end = start + h->narenas * NVH_ARENA_SIZE;
-	return off >= start && off <= end && len <= end - off;
+	const struct nvh_seg *sg = nvh_seg_at(h, off);
+	return sg && len <= sg->end - off;
 }
 
 /* ---- lanes held above the log ---- */

@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "heap/error.h"
 #include "heap/heap.h"
@@ -214,15 +215,75 @@ nvh_tctx_get(struct nvh_heap *h)
 
 /* ---- rebuild ---- */
 
+static void *
+reserve_dram(size_t len)
+{
+	void *p = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static size_t
+rt_bytes(const struct nvh_heap *h)
+{
+	return h->max_arenas * sizeof(*h->arena);
+}
+
+static size_t
+free_bytes(const struct nvh_heap *h)
+{
+	return (h->max_arenas + 63) / 64 * sizeof(uint64_t);
+}
+
+/* The DRAM state of the arenas of segment si, before they are counted
+ * (the loads of narenas that find them acquire what is written here). */
+static void
+arenas_setup(struct nvh_heap *h, uint64_t si)
+{
+	const struct nvh_seg *sg = &h->seg[si];
+	for (uint64_t i = 0; i < sg->n; i++) {
+		struct nvh_arena_rt *r = &h->arena[sg->first + i];
+		pthread_mutex_init(&r->lock, NULL);
+		r->prev = r->next = -1;
+		atomic_store(&r->state, NVH_A_NONE);
+		r->seg = (uint32_t)si;
+		r->off = sg->arenas_off + i * NVH_ARENA_SIZE;
+		r->tab = sg->table_off + i * sizeof(struct nvh_arena_ent);
+		r->bm = sg->bitmaps_off + i * NVH_BITMAP_SLOT;
+	}
+}
+
+void
+nvh_arenas_add(struct nvh_heap *h, uint64_t si)
+{
+	const struct nvh_seg *sg = &h->seg[si];
+	arenas_setup(h, si);
+	/* lookups by offset find the segment from here on, and its arenas
+	 * set up; allocations find them once narenas counts them */
+	atomic_store_explicit(&h->nsegs, si + 1, memory_order_release);
+	pthread_mutex_lock(&h->arena_lock);
+	for (uint64_t i = 0; i < sg->n; i++) {
+		h->arena[sg->first + i].kind = NVH_K_FREE;
+		set_free(h, sg->first + i, 1);
+	}
+	atomic_store_explicit(&h->narenas, sg->first + sg->n,
+			      memory_order_release);
+	pthread_mutex_unlock(&h->arena_lock);
+}
+
 int
 nvh_arenas_init(struct nvh_heap *h)
 {
-	uint64_t n = h->narenas;
-	h->arena = calloc(n, sizeof(*h->arena));
-	h->arena_free = calloc((n + 63) / 64, sizeof(uint64_t));
+	uint64_t n = nvh_heap_narenas(h);
+	if (h->max_arenas < n)
+		h->max_arenas = n;
+	h->arena = reserve_dram(rt_bytes(h));
+	h->arena_free = reserve_dram(free_bytes(h));
 	if (!h->arena || !h->arena_free) {
-		free(h->arena);
-		free(h->arena_free);
+		if (h->arena)
+			munmap(h->arena, rt_bytes(h));
+		if (h->arena_free)
+			munmap(h->arena_free, free_bytes(h));
 		h->arena = NULL; /* nvh_heap_close then has nothing to free */
 		h->arena_free = NULL;
 		return nvh_err(ENOMEM, "out of memory for %" PRIu64 " arenas", n);
@@ -234,17 +295,14 @@ nvh_arenas_init(struct nvh_heap *h)
 		h->crt[c].head = -1;
 		h->crt[c].nwords = (h->cls[c].nblocks + 63) / 64;
 	}
-	const struct nvh_arena_ent *tab = (const void *)(h->base + h->hdr.table_off);
-	for (uint64_t a = 0; a < n; a++) {
-		struct nvh_arena_rt *r = &h->arena[a];
-		pthread_mutex_init(&r->lock, NULL);
-		r->prev = r->next = -1;
-		atomic_store(&r->state, NVH_A_NONE);
-	}
+	uint64_t nsegs = atomic_load(&h->nsegs);
+	for (uint64_t si = 0; si < nsegs; si++)
+		arenas_setup(h, si);
 	/* Walk backwards so class lists come out in address order. */
 	for (uint64_t i = n; i-- > 0;) {
-		uint64_t d = tab[i].desc;
+		uint64_t d = nvh_arena_ent(h, i)->desc;
 		struct nvh_arena_rt *r = &h->arena[i];
+		const struct nvh_seg *sg = &h->seg[r->seg];
 		if (NVH_DESC_RESERVED(d))
 			goto bad;
 		switch (NVH_DESC_KIND(d)) {
@@ -267,11 +325,14 @@ nvh_arenas_init(struct nvh_heap *h)
 			break;
 		case NVH_ARENA_LARGE: {
 			uint32_t run = NVH_DESC_RUN(d);
-			if (NVH_DESC_CLASS(d) || run < 1 || run > n - i ||
+			/* a run lies inside its segment */
+			if (NVH_DESC_CLASS(d) || run < 1 ||
+			    run > sg->first + sg->n - i ||
 			    r->kind == NVH_K_CONT)
 				goto bad;
 			for (uint64_t j = i + 1; j < i + run; j++) {
-				if (NVH_DESC_KIND(tab[j].desc) != NVH_ARENA_FREE ||
+				if (NVH_DESC_KIND(nvh_arena_ent(h, j)->desc) !=
+					    NVH_ARENA_FREE ||
 				    h->arena[j].kind != NVH_K_FREE)
 					goto bad_run;
 				set_free(h, j, 0);
@@ -313,7 +374,7 @@ nvh_arenas_fini(struct nvh_heap *h)
 	h->tctxs = NULL;
 	pthread_mutex_unlock(&h->tctx_lock);
 	pthread_mutex_unlock(&tctx_global);
-	for (uint64_t a = 0; a < h->narenas; a++) {
+	for (uint64_t a = 0; a < nvh_heap_narenas(h); a++) {
 		pthread_mutex_destroy(&h->arena[a].lock);
 		free((void *)h->arena[a].used);
 		free((void *)h->arena[a].live);
@@ -322,8 +383,8 @@ nvh_arenas_fini(struct nvh_heap *h)
 		pthread_mutex_destroy(&h->crt[c].lock);
 	pthread_mutex_destroy(&h->arena_lock);
 	pthread_mutex_destroy(&h->tctx_lock);
-	free(h->arena);
-	free(h->arena_free);
+	munmap(h->arena, rt_bytes(h));
+	munmap(h->arena_free, free_bytes(h));
 	h->arena = NULL;
 	h->arena_free = NULL;
 }
@@ -402,10 +463,9 @@ int
 nvh_heap_scan_at(struct nvh_pool *pool, uint64_t off)
 {
 	struct nvh_heap *h = pool->heap;
-	uint64_t start = h->hdr.arenas_off;
-	if (off < start || off - start >= h->narenas * (uint64_t)NVH_ARENA_SIZE)
+	uint64_t a;
+	if (nvh_arena_at(h, off, &a, NULL))
 		return 0;
-	uint64_t a = (off - start) / NVH_ARENA_SIZE;
 	if (h->arena[a].kind != NVH_K_SMALL)
 		return 0;
 	return nvh_arena_scan(h, a); /* (its error says what) */
@@ -452,15 +512,16 @@ nvh_arena_take(struct nvh_heap *h, struct nvh_tctx *t, unsigned c,
 
 	/* A fresh arena from the free pool. */
 	pthread_mutex_lock(&h->arena_lock);
-	uint64_t a = h->narenas;
-	for (uint64_t i = 0; i < h->narenas && h->nfree_arenas; i++) {
-		uint64_t j = (h->fit + i) % h->narenas;
+	const uint64_t na = nvh_heap_narenas(h);
+	uint64_t a = na;
+	for (uint64_t i = 0; i < na && h->nfree_arenas; i++) {
+		uint64_t j = (h->fit + i) % na;
 		if (is_free(h, j)) {
 			a = j;
 			break;
 		}
 	}
-	if (a == h->narenas) {
+	if (a == na) {
 		pthread_mutex_unlock(&h->arena_lock);
 		return -ENOMEM;
 	}
@@ -660,8 +721,12 @@ int
 nvh_run_take(struct nvh_heap *h, uint64_t n, uint64_t *out)
 {
 	pthread_mutex_lock(&h->arena_lock);
-	uint64_t len = 0;
-	for (uint64_t a = 0; a < h->narenas; a++) {
+	uint64_t len = 0, na = nvh_heap_narenas(h);
+	for (uint64_t a = 0; a < na; a++) {
+		/* a run does not cross a segment's end (they are not
+		 * contiguous in the pool) */
+		if (a && h->arena[a].seg != h->arena[a - 1].seg)
+			len = 0;
 		len = is_free(h, a) ? len + 1 : 0;
 		if (len == n) {
 			uint64_t first = a + 1 - n;
@@ -773,7 +838,7 @@ nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t, int want)
 		}
 	pthread_mutex_unlock(&t->lock);
 	take_from_others(h, t, want);
-	uint64_t *list = malloc(h->narenas * sizeof(*list));
+	uint64_t *list = malloc(nvh_heap_narenas(h) * sizeof(*list));
 	if (!list)
 		return nvh_err(ENOMEM, "out of memory reclaiming arenas");
 	size_t n = 0, gained = 0;
@@ -821,11 +886,9 @@ int
 nvh_heap_geometry(struct nvh_heap *h, uint64_t off, uint64_t *ap, uint64_t *bp,
 		  uint64_t *inp, int *live)
 {
-	const uint64_t start = h->hdr.arenas_off;
-	if (off < start || off >= start + h->narenas * NVH_ARENA_SIZE)
+	uint64_t a, in_arena;
+	if (nvh_arena_at(h, off, &a, &in_arena) || a >= nvh_heap_narenas(h))
 		return -1;
-	uint64_t a = (off - start) / NVH_ARENA_SIZE;
-	uint64_t in_arena = (off - start) % NVH_ARENA_SIZE;
 	struct nvh_arena_rt *r = &h->arena[a];
 	if (r->kind == NVH_K_CONT) {
 		while (a > 0 && h->arena[a].kind == NVH_K_CONT)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "heap/checksum.h"
 #include "heap/error.h"
@@ -67,6 +68,10 @@ nvh_heap_format(struct nvh_pool *pool)
 	if (n == 0)
 		return nvh_err(EINVAL, "pool of %" PRIu64 " bytes is too small "
 			       "for one arena after its metadata", size);
+	/* heap_size is exact (NVH_FEAT_SEGMENTS): growth appends the next
+	 * segment where the arenas end */
+	pool->hdr.features |= NVH_FEAT_SEGMENTS;
+	pool->hdr.heap_size = h.arenas_off + n * NVH_ARENA_SIZE - H;
 	h.class_checksum = nvh_checksum(cls, h.nclasses * sizeof(cls[0]));
 	h.checksum = nvh_checksum(&h, HDR_SUM_LEN + 8);
 	/* The file is fresh (zeros): lanes, checkpoint (0), root (null),
@@ -175,6 +180,144 @@ check_hdr(const struct nvh_heap_hdr *h, uint64_t H, uint64_t size,
 	return 0;
 }
 
+/* Segments after the first, for the log's checks (segment 0's regions
+ * are spans in the geometry): a redo target is an 8-byte word of a table
+ * entry, bitmap slot or arena; user data lies inside one segment's
+ * arenas. */
+static int
+seg_target_ok(const void *arg, uint64_t off)
+{
+	const struct nvh_heap *h = arg;
+	uint64_t n = atomic_load_explicit(&h->nsegs, memory_order_acquire);
+	for (uint64_t i = 1; i < n; i++) {
+		const struct nvh_seg *sg = &h->seg[i];
+		if (off >= sg->table_off && off < sg->end)
+			return off - sg->table_off < sg->n * sizeof(struct nvh_arena_ent) ||
+			       (off >= sg->bitmaps_off &&
+				off - sg->bitmaps_off < sg->n * NVH_BITMAP_SLOT) ||
+			       off >= sg->arenas_off;
+	}
+	return 0;
+}
+
+static int
+seg_data_ok(const void *arg, uint64_t off, uint64_t len)
+{
+	const struct nvh_seg *sg = nvh_seg_at(arg, off);
+	return sg && len <= sg->end - off;
+}
+
+void
+nvh_seg_layout(struct nvh_seg *sg, uint64_t start, uint64_t first, uint64_t n)
+{
+	sg->start = start;
+	sg->first = first;
+	sg->n = n;
+	sg->table_off = start + NVH_SEG_HDR_PAGE;
+	sg->bitmaps_off = align_page(sg->table_off +
+				     n * sizeof(struct nvh_arena_ent));
+	sg->arenas_off = align_page(sg->bitmaps_off + n * NVH_BITMAP_SLOT);
+	sg->end = sg->arenas_off + n * NVH_ARENA_SIZE;
+}
+
+uint64_t
+nvh_heap_next_arena(const struct nvh_heap *h, uint64_t off)
+{
+	uint64_t n = atomic_load_explicit(&h->nsegs, memory_order_acquire);
+	for (uint64_t i = 0; i < n; i++) {
+		const struct nvh_seg *sg = &h->seg[i];
+		if (off < sg->arenas_off)
+			return sg->arenas_off;
+		if (off < sg->end)
+			return sg->arenas_off +
+			       ((off - sg->arenas_off) / NVH_ARENA_SIZE + 1) *
+				       NVH_ARENA_SIZE;
+	}
+	return UINT64_MAX;
+}
+
+#define SEG_SUM_LEN offsetof(struct nvh_seg_hdr, checksum)
+
+void
+nvh_seg_hdr_make(const struct nvh_pool *pool, const struct nvh_seg *sg,
+		 uint64_t index, struct nvh_seg_hdr *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->magic, NVH_SEG_MAGIC, sizeof(NVH_SEG_MAGIC));
+	out->index = index;
+	out->first = sg->first;
+	out->narenas = sg->n;
+	memcpy(out->uuid, pool->hdr.uuid, sizeof(out->uuid));
+	out->checksum = nvh_checksum(out, SEG_SUM_LEN);
+}
+
+/* The segments growth added, from the end of segment 0 to the heap's end
+ * (docs/format.md, "Segments"). */
+static int
+read_segments(struct nvh_pool *pool, struct nvh_heap *h)
+{
+	const uint64_t end = pool->hdr.heap_offset + pool->hdr.heap_size;
+	uint64_t at = h->seg[0].end, first = h->seg[0].n, k = 1;
+	if (!(pool->hdr.features & NVH_FEAT_SEGMENTS))
+		return 0; /* heap_size may have slack; no segments */
+	if (at > end)
+		return nvh_err(NVH_ECORRUPT, "pool header: field heap_size: the "
+			       "heap ends at %" PRIu64 ", before the end of "
+			       "its arenas (%" PRIu64 ")", end, at);
+	while (at < end) {
+		if (k >= NVH_MAX_SEGS)
+			return nvh_err(NVH_ECORRUPT, "segment %" PRIu64 " at %"
+				       PRIu64 ": more than %u segments", k, at,
+				       NVH_MAX_SEGS - 1);
+		struct nvh_seg_hdr sh;
+		if (end - at < NVH_SEG_HDR_PAGE + NVH_ARENA_SIZE)
+			return nvh_err(NVH_ECORRUPT, "segment %" PRIu64 " at %"
+				       PRIu64 ": the heap ends %" PRIu64 " bytes "
+				       "after its start, too few for one arena",
+				       k, at, end - at);
+		memcpy(&sh, pool->base + at, sizeof(sh));
+		struct nvh_seg *sg = &h->seg[k];
+		static const char magic[8] = NVH_SEG_MAGIC;
+		if (memcmp(sh.magic, magic, sizeof(sh.magic)) != 0)
+			return nvh_err(NVH_ECORRUPT, "segment %" PRIu64 " at %"
+				       PRIu64 ": field magic: expected \"%s\"", k,
+				       at, NVH_SEG_MAGIC);
+		uint64_t sum = nvh_checksum(&sh, SEG_SUM_LEN);
+		if (sum != sh.checksum)
+			return nvh_err(NVH_ECORRUPT, "segment %" PRIu64 " at %"
+				       PRIu64 ": field checksum: stored 0x%016"
+				       PRIx64 ", computed 0x%016" PRIx64, k, at,
+				       sh.checksum, sum);
+		if (sh.index != k || sh.first != first ||
+		    memcmp(sh.uuid, pool->hdr.uuid, sizeof(sh.uuid)) != 0 ||
+		    sh.reserved)
+			return nvh_err(NVH_ECORRUPT, "segment %" PRIu64 " at %"
+				       PRIu64 ": field %s: not this pool's "
+				       "segment %" PRIu64, k, at,
+				       sh.index != k ? "index"
+				       : sh.first != first ? "first"
+				       : sh.reserved ? "reserved" : "uuid", k);
+		if (sh.narenas < 1 ||
+		    sh.narenas > (end - at) / NVH_ARENA_SIZE)
+			return nvh_err(NVH_ECORRUPT, "segment %" PRIu64 " at %"
+				       PRIu64 ": field narenas: %" PRIu64, k, at,
+				       sh.narenas);
+		nvh_seg_layout(sg, at, first, sh.narenas);
+		if (sg->end > end)
+			return nvh_err(NVH_ECORRUPT, "segment %" PRIu64 " at %"
+				       PRIu64 ": its %" PRIu64 " arenas end at %"
+				       PRIu64 ", beyond the heap (%" PRIu64 ")",
+				       k, at, sh.narenas, sg->end, end);
+		first += sh.narenas;
+		at = sg->end;
+		k++;
+	}
+	atomic_store(&h->nsegs, k);
+	h->narenas = first;
+	pool->segments = k - 1;
+	return 0;
+}
+
 void
 nvh_heap_log_geom(const struct nvh_pool *pool, struct nvh_log_geom *g)
 {
@@ -198,6 +341,9 @@ nvh_heap_log_geom(const struct nvh_pool *pool, struct nvh_log_geom *g)
 	g->data = g->target[3];
 	g->slot[0] = h->root_off;
 	g->slot[1] = h->root_off + (NVH_HEAP_TYPES_REL - NVH_HEAP_ROOT_REL);
+	g->more_target = seg_target_ok;
+	g->more_data = seg_data_ok;
+	g->more_arg = pool->heap;
 }
 
 int
@@ -220,7 +366,39 @@ nvh_heap_open(struct nvh_pool *pool)
 	}
 	h->ncls = h->hdr.nclasses;
 	h->narenas = h->hdr.narenas;
+	pthread_mutex_init(&h->grow_lock, NULL);
+	/* DRAM for every segment the pool may grow to, and for the arenas
+	 * its reserved address space can hold: address space, touched only
+	 * as they are used, so that neither array moves while other
+	 * threads read it */
+	h->seg = mmap(NULL, NVH_MAX_SEGS * sizeof(*h->seg),
+		      PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (h->seg == MAP_FAILED) {
+		free(h);
+		return nvh_err(ENOMEM, "out of address space for the heap "
+			       "state");
+	}
+	struct nvh_seg *s0 = &h->seg[0];
+	*s0 = (struct nvh_seg){.start = H, .first = 0, .n = h->hdr.narenas,
+			       .table_off = h->hdr.table_off,
+			       .bitmaps_off = h->hdr.bitmaps_off,
+			       .arenas_off = h->hdr.arenas_off,
+			       .end = h->hdr.arenas_off +
+				      h->hdr.narenas * NVH_ARENA_SIZE};
+	atomic_store(&h->nsegs, 1);
 	pool->heap = h;
+	rc = read_segments(pool, h);
+	if (rc) {
+		munmap(h->seg, NVH_MAX_SEGS * sizeof(*h->seg));
+		free(h);
+		pool->heap = NULL;
+		return rc;
+	}
+	uint64_t end = pool->hdr.heap_offset + pool->hdr.heap_size;
+	h->max_arenas = h->narenas;
+	if (pool->resv > end)
+		h->max_arenas += (pool->resv - end) / NVH_ARENA_SIZE;
 	return 0;
 }
 
@@ -239,6 +417,8 @@ nvh_heap_close(struct nvh_pool *pool)
 	nvh_arenas_fini(h);
 	for (unsigned i = 0; i < NVH_MAX_LANES; i++)
 		free(h->keep[i].blk); /* DRAM reservations die with the heap */
+	munmap(h->seg, NVH_MAX_SEGS * sizeof(*h->seg));
+	pthread_mutex_destroy(&h->grow_lock);
 	free(h);
 	pool->heap = NULL;
 }
@@ -249,11 +429,10 @@ int
 nvh_heap_verify(struct nvh_pool *pool)
 {
 	struct nvh_heap *h = pool->heap;
-	const struct nvh_arena_ent *tab = (const void *)(h->base + h->hdr.table_off);
 	uint64_t covered = 0; /* arenas left in the current large run */
-	for (uint64_t a = 0; a < h->narenas; a++) {
+	for (uint64_t a = 0; a < nvh_heap_narenas(h); a++) {
 		struct nvh_arena_rt *r = &h->arena[a];
-		uint64_t d = tab[a].desc;
+		uint64_t d = nvh_arena_ent(h, a)->desc;
 		unsigned kind = NVH_DESC_KIND(d);
 		const uint64_t *bm = (const void *)(h->base + nvh_bitmap_off(h, a));
 		int dram_free = (h->arena_free[a / 64] >> (a % 64)) & 1;
@@ -378,13 +557,13 @@ nvh_heap_foreach(struct nvh_pool *pool,
 		 void *arg)
 {
 	struct nvh_heap *h = pool->heap;
-	const struct nvh_arena_ent *tab = (const void *)(h->base + h->hdr.table_off);
-	for (uint64_t a = 0; a < h->narenas; a++) {
-		uint64_t d = tab[a].desc;
+	for (uint64_t a = 0; a < nvh_heap_narenas(h); a++) {
+		const struct nvh_arena_ent *e = nvh_arena_ent(h, a);
+		uint64_t d = e->desc;
 		if (NVH_DESC_KIND(d) == NVH_ARENA_LARGE) {
 			int rc = cb(arg, nvh_arena_off(h, a),
 				    (uint64_t)NVH_DESC_RUN(d) * NVH_ARENA_SIZE,
-				    NVH_HDR_TYPE(tab[a].hdr.word));
+				    NVH_HDR_TYPE(e->hdr.word));
 			if (rc)
 				return rc;
 			a += NVH_DESC_RUN(d) - 1;

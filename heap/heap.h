@@ -58,7 +58,26 @@ struct nvh_arena_rt {
 	_Atomic uint64_t *live;
 	int32_t prev, next;        /* class list */
 	_Atomic int large_live;    /* LARGE head: 1 live, 0 free in progress */
+	uint32_t seg;              /* its segment */
+	uint64_t off, tab, bm;     /* pool offsets: the arena, its table
+				    * entry, its bitmap slot */
 };
+
+/*
+ * A segment: arenas whose table entries, bitmap slots and 256 KiB each
+ * lie contiguously.  Segment 0 is the heap as created (its header says
+ * where); growth appends the others (heap/grow.c, heap/layout.h).  A
+ * large run never crosses a segment's end.  Written once, before the
+ * count that publishes it (nsegs, release).
+ */
+struct nvh_seg {
+	uint64_t start;            /* pool offset of its header (0: H) */
+	uint64_t first, n;         /* its arenas [first, first + n) */
+	uint64_t table_off, bitmaps_off, arenas_off;
+	uint64_t end;              /* arenas_off + n * NVH_ARENA_SIZE */
+};
+
+#define NVH_MAX_SEGS 65536u /* segments a pool may have (DRAM: reserved) */
 
 struct nvh_class_rt {
 	pthread_mutex_t lock;
@@ -86,8 +105,16 @@ struct nvh_heap {
 	unsigned ncls;
 	struct nvh_class_ent cls[NVH_MAX_CLASSES];
 	struct nvh_class_rt crt[NVH_MAX_CLASSES];
-	uint64_t narenas;
+	/* arenas [0, narenas) exist; growth raises it (release) under
+	 * arena_lock after their DRAM state is set up.  The arrays below
+	 * are reserved for max_arenas (address space: they never move). */
+	_Atomic uint64_t narenas;
+	uint64_t max_arenas;
 	struct nvh_arena_rt *arena;
+	struct nvh_seg *seg;        /* NVH_MAX_SEGS reserved */
+	_Atomic uint64_t nsegs;
+	pthread_mutex_t grow_lock;  /* one growth at a time (heap/grow.c) */
+	_Atomic uint64_t grow_gen;  /* growths so far */
 	pthread_mutex_t arena_lock; /* free arenas, large runs */
 	uint64_t *arena_free;       /* 1 bit per arena: free in DRAM */
 	uint64_t nfree_arenas;
@@ -130,20 +157,75 @@ int nvh_heap_foreach(struct nvh_pool *pool,
 static inline uint64_t
 nvh_arena_off(const struct nvh_heap *h, uint64_t a)
 {
-	return h->hdr.arenas_off + a * NVH_ARENA_SIZE;
+	return h->arena[a].off;
 }
 
 static inline uint64_t
 nvh_bitmap_off(const struct nvh_heap *h, uint64_t a)
 {
-	return h->hdr.bitmaps_off + a * NVH_BITMAP_SLOT;
+	return h->arena[a].bm;
 }
 
 static inline uint64_t
 nvh_table_off(const struct nvh_heap *h, uint64_t a)
 {
-	return h->hdr.table_off + a * sizeof(struct nvh_arena_ent);
+	return h->arena[a].tab;
 }
+
+static inline const struct nvh_arena_ent *
+nvh_arena_ent(const struct nvh_heap *h, uint64_t a)
+{
+	return (const struct nvh_arena_ent *)(h->base + h->arena[a].tab);
+}
+
+static inline uint64_t
+nvh_heap_narenas(const struct nvh_heap *h)
+{
+	return atomic_load_explicit(&h->narenas, memory_order_acquire);
+}
+
+/* The segment whose arenas hold pool offset `off` (NULL: none). */
+static inline const struct nvh_seg *
+nvh_seg_at(const struct nvh_heap *h, uint64_t off)
+{
+	uint64_t n = atomic_load_explicit(&h->nsegs, memory_order_acquire);
+	const struct nvh_seg *s = h->seg;
+	if (off >= s[0].arenas_off && off < s[0].end)
+		return &s[0];
+	uint64_t lo = 1, hi = n;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (off < s[mid].arenas_off)
+			hi = mid;
+		else if (off >= s[mid].end)
+			lo = mid + 1;
+		else
+			return &s[mid];
+	}
+	return NULL;
+}
+
+/* The arena holding `off` and where in it; -1 if no arena does. */
+static inline int
+nvh_arena_at(const struct nvh_heap *h, uint64_t off, uint64_t *a,
+	     uint64_t *in)
+{
+	const struct nvh_seg *s = nvh_seg_at(h, off);
+	if (!s)
+		return -1;
+	*a = s->first + (off - s->arenas_off) / NVH_ARENA_SIZE;
+	if (in)
+		*in = (off - s->arenas_off) % NVH_ARENA_SIZE;
+	return 0;
+}
+
+/* Where segment parts lie for n arenas from `start` (heap.c). */
+void nvh_seg_layout(struct nvh_seg *sg, uint64_t start, uint64_t first,
+		    uint64_t n);
+void nvh_seg_hdr_make(const struct nvh_pool *pool, const struct nvh_seg *sg,
+		      uint64_t index, struct nvh_seg_hdr *out);
+/* The first arena byte after `off` (UINT64_MAX if none). */
+uint64_t nvh_heap_next_arena(const struct nvh_heap *h, uint64_t off);
 
 #include "heap/sizeclass.h"
 
@@ -161,6 +243,23 @@ nvh_objhdr_off(const struct nvh_heap *h, uint64_t a, uint64_t b, int large)
 	return large ? nvh_table_off(h, a) + offsetof(struct nvh_arena_ent, hdr)
 		     : nvh_arena_off(h, a) + b * sizeof(struct nvh_objhdr);
 }
+
+/* grow.c: add a segment of at least `need` arenas (`need` contiguous)
+ * unless a growth finished since the caller read grow_gen as `seen`
+ * (then 0: try again).  -ENOMEM with the reason in `why` if the pool
+ * may not or cannot grow (fixed size, at its maximum, no address space);
+ * other errors (ENOSPC: the disk is full) with a message; nothing is
+ * lost either way. */
+int nvh_heap_grow(struct nvh_pool *pool, uint64_t need, uint64_t seen,
+		  char *why, size_t whylen);
+/* Set the pool's growth policy in pool->hdr (written by the caller's
+ * header update): opts' max_size and grow_step (nvheap/pool.h).  A pool
+ * from before segments gets an exact heap_size.  0 or -EINVAL. */
+int nvh_heap_set_policy(struct nvh_pool *pool, uint64_t max_size,
+			uint64_t grow_step);
+/* Set up the DRAM state of arenas [first, first + n) of segment `si`
+ * (arena.c; free on the medium: a new segment's). */
+void nvh_arenas_add(struct nvh_heap *h, uint64_t si);
 
 /* arena.c */
 int nvh_arenas_init(struct nvh_heap *h);

@@ -10,8 +10,12 @@
  *   offset        size        contents
  *   0             4 KiB       pool header, copy A
  *   4096          4 KiB       pool header, copy B
- *   8192          heap_size   heap: see "Heap" below
- *   ...           rest        unused tail (< 4 KiB alignment slack)
+ *   8192          heap_size   heap: see "Heap" below (the heap as
+ *                             created, then the segments growth added)
+ *   ...           rest        unused tail: alignment slack; with
+ *                             NVH_FEAT_SEGMENTS also a growth that did not
+ *                             finish (past pool_size, trimmed by the next
+ *                             read-write open)
  *
  * The two header copies sit in different pages so that a torn page write
  * (msync backend) or torn cache lines (pmem) damage at most one of them.
@@ -24,16 +28,22 @@
  *    12     4  hdr_size        == 256
  *    16    16  uuid            not all zero; RFC 4122 version 4
  *    32    64  layout          NUL-terminated, NUL-padded, == requested name
- *    96     8  pool_size       == file size, in [min, max], 4 KiB multiple
+ *    96     8  pool_size       == file size (SEGMENTS: <= file size), in
+ *                              [min, max], 4 KiB multiple
  *   104     8  heap_offset     == NVH_HEAP_OFFSET
  *   112     8  heap_size       > 0, 4 KiB multiple, heap_offset+heap_size <= pool_size
- *   120     8  features        no unknown bits (none defined yet)
+ *                              (SEGMENTS: the heap's segments end exactly there)
+ *   120     8  features        no unknown bits (NVH_FEAT_*)
  *   128     8  create_time     seconds since the epoch (informational)
  *   136     8  seq             bumped by every header update
  *   144     8  run_generation  1 ..= NVH_SEQ_MAX, bumped by each rw open
  *   152     4  clean_shutdown  0 (open or crashed) or 1 (closed cleanly)
  *   156     4  reserved0       0
- *   160    88  reserved        all zero
+ *   160     8  max_size        GROWS: 0 (until the file system is full) or
+ *                              a cap >= pool_size, 4 KiB multiple; else 0
+ *   168     8  grow_step       GROWS: 0 (default) or bytes per growth, 4 KiB
+ *                              multiple; else 0
+ *   176    72  reserved        all zero
  *   248     8  checksum        XXH3-64 of bytes [0, 248)
  *
  * Validity: a copy is valid when its magic, hdr_size and checksum match and
@@ -59,7 +69,15 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 #define NVH_POOL_ALIGN 4096u           /* pool and heap sizes are multiples */
 #define NVH_LAYOUT_LEN 64u             /* layout field, including NUL */
 
-#define NVH_FEATURES_KNOWN 0u          /* incompatible feature bits understood */
+/* Feature bits (incompatible: a reader that does not know one refuses
+ * the pool).  SEGMENTS: heap_size is exact and the heap may have grown by
+ * segments (struct nvh_seg_hdr); pool_size may be below the file size (an
+ * unfinished growth's tail).  GROWS (requires SEGMENTS): the pool grows by
+ * itself when its heap runs out, by the policy in max_size and grow_step.
+ * Pools created by this version have SEGMENTS. */
+#define NVH_FEAT_SEGMENTS 0x1u
+#define NVH_FEAT_GROWS 0x2u
+#define NVH_FEATURES_KNOWN (NVH_FEAT_SEGMENTS | NVH_FEAT_GROWS)
 
 struct nvh_pool_hdr {
 	char magic[8];
@@ -76,7 +94,9 @@ struct nvh_pool_hdr {
 	uint64_t run_generation;
 	uint32_t clean_shutdown;
 	uint32_t reserved0;
-	uint8_t reserved[88];
+	uint64_t max_size;
+	uint64_t grow_step;
+	uint8_t reserved[72];
 	uint64_t checksum;
 };
 
@@ -94,7 +114,9 @@ _Static_assert(offsetof(struct nvh_pool_hdr, seq) == 136, "");
 _Static_assert(offsetof(struct nvh_pool_hdr, run_generation) == 144, "");
 _Static_assert(offsetof(struct nvh_pool_hdr, clean_shutdown) == 152, "");
 _Static_assert(offsetof(struct nvh_pool_hdr, reserved0) == 156, "");
-_Static_assert(offsetof(struct nvh_pool_hdr, reserved) == 160, "");
+_Static_assert(offsetof(struct nvh_pool_hdr, max_size) == 160, "");
+_Static_assert(offsetof(struct nvh_pool_hdr, grow_step) == 168, "");
+_Static_assert(offsetof(struct nvh_pool_hdr, reserved) == 176, "");
 _Static_assert(offsetof(struct nvh_pool_hdr, checksum) == 248, "");
 _Static_assert(NVH_HEAP_OFFSET >= NVH_HDR_B_OFFSET + NVH_HDR_COPY_SIZE, "");
 
@@ -113,6 +135,15 @@ _Static_assert(NVH_HEAP_OFFSET >= NVH_HDR_B_OFFSET + NVH_HDR_COPY_SIZE, "");
  *   table_off       16 B x    arena table (struct nvh_arena_ent)
  *   bitmaps_off     512 B x   one bitmap slot per arena, 1 bit per block
  *   arenas_off      256 KiB x arenas
+ *   segments        added by growth (NVH_FEAT_SEGMENTS), one after the
+ *                   other from the end of the arenas above to heap_offset
+ *                   + heap_size, each at S (page aligned) holding n arenas:
+ *       S                 4 KiB     segment header (struct nvh_seg_hdr)
+ *       S + 4096          32 B x n  arena table entries
+ *       B = align(S + 4096 + 32n)   512 B x n bitmap slots
+ *       A = align(B + 512n)         256 KiB x n arenas
+ *     the next segment starts at A + n * 256 KiB.  Arenas are numbered on
+ *     from the heap's: segment k's first is the sum of the counts before.
  *
  * Heap header (256 bytes):
  *
@@ -293,6 +324,36 @@ struct nvh_arena_ent {
 };
 
 _Static_assert(sizeof(struct nvh_arena_ent) == 32, "arena entry");
+
+/*
+ * Segment header (64 bytes at a segment's start, rest of its page zero),
+ * written with the segment's zeroed table and bitmaps before the pool
+ * header update that puts the segment inside heap_size (heap/grow.c):
+ *
+ *   off  size  field     rule checked at open
+ *     0     8  magic     "NVHSEG\0\0"
+ *     8     8  index     1 for the first segment, then 2, 3, ...
+ *    16     8  first     number of its first arena (arenas before it)
+ *    24     8  narenas   >= 1, the segment ends inside the heap
+ *    32    16  uuid      the pool's
+ *    48     8  reserved  0
+ *    56     8  checksum  XXH3-64 of bytes [0, 56)
+ */
+#define NVH_SEG_MAGIC "NVHSEG"
+#define NVH_SEG_HDR_PAGE 4096u
+
+struct nvh_seg_hdr {
+	char magic[8];
+	uint64_t index;
+	uint64_t first;
+	uint64_t narenas;
+	uint8_t uuid[16];
+	uint64_t reserved;
+	uint64_t checksum;
+};
+
+_Static_assert(sizeof(struct nvh_seg_hdr) == 64, "segment header");
+_Static_assert(offsetof(struct nvh_seg_hdr, checksum) == 56, "");
 
 #define NVH_DESC(kind, cls, run)                                           \
 	((uint64_t)(kind) | (uint64_t)(cls) << 8 | (uint64_t)(run) << 32)

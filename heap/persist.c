@@ -121,6 +121,18 @@ nvh_persist_init(struct nvh_persist *p, enum nvh_persist_kind kind,
 	return 0;
 }
 
+int
+nvh_persist_grow(struct nvh_persist *p, size_t size)
+{
+	if (p->be->grow) {
+		int rc = p->be->grow(p, size);
+		if (rc)
+			return rc;
+	}
+	__atomic_store_n(&p->size, size, __ATOMIC_RELEASE);
+	return 0;
+}
+
 void
 nvh_persist_fini(struct nvh_persist *p)
 {
@@ -178,8 +190,10 @@ check_range(const struct nvh_persist *p, const void *addr, size_t len)
 {
 	(void)p, (void)addr, (void)len;
 	assert((const char *)addr >= p->base &&
-	       (size_t)((const char *)addr - p->base) <= p->size &&
-	       len <= p->size - (size_t)((const char *)addr - p->base));
+	       (size_t)((const char *)addr - p->base) <=
+		       __atomic_load_n(&p->size, __ATOMIC_RELAXED) &&
+	       len <= __atomic_load_n(&p->size, __ATOMIC_RELAXED) -
+			      (size_t)((const char *)addr - p->base));
 }
 
 /* Count one flush request of [addr, addr+len) and mark it pending. */

@@ -82,6 +82,10 @@ struct nvh_persist_backend {
 	 * mapping (len == 0) or [off, off+len). */
 	void (*durable_point)(struct nvh_persist *p, uint64_t off, uint64_t len,
 			      const char *where);
+	/* NULL: nothing to do.  The mapping grew to `size` bytes in place;
+	 * the new part's contents are durable (the file was extended and
+	 * fsynced).  0 or a negative code (then nothing changed). */
+	int (*grow)(struct nvh_persist *p, size_t size);
 };
 
 #define NVH_VOLATILE_MAX 16u
@@ -119,6 +123,9 @@ const char *nvh_persist_name(enum nvh_persist_kind kind);
 int nvh_persist_init(struct nvh_persist *p, enum nvh_persist_kind kind,
 		     void *base, size_t size, struct nvh_sim *sim);
 void nvh_persist_fini(struct nvh_persist *p);
+/* The mapping grew in place to `size` bytes (heap/grow.c, one at a time;
+ * other threads may persist meanwhile, in the old part). */
+int nvh_persist_grow(struct nvh_persist *p, size_t size);
 
 void nvh_persist_flush(struct nvh_persist *p, const void *addr, size_t len);
 int nvh_persist_fence(struct nvh_persist *p);

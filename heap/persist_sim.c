@@ -313,7 +313,43 @@ sim_durable_point(struct nvh_persist *p, uint64_t from, uint64_t len,
 			nreports, where);
 }
 
+/* The file grew: its new part is on the medium as it reads now. */
+static int
+sim_grow(struct nvh_persist *p, size_t size)
+{
+	struct nvh_sim *s = p->state;
+	if (size % LINE)
+		return nvh_err(EINVAL, "sim: mapping size %zu is not a "
+			       "multiple of %u", size, LINE);
+	pthread_mutex_lock(&s->lock);
+	size_t old = s->size, nl = size / LINE, ol = old / LINE;
+	uint8_t *d = size > old ? realloc(s->durable, size) : s->durable;
+	if (d)
+		s->durable = d;
+	uint32_t *sl = d ? realloc(s->slot, nl * sizeof(*sl)) : NULL;
+	if (sl)
+		s->slot = sl;
+	uint32_t *h = sl && s->hist ? realloc(s->hist, nl * sizeof(*h)) : NULL;
+	if (h)
+		s->hist = h;
+	if (!d || !sl || (s->hist && !h)) {
+		pthread_mutex_unlock(&s->lock);
+		return nvh_err(ENOMEM, "sim: cannot grow the durable image to "
+			       "%zu bytes", size);
+	}
+	memcpy(s->durable + old, s->working + old, size - old);
+	memset(s->slot + ol, 0, (nl - ol) * sizeof(*s->slot));
+	if (s->hist)
+		memset(s->hist + ol, 0, (nl - ol) * sizeof(*s->hist));
+	for (size_t l = ol; l < nl; l++)
+		hash_toggle(s, l, s->durable + l * LINE);
+	s->size = size;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 const struct nvh_persist_backend nvh_persist_sim = {
+	.grow = sim_grow,
 	.name = "sim",
 	.kind = NVH_PERSIST_SIM,
 	.init = sim_init,

@@ -39,7 +39,12 @@ struct nvh_pool {
 	int closing;        /* an nvh_close is under way (registry lock) */
 	struct nvh_pool *next_open; /* registry of open pools */
 	char *base;         /* mapping of the whole file */
-	size_t size;
+	size_t size;        /* mapped; grows (heap/grow.c): read it with
+			     * nvh_pool_size() where growth may race */
+	size_t resv;        /* address space reserved at base */
+	uint64_t segments;  /* segments growth added (the heap's, for
+			     * nvh_pool_info) */
+	int map_sync;
 	int is_pmem;
 	enum nvh_persist_kind persist_kind;
 	const char *persist_reason;
@@ -72,7 +77,10 @@ struct nvh_file {
 			 * reference, not inherited by fork (pool_file.c) */
 	char *base;
 	size_t size;
+	size_t resv;    /* address space reserved at base (>= size): the
+			 * mapping grows into it in place */
 	int is_pmem;
+	int map_sync;   /* mapped with MAP_SYNC (DAX) */
 	char *tmp;      /* a new pool's name until nvh_file_publish */
 };
 
@@ -86,6 +94,19 @@ int nvh_file_publish(struct nvh_file *f, const char *path);
 void nvh_file_discard(struct nvh_file *f);
 int nvh_file_open(const char *path, int rdonly, struct nvh_file *f);
 void nvh_file_close(struct nvh_file *f);
+/* Move a read-write mapping into `resv` bytes of reserved address space
+ * (less if that much is not to be had), so that it can grow in place:
+ * the base moves, once, before anything remembers it. */
+int nvh_file_reserve(struct nvh_file *f, uint64_t resv);
+/* How big the file could grow: its file system's size (at most the
+ * largest pool, at least the file's size). */
+uint64_t nvh_file_room(const struct nvh_file *f);
+/* Extend the file to `size` bytes (blocks allocated, size durable) and
+ * map the new part in place, after the old.  On failure nothing changed
+ * (ENOSPC, EFBIG: the disk or a limit; ENOMEM: no reserved room). */
+int nvh_file_grow(struct nvh_file *f, uint64_t size);
+/* Cut the file back to `size` (the tail an unfinished growth left). */
+int nvh_file_trim(struct nvh_file *f, uint64_t size);
 /* Replace a read-only open's shared mapping by a private, writable
  * (copy-on-write) one of the same file, for recovery in memory; then
  * nvh_file_seal makes it read-only. */
@@ -153,6 +174,12 @@ nvh_pool_usable(const struct nvh_pool *pool, const char *fn)
 	return nvh_pool_refuse(pool, fn);
 }
 
+static inline size_t
+nvh_pool_size(const struct nvh_pool *pool)
+{
+	return __atomic_load_n(&pool->size, __ATOMIC_ACQUIRE);
+}
+
 static inline void *
 nvh_pool_at(const struct nvh_pool *pool, uint64_t off)
 {
@@ -179,7 +206,8 @@ nvh_oid_untag(const struct nvh_pool *pool, uint64_t v, uint64_t *off)
 	*off = v & NVH_OID_OFF_MASK;
 	if (v == 0)
 		return 0;
-	return (v & ~NVH_OID_OFF_MASK) == pool->oid_tag && *off < pool->size
+	return (v & ~NVH_OID_OFF_MASK) == pool->oid_tag &&
+			       *off < nvh_pool_size(pool)
 		       ? 0 : -1;
 }
 

@@ -34,6 +34,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -42,6 +43,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <libpmem.h>
@@ -130,7 +132,7 @@ map_file(struct nvh_file *f, int rdonly)
 		a = map(NULL, f->size, PROT_READ | PROT_WRITE,
 			 MAP_SHARED_VALIDATE | MAP_SYNC, f->fd, 0);
 		if (a != MAP_FAILED)
-			f->is_pmem = 1;
+			f->is_pmem = f->map_sync = 1;
 	}
 	if (a == MAP_FAILED)
 		a = map(NULL, f->size,
@@ -141,8 +143,127 @@ map_file(struct nvh_file *f, int rdonly)
 			       "cannot map %zu bytes: %s", f->size,
 			       strerror(errno));
 	f->base = a;
+	f->resv = f->size;
 	if (!f->is_pmem)
 		f->is_pmem = pmem_is_pmem(a, f->size);
+	return 0;
+}
+
+/* Address space only: no memory, no commit charge, no access. */
+static void *
+reserve(void *addr, size_t len)
+{
+	return mmap(addr, len, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+			    (addr ? MAP_FIXED : 0), -1, 0);
+}
+
+/* Map [off, off+len) of the file at base+off, replacing the reservation
+ * there, the way map_file mapped the rest. */
+static int
+map_at(struct nvh_file *f, uint64_t off, uint64_t len)
+{
+	void *want = f->base + off;
+	void *a = map(want, len, PROT_READ | PROT_WRITE,
+		      (f->map_sync ? MAP_SHARED_VALIDATE | MAP_SYNC
+				   : MAP_SHARED) | MAP_FIXED,
+		      f->fd, (off_t)off);
+	if (a == MAP_FAILED) {
+		int e = errno;
+		reserve(want, len); /* (MAP_FIXED may have unmapped it) */
+		return nvh_err(e, "cannot map %" PRIu64 " bytes at file offset "
+			       "%" PRIu64 ": %s", len, off, strerror(e));
+	}
+	return 0;
+}
+
+int
+nvh_file_reserve(struct nvh_file *f, uint64_t resv)
+{
+	resv = (resv + 4095) & ~(uint64_t)4095;
+	if (resv <= f->size)
+		return 0;
+	/* Less if the address space is short (the pool then grows only
+	 * that far in this run: heap/grow.c says so when it gets there). */
+	char *r = MAP_FAILED;
+	while (resv > f->size && (r = reserve(NULL, resv)) == MAP_FAILED)
+		resv = f->size + (resv - f->size) / 2;
+	if (r == MAP_FAILED)
+		return 0;
+	char *old = f->base;
+	f->base = r;
+	int rc = map_at(f, 0, f->size);
+	if (rc) {
+		munmap(r, resv);
+		f->base = old;
+		return rc;
+	}
+	unmap(old, f->size);
+	f->resv = resv;
+	return 0;
+}
+
+uint64_t
+nvh_file_room(const struct nvh_file *f)
+{
+	struct statvfs v;
+	uint64_t room = NVH_MAX_POOL_SIZE;
+	if (fstatvfs(f->fd, &v) == 0 && v.f_frsize &&
+	    v.f_blocks < NVH_MAX_POOL_SIZE / v.f_frsize)
+		room = (uint64_t)v.f_blocks * v.f_frsize;
+	return room > f->size ? room : f->size;
+}
+
+int
+nvh_file_grow(struct nvh_file *f, uint64_t size)
+{
+	if (size <= f->size)
+		return 0;
+	if (size > f->resv)
+		return nvh_err(ENOMEM, "the address space reserved at open "
+			       "(%" PRIu64 " bytes) has no room for %" PRIu64
+			       " bytes: close and reopen the pool to grow it "
+			       "further", (uint64_t)f->resv, size);
+	/* Blocks reserved now (on a DAX file system too, which needs its
+	 * blocks allocated before they are mapped), so a full disk fails
+	 * here and not as SIGBUS on a later store. */
+	int e = posix_fallocate(f->fd, (off_t)f->size, (off_t)(size - f->size));
+	if (e) {
+		/* nothing was changed: the file's size as it was */
+		if (ftruncate(f->fd, (off_t)f->size) != 0) {
+			/* the tail past pool_size is harmless: the next
+			 * read-write open trims it */
+		}
+		return nvh_err(e == EFBIG ? EFBIG : e == ENOSPC ? ENOSPC : e,
+			       "cannot extend the file from %zu to %" PRIu64
+			       " bytes: %s", f->size, size, strerror(e));
+	}
+	/* The new size and blocks durable before any header claims them. */
+	if (fsync(f->fd) != 0)
+		return nvh_err(EIO, "fsync after extending the file failed: %s",
+			       strerror(errno));
+	int rc = map_at(f, f->size, size - f->size);
+	if (rc)
+		return rc;
+	f->size = (size_t)size;
+	return 0;
+}
+
+int
+nvh_file_trim(struct nvh_file *f, uint64_t size)
+{
+	if (size >= f->size)
+		return 0;
+	/* the tail holds nothing (it is past pool_size): a crash before or
+	 * after the truncate leaves a pool that opens the same */
+	if (f->resv > f->size)
+		reserve(f->base + size, f->size - size);
+	else
+		unmap(f->base + size, f->size - size);
+	if (ftruncate(f->fd, (off_t)size) != 0)
+		return nvh_err(errno, "cannot trim the tail an unfinished growth "
+			       "left: %s", strerror(errno));
+	f->size = (size_t)size;
 	return 0;
 }
 
@@ -332,6 +453,8 @@ nvh_file_close(struct nvh_file *f)
 {
 	if (f->base)
 		unmap(f->base, f->size);
+	if (f->base && f->resv > f->size)
+		munmap(f->base + f->size, f->resv - f->size);
 	if (f->fd >= 0)
 		close(f->fd); /* releases the lock, if it is the locked one */
 	if (f->lock)

@@ -144,7 +144,8 @@ void
 nvh_handle_retire(struct nvh_pool *pool)
 {
 	struct nvh_file f = {.fd = pool->fd, .lock = pool->lock_page,
-			     .base = pool->base, .size = pool->size};
+			     .base = pool->base, .size = pool->size,
+			     .resv = pool->resv};
 	pthread_mutex_lock(&handles_lock);
 	struct nvh_pool **pp = &open_pools;
 	while (*pp != pool)
@@ -155,7 +156,8 @@ nvh_handle_retire(struct nvh_pool *pool)
 	pool->fd = -1;
 	pool->lock_page = NULL;
 	pool->base = NULL;
-	pool->size = 0; /* nvh_direct & co find no object in it */
+	/* nvh_direct & co find no object in it */
+	__atomic_store_n(&pool->size, 0, __ATOMIC_RELEASE);
 	struct nvh_pool *old = closed[closed_next];
 	closed[closed_next] = pool;
 	closed_next = (closed_next + 1) % CLOSED_KEEP;

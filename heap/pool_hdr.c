@@ -123,7 +123,12 @@ check_fields(const struct nvh_pool_hdr *h, uint64_t file_size, char *why,
 	if (!all_zero(nul, sizeof(h->layout) - (size_t)(nul - h->layout)))
 		return BAD("field layout: bytes after the terminating NUL "
 			   "are not zero");
-	if (h->pool_size != file_size)
+	/* With segments, a file longer than the pool is a growth that did
+	 * not finish (the file was extended, the header not yet updated):
+	 * the header's size is the pool's, the tail is trimmed by the next
+	 * read-write open. */
+	if (h->pool_size != file_size &&
+	    !((h->features & NVH_FEAT_SEGMENTS) && h->pool_size < file_size))
 		return BAD("field pool_size: header says %" PRIu64 " bytes, "
 			   "file has %" PRIu64 " (%s)", h->pool_size, file_size,
 			   file_size < h->pool_size ? "truncated" : "extended");
@@ -148,6 +153,24 @@ check_fields(const struct nvh_pool_hdr *h, uint64_t file_size, char *why,
 	if (h->features & ~(uint64_t)NVH_FEATURES_KNOWN)
 		return BAD("field features: unknown feature bits 0x%" PRIx64,
 			   h->features & ~(uint64_t)NVH_FEATURES_KNOWN);
+	if ((h->features & NVH_FEAT_GROWS) && !(h->features & NVH_FEAT_SEGMENTS))
+		return BAD("field features: GROWS (0x%x) without SEGMENTS (0x%x)",
+			   NVH_FEAT_GROWS, NVH_FEAT_SEGMENTS);
+	if (!(h->features & NVH_FEAT_GROWS) && (h->max_size || h->grow_step))
+		return BAD("field %s: %" PRIu64 " in a pool that does not grow "
+			   "(must be 0)", h->max_size ? "max_size" : "grow_step",
+			   h->max_size ? h->max_size : h->grow_step);
+	if (h->max_size && (h->max_size < h->pool_size ||
+			    h->max_size > NVH_MAX_POOL_SIZE ||
+			    h->max_size % NVH_POOL_ALIGN))
+		return BAD("field max_size: %" PRIu64 " is not 0 or a multiple "
+			   "of %u in [pool_size %" PRIu64 ", %" PRIu64 "]",
+			   h->max_size, NVH_POOL_ALIGN, h->pool_size,
+			   (uint64_t)NVH_MAX_POOL_SIZE);
+	if (h->grow_step % NVH_POOL_ALIGN || h->grow_step > NVH_MAX_POOL_SIZE)
+		return BAD("field grow_step: %" PRIu64 " is not a multiple of "
+			   "%u up to %" PRIu64, h->grow_step, NVH_POOL_ALIGN,
+			   (uint64_t)NVH_MAX_POOL_SIZE);
 	if (h->seq == 0)
 		return BAD("field seq: 0 (never written)");
 	/* bumped once per open and close: far below 2^62 for ever; near

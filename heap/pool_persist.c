@@ -38,6 +38,11 @@ nvh_pool_info(const nvh_pool *pool, struct nvh_pool_info *info)
 	info->persist_name = nvh_persist_name(pool->persist_kind);
 	info->persist_reason = pool->persist_reason;
 	info->is_pmem = pool->is_pmem;
+	info->grows = (pool->hdr.features & NVH_FEAT_GROWS) != 0;
+	info->max_size = pool->hdr.max_size;
+	info->grow_step = pool->hdr.grow_step;
+	info->segments = __atomic_load_n(&pool->segments, __ATOMIC_RELAXED);
+	info->reserved_size = pool->resv;
 	for (int i = 0; i < 2; i++) {
 		info->hdr_ok[i] = pool->hdr_ok[i];
 		snprintf(info->hdr_problem[i], sizeof(info->hdr_problem[i]),
@@ -60,11 +65,12 @@ user_range(nvh_pool *pool, const void *addr, size_t len, const char *fn)
 		return nvh_err(EROFS, "%s: %s: pool is open read-only", fn,
 			       pool->path);
 	const char *a = addr;
-	if (a < pool->base || (size_t)(a - pool->base) > pool->size ||
-	    len > pool->size - (size_t)(a - pool->base))
+	size_t size = nvh_pool_size(pool);
+	if (a < pool->base || (size_t)(a - pool->base) > size ||
+	    len > size - (size_t)(a - pool->base))
 		return nvh_err(EINVAL, "%s: %s: range %p+%zu is outside the "
 			       "pool mapping %p+%zu", fn, pool->path, addr, len,
-			       (void *)pool->base, pool->size);
+			       (void *)pool->base, size);
 	return 0;
 }
 

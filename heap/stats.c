@@ -31,7 +31,7 @@ nvh_stats(nvh_pool *pool, struct nvh_stats *st)
 	memset(st, 0, sizeof(*st));
 	st->pool_size = pool->hdr.pool_size;
 	st->arena_size = NVH_ARENA_SIZE;
-	st->arenas = h->narenas;
+	st->arenas = nvh_heap_narenas(h);
 	st->nclasses = h->ncls;
 	st->nlanes = h->hdr.nlanes;
 	st->max_small = h->cls[h->ncls - 1].block_size;
@@ -41,7 +41,7 @@ nvh_stats(nvh_pool *pool, struct nvh_stats *st)
 		st->cls[c].block_size = h->cls[c].block_size;
 		st->cls[c].blocks_per_arena = h->cls[c].nblocks;
 	}
-	for (uint64_t a = 0; a < h->narenas; a++) {
+	for (uint64_t a = 0; a < st->arenas; a++) {
 		struct nvh_arena_rt *r = &h->arena[a];
 		switch (r->kind) {
 		case NVH_K_FREE:

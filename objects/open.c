@@ -139,6 +139,8 @@ pool_new(const char *path, const struct nvh_file *f, int rdonly)
 	pool->lock_page = f->lock;
 	pool->base = f->base;
 	pool->size = f->size;
+	pool->resv = f->resv;
+	pool->map_sync = f->map_sync;
 	pool->is_pmem = f->is_pmem;
 	pool->rdonly = rdonly;
 	return pool;
@@ -190,6 +192,11 @@ nvh_create(const char *path, const char *layout, uint64_t size,
 		nvh_err_prefix("nvh_create: %s: ", path);
 		return NULL;
 	}
+	/* Address space to grow into in place (nothing is written yet) */
+	uint64_t cap = opts->max_size && opts->max_size < NVH_GROW_OFF
+		       ? opts->max_size : 0;
+	if ((rc = nvh_file_reserve(&f, cap ? cap : nvh_file_room(&f))))
+		goto fail_file;
 	struct nvh_pool *pool = pool_new(path, &f, 0);
 	if (!pool)
 		goto fail_file;
@@ -202,6 +209,10 @@ nvh_create(const char *path, const char *layout, uint64_t size,
 	pool->hdr_ok[0] = pool->hdr_ok[1] = 1;
 	pool->was_clean = 1;
 	rc = nvh_heap_format(pool);
+	if (rc)
+		goto fail_persist;
+	/* (the heap is not open yet: a new pool has segments already) */
+	rc = nvh_heap_set_policy(pool, opts->max_size, opts->grow_step);
 	if (rc)
 		goto fail_persist;
 	/* The rest of the file is zero (fresh blocks); the pool header comes
@@ -283,6 +294,27 @@ select_header(struct nvh_pool *pool, const char *layout)
 	return rc;
 }
 
+/*
+ * A read-write open's mapping: the tail an unfinished growth left past
+ * pool_size trimmed (it holds nothing: heap/grow.c), and the mapping
+ * moved into reserved address space so the pool can grow in place (to
+ * its max_size, or as far as the file system could hold).
+ */
+static int
+writable_map(struct nvh_pool *pool, struct nvh_file *f)
+{
+	int rc = nvh_file_trim(f, pool->hdr.pool_size);
+	if (!rc) {
+		uint64_t cap = (pool->hdr.features & NVH_FEAT_GROWS)
+			       ? pool->hdr.max_size : 0;
+		rc = nvh_file_reserve(f, cap ? cap : nvh_file_room(f));
+	}
+	pool->base = f->base;
+	pool->size = f->size;
+	pool->resv = f->resv;
+	return rc;
+}
+
 NVH_API nvh_pool *
 nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 {
@@ -318,6 +350,8 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 			'A' + !pool->hdr_first, pool->hdr.seq, NVH_SEQ_MAX);
 		goto fail_pool;
 	}
+	if (!rdonly && (rc = writable_map(pool, &f)))
+		goto fail_pool;
 	pool->was_clean = pool->hdr.clean_shutdown == 1;
 	if (rdonly && !pool->was_clean)
 		rc = view_start(pool, &f);
@@ -332,6 +366,9 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 	if (rc)
 		goto fail_persist;
 	if (!rdonly) {
+		rc = nvh_heap_set_policy(pool, opts->max_size, opts->grow_step);
+		if (rc)
+			goto fail_heap;
 		pool->hdr.clean_shutdown = 0;
 		pool->hdr.run_generation++;
 		rc = nvh_hdr_update(&pool->persist, pool->base, &pool->hdr,

@@ -398,10 +398,7 @@ next_fresh(const struct nvh_tx *tx, uint64_t cur, uint64_t stop)
 	while (cur < stop) {
 		if (nvh_heap_geometry(tx->pool->heap, cur, &a, &b, &in, &live)) {
 			/* not in a block: skip to the next arena */
-			uint64_t base = tx->pool->heap->hdr.arenas_off;
-			cur = cur < base ? base
-			      : base + ((cur - base) / NVH_ARENA_SIZE + 1) *
-				NVH_ARENA_SIZE;
+			cur = nvh_heap_next_arena(tx->pool->heap, cur);
 			continue;
 		}
 		uint64_t start = cur - in;
@@ -469,11 +466,13 @@ gaps(const struct nvh_tx *tx, uint64_t off, uint64_t end,
 static const char *
 not_a_block(struct nvh_heap *h, uint64_t off)
 {
-	uint64_t rel = off - h->hdr.arenas_off;
-	const struct nvh_arena_rt *r = &h->arena[rel / NVH_ARENA_SIZE];
+	uint64_t a, in;
+	if (nvh_arena_at(h, off, &a, &in))
+		return "outside the arenas";
+	const struct nvh_arena_rt *r = &h->arena[a];
 	if (r->kind != NVH_K_SMALL)
 		return "in a free arena";
-	if (rel % NVH_ARENA_SIZE < 16ull * h->cls[r->cls].nblocks)
+	if (in < 16ull * h->cls[r->cls].nblocks)
 		return "an object header (reference count, type id)";
 	return "slack of an arena, outside its blocks";
 }

@@ -68,7 +68,7 @@ nvh_log_target_ok(const struct nvh_log_geom *g, uint64_t off)
 		if (off >= g->target[i].off &&
 		    off - g->target[i].off < g->target[i].len)
 			return 1;
-	return 0;
+	return g->more_target && g->more_target(g->more_arg, off);
 }
 
 int
@@ -77,7 +77,9 @@ nvh_log_range_ok(const struct nvh_log_geom *g, uint64_t off, uint64_t len)
 	if ((off == g->slot[0] || off == g->slot[1]) && len <= 8)
 		return 1;
 	uint64_t end = g->data.off + g->data.len;
-	return off >= g->data.off && off <= end && len <= end - off;
+	if (off >= g->data.off && off <= end && len <= end - off)
+		return 1;
+	return g->more_data && g->more_data(g->more_arg, off, len);
 }
 
 int

@@ -60,6 +60,11 @@ struct nvh_log_geom {
 	unsigned ntarget;
 	struct nvh_span data;      /* undo and commit ranges: inside this, */
 	uint64_t slot[2];          /* or one of these 8-byte slots */
+	/* and what the spans miss, asked of the heap (its segments, which
+	 * growth adds while the pool is open); NULL: nothing */
+	int (*more_target)(const void *arg, uint64_t off);
+	int (*more_data)(const void *arg, uint64_t off, uint64_t len);
+	const void *more_arg;
 };
 
 struct nvh_lanes {

@@ -63,7 +63,24 @@ struct nvh_opts {
 	unsigned flags;                /* nvh_open: NVH_OPEN_* */
 	struct nvh_sim *sim;           /* NVH_PERSIST_SIM: simulator to use;
 					* NULL = a private one (tests only) */
+	/*
+	 * Growth policy (nvh_create; nvh_open changes a pool's when set).
+	 * max_size: 0 = keep (nvh_create: a fixed size); NVH_GROW_UNLIMITED
+	 * = grow until the file system is full; NVH_GROW_OFF = fixed size
+	 * from now on; else the most bytes the pool grows to (rounded down
+	 * to 4 KiB, at least its size).  A growing pool, out of arenas,
+	 * extends its file by a step and adds arenas in place: addresses
+	 * stay valid, and a crash at any point leaves the old size or the
+	 * new one.  grow_step: bytes per growth (rounded up to 4 KiB;
+	 * 0 = a quarter of the pool's size, at least 4 MiB); a large
+	 * object gets a step big enough for it.  Both are kept in the pool.
+	 */
+	uint64_t max_size;
+	uint64_t grow_step;
 };
+
+#define NVH_GROW_UNLIMITED UINT64_MAX
+#define NVH_GROW_OFF (UINT64_MAX - 1)
 
 /*
  * Create a new pool file of `size` bytes (rounded down to a multiple of
@@ -120,6 +137,18 @@ NVH_API nvh_pool *nvh_open(const char *path, const char *layout,
  */
 NVH_API int nvh_close(nvh_pool *pool);
 
+/*
+ * Grow the pool to `size` bytes (rounded down to 4 KiB) now, whatever its
+ * growth policy: the file is extended and arenas are added in place, as
+ * an automatic growth does, crash-atomically; a max_size below `size` is
+ * raised to it.  0 if the pool is already that big.  Other threads may
+ * go on using the pool meanwhile.  Errors: EROFS, ENOSPC or EFBIG (the
+ * file system or a limit: nothing changed), ENOMEM (no room left in the
+ * address space reserved at open: reopen), EINVAL (`size` leaves no room
+ * for one more arena).
+ */
+NVH_API int nvh_pool_grow(nvh_pool *pool, uint64_t size);
+
 /* What nvh_pool_info() reports. */
 struct nvh_pool_info {
 	char path[4096];
@@ -146,6 +175,14 @@ struct nvh_pool_info {
 	int is_pmem;                /* the mapping is persistent memory */
 	int hdr_ok[2];              /* header copies A and B valid when opened */
 	char hdr_problem[2][256];   /* why not, if not */
+	/* growth: the policy (grows 0: fixed size; max_size 0: until the
+	 * file system is full), the segments growth added, and the room
+	 * the mapping has to grow into in this run */
+	int grows;
+	uint64_t max_size;
+	uint64_t grow_step;
+	uint64_t segments;
+	uint64_t reserved_size;
 };
 
 NVH_API int nvh_pool_info(const nvh_pool *pool, struct nvh_pool_info *info);
