@@ -131,7 +131,8 @@ nvh_blk_reserve(nvh_pool *pool, struct nvh_tctx *t, uint64_t size,
 	memset(k, 0, sizeof(*k));
 	char why[NVH_PROBLEM_LEN] = "";
 	uint64_t whole = nvh_heap_narenas(h) * (uint64_t)NVH_ARENA_SIZE;
-	if (size > whole && !(pool->hdr.features & NVH_FEAT_GROWS))
+	if (size > whole && !(__atomic_load_n(&pool->hdr.features,
+					      __ATOMIC_RELAXED) & NVH_FEAT_GROWS))
 		return nvh_err(ENOMEM, "%" PRIu64 " bytes is more than the "
 			       "whole heap (%" PRIu64 " bytes; the pool has a "
 			       "fixed size)", size, whole);

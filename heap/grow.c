@@ -104,7 +104,9 @@ add_segment(struct nvh_pool *pool, uint64_t n, uint64_t size, uint64_t max)
 		return rc;
 	/* G3 */
 	struct nvh_pool_hdr old = pool->hdr;
-	pool->hdr.features |= NVH_FEAT_SEGMENTS;
+	/* (features: allocations read it without this lock) */
+	__atomic_store_n(&pool->hdr.features,
+			 old.features | NVH_FEAT_SEGMENTS, __ATOMIC_RELAXED);
 	pool->hdr.heap_size = sg.end - pool->hdr.heap_offset;
 	if (size > pool->hdr.pool_size)
 		pool->hdr.pool_size = size;
@@ -115,8 +117,11 @@ add_segment(struct nvh_pool *pool, uint64_t n, uint64_t size, uint64_t max)
 	if (rc) {
 		/* Either size may be on the medium: both open, the segment
 		 * being valid and free.  This run keeps the old one. */
-		old.seq = pool->hdr.seq;
-		pool->hdr = old;
+		pool->hdr.heap_size = old.heap_size;
+		pool->hdr.pool_size = old.pool_size;
+		pool->hdr.max_size = old.max_size;
+		__atomic_store_n(&pool->hdr.features, old.features,
+				 __ATOMIC_RELAXED);
 		return rc;
 	}
 	/* G4 */
@@ -147,17 +152,20 @@ nvh_heap_grow(struct nvh_pool *pool, uint64_t need, uint64_t seen, char *why,
 {
 	struct nvh_heap *h = pool->heap;
 	why[0] = 0;
-	if (!(pool->hdr.features & NVH_FEAT_GROWS) || pool->view)
-		return why_not(why, whylen, "the pool has a fixed size of %"
-			       PRIu64 " bytes (nvheap grow POOL SIZE makes it "
-			       "bigger; a growth policy makes it grow by "
-			       "itself)", pool->hdr.pool_size);
+	int rc;
+	/* (pool->hdr: growths change it, under this lock) */
 	pthread_mutex_lock(&h->grow_lock);
 	if (atomic_load_explicit(&h->grow_gen, memory_order_acquire) != seen) {
 		pthread_mutex_unlock(&h->grow_lock);
 		return 0; /* another thread grew it: try that first */
 	}
-	int rc;
+	if (!(pool->hdr.features & NVH_FEAT_GROWS) || pool->view) {
+		rc = why_not(why, whylen, "the pool has a fixed size of %"
+			     PRIu64 " bytes (nvheap grow POOL SIZE makes it "
+			     "bigger; a growth policy makes it grow by "
+			     "itself)", pool->hdr.pool_size);
+		goto out;
+	}
 	const struct nvh_pool_hdr *ph = &pool->hdr;
 	uint64_t cap = ph->max_size ? ph->max_size : NVH_MAX_POOL_SIZE;
 	const char *capped = ph->max_size ? "its maximum size" : "the largest "
@@ -180,8 +188,8 @@ nvh_heap_grow(struct nvh_pool *pool, uint64_t need, uint64_t seen, char *why,
 	if (n < need || n == 0) {
 		rc = why_not(why, whylen, "the pool is at %s (%" PRIu64 " of %"
 			     PRIu64 " bytes), no room for %" PRIu64 " more "
-			     "arenas", capped, ph->pool_size, cap,
-			     need ? need : 1);
+			     "arena%s", capped, ph->pool_size, cap,
+			     need ? need : 1, need > 1 ? "s" : "");
 		goto out;
 	}
 	/* until the file system is full: a step it has no room for is

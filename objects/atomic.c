@@ -74,8 +74,8 @@ dest_ok(nvh_pool *pool, const nvh_oid *dest, const char *fn, struct dest *d)
 	memset(d, 0, sizeof(*d));
 	if (!dest)
 		return nvh_err(EINVAL, "%s: %s: dest is NULL", fn, pool->path);
-	if (p < pool->base || p >= pool->base + pool->size ||
-	    (size_t)(p - pool->base) > pool->size - sizeof(*dest))
+	if (p < pool->base || p >= pool->base + nvh_pool_size(pool) ||
+	    (size_t)(p - pool->base) > nvh_pool_size(pool) - sizeof(*dest))
 		return nvh_err(EINVAL, "%s: %s: dest %p is not inside this "
 			       "pool's mapping", fn, pool->path, (void *)dest);
 	uint64_t off = (uint64_t)(p - pool->base);

@@ -289,7 +289,7 @@ nvh_tx_set(nvh_tx *tx, nvh_oid *field, nvh_oid value)
 		return rc;
 	struct nvh_pool *pool = tx->pool;
 	const char *p = (const char *)field;
-	if (!field || p < pool->base || p >= pool->base + pool->size - 8)
+	if (!field || p < pool->base || p >= pool->base + nvh_pool_size(pool) - 8)
 		return nvh_tx_failf(tx, EINVAL, "nvh_tx_set: field %p is not in "
 				    "this pool", (void *)field);
 	uint64_t foff = (uint64_t)(p - pool->base);
@@ -396,7 +396,7 @@ nvh_tx_set_weak(nvh_tx *tx, nvh_weak *field, nvh_oid value)
 		return rc;
 	struct nvh_pool *pool = tx->pool;
 	const char *p = (const char *)field;
-	if (!field || p < pool->base || p >= pool->base + pool->size - 16)
+	if (!field || p < pool->base || p >= pool->base + nvh_pool_size(pool) - 16)
 		return nvh_tx_failf(tx, EINVAL, "nvh_tx_set_weak: field %p is not "
 				    "in this pool", (void *)field);
 	uint64_t foff = (uint64_t)(p - pool->base);

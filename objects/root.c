@@ -170,7 +170,7 @@ mutex_of(nvh_pool *pool, nvh_mutex *mx)
 {
 	const char *p = (const char *)mx;
 	if (!pool || !pool->objects || !mx || p < pool->base ||
-	    p > pool->base + pool->size - sizeof(*mx) ||
+	    p > pool->base + nvh_pool_size(pool) - sizeof(*mx) ||
 	    (uintptr_t)p % 8) {
 		nvh_err(EINVAL, "nvh_mutex: %p is not an aligned mutex in this "
 			"pool", (const void *)mx);

@@ -295,8 +295,8 @@ add_check(struct nvh_tx *tx, const void *addr, size_t len, const char *fn,
 {
 	nvh_pool *pool = tx->pool;
 	const char *p = addr;
-	if (p < pool->base || p >= pool->base + pool->size ||
-	    len > (size_t)(pool->base + pool->size - p))
+	if (p < pool->base || p >= pool->base + nvh_pool_size(pool) ||
+	    len > (size_t)(pool->base + nvh_pool_size(pool) - p))
 		return nvh_tx_failf(tx, EINVAL, "%s: range %p+%zu is not inside "
 				    "the pool", fn, addr, len);
 	*off = (uint64_t)(p - pool->base);

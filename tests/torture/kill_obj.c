@@ -22,7 +22,8 @@
  *
  * The files go to a new directory in DIR (NVHEAP_TEST_DIR, else
  * /dev/shm), removed unless a run failed. *
- * Workloads: kill-obj-2t and kill-obj-4t (2 and 4 threads).  Each prints
+ * Workloads: kill-obj-2t and kill-obj-4t (2 and 4 threads), kill-obj-grow
+ * (4 threads in a pool that starts at 2 MiB and grows).  Each prints
  * `torture kill-obj-<n>t: <N> kills, <F> failures`; the exit status is
  * non-zero if any failed.  --ops N: no kills; each thread runs N
  * transactions and the child exits (checks the harness alone).
@@ -253,13 +254,16 @@ struct wl {
 	const char *name;
 	unsigned threads;
 	int lend_race; /* item-lend commits after releasing the mutex */
+	int grow;      /* a 2 MiB pool growing one arena at a time, so that
+			* kills land in growths (issue 17) */
 };
 
 /* The 4-thread run races lends against frees: such commits must be
  * refused (EINVAL), and the oracle counts them as not applied. */
 static const struct wl wls[] = {
-	{"kill-obj-2t", 2, 0},
-	{"kill-obj-4t", 4, 1},
+	{"kill-obj-2t", 2, 0, 0},
+	{"kill-obj-4t", 4, 1, 0},
+	{"kill-obj-grow", 4, 1, 1},
 };
 
 struct stats {
@@ -417,10 +421,14 @@ verify(const char *path, unsigned n, struct mt_sum *model, long kill_no,
 }
 
 static int
-create(const char *path, unsigned n, struct mt_sum *model)
+create(const char *path, unsigned n, struct mt_sum *model, int grow)
 {
 	unlink(path);
-	nvh_pool *pool = nvh_create(path, MT_LAYOUT, POOL_SIZE, NULL);
+	/* grow_step 4 KiB: each growth adds the arenas it must, one */
+	struct nvh_opts o = {.max_size = NVH_GROW_UNLIMITED, .grow_step = 4096};
+	nvh_pool *pool = nvh_create(path, MT_LAYOUT, grow ? NVH_MIN_POOL_SIZE
+						       : POOL_SIZE,
+				    grow ? &o : NULL);
 	char why[300] = "";
 	if (!pool || mt_register(pool) || mt_setup(pool, n) ||
 	    mt_measure(pool, model, why, sizeof(why)) || nvh_close(pool)) {
@@ -490,7 +498,7 @@ run_wl(const struct wl *w, const char *dir, uint64_t seed, long kills,
 	char path[400];
 	snprintf(path, sizeof(path), "%s/%s.pool", dir, w->name);
 	struct mt_sum model[MT_NSTRUCT];
-	if (create(path, w->threads, model))
+	if (create(path, w->threads, model, w->grow))
 		return 1;
 	struct shm *shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE,
 			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -575,6 +583,16 @@ run_wl(const struct wl *w, const char *dir, uint64_t seed, long kills,
 	       "acknowledged, %ld more in flight found applied; %.1f s\n",
 	       w->name, st.acked, st.noacked, st.lend_refused, st.applied,
 	       st.inflight, st.biggest_cut, st.big_cuts, st.big_applied, el);
+	if (w->grow) {
+		struct nvh_opts ro = {.flags = NVH_OPEN_RDONLY};
+		nvh_pool *pool = nvh_open(path, MT_LAYOUT, &ro);
+		struct nvh_pool_info i;
+		if (pool && !nvh_pool_info(pool, &i))
+			printf("  %s: the pool grew from 2 MiB to %" PRIu64
+			       " bytes in %" PRIu64 " growths\n", w->name,
+			       i.pool_size, i.segments);
+		nvh_close(pool);
+	}
 	fflush(stdout);
 	munmap(shm, sizeof(*shm));
 	if (!failures) {

@@ -95,6 +95,26 @@ setup(struct nvh_crashtest_run *r)
 	return nvh_close(p);
 }
 
+/* alloc-grow: a 2 MiB pool that grows by 1 MiB steps (a large object
+ * gets a step its size) */
+static int
+setup_grow(struct nvh_crashtest_run *r)
+{
+	struct nvh_opts o = r->opts;
+	o.max_size = NVH_GROW_UNLIMITED;
+	o.grow_step = 1u << 20;
+	nvh_pool *p = nvh_create(r->path, LAYOUT, NVH_MIN_POOL_SIZE, &o);
+	if (!p)
+		return -1;
+	if (nvh_alloc(p, nvh_root_slot(p), NSLOTS * sizeof(nvh_oid), 7, NULL,
+		      NULL) ||
+	    nvh_memset_persist(p, slots(p), 0, NSLOTS * sizeof(nvh_oid))) {
+		nvh_close(p);
+		return -1;
+	}
+	return nvh_close(p);
+}
+
 static int
 do_op(struct apriv *ap, nvh_pool *p, unsigned i)
 {
@@ -340,7 +360,40 @@ static const struct aop lanes_ops[] = {
 	{1, ALLOC, 1, 0, 64},
 };
 
+/* 2 MiB holds 6 arenas: the large objects make it grow, a growth that
+ * adds a bigger segment for one, and objects in the new segments freed
+ * and allocated again */
+static const struct aop grow_ops[] = {
+	{0, ALLOC, 0, 1, 64},
+	{0, ALLOC, 1, 0, 1u << 20},    /* 4 arenas */
+	{0, ALLOC, 2, 0, 1u << 20},    /* grows */
+	{0, ALLOC, 3, 1, 4000},
+	{0, ALLOC, 4, 0, 3u << 20},    /* grows by a step of its size */
+	{0, FREE, 1, 0, 0},
+	{0, ALLOC, 5, 0, 900u << 10},
+	{0, FREE, 4, 0, 0},
+	{0, ALLOC, 6, 0, 4u << 20},    /* grows again: no 16 free in a row */
+	{0, ALLOC, 7, 0, 64},
+};
+
 #define N(a) (sizeof(a) / sizeof(a[0]))
+
+static int
+grow_run(struct nvh_crashtest_run *r)
+{
+	int rc = run_one_thread(r, grow_ops, N(grow_ops));
+	if (rc)
+		return rc;
+	/* it grew, several times */
+	nvh_pool *p = nvh_open(r->path, LAYOUT, &r->opts);
+	struct nvh_pool_info i;
+	if (!p || nvh_pool_info(p, &i) || i.segments < 3) {
+		if (p)
+			nvh_close(p);
+		return -1;
+	}
+	return nvh_close(p);
+}
 
 static int
 mixed_run(struct nvh_crashtest_run *r)
@@ -371,5 +424,15 @@ const struct nvh_crashtest nvt_wl_alloc_lanes = {
 	.priv_size = sizeof(struct apriv),
 	.setup = setup,
 	.run = lanes_run,
+	.check = check,
+};
+
+const struct nvh_crashtest nvt_wl_alloc_grow = {
+	.name = "alloc-grow",
+	.what = "a 2 MiB pool grown by its allocations: crashes during growth",
+	.pool_size = NVH_MIN_POOL_SIZE,
+	.priv_size = sizeof(struct apriv),
+	.setup = setup_grow,
+	.run = grow_run,
 	.check = check,
 };

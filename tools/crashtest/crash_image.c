@@ -844,11 +844,56 @@ nvh_ct_imgfile_forget(struct nvh_ct_imgfile *f)
 	f->full = 1;
 }
 
+/* The image file's size is the simulator's (a pool that grows changes
+ * it between fences), and a check's open may have changed the file's (a
+ * read-write open trims the tail of an unfinished growth; a check that
+ * allocates may grow it): make it the simulator's again, remapped, and
+ * rewrite it whole.  -1 if that fails. */
+static int
+fit_size(struct nvh_ct_imgfile *f, uint64_t size)
+{
+	struct stat st;
+	if (fstat(f->fd, &st) != 0)
+		return -1;
+	if ((uint64_t)st.st_size == size && f->size == size)
+		return 0;
+	uint64_t np = (size + PAGE - 1) / PAGE;
+	if (size != f->size) {
+		uint8_t *stale = realloc(f->stale, np ? np : 1);
+		uint64_t *list = realloc(f->list, (np ? np : 1) * sizeof(*list));
+		if (stale)
+			f->stale = stale;
+		if (list)
+			f->list = list;
+		if (!stale || !list)
+			return -1;
+	}
+	munmap(f->map, f->size);
+	f->map = MAP_FAILED;
+	if (ftruncate(f->fd, (off_t)size) != 0)
+		return -1;
+	f->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
+	if (f->map == MAP_FAILED)
+		return -1;
+	f->size = size;
+	f->npages = np;
+	memset(f->stale, 0, np);
+	f->nlist = 0;
+	f->full = 1;
+	return 0;
+}
+
 int
 nvh_ct_imgfile_write(struct nvh_ct_imgfile *f, const struct nvh_sim *sim,
 		  const struct nvh_ct_image *img)
 {
 	const uint8_t *dur = nvh_sim_durable(sim);
+	if (fit_size(f, nvh_sim_size(sim))) {
+		fprintf(stderr, "crash images: %s: cannot make it %zu bytes: "
+			"%s\n", f->path, nvh_sim_size(sim), strerror(errno));
+		f->full = 1;
+		return -1;
+	}
 	int tracked = nvh_ct_imgfile_tracked(f);
 	if (!tracked || f->full || dur != f->from || nvh_sim_size(sim) != f->size) {
 		memcpy(f->map, dur, f->size);
