@@ -77,9 +77,32 @@ static const char create_usage[] =
 	"                      (at most 63 bytes)\n"
 	"  -s, --size SIZE     pool size: bytes, or with a K, M, G or T suffix\n"
 	"                      (binary: 64M = 64 MiB); at least 2M\n"
+	"  -g, --max-size SIZE the pool grows by itself up to SIZE, or\n"
+	"                      \"unlimited\" (until the file system is full);\n"
+	"                      without it the size is fixed\n"
+	"      --grow-step SIZE bytes each growth adds (default: a quarter of\n"
+	"                      the pool, at least 4M)\n"
 	"  -m, --mode OCTAL    file mode (default 0600)\n"
 	"  -p, --persist B     persistence backend: auto, pmem, msync, eadr\n"
 	"  -h, --help          show this help\n";
+
+/* --max-size: a size, "unlimited" or "fixed". */
+static int
+parse_max(const char *s, uint64_t *out)
+{
+	char err[256];
+	if (!strcmp(s, "unlimited")) {
+		*out = NVH_GROW_UNLIMITED;
+		return 0;
+	}
+	if (!strcmp(s, "fixed")) {
+		*out = NVH_GROW_OFF;
+		return 0;
+	}
+	if (nvh_parse_size(s, out, err, sizeof(err)))
+		return usage_error("--max-size: %s", err);
+	return 0;
+}
 
 static int
 cmd_create(int argc, char **argv)
@@ -87,6 +110,8 @@ cmd_create(int argc, char **argv)
 	static const struct option lo[] = {
 		{"layout", required_argument, NULL, 'l'},
 		{"size", required_argument, NULL, 's'},
+		{"max-size", required_argument, NULL, 'g'},
+		{"grow-step", required_argument, NULL, 'S'},
 		{"mode", required_argument, NULL, 'm'},
 		{"persist", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
@@ -94,11 +119,21 @@ cmd_create(int argc, char **argv)
 	};
 	const char *layout = NULL, *size_arg = NULL;
 	struct nvh_opts opts = {0};
+	char err[256];
 	int c;
-	while ((c = getopt_long(argc, argv, "l:s:m:p:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:s:g:m:p:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'l': layout = optarg; break;
 		case 's': size_arg = optarg; break;
+		case 'g':
+			if (parse_max(optarg, &opts.max_size))
+				return EXIT_USAGE;
+			break;
+		case 'S':
+			if (nvh_parse_size(optarg, &opts.grow_step, err,
+					   sizeof(err)))
+				return usage_error("--grow-step: %s", err);
+			break;
 		case 'm': {
 			char *end;
 			errno = 0;
@@ -125,7 +160,6 @@ cmd_create(int argc, char **argv)
 	if (!size_arg)
 		return usage_error("%s", "--size is required");
 	uint64_t size;
-	char err[256];
 	if (nvh_parse_size(size_arg, &size, err, sizeof(err)))
 		return usage_error("%s", err);
 	nvh_pool *pool = nvh_create(argv[optind], layout, size, &opts);
@@ -196,6 +230,21 @@ cmd_info(int argc, char **argv)
 	printf("uuid:            %s\n", i.uuid_str);
 	printf("format version:  %" PRIu32 "\n", i.format_version);
 	printf("size:            %" PRIu64 " bytes (%s)\n", i.pool_size, sz);
+	char mx[32], stp[32];
+	nvh_format_size(i.max_size, mx, sizeof(mx));
+	nvh_format_size(i.grow_step, stp, sizeof(stp));
+	if (!i.grows)
+		printf("maximum size:    fixed (nvheap grow makes it bigger)\n");
+	else if (!i.max_size)
+		printf("maximum size:    unlimited (grows until the file "
+		       "system is full)\n");
+	else
+		printf("maximum size:    %" PRIu64 " bytes (%s)\n", i.max_size,
+		       mx);
+	if (i.grows)
+		printf("growth step:     %s\n", i.grow_step ? stp
+		       : "a quarter of the pool, at least 4 MiB");
+	printf("growths:         %" PRIu64 " (segments added)\n", i.segments);
 	printf("heap:            %" PRIu64 " bytes (%s) at offset %" PRIu64 "\n",
 	       i.heap_size, heap, i.heap_offset);
 	printf("created:         %s\n", when);
@@ -447,6 +496,81 @@ cmd_crashtest(int argc, char **argv)
 	return rc;
 }
 
+/* ---- grow ---- */
+
+static const char grow_usage[] =
+	"usage: nvheap grow PATH SIZE [--layout NAME] [--max-size SIZE]\n"
+	"\n"
+	"Grow a pool, offline, to SIZE bytes (K, M, G or T suffixes): the file\n"
+	"is extended and arenas are added, crash-atomically (a crash leaves\n"
+	"the old size or the new one).  Works on any pool, fixed or growing;\n"
+	"a maximum size below SIZE is raised to it.  Shrinking is not\n"
+	"supported.\n"
+	"\n"
+	"  -l, --layout NAME   fail unless the pool has this layout\n"
+	"  -g, --max-size M    also set its growth policy: it grows by itself\n"
+	"                      up to M, \"unlimited\", or \"fixed\" (never)\n"
+	"  -h, --help          show this help\n";
+
+static int
+cmd_grow(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"layout", required_argument, NULL, 'l'},
+		{"max-size", required_argument, NULL, 'g'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *layout = NULL;
+	struct nvh_opts opts = {0};
+	int c;
+	while ((c = getopt_long(argc, argv, "l:g:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'l': layout = optarg; break;
+		case 'g':
+			if (parse_max(optarg, &opts.max_size))
+				return EXIT_USAGE;
+			break;
+		case 'h': fputs(grow_usage, stdout); return 0;
+		default: return usage_error("%s", "bad option");
+		}
+	}
+	if (optind != argc - 2)
+		return usage_error("%s", "expected PATH and SIZE");
+	uint64_t size;
+	char err[256];
+	if (nvh_parse_size(argv[optind + 1], &size, err, sizeof(err)))
+		return usage_error("%s", err);
+	nvh_pool *pool = nvh_open(argv[optind], layout, &opts);
+	if (!pool)
+		return fail();
+	struct nvh_pool_info before, after;
+	nvh_pool_info(pool, &before);
+	if (size < before.pool_size) {
+		char b[32];
+		nvh_format_size(before.pool_size, b, sizeof(b));
+		fprintf(stderr, "nvheap grow: %s is %s already; pools do not "
+			"shrink (nothing was changed)\n", argv[optind], b);
+		nvh_close(pool);
+		return EXIT_USAGE;
+	}
+	if (nvh_pool_grow(pool, size)) {
+		fprintf(stderr, "nvheap grow: %s\n", nvh_errormsg());
+		nvh_close(pool);
+		return 1;
+	}
+	nvh_pool_info(pool, &after);
+	if (nvh_close(pool))
+		return fail();
+	char b[32], a[32];
+	nvh_format_size(before.pool_size, b, sizeof(b));
+	nvh_format_size(after.pool_size, a, sizeof(a));
+	printf("%s: %s -> %s (%" PRIu64 " segment%s added in all)\n",
+	       argv[optind], b, a, after.segments,
+	       after.segments == 1 ? "" : "s");
+	return 0;
+}
+
 /* ---- dispatch ---- */
 
 static const struct cmd cmds[] = {
@@ -455,6 +579,7 @@ static const struct cmd cmds[] = {
 	{"stats", "print how a pool's heap is used", stats_usage, cmd_stats},
 	{"check", "verify a pool's log and object graph (--repair the log)",
 	 check_usage, cmd_check},
+	{"grow", "grow a pool to a new size (offline)", grow_usage, cmd_grow},
 	{"crashtest", "crash-test a data structure (a shared object's tests)",
 	 crashtest_usage, cmd_crashtest},
 };

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "nvh_test.h"
@@ -469,6 +471,177 @@ policy_set_at_open(void **state)
 	unlink(p);
 }
 
+/* ---- kill -9 during growth ---- */
+
+#define KSLOTS 1024
+#define KILLS 200
+
+struct kshm {
+	_Atomic uint64_t ops;          /* operations acknowledged */
+	_Atomic int64_t inflight;      /* slot of the op in flight, or -1 */
+	_Atomic int started;
+	_Atomic int growing;           /* in nvh_pool_grow */
+	uint64_t acked[KSLOTS];        /* each slot's acknowledged oid */
+	uint64_t seq;                  /* the child's random state */
+};
+
+static uint64_t
+krand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Allocations of small and large objects into KSLOTS slots, a free first
+ * once they are all in use; every object starts with its slot's pattern.
+ * The pool grows one arena at a time (grow_step 4 KiB): most large
+ * objects need a growth. */
+static int
+kill_child(const char *p, struct kshm *m)
+{
+	struct nvh_opts o = {.max_size = NVH_GROW_UNLIMITED, .grow_step = 4096};
+	nvh_pool *pool = nvh_open(p, "grow", &o);
+	if (!pool)
+		return 20;
+	nvh_oid *s = nvh_direct(pool, *nvh_root_slot(pool));
+	atomic_store(&m->started, 1);
+	for (;;) {
+		uint64_t i = atomic_load(&m->ops);
+		uint64_t slot = i % KSLOTS;
+		uint64_t r = krand(&m->seq);
+		if (r % 512 == 0) {
+			/* and explicit growths, by two arenas */
+			struct nvh_pool_info pi;
+			if (nvh_pool_info(pool, &pi))
+				return 23;
+			atomic_store(&m->growing, 1);
+			if (nvh_pool_grow(pool, pi.pool_size + (520u << 10)))
+				return 24;
+			atomic_store(&m->growing, 0);
+		}
+		size_t size = r % 10 < 7 ? 64 + r % 2048
+				       : (256u << 10) + r % (512u << 10);
+		atomic_store(&m->inflight, (int64_t)slot);
+		if (s[slot].off && nvh_free(pool, &s[slot]))
+			return 21;
+		if (nvh_alloc(pool, &s[slot], size, 1, NULL, NULL))
+			return 22;
+		uint64_t *q = nvh_direct(pool, s[slot]);
+		*q = pattern(slot ^ i << 10);
+		nvh_persist(pool, q, 8);
+		m->acked[slot] = s[slot].off;
+		atomic_store(&m->inflight, -1);
+		atomic_store(&m->ops, i + 1);
+	}
+}
+
+static void
+kill_during_growth(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("kill.pool");
+	unlink(p);
+	struct kshm *m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(m != MAP_FAILED);
+	m->inflight = -1;
+	m->seq = 88172645463325252ull;
+	struct nvh_opts o = {.max_size = NVH_GROW_UNLIMITED, .grow_step = 4096};
+	nvh_pool *pool = assert_nvh_ptr(nvh_create(p, "grow", NVH_MIN_POOL_SIZE,
+						   &o));
+	nvh_oid *s = nvt_scratch(pool, KSLOTS * sizeof(nvh_oid));
+	memset(s, 0, KSLOTS * sizeof(nvh_oid));
+	assert_nvh_ok(nvh_persist(pool, s, KSLOTS * sizeof(nvh_oid)));
+	assert_nvh_ok(nvh_close(pool));
+	uint64_t rng = 12345, inflight_found_new = 0, mid_op = 0, mid_grow = 0;
+	const int kills = getenv("NVHEAP_TEST_SMALL") ? 40 : KILLS;
+	for (int k = 0; k < kills; k++) {
+		atomic_store(&m->started, 0);
+		fflush(NULL);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(kill_child(p, m));
+		while (!atomic_load(&m->started)) {
+			int st;
+			if (waitpid(pid, &st, WNOHANG) == pid)
+				fail_msg("kill %d: the child exited (%d) before "
+					 "it started: %s", k, WEXITSTATUS(st),
+					 nvh_errormsg());
+			usleep(100);
+		}
+		usleep((useconds_t)(krand(&rng) % 20000));
+		kill(pid, SIGKILL);
+		int st;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (!WIFSIGNALED(st))
+			fail_msg("kill %d: the child exited with %d", k,
+				 WEXITSTATUS(st));
+		int64_t inf = atomic_load(&m->inflight);
+		mid_op += inf >= 0;
+		mid_grow += atomic_load(&m->growing);
+		atomic_store(&m->growing, 0);
+		pool = nvh_open(p, "grow", NULL);
+		if (!pool)
+			fail_msg("kill %d: open: %s", k, nvh_errormsg());
+		s = nvh_direct(pool, *nvh_root_slot(pool));
+		uint64_t ops = atomic_load(&m->ops);
+		for (uint64_t slot = 0; slot < KSLOTS; slot++) {
+			uint64_t v = s[slot].off;
+			if ((int64_t)slot == inf) {
+				/* all or nothing: the old object, null (the
+				 * free done), or a new live one */
+				if (v != m->acked[slot]) {
+					inflight_found_new += v != 0;
+					if (v)
+						assert_true(nvh_usable_size(pool,
+							s[slot]) > 0);
+					m->acked[slot] = v;
+				}
+				continue;
+			}
+			if (v != m->acked[slot])
+				fail_msg("kill %d: slot %" PRIu64 " holds 0x%" PRIx64
+					 ", acknowledged 0x%" PRIx64, k, slot, v,
+					 m->acked[slot]);
+			if (!v)
+				continue;
+			/* the last op that wrote this slot: ops - 1 - ((ops -
+			 * 1 - slot) % KSLOTS) */
+			uint64_t i = ops - 1 - ((ops - 1 - slot) % KSLOTS);
+			if (*(uint64_t *)nvh_direct(pool, s[slot]) !=
+			    pattern(slot ^ i << 10))
+				fail_msg("kill %d: slot %" PRIu64 ": contents lost",
+					 k, slot);
+		}
+		if (inf >= 0) {
+			/* the op in flight counts as done if it was; its
+			 * pattern may be missing, so the next op redoes it */
+			atomic_store(&m->inflight, -1);
+		}
+		struct nvh_pool_info i = info(pool);
+		assert_int_equal(nvt_file_size(p), i.pool_size);
+		if (k % 20 == 0)
+			assert_checks_clean(pool);
+		assert_nvh_ok(nvh_close(pool));
+	}
+	pool = assert_nvh_ptr(nvh_open(p, "grow", NULL));
+	struct nvh_pool_info i = info(pool);
+	printf("%d kills, %" PRIu64 " operations acknowledged, %" PRIu64
+	       " kills during an operation (%" PRIu64 " found done), %" PRIu64
+	       " during an nvh_pool_grow; the pool grew to %" PRIu64 " MiB in %"
+	       PRIu64 " growths\n", kills, atomic_load(&m->ops), mid_op,
+	       inflight_found_new, mid_grow, i.pool_size >> 20, i.segments);
+	assert_true(i.segments > 100);
+	assert_true(mid_grow > 0);
+	assert_checks_clean(pool);
+	assert_nvh_ok(nvh_close(pool));
+	munmap(m, sizeof(*m));
+	unlink(p);
+}
+
 int
 main(void)
 {
@@ -481,6 +654,7 @@ main(void)
 		cmocka_unit_test(explicit_growth_of_a_fixed_pool),
 		cmocka_unit_test(damaged_segment_header_is_refused),
 		cmocka_unit_test(policy_set_at_open),
+		cmocka_unit_test(kill_during_growth),
 	};
 	return cmocka_run_group_tests_name("grow", tests, NULL, NULL);
 }

@@ -212,6 +212,64 @@ errors_and_usage(void **state)
 }
 
 static void
+grow_and_growth_policy(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("grow.pool");
+	unlink(p);
+	/* fixed: info says so; grow makes it bigger offline */
+	struct run *r = run("create %s --layout g --size 4M", p);
+	assert_int_equal(r->status, 0);
+	r = run("info %s", p);
+	assert_has(r, "maximum size:    fixed");
+	assert_has(r, "growths:         0");
+	r = run("grow %s 64M", p);
+	assert_int_equal(r->status, 0);
+	assert_has(r, "4 MiB -> 64 MiB (1 segment added in all)");
+	assert_int_equal(nvt_file_size(p), 64ull << 20);
+	r = run("info %s", p);
+	assert_has(r, "size:            67108864 bytes (64 MiB)\n");
+	assert_has(r, "maximum size:    fixed");
+	assert_has(r, "growths:         1");
+	r = run("check %s", p);
+	assert_int_equal(r->status, 0);
+	/* no shrinking, nothing changed */
+	r = run("grow %s 32M", p);
+	assert_int_equal(r->status, 2);
+	assert_has(r, "pools do not shrink (nothing was changed)");
+	assert_int_equal(nvt_file_size(p), 64ull << 20);
+	/* the policy set with it */
+	r = run("grow %s 80M --max-size 1G", p);
+	assert_int_equal(r->status, 0);
+	r = run("info %s", p);
+	assert_has(r, "maximum size:    1073741824 bytes (1 GiB)");
+	assert_has(r, "growths:         2");
+	r = run("grow %s 96M --max-size unlimited", p);
+	r = run("info %s", p);
+	assert_has(r, "maximum size:    unlimited");
+	/* a size the file system cannot hold: a clear error, no change */
+	r = run("grow %s 15T", p);
+	assert_int_equal(r->status, 1);
+	assert_has(r, "nvheap grow:");
+	assert_int_equal(nvt_file_size(p), 96ull << 20);
+	r = run("check %s", p);
+	assert_int_equal(r->status, 0);
+	r = run("grow %s", p);
+	assert_int_equal(r->status, 2);
+	r = run("grow %s 1G --max-size bogus", p);
+	assert_int_equal(r->status, 2);
+	unlink(p);
+	/* created growing */
+	r = run("create %s --layout g --size 2M --max-size 256M --grow-step 8M",
+		p);
+	assert_int_equal(r->status, 0);
+	r = run("info %s", p);
+	assert_has(r, "maximum size:    268435456 bytes (256 MiB)");
+	assert_has(r, "growth step:     8 MiB");
+	unlink(p);
+}
+
+static void
 help_everywhere(void **state)
 {
 	(void)state;
@@ -356,6 +414,7 @@ main(void)
 		cmocka_unit_test(stats_and_classes),
 		cmocka_unit_test(errors_and_usage),
 		cmocka_unit_test(help_everywhere),
+		cmocka_unit_test(grow_and_growth_policy),
 		cmocka_unit_test(check_repairs_the_log),
 		cmocka_unit_test(check_reads_an_unclean_pool),
 	};
