@@ -22,7 +22,8 @@
  * after the last fence (the process "dies" before closing) is
  * DIR/NAME-end.  The pool as closed after the run is DIR/NAME-closed (a
  * pinned object still on the dying list), and filled until even a 64-byte
- * allocation fails, DIR/NAME-full.  Every image must open read-write and
+ * allocation fails, DIR/NAME-full; grown by two segments and filled
+ * again, DIR/NAME-grown.  Every image must open read-write and
  * check clean: the library's crash-consistency promise, which fuzz_open
  * asserts for every unmutated seed.
  *
@@ -610,6 +611,16 @@ main(int argc, char **argv)
 	copy_file(&w, "closed");
 	fill(&w);
 	copy_file(&w, "full");
+	/* and grown: two segments added (nvh_pool_grow), filled too, so
+	 * the fuzzer edits segment headers, tables and bitmaps */
+	struct nvh_opts eadr = {.persist = NVH_PERSIST_EADR};
+	w.p = nvh_open(w.path, NVF_LAYOUT, &eadr);
+	if (!w.p || nvh_pool_grow(w.p, w.size + (3ull << 20)) ||
+	    nvh_pool_grow(w.p, w.size + (6ull << 20)) || nvh_close(w.p))
+		die("nvh_pool_grow");
+	w.size += 6ull << 20;
+	fill(&w);
+	copy_file(&w, "grown");
 	unlink(w.path);
 	free(cap.buf);
 	fprintf(stderr, "mkseeds: %s: %" PRIu64 " fences, %u crash images\n",
