@@ -74,7 +74,7 @@ extern const struct bench_workload bench_alloc_free_64, bench_alloc_free_mixed,
 	bench_msync_tx_update_8, bench_msync_tx_update_8_2t,
 	bench_msync_tx_alloc_free_link,
 	bench_space_64, bench_space_1m, bench_map_insert, bench_map_get,
-	bench_map_remove;
+	bench_map_remove, bench_grow_64m, bench_alloc_grows;
 
 #define BENCH_WORKLOADS                                                      \
 	&bench_alloc_free_64, &bench_alloc_free_mixed,                       \
@@ -86,7 +86,8 @@ extern const struct bench_workload bench_alloc_free_64, bench_alloc_free_mixed,
 	&bench_msync_alloc_free_64, &bench_msync_tx_update_8,                \
 	&bench_msync_tx_update_8_2t,                                         \
 	&bench_msync_tx_alloc_free_link, &bench_map_insert, &bench_map_get,  \
-	&bench_map_remove, &bench_open_10m
+	&bench_map_remove, &bench_open_10m, &bench_grow_64m,               \
+	&bench_alloc_grows
 
 double bench_now(void);
 
