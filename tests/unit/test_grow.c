@@ -189,6 +189,59 @@ threads_grow_it_and_pointers_stay_valid(void **state)
 	unlink(p);
 }
 
+/* ---- both backends: pmem (CPU flushes) and a disk file (msync) ---- */
+
+static void
+grow_on(const char *p, enum nvh_persist_kind kind)
+{
+	unlink(p);
+	struct nvh_opts o = {.persist = kind, .max_size = NVH_GROW_UNLIMITED,
+			     .grow_step = 2 * MIB};
+	nvh_pool *pool = nvh_create(p, "grow", NVH_MIN_POOL_SIZE, &o);
+	if (!pool)
+		fail_msg("%s: %s", p, nvh_errormsg());
+	nvh_oid *s = slots(pool, 4096);
+	for (uint64_t i = 0; i < 4096; i++) {
+		size_t size = i % 16 ? 1000 : 300000;
+		if (nvh_alloc(pool, &s[i], size, 1, NULL, NULL))
+			fail_msg("%s: object %" PRIu64 ": %s", p, i,
+				 nvh_errormsg());
+		uint64_t *q = nvh_direct(pool, s[i]);
+		*q = pattern(i);
+		assert_nvh_ok(nvh_persist(pool, q, 8));
+	}
+	struct nvh_pool_info i = info(pool);
+	printf("%s backend, %s: %" PRIu64 " MiB in %" PRIu64 " growths\n",
+	       i.persist_name, p, i.pool_size >> 20, i.segments);
+	assert_int_equal(i.persist, kind);
+	assert_true(i.segments >= 10);
+	assert_checks_clean(pool);
+	assert_nvh_ok(nvh_close(pool));
+	pool = assert_nvh_ptr(nvh_open(p, "grow", &o));
+	s = nvh_direct(pool, *nvh_root_slot(pool));
+	for (uint64_t k = 0; k < 4096; k++)
+		assert_int_equal(*(uint64_t *)nvh_direct(pool, s[k]), pattern(k));
+	assert_checks_clean(pool);
+	assert_nvh_ok(nvh_close(pool));
+	unlink(p);
+}
+
+static void
+grows_on_both_backends(void **state)
+{
+	(void)state;
+	grow_on(nvt_path("pmem.pool"), NVH_PERSIST_PMEM);
+	grow_on(nvt_path("msync.pool"), NVH_PERSIST_MSYNC);
+	/* a disk file, if there is a disk (the msync path for real) */
+	char d[] = "/var/tmp/nvheap-grow.XXXXXX";
+	if (mkdtemp(d)) {
+		char p[64];
+		snprintf(p, sizeof(p), "%s/disk.pool", d);
+		grow_on(p, NVH_PERSIST_MSYNC);
+		rmdir(d);
+	}
+}
+
 /* ---- the cap ---- */
 
 static void
@@ -648,6 +701,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(grows_from_2mib_to_gib),
 		cmocka_unit_test(threads_grow_it_and_pointers_stay_valid),
+		cmocka_unit_test(grows_on_both_backends),
 		cmocka_unit_test(max_size_caps_it),
 		cmocka_unit_test(file_size_limit_during_growth_loses_nothing),
 		cmocka_unit_test(unfinished_growth_tail_is_ignored_then_trimmed),
