@@ -256,10 +256,9 @@ nvh_file_trim(struct nvh_file *f, uint64_t size)
 		return 0;
 	/* the tail holds nothing (it is past pool_size): a crash before or
 	 * after the truncate leaves a pool that opens the same */
+	unmap(f->base + size, f->size - size);
 	if (f->resv > f->size)
-		reserve(f->base + size, f->size - size);
-	else
-		unmap(f->base + size, f->size - size);
+		reserve(f->base + size, f->size - size); /* room to grow */
 	if (ftruncate(f->fd, (off_t)size) != 0)
 		return nvh_err(errno, "cannot trim the tail an unfinished growth "
 			       "left: %s", strerror(errno));

@@ -728,18 +728,30 @@ hook_unmap(void *addr, size_t len)
 		if (!a || hi <= a || lo >= b)
 			continue;
 		struct nvh_ct_imgfile *f = trk.map[i].f;
+		/* (pages of the file this mapping holds) */
+		uint64_t np = (uint64_t)(b - a) / PAGE < f->npages
+				      ? (uint64_t)(b - a) / PAGE : f->npages;
 		if (lo <= a && hi >= b) { /* the whole mapping */
 			f->written = 0;
-			write_back(a, f, 0, f->npages);
+			write_back(a, f, 0, np);
 			trk.map[i].addr = NULL;
 			continue;
 		}
-		/* Part of it (the library does not do this): keep what was
-		 * written there, and trust nothing in the file after. */
 		uint64_t p0 = (uint64_t)((lo > a ? lo : a) - a) / PAGE;
 		uint64_t p1 = ((uint64_t)((hi < b ? hi : b) - a) + PAGE - 1) /
 			      PAGE;
-		write_back(a, f, p0, p1 < f->npages ? p1 : f->npages);
+		write_back(a, f, p0, p1 < np ? p1 : np);
+		if (lo > a && hi >= b) {
+			/* its tail (an open trimming the tail of an
+			 * unfinished growth): the rest stays tracked */
+			trk.map[i].len = (size_t)(lo - a);
+			continue;
+		}
+		/* Another part (the library does not do this): keep what
+		 * was written, stop tracking it, and trust nothing in the
+		 * file after. */
+		write_back(a, f, 0, np);
+		trk.map[i].addr = NULL;
 		f->full = 1;
 	}
 	return munmap(addr, len);
