@@ -298,15 +298,22 @@ select_header(struct nvh_pool *pool, const char *layout)
  * A read-write open's mapping: the tail an unfinished growth left past
  * pool_size trimmed (it holds nothing: heap/grow.c), and the mapping
  * moved into reserved address space so the pool can grow in place (to
- * its max_size, or as far as the file system could hold).
+ * its max_size, or as far as the file system could hold).  The max_size
+ * is the one this open leaves: opts' if it sets one (nvh_heap_set_policy
+ * stores it later), so a raised maximum is reachable in this run.
  */
 static int
-writable_map(struct nvh_pool *pool, struct nvh_file *f)
+writable_map(struct nvh_pool *pool, struct nvh_file *f,
+	     const struct nvh_opts *opts)
 {
 	int rc = nvh_file_trim(f, pool->hdr.pool_size);
 	if (!rc) {
 		uint64_t cap = (pool->hdr.features & NVH_FEAT_GROWS)
 			       ? pool->hdr.max_size : 0;
+		if (opts->max_size == NVH_GROW_UNLIMITED)
+			cap = 0;
+		else if (opts->max_size && opts->max_size < NVH_GROW_OFF)
+			cap = opts->max_size;
 		rc = nvh_file_reserve(f, cap ? cap : nvh_file_room(f));
 	}
 	pool->base = f->base;
@@ -350,7 +357,7 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 			'A' + !pool->hdr_first, pool->hdr.seq, NVH_SEQ_MAX);
 		goto fail_pool;
 	}
-	if (!rdonly && (rc = writable_map(pool, &f)))
+	if (!rdonly && (rc = writable_map(pool, &f, opts)))
 		goto fail_pool;
 	pool->was_clean = pool->hdr.clean_shutdown == 1;
 	if (rdonly && !pool->was_clean)

@@ -120,13 +120,21 @@ info_nvheap(struct resp_buf *t, struct server *s, struct kv_stats *st)
 	if (nvh_persist_stats(kv_pool(s->kv), &ps) ||
 	    nvh_pool_info(kv_pool(s->kv), &pi))
 		return -1;
+	/* the pool's size now, how far it may grow (a size, "unlimited":
+	 * until the file system is full, "fixed") and how often it grew */
+	char max[32], h1[32];
+	kv_max_size_str(&pi, max, sizeof(max));
+	human(h1, sizeof(h1), st->pool_size);
 	tprintf(t, "# nvheap\r\npool:%s\r\nindex:%s\r\npool_size:%" PRIu64
-		"\r\npool_used:%" PRIu64 "\r\npool_free:%" PRIu64 "\r\n"
+		"\r\npool_size_human:%s\r\npool_max_size:%s\r\n"
+		"pool_growths:%" PRIu64 "\r\n"
+		"pool_used:%" PRIu64 "\r\npool_free:%" PRIu64 "\r\n"
 		"persist_backend:%s\r\nrun_generation:%" PRIu64 "\r\n"
 		"flushes:%" PRIu64 "\r\nfences:%" PRIu64 "\r\n"
 		"barriers:%" PRIu64 "\r\nlines_flushed:%" PRIu64 "\r\n%s%"
 		PRIu64 "\r\n", s->pool_path, kv_index_name(st->index),
-		st->pool_size, st->used, st->free, pi.persist_name,
+		st->pool_size, h1, max, pi.segments, st->used,
+		st->free, pi.persist_name,
 		pi.run_generation, ps.flushes, ps.fences, ps.barriers,
 		ps.lines_flushed,
 		st->index == KV_HASH ? "hash_buckets:" : "btree_depth:",

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "kv_int.h"
@@ -79,28 +80,106 @@ kv_index_kind(struct kv *kv)
 	return kv->index;
 }
 
-/* A failed write: say what and where; a full pool says how to grow. */
+/* n bytes in MiB, for messages: "256 MiB", "31.8 MiB". */
+static const char *
+mib(char *buf, size_t len, uint64_t n)
+{
+	if (n % (1u << 20) == 0)
+		snprintf(buf, len, "%" PRIu64 " MiB", n >> 20);
+	else
+		snprintf(buf, len, "%.1f MiB", (double)n / (1u << 20));
+	return buf;
+}
+
+/* A failed write: say what and where; a full pool says why (a fixed
+ * size, its maximum, the file system when it tried to grow) and what to
+ * do.  Every such failure changed nothing (the transaction rolled back)
+ * and is -ENOSPC, which the server answers with -OOM. */
 static int
 failed(struct kv *kv, int rc, const char *op)
 {
-	/* nvheap says ENOMEM, "out of space", when the pool has no room */
-	if (rc == -ENOSPC ||
-	    (rc == -ENOMEM && (strstr(nvh_errormsg(), "out of space") ||
-			       strstr(nvh_errormsg(), "than the whole heap")))) {
-		struct nvh_pool_info i;
-		uint64_t mib = nvh_pool_info(kv->pool, &i) ? 0 : i.pool_size >> 20;
-		return kv_err(ENOSPC, "%s: %s: the pool (%" PRIu64 " MiB) is full; "
-			      "nothing was changed. Make a bigger one: `nvkv %s "
-			      "dump > d.txt`, then `nvkv --size <bigger> NEW load "
-			      "d.txt`", op, kv->path, mib, kv->path);
-	}
-	return rc ? nvh_failed(rc) : 0;
+	const char *m = nvh_errormsg();
+	/* nvheap says ENOMEM, "out of space", when the heap has no room
+	 * and the pool cannot grow; ENOSPC or EFBIG, "growing the pool",
+	 * when the file could not be extended */
+	int grow_failed = (rc == -ENOSPC || rc == -EFBIG) &&
+			  strstr(m, "growing the pool");
+	if (!grow_failed && rc != -ENOSPC &&
+	    (rc != -ENOMEM || (!strstr(m, "out of space") &&
+			       !strstr(m, "than the whole heap"))))
+		return rc ? nvh_failed(rc) : 0;
+	char why[512];
+	snprintf(why, sizeof(why), "%s", m);
+	struct nvh_pool_info i;
+	if (nvh_pool_info(kv->pool, &i))
+		memset(&i, 0, sizeof(i));
+	char size[32], max[32];
+	mib(size, sizeof(size), i.pool_size);
+	const char *reason = !grow_failed ? NULL
+			     : rc == -EFBIG ? "the file reached its size limit "
+					      "(ulimit -f)"
+					    : "the file system is full";
+	/* The address space reserved at open is as big as the file system
+	 * was (or the maximum): a pool that reached it with the file
+	 * system (nearly) full filled it. */
+	struct statvfs v;
+	if (!reason && i.grows && strstr(why, "reserved at open") &&
+	    statvfs(kv->path, &v) == 0 &&
+	    (uint64_t)v.f_bavail * v.f_frsize < (1u << 20))
+		reason = "the file system is full";
+	if (reason)
+		return kv_err(ENOSPC, "%s: %s: the pool (%s) is full and cannot "
+			      "grow: %s (%s); nothing was changed", op,
+			      kv->path, size, reason, why);
+	if (!i.grows)
+		return kv_err(ENOSPC, "%s: %s: the pool (%s, a fixed size) is "
+			      "full; nothing was changed. Make it bigger with "
+			      "`nvheap grow %s SIZE`, or let it grow: open it "
+			      "once with --max-size unlimited (`nvkv "
+			      "--max-size unlimited %s stats`)", op, kv->path,
+			      size, kv->path, kv->path);
+	if (strstr(why, "its maximum size"))
+		return kv_err(ENOSPC, "%s: %s: the pool (%s) is full: it "
+			      "reached its maximum size (%s); nothing was "
+			      "changed. Raise the maximum with --max-size "
+			      "(`nvkv --max-size <bigger> %s stats`), or grow "
+			      "it with `nvheap grow %s SIZE`", op, kv->path,
+			      size, mib(max, sizeof(max), i.max_size),
+			      kv->path, kv->path);
+	/* the address space reserved at open, or the largest pool */
+	return kv_err(ENOSPC, "%s: %s: the pool (%s) is full and cannot grow "
+		      "further now (%s); nothing was changed", op, kv->path,
+		      size, why);
 }
 
 static int
 index_create(nvh_tx *tx, struct kv *kv, enum kv_index index)
 {
 	return index == KV_HASH ? kv_hash_create(tx, kv) : kv_bt_create(tx, kv);
+}
+
+/* The nvheap options of kv_open: o's, with its growth policy; for a
+ * creation (size not NULL) the defaults filled in, and *size. */
+static struct nvh_opts
+pool_opts(const struct kv_opts *o, uint64_t *size)
+{
+	struct nvh_opts n = {0};
+	if (o->nvh)
+		n = *o->nvh;
+	if (o->max_size)
+		n.max_size = o->max_size;
+	if (o->grow_step)
+		n.grow_step = o->grow_step;
+	if (!size)
+		return n; /* an existing pool keeps its policy unless asked */
+	if (!n.max_size)
+		n.max_size = NVH_GROW_UNLIMITED;
+	*size = o->size;
+	if (!*size)
+		*size = n.max_size == NVH_GROW_OFF ? KV_FIXED_SIZE
+			: n.max_size < KV_INITIAL_SIZE ? n.max_size
+						       : KV_INITIAL_SIZE;
+	return n;
 }
 
 struct kv *
@@ -124,11 +203,13 @@ kv_open(const char *path, const struct kv_opts *o)
 	}
 	kv->hash_buckets = o->hash_buckets;
 	kv->hash_seed = o->hash_seed;
-	kv->pool = nvh_open(path, LAYOUT, o->nvh);
+	struct nvh_opts no = pool_opts(o, NULL);
+	kv->pool = nvh_open(path, LAYOUT, &no);
 	int created = 0;
 	if (!kv->pool && errno == ENOENT && o->create) {
-		kv->pool = nvh_create(path, LAYOUT,
-				      o->size ? o->size : KV_DEFAULT_SIZE, o->nvh);
+		uint64_t size;
+		no = pool_opts(o, &size);
+		kv->pool = nvh_create(path, LAYOUT, size, &no);
 		created = kv->pool != NULL;
 	}
 	if (!kv->pool)
@@ -146,9 +227,13 @@ kv_open(const char *path, const struct kv_opts *o)
 		goto fail;
 	}
 	struct nvh_pool_info info;
-	/* a chain longer than this cycles (every entry is an object) */
+	/* a chain longer than this cycles (every entry is an object): as
+	 * many as the pool could hold at the most it can grow to in this
+	 * run (the address space reserved at open) */
 	kv->max_ents = nvh_pool_info(kv->pool, &info) ? UINT64_MAX
-		       : info.pool_size / sizeof(struct kvent);
+		       : (info.reserved_size > info.pool_size
+				  ? info.reserved_size : info.pool_size) /
+				 sizeof(struct kvent);
 	if (kv->root->magic != KV_MAGIC) {
 		if (!created && kv->root->magic != 0) {
 			kv_err(NVH_ECORRUPT, "kv_open: %s: the root is not a "
@@ -830,4 +915,41 @@ kv_parse_size(const char *s, uint64_t *out)
 		return -1;
 	*out = (uint64_t)v << shift;
 	return 0;
+}
+
+int
+kv_parse_max_size(const char *s, uint64_t *out)
+{
+	if (!strcmp(s, "unlimited"))
+		*out = NVH_GROW_UNLIMITED;
+	else if (!strcmp(s, "fixed"))
+		*out = NVH_GROW_OFF;
+	else
+		return kv_parse_size(s, out);
+	return 0;
+}
+
+int
+kv_size_opt(struct kv_opts *o, const char *prog, const char *opt,
+	    const char *arg)
+{
+	int max = !strcmp(opt, "--max-size");
+	if (!(max ? kv_parse_max_size(arg, &o->max_size)
+		  : kv_parse_size(arg, &o->size)))
+		return 0;
+	fprintf(stderr, "%s: %s: \"%s\" is not a size (e.g. 512M, 4G)%s\n",
+		prog, opt, arg, max ? ", unlimited or fixed" : "");
+	return -1;
+}
+
+const char *
+kv_max_size_str(const struct nvh_pool_info *i, char *buf, size_t n)
+{
+	if (!i->grows)
+		snprintf(buf, n, "fixed");
+	else if (!i->max_size)
+		snprintf(buf, n, "unlimited");
+	else
+		snprintf(buf, n, "%" PRIu64, i->max_size);
+	return buf;
 }

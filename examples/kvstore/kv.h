@@ -16,8 +16,14 @@
  *
  * Errors: functions return 0 or a negative errno; kv_errmsg() (which is
  * nvh_errormsg()) says what.  -ENOENT: no such key.  -E2BIG: key or value
- * too long.  -ENOSPC: the pool is full (the message says how big it is).
- * -EIO: a damaged entry.
+ * too long.  -ENOSPC: the pool is full, nothing changed (the message says
+ * why: a fixed size, its maximum size, or a full file system when it
+ * tried to grow; and what to do).  -EIO: a damaged entry.
+ *
+ * Pools: kv_open creates a pool that starts small (KV_INITIAL_SIZE) and
+ * grows in place as the store fills (nvheap's growing pools), until the
+ * file system is full, or up to a maximum; or, asked for, one of a fixed
+ * size (KV_FIXED_SIZE by default), the only kind there was before.
  */
 #ifndef KV_H
 #define KV_H
@@ -29,7 +35,8 @@
 
 #define KV_KEY_MAX (64u << 10)
 #define KV_VAL_MAX (64u << 20)
-#define KV_DEFAULT_SIZE (256ull << 20)
+#define KV_INITIAL_SIZE (8ull << 20)  /* a new growing pool */
+#define KV_FIXED_SIZE (256ull << 20)   /* a new fixed pool (max_size OFF) */
 
 enum kv_index { KV_ANY = 0, KV_HASH = 1, KV_BTREE = 2 };
 
@@ -38,7 +45,19 @@ struct kv;
 struct kv_opts {
 	enum kv_index index;  /* at creation (default hash); else must match
 			       * the pool's or be KV_ANY */
-	uint64_t size;        /* pool size at creation (default 256 MiB) */
+	uint64_t size;        /* pool size at creation: a growing pool's first
+			       * size (default KV_INITIAL_SIZE, or the maximum
+			       * if smaller), a fixed pool's size (default
+			       * KV_FIXED_SIZE) */
+	/* Growth (nvh_opts' max_size and grow_step, which these override
+	 * when set): max_size 0 = the default: a new pool grows without
+	 * limit, an existing one keeps its policy; NVH_GROW_UNLIMITED =
+	 * grow until the file system is full; NVH_GROW_OFF = a fixed size;
+	 * else the most bytes the pool grows to.  Given for an existing
+	 * pool, they change its policy (a read-write open).  grow_step
+	 * 0 = nvheap's default (a quarter of the size, at least 4 MiB). */
+	uint64_t max_size;
+	uint64_t grow_step;
 	int create;           /* create the pool if the file does not exist */
 	const struct nvh_opts *nvh; /* for nvh_open/nvh_create (or NULL) */
 	uint64_t hash_seed;    /* hash: the seed of a new map (0: random;
@@ -142,5 +161,17 @@ int kv_stats(struct kv *kv, struct kv_stats *st);
 
 /* "512M", "4G", "65536": bytes (K, M, G, T suffixes); 0 or -1. */
 int kv_parse_size(const char *s, uint64_t *out);
+/* --max-size: "unlimited" (NVH_GROW_UNLIMITED), "fixed" (NVH_GROW_OFF)
+ * or a size as kv_parse_size reads it; 0 or -1. */
+int kv_parse_max_size(const char *s, uint64_t *out);
+/* The programs' --size and --max-size (opt names which, with its
+ * dashes): arg into o->size or o->max_size; 0, or -1 having told stderr
+ * what is wrong (prog: the program's name). */
+int kv_size_opt(struct kv_opts *o, const char *prog, const char *opt,
+		const char *arg);
+/* A pool's growth policy in words: "unlimited", "fixed" or its maximum
+ * in bytes, in buf (n bytes); returns buf. */
+const char *kv_max_size_str(const struct nvh_pool_info *i, char *buf,
+			    size_t n);
 
 #endif

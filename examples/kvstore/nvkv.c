@@ -1,12 +1,18 @@
 /*
  * nvkv.c -- the key-value store's command line.
  *
- *   nvkv [--index hash|btree] [--size SIZE] [--read-only] PATH COMMAND [ARGS]
+ *   nvkv [--index hash|btree] [--size SIZE] [--max-size SIZE|unlimited|fixed]
+ *        [--read-only] PATH COMMAND [ARGS]
  *
  * Commands: put KEY VALUE, get KEY, del KEY, scan [FROM [TO]] (B-tree:
  * in key order within [FROM, TO]; hash: every key), dump (every pair, in
  * the format load reads), load FILE (bulk load; "-" is stdin), stats.
- * The pool is created on first use (--index and --size apply then).
+ * The pool is created on first use (--index and --size apply then): by
+ * default it starts at 8 MiB (--size) and grows in place as the store
+ * fills, until the file system is full.  --max-size caps the growth
+ * (SIZE), or makes the pool fixed-size (fixed: --size, default 256 MiB,
+ * and no more); given for an existing pool it changes its policy
+ * (unlimited lets a fixed pool grow).
  *
  * scan, dump and load use one pair per line: KEY, a tab, VALUE, with
  * backslash escapes (\\t \\n \\r \\\\ \\xHH) for bytes that are not printable,
@@ -19,6 +25,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +46,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: nvkv [--index hash|btree] [--size SIZE] [--read-only] "
+		"usage: nvkv [--index hash|btree] [--size SIZE]\n"
+		"            [--max-size SIZE|unlimited|fixed] [--read-only] "
 		"PATH COMMAND [ARGS]\n"
 		"  put KEY VALUE      store VALUE under KEY\n"
 		"  get KEY            print the value (exit 1 if absent)\n"
@@ -52,7 +60,12 @@ usage(FILE *f)
 		"  check              verify every entry's checksums; list the\n"
 		"                     damaged ones (exit 1 if any)\n"
 		"The pool is created on first use: --index (default hash) and\n"
-		"--size (default 256M; K, M, G suffixes) apply then.\n"
+		"--size apply then.  It starts at --size (default 8M; K, M, G\n"
+		"suffixes) and grows as the store fills, up to --max-size\n"
+		"(default unlimited: until the file system is full);\n"
+		"--max-size fixed makes a pool of a fixed size (--size, default\n"
+		"256M).  --max-size given for an existing pool changes its\n"
+		"policy (unlimited or a SIZE lets a fixed pool grow).\n"
 		"--read-only opens the pool without changing the file (get, scan,\n"
 		"dump, stats); a store not closed cleanly is shown recovered.\n");
 }
@@ -385,12 +398,13 @@ main(int argc, char **argv)
 	static const struct option lo[] = {
 		{"index", required_argument, NULL, 'i'},
 		{"size", required_argument, NULL, 's'},
+		{"max-size", required_argument, NULL, 'M'},
 		{"read-only", no_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "+i:s:rh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+i:s:M:rh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			o.nvh = &ro;
@@ -407,11 +421,10 @@ main(int argc, char **argv)
 			}
 			break;
 		case 's':
-			if (kv_parse_size(optarg, &o.size)) {
-				fprintf(stderr, "nvkv: --size: \"%s\" is not a size "
-					"(e.g. 512M, 4G)\n", optarg);
+		case 'M':
+			if (kv_size_opt(&o, "nvkv", c == 's' ? "--size"
+						: "--max-size", optarg))
 				return 2;
-			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -423,6 +436,11 @@ main(int argc, char **argv)
 	}
 	if (argc - optind < 2) {
 		usage(stderr);
+		return 2;
+	}
+	if (o.nvh && o.max_size) {
+		fprintf(stderr, "nvkv: --max-size changes the pool: not with "
+			"--read-only\n");
 		return 2;
 	}
 	const char *path = argv[optind], *cmd = argv[optind + 1];
@@ -447,6 +465,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* a file size limit (ulimit -f) fails a growth of the pool with
+	 * EFBIG, reported with nothing changed, rather than killing nvkv */
+	signal(SIGXFSZ, SIG_IGN);
 	/* reading commands do not create a pool */
 	o.create = !o.nvh && (!strcmp(cmd, "put") || !strcmp(cmd, "load"));
 	struct kv *kv = kv_open(path, &o);
@@ -513,7 +534,14 @@ main(int argc, char **argv)
 			else
 				printf("depth:     %" PRIu64 "\nnodes:     %" PRIu64
 				       "\n", st.depth, st.nodes);
+			struct nvh_pool_info pi = {0};
+			char max[32] = "?";
+			if (!nvh_pool_info(kv_pool(kv), &pi))
+				kv_max_size_str(&pi, max, sizeof(max));
 			printf("pool:      %" PRIu64 " bytes\n", st.pool_size);
+			printf("max size:  %s%s\n", max,
+			       pi.grows && pi.max_size ? " bytes" : "");
+			printf("growths:   %" PRIu64 "\n", pi.segments);
 			printf("used:      %" PRIu64 " bytes\n", st.used);
 			printf("free:      %" PRIu64 " bytes\n", st.free);
 		}

@@ -3,7 +3,16 @@
  * (RESP2), so redis-cli and redis-benchmark work unmodified.
  *
  *   nvkv-server [--pool PATH] [--bind ADDR] [--port N] [--requirepass S]
- *               [--index hash|btree] [--size SIZE] [--maxclients N]
+ *               [--index hash|btree] [--size SIZE]
+ *               [--max-size SIZE|unlimited|fixed] [--maxclients N]
+ *
+ * A new pool starts at --size (default 8 MiB) and grows in place as the
+ * store fills, until the file system is full or up to --max-size;
+ * --max-size fixed makes it fixed-size (--size, default 256 MiB), as
+ * pools were before they could grow.  For an existing pool --max-size
+ * changes its policy.  A write that finds the pool full (fixed, at its
+ * maximum, or the file system full when it tried to grow) changes
+ * nothing and is answered -OOM with the reason.
  *
  * One thread runs a libevent loop over every connection; commands run to
  * completion in arrival order, so pipelined commands are answered in
@@ -847,9 +856,16 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: nvkv-server [--pool PATH] [--bind ADDR] [--port N]\n"
 		"                   [--requirepass SECRET] [--index hash|btree]\n"
-		"                   [--size SIZE] [--maxclients N]\n"
+		"                   [--size SIZE] [--max-size SIZE|unlimited|fixed]\n"
+		"                   [--maxclients N]\n"
 		"  --pool PATH        the store (default ./data/nvkv.pool; created\n"
 		"                     with --index and --size if missing)\n"
+		"  --size SIZE        a new pool's first size (default 8M; K, M, G\n"
+		"                     suffixes); it grows as the store fills\n"
+		"  --max-size M       how far it grows: a SIZE, unlimited (the\n"
+		"                     default: until the file system is full) or\n"
+		"                     fixed (a fixed --size, default 256M); for an\n"
+		"                     existing pool, changes its policy\n"
 		"  --bind ADDR        listen address (default 127.0.0.1)\n"
 		"  --port N           TCP port (default 6379, or the next free one\n"
 		"                     up to 6399 when --port is not given)\n"
@@ -928,6 +944,7 @@ main(int argc, char **argv)
 		{"requirepass", required_argument, NULL, 'a'},
 		{"index", required_argument, NULL, 'i'},
 		{"size", required_argument, NULL, 's'},
+		{"max-size", required_argument, NULL, 'M'},
 		{"maxclients", required_argument, NULL, 'm'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -962,11 +979,10 @@ main(int argc, char **argv)
 			}
 			break;
 		case 's':
-			if (kv_parse_size(optarg, &ko.size)) {
-				fprintf(stderr, "nvkv-server: --size: \"%s\" is not "
-					"a size\n", optarg);
+		case 'M':
+			if (kv_size_opt(&ko, "nvkv-server", o == 's' ? "--size"
+					: "--max-size", optarg))
 				return 2;
-			}
 			break;
 		case 'm': {
 			char *end;
@@ -990,6 +1006,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit (ulimit -f) fails a growth of the pool with
+	 * EFBIG, answered -OOM with nothing changed, rather than killing
+	 * the server */
+	signal(SIGXFSZ, SIG_IGN);
 	maxclients = fit_maxclients(maxclients);
 	if (!maxclients) {
 		fprintf(stderr, "nvkv-server: the open file limit leaves no room "
@@ -1081,9 +1101,14 @@ main(int argc, char **argv)
 	};
 	for (int i = 0; i < 2; i++)
 		event_add(sigs[i], NULL);
+	struct nvh_pool_info pi = {0};
+	char max[32] = "?";
+	if (!nvh_pool_info(kv_pool(s.kv), &pi))
+		kv_max_size_str(&pi, max, sizeof(max));
 	printf("nvkv-server: listening on %s:%d, pool %s (%s index, %" PRIu64
-	       " keys)\n", bind_addr, port, pool,
-	       kv_index_name(kv_index_kind(s.kv)), kv_count(s.kv));
+	       " keys, %" PRIu64 " MiB, max size %s)\n", bind_addr, port, pool,
+	       kv_index_name(kv_index_kind(s.kv)), kv_count(s.kv),
+	       pi.pool_size >> 20, max);
 	printf("nvkv-server: connect with: redis-cli -p %d%s\n", port,
 	       pass ? " -a <password>" : "");
 	fflush(stdout);

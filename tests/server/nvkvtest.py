@@ -1,7 +1,14 @@
 """nvkvtest.py -- what the server tests (tests/server/test_*.py) share: a
 counter of checks that remembers the failed ones, a free loopback port,
-and requests in RESP."""
+a server process logging to a file, a runner of test functions, and
+requests in RESP."""
+import os
+import shutil
+import signal
 import socket
+import subprocess
+import tempfile
+import time
 
 
 class Checks:
@@ -24,6 +31,79 @@ def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+procs = []  # every server started, stopped at the end whatever happened
+
+
+class Proc:
+    """A server process whose output goes to a file (a flood of log lines
+    must not block it on a full pipe, and can be counted)."""
+
+    def started(self):
+        procs.append(self)
+        self.wait_up()
+
+    def ping(self):
+        try:
+            with socket.create_connection(('127.0.0.1', self.port),
+                                          timeout=2) as s:
+                s.sendall(b'PING\r\n')
+                return s.recv(100)
+        except OSError:
+            return b''
+
+    def wait_up(self):
+        for _ in range(200):
+            if self.p.poll() is not None:
+                raise RuntimeError('server exited: ' + self.log())
+            r = self.ping()
+            if r.startswith(b'+PONG') or r.startswith(b'-NOAUTH'):
+                return
+            time.sleep(0.05)
+        raise RuntimeError('server did not come up: ' + self.log())
+
+    def log(self):
+        with open(self.logpath, 'rb') as f:
+            return f.read().decode(errors='replace')
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            return self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            return self.p.wait()
+
+
+def run_tests(name, check, tests, only=()):
+    """Run each t(d) of tests (those named in `only`, if any) with d a
+    fresh directory (in $NVHEAP_TEST_DIR, or /dev/shm): one that raises
+    is a failure, not a stop; print each one's time; then kill every
+    server left, remove the directory, print the count of checks and
+    return the exit status (0: every check passed)."""
+    d = tempfile.mkdtemp(dir=os.environ.get('NVHEAP_TEST_DIR', '/dev/shm'),
+                         prefix='nvkv-%s.' % name)
+    try:
+        for t in tests:
+            if only and t.__name__ not in only:
+                continue
+            t0 = time.monotonic()
+            try:
+                t(d)
+            except Exception as e:  # a broken test is a failure, not a stop
+                check(False, '%s: %r' % (t.__name__, e))
+            print('%s: %.1f s' % (t.__name__, time.monotonic() - t0),
+                  flush=True)
+    finally:
+        for p in procs:
+            if p.p.poll() is None:
+                p.p.kill()
+                p.p.wait()
+        shutil.rmtree(d, ignore_errors=True)
+    print('%s: %d checks, %d failures' % (name, check.n, len(check.failures)))
+    return 1 if check.failures else 0
 
 
 def resp(*args):

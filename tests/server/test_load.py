@@ -13,20 +13,16 @@ Exit status 0 only if every check passed."""
 import os
 import re
 import resource
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-from nvkvtest import Checks, free_port, resp
+from nvkvtest import Checks, Proc, free_port, resp, run_tests
 
 SERVER, TOOL = sys.argv[1], sys.argv[2]
 check = Checks()
-procs = []  # every server started, stopped at the end whatever happened
 
 
 def cpu_ticks(pid):
@@ -34,47 +30,6 @@ def cpu_ticks(pid):
     with open('/proc/%d/stat' % pid) as f:
         fields = f.read().rsplit(')', 1)[1].split()
     return int(fields[11]) + int(fields[12])
-
-
-class Proc:
-    """A server process whose output goes to a file (a flood of log lines
-    must not block it on a full pipe, and can be counted)."""
-
-    def started(self):
-        procs.append(self)
-        self.wait_up()
-
-    def ping(self):
-        try:
-            with socket.create_connection(('127.0.0.1', self.port),
-                                          timeout=2) as s:
-                s.sendall(b'PING\r\n')
-                return s.recv(100)
-        except OSError:
-            return b''
-
-    def wait_up(self):
-        for _ in range(200):
-            if self.p.poll() is not None:
-                raise RuntimeError('server exited: ' + self.log())
-            r = self.ping()
-            if r.startswith(b'+PONG') or r.startswith(b'-NOAUTH'):
-                return
-            time.sleep(0.05)
-        raise RuntimeError('server did not come up: ' + self.log())
-
-    def log(self):
-        with open(self.logpath, 'rb') as f:
-            return f.read().decode(errors='replace')
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            return self.p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return self.p.wait()
 
 
 class Nvkv(Proc):
@@ -440,7 +395,8 @@ def test_rerun_order(d):
     connection joined it: a command that ran at once after that point is
     answered in its place, not lost, and a write refused before an AUTH of
     the same pass is refused again, not run."""
-    s = Nvkv(d, 'rerun', '--size', '8M', '--requirepass', 'pw')
+    s = Nvkv(d, 'rerun', '--size', '8M', '--max-size', 'fixed',
+             '--requirepass', 'pw')
     r, _ = exchange(s.port, resp('SET', 'a', '1') + resp('PING') +
                     resp('AUTH', 'pw') + resp('SET', 'big', 'x' * (12 << 20))
                     + resp('GET', 'a'), timeout=1.5)
@@ -456,27 +412,11 @@ def test_rerun_order(d):
 
 
 def main():
-    d = tempfile.mkdtemp(dir=os.environ.get('NVHEAP_TEST_DIR', '/dev/shm'),
-                         prefix='nvkv-load-test.')
-    only = sys.argv[3:]  # names of tests to run (all if none)
-    tests = [test_pipelined, test_benchmark, test_big_replies, test_fds,
-             test_maxclients, test_unauth, test_rerun_order]
-    for t in tests:
-        if only and t.__name__ not in only:
-            continue
-        t0 = time.monotonic()
-        try:
-            t(d)
-        except Exception as e:  # a broken test is a failure, not a stop
-            check(False, '%s: %r' % (t.__name__, e))
-        print('%s: %.1f s' % (t.__name__, time.monotonic() - t0), flush=True)
-    for p in procs:
-        if p.p.poll() is None:
-            p.p.kill()
-            p.p.wait()
-    shutil.rmtree(d, ignore_errors=True)
-    print('test_load: %d checks, %d failures' % (check.n, len(check.failures)))
-    return 1 if check.failures else 0
+    return run_tests('test_load', check,
+                     [test_pipelined, test_benchmark, test_big_replies,
+                      test_fds, test_maxclients, test_unauth,
+                      test_rerun_order],
+                     only=sys.argv[3:])  # names of tests to run (all if none)
 
 
 if __name__ == '__main__':

@@ -232,15 +232,17 @@ def main():
               'nvheap info says clean')
     big_cascades(d)
     # group commit: writes that arrive together share one transaction; when
-    # it fails (a full pool), each write is run alone and answered alone
+    # it fails (a full pool: a fixed one, which cannot grow for the big
+    # value), each write is run alone and answered alone
     pool = os.path.join(d, 'small.pool')
-    s = Server(pool, '--size', '8M')
+    s = Server(pool, '--size', '8M', '--max-size', 'fixed')
     big = b'x' * (12 << 20)
     r = roundtrip(s.port, resp('SET', 'a', '1') + resp('SET', 'big', big) +
                   resp('SET', 'b', '2') + resp('GET', 'a'), want=4)
     replies = r.split(b'\r\n')
     check(len(replies) >= 5 and replies[0] == b'+OK' and
-          replies[1].startswith(b'-OOM') and b'is full' in replies[1] and
+          replies[1].startswith(b'-OOM') and
+          b'(8 MiB, a fixed size) is full' in replies[1] and
           replies[2] == b'+OK' and replies[3:5] == [b'$1', b'1'],
           'a failed batch is re-run write by write: %r' % r[:300])
     check(s.cli('get', 'b') == b'2\n' and s.cli('get', 'big') == b'\n',

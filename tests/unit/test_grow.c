@@ -510,6 +510,26 @@ policy_set_at_open(void **state)
 	assert_int_equal(nvh_alloc(pool, &s[1], 64 * MIB, 1, NULL, NULL),
 			 -ENOMEM);
 	assert_nvh_ok(nvh_close(pool));
+	/* a maximum raised at open is reachable in that run (the address
+	 * space reserved at open follows it, not the old maximum) */
+	struct nvh_opts capped = {.max_size = 16 * MIB};
+	pool = assert_nvh_ptr(nvh_open(p, "grow", &capped));
+	s = slots(pool, 8);
+	assert_nvh_ok(nvh_alloc(pool, &s[1], 4 * MIB, 1, NULL, NULL));
+	assert_int_equal(nvh_alloc(pool, &s[2], 8 * MIB, 1, NULL, NULL),
+			 -ENOMEM);
+	assert_nvh_ok(nvh_close(pool));
+	struct nvh_opts raised = {.max_size = 64 * MIB};
+	pool = assert_nvh_ptr(nvh_open(p, "grow", &raised));
+	assert_int_equal(info(pool).max_size, 64 * MIB);
+	s = slots(pool, 8);
+	if (nvh_alloc(pool, &s[2], 8 * MIB, 1, NULL, NULL))
+		fail_msg("past the old maximum, below the new: %s",
+			 nvh_errormsg());
+	assert_true(info(pool).pool_size > 16 * MIB);
+	assert_nvh_ok(nvh_close(pool));
+	pool = assert_nvh_ptr(nvh_open(p, "grow", &off)); /* fixed again */
+	assert_nvh_ok(nvh_close(pool));
 	struct nvh_opts small = {.max_size = 2 * MIB};
 	assert_null(nvh_open(p, "grow", &small));
 	assert_int_equal(errno, EINVAL);

@@ -2,13 +2,17 @@
  * test_kv.c -- the key-value store (examples/kvstore): both indexes
  * against an in-memory reference under random operations with binary
  * keys, size limits, a full pool, scans and cursors, flush, reopen; and
- * the nvkv program's load, run as a program (NVKV names the binary).
+ * the nvkv program's load, run as a program (NVKV names the binary);
+ * growing pools (the default): a store that starts at 8 MiB and grows,
+ * a capped one, a fixed one, a file size limit during growth
+ * (NVHEAP_TOOL names the nvheap tool, for `nvheap check`).
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -652,8 +656,15 @@ limits_and_errors(void **state)
 {
 	(void)state;
 	for (int idx = KV_HASH; idx <= KV_BTREE; idx++) {
-		struct kv *kv = fresh(idx == KV_HASH ? "lim-h.kv" : "lim-b.kv",
-				      (enum kv_index)idx, 160 * MIB);
+		/* a fixed size, to fill */
+		const char *lp = nvt_path(idx == KV_HASH ? "lim-h.kv" : "lim-b.kv");
+		unlink(lp);
+		struct kv_opts lo = {.index = (enum kv_index)idx,
+				     .size = 160 * MIB, .create = 1,
+				     .max_size = NVH_GROW_OFF};
+		struct kv *kv = kv_open(lp, &lo);
+		if (!kv)
+			fail_msg("kv_open: %s", kv_errmsg());
 		unsigned char *big = calloc(1, KV_VAL_MAX + 1);
 		assert_non_null(big);
 		big[0] = 'B';
@@ -694,7 +705,11 @@ limits_and_errors(void **state)
 			rc = kv_put(kv, key, (size_t)kl, big, 1 << 20);
 		}
 		assert_int_equal(rc, -ENOSPC);
-		assert_non_null(strstr(kv_errmsg(), "is full"));
+		if (!strstr(kv_errmsg(), "(160 MiB, a fixed size) is full; "
+			    "nothing was changed") ||
+		    !strstr(kv_errmsg(), "nvheap grow ") ||
+		    !strstr(kv_errmsg(), "--max-size unlimited"))
+			fail_msg("a full fixed pool: %s", kv_errmsg());
 		assert_int_equal(kv_count(kv), n + (uint64_t)i - 1);
 		char key[16];
 		int kl = snprintf(key, sizeof(key), "f%d", i - 1);
@@ -726,18 +741,15 @@ limits_and_errors(void **state)
 /* Run `$NVKV <args>` with stdout and stderr together in *out (static);
  * returns the exit status. */
 static int
-nvkv(char **out, const char *fmt, ...)
+vnvkv(char **out, const char *pre, const char *fmt, va_list ap)
 {
 	static char buf[16384];
 	const char *prog = getenv("NVKV");
 	if (!prog)
 		fail_msg("NVKV (the nvkv program) is not set");
 	char args[2048], cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", prog, args);
+	snprintf(cmd, sizeof(cmd), "%s %s %s 2>&1", pre, prog, args);
 	fflush(NULL);
 	FILE *f = popen(cmd, "r");
 	assert_non_null(f);
@@ -746,6 +758,27 @@ nvkv(char **out, const char *fmt, ...)
 	int st = pclose(f);
 	*out = buf;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int __attribute__((format(printf, 2, 3)))
+nvkv(char **out, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vnvkv(out, "", fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* nvkv after the shell commands `pre` (a limit, say) */
+static int __attribute__((format(printf, 3, 4)))
+nvkv_in(char **out, const char *pre, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vnvkv(out, pre, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 #define assert_out_has(out, s)                                               \
@@ -816,6 +849,24 @@ assert_loaded(const char *pool, int stored, int written, size_t vsize)
 	assert_nvh_ok(kv_close(kv));
 }
 
+/* The line nvkv load's output says it stopped at, which must be in
+ * [lo, hi] (lo > 1), saying the lines before it are stored. */
+static int
+load_stopped_at(const char *out, int lo, int hi)
+{
+	const char *at = strstr(out, "stopped at line ");
+	if (!at)
+		fail_msg("no \"stopped at line\" in:\n%s", out);
+	int stop = atoi(at + strlen("stopped at line "));
+	if (stop < lo || stop > hi)
+		fail_msg("stopped at line %d:\n%s", stop, out);
+	char want[128];
+	snprintf(want, sizeof(want), "lines 1-%d (%d pairs) are stored",
+		 stop - 1, stop - 1);
+	assert_out_has(out, want);
+	return stop;
+}
+
 /* load stops at the first bad line, and every line before it is stored,
  * also the part of the batch (1000 pairs per transaction) still open
  * there; exit status 1; the message says which lines are stored. */
@@ -867,19 +918,12 @@ load_stops_at_bad_line(void **state)
 		 * transaction; the pairs before it are put again alone */
 		unlink(pool);
 		f = load_file("full.txt", 100, 100000, NULL);
-		assert_int_equal(nvkv(&out, "--index %s --size 4M %s load %s",
-				      ix, pool, f), 1);
-		assert_out_has(out, "is full");
-		const char *at = strstr(out, "stopped at line ");
-		if (!at)
-			fail_msg("no \"stopped at line\" in:\n%s", out);
-		int stop = atoi(at + strlen("stopped at line "));
-		if (stop < 5 || stop > 100)
-			fail_msg("stopped at line %d:\n%s", stop, out);
-		char want[128];
-		snprintf(want, sizeof(want), "lines 1-%d (%d pairs) are stored",
-			 stop - 1, stop - 1);
-		assert_out_has(out, want);
+		assert_int_equal(nvkv(&out, "--index %s --size 4M --max-size "
+				      "fixed %s load %s", ix, pool, f), 1);
+		assert_out_has(out, "(4 MiB, a fixed size) is full; nothing "
+			       "was changed");
+		assert_out_has(out, "nvheap grow ");
+		int stop = load_stopped_at(out, 5, 100);
 		assert_loaded(pool, stop - 1, 100, 100000);
 
 		/* a good file from stdin */
@@ -890,6 +934,290 @@ load_stops_at_bad_line(void **state)
 		assert_out_has(out, "loaded 20 pairs");
 		assert_loaded(pool, 20, 20, 0);
 	}
+}
+
+/* ---- growing pools ---- */
+
+#define GROW_VALUES 20000
+#define GROW_VSIZE 4096
+
+static void
+grow_value(char *v, int i)
+{
+	memset(v, 'a' + i % 26, GROW_VSIZE);
+	memcpy(v, &i, sizeof(i));
+}
+
+/* `nvheap check PATH` passes. */
+static void
+assert_tool_check(const char *path)
+{
+	const char *tool = getenv("NVHEAP_TOOL");
+	if (!tool)
+		fail_msg("NVHEAP_TOOL (the nvheap tool) is not set");
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), "%s check %s >/dev/null 2>&1", tool, path);
+	fflush(NULL);
+	int st = system(cmd);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		fail_msg("nvheap check %s failed", path);
+}
+
+/* A store created with the defaults (kv_open, and nvkv put) starts at
+ * 8 MiB at most and grows without limit: 20,000 values of 4 KiB take
+ * it past 64 MiB, every one readable after a reopen, nvheap check clean. */
+static void
+default_store_grows(void **state)
+{
+	(void)state;
+	for (int idx = KV_HASH; idx <= KV_BTREE; idx++) {
+		const char *p = nvt_path("grow.kv");
+		unlink(p);
+		struct kv_opts o = {.index = (enum kv_index)idx, .create = 1};
+		struct kv *kv = kv_open(p, &o);
+		if (!kv)
+			fail_msg("kv_open: %s", kv_errmsg());
+		assert_true(nvt_file_size(p) <= KV_INITIAL_SIZE);
+		struct nvh_pool_info pi;
+		assert_nvh_ok(nvh_pool_info(kv_pool(kv), &pi));
+		assert_int_equal(pi.grows, 1);
+		assert_int_equal(pi.max_size, 0); /* unlimited */
+		static char v[GROW_VSIZE];
+		char k[32];
+		for (int i = 0; i < GROW_VALUES; i++) {
+			int kl = snprintf(k, sizeof(k), "g%d", i);
+			grow_value(v, i);
+			if (kv_put(kv, k, (size_t)kl, v, GROW_VSIZE))
+				fail_msg("put %d: %s", i, kv_errmsg());
+		}
+		assert_nvh_ok(nvh_pool_info(kv_pool(kv), &pi));
+		assert_true(pi.pool_size > 64 * MIB);
+		assert_true(pi.segments > 0);
+		assert_nvh_ok(kv_close(kv));
+		assert_int_equal(nvt_file_size(p), pi.pool_size);
+		o.create = 0;
+		kv = kv_open(p, &o);
+		if (!kv)
+			fail_msg("reopen: %s", kv_errmsg());
+		assert_int_equal(kv_count(kv), GROW_VALUES);
+		for (int i = 0; i < GROW_VALUES; i++) {
+			int kl = snprintf(k, sizeof(k), "g%d", i);
+			const void *got;
+			size_t gl;
+			if (kv_get(kv, k, (size_t)kl, &got, &gl))
+				fail_msg("get %d: %s", i, kv_errmsg());
+			grow_value(v, i);
+			assert_int_equal(gl, GROW_VSIZE);
+			if (memcmp(got, v, GROW_VSIZE))
+				fail_msg("value %d differs after the reopen", i);
+		}
+		assert_int_equal(kv_check(kv, NULL, NULL), 0);
+		assert_nvh_ok(kv_close(kv));
+		assert_tool_check(p);
+		unlink(p);
+	}
+	/* The program: its default, --size, --max-size fixed (as before),
+	 * --max-size on an existing pool (it changes the policy), bad
+	 * values; each run in turn on one path. */
+	static const struct {
+		int fresh;         /* remove the pool first */
+		const char *opts;  /* before the path */
+		const char *cmd;   /* after it */
+		int status;
+		const char *says;  /* in the output ("": anything) */
+		uint64_t size;     /* the file's size after (0: <= 8 MiB) */
+	} runs[] = {
+		{1, "", "put a b", 0, "", 0},
+		{0, "", "stats", 0, "max size:  unlimited\ngrowths:   0\n", 0},
+		{1, "--size 16M", "put a b", 0, "", 16 * MIB},
+		{1, "--max-size fixed", "put a b", 0, "", KV_FIXED_SIZE},
+		{0, "", "stats", 0, "max size:  fixed\n", KV_FIXED_SIZE},
+		{0, "--max-size 1G", "stats", 0, "max size:  1073741824 bytes\n",
+		 KV_FIXED_SIZE},
+		{0, "--max-size unlimited", "stats", 0, "max size:  unlimited\n",
+		 KV_FIXED_SIZE},
+		{0, "--max-size 2X", "stats", 2, "--max-size: \"2X\" is not a "
+		 "size (e.g. 512M, 4G), unlimited or fixed", KV_FIXED_SIZE},
+		{0, "--read-only --max-size 1G", "stats", 2,
+		 "not with --read-only", KV_FIXED_SIZE},
+	};
+	const char *p = nvt_path("grow-cli.kv");
+	for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+		if (runs[r].fresh)
+			unlink(p);
+		char *out;
+		int st = nvkv(&out, "%s %s %s", runs[r].opts, p, runs[r].cmd);
+		if (st != runs[r].status)
+			fail_msg("nvkv %s PATH %s: exit %d, not %d:\n%s",
+				 runs[r].opts, runs[r].cmd, st, runs[r].status,
+				 out);
+		assert_out_has(out, runs[r].says);
+		if (runs[r].size)
+			assert_int_equal(nvt_file_size(p), runs[r].size);
+		else
+			assert_true(nvt_file_size(p) <= KV_INITIAL_SIZE);
+	}
+	unlink(p);
+}
+
+/* Fill kv with 1 MiB values until a put fails: its error; the puts
+ * that succeeded in *n. */
+static int
+fill(struct kv *kv, int *n)
+{
+	static char v[1 << 20];
+	int rc = 0, i;
+	for (i = 0; i < 100000 && !rc; i++) {
+		char k[16];
+		int kl = snprintf(k, sizeof(k), "f%d", i);
+		memset(v, 'a' + i % 26, sizeof(v));
+		rc = kv_put(kv, k, (size_t)kl, v, sizeof(v));
+	}
+	*n = i - 1;
+	return rc;
+}
+
+/* Keys f0..f<n-1> and nothing else; the pool is consistent. */
+static void
+assert_filled(struct kv *kv, int n)
+{
+	assert_int_equal(kv_count(kv), n);
+	char k[16];
+	const void *v;
+	size_t vl;
+	for (int i = 0; i <= n; i++) {
+		int kl = snprintf(k, sizeof(k), "f%d", i);
+		int rc = kv_get(kv, k, (size_t)kl, &v, &vl);
+		if (i == n) {
+			assert_int_equal(rc, -ENOENT); /* the failed one */
+		} else {
+			assert_int_equal(rc, 0);
+			assert_int_equal(vl, 1 << 20);
+			assert_int_equal(((const char *)v)[vl - 1], 'a' + i % 26);
+		}
+	}
+	struct nvh_check_report rep;
+	assert_nvh_ok(nvh_check(kv_pool(kv), &rep, NULL));
+}
+
+/* A pool capped at 24 MiB grows to it, then reports that it reached its
+ * maximum size, changing nothing; raised with max_size at the next open,
+ * it grows on. */
+static void
+capped_store_reports_its_maximum(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("capped.kv");
+	unlink(p);
+	struct kv_opts o = {.create = 1, .max_size = 24 * MIB};
+	struct kv *kv = kv_open(p, &o);
+	if (!kv)
+		fail_msg("kv_open: %s", kv_errmsg());
+	assert_int_equal(nvt_file_size(p), KV_INITIAL_SIZE);
+	int n;
+	assert_int_equal(fill(kv, &n), -ENOSPC);
+	if (!strstr(kv_errmsg(), "reached its maximum size (24 MiB); nothing "
+		    "was changed") || !strstr(kv_errmsg(), "--max-size"))
+		fail_msg("a pool at its maximum: %s", kv_errmsg());
+	struct nvh_pool_info pi;
+	assert_nvh_ok(nvh_pool_info(kv_pool(kv), &pi));
+	assert_true(pi.segments > 0);
+	assert_true(pi.pool_size <= 24 * MIB && pi.pool_size > 16 * MIB);
+	assert_true(n >= 12);
+	assert_filled(kv, n);
+	assert_nvh_ok(kv_close(kv));
+	/* a raised maximum, at open: it grows on (in this run) */
+	o.max_size = 48 * MIB;
+	o.create = 0;
+	kv = kv_open(p, &o);
+	if (!kv)
+		fail_msg("reopen: %s", kv_errmsg());
+	char k[16];
+	static char v[1 << 20];
+	int kl = snprintf(k, sizeof(k), "f%d", n);
+	memset(v, 'a' + n % 26, sizeof(v));
+	if (kv_put(kv, k, (size_t)kl, v, sizeof(v)))
+		fail_msg("put past the old maximum: %s", kv_errmsg());
+	assert_nvh_ok(kv_close(kv));
+	assert_tool_check(p);
+	unlink(p);
+	/* a cap below the first size: the pool starts at the cap */
+	o.max_size = 4 * MIB;
+	o.create = 1;
+	kv = kv_open(p, &o);
+	if (!kv)
+		fail_msg("kv_open: %s", kv_errmsg());
+	assert_nvh_ok(kv_close(kv));
+	assert_int_equal(nvt_file_size(p), 4 * MIB);
+	unlink(p);
+}
+
+/* In a child: a file size limit of 40 MiB (SIGXFSZ ignored, as nvkv and
+ * nvkv-server do): the growth that would pass it fails, and the put says
+ * so.  Exit status 100 + the values stored, else what went wrong (no
+ * cmocka asserts in a child). */
+static int
+fsize_child(void *arg)
+{
+	struct rlimit rl = {40 * MIB, 40 * MIB};
+	signal(SIGXFSZ, SIG_IGN);
+	if (setrlimit(RLIMIT_FSIZE, &rl))
+		return 10;
+	struct kv_opts o = {.create = 1};
+	struct kv *kv = kv_open(arg, &o);
+	if (!kv)
+		return 11;
+	int n, rc = fill(kv, &n);
+	if (rc != -ENOSPC) {
+		fprintf(stderr, "fill: %d: %s\n", rc, kv_errmsg());
+		return 12;
+	}
+	if (!strstr(kv_errmsg(), "cannot grow: the file reached its size "
+		    "limit") || !strstr(kv_errmsg(), "nothing was changed")) {
+		fprintf(stderr, "a file size limit: %s\n", kv_errmsg());
+		return 13;
+	}
+	if (kv_close(kv) || n > 150)
+		return 14;
+	return 100 + n;
+}
+
+/* A file size limit met while growing: the put that needed the growth
+ * fails with nothing changed, the values before it stay; through the
+ * library and through nvkv (which ignores SIGXFSZ, so it says why
+ * rather than dies). */
+static void
+file_size_limit_during_growth(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("fsize.kv");
+	unlink(p);
+	int st = nvt_in_child(fsize_child, (void *)p);
+	if (st < 100)
+		fail_msg("the child failed: %d", st);
+	assert_true(nvt_file_size(p) <= 40 * MIB);
+	struct kv_opts o = {.index = KV_ANY};
+	struct kv *kv = kv_open(p, &o);
+	if (!kv)
+		fail_msg("kv_open: %s", kv_errmsg());
+	assert_filled(kv, st - 100);
+	assert_nvh_ok(kv_close(kv));
+	assert_tool_check(p);
+	/* (sh's ulimit -f counts 512-byte blocks, bash's 1024: 32 or
+	 * 64 MiB, either way below the 100 MiB of values) */
+	unlink(p);
+	char *out;
+	const char *f = load_file("fsize.txt", 100, 1 << 20, NULL);
+	assert_int_equal(nvkv_in(&out, "ulimit -f 65536;", "%s load %s", p, f),
+			 1);
+	assert_out_has(out, "cannot grow: the file reached its size limit");
+	assert_out_has(out, "nothing was changed");
+	int stop = load_stopped_at(out, 10, 64);
+	assert_true(nvt_file_size(p) <= 64 * MIB);
+	assert_loaded(p, stop - 1, 100, 1 << 20);
+	assert_tool_check(p);
+	unlink(p);
+	unlink(f);
 }
 
 /* ---- a killed store, opened read-only ---- */
@@ -1038,6 +1366,9 @@ main(void)
 		cmocka_unit_test(scan_arbitrary_cursors),
 		cmocka_unit_test(limits_and_errors),
 		cmocka_unit_test(load_stops_at_bad_line),
+		cmocka_unit_test(default_store_grows),
+		cmocka_unit_test(capped_store_reports_its_maximum),
+		cmocka_unit_test(file_size_limit_during_growth),
 		cmocka_unit_test(killed_store_read_only),
 	};
 	return cmocka_run_group_tests_name("kv", tests, NULL, NULL);
