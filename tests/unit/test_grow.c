@@ -604,9 +604,12 @@ kill_child(const char *p, struct kshm *m)
 		uint64_t *q = nvh_direct(pool, s[slot]);
 		*q = pattern(slot ^ i << 10);
 		nvh_persist(pool, q, 8);
+		/* acknowledged: the count first, then the op is no longer
+		 * in flight (a kill between the two finds it in flight and
+		 * done, which the check allows) */
 		m->acked[slot] = s[slot].off;
-		atomic_store(&m->inflight, -1);
 		atomic_store(&m->ops, i + 1);
+		atomic_store(&m->inflight, -1);
 	}
 }
 
