@@ -838,7 +838,9 @@ nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t, int want)
 		}
 	pthread_mutex_unlock(&t->lock);
 	take_from_others(h, t, want);
-	uint64_t *list = malloc(nvh_heap_narenas(h) * sizeof(*list));
+	/* (arenas a growth adds meanwhile do not fit the list: they stay) */
+	const size_t cap = nvh_heap_narenas(h);
+	uint64_t *list = malloc(cap * sizeof(*list));
 	if (!list)
 		return nvh_err(ENOMEM, "out of memory reclaiming arenas");
 	size_t n = 0, gained = 0;
@@ -853,7 +855,7 @@ nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t, int want)
 			int st = NVH_A_AVAILABLE;
 			/* Listed and AVAILABLE under the class lock: nobody
 			 * reserves in it, so empty stays empty. */
-			if (!rc && is_empty(h, (uint64_t)a) &&
+			if (!rc && n < cap && is_empty(h, (uint64_t)a) &&
 			    atomic_compare_exchange_strong(&r->state, &st,
 							   NVH_A_NONE)) {
 				list_unlink(h, c, (uint64_t)a);

@@ -73,6 +73,24 @@ add_segment(struct nvh_pool *pool, uint64_t n, uint64_t size, uint64_t max)
 			       "(%zu bytes) has no room for %" PRIu64 " more "
 			       "arenas: close and reopen the pool to grow it "
 			       "further", pool->resv, n);
+	if (!(pool->hdr.features & NVH_FEAT_SEGMENTS)) {
+		/* A pool from before segments: its header must allow a file
+		 * longer than the pool before G1 makes one (a crash after G1
+		 * would leave a pool that no header copy accepts), so first
+		 * the SEGMENTS bit and an exact heap_size, in a header update
+		 * of their own. */
+		struct nvh_pool_hdr old = pool->hdr;
+		pool->hdr.heap_size = h->seg[0].end - pool->hdr.heap_offset;
+		__atomic_store_n(&pool->hdr.features,
+				 old.features | NVH_FEAT_SEGMENTS,
+				 __ATOMIC_RELAXED);
+		int rc = nvh_hdr_update(&pool->persist, pool->base, &pool->hdr,
+					pool->hdr_first);
+		if (rc) {
+			atomic_store(&pool->failed, rc);
+			return rc;
+		}
+	}
 	struct nvh_seg sg;
 	nvh_seg_layout(&sg, next_start(pool), first, n);
 	if (sg.end > size)
@@ -82,6 +100,8 @@ add_segment(struct nvh_pool *pool, uint64_t n, uint64_t size, uint64_t max)
 			     .size = pool->size, .resv = pool->resv,
 			     .map_sync = pool->map_sync};
 	int rc = nvh_file_grow(&f, size);
+	if (rc == -EIO) /* the fsync: writes to the file may be lost */
+		atomic_store(&pool->failed, rc);
 	if (rc)
 		return rc;
 	rc = nvh_persist_grow(&pool->persist, f.size);
@@ -100,8 +120,10 @@ add_segment(struct nvh_pool *pool, uint64_t n, uint64_t size, uint64_t max)
 	 * are durable before the pool header that puts it inside the heap
 	 * (G3): a header naming it never finds it unwritten. */
 	rc = nvh_persist_fence(&pool->persist);
-	if (rc)
+	if (rc) {
+		atomic_store(&pool->failed, rc);
 		return rc;
+	}
 	/* G3 */
 	struct nvh_pool_hdr old = pool->hdr;
 	/* (features: allocations read it without this lock) */
@@ -116,7 +138,10 @@ add_segment(struct nvh_pool *pool, uint64_t n, uint64_t size, uint64_t max)
 			    pool->hdr_first);
 	if (rc) {
 		/* Either size may be on the medium: both open, the segment
-		 * being valid and free.  This run keeps the old one. */
+		 * being valid and free.  This run keeps the old one, and
+		 * writes nothing more (a later growth would write another
+		 * segment where a header copy may already name this one). */
+		atomic_store(&pool->failed, rc);
 		pool->hdr.heap_size = old.heap_size;
 		pool->hdr.pool_size = old.pool_size;
 		pool->hdr.max_size = old.max_size;
@@ -154,10 +179,15 @@ nvh_heap_grow(struct nvh_pool *pool, uint64_t need, uint64_t seen, char *why,
 	why[0] = 0;
 	int rc;
 	/* (pool->hdr: growths change it, under this lock) */
-	pthread_mutex_lock(&h->grow_lock);
+	pthread_mutex_lock(&pool->grow_lock);
 	if (atomic_load_explicit(&h->grow_gen, memory_order_acquire) != seen) {
-		pthread_mutex_unlock(&h->grow_lock);
+		pthread_mutex_unlock(&pool->grow_lock);
 		return 0; /* another thread grew it: try that first */
+	}
+	if (atomic_load(&pool->failed)) {
+		rc = why_not(why, whylen, "an earlier write to the medium "
+			     "failed: the pool grows no more in this run");
+		goto out;
 	}
 	if (!(pool->hdr.features & NVH_FEAT_GROWS) || pool->view) {
 		rc = why_not(why, whylen, "the pool has a fixed size of %"
@@ -203,7 +233,7 @@ nvh_heap_grow(struct nvh_pool *pool, uint64_t need, uint64_t seen, char *why,
 		nvh_err_prefix("growing the pool from %" PRIu64 " bytes: ",
 			       ph->pool_size);
 out:
-	pthread_mutex_unlock(&h->grow_lock);
+	pthread_mutex_unlock(&pool->grow_lock);
 	return rc;
 }
 
@@ -227,8 +257,7 @@ nvh_pool_grow(nvh_pool *pool, uint64_t size)
 		return nvh_err(EINVAL, "nvh_pool_grow: %s: %" PRIu64 " bytes is above "
 			       "the largest pool (%" PRIu64 ")", pool->path,
 			       size, (uint64_t)NVH_MAX_POOL_SIZE);
-	struct nvh_heap *h = pool->heap;
-	pthread_mutex_lock(&h->grow_lock);
+	pthread_mutex_lock(&pool->grow_lock);
 	rc = 0;
 	uint64_t start = next_start(pool);
 	if (size > pool->hdr.pool_size) {
@@ -248,7 +277,7 @@ nvh_pool_grow(nvh_pool *pool, uint64_t size)
 		if (rc && n)
 			nvh_err_prefix("nvh_pool_grow: %s: ", pool->path);
 	}
-	pthread_mutex_unlock(&h->grow_lock);
+	pthread_mutex_unlock(&pool->grow_lock);
 	return rc;
 }
 

@@ -366,7 +366,6 @@ nvh_heap_open(struct nvh_pool *pool)
 	}
 	h->ncls = h->hdr.nclasses;
 	h->narenas = h->hdr.narenas;
-	pthread_mutex_init(&h->grow_lock, NULL);
 	/* DRAM for every segment the pool may grow to, and for the arenas
 	 * its reserved address space can hold: address space, touched only
 	 * as they are used, so that neither array moves while other
@@ -418,7 +417,6 @@ nvh_heap_close(struct nvh_pool *pool)
 	for (unsigned i = 0; i < NVH_MAX_LANES; i++)
 		free(h->keep[i].blk); /* DRAM reservations die with the heap */
 	munmap(h->seg, NVH_MAX_SEGS * sizeof(*h->seg));
-	pthread_mutex_destroy(&h->grow_lock);
 	free(h);
 	pool->heap = NULL;
 }

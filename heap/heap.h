@@ -113,7 +113,6 @@ struct nvh_heap {
 	struct nvh_arena_rt *arena;
 	struct nvh_seg *seg;        /* NVH_MAX_SEGS reserved */
 	_Atomic uint64_t nsegs;
-	pthread_mutex_t grow_lock;  /* one growth at a time (heap/grow.c) */
 	_Atomic uint64_t grow_gen;  /* growths so far */
 	pthread_mutex_t arena_lock; /* free arenas, large runs */
 	uint64_t *arena_free;       /* 1 bit per arena: free in DRAM */

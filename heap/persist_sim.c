@@ -277,11 +277,11 @@ sim_durable_point(struct nvh_persist *p, uint64_t from, uint64_t len,
 {
 	struct nvh_sim *s = p->state;
 	unsigned nreports = 0;
+	pthread_mutex_lock(&s->lock); /* (sim_grow may move the image) */
 	const uint8_t *w = s->working, *d = s->durable;
 	uint64_t limit = len ? from + len : s->size;
 	if (limit > s->size)
 		limit = s->size;
-	pthread_mutex_lock(&s->lock);
 	uint64_t off = len ? from : 0;
 	while (off < limit) {
 		uint64_t n = limit - off < LINE ? limit - off : LINE;

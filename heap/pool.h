@@ -5,6 +5,7 @@
 #ifndef NVH_HEAP_POOL_H
 #define NVH_HEAP_POOL_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -44,6 +45,11 @@ struct nvh_pool {
 	size_t resv;        /* address space reserved at base */
 	uint64_t segments;  /* segments growth added (the heap's, for
 			     * nvh_pool_info) */
+	/* One growth at a time (heap/grow.c), which changes hdr; held by
+	 * nvh_pool_info while it reads hdr, and by nvh_close, which refuses
+	 * to close under a growth (never destroyed: a closed handle keeps
+	 * it) */
+	pthread_mutex_t grow_lock;
 	int map_sync;
 	int is_pmem;
 	enum nvh_persist_kind persist_kind;

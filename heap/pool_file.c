@@ -259,6 +259,8 @@ nvh_file_trim(struct nvh_file *f, uint64_t size)
 	unmap(f->base + size, f->size - size);
 	if (f->resv > f->size)
 		reserve(f->base + size, f->size - size); /* room to grow */
+	else
+		f->resv = (size_t)size; /* nothing is reserved past it */
 	if (ftruncate(f->fd, (off_t)size) != 0)
 		return nvh_err(errno, "cannot trim the tail an unfinished growth "
 			       "left: %s", strerror(errno));

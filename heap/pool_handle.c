@@ -83,6 +83,7 @@ nvh_handle_init(struct nvh_pool *pool)
 	pthread_once(&atfork_once, atfork_register);
 	pool->gen = nvh_process_gen;
 	pool->pid = getpid();
+	pthread_mutex_init(&pool->grow_lock, NULL);
 }
 
 void

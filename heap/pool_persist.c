@@ -20,6 +20,8 @@ nvh_pool_info(const nvh_pool *pool, struct nvh_pool_info *info)
 	if (pool->gen == 0) /* (a fork child may read it) */
 		return nvh_pool_refuse(pool, "nvh_pool_info");
 	memset(info, 0, sizeof(*info));
+	/* (a growth changes hdr under this lock) */
+	pthread_mutex_lock((pthread_mutex_t *)&pool->grow_lock);
 	snprintf(info->path, sizeof(info->path), "%s", pool->path);
 	snprintf(info->layout, sizeof(info->layout), "%s", pool->hdr.layout);
 	memcpy(info->uuid, pool->hdr.uuid, sizeof(info->uuid));
@@ -48,6 +50,7 @@ nvh_pool_info(const nvh_pool *pool, struct nvh_pool_info *info)
 		snprintf(info->hdr_problem[i], sizeof(info->hdr_problem[i]),
 			 "%s", pool->hdr_problem[i]);
 	}
+	pthread_mutex_unlock((pthread_mutex_t *)&pool->grow_lock);
 	return 0;
 }
 

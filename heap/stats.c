@@ -29,7 +29,9 @@ nvh_stats(nvh_pool *pool, struct nvh_stats *st)
 		return nvh_pool_refuse(pool, "nvh_stats");
 	struct nvh_heap *h = pool->heap;
 	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&pool->grow_lock); /* (growth changes hdr) */
 	st->pool_size = pool->hdr.pool_size;
+	pthread_mutex_unlock(&pool->grow_lock);
 	st->arena_size = NVH_ARENA_SIZE;
 	st->arenas = nvh_heap_narenas(h);
 	st->nclasses = h->ncls;

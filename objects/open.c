@@ -478,6 +478,15 @@ nvh_close(nvh_pool *pool)
 	 * creation holds reg_lock until it has its lane), so it is seen
 	 * here and refused, never closed under.  (Marks, not held locks:
 	 * ThreadSanitizer tracks at most 64 locks held by one thread.) */
+	/* A growth holds grow_lock from its start to its end (it writes the
+	 * mapping, the heap's state and the header): refused like the
+	 * rest, and held to the end so that none starts. */
+	if (pthread_mutex_trylock(&pool->grow_lock) != 0) {
+		nvh_handle_unclaim(pool);
+		return nvh_err(EBUSY, "nvh_close: %s: another thread is "
+			       "growing the pool (the pool stays open)",
+			       pool->path);
+	}
 	struct nvh_lane *lane = pool->lanes->lane;
 	unsigned got = 0;
 	int have_reg = pool->objects &&
@@ -500,6 +509,7 @@ nvh_close(nvh_pool *pool)
 			l->closing = 0;
 			nvh_lane_release(pool, l); /* wakes any waiter */
 		}
+		pthread_mutex_unlock(&pool->grow_lock);
 		nvh_handle_unclaim(pool);
 		return nvh_err(EBUSY, "nvh_close: %s: another thread is "
 			       "still in a transaction, allocation, pin or "
@@ -529,6 +539,7 @@ nvh_close(nvh_pool *pool)
 			     "being marked clean; its next open recovers it",
 			     pool->path, strerror(failed));
 	nvh_persist_fini(&pool->persist);
+	pthread_mutex_unlock(&pool->grow_lock);
 	nvh_handle_retire(pool);
 	return rc;
 }

@@ -1121,6 +1121,9 @@ main(int argc, char **argv)
 	/* a batch the loop did not reach: commit it (and answer) */
 	if (s.batch || s.dirty)
 		on_commit(-1, 0, &s);
+	/* clients still connected at SHUTDOWN (answered above) */
+	while (s.conns)
+		conn_free(s.conns);
 	keys_fini(&s);
 	event_free(s.commit_ev);
 	event_free(s.accept_ev);

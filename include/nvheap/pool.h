@@ -145,7 +145,9 @@ NVH_API int nvh_close(nvh_pool *pool);
  * go on using the pool meanwhile.  Errors: EROFS, ENOSPC or EFBIG (the
  * file system or a limit: nothing changed), ENOMEM (no room left in the
  * address space reserved at open: reopen), EINVAL (`size` leaves no room
- * for one more arena).
+ * for one more arena).  (At a file size limit, RLIMIT_FSIZE, the kernel
+ * sends SIGXFSZ, which kills the process unless it is ignored or caught;
+ * then the growth fails with EFBIG.)
  */
 NVH_API int nvh_pool_grow(nvh_pool *pool, uint64_t size);
 

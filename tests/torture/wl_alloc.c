@@ -24,6 +24,11 @@
 
 #include "workloads.h"
 
+#include <fcntl.h>
+#include <stddef.h>
+#include <unistd.h>
+
+#include "heap/checksum.h"
 #include "heap/heap.h"
 #include "heap/pool.h"
 
@@ -31,7 +36,7 @@
 #define NSLOTS 8
 #define POOL_SIZE (4ull << 20)
 
-enum { ALLOC, FREE };
+enum { ALLOC, FREE, GROW /* nvh_pool_grow to size MiB */ };
 
 struct aop {
 	uint8_t thread; /* 0 or 1 */
@@ -80,10 +85,12 @@ pattern_ok(const unsigned char *obj, uint32_t size)
 	return 1;
 }
 
+/* A pool of `size` bytes with the slot table in its root slot. */
 static int
-setup(struct nvh_crashtest_run *r)
+setup_pool(struct nvh_crashtest_run *r, uint64_t size,
+	   const struct nvh_opts *o)
 {
-	nvh_pool *p = nvh_create(r->path, LAYOUT, POOL_SIZE, &r->opts);
+	nvh_pool *p = nvh_create(r->path, LAYOUT, size, o);
 	if (!p)
 		return -1;
 	if (nvh_alloc(p, nvh_root_slot(p), NSLOTS * sizeof(nvh_oid), 7, NULL,
@@ -95,6 +102,12 @@ setup(struct nvh_crashtest_run *r)
 	return nvh_close(p);
 }
 
+static int
+setup(struct nvh_crashtest_run *r)
+{
+	return setup_pool(r, POOL_SIZE, &r->opts);
+}
+
 /* alloc-grow: a 2 MiB pool that grows by 1 MiB steps (a large object
  * gets a step its size) */
 static int
@@ -103,16 +116,38 @@ setup_grow(struct nvh_crashtest_run *r)
 	struct nvh_opts o = r->opts;
 	o.max_size = NVH_GROW_UNLIMITED;
 	o.grow_step = 1u << 20;
-	nvh_pool *p = nvh_create(r->path, LAYOUT, NVH_MIN_POOL_SIZE, &o);
-	if (!p)
+	return setup_pool(r, NVH_MIN_POOL_SIZE, &o);
+}
+
+/* alloc-grow-old: a pool as the format before segments wrote it (no
+ * SEGMENTS bit, heap_size with the slack after the arenas), grown: the
+ * first growth must make the header accept a longer file before it
+ * extends the file */
+static int
+setup_old_format(struct nvh_crashtest_run *r)
+{
+	if (setup(r))
 		return -1;
-	if (nvh_alloc(p, nvh_root_slot(p), NSLOTS * sizeof(nvh_oid), 7, NULL,
-		      NULL) ||
-	    nvh_memset_persist(p, slots(p), 0, NSLOTS * sizeof(nvh_oid))) {
-		nvh_close(p);
-		return -1;
+	int fd = open(r->path, O_RDWR);
+	for (int c = 0; fd >= 0 && c < 2; c++) {
+		struct nvh_pool_hdr h;
+		off_t at = c ? NVH_HDR_B_OFFSET : NVH_HDR_A_OFFSET;
+		if (pread(fd, &h, sizeof(h), at) != (ssize_t)sizeof(h))
+			break;
+		h.features &= ~(uint64_t)NVH_FEAT_SEGMENTS;
+		h.heap_size = h.pool_size - h.heap_offset;
+		h.checksum = nvh_checksum(&h, offsetof(struct nvh_pool_hdr,
+						       checksum));
+		if (pwrite(fd, &h, sizeof(h), at) != (ssize_t)sizeof(h))
+			break;
+		if (c == 1) {
+			close(fd);
+			return 0;
+		}
 	}
-	return nvh_close(p);
+	if (fd >= 0)
+		close(fd);
+	return -1;
 }
 
 static int
@@ -125,6 +160,7 @@ do_op(struct apriv *ap, nvh_pool *p, unsigned i)
 	int rc = o->kind == ALLOC
 		? nvh_alloc(p, &s[o->slot], size, 100 + i,
 			    o->ctor ? pattern_ctor : NULL, &size)
+		: o->kind == GROW ? nvh_pool_grow(p, (uint64_t)size << 20)
 		: nvh_free(p, &s[o->slot]);
 	if (rc)
 		return rc;
@@ -376,7 +412,20 @@ static const struct aop grow_ops[] = {
 	{0, ALLOC, 7, 0, 64},
 };
 
+static const struct aop grow_old_ops[] = {
+	{0, ALLOC, 0, 1, 64},
+	{0, GROW, 0, 0, 8},            /* 4 MiB -> 8 MiB */
+	{0, ALLOC, 1, 0, 3u << 20},    /* in the new segment */
+	{0, ALLOC, 2, 1, 200},
+};
+
 #define N(a) (sizeof(a) / sizeof(a[0]))
+
+static int
+grow_old_run(struct nvh_crashtest_run *r)
+{
+	return run_one_thread(r, grow_old_ops, N(grow_old_ops));
+}
 
 static int
 grow_run(struct nvh_crashtest_run *r)
@@ -434,5 +483,15 @@ const struct nvh_crashtest nvt_wl_alloc_grow = {
 	.priv_size = sizeof(struct apriv),
 	.setup = setup_grow,
 	.run = grow_run,
+	.check = check,
+};
+
+const struct nvh_crashtest nvt_wl_alloc_grow_old = {
+	.name = "alloc-grow-old",
+	.what = "a pool in the format before segments, grown by nvh_pool_grow",
+	.pool_size = POOL_SIZE,
+	.priv_size = sizeof(struct apriv),
+	.setup = setup_old_format,
+	.run = grow_old_run,
 	.check = check,
 };

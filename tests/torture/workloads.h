@@ -10,7 +10,7 @@
 /* Must hold: `scons torture` runs these and expects no failure. */
 extern const struct nvh_crashtest nvt_wl_create, nvt_wl_reopen,
 	nvt_wl_repair_a, nvt_wl_repair_b, nvt_wl_alloc_mixed,
-	nvt_wl_alloc_lanes, nvt_wl_alloc_grow, nvt_wl_tx_mixed, nvt_wl_tx_extend,
+	nvt_wl_alloc_lanes, nvt_wl_alloc_grow, nvt_wl_alloc_grow_old, nvt_wl_tx_mixed, nvt_wl_tx_extend,
 	nvt_wl_tx_addv, nvt_wl_tx_lanes, nvt_wl_obj_list, nvt_wl_obj_tree, nvt_wl_obj_weak,
 	nvt_wl_obj_types, nvt_wl_obj_wide, nvt_wl_kv_hash, nvt_wl_kv_btree,
 	nvt_wl_kv_hash_ttl, nvt_wl_kv_btree_ttl;
@@ -29,6 +29,7 @@ extern const struct nvh_crashtest nvt_wl_broken_noflush, nvt_wl_broken_order;
 #define NVT_WORKLOADS                                                        \
 	&nvt_wl_create, &nvt_wl_reopen, &nvt_wl_repair_a, &nvt_wl_repair_b,  \
 	&nvt_wl_alloc_mixed, &nvt_wl_alloc_lanes, &nvt_wl_alloc_grow,      \
+	&nvt_wl_alloc_grow_old,                                              \
 	&nvt_wl_tx_mixed,                                                    \
 	&nvt_wl_tx_extend, &nvt_wl_tx_addv, &nvt_wl_tx_lanes,               \
 	&nvt_wl_obj_list,                                                    \

@@ -390,6 +390,24 @@ unfinished_growth_tail_is_ignored_then_trimmed(void **state)
 	assert_checks_clean(pool);
 	assert_nvh_ok(nvh_close(pool));
 	unlink(p);
+
+	/* a pool at its cap with such a tail: the trimmed range is not
+	 * counted as reserved (it was, and a growth then mapped over
+	 * whatever had been mapped there meanwhile) */
+	struct nvh_opts capped = {.max_size = 4 * MIB};
+	pool = create_growing("tail.pool", 4 * MIB, &capped);
+	assert_nvh_ok(nvh_close(pool));
+	fd = open(p, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)(8 * MIB)), 0);
+	close(fd);
+	pool = assert_nvh_ptr(nvh_open(p, "grow", NULL));
+	assert_int_equal(nvt_file_size(p), 4 * MIB);
+	assert_int_equal(info(pool).reserved_size, 4 * MIB);
+	assert_int_equal(nvh_pool_grow(pool, 8 * MIB), -ENOMEM);
+	assert_int_equal(nvt_file_size(p), 4 * MIB);
+	assert_nvh_ok(nvh_close(pool));
+	unlink(p);
 }
 
 /* ---- nvh_pool_grow ---- */
@@ -440,6 +458,61 @@ explicit_growth_of_a_fixed_pool(void **state)
 	/* a second growth, and a capped pool's cap rises with it */
 	assert_nvh_ok(nvh_pool_grow(pool, 100 * MIB));
 	assert_int_equal(info(pool).segments, 2);
+	assert_checks_clean(pool);
+	assert_nvh_ok(nvh_close(pool));
+	unlink(p);
+}
+
+/* ---- nvh_close during a growth ---- */
+
+struct grower {
+	nvh_pool *pool;
+	uint64_t to;
+	_Atomic int started, done;
+	int rc;
+};
+
+static void *
+grow_thread(void *arg)
+{
+	struct grower *g = arg;
+	atomic_store(&g->started, 1);
+	g->rc = nvh_pool_grow(g->pool, g->to);
+	atomic_store(&g->done, 1);
+	return NULL;
+}
+
+static void
+close_during_growth_is_refused(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("busy.pool");
+	unlink(p);
+	nvh_pool *pool = assert_nvh_ptr(nvh_create(p, "grow", 4 * MIB, NULL));
+	/* 3 GiB: the file system zeroes it for a good part of a second */
+	struct grower g = {.pool = pool, .to = 3ull << 30};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, grow_thread, &g), 0);
+	while (!atomic_load(&g.started))
+		usleep(100);
+	usleep(20000);
+	int rc = nvh_close(pool);
+	int was_done = atomic_load(&g.done);
+	if (!was_done) {
+		assert_int_equal(rc, -EBUSY);
+		if (!strstr(nvh_errormsg(), "growing the pool"))
+			fail_msg("%s", nvh_errormsg());
+	}
+	pthread_join(th, NULL);
+	printf("close during a 3 GiB growth: %d (%s)\n", rc,
+	       was_done ? "the growth had finished" : "refused");
+	if (rc == 0) {
+		assert_true(was_done);
+		unlink(p);
+		return;
+	}
+	assert_nvh_ok(g.rc);
+	assert_int_equal(info(pool).pool_size, 3ull << 30);
 	assert_checks_clean(pool);
 	assert_nvh_ok(nvh_close(pool));
 	unlink(p);
@@ -711,7 +784,9 @@ kill_during_growth(void **state)
 	       PRIu64 " growths\n", kills, atomic_load(&m->ops), mid_op,
 	       inflight_found_new, mid_grow, i.pool_size >> 20, i.segments);
 	assert_true(i.segments > 100);
-	assert_true(mid_grow > 0);
+	/* (ThreadSanitizer's 40 slow kills may all miss the explicit
+	 * growths; the automatic ones happen inside the operations) */
+	assert_true(mid_grow > 0 || getenv("NVHEAP_TEST_SMALL"));
 	assert_checks_clean(pool);
 	assert_nvh_ok(nvh_close(pool));
 	munmap(m, sizeof(*m));
@@ -729,6 +804,7 @@ main(void)
 		cmocka_unit_test(file_size_limit_during_growth_loses_nothing),
 		cmocka_unit_test(unfinished_growth_tail_is_ignored_then_trimmed),
 		cmocka_unit_test(explicit_growth_of_a_fixed_pool),
+		cmocka_unit_test(close_during_growth_is_refused),
 		cmocka_unit_test(damaged_segment_header_is_refused),
 		cmocka_unit_test(policy_set_at_open),
 		cmocka_unit_test(kill_during_growth),
