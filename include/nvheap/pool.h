@@ -106,8 +106,8 @@ NVH_API nvh_pool *nvh_open(const char *path, const char *layout,
  * earlier write to the medium failed (-EIO and the like): the pool is
  * still unmapped and will be recovered at its next open.  Refuses with
  * -EBUSY, closing nothing, while a transaction (this thread's or
- * another's, with the freeing of what its commit unlinked), an
- * allocation, a pin or unpin, a type registration or the root's creation
+ * another's, with the freeing of what its commit unlinked), a growth of
+ * the pool, an allocation, a pin or unpin, a type registration or the root's creation
  * is in progress on the pool, or another thread is closing it.  (A call
  * that starts on another thread while the close runs is the caller's
  * race, as with any freed handle.)  NULL is a no-op.
