@@ -360,6 +360,48 @@ nvh_arenas_init(struct nvh_heap *h)
 	return 0;
 }
 
+/* Dekker's pairing: the enter stores busy then loads closing, the close
+ * stores closing then loads every busy, both sequentially consistent, so
+ * at least one sees the other: an operation under way is never closed
+ * under, and one that sees the close backs out. */
+int
+nvh_tctx_enter(struct nvh_heap *h, struct nvh_tctx *t, const char *fn)
+{
+	atomic_store(&t->busy, 1);
+	if (!atomic_load(&h->closing))
+		return 0;
+	atomic_store_explicit(&t->busy, 0, memory_order_release);
+	return nvh_err(EBUSY, "%s: %s: another thread is closing the pool",
+		       fn, h->pool->path);
+}
+
+void
+nvh_tctx_leave(struct nvh_tctx *t)
+{
+	/* the operation's last access to the heap is ordered before it */
+	atomic_store_explicit(&t->busy, 0, memory_order_release);
+}
+
+int
+nvh_heap_quiesce(struct nvh_heap *h)
+{
+	atomic_store(&h->closing, 1);
+	int busy = 0;
+	pthread_mutex_lock(&h->tctx_lock);
+	for (struct nvh_tctx *t = h->tctxs; t && !busy; t = t->next)
+		busy = atomic_load(&t->busy);
+	pthread_mutex_unlock(&h->tctx_lock);
+	if (busy)
+		nvh_heap_unquiesce(h);
+	return busy ? -EBUSY : 0;
+}
+
+void
+nvh_heap_unquiesce(struct nvh_heap *h)
+{
+	atomic_store(&h->closing, 0);
+}
+
 void
 nvh_arenas_fini(struct nvh_heap *h)
 {

@@ -92,6 +92,7 @@ struct nvh_tctx {
 	_Atomic int orphan;       /* the heap closed: only the thread's */
 	struct nvh_heap *heap;
 	unsigned lane;
+	_Atomic int busy;         /* in an atomic alloc or free (its own) */
 	/* cur[]: held by the thread while it allocates (uncontended), and by
 	 * a thread out of space taking this one's spare arenas */
 	pthread_mutex_t lock;
@@ -114,6 +115,7 @@ struct nvh_heap {
 	struct nvh_seg *seg;        /* NVH_MAX_SEGS reserved */
 	_Atomic uint64_t nsegs;
 	_Atomic uint64_t grow_gen;  /* growths so far */
+	_Atomic int closing;        /* nvh_close is looking (quiesce) */
 	pthread_mutex_t arena_lock; /* free arenas, large runs */
 	uint64_t *arena_free;       /* 1 bit per arena: free in DRAM */
 	uint64_t nfree_arenas;
@@ -266,6 +268,14 @@ void nvh_arenas_fini(struct nvh_heap *h);
 struct nvh_tctx *nvh_tctx_get(struct nvh_heap *h);
 /* The calling thread's context if it has one (never creates one). */
 struct nvh_tctx *nvh_tctx_peek(struct nvh_heap *h);
+/* An atomic allocation or free marks its thread's context busy from its
+ * start to its end: -EBUSY (the error set) if a close is looking. */
+int nvh_tctx_enter(struct nvh_heap *h, struct nvh_tctx *t, const char *fn);
+void nvh_tctx_leave(struct nvh_tctx *t);
+/* nvh_close: 0 if no context is busy (an enter from now on fails until
+ * nvh_heap_unquiesce), else -EBUSY. */
+int nvh_heap_quiesce(struct nvh_heap *h);
+void nvh_heap_unquiesce(struct nvh_heap *h);
 int nvh_arena_scan(struct nvh_heap *h, uint64_t a);
 /* Take an arena of class c for t (from the class list or a free arena). */
 int nvh_arena_take(struct nvh_heap *h, struct nvh_tctx *t, unsigned c,

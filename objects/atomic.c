@@ -161,15 +161,12 @@ alloc_dest_ok(nvh_pool *pool, const struct dest *d, uint64_t old)
 		       "nvh_tx_set", pool->path, where, rt->name);
 }
 
-NVH_API int
-nvh_alloc(nvh_pool *pool, nvh_oid *dest, size_t size, uint32_t type,
-	  nvh_ctor ctor, void *arg)
+static int
+alloc_busy(nvh_pool *pool, nvh_oid *dest, size_t size, uint32_t type,
+	   nvh_ctor ctor, void *arg)
 {
-	int rc = usable(pool, "nvh_alloc");
-	if (rc)
-		return rc;
 	struct dest d;
-	rc = dest_ok(pool, dest, "nvh_alloc", &d);
+	int rc = dest_ok(pool, dest, "nvh_alloc", &d);
 	if (rc)
 		return rc;
 	/* The value checked is the one the CSET below expects: if another
@@ -189,14 +186,30 @@ nvh_alloc(nvh_pool *pool, nvh_oid *dest, size_t size, uint32_t type,
 			      ctor, arg);
 }
 
+/* The thread's context is marked busy for the whole call, so that an
+ * nvh_close on another thread sees it (it takes a lane only to commit). */
 NVH_API int
-nvh_free(nvh_pool *pool, nvh_oid *dest)
+nvh_alloc(nvh_pool *pool, nvh_oid *dest, size_t size, uint32_t type,
+	  nvh_ctor ctor, void *arg)
 {
-	int rc = usable(pool, "nvh_free");
+	int rc = usable(pool, "nvh_alloc");
 	if (rc)
 		return rc;
+	struct nvh_tctx *t = nvh_tctx_get(pool->heap);
+	if (!t)
+		return nvh_err(ENOMEM, "nvh_alloc: out of memory");
+	if ((rc = nvh_tctx_enter(pool->heap, t, "nvh_alloc")))
+		return rc;
+	rc = alloc_busy(pool, dest, size, type, ctor, arg);
+	nvh_tctx_leave(t);
+	return rc;
+}
+
+static int
+free_busy(nvh_pool *pool, struct nvh_tctx *t, nvh_oid *dest)
+{
 	struct dest d;
-	rc = dest_ok(pool, dest, "nvh_free", &d);
+	int rc = dest_ok(pool, dest, "nvh_free", &d);
 	if (rc)
 		return rc;
 	uint64_t v = __atomic_load_n(&dest->off, __ATOMIC_ACQUIRE), off;
@@ -205,9 +218,6 @@ nvh_free(nvh_pool *pool, nvh_oid *dest)
 	if (nvh_oid_untag(pool, v, &off))
 		return nvh_err(EINVAL, "nvh_free: %s: oid 0x%" PRIx64 " is not an "
 			       "object of this pool", pool->path, v);
-	struct nvh_tctx *t = nvh_tctx_get(pool->heap);
-	if (!t)
-		return nvh_err(ENOMEM, "nvh_free: out of memory");
 	struct nvh_blk k;
 	/* Claim: of two frees of one block, one wins, the other fails. */
 	rc = nvh_blk_claim(pool, off, &k);
@@ -238,6 +248,22 @@ nvh_free(nvh_pool *pool, nvh_oid *dest)
 			       "with nvh_tx_free", pool->path, rt->name);
 	}
 	return nvh_heap_free(pool, t, &k, dest, v);
+}
+
+NVH_API int
+nvh_free(nvh_pool *pool, nvh_oid *dest)
+{
+	int rc = usable(pool, "nvh_free");
+	if (rc)
+		return rc;
+	struct nvh_tctx *t = nvh_tctx_get(pool->heap);
+	if (!t)
+		return nvh_err(ENOMEM, "nvh_free: out of memory");
+	if ((rc = nvh_tctx_enter(pool->heap, t, "nvh_free")))
+		return rc;
+	rc = free_busy(pool, t, dest);
+	nvh_tctx_leave(t);
+	return rc;
 }
 
 NVH_API uint32_t

@@ -202,12 +202,33 @@ void
 nvh_lane_release(struct nvh_pool *pool, struct nvh_lane *lane)
 {
 	struct nvh_lanes *ls = pool->lanes;
+	/* Counted before the unlock (which orders it before any close that
+	 * takes the lane next) until the last read of ls below: a close
+	 * that got every lane waits for the count before freeing ls. */
+	atomic_fetch_add_explicit(&lane->releasing, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&lane->lock);
 	if (__atomic_load_n(&ls->waiting, __ATOMIC_SEQ_CST)) {
 		pthread_mutex_lock(&ls->wait_lock);
 		pthread_cond_broadcast(&ls->wait_cond);
 		pthread_mutex_unlock(&ls->wait_lock);
 	}
+	atomic_fetch_sub_explicit(&lane->releasing, 1, memory_order_release);
+}
+
+int
+nvh_lanes_quiesce(struct nvh_pool *pool)
+{
+	struct nvh_lanes *ls = pool->lanes;
+	for (unsigned i = 0; i < ls->n; i++)
+		while (atomic_load_explicit(&ls->lane[i].releasing,
+					    memory_order_acquire))
+			sched_yield(); /* a few instructions from its end */
+	/* A thread waiting for a lane is inside an operation; it waits on
+	 * wait_cond, which the close would destroy. */
+	pthread_mutex_lock(&ls->wait_lock);
+	int busy = __atomic_load_n(&ls->waiting, __ATOMIC_SEQ_CST) != 0;
+	pthread_mutex_unlock(&ls->wait_lock);
+	return busy ? -EBUSY : 0;
 }
 
 static uint64_t

@@ -27,6 +27,9 @@ struct nvh_lane {
 	int closing;             /* nvh_close passed it (under lock): taken
 				  * by nobody from then on */
 	_Atomic int in_commit;   /* between taking a seq and applying */
+	_Atomic unsigned releasing; /* threads in nvh_lane_release past
+				  * the unlock, still reading the lanes'
+				  * state (nvh_lanes_quiesce waits for 0) */
 	uint32_t index;
 	uint32_t head;           /* ring offset of the next record */
 	uint64_t last_seq;       /* of the last record written this pass */
@@ -122,6 +125,10 @@ nvh_seq_take(struct nvh_lanes *ls, uint64_t limit, uint64_t *out)
 /* Take a lane for the calling thread (preferring its own; waiting while
  * all are busy) and give it back. */
 struct nvh_lane *nvh_lane_acquire(struct nvh_pool *pool, unsigned *pref);
+/* nvh_close, holding every lane marked closing: 0 once no thread still
+ * reads the lanes' state (a release's tail) and none waits for a lane;
+ * -EBUSY if one waits (it is in an operation: the close is refused). */
+int nvh_lanes_quiesce(struct nvh_pool *pool);
 void nvh_lane_release(struct nvh_pool *pool, struct nvh_lane *lane);
 
 /*

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -201,6 +202,129 @@ close_waits_for_a_drain(void **state)
 	pool = reopen(NULL, "close-drain.pool");
 	assert_consistent(pool);
 	assert_int_equal(nobjects(pool), base);
+	assert_nvh_ok(nvh_close(pool));
+}
+
+/* ---- nvh_close right after another thread's last lane release ---- */
+
+struct one_tx {
+	nvh_pool *pool;
+	_Atomic int started, closed;
+	int rc;
+};
+
+static void *
+one_transaction(void *arg)
+{
+	struct one_tx *u = arg;
+	nvh_tx *tx = nvh_tx_begin(u->pool);
+	atomic_store(&u->started, 1);
+	gleaf_ptr x = tx ? NVH_TX_ALLOC(tx, gleaf) : NVH_NULL(gleaf);
+	u->rc = NVH_IS_NULL(x) ? -1 : nvh_tx_commit(tx);
+	/* alive until the close: a thread's exit takes the heap's locks
+	 * (its allocation context goes), which would order it before the
+	 * close and hide a race */
+	while (!atomic_load(&u->closed))
+		sched_yield();
+	return NULL;
+}
+
+/* The thread's commit gives its lane back, and nvh_close, spinning, may
+ * take every lane the moment it does: the release read the lanes' state
+ * after the unlock, which the close then freed (ThreadSanitizer: a data
+ * race between nvh_lane_release and nvh_log_close).  Many rounds, so that
+ * the close lands right after the release in some of them. */
+static void
+close_races_the_last_release(void **state)
+{
+	(void)state;
+	nvh_pool *pool = graph_pool("close-release.pool", 4 * MIB);
+	assert_nvh_ok(nvh_close(pool));
+	unsigned rounds = (unsigned)scaled(200), refused = 0;
+	for (unsigned i = 0; i < rounds; i++) {
+		pool = reopen(NULL, "close-release.pool");
+		struct one_tx u = {.pool = pool};
+		pthread_t th;
+		assert_int_equal(pthread_create(&th, NULL, one_transaction, &u),
+				 0);
+		while (!atomic_load(&u.started))
+			sched_yield();
+		int rc;
+		while ((rc = nvh_close(pool)) != 0) {
+			assert_int_equal(rc, -EBUSY);
+			refused++;
+		}
+		atomic_store(&u.closed, 1);
+		pthread_join(th, NULL);
+		assert_int_equal(u.rc, 0);
+	}
+	assert_true(refused > 0);
+	pool = reopen(NULL, "close-release.pool");
+	assert_consistent(pool);
+	assert_int_equal(nvh_close(pool), 0);
+}
+
+/* ---- nvh_close during an nvh_alloc that holds no lane yet ---- */
+
+struct slow_alloc {
+	nvh_pool *pool;
+	nvh_oid *dest;
+	_Atomic int in_ctor, release;
+	int rc;
+};
+
+static int
+slow_ctor(nvh_pool *pool, void *p, void *arg)
+{
+	(void)pool;
+	struct slow_alloc *s = arg;
+	memset(p, 0x5a, 64);
+	atomic_store(&s->in_ctor, 1);
+	while (!atomic_load(&s->release))
+		sched_yield();
+	return 0;
+}
+
+static void *
+alloc_slowly(void *arg)
+{
+	struct slow_alloc *s = arg;
+	s->rc = nvh_alloc(s->pool, s->dest, 64, 1, slow_ctor, s);
+	return NULL;
+}
+
+/* An atomic allocation takes a lane only for its commit, after its block
+ * is reserved and its constructor ran: an nvh_close meanwhile found every
+ * lane free and closed the pool under it. */
+static void
+close_refused_during_an_alloc(void **state)
+{
+	(void)state;
+	const char *path = nvt_path("close-alloc.pool");
+	unlink(path);
+	nvh_pool *pool = assert_nvh_ptr(nvh_create(path, "plain", 4 * MIB,
+						   NULL));
+	struct slow_alloc s = {.pool = pool, .dest = nvh_root_slot(pool)};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, alloc_slowly, &s), 0);
+	while (!atomic_load(&s.in_ctor))
+		sched_yield();
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(nvh_close(pool), -EBUSY);
+		assert_errmsg_has("another thread");
+	}
+	atomic_store(&s.release, 1);
+	pthread_join(th, NULL);
+	assert_int_equal(s.rc, 0);
+	assert_false(NVH_OID_IS_NULL(*s.dest));
+	assert_int_equal(*(unsigned char *)nvh_direct(pool, *s.dest), 0x5a);
+	assert_nvh_ok(nvh_close(pool));
+	/* committed and durable: the root slot holds it after a reopen */
+	pool = assert_nvh_ptr(nvh_open(path, "plain", NULL));
+	nvh_oid *root = nvh_root_slot(pool);
+	assert_false(NVH_OID_IS_NULL(*root));
+	assert_int_equal(*(unsigned char *)nvh_direct(pool, *root), 0x5a);
+	assert_nvh_ok(nvh_free(pool, root));
 	assert_nvh_ok(nvh_close(pool));
 }
 
@@ -486,6 +610,8 @@ main(void)
 		cmocka_unit_test(types_registered_while_threads_commit),
 		cmocka_unit_test(types_registered_with_few_lanes),
 		cmocka_unit_test(close_waits_for_a_drain),
+		cmocka_unit_test(close_races_the_last_release),
+		cmocka_unit_test(close_refused_during_an_alloc),
 		cmocka_unit_test(pins_race_with_unlinks),
 		cmocka_unit_test(stored_dying_object_outlives_its_pin),
 		cmocka_unit_test(root_created_once),
