@@ -454,6 +454,31 @@ nvh_heap_alloc(nvh_pool *pool, nvh_oid *dest, uint64_t old, size_t size,
 	return rc;
 }
 
+/* An object that no destination names (nvh_malloc's large blocks, which
+ * the collection finds): one record {bitmap or arena table, header}. */
+int
+nvh_heap_alloc_loose(nvh_pool *pool, struct nvh_tctx *t, size_t size,
+		     uint64_t word, uint64_t *off)
+{
+	struct nvh_blk k;
+	int rc = nvh_blk_reserve(pool, t, size, &k);
+	if (rc)
+		return rc;
+	struct nvh_rec rec;
+	nvh_rec_init(&rec, NVH_REC_ATOMIC);
+	rc = nvh_blk_rec_alloc(pool, &k, word, k.birth, &rec);
+	struct pub p = {pool, &k};
+	if (!rc)
+		rc = commit(pool, t, &rec, publish, &p);
+	nvh_rec_fini(&rec);
+	if (rc) {
+		nvh_blk_unreserve(pool, &k);
+		return rc;
+	}
+	*off = k.off;
+	return 0;
+}
+
 /*
  * The atomic free of block k, which the caller claimed (nvh_blk_claim)
  * and checked (objects/atomic.c, nvh_free): one record {bitmap or arena
@@ -469,7 +494,7 @@ nvh_heap_free(nvh_pool *pool, struct nvh_tctx *t, const struct nvh_blk *kp,
 	struct nvh_rec rec;
 	nvh_rec_init(&rec, NVH_REC_ATOMIC);
 	rc = nvh_blk_rec_free(pool, &k, &rec);
-	if (!rc)
+	if (!rc && dest)
 		rc = nvh_rec_add_cset(&rec, (uint64_t)((char *)dest - pool->base),
 				      0, v);
 	if (!rc)

@@ -128,6 +128,7 @@ static void
 tctx_free(struct nvh_tctx *t)
 {
 	pthread_mutex_destroy(&t->lock);
+	free(t->mc);
 	free(t);
 }
 
@@ -156,6 +157,7 @@ tctx_exit(void *unused)
 			for (unsigned c = 0; c < h->ncls; c++)
 				if (t->cur[c] >= 0)
 					nvh_arena_drop(h, (uint64_t)t->cur[c]);
+			nvh_mcache_drop(h, t);
 		}
 		pthread_mutex_unlock(&tctx_global);
 		tctx_free(t);
@@ -204,6 +206,8 @@ nvh_tctx_get(struct nvh_heap *h)
 	pthread_mutex_init(&t->lock, NULL);
 	for (unsigned c = 0; c < NVH_MAX_CLASSES; c++)
 		t->cur[c] = -1;
+	for (unsigned c = 0; c < NVH_MCLASSES; c++)
+		t->mcur[c] = -1;
 	pthread_mutex_lock(&h->tctx_lock);
 	t->next = h->tctxs;
 	h->tctxs = t;
@@ -295,6 +299,11 @@ nvh_arenas_init(struct nvh_heap *h)
 		h->crt[c].head = -1;
 		h->crt[c].nwords = (h->cls[c].nblocks + 63) / 64;
 	}
+	for (unsigned c = 0; c < NVH_MCLASSES; c++) {
+		pthread_mutex_init(&h->mcrt[c].lock, NULL);
+		h->mcrt[c].head = -1;
+		h->mcrt[c].nwords = nvh_mclasses[c].nwords;
+	}
 	uint64_t nsegs = atomic_load(&h->nsegs);
 	for (uint64_t si = 0; si < nsegs; si++)
 		arenas_setup(h, si);
@@ -343,6 +352,17 @@ nvh_arenas_init(struct nvh_heap *h)
 			atomic_store(&r->large_live, 1);
 			break;
 		}
+		case NVH_ARENA_MALLOC: {
+			if (NVH_DESC_CLASS(d) >= NVH_MCLASSES || NVH_DESC_RUN(d) ||
+			    r->kind == NVH_K_CONT)
+				goto bad;
+			int rc = nvh_marena_load(h, i, NVH_DESC_CLASS(d));
+			if (rc) {
+				nvh_arenas_fini(h);
+				return rc;
+			}
+			break;
+		}
 		default:
 			goto bad;
 		}
@@ -371,8 +391,8 @@ nvh_tctx_enter(struct nvh_heap *h, struct nvh_tctx *t, const char *fn)
 	if (!atomic_load(&h->closing))
 		return 0;
 	atomic_store_explicit(&t->busy, 0, memory_order_release);
-	return nvh_err(EBUSY, "%s: %s: another thread is closing the pool",
-		       fn, h->pool->path);
+	return nvh_err(EBUSY, "%s: %s: another thread is closing the pool or "
+		       "collecting it (nvh_gc)", fn, h->pool->path);
 }
 
 void
@@ -423,6 +443,8 @@ nvh_arenas_fini(struct nvh_heap *h)
 	}
 	for (unsigned c = 0; c < h->ncls; c++)
 		pthread_mutex_destroy(&h->crt[c].lock);
+	for (unsigned c = 0; c < NVH_MCLASSES; c++)
+		pthread_mutex_destroy(&h->mcrt[c].lock);
 	pthread_mutex_destroy(&h->arena_lock);
 	pthread_mutex_destroy(&h->tctx_lock);
 	munmap(h->arena, rt_bytes(h));
@@ -453,6 +475,7 @@ give_bitmaps(struct nvh_heap *h, uint64_t a, int from_media)
 	}
 	_Atomic uint64_t *used = r->used, *live = r->live;
 	if (!used) {
+		r->bm_cap = NVH_BITMAP_SLOT / 8;
 		used = calloc(NVH_BITMAP_SLOT / 8, 8);
 		live = calloc(NVH_BITMAP_SLOT / 8, 8);
 		if (!used || !live) {
@@ -553,6 +576,35 @@ nvh_arena_take(struct nvh_heap *h, struct nvh_tctx *t, unsigned c,
 	pthread_mutex_unlock(&cr->lock);
 
 	/* A fresh arena from the free pool. */
+	uint64_t a;
+	int rc = nvh_arena_take_free(h, NVH_K_SMALL, c, &a);
+	if (rc)
+		return rc;
+	struct nvh_arena_rt *r = &h->arena[a];
+	pthread_mutex_lock(&r->lock);
+	rc = give_bitmaps(h, a, 0);
+	pthread_mutex_unlock(&r->lock);
+	if (rc) {
+		to_free_pool(h, a);
+		return rc;
+	}
+	r->cursor = 0;
+	atomic_store(&r->state, NVH_A_OWNED);
+	(void)t;
+	*out = a;
+	return 0;
+}
+
+void
+nvh_arena_put_free(struct nvh_heap *h, uint64_t a)
+{
+	to_free_pool(h, a);
+}
+
+int
+nvh_arena_take_free(struct nvh_heap *h, unsigned kind, unsigned cls,
+		    uint64_t *out)
+{
 	pthread_mutex_lock(&h->arena_lock);
 	const uint64_t na = nvh_heap_narenas(h);
 	uint64_t a = na;
@@ -578,20 +630,11 @@ nvh_arena_take(struct nvh_heap *h, struct nvh_tctx *t, unsigned c,
 	set_free(h, a, 0);
 	h->fit = a + 1;
 	struct nvh_arena_rt *r = &h->arena[a];
-	r->kind = NVH_K_SMALL;
-	r->cls = (uint8_t)c;
-	r->assign_pending = 1;
+	r->kind = (uint8_t)kind;
+	r->cls = (uint8_t)cls;
+	/* (a small arena's table entry is set by its first allocation) */
+	r->assign_pending = kind == NVH_K_SMALL;
 	pthread_mutex_unlock(&h->arena_lock);
-	pthread_mutex_lock(&r->lock);
-	int rc = give_bitmaps(h, a, 0);
-	pthread_mutex_unlock(&r->lock);
-	if (rc) {
-		to_free_pool(h, a);
-		return rc;
-	}
-	r->cursor = 0;
-	atomic_store(&r->state, NVH_A_OWNED);
-	(void)t;
 	*out = a;
 	return 0;
 }
@@ -921,6 +964,11 @@ nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t, int want)
 	free(list);
 	if (rc)
 		return rc;
+	/* and nvh_malloc's empty arenas (heap/malloc.c) */
+	int64_t m = nvh_marenas_reclaim(pool, t);
+	if (m < 0)
+		return (int)m;
+	gained += (size_t)m;
 	return gained ? 0 : -ENOMEM;
 }
 

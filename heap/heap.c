@@ -541,6 +541,36 @@ nvh_heap_verify(struct nvh_pool *pool)
 			covered = run - 1;
 			break;
 		}
+		case NVH_ARENA_MALLOC: {
+			unsigned c = NVH_DESC_CLASS(d);
+			if (r->kind != NVH_K_MALLOC || r->cls != c || dram_free ||
+			    !r->live)
+				return nvh_err(NVH_ECORRUPT, "arena %" PRIu64
+					       ": malloc class %u on media, DRAM "
+					       "kind %u class %u", a, c, r->kind,
+					       r->cls);
+			/* what the DRAM says is allocated: not on the medium
+			 * before a clean close (docs/malloc.md) */
+			const struct nvh_mclass *mc = &nvh_mclasses[c];
+			uint32_t used = 0;
+			for (uint32_t w = 0; w < mc->nwords; w++) {
+				uint64_t lv = atomic_load(&r->live[w]);
+				uint64_t us = atomic_load(&r->used[w]);
+				if (lv & ~us)
+					return nvh_err(NVH_ECORRUPT, "malloc arena "
+						       "%" PRIu64 " word %u: live "
+						       "0x%" PRIx64 " not in used "
+						       "0x%" PRIx64, a, w, lv, us);
+				used += (uint32_t)__builtin_popcountll(us);
+			}
+			/* the tail bits are used */
+			used -= mc->nwords * 64 - mc->nblocks;
+			if ((int32_t)(mc->nblocks - used) != atomic_load(&r->nfree))
+				return nvh_err(NVH_ECORRUPT, "malloc arena %" PRIu64
+					       ": %u blocks used, free count %d",
+					       a, used, atomic_load(&r->nfree));
+			break;
+		}
 		default:
 			return nvh_err(NVH_ECORRUPT, "arena %" PRIu64 ": kind %u",
 				       a, kind);

@@ -29,6 +29,7 @@
 #include <nvheap/alloc.h>
 
 #include "heap/layout.h"
+#include "heap/malloc.h"
 
 struct nvh_pool;
 struct nvh_rec;
@@ -42,7 +43,8 @@ enum nvh_arena_state {
 };
 
 /* DRAM kinds: the committed kind, or the one an operation in flight set. */
-enum nvh_dram_kind { NVH_K_FREE, NVH_K_SMALL, NVH_K_LARGE, NVH_K_CONT };
+enum nvh_dram_kind { NVH_K_FREE, NVH_K_SMALL, NVH_K_LARGE, NVH_K_CONT,
+		     NVH_K_MALLOC /* heap/malloc.h */ };
 
 struct nvh_arena_rt {
 	pthread_mutex_t lock;      /* scanning */
@@ -56,6 +58,9 @@ struct nvh_arena_rt {
 	uint32_t cursor;           /* next-fit word (owner only) */
 	_Atomic uint64_t *used;
 	_Atomic uint64_t *live;
+	uint32_t bm_cap;           /* words in used and live (kept for the
+				    * arena's next life: a small arena's
+				    * take 64, a malloc arena's 256) */
 	int32_t prev, next;        /* class list */
 	_Atomic int large_live;    /* LARGE head: 1 live, 0 free in progress */
 	uint32_t seg;              /* its segment */
@@ -97,6 +102,10 @@ struct nvh_tctx {
 	 * a thread out of space taking this one's spare arenas */
 	pthread_mutex_t lock;
 	int32_t cur[NVH_MAX_CLASSES];
+	/* nvh_malloc's, touched only by the thread (and by the collector or
+	 * the heap's close when no thread is in a call) */
+	struct nvh_mcache *mc;    /* NVH_MCLASSES, made at the first malloc */
+	int32_t mcur[NVH_MCLASSES];
 };
 
 struct nvh_heap {
@@ -116,6 +125,9 @@ struct nvh_heap {
 	_Atomic uint64_t nsegs;
 	_Atomic uint64_t grow_gen;  /* growths so far */
 	_Atomic int closing;        /* nvh_close is looking (quiesce) */
+	struct nvh_class_rt mcrt[NVH_MCLASSES]; /* malloc arenas with free
+						 * blocks, per malloc class */
+	_Atomic uint64_t nmarenas;  /* malloc arenas */
 	pthread_mutex_t arena_lock; /* free arenas, large runs */
 	uint64_t *arena_free;       /* 1 bit per arena: free in DRAM */
 	uint64_t nfree_arenas;
@@ -277,6 +289,12 @@ void nvh_tctx_leave(struct nvh_tctx *t);
 int nvh_heap_quiesce(struct nvh_heap *h);
 void nvh_heap_unquiesce(struct nvh_heap *h);
 int nvh_arena_scan(struct nvh_heap *h, uint64_t a);
+/* A free arena out of the free pool, kind and class set in DRAM (nothing
+ * on the medium yet): 0, -ENOMEM (none), or damage. */
+int nvh_arena_take_free(struct nvh_heap *h, unsigned kind, unsigned cls,
+			uint64_t *out);
+/* Put an arena taken so back (its assignment did not commit). */
+void nvh_arena_put_free(struct nvh_heap *h, uint64_t a);
 /* Take an arena of class c for t (from the class list or a free arena). */
 int nvh_arena_take(struct nvh_heap *h, struct nvh_tctx *t, unsigned c,
 		   uint64_t *out);
@@ -335,6 +353,9 @@ int nvh_heap_alloc(struct nvh_pool *pool, nvh_oid *dest, uint64_t old,
 		   size_t size, uint64_t word, nvh_ctor ctor, void *arg);
 int nvh_heap_free(struct nvh_pool *pool, struct nvh_tctx *t,
 		  const struct nvh_blk *k, nvh_oid *dest, uint64_t v);
+/* Allocate with no destination (dest NULL frees likewise): *off. */
+int nvh_heap_alloc_loose(struct nvh_pool *pool, struct nvh_tctx *t,
+			 size_t size, uint64_t word, uint64_t *off);
 /* Lanes as the layers above the log hold them: a block kept reserved
  * until the lane's pass ends (a transaction chunk holding its commit or
  * abort record), and giving a lane back (releasing what was kept for a

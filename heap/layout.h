@@ -77,7 +77,10 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
  * Pools created by this version have SEGMENTS. */
 #define NVH_FEAT_SEGMENTS 0x1u
 #define NVH_FEAT_GROWS 0x2u
-#define NVH_FEATURES_KNOWN (NVH_FEAT_SEGMENTS | NVH_FEAT_GROWS)
+#define NVH_FEAT_MALLOC 0x4u   /* nvh_malloc was used: an unclean open
+				 * collects (objects/gc.c) */
+#define NVH_FEATURES_KNOWN (NVH_FEAT_SEGMENTS | NVH_FEAT_GROWS |            \
+			    NVH_FEAT_MALLOC)
 
 struct nvh_pool_hdr {
 	char magic[8];
@@ -299,7 +302,21 @@ _Static_assert(NVH_HEAP_CLASS_REL + NVH_MAX_CLASSES * 16 <= NVH_HEAP_FIXED,
 	       "class table fits the header page");
 
 enum nvh_arena_kind { NVH_ARENA_FREE = 0, NVH_ARENA_SMALL = 1,
-		      NVH_ARENA_LARGE = 2 };
+		      NVH_ARENA_LARGE = 2, NVH_ARENA_MALLOC = 3 };
+
+/*
+ * A malloc arena (kind MALLOC, class = a malloc class, heap/malloc.c):
+ * blocks of one malloc class size, no object headers.  Its first
+ * blocks_off bytes are its block bitmap (bit b: block b allocated),
+ * written only by a clean close (and trusted only after one: an unclean
+ * open collects, objects/gc.c); its bitmap slot stays zero.  The classes
+ * are fixed by the code (NVH_FEAT_MALLOC): 16..128 in steps of 16, then
+ * four per doubling up to 16384; per class, nblocks is the most blocks
+ * that fit with blocks_off = the bitmap's bytes rounded up to 64.
+ * Larger nvh_malloc blocks are ordinary objects of type
+ * NVH_TYPEID_MALLOC, allocated and freed atomically (logged).
+ */
+#define NVH_TYPEID_MALLOC 0x7ffffeu
 
 struct nvh_objhdr {
 	uint64_t word;

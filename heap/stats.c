@@ -86,6 +86,17 @@ nvh_stats(nvh_pool *pool, struct nvh_stats *st)
 				? NVH_ARENA_SIZE : nfree * ce->block_size;
 			break;
 		}
+		case NVH_K_MALLOC: {
+			const struct nvh_mclass *m = &nvh_mclasses[r->cls];
+			uint64_t live = 0;
+			for (uint32_t w = 0; r->live && w < m->nwords; w++)
+				live += (uint64_t)__builtin_popcountll(
+					atomic_load(&r->live[w]));
+			st->arenas_malloc++;
+			st->malloc_blocks += live;
+			st->malloc_bytes += live * m->size;
+			break;
+		}
 		}
 	}
 	for (unsigned c = 0; c < h->ncls; c++) {

@@ -22,6 +22,7 @@
 #include "heap/heap.h"
 #include "heap/pool.h"
 #include "heap/log/lane.h"
+#include "objects/gc.h"
 #include "objects/obj.h"
 
 struct cobj {
@@ -40,6 +41,7 @@ struct cstate {
 	size_t qh, qt;
 	struct nvh_check_report *rep;
 	FILE *out;
+	struct nvh_gc *gc;  /* the collection's mark, if nvh_malloc was used */
 };
 
 static void
@@ -122,6 +124,10 @@ follow(struct cstate *c, uint64_t v, const char *target, const char *where,
 		return NULL;
 	}
 	struct cobj *t = find(c, off);
+	if (!t && c->gc && nvh_gc_is_marked(c->gc, off)) {
+		c->rep->pointers++; /* an nvh_malloc block (checked below) */
+		return NULL;
+	}
 	if (!t) {
 		problem(c, "dangling pointer: %s at pool offset %" PRIu64 " -> %"
 			PRIu64 ", which is not the start of an allocated object",
@@ -129,7 +135,8 @@ follow(struct cstate *c, uint64_t v, const char *target, const char *where,
 		return NULL;
 	}
 	uint32_t ty = NVH_HDR_TYPE(t->word);
-	if (ty >= NVH_TYPEID_USER_MAX && ty < NVH_TYPE_TABLE_BASE) {
+	if (ty >= NVH_TYPEID_USER_MAX && ty < NVH_TYPE_TABLE_BASE &&
+	    ty != NVH_TYPEID_MALLOC) {
 		problem(c, "%s at pool offset %" PRIu64 " points to nvheap's own "
 			"object at %" PRIu64 " (type 0x%" PRIx32 ")", where, at,
 			off, ty);
@@ -197,6 +204,110 @@ walk_field(struct cstate *c, struct cobj *o, const struct nvh_rfield *f,
 	reach(c, t, o->reached);
 }
 
+/* Breadth first from what is queued. */
+static void
+walk(struct cstate *c)
+{
+	while (c->qh < c->qt) {
+		struct cobj *o = &c->o[c->queue[c->qh++]];
+		const struct nvh_rtype *rt = nvh_type_get(c->pool, NVH_HDR_TYPE(o->word));
+		if (rt && rt->size > o->size) {
+			problem(c, "damaged header: the object at %" PRIu64 " (%"
+				PRIu64 " bytes) says it is a \"%s\" (type 0x%"
+				PRIx32 ", %" PRIu32 " bytes): its fields are not "
+				"followed", o->off, o->size, rt->name,
+				NVH_HDR_TYPE(o->word), rt->size);
+			rt = NULL;
+		}
+		uint32_t ty = NVH_HDR_TYPE(o->word);
+		if (!rt && ty < NVH_TYPEID_USER_MAX) {
+			scan_untyped(c, o);
+			continue;
+		}
+		/* a dying object's slots below its progress were released:
+		 * they hold nothing any more (objects/cascade.c) */
+		int dying = (NVH_HDR_FLAGS(o->word) & NVH_OBJ_DYING) != 0;
+		uint64_t done = dying ? NVH_HDR_COUNT(o->word) : 0, slot = 0;
+		for (uint32_t i = 0; rt && i < rt->nfields; i++) {
+			const struct nvh_rfield *f = &rt->fields[i];
+			uint32_t w = nvh_field_width(f->flags);
+			int weak = (f->flags & NVH_FIELD_WEAK) != 0;
+			char where[96];
+			snprintf(where, sizeof(where), "%s field of a \"%s\"",
+				 weak ? "weak" : "pointer", rt->name);
+			for (uint32_t j = 0; j < f->count; j++)
+				if (weak || slot++ >= done)
+					walk_field(c, o, f, o->off + f->offset +
+						   (uint64_t)w * j, where);
+		}
+	}
+}
+
+/* Objects of the logged allocator that only nvh_malloc blocks point to:
+ * reached through them (the collection's mark found those blocks). */
+static void
+reach_from_malloc(struct cstate *c)
+{
+	struct nvh_gc *g = c->gc;
+	const char *base = c->pool->base;
+	for (uint64_t a = 0; a < g->narenas; a++) {
+		if (!g->mk[a])
+			continue;
+		const struct nvh_arena_rt *r = &g->h->arena[a];
+		const struct nvh_mclass *m = &nvh_mclasses[r->cls];
+		for (uint32_t w = 0; w < m->nwords; w++)
+			for (uint64_t v = g->mk[a][w]; v; v &= v - 1) {
+				uint64_t b = 64ull * w +
+					     (uint64_t)__builtin_ctzll(v);
+				struct cobj blk = {.off = r->off + m->blocks_off +
+						   b * m->size, .size = m->size,
+						   .reached = 1};
+				scan_untyped(c, &blk);
+			}
+	}
+	for (size_t i = 0; i < g->nbig; i++) {
+		struct cobj *o = g->bigmark[i] ? find(c, g->big[i]) : NULL;
+		if (o) {
+			reach(c, o, 1);
+			scan_untyped(c, o);
+		}
+	}
+	(void)base;
+}
+
+/* The malloc blocks: reachable ones must be allocated. */
+static void
+check_malloc(struct cstate *c)
+{
+	struct nvh_gc *g = c->gc;
+	for (uint64_t a = 0; a < g->narenas; a++) {
+		if (!g->mk[a])
+			continue;
+		const struct nvh_arena_rt *r = &g->h->arena[a];
+		const struct nvh_mclass *m = &nvh_mclasses[r->cls];
+		for (uint32_t w = 0; w < m->nwords; w++) {
+			uint64_t lv = r->live ? atomic_load(&r->live[w]) : 0;
+			uint64_t mk = g->mk[a][w];
+			c->rep->malloc_blocks +=
+				(uint64_t)__builtin_popcountll(lv);
+			c->rep->malloc_reachable +=
+				(uint64_t)__builtin_popcountll(lv & mk);
+			for (uint64_t v = mk & ~lv; v; v &= v - 1) {
+				uint64_t b = 64ull * w +
+					     (uint64_t)__builtin_ctzll(v);
+				problem(c, "nvh_malloc block at %" PRIu64 " (malloc "
+					"arena %" PRIu64 ") is reachable but not "
+					"allocated (freed while still linked?)",
+					r->off + m->blocks_off + b * m->size, a);
+			}
+		}
+	}
+	for (size_t i = 0; i < g->nbig; i++) {
+		c->rep->malloc_blocks++;
+		c->rep->malloc_reachable += g->bigmark[i];
+	}
+}
+
 NVH_API int
 nvh_check(nvh_pool *pool, struct nvh_check_report *rep, FILE *out)
 {
@@ -213,16 +324,20 @@ nvh_check(nvh_pool *pool, struct nvh_check_report *rep, FILE *out)
 	struct cstate c = {.pool = pool, .rep = rep, .out = out};
 	if (nvh_heap_verify(pool))
 		problem(&c, "allocator: %s", nvh_errormsg());
-	if (nvh_heap_foreach(pool, collect, &c)) {
+	struct nvh_gc g;
+	if (pool->hdr.features & NVH_FEAT_MALLOC) {
+		if (nvh_gc_mark(pool, &g))
+			return nvh_err(ENOMEM, "nvh_check: out of memory");
+		c.gc = &g;
+	}
+	if (nvh_heap_foreach(pool, collect, &c) ||
+	    !(c.queue = malloc((c.n + 1) * sizeof(*c.queue)))) {
 		free(c.o);
+		if (c.gc)
+			nvh_gc_fini(c.gc);
 		return nvh_err(ENOMEM, "nvh_check: out of memory");
 	}
 	rep->objects = c.n;
-	c.queue = malloc((c.n + 1) * sizeof(*c.queue));
-	if (!c.queue) {
-		free(c.o);
-		return nvh_err(ENOMEM, "nvh_check: out of memory");
-	}
 	/* types */
 	const char *base = pool->base;
 	const uint64_t *slots = (const void *)(base + pool->heap->hdr.root_off);
@@ -291,42 +406,17 @@ nvh_check(nvh_pool *pool, struct nvh_check_report *rep, FILE *out)
 		r->refs++;
 		reach(&c, r, 1);
 	}
-	while (c.qh < c.qt) {
-		struct cobj *o = &c.o[c.queue[c.qh++]];
-		const struct nvh_rtype *rt = nvh_type_get(pool, NVH_HDR_TYPE(o->word));
-		if (rt && rt->size > o->size) {
-			problem(&c, "damaged header: the object at %" PRIu64 " (%"
-				PRIu64 " bytes) says it is a \"%s\" (type 0x%"
-				PRIx32 ", %" PRIu32 " bytes): its fields are not "
-				"followed", o->off, o->size, rt->name,
-				NVH_HDR_TYPE(o->word), rt->size);
-			rt = NULL;
-		}
-		uint32_t ty = NVH_HDR_TYPE(o->word);
-		if (!rt && ty < NVH_TYPEID_USER_MAX) {
-			scan_untyped(&c, o);
-			continue;
-		}
-		/* a dying object's slots below its progress were released:
-		 * they hold nothing any more (objects/cascade.c) */
-		int dying = (NVH_HDR_FLAGS(o->word) & NVH_OBJ_DYING) != 0;
-		uint64_t done = dying ? NVH_HDR_COUNT(o->word) : 0, slot = 0;
-		for (uint32_t i = 0; rt && i < rt->nfields; i++) {
-			const struct nvh_rfield *f = &rt->fields[i];
-			uint32_t w = nvh_field_width(f->flags);
-			int weak = (f->flags & NVH_FIELD_WEAK) != 0;
-			char where[96];
-			snprintf(where, sizeof(where), "%s field of a \"%s\"",
-				 weak ? "weak" : "pointer", rt->name);
-			for (uint32_t j = 0; j < f->count; j++)
-				if (weak || slot++ >= done)
-					walk_field(&c, o, f, o->off + f->offset +
-						   (uint64_t)w * j, where);
-		}
+	walk(&c);
+	if (c.gc) {
+		reach_from_malloc(&c);
+		walk(&c);
+		check_malloc(&c);
 	}
 	for (size_t i = 0; i < c.n; i++) {
 		struct cobj *o = &c.o[i];
 		rep->reachable += o->reached == 1;
+		if (!o->reached && NVH_HDR_TYPE(o->word) == NVH_TYPEID_MALLOC)
+			continue; /* garbage for the collection (counted above) */
 		if (!o->reached) {
 			problem(&c, "leak: object at %" PRIu64 " (%" PRIu64 " bytes, "
 				"type 0x%" PRIx32 ", header count %" PRIu32 "%s) is "
@@ -359,6 +449,14 @@ nvh_check(nvh_pool *pool, struct nvh_check_report *rep, FILE *out)
 			" dying: %" PRIu64 " problem%s\n", rep->objects, rep->typed,
 			rep->reachable, rep->pointers, rep->dying, rep->problems,
 			rep->problems == 1 ? "" : "s");
+	if (out && c.gc)
+		fprintf(out, "nvh_malloc: %" PRIu64 " blocks allocated, %" PRIu64
+			" reachable, %" PRIu64 " unreachable (the next "
+			"collection frees them)\n", rep->malloc_blocks,
+			rep->malloc_reachable,
+			rep->malloc_blocks - rep->malloc_reachable);
+	if (c.gc)
+		nvh_gc_fini(c.gc);
 	free(c.o);
 	free(c.queue);
 	if (rep->problems)

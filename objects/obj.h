@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include <nvheap/malloc.h>
 #include <nvheap/obj.h>
 
 #include "heap/layout.h"
@@ -61,6 +62,7 @@ struct nvh_objects {
 				   * add (4 KiB) */
 	uint32_t drain_budget;    /* bytes of one drain step's record
 				   * (16 KiB); both NVHEAP_TEST_RELEASE_BYTES */
+	struct nvh_gc_report gc_last; /* this open's collection (gc.c) */
 };
 
 /* Bytes of one element of a field. */

@@ -46,6 +46,7 @@
 #include "heap/heap.h"
 #include "heap/pool.h"
 #include "heap/log/lane.h"
+#include "objects/gc.h"
 #include "objects/obj.h"
 #include "tx/tx.h"
 
@@ -387,6 +388,15 @@ nvh_open(const char *path, const char *layout, const struct nvh_opts *opts)
 	rc = nvh_objects_open(pool);
 	if (rc)
 		goto fail_heap;
+	/* nvh_malloc's state reached the medium only if the pool was closed
+	 * cleanly: otherwise it is what is reachable (objects/gc.c; in a
+	 * read-only view, in DRAM only). */
+	if ((pool->hdr.features & NVH_FEAT_MALLOC) && !pool->was_clean &&
+	    (rc = nvh_gc_run(pool, NULL))) {
+		nvh_err_prefix("nvh_open: %s: the collection after an unclean "
+			       "shutdown failed: ", path);
+		goto fail_objects;
+	}
 	if (!pool->rdonly) {
 		/* (a no-op unless the drain above changed something) */
 		rc = nvh_checkpoint(pool);
@@ -529,6 +539,9 @@ nvh_close(nvh_pool *pool)
 	}
 	if (!pool->rdonly && !atomic_load(&pool->failed))
 		rc = nvh_checkpoint(pool);
+	/* nvh_malloc's bitmaps, before the header says they can be trusted */
+	if (!pool->rdonly && !rc && !atomic_load(&pool->failed))
+		rc = nvh_malloc_persist(pool);
 	if (pool->objects)
 		pthread_mutex_unlock(&pool->objects->reg_lock);
 	nvh_objects_close(pool);

@@ -131,6 +131,9 @@ value_ok(struct nvh_pool *pool, struct nvh_tx *tx, nvh_oid value,
 		return nvh_tx_failf(tx, EINVAL, "%s: 0x%" PRIx64 " is not an oid "
 				    "of this pool (a volatile address, another "
 				    "pool's object or garbage)", fn, value.off);
+	if ((!fd || !fd->target[0]) && nvh_mblock_live(pool, off))
+		return 0; /* an nvh_malloc block: not counted, kept by the
+			   * collection through this field */
 	if (nvh_obj_containing(pool, tx, off, vi, &in) || in != 0)
 		return nvh_tx_failf(tx, EINVAL, "%s: oid 0x%" PRIx64 " is not the "
 				    "start of a live object (freed, interior or "

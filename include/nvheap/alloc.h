@@ -143,6 +143,12 @@ struct nvh_stats {
 	struct nvh_persist_stats persist;
 	uint64_t checkpoints;     /* since open */
 	uint64_t recovered_records; /* replayed by the last open */
+	/* nvh_malloc (nvheap/malloc.h): its arenas (not counted above), the
+	 * blocks allocated in them and their bytes (blocks in threads'
+	 * caches count as free); its large blocks are objects above */
+	uint64_t arenas_malloc;
+	uint64_t malloc_blocks;
+	uint64_t malloc_bytes;
 };
 
 NVH_API int nvh_stats(nvh_pool *pool, struct nvh_stats *st);

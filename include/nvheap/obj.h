@@ -171,6 +171,11 @@ struct nvh_check_report {
 	uint64_t pointers;         /* pointer fields followed */
 	uint64_t dying;            /* on the dying list */
 	uint64_t problems;
+	/* nvh_malloc's blocks (nvheap/malloc.h): allocated, and of those
+	 * reachable; the rest is garbage the next collection frees (not a
+	 * problem).  A reachable block that is not allocated is one. */
+	uint64_t malloc_blocks;
+	uint64_t malloc_reachable;
 };
 
 /*

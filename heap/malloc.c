@@ -1,0 +1,793 @@
+/*
+ * malloc.c -- nvh_malloc, nvh_calloc, nvh_realloc, nvh_mfree: blocks from
+ * malloc arenas of their own (heap/malloc.h has the invariants), whose
+ * allocation state is DRAM only while the pool is open.  The fast paths
+ * (a block from, or back to, the thread's cache) take no lock, write
+ * nothing to the medium and issue no flush or fence; a clean close writes
+ * each malloc arena's live bits to the arena's bitmap (one fence for
+ * all), and an unclean open rebuilds them from what is reachable
+ * (objects/gc.c).  Blocks larger than NVH_MALLOC_MAX are ordinary objects
+ * of type NVH_TYPEID_MALLOC, allocated and freed atomically (one barrier
+ * each), collected the same way.  docs/malloc.md has the design.
+ *
+ * What touches the medium, and when:
+ *   an arena becoming a malloc arena  one record (table entry SET MALLOC)
+ *   the first ever                    the pool header's NVH_FEAT_MALLOC
+ *   the clean close                   the bitmaps, then one fence, before
+ *                                     clean_shutdown = 1
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nvheap/malloc.h>
+
+#include "heap/error.h"
+#include "heap/heap.h"
+#include "heap/malloc.h"
+#include "heap/pool.h"
+#include "heap/log/lane.h"
+#include "heap/log/redo.h"
+
+#define S(sz) {sz, 0, 0, 0}
+struct nvh_mclass nvh_mclasses[NVH_MCLASSES] = {
+	S(16), S(32), S(48), S(64), S(80), S(96), S(112), S(128),
+	S(160), S(192), S(224), S(256), S(320), S(384), S(448), S(512),
+	S(640), S(768), S(896), S(1024), S(1280), S(1536), S(1792), S(2048),
+	S(2560), S(3072), S(3584), S(4096), S(5120), S(6144), S(7168), S(8192),
+	S(10240), S(12288), S(14336), S(16384),
+};
+#undef S
+
+static uint32_t
+align64(uint32_t x)
+{
+	return (x + 63u) & ~63u;
+}
+
+/* The geometry follows from the sizes (docs/format.md): computed once,
+ * before main (a constructor), so the table is read without a once-check
+ * on the fast path. */
+__attribute__((constructor)) static void
+mclasses_init(void)
+{
+	for (unsigned c = 0; c < NVH_MCLASSES; c++) {
+		struct nvh_mclass *m = &nvh_mclasses[c];
+		uint32_t nb = NVH_ARENA_SIZE / m->size;
+		while (align64((nb + 7) / 8) + nb * m->size > NVH_ARENA_SIZE)
+			nb--;
+		m->nblocks = nb;
+		m->blocks_off = align64((nb + 7) / 8);
+		m->nwords = (nb + 63) / 64;
+	}
+}
+
+#define ENT(a, b) ((uint64_t)(a) << 16 | (uint64_t)(b))
+#define ENT_A(e) ((e) >> 16)
+#define ENT_B(e) ((e) & 0xffffu)
+
+static inline uint64_t
+block_off(const struct nvh_heap *h, uint64_t a, uint64_t b)
+{
+	const struct nvh_mclass *m = &nvh_mclasses[h->arena[a].cls];
+	return h->arena[a].off + m->blocks_off + b * m->size;
+}
+
+/* ---- arena lists (mcrt[c].lock) ---- */
+
+static void
+mlist_push(struct nvh_heap *h, unsigned c, uint64_t a)
+{
+	struct nvh_arena_rt *r = &h->arena[a];
+	if (r->in_list)
+		return;
+	r->prev = -1;
+	r->next = h->mcrt[c].head;
+	if (r->next >= 0)
+		h->arena[r->next].prev = (int32_t)a;
+	h->mcrt[c].head = (int32_t)a;
+	r->in_list = 1;
+}
+
+static void
+mlist_unlink(struct nvh_heap *h, unsigned c, uint64_t a)
+{
+	struct nvh_arena_rt *r = &h->arena[a];
+	if (!r->in_list)
+		return;
+	if (r->prev >= 0)
+		h->arena[r->prev].next = r->next;
+	else
+		h->mcrt[c].head = r->next;
+	if (r->next >= 0)
+		h->arena[r->next].prev = r->prev;
+	r->prev = r->next = -1;
+	r->in_list = 0;
+}
+
+/* DRAM bitmaps of malloc arena a: live from `media` (NULL: none), used =
+ * live plus the tail. */
+static int
+mbitmaps(struct nvh_heap *h, uint64_t a, unsigned c, const uint64_t *media)
+{
+	struct nvh_arena_rt *r = &h->arena[a];
+	const struct nvh_mclass *m = &nvh_mclasses[c];
+	_Atomic uint64_t *used = r->used, *live = r->live;
+	if (!used || r->bm_cap < NVH_MBM_WORDS) {
+		/* (a small arena's are too short; it was free since) */
+		used = calloc(NVH_MBM_WORDS, 8);
+		live = calloc(NVH_MBM_WORDS, 8);
+		if (!used || !live) {
+			free((void *)used);
+			free((void *)live);
+			return nvh_err(ENOMEM, "out of memory for malloc arena %"
+				       PRIu64, a);
+		}
+		free((void *)r->used);
+		free((void *)r->live);
+		r->bm_cap = NVH_MBM_WORDS;
+	}
+	uint32_t count = 0;
+	for (uint32_t w = 0; w < m->nwords; w++) {
+		uint64_t v = media ? media[w] : 0;
+		uint64_t tail = m->nblocks - 64 * w >= 64
+			? 0 : ~((1ull << (m->nblocks - 64 * w)) - 1);
+		if (v & tail)
+			return nvh_err(NVH_ECORRUPT, "malloc arena %" PRIu64 ": "
+				       "bitmap word %u has bits beyond its %"
+				       PRIu32 " blocks (0x%016" PRIx64 ")", a, w,
+				       m->nblocks, v);
+		atomic_store(&live[w], v);
+		atomic_store(&used[w], v | tail);
+		count += (uint32_t)__builtin_popcountll(v);
+	}
+	r->used = used;
+	r->live = live;
+	atomic_store(&r->nfree, (int32_t)(m->nblocks - count));
+	r->cursor = 0;
+	return 0;
+}
+
+int
+nvh_marena_load(struct nvh_heap *h, uint64_t a, unsigned cls)
+{
+	struct nvh_arena_rt *r = &h->arena[a];
+	r->kind = NVH_K_MALLOC;
+	r->cls = (uint8_t)cls;
+	int rc = mbitmaps(h, a, cls, (const uint64_t *)(h->base + r->off));
+	if (rc)
+		return rc;
+	atomic_fetch_add(&h->nmarenas, 1);
+	if (atomic_load(&r->nfree) > 0) {
+		atomic_store(&r->state, NVH_A_AVAILABLE);
+		mlist_push(h, cls, a);
+	} else {
+		atomic_store(&r->state, NVH_A_FULL);
+	}
+	return 0;
+}
+
+void
+nvh_malloc_rebuilt(struct nvh_heap *h)
+{
+	for (unsigned c = 0; c < NVH_MCLASSES; c++)
+		h->mcrt[c].head = -1;
+	uint64_t n = nvh_heap_narenas(h);
+	for (uint64_t a = n; a-- > 0;) {
+		struct nvh_arena_rt *r = &h->arena[a];
+		if (r->kind != NVH_K_MALLOC)
+			continue;
+		const struct nvh_mclass *m = &nvh_mclasses[r->cls];
+		uint32_t count = 0;
+		for (uint32_t w = 0; w < m->nwords; w++) {
+			uint64_t v = atomic_load(&r->live[w]);
+			uint64_t tail = m->nblocks - 64 * w >= 64
+				? 0 : ~((1ull << (m->nblocks - 64 * w)) - 1);
+			atomic_store(&r->used[w], v | tail);
+			count += (uint32_t)__builtin_popcountll(v);
+		}
+		atomic_store(&r->nfree, (int32_t)(m->nblocks - count));
+		r->in_list = 0;
+		r->prev = r->next = -1;
+		int owned = atomic_load(&r->state) == NVH_A_OWNED;
+		if (owned)
+			continue;
+		if (count < m->nblocks) {
+			atomic_store(&r->state, NVH_A_AVAILABLE);
+			mlist_push(h, r->cls, a);
+		} else {
+			atomic_store(&r->state, NVH_A_FULL);
+		}
+	}
+}
+
+int
+nvh_mblock_at(const struct nvh_heap *h, uint64_t a, uint64_t off, uint64_t *b)
+{
+	const struct nvh_arena_rt *r = &h->arena[a];
+	const struct nvh_mclass *m = &nvh_mclasses[r->cls];
+	if (off < r->off + m->blocks_off)
+		return -1;
+	uint64_t rel = off - r->off - m->blocks_off;
+	if (rel % m->size || rel / m->size >= m->nblocks)
+		return -1;
+	*b = rel / m->size;
+	return 0;
+}
+
+int
+nvh_mblock_live(const struct nvh_pool *pool, uint64_t off)
+{
+	const struct nvh_heap *h = pool->heap;
+	uint64_t a, in, b;
+	if (nvh_arena_at(h, off, &a, &in) || a >= nvh_heap_narenas(h) ||
+	    h->arena[a].kind != NVH_K_MALLOC || nvh_mblock_at(h, a, off, &b))
+		return 0;
+	return (atomic_load(&h->arena[a].live[b / 64]) >> (b % 64)) & 1;
+}
+
+/* ---- the medium: the feature bit, arena assignment, the clean close ---- */
+
+static int
+need_feature(struct nvh_pool *pool)
+{
+	if (__atomic_load_n(&pool->hdr.features, __ATOMIC_ACQUIRE) &
+	    NVH_FEAT_MALLOC)
+		return 0;
+	/* the header is written under grow_lock (heap/grow.c) */
+	pthread_mutex_lock(&pool->grow_lock);
+	int rc = 0;
+	if (!(pool->hdr.features & NVH_FEAT_MALLOC)) {
+		/* Durable before any malloc arena or block exists: an unclean
+		 * open then knows to collect (objects/gc.c). */
+		uint64_t was = pool->hdr.features;
+		__atomic_store_n(&pool->hdr.features, was | NVH_FEAT_MALLOC,
+				 __ATOMIC_RELEASE);
+		rc = nvh_hdr_update(&pool->persist, pool->base, &pool->hdr,
+				    pool->hdr_first);
+		if (rc) {
+			__atomic_store_n(&pool->hdr.features, was,
+					 __ATOMIC_RELEASE);
+			atomic_store(&pool->failed, rc);
+		}
+	}
+	pthread_mutex_unlock(&pool->grow_lock);
+	return rc;
+}
+
+/* A free arena becomes a malloc arena of class c: one record. */
+static int
+marena_new(struct nvh_pool *pool, struct nvh_tctx *t, unsigned c,
+	   uint64_t *out)
+{
+	struct nvh_heap *h = pool->heap;
+	int rc = need_feature(pool);
+	if (rc)
+		return rc;
+	uint64_t a;
+	char why[NVH_PROBLEM_LEN] = "";
+	int tries = 0, reclaimed = 0;
+	for (;;) {
+		uint64_t seen = atomic_load_explicit(&h->grow_gen,
+						     memory_order_acquire);
+		rc = nvh_arena_take_free(h, NVH_K_MALLOC, c, &a);
+		if (rc != -ENOMEM)
+			break;
+		if (!reclaimed) {
+			reclaimed = 1;
+			rc = nvh_arenas_reclaim(pool, t, -1);
+			if (rc && rc != -ENOMEM)
+				return rc;
+			continue;
+		}
+		if (++tries > 8)
+			break;
+		rc = nvh_heap_grow(pool, 1, seen, why, sizeof(why));
+		if (rc)
+			break;
+	}
+	if (rc == -ENOMEM)
+		return nvh_err(ENOMEM, "out of space for a %" PRIu32 "-byte "
+			       "block (no free block or arena%s%s)",
+			       nvh_mclasses[c].size, why[0] ? "; " : "", why);
+	if (rc)
+		return rc;
+	struct nvh_rec rec;
+	nvh_rec_init(&rec, NVH_REC_ATOMIC);
+	rc = nvh_rec_add(&rec, NVH_OP_SET, nvh_table_off(h, a),
+			 NVH_DESC(NVH_ARENA_MALLOC, c, 0));
+	if (!rc) {
+		struct nvh_lane *l = nvh_lane_acquire(pool, &t->lane);
+		rc = nvh_lane_commit(pool, l, &rec, NULL, NULL);
+		nvh_lane_put(pool, l);
+	}
+	nvh_rec_fini(&rec);
+	if (!rc)
+		rc = mbitmaps(h, a, c, NULL);
+	if (rc) {
+		/* (a committed entry with no DRAM state: the arena stays out
+		 * of use until the pool is reopened) */
+		if (nvh_arena_ent(h, a)->desc == 0)
+			nvh_arena_put_free(h, a);
+		return rc;
+	}
+	atomic_fetch_add(&h->nmarenas, 1);
+	atomic_store(&h->arena[a].state, NVH_A_OWNED);
+	*out = a;
+	return 0;
+}
+
+int
+nvh_malloc_persist(struct nvh_pool *pool)
+{
+	struct nvh_heap *h = pool->heap;
+	if (!h || !atomic_load(&h->nmarenas))
+		return 0;
+	uint64_t n = nvh_heap_narenas(h);
+	for (uint64_t a = 0; a < n; a++) {
+		struct nvh_arena_rt *r = &h->arena[a];
+		if (r->kind != NVH_K_MALLOC || !r->live)
+			continue;
+		uint64_t *media = (uint64_t *)(h->base + r->off);
+		const struct nvh_mclass *m = &nvh_mclasses[r->cls];
+		for (uint32_t w = 0; w < m->nwords; w++) {
+			uint64_t v = atomic_load(&r->live[w]);
+			if (media[w] == v)
+				continue; /* unchanged lines are not rewritten */
+			media[w] = v;
+			nvh_persist_flush(&pool->persist, &media[w], 8);
+		}
+	}
+	/* The bitmaps say what is allocated, durably, before the header's
+	 * clean_shutdown = 1 (written after this) says they may be
+	 * trusted. */
+	return nvh_persist_fence(&pool->persist);
+}
+
+#define MRECLAIM_BATCH 1024
+
+int64_t
+nvh_marenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t)
+{
+	struct nvh_heap *h = pool->heap;
+	if (!atomic_load(&h->nmarenas))
+		return 0;
+	uint64_t list[MRECLAIM_BATCH];
+	int64_t gained = 0;
+	for (;;) {
+		size_t n = 0;
+		for (unsigned c = 0; c < NVH_MCLASSES && n < MRECLAIM_BATCH;
+		     c++) {
+			pthread_mutex_lock(&h->mcrt[c].lock);
+			int32_t a = h->mcrt[c].head;
+			while (a >= 0 && n < MRECLAIM_BATCH) {
+				struct nvh_arena_rt *r = &h->arena[a];
+				int32_t next = r->next;
+				/* listed and not owned: nobody takes a block
+				 * from it while we hold the lock, and no
+				 * block is out to be given back */
+				if (atomic_load(&r->nfree) ==
+				    (int32_t)nvh_mclasses[c].nblocks) {
+					mlist_unlink(h, c, (uint64_t)a);
+					atomic_store(&r->state, NVH_A_NONE);
+					list[n++] = (uint64_t)a;
+				}
+				a = next;
+			}
+			pthread_mutex_unlock(&h->mcrt[c].lock);
+		}
+		if (!n)
+			return gained;
+		struct nvh_rec rec;
+		nvh_rec_init(&rec, NVH_REC_ATOMIC);
+		int rc = 0;
+		for (size_t i = 0; i < n && !rc; i++)
+			rc = nvh_rec_add(&rec, NVH_OP_SET, nvh_table_off(h, list[i]),
+					 NVH_DESC(NVH_ARENA_FREE, 0, 0));
+		if (!rc) {
+			struct nvh_lane *l = nvh_lane_acquire(pool, &t->lane);
+			rc = nvh_lane_commit(pool, l, &rec, NULL, NULL);
+			nvh_lane_put(pool, l);
+		}
+		nvh_rec_fini(&rec);
+		for (size_t i = 0; i < n; i++) {
+			struct nvh_arena_rt *r = &h->arena[list[i]];
+			if (!rc) {
+				/* (its bitmaps stay, for its next life: a
+				 * stale lookup never reads freed memory) */
+				atomic_fetch_sub(&h->nmarenas, 1);
+				nvh_arena_put_free(h, list[i]);
+				continue;
+			}
+			pthread_mutex_lock(&h->mcrt[r->cls].lock);
+			atomic_store(&r->state, NVH_A_AVAILABLE);
+			mlist_push(h, r->cls, list[i]);
+			pthread_mutex_unlock(&h->mcrt[r->cls].lock);
+		}
+		if (rc)
+			return rc;
+		gained += (int64_t)n;
+	}
+}
+
+/* ---- arenas for threads ---- */
+
+/* An arena of class c with free blocks, owned from now on. */
+static int
+marena_take(struct nvh_pool *pool, struct nvh_tctx *t, unsigned c,
+	    uint64_t *out)
+{
+	struct nvh_heap *h = pool->heap;
+	struct nvh_class_rt *cr = &h->mcrt[c];
+	pthread_mutex_lock(&cr->lock);
+	while (cr->head >= 0) {
+		uint64_t a = (uint64_t)cr->head;
+		struct nvh_arena_rt *r = &h->arena[a];
+		mlist_unlink(h, c, a);
+		if (atomic_load(&r->nfree) > 0) {
+			atomic_store(&r->state, NVH_A_OWNED);
+			pthread_mutex_unlock(&cr->lock);
+			*out = a;
+			return 0;
+		}
+		atomic_store(&r->state, NVH_A_FULL);
+	}
+	pthread_mutex_unlock(&cr->lock);
+	return marena_new(pool, t, c, out);
+}
+
+/* The owner gives arena a up. */
+static void
+marena_drop(struct nvh_heap *h, uint64_t a)
+{
+	struct nvh_arena_rt *r = &h->arena[a];
+	unsigned c = r->cls;
+	pthread_mutex_lock(&h->mcrt[c].lock);
+	/* a give that raced in saw OWNED and left it to us: nfree is read
+	 * under the lock its give takes when it finds the arena full */
+	if (atomic_load(&r->nfree) > 0) {
+		atomic_store(&r->state, NVH_A_AVAILABLE);
+		mlist_push(h, c, a);
+	} else {
+		atomic_store(&r->state, NVH_A_FULL);
+	}
+	pthread_mutex_unlock(&h->mcrt[c].lock);
+}
+
+/* A cached block back to its arena. */
+static void
+give(struct nvh_heap *h, uint64_t e)
+{
+	uint64_t a = ENT_A(e), b = ENT_B(e);
+	struct nvh_arena_rt *r = &h->arena[a];
+	atomic_fetch_and_explicit(&r->used[b / 64], ~(1ull << (b % 64)),
+				  memory_order_release);
+	if (atomic_fetch_add(&r->nfree, 1) > 0)
+		return;
+	/* it may have been full: listed again unless its owner has it */
+	unsigned c = r->cls;
+	pthread_mutex_lock(&h->mcrt[c].lock);
+	if (atomic_load(&r->state) == NVH_A_FULL &&
+	    atomic_load(&r->nfree) > 0) {
+		atomic_store(&r->state, NVH_A_AVAILABLE);
+		mlist_push(h, c, a);
+	}
+	pthread_mutex_unlock(&h->mcrt[c].lock);
+}
+
+/* Up to `want` free blocks of owned arena a into m. */
+static uint32_t
+grab(struct nvh_heap *h, uint64_t a, struct nvh_mcache *m, uint32_t want)
+{
+	struct nvh_arena_rt *r = &h->arena[a];
+	const struct nvh_mclass *mc = &nvh_mclasses[r->cls];
+	uint32_t got = 0, nw = mc->nwords;
+	uint32_t w = r->cursor % nw;
+	for (uint32_t i = 0; i < nw && got < want; i++, w = (w + 1) % nw) {
+		uint64_t fr = ~atomic_load_explicit(&r->used[w],
+						     memory_order_acquire);
+		uint64_t bits = 0;
+		while (fr && got + (uint32_t)__builtin_popcountll(bits) < want) {
+			bits |= fr & -fr;
+			fr &= fr - 1;
+		}
+		if (!bits)
+			continue;
+		/* only the owner sets bits: what it saw clear is its own */
+		bits &= ~atomic_fetch_or_explicit(&r->used[w], bits,
+						   memory_order_acq_rel);
+		/* highest first, so that the cache hands them out in address
+		 * order */
+		while (bits) {
+			unsigned k = 63u - (unsigned)__builtin_clzll(bits);
+			bits &= ~(1ull << k);
+			m->ent[m->n++] = ENT(a, 64u * w + k);
+			got++;
+		}
+		r->cursor = w;
+	}
+	if (got)
+		atomic_fetch_sub(&r->nfree, (int32_t)got);
+	return got;
+}
+
+static int
+refill(struct nvh_pool *pool, struct nvh_tctx *t, unsigned c)
+{
+	struct nvh_heap *h = pool->heap;
+	if (!t->mc && !(t->mc = calloc(NVH_MCLASSES, sizeof(*t->mc))))
+		return nvh_err(ENOMEM, "out of memory for a thread's cache");
+	struct nvh_mcache *m = &t->mc[c];
+	for (;;) {
+		if (t->mcur[c] < 0) {
+			uint64_t a;
+			int rc = marena_take(pool, t, c, &a);
+			if (rc)
+				return rc;
+			t->mcur[c] = (int32_t)a;
+		}
+		uint64_t a = (uint64_t)t->mcur[c];
+		if (grab(h, a, m, NVH_MCACHE / 2))
+			return 0;
+		t->mcur[c] = -1;
+		marena_drop(h, a);
+	}
+}
+
+void
+nvh_mcache_drop(struct nvh_heap *h, struct nvh_tctx *t)
+{
+	for (unsigned c = 0; c < NVH_MCLASSES; c++) {
+		if (t->mc)
+			while (t->mc[c].n)
+				give(h, t->mc[c].ent[--t->mc[c].n]);
+		if (t->mcur[c] >= 0) {
+			marena_drop(h, (uint64_t)t->mcur[c]);
+			t->mcur[c] = -1;
+		}
+	}
+}
+
+void
+nvh_mcache_clear_all(struct nvh_heap *h)
+{
+	pthread_mutex_lock(&h->tctx_lock);
+	for (struct nvh_tctx *t = h->tctxs; t; t = t->next)
+		for (unsigned c = 0; t->mc && c < NVH_MCLASSES; c++)
+			t->mc[c].n = 0; /* the collection recomputes used */
+	pthread_mutex_unlock(&h->tctx_lock);
+}
+
+/* ---- the calls ---- */
+
+static int
+writable(nvh_pool *pool, const char *fn)
+{
+	if (!pool)
+		return nvh_err(EINVAL, "%s: NULL pool", fn);
+	if (nvh_pool_usable(pool, fn))
+		return -errno;
+	if (pool->rdonly)
+		return nvh_err(EROFS, "%s: %s: pool is open read-only", fn,
+			       pool->path);
+	if (atomic_load_explicit(&pool->failed, memory_order_relaxed))
+		return nvh_err(EIO, "%s: %s: an earlier write to the medium "
+			       "failed: the pool takes no more changes", fn,
+			       pool->path);
+	return 0;
+}
+
+/* Larger than a malloc class: a logged object of type NVH_TYPEID_MALLOC
+ * (durable when this returns, collected if a crash leaves it
+ * unreachable). */
+static void *
+big_malloc(nvh_pool *pool, struct nvh_tctx *t, size_t size)
+{
+	int rc = need_feature(pool);
+	uint64_t off = 0;
+	if (!rc)
+		rc = nvh_heap_alloc_loose(pool, t, size,
+					  NVH_HDR_MAKE(NVH_TYPEID_MALLOC, 0, 0),
+					  &off);
+	if (rc) {
+		nvh_err_prefix("nvh_malloc: %s: ", pool->path);
+		return NULL;
+	}
+	return pool->base + off;
+}
+
+NVH_API void *
+nvh_malloc(nvh_pool *pool, size_t size)
+{
+	int rc = writable(pool, "nvh_malloc");
+	if (rc)
+		return NULL;
+	struct nvh_heap *h = pool->heap;
+	struct nvh_tctx *t = nvh_tctx_get(h);
+	if (!t)
+		return nvh_err_null(ENOMEM, "nvh_malloc: out of memory");
+	if (nvh_tctx_enter(h, t, "nvh_malloc"))
+		return NULL;
+	void *p;
+	if (size > NVH_MALLOC_MAX) {
+		p = big_malloc(pool, t, size);
+		nvh_tctx_leave(t);
+		return p;
+	}
+	unsigned c = nvh_mclass_of(size);
+	if (__builtin_expect(!t->mc || !t->mc[c].n, 0) &&
+	    (rc = refill(pool, t, c))) {
+		nvh_err_prefix("nvh_malloc: %s: ", pool->path);
+		nvh_tctx_leave(t);
+		return NULL;
+	}
+	uint64_t e = t->mc[c].ent[--t->mc[c].n];
+	uint64_t a = ENT_A(e), b = ENT_B(e);
+	atomic_fetch_or_explicit(&h->arena[a].live[b / 64], 1ull << (b % 64),
+				 memory_order_relaxed);
+	p = pool->base + block_off(h, a, b);
+	nvh_tctx_leave(t);
+	return p;
+}
+
+NVH_API void *
+nvh_calloc(nvh_pool *pool, size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		return nvh_err_null(ENOMEM, "nvh_calloc: %zu x %zu bytes "
+				    "overflows", n, size);
+	void *p = nvh_malloc(pool, n * size);
+	if (p)
+		memset(p, 0, n * size);
+	return p;
+}
+
+/* The block holding p: 0 and its arena, block (malloc arenas) or object
+ * (*big set), and usable size; or an error naming fn. */
+static int
+find_block(nvh_pool *pool, const void *p, const char *fn, uint64_t *ap,
+	   uint64_t *bp, int *big, size_t *usable)
+{
+	struct nvh_heap *h = pool->heap;
+	const char *c = p;
+	uint64_t a, b, in;
+	*big = 0;
+	if (c < pool->base || c >= pool->base + nvh_pool_size(pool) ||
+	    nvh_arena_at(h, (uint64_t)(c - pool->base), &a, &in) ||
+	    a >= nvh_heap_narenas(h))
+		return nvh_err(EINVAL, "%s: %s: %p is not a block of this pool",
+			       fn, pool->path, p);
+	uint64_t off = (uint64_t)(c - pool->base);
+	struct nvh_arena_rt *r = &h->arena[a];
+	if (r->kind == NVH_K_MALLOC) {
+		if (nvh_mblock_at(h, a, off, &b))
+			return nvh_err(EINVAL, "%s: %s: %p (pool offset %" PRIu64
+				       ") is not the start of a block",
+				       fn, pool->path, p, off);
+		if (!((atomic_load(&r->live[b / 64]) >> (b % 64)) & 1))
+			return nvh_err(EINVAL, "%s: %s: %p (pool offset %" PRIu64
+				       ") is not allocated (a double free?)",
+				       fn, pool->path, p, off);
+		*ap = a;
+		*bp = b;
+		*usable = nvh_mclasses[r->cls].size;
+		return 0;
+	}
+	uint64_t size;
+	const struct nvh_objhdr *oh = nvh_heap_object(pool,
+		(nvh_oid){nvh_oid_tagged(pool, off)}, &size);
+	if (!oh || NVH_HDR_TYPE(oh->word) != NVH_TYPEID_MALLOC)
+		return nvh_err(EINVAL, "%s: %s: %p (pool offset %" PRIu64 ") is "
+			       "not a block of nvh_malloc%s", fn, pool->path, p,
+			       off, oh ? " (an object of nvh_alloc or a "
+			       "transaction: free it with nvh_free or "
+			       "nvh_tx_free)" : "");
+	*big = 1;
+	*usable = size;
+	return 0;
+}
+
+static int
+mfree_busy(nvh_pool *pool, struct nvh_tctx *t, void *p)
+{
+	struct nvh_heap *h = pool->heap;
+	uint64_t a, b;
+	int big;
+	size_t usable;
+	int rc = find_block(pool, p, "nvh_mfree", &a, &b, &big, &usable);
+	if (rc)
+		return rc;
+	if (big) {
+		struct nvh_blk k;
+		uint64_t off = (uint64_t)((char *)p - pool->base);
+		rc = nvh_blk_claim(pool, off, &k);
+		if (!rc)
+			rc = nvh_heap_free(pool, t, &k, NULL, 0);
+		if (rc)
+			nvh_err_prefix("nvh_mfree: %s: ", pool->path);
+		return rc;
+	}
+	uint64_t bit = 1ull << (b % 64);
+	if (!(atomic_fetch_and_explicit(&h->arena[a].live[b / 64], ~bit,
+					memory_order_relaxed) & bit))
+		return nvh_err(EINVAL, "nvh_mfree: %s: %p is not allocated (a "
+			       "double free?)", pool->path, p);
+	if (!t->mc && !(t->mc = calloc(NVH_MCLASSES, sizeof(*t->mc)))) {
+		/* no cache: straight back to the arena */
+		give(h, ENT(a, b));
+		return 0;
+	}
+	struct nvh_mcache *m = &t->mc[h->arena[a].cls];
+	if (m->n == NVH_MCACHE) {
+		/* the older half goes back to its arenas */
+		for (uint32_t i = 0; i < NVH_MCACHE / 2; i++)
+			give(h, m->ent[i]);
+		memmove(m->ent, m->ent + NVH_MCACHE / 2,
+			NVH_MCACHE / 2 * sizeof(m->ent[0]));
+		m->n = NVH_MCACHE / 2;
+	}
+	m->ent[m->n++] = ENT(a, b);
+	return 0;
+}
+
+NVH_API int
+nvh_mfree(nvh_pool *pool, void *p)
+{
+	if (!p)
+		return 0;
+	int rc = writable(pool, "nvh_mfree");
+	if (rc)
+		return rc;
+	struct nvh_tctx *t = nvh_tctx_get(pool->heap);
+	if (!t)
+		return nvh_err(ENOMEM, "nvh_mfree: out of memory");
+	if ((rc = nvh_tctx_enter(pool->heap, t, "nvh_mfree")))
+		return rc;
+	rc = mfree_busy(pool, t, p);
+	nvh_tctx_leave(t);
+	return rc;
+}
+
+NVH_API size_t
+nvh_malloc_usable_size(nvh_pool *pool, const void *p)
+{
+	uint64_t a, b;
+	int big;
+	size_t usable;
+	if (!pool || !p || nvh_pool_usable(pool, "nvh_malloc_usable_size") ||
+	    find_block(pool, p, "nvh_malloc_usable_size", &a, &b, &big,
+		       &usable))
+		return 0;
+	return usable;
+}
+
+NVH_API void *
+nvh_realloc(nvh_pool *pool, void *p, size_t size)
+{
+	if (!p)
+		return nvh_malloc(pool, size);
+	if (writable(pool, "nvh_realloc"))
+		return NULL;
+	if (size == 0) {
+		nvh_mfree(pool, p);
+		return NULL;
+	}
+	uint64_t a, b;
+	int big;
+	size_t usable;
+	if (find_block(pool, p, "nvh_realloc", &a, &b, &big, &usable))
+		return NULL;
+	/* the same block while it fits and is not more than twice too big
+	 * (a malloc class's neighbours are within 25%) */
+	if (size <= usable && (big ? size > usable / 2
+				   : nvh_mclass_of(size) ==
+					     pool->heap->arena[a].cls))
+		return p;
+	void *q = nvh_malloc(pool, size);
+	if (!q)
+		return NULL; /* p is unchanged */
+	memcpy(q, p, size < usable ? size : usable);
+	nvh_mfree(pool, p);
+	return q;
+}
