@@ -398,6 +398,62 @@ check_reads_an_unclean_pool(void **state)
 	free(after);
 }
 
+/* 2000 nvh_malloc blocks linked from the root (an untyped array), 500
+ * more never linked; then the process dies. */
+static int
+malloc_then_crash(void *arg)
+{
+	nvh_pool *pool = nvh_open(arg, NULL, NULL);
+	if (!pool || nvh_alloc(pool, nvh_root_slot(pool), 2000 * 8, 1, NULL,
+			       NULL))
+		_exit(1);
+	uint64_t *arr = nvh_direct(pool, *nvh_root_slot(pool));
+	for (int i = 0; i < 2500; i++) {
+		char *b = nvh_malloc(pool, 48 + i % 300);
+		if (!b)
+			_exit(2);
+		snprintf(b, 48, "block %d", i);
+		nvh_persist(pool, b, 48);
+		if (i < 2000)
+			arr[i] = nvh_oid_of(pool, b).off;
+	}
+	nvh_persist(pool, arr, 2000 * 8);
+	_exit(0); /* no close */
+}
+
+static void
+gc_collects_offline(void **state)
+{
+	(void)state;
+	const char *p = nvt_path("gc.pool");
+	nvh_pool *pool = nvh_create(p, "gc", 16 << 20, NULL);
+	assert_non_null(pool);
+	assert_int_equal(nvh_close(pool), 0);
+	assert_int_equal(nvt_in_child(malloc_then_crash, (void *)p), 0);
+	/* check reads it as the collection leaves it (in memory) */
+	struct run *r = run("check %s", p);
+	assert_int_equal(r->status, 0);
+	assert_has(r, "nvh_malloc: 2000 blocks allocated, 2000 reachable");
+	r = run("gc %s", p);
+	assert_int_equal(r->status, 0);
+	assert_has(r, "collection at open (unclean shutdown): 2000 blocks "
+		      "reachable");
+	assert_has(r, "collection: 2000 blocks reachable");
+	r = run("gc %s --layout other", p);
+	assert_int_equal(r->status, 1);
+	assert_has(r, "layout");
+	r = run("gc");
+	assert_int_equal(r->status, 2);
+	pool = nvh_open(p, "gc", NULL);
+	assert_non_null(pool);
+	const uint64_t *arr = nvh_direct(pool, *nvh_root_slot(pool));
+	assert_string_equal(nvh_direct(pool, (nvh_oid){arr[1999]}),
+			    "block 1999");
+	struct nvh_stats st = nvt_stats(pool);
+	assert_int_equal(st.malloc_blocks, 2000);
+	assert_int_equal(nvh_close(pool), 0);
+}
+
 int
 main(void)
 {
@@ -415,6 +471,7 @@ main(void)
 		cmocka_unit_test(errors_and_usage),
 		cmocka_unit_test(help_everywhere),
 		cmocka_unit_test(grow_and_growth_policy),
+		cmocka_unit_test(gc_collects_offline),
 		cmocka_unit_test(check_repairs_the_log),
 		cmocka_unit_test(check_reads_an_unclean_pool),
 	};
