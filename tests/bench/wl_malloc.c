@@ -368,9 +368,10 @@ static void *la_pmdk(const char *p, unsigned t) { return setup_pmdk(W_LA, p, t);
 static void *la_libc(const char *p, unsigned t) { return setup_libc(W_LA, p, t); }
 
 #define SIDES(pre)                                                           \
-	.nvh = {pre##_nvh, run_nvh, teardown},                               \
-	.pmdk = {pre##_pmdk, run_pmdk, teardown},                            \
-	.libc = {pre##_libc, run_libc, teardown}, .own_n = 1
+	.nvh = {.setup = pre##_nvh, .run = run_nvh, .teardown = teardown},   \
+	.pmdk = {.setup = pre##_pmdk, .run = run_pmdk, .teardown = teardown},\
+	.libc = {.setup = pre##_libc, .run = run_libc, .teardown = teardown},\
+	.own_n = 1
 
 const struct bench_workload bench_malloc_threadtest = {
 	.name = "malloc-threadtest",
@@ -583,5 +584,6 @@ const struct bench_workload bench_malloc_gc = {
 	.what = "nvh_open collecting 10 M reachable nvh_malloc blocks (~1 GiB) "
 		"after a crash",
 	.threads = 1,
-	.nvh = {gc_setup, NULL, gc_teardown, gc_measure},
+	.nvh = {.setup = gc_setup, .teardown = gc_teardown,
+		.measure = gc_measure},
 };
