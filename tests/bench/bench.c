@@ -13,7 +13,10 @@
  * operation, all counted by interposing libpmem (interpose.c) in one more
  * round, so counting never slows a timed round.  Two-thread workloads add
  * their scaling over the one-thread one.  Space workloads print % of the
- * pool holding user bytes instead of ops/s.
+ * pool holding user bytes instead of ops/s.  Workloads with a glibc side
+ * (the nvh_malloc ones, wl_malloc.c) time it in the same rounds and add
+ *   glibc <Z> ops/s, ratio to glibc <X/Z>x
+ * (and its scaling); glibc is neither counted nor written to the CSV.
  *
  * The floor: the physical limit, measured in the same run.  A loop of one
  * 64-byte store, a flush of its line and a fence (one persist barrier;
@@ -67,6 +70,7 @@ struct job {
 	uint64_t n;
 	pthread_barrier_t *bar;
 	int rc;
+	double t0, t1;
 };
 
 static void *
@@ -74,11 +78,16 @@ job_main(void *arg)
 {
 	struct job *j = arg;
 	pthread_barrier_wait(j->bar);
+	j->t0 = bench_now();
 	j->rc = j->side->run(j->state, j->tid, j->n);
+	j->t1 = bench_now();
 	return NULL;
 }
 
-/* Run n ops per thread; return seconds, or -1 on failure. */
+/* Run n ops per thread; return seconds, or -1 on failure.  From the
+ * first thread's start to the last one's end, as the threads saw them
+ * (the main thread, woken late from the barrier on a busy machine, once
+ * measured a run of milliseconds as under a microsecond). */
 static double
 timed(const struct bench_side *side, void *state, unsigned threads, uint64_t n)
 {
@@ -87,19 +96,36 @@ timed(const struct bench_side *side, void *state, unsigned threads, uint64_t n)
 	pthread_t th[64];
 	struct job jobs[64];
 	for (unsigned t = 0; t < threads; t++) {
-		jobs[t] = (struct job){side, state, t, n, &bar, 0};
+		jobs[t] = (struct job){side, state, t, n, &bar, 0, 0, 0};
 		pthread_create(&th[t], NULL, job_main, &jobs[t]);
 	}
 	pthread_barrier_wait(&bar);
-	double t0 = bench_now();
 	int rc = 0;
+	double t0 = 0, t1 = 0;
 	for (unsigned t = 0; t < threads; t++) {
 		pthread_join(th[t], NULL);
 		rc |= jobs[t].rc;
+		if (!t || jobs[t].t0 < t0)
+			t0 = jobs[t].t0;
+		if (!t || jobs[t].t1 > t1)
+			t1 = jobs[t].t1;
 	}
-	double dt = bench_now() - t0;
 	pthread_barrier_destroy(&bar);
-	return rc ? -1 : dt;
+	return rc ? -1 : t1 - t0;
+}
+
+/* Ops per thread for about `seconds` on one side (0: a failure). */
+static uint64_t
+calibrate(const struct bench_side *side, void *state, unsigned threads,
+	  double seconds)
+{
+	for (uint64_t n = 64;; n *= 4) {
+		double a = timed(side, state, threads, n);
+		if (a < 0)
+			return 0;
+		if (a > seconds / 8 || n > (1ull << 30))
+			return (uint64_t)((double)n * seconds / a) + 1;
+	}
 }
 
 static int
@@ -180,24 +206,25 @@ floor_rate(double seconds)
 /* Results so far, for the scaling of -2t workloads. */
 static struct {
 	const char *name;
-	double x, y;
+	double x, y, z;
 } done_[64];
 static int ndone;
 
 static void
-remember(const char *name, double x, double y)
+remember(const char *name, double x, double y, double z)
 {
 	if (ndone < 64)
-		done_[ndone++] = (typeof(done_[0])){name, x, y};
+		done_[ndone++] = (typeof(done_[0])){name, x, y, z};
 }
 
 static int
-recall(const char *name, double *x, double *y)
+recall(const char *name, double *x, double *y, double *z)
 {
 	for (int i = 0; name && i < ndone; i++)
 		if (!strcmp(done_[i].name, name)) {
 			*x = done_[i].x;
 			*y = done_[i].y;
+			*z = done_[i].z;
 			return 0;
 		}
 	return -1;
@@ -258,10 +285,30 @@ bench_one(const struct bench_workload *w, const char *dir, int rounds,
 	unlink(pn);
 	unlink(pp);
 	void *sn = w->nvh.setup(pn, w->threads);
-	void *sp = w->pmdk.setup(pp, w->threads);
-	if (!sn || !sp) {
+	/* (a measure workload of nvheap alone has no pmdk side) */
+	int alone = w->nvh.measure && !w->pmdk.measure;
+	void *sp = alone ? NULL : w->pmdk.setup(pp, w->threads);
+	void *sl = w->libc.run ? w->libc.setup(NULL, w->threads) : NULL;
+	if (!sn || (!sp && !alone) || (w->libc.run && !sl)) {
 		fprintf(stderr, "bench %s: setup failed\n", w->name);
 		return -1;
+	}
+	if (alone) {
+		double rn[64];
+		for (int r = 0; r < rounds; r++) {
+			double a = w->nvh.measure(sn);
+			if (a <= 0)
+				return -1;
+			rn[r] = 1 / a;
+		}
+		double x = median(rn, rounds);
+		printf("bench %s: nvheap %.3f ops/s (%.3f s per operation, "
+		       "median of %d), libpmemobj n/a\n", w->name, x, 1 / x,
+		       rounds);
+		fflush(stdout);
+		w->nvh.teardown(sn);
+		unlink(pn);
+		return 0;
 	}
 	if (w->nvh.figure) {
 		int rc = bench_figure(w, sn, sp);
@@ -296,30 +343,42 @@ bench_one(const struct bench_workload *w, const char *dir, int rounds,
 		return 0;
 	}
 	/* Calibrate: ops per thread for about `seconds` on the slower side
-	 * (this also warms both pools up). */
-	uint64_t n = 64;
-	for (;;) {
-		double a = timed(&w->nvh, sn, w->threads, n);
-		double b = timed(&w->pmdk, sp, w->threads, n);
-		if (a < 0 || b < 0)
+	 * (this also warms both pools up); own_n: each side its own. */
+	uint64_t n = 64, nn, np, nl;
+	if (w->own_n) {
+		nn = calibrate(&w->nvh, sn, w->threads, seconds);
+		np = calibrate(&w->pmdk, sp, w->threads, seconds);
+		nl = sl ? calibrate(&w->libc, sl, w->threads, seconds) : 1;
+		if (!nn || !np || !nl)
 			return -1;
-		double slow = a > b ? a : b;
-		if (slow > seconds / 8 || n > (1ull << 30)) {
-			n = (uint64_t)((double)n * seconds / slow) + 1;
-			break;
+	} else {
+		for (;;) {
+			double a = timed(&w->nvh, sn, w->threads, n);
+			double b = timed(&w->pmdk, sp, w->threads, n);
+			if (a < 0 || b < 0)
+				return -1;
+			double slow = a > b ? a : b;
+			if (slow > seconds / 8 || n > (1ull << 30)) {
+				n = (uint64_t)((double)n * seconds / slow) + 1;
+				break;
+			}
+			n *= 4;
 		}
-		n *= 4;
+		nn = np = nl = n;
 	}
-	double rn[64], rp[64], rf[64];
+	double rn[64], rp[64], rl[64], rf[64];
 	for (int r = 0; r < rounds; r++) {
-		double a = timed(&w->nvh, sn, w->threads, n);
-		double b = timed(&w->pmdk, sp, w->threads, n);
+		double a = timed(&w->nvh, sn, w->threads, nn);
+		double b = timed(&w->pmdk, sp, w->threads, np);
+		double l = sl ? timed(&w->libc, sl, w->threads, nl) : 1;
 		rf[r] = floor_rate(seconds / 4);
-		if (a < 0 || b < 0 || rf[r] <= 0)
+		if (a < 0 || b < 0 || l < 0 || rf[r] <= 0)
 			return -1;
-		rn[r] = (double)(n * w->threads) / a;
-		rp[r] = (double)(n * w->threads) / b;
+		rn[r] = (double)(nn * w->threads) / a;
+		rp[r] = (double)(np * w->threads) / b;
+		rl[r] = (double)(nl * w->threads) / l;
 	}
+	double z = sl ? median(rl, rounds) : -1;
 	double fl = median(rf, rounds);
 	/* The counted round. */
 	struct bench_counts c0, c1, c2;
@@ -327,30 +386,30 @@ bench_one(const struct bench_workload *w, const char *dir, int rounds,
 	struct bench_range dn[8], dp[8];
 	size_t ndn = w->nvh.data ? w->nvh.data(sn, dn, 8) : 0;
 	size_t ndp = w->pmdk.data ? w->pmdk.data(sp, dp, 8) : 0;
-	double ops = (double)n * w->threads;
+	double ops = (double)nn * w->threads, opp = (double)np * w->threads;
 	bench_wear_reset();
 	bench_count(1);
 	bench_counters(&c0);
-	int rc = timed(&w->nvh, sn, w->threads, n) < 0;
+	int rc = timed(&w->nvh, sn, w->threads, nn) < 0;
 	bench_count(0);
 	bench_counters(&c1);
 	bench_wear(dn, ndn, (uint64_t)ops, &wn);
 	bench_wear_reset();
 	bench_count(1);
-	rc |= timed(&w->pmdk, sp, w->threads, n) < 0;
+	rc |= timed(&w->pmdk, sp, w->threads, np) < 0;
 	bench_count(0);
 	bench_counters(&c2);
-	bench_wear(dp, ndp, (uint64_t)ops, &wp);
+	bench_wear(dp, ndp, (uint64_t)opp, &wp);
 	if (rc)
 		return -1;
 	uint64_t barrier_n = c1.barriers - c0.barriers;
 	uint64_t barrier_p = c2.barriers - c1.barriers;
 	double x = median(rn, rounds), y = median(rp, rounds);
-	double e[NEXTRA] = {(double)barrier_n / ops, (double)barrier_p / ops,
+	double e[NEXTRA] = {(double)barrier_n / ops, (double)barrier_p / opp,
 			    (double)(c1.lines - c0.lines) / ops,
-			    (double)(c2.lines - c1.lines) / ops,
+			    (double)(c2.lines - c1.lines) / opp,
 			    (double)wn.hottest_meta / ops,
-			    (double)wp.hottest_meta / ops, -1, -1, -1, -1};
+			    (double)wp.hottest_meta / opp, -1, -1, -1, -1};
 	/* % of the floor: ops/s against F / barriers per op (n/a for a
 	 * workload that issues none: nothing bounds it there) */
 	if (e[0] > 0.01)
@@ -373,21 +432,28 @@ bench_one(const struct bench_workload *w, const char *dir, int rounds,
 	}
 	if (e[8] >= 0 && e[9] >= 0)
 		printf(", floor %.0f%% (libpmemobj %.0f%%)", e[8], e[9]);
-	double x1, y1;
-	if (w->one_thread && !recall(w->one_thread, &x1, &y1)) {
+	if (sl)
+		printf(", glibc %.0f ops/s, ratio to glibc %.2fx", z, x / z);
+	double x1, y1, z1;
+	if (w->one_thread && !recall(w->one_thread, &x1, &y1, &z1)) {
 		e[6] = x / x1;
 		e[7] = y / y1;
-		printf(", scaling over 1 thread %.2fx (libpmemobj %.2fx)", e[6],
+		printf(", scaling over 1 thread %.2fx (libpmemobj %.2fx", e[6],
 		       e[7]);
+		if (sl && z1 > 0)
+			printf(", glibc %.2fx", z / z1);
+		printf(")");
 	}
 	printf("\n");
 	fflush(stdout);
-	remember(w->name, x, y);
+	remember(w->name, x, y, z);
 	csv_row(w->name, "ops", x, y, "ops/s", e);
 	wear_rows(w->name, "nvheap", &wn);
 	wear_rows(w->name, "libpmemobj", &wp);
 	w->nvh.teardown(sn);
 	w->pmdk.teardown(sp);
+	if (sl)
+		w->libc.teardown(sl);
 	unlink(pn);
 	unlink(pp);
 	return 0;

@@ -60,9 +60,18 @@ struct bench_workload {
 	const char *what;
 	unsigned threads;
 	struct bench_side nvh, pmdk;
+	/* Optional (run set): the same workload on glibc's malloc, timed in
+	 * the same rounds, reported after the two libraries (not counted,
+	 * not in the CSV).  For a measure workload, pmdk.measure may be NULL:
+	 * nvheap alone. */
+	struct bench_side libc;
 	int msync;              /* on a disk file, no PMEM_IS_PMEM_FORCE */
 	const char *one_thread; /* for -2t workloads: the 1-thread one */
 	const char *unit;       /* for `figure` workloads: "%" */
+	int own_n;              /* each side calibrated on its own (rounds
+				 * of about the same time, not the same
+				 * operations: for workloads whose state
+				 * does not grow with them) */
 };
 
 extern const struct bench_workload bench_alloc_free_64, bench_alloc_free_mixed,
@@ -74,7 +83,10 @@ extern const struct bench_workload bench_alloc_free_64, bench_alloc_free_mixed,
 	bench_msync_tx_update_8, bench_msync_tx_update_8_2t,
 	bench_msync_tx_alloc_free_link,
 	bench_space_64, bench_space_1m, bench_map_insert, bench_map_get,
-	bench_map_remove, bench_grow_64m, bench_alloc_grows;
+	bench_map_remove, bench_grow_64m, bench_alloc_grows,
+	bench_malloc_threadtest, bench_malloc_threadtest_2t,
+	bench_malloc_shbench, bench_malloc_shbench_2t, bench_malloc_larson,
+	bench_malloc_larson_2t, bench_malloc_gc;
 
 #define BENCH_WORKLOADS                                                      \
 	&bench_alloc_free_64, &bench_alloc_free_mixed,                       \
@@ -87,7 +99,10 @@ extern const struct bench_workload bench_alloc_free_64, bench_alloc_free_mixed,
 	&bench_msync_tx_update_8_2t,                                         \
 	&bench_msync_tx_alloc_free_link, &bench_map_insert, &bench_map_get,  \
 	&bench_map_remove, &bench_open_10m, &bench_grow_64m,               \
-	&bench_alloc_grows
+	&bench_alloc_grows, &bench_malloc_threadtest,                        \
+	&bench_malloc_threadtest_2t, &bench_malloc_shbench,                  \
+	&bench_malloc_shbench_2t, &bench_malloc_larson,                      \
+	&bench_malloc_larson_2t, &bench_malloc_gc
 
 double bench_now(void);
 
