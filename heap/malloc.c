@@ -331,13 +331,20 @@ nvh_malloc_persist(struct nvh_pool *pool)
 			continue;
 		uint64_t *media = (uint64_t *)(h->base + r->off);
 		const struct nvh_mclass *m = &nvh_mclasses[r->cls];
+		uint32_t lo = m->nwords, hi = 0;
 		for (uint32_t w = 0; w < m->nwords; w++) {
 			uint64_t v = atomic_load(&r->live[w]);
 			if (media[w] == v)
-				continue; /* unchanged lines are not rewritten */
+				continue; /* unchanged words are not rewritten */
 			media[w] = v;
-			nvh_persist_flush(&pool->persist, &media[w], 8);
+			lo = w < lo ? w : lo;
+			hi = w;
 		}
+		/* the changed words of this bitmap on their way to the medium,
+		 * each line once (made durable by the fence below) */
+		if (lo <= hi)
+			nvh_persist_flush(&pool->persist, &media[lo],
+					  (size_t)(hi - lo + 1) * 8);
 	}
 	/* The bitmaps say what is allocated, durably, before the header's
 	 * clean_shutdown = 1 (written after this) says they may be
