@@ -23,6 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/membarrier.h>
 
 #include "heap/error.h"
 #include "heap/heap.h"
@@ -275,6 +278,8 @@ nvh_arenas_add(struct nvh_heap *h, uint64_t si)
 	pthread_mutex_unlock(&h->arena_lock);
 }
 
+static void asym_init(void);
+
 int
 nvh_arenas_init(struct nvh_heap *h)
 {
@@ -292,6 +297,8 @@ nvh_arenas_init(struct nvh_heap *h)
 		h->arena_free = NULL;
 		return nvh_err(ENOMEM, "out of memory for %" PRIu64 " arenas", n);
 	}
+	static pthread_once_t asym_once = PTHREAD_ONCE_INIT;
+	pthread_once(&asym_once, asym_init); /* before any enter on h */
 	pthread_mutex_init(&h->arena_lock, NULL);
 	pthread_mutex_init(&h->tctx_lock, NULL);
 	for (unsigned c = 0; c < h->ncls; c++) {
@@ -381,31 +388,57 @@ nvh_arenas_init(struct nvh_heap *h)
 }
 
 /* Dekker's pairing: the enter stores busy then loads closing, the close
- * stores closing then loads every busy, both sequentially consistent, so
- * at least one sees the other: an operation under way is never closed
- * under, and one that sees the close backs out. */
-int
-nvh_tctx_enter(struct nvh_heap *h, struct nvh_tctx *t, const char *fn)
+ * stores closing then loads every busy, so at least one sees the other:
+ * an operation under way is never closed under, and one that sees the
+ * close backs out.  The order each side needs between its store and its
+ * load is paid by the close alone where the kernel allows it
+ * (membarrier's private expedited command, Linux 4.14): the enter's
+ * store and load are then plain (a compiler barrier between them), and
+ * the close's membarrier makes every running thread execute a full
+ * barrier, so an enter whose load came before that barrier has its
+ * store visible to the close, and one whose load came after sees
+ * closing.  Otherwise both sides are sequentially consistent (a locked
+ * instruction per enter).  Under ThreadSanitizer, which does not model
+ * membarrier, the sequentially consistent pairing is used. */
+int nvh_asym_fence;
+
+static void
+asym_init(void)
 {
-	atomic_store(&t->busy, 1);
-	if (!atomic_load(&h->closing))
-		return 0;
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define NVH_TSAN 1
+#endif
+#endif
+#if !defined(__SANITIZE_THREAD__) && !defined(NVH_TSAN) && \
+	defined(__NR_membarrier)
+	long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+	    syscall(__NR_membarrier,
+		    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+		nvh_asym_fence = 1;
+#endif
+}
+
+int
+nvh_tctx_refused(struct nvh_heap *h, struct nvh_tctx *t, const char *fn)
+{
 	atomic_store_explicit(&t->busy, 0, memory_order_release);
 	return nvh_err(EBUSY, "%s: %s: another thread is closing the pool or "
 		       "collecting it (nvh_gc)", fn, h->pool->path);
-}
-
-void
-nvh_tctx_leave(struct nvh_tctx *t)
-{
-	/* the operation's last access to the heap is ordered before it */
-	atomic_store_explicit(&t->busy, 0, memory_order_release);
 }
 
 int
 nvh_heap_quiesce(struct nvh_heap *h)
 {
 	atomic_store(&h->closing, 1);
+	if (nvh_asym_fence &&
+	    syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0)) {
+		/* cannot fail once registered; if it did, the enters'
+		 * plain pairing is not ordered: refuse rather than guess */
+		nvh_heap_unquiesce(h);
+		return -EBUSY;
+	}
 	int busy = 0;
 	pthread_mutex_lock(&h->tctx_lock);
 	for (struct nvh_tctx *t = h->tctxs; t && !busy; t = t->next)

@@ -281,9 +281,35 @@ struct nvh_tctx *nvh_tctx_get(struct nvh_heap *h);
 /* The calling thread's context if it has one (never creates one). */
 struct nvh_tctx *nvh_tctx_peek(struct nvh_heap *h);
 /* An atomic allocation or free marks its thread's context busy from its
- * start to its end: -EBUSY (the error set) if a close is looking. */
-int nvh_tctx_enter(struct nvh_heap *h, struct nvh_tctx *t, const char *fn);
-void nvh_tctx_leave(struct nvh_tctx *t);
+ * start to its end: -EBUSY (the error set) if a close is looking.  The
+ * pairing with nvh_heap_quiesce is explained in arena.c. */
+extern int nvh_asym_fence; /* set once, before any heap exists */
+int nvh_tctx_refused(struct nvh_heap *h, struct nvh_tctx *t, const char *fn);
+static inline int
+nvh_tctx_enter(struct nvh_heap *h, struct nvh_tctx *t, const char *fn)
+{
+	int closing;
+	if (__builtin_expect(nvh_asym_fence, 1)) {
+		atomic_store_explicit(&t->busy, 1, memory_order_relaxed);
+		/* the close's membarrier orders the two */
+		atomic_signal_fence(memory_order_seq_cst);
+		/* acquire: after an nvh_gc, its changes are seen */
+		closing = atomic_load_explicit(&h->closing,
+					       memory_order_acquire);
+	} else {
+		atomic_store(&t->busy, 1);
+		closing = atomic_load(&h->closing);
+	}
+	if (__builtin_expect(!closing, 1))
+		return 0;
+	return nvh_tctx_refused(h, t, fn);
+}
+static inline void
+nvh_tctx_leave(struct nvh_tctx *t)
+{
+	/* the operation's last access to the heap is ordered before it */
+	atomic_store_explicit(&t->busy, 0, memory_order_release);
+}
 /* nvh_close: 0 if no context is busy (an enter from now on fails until
  * nvh_heap_unquiesce), else -EBUSY. */
 int nvh_heap_quiesce(struct nvh_heap *h);

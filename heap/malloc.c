@@ -30,7 +30,7 @@
 #include "heap/log/lane.h"
 #include "heap/log/redo.h"
 
-#define S(sz) {sz, 0, 0, 0}
+#define S(sz) {sz, 0, 0, 0, 0}
 struct nvh_mclass nvh_mclasses[NVH_MCLASSES] = {
 	S(16), S(32), S(48), S(64), S(80), S(96), S(112), S(128),
 	S(160), S(192), S(224), S(256), S(320), S(384), S(448), S(512),
@@ -60,8 +60,16 @@ mclasses_init(void)
 		m->nblocks = nb;
 		m->blocks_off = align64((nb + 7) / 8);
 		m->nwords = (nb + 63) / 64;
+		/* exact: for rel = q * size + r (r < size) and e = recip *
+		 * size - 2^40 < size, rel * recip >> 40 is q while r * 2^40 +
+		 * rel * e < size * 2^40, so while rel * e < 2^40; rel < 2^20
+		 * and e < 2^14 (the static assertion) keep it below 2^34
+		 * (test_malloc checks every offset of every class) */
+		m->recip = ((1ull << NVH_MRECIP_SHIFT) + m->size - 1) / m->size;
 	}
 }
+_Static_assert(NVH_ARENA_SIZE <= (1u << 20) && NVH_MALLOC_MAX <= (1u << 14),
+	       "malloc classes' reciprocals are exact for these sizes only");
 
 #define ENT(a, b) ((uint64_t)(a) << 16 | (uint64_t)(b))
 #define ENT_A(e) ((e) >> 16)
@@ -210,9 +218,12 @@ nvh_mblock_at(const struct nvh_heap *h, uint64_t a, uint64_t off, uint64_t *b)
 	if (off < r->off + m->blocks_off)
 		return -1;
 	uint64_t rel = off - r->off - m->blocks_off;
-	if (rel % m->size || rel / m->size >= m->nblocks)
+	if (rel >= NVH_ARENA_SIZE)
 		return -1;
-	*b = rel / m->size;
+	uint64_t q = nvh_mclass_div(m, rel);
+	if (q * m->size != rel || q >= m->nblocks)
+		return -1;
+	*b = q;
 	return 0;
 }
 
@@ -462,25 +473,39 @@ marena_drop(struct nvh_heap *h, uint64_t a)
 	pthread_mutex_unlock(&h->mcrt[c].lock);
 }
 
-/* A cached block back to its arena. */
+/* The n free blocks ent[] (cached, packed) back to their arenas: one
+ * atomic and per bitmap word and one count per run of one arena (so a
+ * spill in address order costs a few locked instructions, not two per
+ * block). */
 static void
-give(struct nvh_heap *h, uint64_t e)
+give_n(struct nvh_heap *h, const uint64_t *ent, uint32_t n)
 {
-	uint64_t a = ENT_A(e), b = ENT_B(e);
-	struct nvh_arena_rt *r = &h->arena[a];
-	atomic_fetch_and_explicit(&r->used[b / 64], ~(1ull << (b % 64)),
-				  memory_order_release);
-	if (atomic_fetch_add(&r->nfree, 1) > 0)
-		return;
-	/* it may have been full: listed again unless its owner has it */
-	unsigned c = r->cls;
-	pthread_mutex_lock(&h->mcrt[c].lock);
-	if (atomic_load(&r->state) == NVH_A_FULL &&
-	    atomic_load(&r->nfree) > 0) {
-		atomic_store(&r->state, NVH_A_AVAILABLE);
-		mlist_push(h, c, a);
+	for (uint32_t i = 0; i < n;) {
+		uint64_t a = ENT_A(ent[i]);
+		struct nvh_arena_rt *r = &h->arena[a];
+		int32_t count = 0;
+		while (i < n && ENT_A(ent[i]) == a) {
+			uint64_t w = ENT_B(ent[i]) / 64, mask = 0;
+			for (; i < n && ent[i] >> 6 == ENT(a, 64 * w) >> 6; i++) {
+				mask |= 1ull << (ENT_B(ent[i]) % 64);
+				count++;
+			}
+			atomic_fetch_and_explicit(&r->used[w], ~mask,
+						  memory_order_release);
+		}
+		if (atomic_fetch_add(&r->nfree, count) > 0)
+			continue;
+		/* it may have been full: listed again unless its owner has
+		 * it */
+		unsigned c = r->cls;
+		pthread_mutex_lock(&h->mcrt[c].lock);
+		if (atomic_load(&r->state) == NVH_A_FULL &&
+		    atomic_load(&r->nfree) > 0) {
+			atomic_store(&r->state, NVH_A_AVAILABLE);
+			mlist_push(h, c, a);
+		}
+		pthread_mutex_unlock(&h->mcrt[c].lock);
 	}
-	pthread_mutex_unlock(&h->mcrt[c].lock);
 }
 
 /* Up to `want` free blocks of owned arena a into m. */
@@ -491,11 +516,14 @@ grab(struct nvh_heap *h, uint64_t a, struct nvh_mcache *m, uint32_t want)
 	const struct nvh_mclass *mc = &nvh_mclasses[r->cls];
 	uint32_t got = 0, nw = mc->nwords;
 	uint32_t w = r->cursor % nw;
-	for (uint32_t i = 0; i < nw && got < want; i++, w = (w + 1) % nw) {
+	for (uint32_t i = 0; i < nw && got < want;
+	     i++, w = w + 1 == nw ? 0 : w + 1) {
 		uint64_t fr = ~atomic_load_explicit(&r->used[w],
 						     memory_order_acquire);
+		/* the lowest want - got of them (counted bit by bit: no
+		 * popcount instruction in the x86-64 baseline) */
 		uint64_t bits = 0;
-		while (fr && got + (uint32_t)__builtin_popcountll(bits) < want) {
+		for (uint32_t k = got; fr && k < want; k++) {
 			bits |= fr & -fr;
 			fr &= fr - 1;
 		}
@@ -546,9 +574,10 @@ void
 nvh_mcache_drop(struct nvh_heap *h, struct nvh_tctx *t)
 {
 	for (unsigned c = 0; c < NVH_MCLASSES; c++) {
-		if (t->mc)
-			while (t->mc[c].n)
-				give(h, t->mc[c].ent[--t->mc[c].n]);
+		if (t->mc) {
+			give_n(h, t->mc[c].ent, t->mc[c].n);
+			t->mc[c].n = 0;
+		}
 		if (t->mcur[c] >= 0) {
 			marena_drop(h, (uint64_t)t->mcur[c]);
 			t->mcur[c] = -1;
@@ -722,14 +751,14 @@ mfree_busy(nvh_pool *pool, struct nvh_tctx *t, void *p)
 			       "double free?)", pool->path, p);
 	if (!t->mc && !(t->mc = calloc(NVH_MCLASSES, sizeof(*t->mc)))) {
 		/* no cache: straight back to the arena */
-		give(h, ENT(a, b));
+		uint64_t e = ENT(a, b);
+		give_n(h, &e, 1);
 		return 0;
 	}
 	struct nvh_mcache *m = &t->mc[h->arena[a].cls];
 	if (m->n == NVH_MCACHE) {
 		/* the older half goes back to its arenas */
-		for (uint32_t i = 0; i < NVH_MCACHE / 2; i++)
-			give(h, m->ent[i]);
+		give_n(h, m->ent, NVH_MCACHE / 2);
 		memmove(m->ent, m->ent + NVH_MCACHE / 2,
 			NVH_MCACHE / 2 * sizeof(m->ent[0]));
 		m->n = NVH_MCACHE / 2;

@@ -28,7 +28,12 @@
 
 struct nvh_mclass {
 	uint32_t size, nblocks, blocks_off, nwords;
+	/* ceil(2^NVH_MRECIP_SHIFT / size): rel / size == rel * recip >>
+	 * NVH_MRECIP_SHIFT for every rel < NVH_ARENA_SIZE (heap/malloc.c),
+	 * so that finding a block takes no division */
+	uint64_t recip;
 };
+#define NVH_MRECIP_SHIFT 40u
 
 /* computed at load from the sizes (heap/malloc.c); read-only after */
 extern struct nvh_mclass nvh_mclasses[NVH_MCLASSES];
@@ -42,6 +47,13 @@ nvh_mclass_of(size_t n)
 	unsigned p = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1));
 	size_t base = (size_t)1 << p, step = base / 4;
 	return 8u + (p - 7u) * 4u + (unsigned)((n - 1 - base) / step);
+}
+
+/* rel / m->size, without a division (exact for rel < 2^20: malloc.c). */
+static inline uint64_t
+nvh_mclass_div(const struct nvh_mclass *m, uint64_t rel)
+{
+	return rel * m->recip >> NVH_MRECIP_SHIFT;
 }
 
 /* A thread's cache of one class: packed (arena << 16 | block). */

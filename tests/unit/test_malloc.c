@@ -157,6 +157,13 @@ classes(void **state)
 			    ((m->nblocks + 1 + 7) / 8 + 63) / 64 * 64 >
 				    m->blocks_off);
 		assert_true(m->nwords <= NVH_MBM_WORDS);
+		/* the reciprocal finds a block with no division: every
+		 * offset of an arena (and a little past) */
+		for (uint64_t rel = 0; rel < 256 * 1024 + 2 * m->size; rel++)
+			if (nvh_mclass_div(m, rel) != rel / m->size)
+				fail_msg("class %u (%u bytes): %" PRIu64 " / size "
+					 "gives %" PRIu64, c, m->size, rel,
+					 nvh_mclass_div(m, rel));
 	}
 	assert_int_equal(nvh_mclasses[0].nblocks, 16256);
 }
