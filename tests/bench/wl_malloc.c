@@ -17,10 +17,13 @@
  *   malloc-larson[-2t]      Larson's server simulation: each thread
  *                           replaces the block in a random slot of its
  *                           array (16..512 bytes); every LA_EPOCH
- *                           operations the threads pass their arrays on
- *                           (thread t takes the array thread t+1 had), so
- *                           blocks are freed by another thread than the
- *                           one that allocated them
+ *                           operations a thread swaps its array for the
+ *                           one in a shared mailbox (another thread's
+ *                           last), so blocks are freed by another thread
+ *                           than the one that allocated them, and no
+ *                           thread ever waits for another (a barrier
+ *                           here measured the scheduler, not the
+ *                           allocators)
  *   malloc-gc               the collection after a crash: a child builds
  *                           GC blocks (default 10,000,000; the
  *                           NVHEAP_BENCH_GC_BLOCKS environment variable)
@@ -65,8 +68,9 @@ enum wl { W_TT, W_SH, W_LA };
 /* A thread's own, a cache line apart from the others'. */
 struct per {
 	uint64_t rng;
-	uint64_t epoch; /* larson: hand-overs so far */
-	char pad[48];
+	uint64_t done; /* larson: operations so far */
+	unsigned arr;  /* larson: the array it works on */
+	char pad[44];
 };
 
 struct mst {
@@ -78,7 +82,7 @@ struct mst {
 	PMEMobjpool *pop;
 	PMEMoid *oids;     /* libpmemobj: in the pool (the root object) */
 	void **ptrs;       /* nvheap, glibc: DRAM */
-	pthread_barrier_t bar;
+	_Atomic unsigned mailbox; /* larson: the array between owners */
 	_Atomic uint64_t ops;
 	struct per per[MAXT];
 };
@@ -196,24 +200,18 @@ larson(struct mst *s, enum kind k, unsigned tid, uint64_t n)
 {
 	struct per *p = &s->per[tid];
 	for (uint64_t i = 0; i < n; i++) {
-		if (i && i % LA_EPOCH == 0 && s->threads > 1) {
-			/* hand over: every thread is done with its array */
-			pthread_barrier_wait(&s->bar);
-			p->epoch++;
+		if (++p->done % LA_EPOCH == 0) {
+			/* hand over: this array to the mailbox, the one there
+			 * (another thread's last) to this thread; nobody
+			 * waits for anybody */
+			p->arr = atomic_exchange(&s->mailbox, p->arr);
 		}
-		size_t base = (size_t)((tid + p->epoch) % s->threads) *
-			      s->per_slots;
+		size_t base = (size_t)p->arr * s->per_slots;
 		uint64_t r = rnd(&p->rng);
 		size_t slot = base + (size_t)(r % LA_SLOTS);
 		size_t size = LA_MIN + (size_t)((r >> 32) % (LA_MAX - LA_MIN + 1));
 		if (a_free(s, k, slot) || a_alloc(s, k, slot, size))
 			return -1;
-	}
-	if (n % LA_EPOCH == 0 && n && s->threads > 1) {
-		/* the next call starts with the next arrays, as after any
-		 * other epoch */
-		pthread_barrier_wait(&s->bar);
-		p->epoch++;
 	}
 	return 0;
 }
@@ -249,16 +247,19 @@ mst_new(enum kind k, enum wl w, unsigned threads)
 	s->threads = threads;
 	s->per_slots = w == W_TT ? TT_BATCH : w == W_SH ? SH_KEEP + 1
 							: LA_SLOTS;
-	for (unsigned t = 0; t < MAXT; t++)
+	for (unsigned t = 0; t < MAXT; t++) {
 		s->per[t].rng = 0x9e3779b97f4a7c15ull * (t + 1);
-	pthread_barrier_init(&s->bar, NULL, threads);
+		s->per[t].arr = t;
+	}
+	s->mailbox = threads; /* larson's spare array */
 	return s;
 }
 
 static size_t
 nslots(const struct mst *s)
 {
-	return (size_t)s->threads * s->per_slots;
+	/* larson: one array per thread and the mailbox's */
+	return (size_t)(s->threads + (s->wl == W_LA)) * s->per_slots;
 }
 
 /* Larson starts with every array full (the server's clients connected). */
@@ -352,7 +353,6 @@ teardown(void *state)
 		for (size_t i = 0; i < nslots(s); i++)
 			free(s->ptrs[i]);
 	}
-	pthread_barrier_destroy(&s->bar);
 	free(s->ptrs);
 	free(s);
 }
