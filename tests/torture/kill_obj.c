@@ -47,6 +47,7 @@
 
 #include <libpmemlog.h>
 
+#include "kill_util.h"
 #include "mt_obj.h"
 
 #define POOL_SIZE (64ull << 20)
@@ -66,27 +67,6 @@ struct shm {
 	uint32_t ready; /* the child's open returned */
 	struct mt_phase ph[MT_MAXT];
 };
-
-static double
-now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void
-sleep_us(uint64_t us)
-{
-	struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
-	nanosleep(&ts, NULL);
-}
-
-static void
-log_path(char *buf, size_t n, const char *pool, unsigned t)
-{
-	snprintf(buf, n, "%s.log%u", pool, t);
-}
 
 /* ---- the child ---- */
 
@@ -146,7 +126,7 @@ child(const char *path, unsigned n, uint64_t seed, struct shm *shm,
 	__atomic_store_n(&shm->ready, 1, __ATOMIC_RELEASE);
 	for (unsigned t = 0; t < n; t++) {
 		char lp[600];
-		log_path(lp, sizeof(lp), path, t);
+		kill_log_path(lp, sizeof(lp), path, t);
 		if (!(journal[t] = pmemlog_open(lp))) {
 			fprintf(stderr, "kill: child: %s: %s\n", lp,
 				pmemlog_errormsg());
@@ -281,25 +261,6 @@ rnd(uint64_t *s, uint64_t n)
 	return mt_rand(s) % n;
 }
 
-/* Wait for the child as its fate was planned: killed (or, `may_exit`,
- * exited 0).  1 if it exited by itself, 0 if killed, -1 otherwise. */
-static int
-reap(pid_t pid, int may_exit, char *why, size_t wl)
-{
-	int st;
-	waitpid(pid, &st, 0);
-	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
-		return 0;
-	if (may_exit && WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		return 1;
-	if (WIFSIGNALED(st))
-		snprintf(why, wl, "the child died of signal %d", WTERMSIG(st));
-	else
-		snprintf(why, wl, "the child exited by itself (status %d)",
-			 WEXITSTATUS(st));
-	return -1;
-}
-
 /*
  * After a kill: the journals against the reopened pool.  0, or -1 with
  * why.  On success `model` becomes the pool's sums.
@@ -312,17 +273,10 @@ verify(const char *path, unsigned n, struct mt_sum *model, long kill_no,
 	struct thread_log lg[MT_MAXT];
 	memcpy(acked, model, sizeof(acked));
 	for (unsigned t = 0; t < n; t++) {
-		char lp[600];
-		log_path(lp, sizeof(lp), path, t);
 		memset(&lg[t], 0, sizeof(lg[t]));
 		lg[t].model = acked;
-		PMEMlogpool *plp = pmemlog_open(lp);
-		if (!plp) {
-			snprintf(why, wl, "journal %s: %s", lp, pmemlog_errormsg());
+		if (kill_journal_walk(path, t, walk_cb, &lg[t], why, wl))
 			return -1;
-		}
-		pmemlog_walk(plp, 0, walk_cb, &lg[t]);
-		pmemlog_close(plp);
 		if (lg[t].bad) {
 			snprintf(why, wl, "journal of thread %u: %s", t, lg[t].why);
 			return -1;
@@ -396,27 +350,10 @@ verify(const char *path, unsigned n, struct mt_sum *model, long kill_no,
 		snprintf(why, wl, "close: %s", nvh_errormsg());
 		rc = -1;
 	}
-	if (!rc && tool && kill_no % 10 == 0) {
-		char cmd[1200];
-		snprintf(cmd, sizeof(cmd), "%s check %s > /dev/null", tool, path);
-		int t = system(cmd);
-		if (t != 0) {
-			snprintf(why, wl, "`nvheap check %s` exited %d", path,
-				 WEXITSTATUS(t));
-			rc = -1;
-		}
-	}
-	for (unsigned t = 0; t < n && !rc; t++) {
-		char lp[600];
-		log_path(lp, sizeof(lp), path, t);
-		PMEMlogpool *plp = pmemlog_open(lp);
-		if (!plp) {
-			snprintf(why, wl, "journal %s: %s", lp, pmemlog_errormsg());
-			return -1;
-		}
-		pmemlog_rewind(plp);
-		pmemlog_close(plp);
-	}
+	if (!rc && tool && kill_no % 10 == 0)
+		rc = kill_tool_check(tool, path, why, wl);
+	if (!rc)
+		rc = kill_journals_rewind(path, n, why, wl);
 	return rc;
 }
 
@@ -435,18 +372,7 @@ create(const char *path, unsigned n, struct mt_sum *model, int grow)
 		fprintf(stderr, "kill: %s: %s %s\n", path, nvh_errormsg(), why);
 		return -1;
 	}
-	for (unsigned t = 0; t < n; t++) {
-		char lp[600];
-		log_path(lp, sizeof(lp), path, t);
-		unlink(lp);
-		PMEMlogpool *plp = pmemlog_create(lp, LOG_SIZE, 0600);
-		if (!plp) {
-			fprintf(stderr, "kill: %s: %s\n", lp, pmemlog_errormsg());
-			return -1;
-		}
-		pmemlog_close(plp);
-	}
-	return 0;
+	return kill_journals_create(path, n, LOG_SIZE);
 }
 
 /* Threads committing (bit 0) and committing or draining a big cut (bit
@@ -531,7 +457,7 @@ run_wl(const struct wl *w, const char *dir, uint64_t seed, long kills,
 			big = note_phases(shm, w->threads, &st);
 			kill(pid, SIGKILL);
 		}
-		int fate = reap(pid, ops != 0, why, sizeof(why));
+		int fate = kill_reap(pid, ops != 0, why, sizeof(why));
 		done++;
 		st.workers++;
 		/* then, a quarter of the time (half after a kill in a big
@@ -549,7 +475,7 @@ run_wl(const struct wl *w, const char *dir, uint64_t seed, long kills,
 				opener(path, shm);
 			sleep_us(rnd(&s, (uint64_t)(ewma_open[big] * 1.2e6) + 300));
 			kill(pid, SIGKILL);
-			int f = reap(pid, 1, why, sizeof(why));
+			int f = kill_reap(pid, 1, why, sizeof(why));
 			fate = f < 0 ? f : fate;
 			done += f == 0;
 			st.opens++;
@@ -596,80 +522,29 @@ run_wl(const struct wl *w, const char *dir, uint64_t seed, long kills,
 	fflush(stdout);
 	munmap(shm, sizeof(*shm));
 	if (!failures) {
-		unlink(path);
-		for (unsigned t = 0; t < w->threads; t++) {
-			char lp[600];
-			log_path(lp, sizeof(lp), path, t);
-			unlink(lp);
-		}
+		kill_files_remove(path, w->threads);
 	}
 	return failures ? 1 : 0;
+}
+
+static int
+run_one(int i, const char *dir, uint64_t seed, long kills, double soak,
+	void *arg)
+{
+	const struct kill_args *a = arg;
+	return run_wl(&wls[i], dir, seed, kills, soak, a->ops,
+		      a->extra || wls[i].lend_race);
 }
 
 int
 main(int argc, char **argv)
 {
-	long kills = 1000;
-	uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 20, ops = 0;
-	const char *only = NULL, *dir = getenv("NVHEAP_TEST_DIR");
-	double soak = 0;
-	int lend_race = 0;
-	static const struct option lo[] = {
-		{"kills", required_argument, NULL, 'k'},
-		{"seed", required_argument, NULL, 's'},
-		{"workload", required_argument, NULL, 'w'},
-		{"dir", required_argument, NULL, 'd'},
-		{"soak", required_argument, NULL, 'S'},
-		{"ops", required_argument, NULL, 'o'},
-		{"lend-race", no_argument, NULL, 'L'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
-	while ((c = getopt_long(argc, argv, "k:s:w:d:", lo, NULL)) != -1) {
-		switch (c) {
-		case 'k': kills = atol(optarg); break;
-		case 's': seed = strtoull(optarg, NULL, 0); break;
-		case 'w': only = optarg; break;
-		case 'd': dir = optarg; break;
-		case 'S': soak = atof(optarg); break;
-		case 'o': ops = strtoull(optarg, NULL, 0); break;
-		case 'L': lend_race = 1; break;
-		default:
-			fprintf(stderr, "usage: kill_obj [--kills N] [--seed S] "
-				"[--workload NAME] [--dir DIR] [--soak SECONDS] "
-				"[--ops N] [--lend-race]\n");
-			return 2;
-		}
-	}
-	if (!dir || !*dir)
-		dir = "/dev/shm";
-	/* a directory of its own: other runs (other checkouts) may be
-	 * running at the same time */
-	char own[300];
-	snprintf(own, sizeof(own), "%s/kill-obj.XXXXXX", dir);
-	if (!mkdtemp(own)) {
-		fprintf(stderr, "kill: mkdtemp %s: %s\n", own, strerror(errno));
-		return 1;
-	}
-	printf("torture: kill-obj seed %" PRIu64 " (rerun with --seed %" PRIu64
-	       " to repeat)\n", seed, seed);
-	int rc = 0, n = (int)(sizeof(wls) / sizeof(wls[0])), ran = 0;
-	for (int i = 0; i < n; i++) {
-		if (only && strcmp(only, wls[i].name))
-			continue;
-		ran++;
-		rc |= run_wl(&wls[i], own, seed + (uint64_t)i, only ? kills
-			     : (kills + n - 1) / n, soak / (only ? 1 : n), ops,
-			     lend_race || wls[i].lend_race);
-	}
-	if (!ran) {
-		fprintf(stderr, "kill: no workload %s\n", only);
-		rc = 2;
-	}
-	if (rc == 1)
-		fprintf(stderr, "kill: the failed runs' pools and journals are "
-			"in %s\n", own);
-	else
-		rmdir(own);
-	return rc;
+	struct kill_args a;
+	if (kill_parse(argc, argv, "kill_obj", 1000, "lend-race", NULL, &a))
+		return 2;
+	const char *names[sizeof(wls) / sizeof(wls[0])];
+	for (size_t i = 0; i < sizeof(wls) / sizeof(wls[0]); i++)
+		names[i] = wls[i].name;
+	return kill_run_all(&a, "kill-obj", names,
+			    (int)(sizeof(wls) / sizeof(wls[0])), run_one, &a);
 }
