@@ -383,6 +383,21 @@ commit(nvh_pool *pool, struct nvh_tctx *t, struct nvh_rec *rec,
 	return rc;
 }
 
+/* rec (unless rc is already an error) committed, publishing the reserved
+ * block k; rec finished; k given back if that failed. */
+static int
+commit_blk(nvh_pool *pool, struct nvh_tctx *t, struct nvh_rec *rec,
+	   struct nvh_blk *k, int rc)
+{
+	struct pub p = {pool, k};
+	if (!rc)
+		rc = commit(pool, t, rec, publish, &p);
+	nvh_rec_fini(rec);
+	if (rc)
+		nvh_blk_unreserve(pool, k);
+	return rc;
+}
+
 const struct nvh_objhdr *
 nvh_heap_object(const nvh_pool *pool, nvh_oid oid, uint64_t *size)
 {
@@ -443,14 +458,9 @@ nvh_heap_alloc(nvh_pool *pool, nvh_oid *dest, uint64_t old, size_t size,
 			rc = nvh_persist_range(&pool->persist, pool->base + k.off,
 					       size);
 	}
-	struct pub p = {pool, &k};
-	if (!rc)
-		rc = commit(pool, t, &rec, publish, &p);
-	nvh_rec_fini(&rec);
-	if (rc) {
-		nvh_blk_unreserve(pool, &k);
+	rc = commit_blk(pool, t, &rec, &k, rc);
+	if (rc)
 		nvh_err_prefix("nvh_alloc: %s: ", pool->path);
-	}
 	return rc;
 }
 
@@ -467,14 +477,9 @@ nvh_heap_alloc_loose(nvh_pool *pool, struct nvh_tctx *t, size_t size,
 	struct nvh_rec rec;
 	nvh_rec_init(&rec, NVH_REC_ATOMIC);
 	rc = nvh_blk_rec_alloc(pool, &k, word, k.birth, &rec);
-	struct pub p = {pool, &k};
-	if (!rc)
-		rc = commit(pool, t, &rec, publish, &p);
-	nvh_rec_fini(&rec);
-	if (rc) {
-		nvh_blk_unreserve(pool, &k);
+	rc = commit_blk(pool, t, &rec, &k, rc);
+	if (rc)
 		return rc;
-	}
 	*off = k.off;
 	return 0;
 }

@@ -35,22 +35,22 @@
 
 /* ---- class lists (caller holds the class lock) ---- */
 
-static void
-list_push(struct nvh_heap *h, unsigned c, uint64_t a)
+void
+nvh_alist_push(struct nvh_heap *h, int32_t *head, uint64_t a)
 {
 	struct nvh_arena_rt *r = &h->arena[a];
 	if (r->in_list)
 		return;
 	r->prev = -1;
-	r->next = h->crt[c].head;
+	r->next = *head;
 	if (r->next >= 0)
 		h->arena[r->next].prev = (int32_t)a;
-	h->crt[c].head = (int32_t)a;
+	*head = (int32_t)a;
 	r->in_list = 1;
 }
 
-static void
-list_unlink(struct nvh_heap *h, unsigned c, uint64_t a)
+void
+nvh_alist_unlink(struct nvh_heap *h, int32_t *head, uint64_t a)
 {
 	struct nvh_arena_rt *r = &h->arena[a];
 	if (!r->in_list)
@@ -58,7 +58,7 @@ list_unlink(struct nvh_heap *h, unsigned c, uint64_t a)
 	if (r->prev >= 0)
 		h->arena[r->prev].next = r->next;
 	else
-		h->crt[c].head = r->next;
+		*head = r->next;
 	if (r->next >= 0)
 		h->arena[r->next].prev = r->prev;
 	r->in_list = 0;
@@ -337,7 +337,7 @@ nvh_arenas_init(struct nvh_heap *h)
 			r->kind = NVH_K_SMALL;
 			r->cls = (uint8_t)NVH_DESC_CLASS(d);
 			atomic_store(&r->state, NVH_A_UNSCANNED);
-			list_push(h, r->cls, i);
+			nvh_alist_push(h, &h->crt[r->cls].head, i);
 			break;
 		case NVH_ARENA_LARGE: {
 			uint32_t run = NVH_DESC_RUN(d);
@@ -433,8 +433,13 @@ nvh_heap_quiesce(struct nvh_heap *h)
 {
 	atomic_store(&h->closing, 1);
 	if (nvh_asym_fence &&
-	    syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0)) {
-		/* cannot fail once registered; if it did, the enters'
+	    syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) &&
+	    (syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+		     0, 0) ||
+	     syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0))) {
+		/* registered once for the process (a fork's child inherits
+		 * it, an exec starts over with the flag clear), so it does
+		 * not fail; if it did, even registered again, the enters'
 		 * plain pairing is not ordered: refuse rather than guess */
 		nvh_heap_unquiesce(h);
 		return -EBUSY;
@@ -580,7 +585,7 @@ nvh_arena_take(struct nvh_heap *h, struct nvh_tctx *t, unsigned c,
 	while (cr->head >= 0) {
 		uint64_t a = (uint64_t)cr->head;
 		struct nvh_arena_rt *r = &h->arena[a];
-		list_unlink(h, c, a);
+		nvh_alist_unlink(h, &h->crt[c].head, a);
 		int rc = nvh_arena_scan(h, a);
 		if (rc) {
 			pthread_mutex_unlock(&cr->lock);
@@ -691,7 +696,7 @@ nvh_arena_drop(struct nvh_heap *h, uint64_t a)
 	st = NVH_A_OWNED;
 	if (atomic_load(&r->nfree) > 0 || r->assign_pending) {
 		atomic_compare_exchange_strong(&r->state, &st, NVH_A_AVAILABLE);
-		list_push(h, c, a);
+		nvh_alist_push(h, &h->crt[c].head, a);
 	} else {
 		atomic_compare_exchange_strong(&r->state, &st, NVH_A_FULL);
 		/* A free that raced in between saw OWNED and did nothing. */
@@ -699,7 +704,7 @@ nvh_arena_drop(struct nvh_heap *h, uint64_t a)
 			st = NVH_A_FULL;
 			if (atomic_compare_exchange_strong(&r->state, &st,
 							   NVH_A_AVAILABLE))
-				list_push(h, c, a);
+				nvh_alist_push(h, &h->crt[c].head, a);
 		}
 	}
 	pthread_mutex_unlock(&h->crt[c].lock);
@@ -772,14 +777,14 @@ give_back(struct nvh_heap *h, struct nvh_tctx *t, uint64_t a)
 	    atomic_compare_exchange_strong(&r->state, &st, NVH_A_NONE)) {
 		/* Nobody can reserve in it now; look again. */
 		if (is_empty(h, a) && atomic_load(&r->assign_pending)) {
-			list_unlink(h, c, a);
+			nvh_alist_unlink(h, &h->crt[c].head, a);
 			pthread_mutex_unlock(&h->crt[c].lock);
 			to_free_pool(h, a);
 			return;
 		}
 		if (atomic_load(&r->nfree) > 0) {
 			atomic_store(&r->state, NVH_A_AVAILABLE);
-			list_push(h, c, a);
+			nvh_alist_push(h, &h->crt[c].head, a);
 		} else {
 			atomic_store(&r->state, NVH_A_FULL);
 		}
@@ -828,7 +833,7 @@ nvh_block_release(struct nvh_heap *h, uint64_t a, uint64_t b)
 		pthread_mutex_lock(&h->crt[c].lock);
 		if (atomic_compare_exchange_strong(&r->state, &st,
 						   NVH_A_AVAILABLE))
-			list_push(h, c, a);
+			nvh_alist_push(h, &h->crt[c].head, a);
 		pthread_mutex_unlock(&h->crt[c].lock);
 	}
 }
@@ -910,6 +915,26 @@ take_from_others(struct nvh_heap *h, struct nvh_tctx *self, int want)
 	pthread_mutex_unlock(&h->tctx_lock);
 }
 
+int
+nvh_arenas_record_free(struct nvh_pool *pool, struct nvh_tctx *t,
+		       const uint64_t *list, size_t n)
+{
+	struct nvh_rec rec;
+	nvh_rec_init(&rec, NVH_REC_ATOMIC);
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = nvh_rec_add(&rec, NVH_OP_SET,
+				 nvh_table_off(pool->heap, list[i]),
+				 NVH_DESC(NVH_ARENA_FREE, 0, 0));
+	if (!rc) {
+		struct nvh_lane *l = nvh_lane_acquire(pool, &t->lane);
+		rc = nvh_lane_commit(pool, l, &rec, NULL, NULL);
+		nvh_lane_put(pool, l);
+	}
+	nvh_rec_fini(&rec);
+	return rc;
+}
+
 /* Set the table entries of list[0..n) FREE in one record; then they are
  * free arenas, or (not committed, or rc already set) back on their class
  * lists. */
@@ -918,17 +943,8 @@ commit_free(struct nvh_pool *pool, struct nvh_tctx *t, const uint64_t *list,
 	    size_t n, int rc)
 {
 	struct nvh_heap *h = pool->heap;
-	struct nvh_rec rec;
-	nvh_rec_init(&rec, NVH_REC_ATOMIC);
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = nvh_rec_add(&rec, NVH_OP_SET, nvh_table_off(h, list[i]),
-				 NVH_DESC(NVH_ARENA_FREE, 0, 0));
-	if (!rc) {
-		struct nvh_lane *l = nvh_lane_acquire(pool, &t->lane);
-		rc = nvh_lane_commit(pool, l, &rec, NULL, NULL);
-		nvh_lane_put(pool, l);
-	}
-	nvh_rec_fini(&rec);
+	if (!rc)
+		rc = nvh_arenas_record_free(pool, t, list, n);
 	for (size_t i = 0; i < n; i++) {
 		struct nvh_arena_rt *r = &h->arena[list[i]];
 		if (!rc) {
@@ -937,7 +953,7 @@ commit_free(struct nvh_pool *pool, struct nvh_tctx *t, const uint64_t *list,
 		}
 		pthread_mutex_lock(&h->crt[r->cls].lock);
 		atomic_store(&r->state, NVH_A_AVAILABLE);
-		list_push(h, r->cls, list[i]);
+		nvh_alist_push(h, &h->crt[r->cls].head, list[i]);
 		pthread_mutex_unlock(&h->crt[r->cls].lock);
 	}
 	return rc;
@@ -976,7 +992,8 @@ nvh_arenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t, int want)
 			if (!rc && n < cap && is_empty(h, (uint64_t)a) &&
 			    atomic_compare_exchange_strong(&r->state, &st,
 							   NVH_A_NONE)) {
-				list_unlink(h, c, (uint64_t)a);
+				nvh_alist_unlink(h, &h->crt[c].head,
+						 (uint64_t)a);
 				if (atomic_load(&r->assign_pending)) {
 					/* FREE on the medium already */
 					to_free_pool(h, (uint64_t)a);

@@ -275,6 +275,14 @@ int nvh_heap_set_policy(struct nvh_pool *pool, uint64_t max_size,
 void nvh_arenas_add(struct nvh_heap *h, uint64_t si);
 
 /* arena.c */
+/* An arena onto, or off, the doubly linked list at *head (a class's,
+ * of either allocator; the caller holds that class's lock). */
+void nvh_alist_push(struct nvh_heap *h, int32_t *head, uint64_t a);
+void nvh_alist_unlink(struct nvh_heap *h, int32_t *head, uint64_t a);
+/* One record setting the table entries of arenas list[0..n) FREE,
+ * committed on t's lane: 0 or the error (the DRAM state is the caller's). */
+int nvh_arenas_record_free(struct nvh_pool *pool, struct nvh_tctx *t,
+			   const uint64_t *list, size_t n);
 int nvh_arenas_init(struct nvh_heap *h);
 void nvh_arenas_fini(struct nvh_heap *h);
 struct nvh_tctx *nvh_tctx_get(struct nvh_heap *h);

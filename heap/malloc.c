@@ -84,36 +84,6 @@ block_off(const struct nvh_heap *h, uint64_t a, uint64_t b)
 
 /* ---- arena lists (mcrt[c].lock) ---- */
 
-static void
-mlist_push(struct nvh_heap *h, unsigned c, uint64_t a)
-{
-	struct nvh_arena_rt *r = &h->arena[a];
-	if (r->in_list)
-		return;
-	r->prev = -1;
-	r->next = h->mcrt[c].head;
-	if (r->next >= 0)
-		h->arena[r->next].prev = (int32_t)a;
-	h->mcrt[c].head = (int32_t)a;
-	r->in_list = 1;
-}
-
-static void
-mlist_unlink(struct nvh_heap *h, unsigned c, uint64_t a)
-{
-	struct nvh_arena_rt *r = &h->arena[a];
-	if (!r->in_list)
-		return;
-	if (r->prev >= 0)
-		h->arena[r->prev].next = r->next;
-	else
-		h->mcrt[c].head = r->next;
-	if (r->next >= 0)
-		h->arena[r->next].prev = r->prev;
-	r->prev = r->next = -1;
-	r->in_list = 0;
-}
-
 /* DRAM bitmaps of malloc arena a: live from `media` (NULL: none), used =
  * live plus the tail. */
 static int
@@ -169,7 +139,7 @@ nvh_marena_load(struct nvh_heap *h, uint64_t a, unsigned cls)
 	atomic_fetch_add(&h->nmarenas, 1);
 	if (atomic_load(&r->nfree) > 0) {
 		atomic_store(&r->state, NVH_A_AVAILABLE);
-		mlist_push(h, cls, a);
+		nvh_alist_push(h, &h->mcrt[cls].head, a);
 	} else {
 		atomic_store(&r->state, NVH_A_FULL);
 	}
@@ -203,7 +173,7 @@ nvh_malloc_rebuilt(struct nvh_heap *h)
 			continue;
 		if (count < m->nblocks) {
 			atomic_store(&r->state, NVH_A_AVAILABLE);
-			mlist_push(h, r->cls, a);
+			nvh_alist_push(h, &h->mcrt[r->cls].head, a);
 		} else {
 			atomic_store(&r->state, NVH_A_FULL);
 		}
@@ -387,7 +357,8 @@ nvh_marenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t)
 				 * block is out to be given back */
 				if (atomic_load(&r->nfree) ==
 				    (int32_t)nvh_mclasses[c].nblocks) {
-					mlist_unlink(h, c, (uint64_t)a);
+					nvh_alist_unlink(h, &h->mcrt[c].head,
+							 (uint64_t)a);
 					atomic_store(&r->state, NVH_A_NONE);
 					list[n++] = (uint64_t)a;
 				}
@@ -397,18 +368,7 @@ nvh_marenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t)
 		}
 		if (!n)
 			return gained;
-		struct nvh_rec rec;
-		nvh_rec_init(&rec, NVH_REC_ATOMIC);
-		int rc = 0;
-		for (size_t i = 0; i < n && !rc; i++)
-			rc = nvh_rec_add(&rec, NVH_OP_SET, nvh_table_off(h, list[i]),
-					 NVH_DESC(NVH_ARENA_FREE, 0, 0));
-		if (!rc) {
-			struct nvh_lane *l = nvh_lane_acquire(pool, &t->lane);
-			rc = nvh_lane_commit(pool, l, &rec, NULL, NULL);
-			nvh_lane_put(pool, l);
-		}
-		nvh_rec_fini(&rec);
+		int rc = nvh_arenas_record_free(pool, t, list, n);
 		for (size_t i = 0; i < n; i++) {
 			struct nvh_arena_rt *r = &h->arena[list[i]];
 			if (!rc) {
@@ -420,7 +380,7 @@ nvh_marenas_reclaim(struct nvh_pool *pool, struct nvh_tctx *t)
 			}
 			pthread_mutex_lock(&h->mcrt[r->cls].lock);
 			atomic_store(&r->state, NVH_A_AVAILABLE);
-			mlist_push(h, r->cls, list[i]);
+			nvh_alist_push(h, &h->mcrt[r->cls].head, list[i]);
 			pthread_mutex_unlock(&h->mcrt[r->cls].lock);
 		}
 		if (rc)
@@ -442,7 +402,7 @@ marena_take(struct nvh_pool *pool, struct nvh_tctx *t, unsigned c,
 	while (cr->head >= 0) {
 		uint64_t a = (uint64_t)cr->head;
 		struct nvh_arena_rt *r = &h->arena[a];
-		mlist_unlink(h, c, a);
+		nvh_alist_unlink(h, &h->mcrt[c].head, a);
 		if (atomic_load(&r->nfree) > 0) {
 			atomic_store(&r->state, NVH_A_OWNED);
 			pthread_mutex_unlock(&cr->lock);
@@ -466,7 +426,7 @@ marena_drop(struct nvh_heap *h, uint64_t a)
 	 * under the lock its give takes when it finds the arena full */
 	if (atomic_load(&r->nfree) > 0) {
 		atomic_store(&r->state, NVH_A_AVAILABLE);
-		mlist_push(h, c, a);
+		nvh_alist_push(h, &h->mcrt[c].head, a);
 	} else {
 		atomic_store(&r->state, NVH_A_FULL);
 	}
@@ -502,7 +462,7 @@ give_n(struct nvh_heap *h, const uint64_t *ent, uint32_t n)
 		if (atomic_load(&r->state) == NVH_A_FULL &&
 		    atomic_load(&r->nfree) > 0) {
 			atomic_store(&r->state, NVH_A_AVAILABLE);
-			mlist_push(h, c, a);
+			nvh_alist_push(h, &h->mcrt[c].head, a);
 		}
 		pthread_mutex_unlock(&h->mcrt[c].lock);
 	}

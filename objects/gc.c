@@ -358,20 +358,80 @@ nvh_gc_run(struct nvh_pool *pool, struct nvh_gc_report *rep)
 
 /* ---- nvh_gc: no other thread in a call meanwhile ---- */
 
+/* What nvh_pool_quiesce took, given back: the first `got` lanes
+ * reopened, reg_lock (have_reg), the heap (quiet), grow_lock. */
 static void
-unquiesce(struct nvh_pool *pool, unsigned got, int reg)
+unquiesce(nvh_pool *pool, unsigned got, int have_reg, int quiet)
 {
 	struct nvh_lane *lane = pool->lanes->lane;
+	if (quiet)
+		nvh_heap_unquiesce(pool->heap);
+	if (have_reg)
+		pthread_mutex_unlock(&pool->objects->reg_lock);
 	while (got) {
 		struct nvh_lane *l = &lane[--got];
 		pthread_mutex_lock(&l->lock);
 		l->closing = 0;
 		nvh_lane_release(pool, l); /* wakes any waiter */
 	}
-	if (reg)
-		pthread_mutex_unlock(&pool->objects->reg_lock);
-	nvh_heap_unquiesce(pool->heap);
 	pthread_mutex_unlock(&pool->grow_lock);
+}
+
+/*
+ * Every way into the pool shut, for nvh_gc and nvh_close (objects/
+ * open.c, the layer above).  Every lane is passed with trylock and
+ * marked closing (taken by nobody after): an operation in progress on
+ * another thread holds a lane from its start to its end (transactions
+ * with the drain they start, pins; a type registration or root creation
+ * holds reg_lock until it has its lane), or is marked busy in its
+ * thread's context (an atomic allocation or free, or an nvh_malloc call,
+ * which take a lane only to commit if at all), so it is seen here and
+ * refused, never closed or collected under.  (Marks, not held locks:
+ * ThreadSanitizer tracks at most 64 locks held by one thread.)  A growth
+ * holds grow_lock from its start to its end (it writes the mapping, the
+ * heap's state and the header): refused like the
+ * rest, and held to the end so that none starts.  0 with grow_lock,
+ * reg_lock (if there are objects) and every lane's closing mark held;
+ * or -EBUSY (the error set, naming fn, with `tail`), nothing held.
+ */
+int
+nvh_pool_quiesce(nvh_pool *pool, const char *fn, const char *tail)
+{
+	if (pthread_mutex_trylock(&pool->grow_lock) != 0)
+		return nvh_err(EBUSY, "%s: %s: another thread is growing the "
+			       "pool%s", fn, pool->path, tail);
+	struct nvh_lane *lane = pool->lanes->lane;
+	unsigned got = 0;
+	/* An atomic allocation or free holds no lane until its commit: its
+	 * thread's context says it is in one (nvh_heap_quiesce). */
+	int quiet = nvh_heap_quiesce(pool->heap) == 0;
+	int have_reg = quiet && pool->objects &&
+		       pthread_mutex_trylock(&pool->objects->reg_lock) == 0;
+	int busy = !quiet || (pool->objects && !have_reg);
+	for (; !busy && got < pool->lanes->n; got++) {
+		if (pthread_mutex_trylock(&lane[got].lock) != 0) {
+			busy = 1;
+			break;
+		}
+		lane[got].closing = 1;
+		pthread_mutex_unlock(&lane[got].lock);
+	}
+	/* every lane closing: no release still reads their state, and
+	 * nobody waits for one */
+	if (!busy && nvh_lanes_quiesce(pool))
+		busy = 1;
+	if (!busy)
+		return 0;
+	unquiesce(pool, got, have_reg, quiet);
+	return nvh_err(EBUSY, "%s: %s: another thread is still in a "
+		       "transaction, allocation, pin or type registration on "
+		       "this pool%s", fn, pool->path, tail);
+}
+
+void
+nvh_pool_unquiesce(nvh_pool *pool)
+{
+	unquiesce(pool, pool->lanes->n, pool->objects != NULL, 1);
 }
 
 NVH_API int
@@ -389,37 +449,10 @@ nvh_gc(nvh_pool *pool, struct nvh_gc_report *rep)
 	if (nvh_tx_current(pool))
 		return nvh_err(EBUSY, "nvh_gc: %s: this thread's transaction is "
 			       "open", pool->path);
-	/* as nvh_close: every lane and lock an operation holds, with
-	 * trylock (a transaction mid-way could be linking a block the mark
-	 * would miss) */
-	if (pthread_mutex_trylock(&pool->grow_lock) != 0)
-		return nvh_err(EBUSY, "nvh_gc: %s: another thread is growing "
-			       "the pool", pool->path);
-	if (nvh_heap_quiesce(pool->heap)) {
-		pthread_mutex_unlock(&pool->grow_lock);
-		return nvh_err(EBUSY, "nvh_gc: %s: another thread is in an "
-			       "allocation or free", pool->path);
-	}
-	int reg = pthread_mutex_trylock(&pool->objects->reg_lock) == 0;
-	unsigned got = 0;
-	int busy = !reg;
-	struct nvh_lane *lane = pool->lanes->lane;
-	for (; !busy && got < pool->lanes->n; got++) {
-		if (pthread_mutex_trylock(&lane[got].lock) != 0) {
-			busy = 1;
-			break;
-		}
-		lane[got].closing = 1;
-		pthread_mutex_unlock(&lane[got].lock);
-	}
-	if (!busy && nvh_lanes_quiesce(pool))
-		busy = 1;
-	if (busy) {
-		unquiesce(pool, got, reg);
-		return nvh_err(EBUSY, "nvh_gc: %s: another thread is in a "
-			       "transaction, allocation, pin or type "
-			       "registration on this pool", pool->path);
-	}
+	/* as nvh_close: no other thread in a call (a transaction mid-way
+	 * could be linking a block the mark would miss) */
+	if (nvh_pool_quiesce(pool, "nvh_gc", ""))
+		return -EBUSY;
 	/* No thread is in a call: their caches hold free blocks the sweep
 	 * recomputes (used = live), so they are emptied. */
 	nvh_mcache_clear_all(pool->heap);
@@ -428,7 +461,7 @@ nvh_gc(nvh_pool *pool, struct nvh_gc_report *rep)
 	int rc = nvh_gc_mark(pool, &g);
 	if (!rc)
 		sweep(pool, &g);
-	unquiesce(pool, got, reg);
+	nvh_pool_unquiesce(pool);
 	if (rc) {
 		nvh_err_prefix("nvh_gc: %s: ", pool->path);
 		return rc;

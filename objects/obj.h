@@ -136,6 +136,11 @@ int nvh_obj_containing(struct nvh_pool *pool, struct nvh_tx *tx, uint64_t off,
 /* types.c */
 int nvh_objects_open(struct nvh_pool *pool);
 void nvh_objects_close(struct nvh_pool *pool);
+/* gc.c: every way into the pool shut (nvh_gc, nvh_close): 0, or -EBUSY
+ * with the error set naming fn (`tail` appended) and nothing held. */
+int nvh_pool_quiesce(struct nvh_pool *pool, const char *fn, const char *tail);
+/* After a successful nvh_pool_quiesce that closes nothing (nvh_gc). */
+void nvh_pool_unquiesce(struct nvh_pool *pool);
 const struct nvh_rtype *nvh_type_get(struct nvh_pool *pool, uint32_t id);
 /* The type of an allocated object of `size` bytes whose header says `id`:
  * NULL if untyped, or if the type is larger than the object (a damaged

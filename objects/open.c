@@ -481,61 +481,9 @@ nvh_close(nvh_pool *pool)
 			       "is still open: commit or abort it first (the "
 			       "pool stays open)", pool->path);
 	}
-	/* Every lane, passed with trylock and marked closing (taken by
-	 * nobody after): an operation in progress on another thread holds
-	 * a lane from its start to its end (transactions with the drain
-	 * they start, pins; a type registration or root creation holds
-	 * reg_lock until it has its lane), or is marked busy in its
-	 * thread's context (an atomic allocation or free, which takes a
-	 * lane only to commit), so it is seen here and refused, never
-	 * closed under.  (Marks, not held locks: ThreadSanitizer tracks at
-	 * most 64 locks held by one thread.) */
-	/* A growth holds grow_lock from its start to its end (it writes the
-	 * mapping, the heap's state and the header): refused like the
-	 * rest, and held to the end so that none starts. */
-	if (pthread_mutex_trylock(&pool->grow_lock) != 0) {
+	if (nvh_pool_quiesce(pool, "nvh_close", " (the pool stays open)")) {
 		nvh_handle_unclaim(pool);
-		return nvh_err(EBUSY, "nvh_close: %s: another thread is "
-			       "growing the pool (the pool stays open)",
-			       pool->path);
-	}
-	struct nvh_lane *lane = pool->lanes->lane;
-	unsigned got = 0;
-	/* An atomic allocation or free holds no lane until its commit: its
-	 * thread's context says it is in one (nvh_heap_quiesce). */
-	int quiet = nvh_heap_quiesce(pool->heap) == 0;
-	int have_reg = quiet && pool->objects &&
-		       pthread_mutex_trylock(&pool->objects->reg_lock) == 0;
-	int busy = !quiet || (pool->objects && !have_reg);
-	for (; !busy && got < pool->lanes->n; got++) {
-		if (pthread_mutex_trylock(&lane[got].lock) != 0) {
-			busy = 1;
-			break;
-		}
-		lane[got].closing = 1;
-		pthread_mutex_unlock(&lane[got].lock);
-	}
-	/* every lane closing: no release still reads their state, and
-	 * nobody waits for one */
-	if (!busy && nvh_lanes_quiesce(pool))
-		busy = 1;
-	if (busy) {
-		if (quiet)
-			nvh_heap_unquiesce(pool->heap);
-		if (have_reg)
-			pthread_mutex_unlock(&pool->objects->reg_lock);
-		while (got) {
-			struct nvh_lane *l = &lane[--got];
-			pthread_mutex_lock(&l->lock);
-			l->closing = 0;
-			nvh_lane_release(pool, l); /* wakes any waiter */
-		}
-		pthread_mutex_unlock(&pool->grow_lock);
-		nvh_handle_unclaim(pool);
-		return nvh_err(EBUSY, "nvh_close: %s: another thread is "
-			       "still in a transaction, allocation, pin or "
-			       "type registration on this pool (the pool stays "
-			       "open)", pool->path);
+		return -EBUSY;
 	}
 	if (!pool->rdonly && !atomic_load(&pool->failed))
 		rc = nvh_checkpoint(pool);

@@ -104,6 +104,31 @@ parse_max(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* The options of a command that takes only --layout and one PATH: -1
+ * with *layout and *path set, or the exit status (0 after --help). */
+static int
+layout_and_path(int argc, char **argv, const char **layout, const char **path)
+{
+	static const struct option lo[] = {
+		{"layout", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	*layout = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "l:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'l': *layout = optarg; break;
+		case 'h': fputs(current->usage, stdout); return 0;
+		default: return usage_error("%s", "bad option");
+		}
+	}
+	if (optind != argc - 1)
+		return usage_error("%s", "expected exactly one PATH");
+	*path = argv[optind];
+	return -1;
+}
+
 static int
 cmd_create(int argc, char **argv)
 {
@@ -191,24 +216,12 @@ static const char info_usage[] =
 static int
 cmd_info(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"layout", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *layout = NULL;
-	int c;
-	while ((c = getopt_long(argc, argv, "l:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'l': layout = optarg; break;
-		case 'h': fputs(info_usage, stdout); return 0;
-		default: return usage_error("%s", "bad option");
-		}
-	}
-	if (optind != argc - 1)
-		return usage_error("%s", "expected exactly one PATH");
+	const char *layout, *path;
+	int u = layout_and_path(argc, argv, &layout, &path);
+	if (u >= 0)
+		return u;
 	struct nvh_opts opts = {.flags = NVH_OPEN_RDONLY};
-	nvh_pool *pool = nvh_open(argv[optind], layout, &opts);
+	nvh_pool *pool = nvh_open(path, layout, &opts);
 	if (!pool)
 		return fail();
 	struct nvh_pool_info i;
@@ -287,24 +300,12 @@ static const char stats_usage[] =
 static int
 cmd_stats(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"layout", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *layout = NULL;
-	int c;
-	while ((c = getopt_long(argc, argv, "l:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'l': layout = optarg; break;
-		case 'h': fputs(stats_usage, stdout); return 0;
-		default: return usage_error("%s", "bad option");
-		}
-	}
-	if (optind != argc - 1)
-		return usage_error("%s", "expected exactly one PATH");
+	const char *layout, *path;
+	int u = layout_and_path(argc, argv, &layout, &path);
+	if (u >= 0)
+		return u;
 	struct nvh_opts opts = {.flags = NVH_OPEN_RDONLY};
-	nvh_pool *pool = nvh_open(argv[optind], layout, &opts);
+	nvh_pool *pool = nvh_open(path, layout, &opts);
 	if (!pool)
 		return fail();
 	struct nvh_pool_info i;
@@ -598,23 +599,11 @@ gc_print(const char *what, const struct nvh_gc_report *r)
 static int
 cmd_gc(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"layout", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *layout = NULL;
-	int c;
-	while ((c = getopt_long(argc, argv, "l:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'l': layout = optarg; break;
-		case 'h': fputs(gc_usage, stdout); return 0;
-		default: return usage_error("%s", "bad option");
-		}
-	}
-	if (optind != argc - 1)
-		return usage_error("%s", "expected PATH");
-	nvh_pool *pool = nvh_open(argv[optind], layout, NULL);
+	const char *layout, *path;
+	int u = layout_and_path(argc, argv, &layout, &path);
+	if (u >= 0)
+		return u;
+	nvh_pool *pool = nvh_open(path, layout, NULL);
 	if (!pool)
 		return fail();
 	struct nvh_gc_report r;
