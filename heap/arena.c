@@ -201,9 +201,11 @@ nvh_tctx_get(struct nvh_heap *h)
 	pthread_once(&tctx_once, tctx_key_init);
 	if (!tctx_key_ok || pthread_setspecific(tctx_key, (void *)1) != 0)
 		return NULL; /* no exit hook: the arenas would be lost */
-	t = calloc(1, sizeof(*t));
+	/* a cache line of its own: busy is written by every call */
+	t = aligned_alloc(64, (sizeof(*t) + 63) / 64 * 64);
 	if (!t)
 		return NULL;
+	memset(t, 0, sizeof(*t));
 	t->heap = h;
 	t->lane = ~0u;
 	pthread_mutex_init(&t->lock, NULL);

@@ -428,6 +428,7 @@ nvh_heap_verify(struct nvh_pool *pool)
 {
 	struct nvh_heap *h = pool->heap;
 	uint64_t covered = 0; /* arenas left in the current large run */
+	nvh_malloc_sync_live(h); /* (the fast paths leave live stale) */
 	for (uint64_t a = 0; a < nvh_heap_narenas(h); a++) {
 		struct nvh_arena_rt *r = &h->arena[a];
 		uint64_t d = nvh_arena_ent(h, a)->desc;

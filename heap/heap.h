@@ -124,7 +124,10 @@ struct nvh_heap {
 	struct nvh_seg *seg;        /* NVH_MAX_SEGS reserved */
 	_Atomic uint64_t nsegs;
 	_Atomic uint64_t grow_gen;  /* growths so far */
-	_Atomic int closing;        /* nvh_close is looking (quiesce) */
+	/* nvh_close is looking (quiesce): read by every call, so on a line
+	 * that nothing written often shares */
+	_Alignas(64) _Atomic int closing;
+	char closing_pad[60];
 	struct nvh_class_rt mcrt[NVH_MCLASSES]; /* malloc arenas with free
 						 * blocks, per malloc class */
 	_Atomic uint64_t nmarenas;  /* malloc arenas */

@@ -20,6 +20,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <nvheap/malloc.h>
 
@@ -68,12 +70,44 @@ mclasses_init(void)
 		m->recip = ((1ull << NVH_MRECIP_SHIFT) + m->size - 1) / m->size;
 	}
 }
+uint64_t nvh_mfree_mark;
+
+/* The mark nvh_mfree leaves in a block's first word: per process, its
+ * top 16 bits clear, so that it is never an oid (the pool tag is never
+ * 0) and the conservative scan never follows it. */
+__attribute__((constructor)) static void
+mark_init(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t x = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^
+		     (uint64_t)getpid() << 12 ^ (uint64_t)(uintptr_t)&ts;
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	nvh_mfree_mark = (x & 0xffffffffffffull) | 1;
+}
+
 _Static_assert(NVH_ARENA_SIZE <= (1u << 20) && NVH_MALLOC_MAX <= (1u << 14),
 	       "malloc classes' reciprocals are exact for these sizes only");
 
 #define ENT(a, b) ((uint64_t)(a) << 16 | (uint64_t)(b))
 #define ENT_A(e) ((e) >> 16)
 #define ENT_B(e) ((e) & 0xffffu)
+
+/* A cache's count: written by its thread only, read by others counting
+ * (nvh_stats), hence relaxed atomic accesses (plain moves on x86). */
+static inline uint32_t
+mc_n(const struct nvh_mcache *m)
+{
+	return __atomic_load_n(&m->n, __ATOMIC_RELAXED);
+}
+
+static inline void
+mc_set_n(struct nvh_mcache *m, uint32_t n)
+{
+	__atomic_store_n(&m->n, n, __ATOMIC_RELAXED);
+}
 
 static inline uint64_t
 block_off(const struct nvh_heap *h, uint64_t a, uint64_t b)
@@ -82,7 +116,17 @@ block_off(const struct nvh_heap *h, uint64_t a, uint64_t b)
 	return h->arena[a].off + m->blocks_off + b * m->size;
 }
 
-/* ---- arena lists (mcrt[c].lock) ---- */
+/* A thread's caches, zeroed, on lines of their own (another thread's
+ * are next to them in the C heap). */
+static struct nvh_mcache *
+mcache_new(void)
+{
+	size_t bytes = (NVH_MCLASSES * sizeof(struct nvh_mcache) + 63) / 64 * 64;
+	struct nvh_mcache *m = aligned_alloc(64, bytes);
+	if (m)
+		memset(m, 0, bytes);
+	return m;
+}
 
 /* DRAM bitmaps of malloc arena a: live from `media` (NULL: none), used =
  * live plus the tail. */
@@ -94,14 +138,17 @@ mbitmaps(struct nvh_heap *h, uint64_t a, unsigned c, const uint64_t *media)
 	_Atomic uint64_t *used = r->used, *live = r->live;
 	if (!used || r->bm_cap < NVH_MBM_WORDS) {
 		/* (a small arena's are too short; it was free since) */
-		used = calloc(NVH_MBM_WORDS, 8);
-		live = calloc(NVH_MBM_WORDS, 8);
+		/* lines of their own: arenas of different owners */
+		used = aligned_alloc(64, NVH_MBM_WORDS * 8);
+		live = aligned_alloc(64, NVH_MBM_WORDS * 8);
 		if (!used || !live) {
 			free((void *)used);
 			free((void *)live);
 			return nvh_err(ENOMEM, "out of memory for malloc arena %"
 				       PRIu64, a);
 		}
+		memset((void *)used, 0, NVH_MBM_WORDS * 8);
+		memset((void *)live, 0, NVH_MBM_WORDS * 8);
 		free((void *)r->used);
 		free((void *)r->live);
 		r->bm_cap = NVH_MBM_WORDS;
@@ -180,8 +227,8 @@ nvh_malloc_rebuilt(struct nvh_heap *h)
 	}
 }
 
-int
-nvh_mblock_at(const struct nvh_heap *h, uint64_t a, uint64_t off, uint64_t *b)
+static inline __attribute__((always_inline)) int
+mblock_at(const struct nvh_heap *h, uint64_t a, uint64_t off, uint64_t *b)
 {
 	const struct nvh_arena_rt *r = &h->arena[a];
 	const struct nvh_mclass *m = &nvh_mclasses[r->cls];
@@ -198,6 +245,25 @@ nvh_mblock_at(const struct nvh_heap *h, uint64_t a, uint64_t off, uint64_t *b)
 }
 
 int
+nvh_mblock_at(const struct nvh_heap *h, uint64_t a, uint64_t off, uint64_t *b)
+{
+	return mblock_at(h, a, off, b);
+}
+
+/* Block b of malloc arena r (at pool offset off) is allocated to the
+ * user: used (not free in its arena) and not marked by nvh_mfree (not in
+ * a thread's cache).  No shared word is written on the fast paths:
+ * malloc clears the mark, mfree sets it, in the block itself. */
+static inline int
+mblock_allocated(const struct nvh_pool *pool, const struct nvh_arena_rt *r,
+		 uint64_t b, uint64_t off)
+{
+	return ((atomic_load_explicit(&r->used[b / 64], memory_order_acquire) >>
+		 (b % 64)) & 1) &&
+	       *(const uint64_t *)(pool->base + off) != nvh_mfree_mark;
+}
+
+int
 nvh_mblock_live(const struct nvh_pool *pool, uint64_t off)
 {
 	const struct nvh_heap *h = pool->heap;
@@ -205,7 +271,7 @@ nvh_mblock_live(const struct nvh_pool *pool, uint64_t off)
 	if (nvh_arena_at(h, off, &a, &in) || a >= nvh_heap_narenas(h) ||
 	    h->arena[a].kind != NVH_K_MALLOC || nvh_mblock_at(h, a, off, &b))
 		return 0;
-	return (atomic_load(&h->arena[a].live[b / 64]) >> (b % 64)) & 1;
+	return mblock_allocated(pool, &h->arena[a], b, off);
 }
 
 /* ---- the medium: the feature bit, arena assignment, the clean close ---- */
@@ -299,12 +365,70 @@ marena_new(struct nvh_pool *pool, struct nvh_tctx *t, unsigned c,
 	return 0;
 }
 
+void
+nvh_malloc_sync_live(struct nvh_heap *h)
+{
+	uint64_t n = nvh_heap_narenas(h);
+	for (uint64_t a = 0; atomic_load(&h->nmarenas) && a < n; a++) {
+		struct nvh_arena_rt *r = &h->arena[a];
+		if (r->kind != NVH_K_MALLOC || !r->live)
+			continue;
+		const struct nvh_mclass *m = &nvh_mclasses[r->cls];
+		for (uint32_t w = 0; w < m->nwords; w++) {
+			uint64_t tail = m->nblocks - 64 * w >= 64
+				? 0 : ~((1ull << (m->nblocks - 64 * w)) - 1);
+			atomic_store_explicit(&r->live[w],
+				atomic_load(&r->used[w]) & ~tail,
+				memory_order_relaxed);
+		}
+	}
+	pthread_mutex_lock(&h->tctx_lock);
+	for (struct nvh_tctx *t = h->tctxs; t; t = t->next)
+		for (unsigned c = 0; t->mc && c < NVH_MCLASSES; c++) {
+			const struct nvh_mcache *m = &t->mc[c];
+			for (uint32_t i = 0; i < mc_n(m); i++) {
+				uint64_t a = ENT_A(m->ent[i]), b = ENT_B(m->ent[i]);
+				atomic_fetch_and_explicit(&h->arena[a].live[b / 64],
+					~(1ull << (b % 64)), memory_order_relaxed);
+			}
+		}
+	pthread_mutex_unlock(&h->tctx_lock);
+}
+
+void
+nvh_malloc_counts(struct nvh_heap *h, uint64_t *blocks, uint64_t *bytes)
+{
+	*blocks = *bytes = 0;
+	uint64_t n = nvh_heap_narenas(h);
+	for (uint64_t a = 0; atomic_load(&h->nmarenas) && a < n; a++) {
+		const struct nvh_arena_rt *r = &h->arena[a];
+		if (r->kind != NVH_K_MALLOC || !r->used)
+			continue;
+		const struct nvh_mclass *m = &nvh_mclasses[r->cls];
+		/* used: allocated, cached, or past the last block */
+		uint64_t k = (uint64_t)m->nblocks -
+			     (uint64_t)atomic_load(&r->nfree);
+		*blocks += k;
+		*bytes += k * m->size;
+	}
+	pthread_mutex_lock(&h->tctx_lock);
+	for (struct nvh_tctx *t = h->tctxs; t; t = t->next)
+		for (unsigned c = 0; t->mc && c < NVH_MCLASSES; c++) {
+			uint64_t k = mc_n(&t->mc[c]);
+			*blocks -= k;
+			*bytes -= k * nvh_mclasses[c].size;
+		}
+	pthread_mutex_unlock(&h->tctx_lock);
+}
+
 int
 nvh_malloc_persist(struct nvh_pool *pool)
 {
 	struct nvh_heap *h = pool->heap;
 	if (!h || !atomic_load(&h->nmarenas))
 		return 0;
+	/* (the close: no thread is in a call, the caches are still full) */
+	nvh_malloc_sync_live(h);
 	uint64_t n = nvh_heap_narenas(h);
 	for (uint64_t a = 0; a < n; a++) {
 		struct nvh_arena_rt *r = &h->arena[a];
@@ -497,7 +621,8 @@ grab(struct nvh_heap *h, uint64_t a, struct nvh_mcache *m, uint32_t want)
 		while (bits) {
 			unsigned k = 63u - (unsigned)__builtin_clzll(bits);
 			bits &= ~(1ull << k);
-			m->ent[m->n++] = ENT(a, 64u * w + k);
+			m->ent[mc_n(m)] = ENT(a, 64u * w + k);
+			mc_set_n(m, mc_n(m) + 1);
 			got++;
 		}
 		r->cursor = w;
@@ -511,7 +636,7 @@ static int
 refill(struct nvh_pool *pool, struct nvh_tctx *t, unsigned c)
 {
 	struct nvh_heap *h = pool->heap;
-	if (!t->mc && !(t->mc = calloc(NVH_MCLASSES, sizeof(*t->mc))))
+	if (!t->mc && !(t->mc = mcache_new()))
 		return nvh_err(ENOMEM, "out of memory for a thread's cache");
 	struct nvh_mcache *m = &t->mc[c];
 	for (;;) {
@@ -535,8 +660,8 @@ nvh_mcache_drop(struct nvh_heap *h, struct nvh_tctx *t)
 {
 	for (unsigned c = 0; c < NVH_MCLASSES; c++) {
 		if (t->mc) {
-			give_n(h, t->mc[c].ent, t->mc[c].n);
-			t->mc[c].n = 0;
+			give_n(h, t->mc[c].ent, mc_n(&t->mc[c]));
+			mc_set_n(&t->mc[c], 0);
 		}
 		if (t->mcur[c] >= 0) {
 			marena_drop(h, (uint64_t)t->mcur[c]);
@@ -551,13 +676,14 @@ nvh_mcache_clear_all(struct nvh_heap *h)
 	pthread_mutex_lock(&h->tctx_lock);
 	for (struct nvh_tctx *t = h->tctxs; t; t = t->next)
 		for (unsigned c = 0; t->mc && c < NVH_MCLASSES; c++)
-			t->mc[c].n = 0; /* the collection recomputes used */
+			mc_set_n(&t->mc[c], 0); /* the collection recomputes
+						 * used */
 	pthread_mutex_unlock(&h->tctx_lock);
 }
 
 /* ---- the calls ---- */
 
-static int
+static inline __attribute__((always_inline)) int
 writable(nvh_pool *pool, const char *fn)
 {
 	if (!pool)
@@ -612,17 +738,22 @@ nvh_malloc(nvh_pool *pool, size_t size)
 		return p;
 	}
 	unsigned c = nvh_mclass_of(size);
-	if (__builtin_expect(!t->mc || !t->mc[c].n, 0) &&
+	if (__builtin_expect(!t->mc || !mc_n(&t->mc[c]), 0) &&
 	    (rc = refill(pool, t, c))) {
 		nvh_err_prefix("nvh_malloc: %s: ", pool->path);
 		nvh_tctx_leave(t);
 		return NULL;
 	}
-	uint64_t e = t->mc[c].ent[--t->mc[c].n];
-	uint64_t a = ENT_A(e), b = ENT_B(e);
-	atomic_fetch_or_explicit(&h->arena[a].live[b / 64], 1ull << (b % 64),
-				 memory_order_relaxed);
-	p = pool->base + block_off(h, a, b);
+	struct nvh_mcache *m = &t->mc[c];
+	uint32_t n = mc_n(m) - 1;
+	uint64_t e = m->ent[n];
+	mc_set_n(m, n);
+	p = pool->base + block_off(h, ENT_A(e), ENT_B(e));
+	/* allocated from now on: nvh_mfree's mark cleared (a plain store
+	 * into the block, which need not be durable: the user writes and
+	 * persists the block before linking it) */
+	*(uint64_t *)p = 0;
+	nvh_persist_dontcare(&pool->persist, p, 8);
 	nvh_tctx_leave(t);
 	return p;
 }
@@ -657,11 +788,11 @@ find_block(nvh_pool *pool, const void *p, const char *fn, uint64_t *ap,
 	uint64_t off = (uint64_t)(c - pool->base);
 	struct nvh_arena_rt *r = &h->arena[a];
 	if (r->kind == NVH_K_MALLOC) {
-		if (nvh_mblock_at(h, a, off, &b))
+		if (mblock_at(h, a, off, &b))
 			return nvh_err(EINVAL, "%s: %s: %p (pool offset %" PRIu64
 				       ") is not the start of a block",
 				       fn, pool->path, p, off);
-		if (!((atomic_load(&r->live[b / 64]) >> (b % 64)) & 1))
+		if (!mblock_allocated(pool, r, b, off))
 			return nvh_err(EINVAL, "%s: %s: %p (pool offset %" PRIu64
 				       ") is not allocated (a double free?)",
 				       fn, pool->path, p, off);
@@ -704,26 +835,27 @@ mfree_busy(nvh_pool *pool, struct nvh_tctx *t, void *p)
 			nvh_err_prefix("nvh_mfree: %s: ", pool->path);
 		return rc;
 	}
-	uint64_t bit = 1ull << (b % 64);
-	if (!(atomic_fetch_and_explicit(&h->arena[a].live[b / 64], ~bit,
-					memory_order_relaxed) & bit))
-		return nvh_err(EINVAL, "nvh_mfree: %s: %p is not allocated (a "
-			       "double free?)", pool->path, p);
-	if (!t->mc && !(t->mc = calloc(NVH_MCLASSES, sizeof(*t->mc)))) {
+	/* free from now on (find_block saw it allocated): the mark a second
+	 * nvh_mfree of it finds while it waits in a cache (a plain store,
+	 * never made durable: the collection after a crash ignores it) */
+	*(uint64_t *)p = nvh_mfree_mark;
+	nvh_persist_dontcare(&pool->persist, p, 8);
+	if (!t->mc && !(t->mc = mcache_new())) {
 		/* no cache: straight back to the arena */
 		uint64_t e = ENT(a, b);
 		give_n(h, &e, 1);
 		return 0;
 	}
 	struct nvh_mcache *m = &t->mc[h->arena[a].cls];
-	if (m->n == NVH_MCACHE) {
+	if (mc_n(m) == NVH_MCACHE) {
 		/* the older half goes back to its arenas */
 		give_n(h, m->ent, NVH_MCACHE / 2);
 		memmove(m->ent, m->ent + NVH_MCACHE / 2,
 			NVH_MCACHE / 2 * sizeof(m->ent[0]));
-		m->n = NVH_MCACHE / 2;
+		mc_set_n(m, NVH_MCACHE / 2);
 	}
-	m->ent[m->n++] = ENT(a, b);
+	m->ent[mc_n(m)] = ENT(a, b);
+	mc_set_n(m, mc_n(m) + 1);
 	return 0;
 }
 

@@ -5,8 +5,12 @@
  * from what is reachable.  docs/malloc.md has the design.
  *
  * Per malloc arena in DRAM (struct nvh_arena_rt, kind NVH_K_MALLOC):
- *   live bit b  <=> block b is allocated to the user (what a clean close
- *                   writes to the arena's bitmap on the medium)
+ *   block b allocated to the user <=> used bit b and the block's first
+ *                   word is not nvh_mfree_mark (nvh_malloc clears it,
+ *                   nvh_mfree sets it: no shared word on the fast paths)
+ *   live bit b  <=> allocated, as of the last nvh_malloc_sync_live, the
+ *                   load from the medium or the collection's sweep (what
+ *                   a clean close writes to the arena's bitmap)
  *   used bit b  <=> live, or held in some thread's cache, or past the
  *                   class's last block
  *   nfree        == blocks whose used bit is clear (transiently one off
@@ -78,6 +82,16 @@ void nvh_mcache_clear_all(struct nvh_heap *h);
 /* The clean close: every malloc arena's live bits onto the medium, one
  * fence.  0 or the fence's error. */
 int nvh_malloc_persist(struct nvh_pool *pool);
+/* live computed from used and the caches (the fast paths do not keep
+ * it): for readers of live (the close, the checks), with no thread in a
+ * call, or accepting a view that races one. */
+void nvh_malloc_sync_live(struct nvh_heap *h);
+/* Blocks allocated to the user and their bytes (nvh_stats; exact with no
+ * thread in a call). */
+void nvh_malloc_counts(struct nvh_heap *h, uint64_t *blocks, uint64_t *bytes);
+/* nvh_mfree's mark in a free block's first word (per process; never an
+ * oid). */
+extern uint64_t nvh_mfree_mark;
 /* The block of malloc arena a holding pool offset off (its start): 0 and
  * *b, or -1. */
 int nvh_mblock_at(const struct nvh_heap *h, uint64_t a, uint64_t off,

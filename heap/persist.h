@@ -86,6 +86,10 @@ struct nvh_persist_backend {
 	 * the new part's contents are durable (the file was extended and
 	 * fsynced).  0 or a negative code (then nothing changed). */
 	int (*grow)(struct nvh_persist *p, size_t size);
+	/* NULL: nothing to do.  [addr, addr+len) was stored with no flush
+	 * and need never be durable (nvh_malloc's free-block marks): a
+	 * checker of durable points takes it as durable as it is now. */
+	void (*dontcare)(struct nvh_persist *p, void *addr, size_t len);
 };
 
 #define NVH_VOLATILE_MAX 16u
@@ -169,6 +173,17 @@ int nvh_persist_volatile(struct nvh_persist *p, const void *addr, size_t len);
 			       what " (" __FILE__ ":" NVH_STR(__LINE__) ")")
 void nvh_persist_durable_at(struct nvh_persist *p, uint64_t off,
 			    uint64_t len, const char *where);
+
+/* Bytes just stored that need never be durable (the backend's dontcare:
+ * only the simulator does anything). */
+static inline void
+nvh_persist_dontcare(struct nvh_persist *p, void *addr, size_t len)
+{
+	/* (one compare on the fast paths that call it: only the simulator
+	 * has the operation) */
+	if (__builtin_expect(p->be == &nvh_persist_sim, 0))
+		p->be->dontcare(p, addr, len);
+}
 
 void nvh_persist_get_stats(struct nvh_persist *p,
 			   struct nvh_persist_stats *out);

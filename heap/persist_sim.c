@@ -313,6 +313,31 @@ sim_durable_point(struct nvh_persist *p, uint64_t from, uint64_t len,
 			nreports, where);
 }
 
+/* Bytes whose durability does not matter: the durable image (and a
+ * flushed line's snapshot, which its fence would apply) takes them as
+ * they are now, so no durable point reports them. */
+static void
+sim_dontcare(struct nvh_persist *p, void *addr, size_t len)
+{
+	struct nvh_sim *s = p->state;
+	pthread_mutex_lock(&s->lock);
+	uint64_t off = (uint64_t)((const uint8_t *)addr - s->working);
+	for (uint64_t o = off; o < off + len;) {
+		uint64_t l = o / LINE, end = (l + 1) * LINE;
+		uint64_t n = (end < off + len ? end : off + len) - o;
+		hash_toggle(s, l, s->durable + l * LINE);
+		memcpy(s->durable + o, s->working + o, n);
+		hash_toggle(s, l, s->durable + l * LINE);
+		if (s->slot[l])
+			memcpy(s->inflight[s->slot[l] - 1].data + (o - l * LINE),
+			       s->working + o, n);
+		o += n;
+	}
+	if (s->hooks.durable_write)
+		s->hooks.durable_write(s->hooks.arg, s, off, len);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* The file grew: its new part is on the medium as it reads now. */
 static int
 sim_grow(struct nvh_persist *p, size_t size)
@@ -359,6 +384,7 @@ const struct nvh_persist_backend nvh_persist_sim = {
 	.memcpy_nodrain = sim_memcpy,
 	.memset_nodrain = sim_memset,
 	.durable_point = sim_durable_point,
+	.dontcare = sim_dontcare,
 };
 
 /* ---- inspection ---- */

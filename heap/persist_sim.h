@@ -48,6 +48,11 @@ struct nvh_sim_hooks {
 	 * at a durable point.  NULL: print to stderr. */
 	void (*missing_flush)(void *arg, struct nvh_sim *sim, uint64_t off,
 			      uint64_t len, const char *where);
+	/* [off, off+len) of the durable image changed outside a fence (bytes
+	 * whose durability does not matter: nvh_persist_dontcare).  May be
+	 * NULL.  Called with the simulator's lock held: must not call it. */
+	void (*durable_write)(void *arg, struct nvh_sim *sim, uint64_t off,
+			      uint64_t len);
 	void *arg;
 };
 

@@ -86,17 +86,9 @@ nvh_stats(nvh_pool *pool, struct nvh_stats *st)
 				? NVH_ARENA_SIZE : nfree * ce->block_size;
 			break;
 		}
-		case NVH_K_MALLOC: {
-			const struct nvh_mclass *m = &nvh_mclasses[r->cls];
-			uint64_t live = 0;
-			for (uint32_t w = 0; r->live && w < m->nwords; w++)
-				live += (uint64_t)__builtin_popcountll(
-					atomic_load(&r->live[w]));
+		case NVH_K_MALLOC:
 			st->arenas_malloc++;
-			st->malloc_blocks += live;
-			st->malloc_bytes += live * m->size;
 			break;
-		}
 		}
 	}
 	for (unsigned c = 0; c < h->ncls; c++) {
@@ -105,6 +97,7 @@ nvh_stats(nvh_pool *pool, struct nvh_stats *st)
 	}
 	st->objects += st->large_objects;
 	st->allocated_bytes += st->large_bytes;
+	nvh_malloc_counts(h, &st->malloc_blocks, &st->malloc_bytes);
 	nvh_persist_get_stats(&pool->persist, &st->persist);
 	return 0;
 }

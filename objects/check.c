@@ -280,6 +280,7 @@ static void
 check_malloc(struct cstate *c)
 {
 	struct nvh_gc *g = c->gc;
+	nvh_malloc_sync_live(g->h);
 	for (uint64_t a = 0; a < g->narenas; a++) {
 		if (!g->mk[a])
 			continue;

@@ -65,7 +65,9 @@
 enum kind { K_NVH, K_PMDK, K_LIBC };
 enum wl { W_TT, W_SH, W_LA };
 
-/* A thread's own, a cache line apart from the others'. */
+/* A thread's own, a cache line of its own (the array is aligned: a
+ * thread's rng shared a line with the struct's read-mostly fields, which
+ * every other thread loads on every operation). */
 struct per {
 	uint64_t rng;
 	uint64_t done; /* larson: operations so far */
@@ -84,7 +86,7 @@ struct mst {
 	void **ptrs;       /* nvheap, glibc: DRAM */
 	_Atomic unsigned mailbox; /* larson: the array between owners */
 	_Atomic uint64_t ops;
-	struct per per[MAXT];
+	struct per per[MAXT] __attribute__((aligned(64)));
 };
 
 static uint64_t
@@ -192,6 +194,13 @@ shbench(struct mst *s, enum kind k, unsigned tid, uint64_t n)
 		if (a_free(s, k, slot) || a_alloc(s, k, slot, size))
 			return -1;
 	}
+	/* the thread frees what it kept, as shbench's threads do when they
+	 * finish (each round runs new threads: blocks left to the next
+	 * round's would be freed by a thread that never allocated them,
+	 * which is Larson's pattern, not shbench's) */
+	for (size_t i = 0; i < SH_KEEP; i++)
+		if (a_free(s, k, base + i))
+			return -1;
 	return 0;
 }
 
@@ -239,14 +248,20 @@ mst_new(enum kind k, enum wl w, unsigned threads)
 {
 	if (threads > MAXT)
 		return NULL;
-	struct mst *s = calloc(1, sizeof(*s));
+	struct mst *s = aligned_alloc(64, (sizeof(*s) + 63) / 64 * 64);
 	if (!s)
 		return NULL;
+	memset(s, 0, sizeof(*s));
 	s->kind = k;
 	s->wl = w;
 	s->threads = threads;
-	s->per_slots = w == W_TT ? TT_BATCH : w == W_SH ? SH_KEEP + 1
-							: LA_SLOTS;
+	size_t slots = w == W_TT ? TT_BATCH : w == W_SH ? SH_KEEP + 1
+						       : LA_SLOTS;
+	/* whole cache lines and one line apart: shbench's slot of the
+	 * short-lived block (written every other operation) shared a line
+	 * with the next thread's first slots, and no allocator scaled
+	 * (glibc 1.0-1.1x at 2 threads, 1.9x without the harness) */
+	s->per_slots = (slots + 7) / 8 * 8 + 8;
 	for (unsigned t = 0; t < MAXT; t++) {
 		s->per[t].rng = 0x9e3779b97f4a7c15ull * (t + 1);
 		s->per[t].arr = t;
@@ -260,6 +275,17 @@ nslots(const struct mst *s)
 {
 	/* larson: one array per thread and the mailbox's */
 	return (size_t)(s->threads + (s->wl == W_LA)) * s->per_slots;
+}
+
+/* The DRAM slot array, zeroed, on a cache line of its own. */
+static void **
+slots_new(size_t n)
+{
+	size_t bytes = (n * sizeof(void *) + 63) / 64 * 64;
+	void **p = aligned_alloc(64, bytes);
+	if (p)
+		memset(p, 0, bytes);
+	return p;
 }
 
 /* Larson starts with every array full (the server's clients connected). */
@@ -286,7 +312,7 @@ setup_nvh(enum wl w, const char *path, unsigned threads)
 	struct mst *s = mst_new(K_NVH, w, threads);
 	if (!s)
 		return NULL;
-	s->ptrs = calloc(nslots(s), sizeof(*s->ptrs));
+	s->ptrs = slots_new(nslots(s));
 	s->pool = nvh_create(path, "bench", BENCH_POOL_SIZE, NULL);
 	if (!s->ptrs || !s->pool || prefill(s)) {
 		fprintf(stderr, "%s: nvheap: %s\n", wl_name(w), nvh_errormsg());
@@ -326,7 +352,7 @@ setup_libc(enum wl w, const char *path, unsigned threads)
 	struct mst *s = mst_new(K_LIBC, w, threads);
 	if (!s)
 		return NULL;
-	s->ptrs = calloc(nslots(s), sizeof(*s->ptrs));
+	s->ptrs = slots_new(nslots(s));
 	if (!s->ptrs || prefill(s))
 		return NULL;
 	return s;

@@ -851,6 +851,13 @@ nvh_ct_imgfile_fence(struct nvh_ct_imgfile *f, const struct nvh_sim *sim)
 }
 
 void
+nvh_ct_imgfile_note(struct nvh_ct_imgfile *f, uint64_t off, uint64_t len)
+{
+	for (uint64_t p = off / PAGE; len && p <= (off + len - 1) / PAGE; p++)
+		stale_page(f, p);
+}
+
+void
 nvh_ct_imgfile_forget(struct nvh_ct_imgfile *f)
 {
 	f->full = 1;

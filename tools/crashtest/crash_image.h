@@ -94,6 +94,9 @@ int nvh_ct_imgfile_write(struct nvh_ct_imgfile *f, const struct nvh_sim *sim,
 /* At every crash point of sim, after its images: its in-flight lines
  * are about to become durable. */
 void nvh_ct_imgfile_fence(struct nvh_ct_imgfile *f, const struct nvh_sim *sim);
+/* Durable bytes [off, off+len) changed outside a fence (the simulator's
+ * durable_write hook): their pages are written again next time. */
+void nvh_ct_imgfile_note(struct nvh_ct_imgfile *f, uint64_t off, uint64_t len);
 /* sim's durable image was replaced (nvh_sim_reset): write all next. */
 void nvh_ct_imgfile_forget(struct nvh_ct_imgfile *f);
 

@@ -415,6 +415,15 @@ nested_point(struct nvh_crashtest_explorer *x, struct nvh_sim *sim)
 /* A fence of a check's recovery: its crash images, if it is crashed;
  * then (whatever the images did) its in-flight lines become durable. */
 static void
+nested_durable_write(void *arg, struct nvh_sim *sim, uint64_t off,
+		     uint64_t len)
+{
+	(void)sim;
+	nvh_ct_imgfile_note(((struct nvh_crashtest_explorer *)arg)->img2, off,
+			    len);
+}
+
+static void
 nested_crash_point(void *arg, struct nvh_sim *sim)
 {
 	struct nvh_crashtest_explorer *x = arg;
@@ -549,6 +558,14 @@ run_point(struct nvh_crashtest_explorer *x, struct nvh_sim *sim)
 
 /* A fence of the run (or its end): its crash images, if explored; then
  * its in-flight lines become durable. */
+static void
+durable_write(void *arg, struct nvh_sim *sim, uint64_t off, uint64_t len)
+{
+	(void)sim;
+	nvh_ct_imgfile_note(((struct nvh_crashtest_explorer *)arg)->img, off,
+			    len);
+}
+
 static void
 crash_point(void *arg, struct nvh_sim *sim)
 {
@@ -731,9 +748,11 @@ nvh_crashtest_explore(const struct nvh_crashtest *w, const struct nvh_crashtest_
 	}
 	struct nvh_sim_hooks hooks = {.crash_point = crash_point,
 				      .missing_flush = missing_flush,
+				      .durable_write = durable_write,
 				      .arg = &x};
 	struct nvh_sim_hooks nhooks = {.crash_point = nested_crash_point,
 				       .missing_flush = missing_flush,
+				       .durable_write = nested_durable_write,
 				       .arg = &x};
 	x.sim = nvh_sim_new(&hooks, 0);
 	x.nsim = nvh_sim_new(&nhooks, 0);
