@@ -486,7 +486,9 @@ static uint64_t
 run(struct world *w, struct capture *c)
 {
 	restore_file(w, "clean");
-	struct nvh_sim_hooks hooks = {crash_point, missing_flush, c};
+	struct nvh_sim_hooks hooks = {.crash_point = crash_point,
+				      .missing_flush = missing_flush,
+				      .arg = c};
 	struct nvh_sim *sim = nvh_sim_new(&hooks, 0);
 	if (!sim)
 		die("nvh_sim_new");
