@@ -64,6 +64,8 @@ struct nvh_arena_rt {
 	int32_t prev, next;        /* class list */
 	_Atomic int large_live;    /* LARGE head: 1 live, 0 free in progress */
 	uint32_t seg;              /* its segment */
+	uint32_t mowner;           /* malloc: its last owner's hint
+				    * (heap/malloc.c: marena_take) */
 	uint64_t off, tab, bm;     /* pool offsets: the arena, its table
 				    * entry, its bitmap slot */
 };

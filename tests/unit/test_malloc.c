@@ -16,7 +16,9 @@
 
 #include "nvh_test.h"
 
+#include "heap/heap.h"
 #include "heap/malloc.h"
+#include "heap/pool.h"
 
 #define MIB (1024u * 1024u)
 
@@ -628,6 +630,122 @@ threads(void **state)
 	free((void *)xfer);
 }
 
+/* A thread that needs an arena takes back one it owned before, when one
+ * is listed near the head, over another thread's (whose blocks' lines
+ * are in the other core's cache): two threads fill ~5 arenas each at
+ * once and free everything, so both threads' arenas are listed,
+ * interleaved; then each in turn allocates as much again and must get
+ * only arenas of its own first round. */
+#define AFF_MAX 64
+
+struct aff {
+	nvh_pool *pool;
+	pthread_barrier_t *bar;
+	int id;
+	size_t n, foreign, na;
+	void **blk;
+	uint64_t arenas[AFF_MAX];
+	char err[256];
+};
+
+static int
+aff_arena(struct aff *f, void *p, uint64_t *a)
+{
+	uint64_t in;
+	return nvh_arena_at(f->pool->heap, (uint64_t)((char *)p - f->pool->base),
+			    a, &in);
+}
+
+static int
+aff_round(struct aff *f, int second)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		uint64_t a;
+		if (!(f->blk[i] = nvh_malloc(f->pool, 64)) ||
+		    aff_arena(f, f->blk[i], &a)) {
+			snprintf(f->err, sizeof(f->err), "block %zu: %s", i,
+				 nvh_errormsg());
+			return -1;
+		}
+		size_t k = 0;
+		while (k < f->na && f->arenas[k] != a)
+			k++;
+		if (k < f->na)
+			continue;
+		if (second)
+			f->foreign++;
+		else if (f->na < AFF_MAX)
+			f->arenas[f->na++] = a;
+	}
+	return 0;
+}
+
+static int
+aff_free(struct aff *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (nvh_mfree(f->pool, f->blk[i])) {
+			snprintf(f->err, sizeof(f->err), "free %zu: %s", i,
+				 nvh_errormsg());
+			return -1;
+		}
+	return 0;
+}
+
+static void *
+aff_worker(void *arg)
+{
+	struct aff *f = arg;
+	int bad = 0;
+	pthread_barrier_wait(f->bar);
+	bad = bad || aff_round(f, 0);
+	pthread_barrier_wait(f->bar);
+	bad = bad || aff_free(f);
+	pthread_barrier_wait(f->bar);
+	/* one after the other: thread 0's second round, then thread 1's */
+	for (int turn = 0; turn < 2; turn++) {
+		if (turn == f->id && !bad)
+			bad = aff_round(f, 1) || aff_free(f);
+		pthread_barrier_wait(f->bar);
+	}
+	return NULL;
+}
+
+static void
+threads_keep_their_arenas(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("affinity.pool", 64 * MIB);
+	pthread_barrier_t bar;
+	pthread_barrier_init(&bar, NULL, 2);
+	struct aff f[2];
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++) {
+		f[i] = (struct aff){.pool = pool, .bar = &bar, .id = i,
+				    .n = 20000};
+		f[i].blk = calloc(f[i].n, sizeof(void *));
+		assert_non_null(f[i].blk);
+		assert_int_equal(pthread_create(&th[i], NULL, aff_worker, &f[i]),
+				 0);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 2; i++) {
+		if (f[i].err[0])
+			fail_msg("thread %d: %s", i, f[i].err);
+		printf("thread %d: %zu arenas, %zu of %zu blocks of the second "
+		       "round in other arenas\n", i, f[i].na, f[i].foreign,
+		       f[i].n);
+		/* more than one arena each: some were listed, to be taken */
+		assert_true(f[i].na >= 4);
+		assert_int_equal(f[i].foreign, 0);
+		free(f[i].blk);
+	}
+	pthread_barrier_destroy(&bar);
+	check_clean(pool, 0, 0);
+	assert_nvh_ok(nvh_close(pool));
+}
+
 /* nvh_gc refuses while another thread is in a transaction. */
 struct holdtx {
 	nvh_pool *pool;
@@ -713,6 +831,7 @@ main(void)
 		cmocka_unit_test(work_list_overflow),
 		cmocka_unit_test(typed_untyped_and_large),
 		cmocka_unit_test(threads),
+		cmocka_unit_test(threads_keep_their_arenas),
 		cmocka_unit_test(gc_refused_while_busy),
 		cmocka_unit_test(full_pool),
 	};
