@@ -16,7 +16,9 @@
  *                           block takes their slot
  *   malloc-larson[-2t]      Larson's server simulation: each thread
  *                           replaces the block in a random slot of its
- *                           array (16..512 bytes); every LA_EPOCH
+ *                           array (16..512 bytes) and writes the new
+ *                           block's first two bytes (as larson.cpp
+ *                           does); every LA_EPOCH
  *                           operations a thread swaps its array for the
  *                           one in a shared mailbox (another thread's
  *                           last), so blocks are freed by another thread
@@ -157,6 +159,19 @@ a_free(struct mst *s, enum kind k, size_t i)
 	return -1;
 }
 
+/* What Larson's threads do with a new block: write its first byte, read
+ * it back, write its second (plain stores: for libpmemobj too, which
+ * would persist them only if the block were to hold them). */
+static inline __attribute__((always_inline)) void
+touch(struct mst *s, enum kind k, size_t i)
+{
+	volatile char *c = k == K_PMDK ? pmemobj_direct(s->oids[i])
+				       : s->ptrs[i];
+	c[0] = 'a';
+	(void)c[0];
+	c[1] = 'b';
+}
+
 /* ---- the workloads ---- */
 
 static inline __attribute__((always_inline)) int
@@ -221,6 +236,7 @@ larson(struct mst *s, enum kind k, unsigned tid, uint64_t n)
 		size_t size = LA_MIN + (size_t)((r >> 32) % (LA_MAX - LA_MIN + 1));
 		if (a_free(s, k, slot) || a_alloc(s, k, slot, size))
 			return -1;
+		touch(s, k, slot);
 	}
 	return 0;
 }
