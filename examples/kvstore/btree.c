@@ -75,7 +75,7 @@ node_at(struct kv *kv, btnode_ptr p, unsigned d, unsigned h)
 static unsigned
 height(struct kv *kv)
 {
-	btnode_ptr p = kv->root->tree;
+	btnode_ptr p = (*kv->bt_root);
 	for (unsigned d = 1; d <= KV_MAX_DEPTH; d++) {
 		struct btnode *x = node(kv, p);
 		if (!x)
@@ -173,11 +173,11 @@ kv_bt_create(nvh_tx *tx, struct kv *kv)
 	if (NVH_IS_NULL(r))
 		return -ENOSPC;
 	N(kv, r)->leaf = 1;
-	int rc = NVH_TX_SET(tx, &kv->root->tree, r);
+	int rc = NVH_TX_SET(tx, kv->bt_root, r);
 	if (!rc)
-		rc = nvh_tx_add(tx, &kv->root->bt_count, 8);
+		rc = nvh_tx_add(tx, kv->bt_count, 8);
 	if (!rc)
-		kv->root->bt_count = 0;
+		(*kv->bt_count) = 0;
 	return rc;
 }
 
@@ -189,7 +189,7 @@ kv_bt_find(struct kv *kv, const void *k, size_t kl, kvent_ptr *e)
 	*e = NVH_NULL(kvent);
 	if (!h)
 		return -EIO;
-	btnode_ptr p = kv->root->tree;
+	btnode_ptr p = (*kv->bt_root);
 	for (unsigned d = 1;; d++) {
 		struct btnode *x = node_at(kv, p, d, h);
 		if (!x)
@@ -255,7 +255,7 @@ kv_bt_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
 	int rc = 0;
 	unsigned depth = 0;
 	*replaced = 0;
-	struct btnode *r = node(kv, kv->root->tree);
+	struct btnode *r = node(kv, (*kv->bt_root));
 	if (!r)
 		return -EIO;
 	if (r->n == BT_MAXK) {
@@ -263,9 +263,9 @@ kv_bt_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
 		struct btnode *s = N(kv, sp);
 		if (!s)
 			return -ENOSPC;
-		rc = kid_set(tx, s, 0, kv->root->tree);
+		rc = kid_set(tx, s, 0, (*kv->bt_root));
 		if (!rc)
-			rc = NVH_TX_SET(tx, &kv->root->tree, sp);
+			rc = NVH_TX_SET(tx, kv->bt_root, sp);
 		if (!rc)
 			rc = split_child(tx, kv, s, 0);
 		if (rc)
@@ -287,11 +287,11 @@ kv_bt_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
 			if (!rc)
 				rc = item_set(tx, kv, x, i, e);
 			if (!rc)
-				rc = nvh_tx_add(tx, &kv->root->bt_count, 8);
+				rc = nvh_tx_add(tx, kv->bt_count, 8);
 			if (rc)
 				return rc;
 			x->n++;
-			kv->root->bt_count++;
+			(*kv->bt_count)++;
 			return 0;
 		}
 		/* depth: a damaged tree may cycle */
@@ -442,7 +442,7 @@ int
 kv_bt_del(nvh_tx *tx, struct kv *kv, const void *k, size_t kl)
 {
 	struct key key = {k, kl, kv_prefix(k, kl)};
-	struct btnode *x = node(kv, kv->root->tree);
+	struct btnode *x = node(kv, (*kv->bt_root));
 	int rc = x ? 0 : -EIO, found = 0;
 	for (unsigned depth = 0; !rc; depth++) {
 		if (depth > KV_MAX_DEPTH) { /* a damaged tree may cycle */
@@ -518,24 +518,24 @@ kv_bt_del(nvh_tx *tx, struct kv *kv, const void *k, size_t kl)
 	if (rc)
 		return rc;
 	/* an empty root with one child: the child becomes the root */
-	struct btnode *r = node(kv, kv->root->tree);
+	struct btnode *r = node(kv, (*kv->bt_root));
 	if (!r)
 		return -EIO;
 	if (r->n == 0 && !r->leaf)
-		rc = NVH_TX_SET(tx, &kv->root->tree, r->kid[0]);
+		rc = NVH_TX_SET(tx, kv->bt_root, r->kid[0]);
 	if (!rc && !found)
 		return -ENOENT;
 	if (!rc)
-		rc = nvh_tx_add(tx, &kv->root->bt_count, 8);
+		rc = nvh_tx_add(tx, kv->bt_count, 8);
 	if (!rc)
-		kv->root->bt_count--;
+		(*kv->bt_count)--;
 	return rc;
 }
 
 uint64_t
 kv_bt_count(struct kv *kv)
 {
-	return kv->root->bt_count;
+	return (*kv->bt_count);
 }
 
 /* ---- scans ---- */
@@ -619,7 +619,7 @@ kv_bt_scan(struct kv *kv, const void *from, size_t fl, const void *to,
 	}
 	if (!(s.height = height(kv)))
 		return -EIO;
-	int rc = walk(&s, kv->root->tree, 1, 1);
+	int rc = walk(&s, (*kv->bt_root), 1, 1);
 	return rc == STOP ? 0 : rc;
 }
 
@@ -817,7 +817,7 @@ kv_bt_scan_step(struct kv *kv, uint64_t cursor, size_t count, kv_fn fn,
 	st.from.pfx = kv_prefix(st.from.p, st.from.len);
 	if (!(st.s.height = height(kv)))
 		return 0; /* reported; the scan ends */
-	step_walk(&st, kv->root->tree, 1, 1);
+	step_walk(&st, (*kv->bt_root), 1, 1);
 	if (!st.next)
 		return 0;
 	/* the resume key, from the entry itself (step_walk stops only at
@@ -859,5 +859,5 @@ kv_bt_stats(struct kv *kv, struct kv_stats *st)
 {
 	unsigned h = height(kv);
 	if (h)
-		count_nodes(kv, kv->root->tree, 1, h, st);
+		count_nodes(kv, (*kv->bt_root), 1, h, st);
 }

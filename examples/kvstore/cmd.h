@@ -106,9 +106,38 @@ void c_mset(struct conn *c, const struct resp_cmd *q);
 void c_getrange(struct conn *c, const struct resp_cmd *q);
 void c_setrange(struct conn *c, const struct resp_cmd *q);
 void c_incrbyfloat(struct conn *c, const struct resp_cmd *q);
+/* A long double as redis's string2ld reads it (0, or -1); one as redis
+ * prints it ("%.17Lf" without trailing zeros) into buf (LD_BUF bytes):
+ * its length, or -1. */
+#define LD_BUF (5 * 1024 + 64)
+int parse_ld(const char *p, size_t n, long double *out);
+int format_ld(long double v, char *buf, size_t n);
+
+/* ---- cmd_hash.c ---- */
+
+void c_hset(struct conn *c, const struct resp_cmd *q);
+void c_hsetnx(struct conn *c, const struct resp_cmd *q);
+void c_hget(struct conn *c, const struct resp_cmd *q);
+void c_hmget(struct conn *c, const struct resp_cmd *q);
+void c_hdel(struct conn *c, const struct resp_cmd *q);
+void c_hlen(struct conn *c, const struct resp_cmd *q);
+void c_hexists(struct conn *c, const struct resp_cmd *q);
+void c_hstrlen(struct conn *c, const struct resp_cmd *q);
+void c_hgetall(struct conn *c, const struct resp_cmd *q);
+void c_hincrby(struct conn *c, const struct resp_cmd *q);
+void c_hincrbyfloat(struct conn *c, const struct resp_cmd *q);
+void c_hscan(struct conn *c, const struct resp_cmd *q);
+void c_hrandfield(struct conn *c, const struct resp_cmd *q);
 
 /* ---- cmd_keyspace.c ---- */
 
+/* SCAN's and HSCAN's arguments: a cursor as redis reads it, a COUNT
+ * (>= 1, capped at SCAN_COUNT_MAX): 0, or -1 with the error replied.
+ * reply_collected sends b's n replies as one array and frees b. */
+int parse_cursor(struct conn *c, const char *p, size_t l, uint64_t *out);
+int parse_scan_count(struct conn *c, const char *p, size_t l,
+		     long long *count);
+void reply_collected(struct conn *c, struct resp_buf *b, long long n);
 void c_type(struct conn *c, const struct resp_cmd *q);
 void c_del(struct conn *c, const struct resp_cmd *q);
 void c_exists(struct conn *c, const struct resp_cmd *q);

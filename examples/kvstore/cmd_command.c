@@ -44,6 +44,23 @@ static const struct doc {
 	const char *name, *group, *summary;
 } docs[] = {
 	{"GET", "string", "Get the value of a key"},
+	{"HSET", "hash", "Set fields of a hash to values"},
+	{"HMSET", "hash", "Set fields of a hash to values (HSET's older "
+		"form: replies OK)"},
+	{"HSETNX", "hash", "Set a field of a hash only if it is absent"},
+	{"HGET", "hash", "Get the value of a field of a hash"},
+	{"HMGET", "hash", "Get the values of fields of a hash"},
+	{"HDEL", "hash", "Delete fields from a hash"},
+	{"HLEN", "hash", "Count the fields of a hash"},
+	{"HEXISTS", "hash", "Tell whether a hash has a field"},
+	{"HSTRLEN", "hash", "Get the length of a field's value"},
+	{"HGETALL", "hash", "Get every field and value of a hash"},
+	{"HKEYS", "hash", "Get every field of a hash"},
+	{"HVALS", "hash", "Get every value of a hash"},
+	{"HINCRBY", "hash", "Add an integer to a field's integer value"},
+	{"HINCRBYFLOAT", "hash", "Add a number to a field's numeric value"},
+	{"HSCAN", "hash", "Iterate over the fields and values of a hash"},
+	{"HRANDFIELD", "hash", "Get random fields of a hash"},
 	{"SET", "string", "Set the string value of a key"},
 	{"SETNX", "string", "Set the value of a key, only if the key does "
 	 "not exist"},

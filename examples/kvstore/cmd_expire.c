@@ -112,10 +112,9 @@ c_expire(struct conn *c, const struct resp_cmd *q)
 	if (parse_expire(c, q->argv[2], q->argl[2], !ms, absolute, 0, name,
 			 &when))
 		return;
-	const void *v;
-	size_t vl;
+	enum kv_type ty;
 	int64_t cur = 0;
-	int rc = kv_get_ex(c->s->kv, q->argv[1], q->argl[1], &v, &vl, &cur);
+	int rc = kv_key_type(c->s->kv, q->argv[1], q->argl[1], &ty, &cur);
 	if (rc == -ENOENT) {
 		resp_int(&c->out, 0);
 		return;
@@ -147,10 +146,9 @@ c_ttl(struct conn *c, const struct resp_cmd *q)
 {
 	int ms = argis(q, 0, "PTTL") || argis(q, 0, "PEXPIRETIME");
 	int abs = argis(q, 0, "EXPIRETIME") || argis(q, 0, "PEXPIRETIME");
-	const void *v;
-	size_t vl;
+	enum kv_type ty;
 	int64_t when = 0;
-	int rc = kv_get_ex(c->s->kv, q->argv[1], q->argl[1], &v, &vl, &when);
+	int rc = kv_key_type(c->s->kv, q->argv[1], q->argl[1], &ty, &when);
 	if (rc == -ENOENT) {
 		resp_int(&c->out, -2);
 	} else if (rc) {
@@ -170,10 +168,9 @@ c_ttl(struct conn *c, const struct resp_cmd *q)
 void
 c_persist(struct conn *c, const struct resp_cmd *q)
 {
-	const void *v;
-	size_t vl;
+	enum kv_type ty;
 	int64_t when = 0;
-	int rc = kv_get_ex(c->s->kv, q->argv[1], q->argl[1], &v, &vl, &when);
+	int rc = kv_key_type(c->s->kv, q->argv[1], q->argl[1], &ty, &when);
 	if (rc == 0 && when)
 		rc = kv_set_expire(c->s->kv, q->argv[1], q->argl[1], 0);
 	else if (rc == 0 || rc == -ENOENT) {

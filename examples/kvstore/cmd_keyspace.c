@@ -14,13 +14,13 @@
 void
 c_type(struct conn *c, const struct resp_cmd *q)
 {
-	const void *v;
-	size_t vl;
-	int rc = kv_get(c->s->kv, q->argv[1], q->argl[1], &v, &vl);
+	enum kv_type t;
+	int rc = kv_key_type(c->s->kv, q->argv[1], q->argl[1], &t, NULL);
 	if (rc && rc != -ENOENT)
 		kv_error(&c->out, rc);
 	else
-		resp_simple(&c->out, rc ? "none" : "string");
+		resp_simple(&c->out, rc ? "none" : t == KV_T_HASH ? "hash"
+								   : "string");
 }
 
 void
@@ -45,9 +45,9 @@ c_exists(struct conn *c, const struct resp_cmd *q)
 {
 	long long n = 0;
 	for (int i = 1; i < q->argc; i++) {
-		const void *v;
-		size_t vl;
-		n += kv_get(c->s->kv, q->argv[i], q->argl[i], &v, &vl) == 0;
+		enum kv_type t;
+		n += kv_key_type(c->s->kv, q->argv[i], q->argl[i], &t, NULL) ==
+		     0;
 	}
 	resp_int(&c->out, n);
 }
@@ -65,7 +65,9 @@ struct collect {
 	long long n;
 	const char *pat;
 	size_t pl;
-	int none;       /* SCAN TYPE of another type: nothing matches */
+	int none;       /* SCAN TYPE of no type: nothing matches */
+	int type;       /* SCAN TYPE: only keys of this type (-1: any) */
+	struct kv *kv;
 };
 
 static int
@@ -76,29 +78,78 @@ collect_key(void *arg, const void *k, size_t kl, const void *v, size_t vl)
 	/* a lone "*" is every key, the empty one too (Redis's KEYS and
 	 * SCAN skip the match; its glob says "*" does not match "") */
 	int all = !cl->pat || (cl->pl == 1 && cl->pat[0] == '*');
-	if (!cl->none && (all || kv_glob(cl->pat, cl->pl, k, kl, 0))) {
+	if (!cl->none && (cl->type < 0 || (cl->kv && (int)kv_visit_type(cl->kv)
+						    == cl->type)) &&
+	    (all || kv_glob(cl->pat, cl->pl, k, kl, 0))) {
 		resp_bulk(&cl->keys, k, kl);
 		cl->n++;
 	}
 	return cl->keys.oom ? -ENOMEM : 0;
 }
 
+void
+reply_collected(struct conn *c, struct resp_buf *b, long long n)
+{
+	if (b->oom) {
+		resp_error(&c->out, "ERR out of memory");
+	} else {
+		resp_array(&c->out, n);
+		resp_append(&c->out, b);
+	}
+	resp_buf_free(b);
+}
+
 static void
 send_collected(struct conn *c, struct collect *cl)
 {
-	if (cl->keys.oom) {
-		resp_error(&c->out, "ERR out of memory");
-	} else {
-		resp_array(&c->out, cl->n);
-		resp_append(&c->out, &cl->keys);
+	reply_collected(c, &cl->keys, cl->n);
+}
+
+int
+parse_cursor(struct conn *c, const char *p, size_t l, uint64_t *out)
+{
+	/* cursors are unsigned 64-bit, read as Redis does (strtoul: "" is
+	 * 0, "+5" and "-1" are accepted, a leading space is not) */
+	char buf[32];
+	if (l >= sizeof(buf) || memchr(p, 0, l)) {
+		resp_error(&c->out, "ERR invalid cursor");
+		return -1;
 	}
-	resp_buf_free(&cl->keys);
+	memcpy(buf, p, l);
+	buf[l] = 0;
+	char *end;
+	errno = 0;
+	unsigned long long cursor = strtoull(buf, &end, 10);
+	if ((buf[0] && strchr(" \t\n\v\f\r", buf[0])) || *end ||
+	    errno == ERANGE) {
+		resp_error(&c->out, "ERR invalid cursor");
+		return -1;
+	}
+	*out = (uint64_t)cursor;
+	return 0;
+}
+
+int
+parse_scan_count(struct conn *c, const char *p, size_t l, long long *count)
+{
+	if (resp_strtoll(p, l, count)) {
+		resp_error(&c->out, "ERR value is not an integer or out of "
+			   "range");
+		return -1;
+	}
+	if (*count < 1) {
+		resp_error(&c->out, "ERR syntax error");
+		return -1;
+	}
+	if (*count > SCAN_COUNT_MAX)
+		*count = SCAN_COUNT_MAX;
+	return 0;
 }
 
 void
 c_keys(struct conn *c, const struct resp_cmd *q)
 {
-	struct collect cl = {.pat = q->argv[1], .pl = q->argl[1]};
+	struct collect cl = {.pat = q->argv[1], .pl = q->argl[1], .type = -1};
 	kv_scan(c->s->kv, NULL, 0, NULL, 0, collect_key, &cl);
 	send_collected(c, &cl);
 }
@@ -108,24 +159,10 @@ void
 c_scan(struct conn *c, const struct resp_cmd *q)
 {
 	long long count = 10;
-	struct collect cl = {0};
-	/* cursors are unsigned 64-bit, read as Redis does (strtoul: "" is
-	 * 0, "+5" and "-1" are accepted, a leading space is not) */
-	char buf[32];
-	if (q->argl[1] >= sizeof(buf) || memchr(q->argv[1], 0, q->argl[1])) {
-		resp_error(&c->out, "ERR invalid cursor");
+	struct collect cl = {.type = -1, .kv = c->s->kv};
+	uint64_t cursor;
+	if (parse_cursor(c, q->argv[1], q->argl[1], &cursor))
 		return;
-	}
-	memcpy(buf, q->argv[1], q->argl[1]);
-	buf[q->argl[1]] = 0;
-	char *end;
-	errno = 0;
-	unsigned long long cursor = strtoull(buf, &end, 10);
-	if ((buf[0] && strchr(" \t\n\v\f\r", buf[0])) || *end ||
-	    errno == ERANGE) {
-		resp_error(&c->out, "ERR invalid cursor");
-		return;
-	}
 	for (int i = 2; i < q->argc; i += 2) {
 		if (i + 1 >= q->argc) {
 			resp_error(&c->out, "ERR syntax error");
@@ -135,19 +172,15 @@ c_scan(struct conn *c, const struct resp_cmd *q)
 			cl.pat = q->argv[i + 1];
 			cl.pl = q->argl[i + 1];
 		} else if (argis(q, i, "COUNT")) {
-			if (resp_strtoll(q->argv[i + 1], q->argl[i + 1], &count)) {
-				resp_error(&c->out, "ERR value is not an integer or "
-					   "out of range");
+			if (parse_scan_count(c, q->argv[i + 1], q->argl[i + 1],
+					     &count))
 				return;
-			}
-			if (count < 1) {
-				resp_error(&c->out, "ERR syntax error");
-				return;
-			}
-			if (count > SCAN_COUNT_MAX)
-				count = SCAN_COUNT_MAX;
 		} else if (argis(q, i, "TYPE")) {
-			if (!argis(q, i + 1, "string")) /* all keys are strings */
+			if (argis(q, i + 1, "string"))
+				cl.type = KV_T_STRING;
+			else if (argis(q, i + 1, "hash"))
+				cl.type = KV_T_HASH;
+			else /* a type nvkv has no key of */
 				cl.none = 1;
 		} else {
 			resp_error(&c->out, "ERR syntax error");
@@ -174,9 +207,9 @@ c_flushall(struct conn *c, const struct resp_cmd *q)
 	/* the watched keys that exist are changed by the flush */
 	for (struct conn *w = c->s->conns; w; w = w->next)
 		for (struct watch *k = w->watches; k; k = k->next) {
-			const void *v;
-			size_t vl;
-			if (kv_get(c->s->kv, k->k, k->kl, &v, &vl) != -ENOENT)
+			enum kv_type t;
+			if (kv_key_type(c->s->kv, k->k, k->kl, &t, NULL) !=
+			    -ENOENT)
 				w->watch_dirty = 1;
 		}
 	int rc = kv_flush(c->s->kv);
@@ -192,58 +225,18 @@ void
 c_rename(struct conn *c, const struct resp_cmd *q)
 {
 	int nx = argis(q, 0, "RENAMENX");
-	struct kv *kv = c->s->kv;
-	const void *v;
-	size_t vl;
-	int64_t when = 0;
-	int rc = kv_get_ex(kv, q->argv[1], q->argl[1], &v, &vl, &when);
+	int rc = kv_rename(c->s->kv, q->argv[1], q->argl[1], q->argv[2],
+			   q->argl[2], nx);
 	if (rc == -ENOENT) {
 		resp_error(&c->out, "ERR no such key");
 		return;
 	}
+	if (rc == -EEXIST) { /* RENAMENX onto a key that exists */
+		resp_int(&c->out, 0);
+		return;
+	}
 	if (rc) {
 		kv_error(&c->out, rc);
-		return;
-	}
-	if (q->argl[1] == q->argl[2] &&
-	    !memcmp(q->argv[1], q->argv[2], q->argl[1])) {
-		if (nx)
-			resp_int(&c->out, 0);
-		else
-			resp_simple(&c->out, "OK");
-		return;
-	}
-	if (nx) {
-		const void *v2;
-		size_t vl2;
-		rc = kv_get(kv, q->argv[2], q->argl[2], &v2, &vl2);
-		if (rc != -ENOENT) {
-			if (rc)
-				kv_error(&c->out, rc);
-			else
-				resp_int(&c->out, 0);
-			return;
-		}
-	}
-	nvh_tx *tx = nvh_tx_begin(kv_pool(kv));
-	if (!tx) {
-		resp_error(&c->out, "ERR %s", nvh_errormsg());
-		return;
-	}
-	/* v points into the old entry, which stays until the commit */
-	struct kv_setopt o = {.expire = when};
-	rc = kv_set(kv, q->argv[2], q->argl[2], v, vl, &o);
-	if (!rc)
-		rc = kv_del(kv, q->argv[1], q->argl[1]);
-	if (rc) {
-		char msg[512];
-		snprintf(msg, sizeof(msg), "%s", kv_errmsg());
-		nvh_tx_abort(tx);
-		resp_error(&c->out, "%s %s", rc == -ENOSPC ? "OOM" : "ERR", msg);
-		return;
-	}
-	if (nvh_tx_commit(tx)) {
-		resp_error(&c->out, "ERR %s", nvh_errormsg());
 		return;
 	}
 	touched(c->s, q->argv[1], q->argl[1]);

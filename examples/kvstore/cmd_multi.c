@@ -214,10 +214,9 @@ c_watch(struct conn *c, const struct resp_cmd *q)
 		}
 		w->kl = q->argl[i];
 		memcpy(w->k, q->argv[i], w->kl);
-		const void *v;
-		size_t vl;
+		enum kv_type t;
 		w->expire = 0;
-		if (kv_get_ex(c->s->kv, w->k, w->kl, &v, &vl, &w->expire))
+		if (kv_key_type(c->s->kv, w->k, w->kl, &t, &w->expire))
 			w->expire = 0;
 		w->next = c->watches;
 		c->watches = w;

@@ -18,6 +18,8 @@ kv_error(struct resp_buf *o, int rc)
 {
 	if (rc == -ENOSPC) {
 		resp_error(o, "OOM %s", kv_errmsg());
+	} else if (rc == -EMEDIUMTYPE) {
+		resp_error(o, "%s", kv_errmsg()); /* "WRONGTYPE ..." */
 	} else {
 		if (rc == -EIO)
 			fprintf(stderr, "nvkv-server: %s\n", kv_errmsg());

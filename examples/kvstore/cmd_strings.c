@@ -290,7 +290,7 @@ c_mget(struct conn *c, const struct resp_cmd *q)
 		int rc = kv_get(c->s->kv, q->argv[i], q->argl[i], &v, &vl);
 		if (rc == 0)
 			resp_bulk(&c->out, v, vl);
-		else if (rc == -ENOENT)
+		else if (rc == -ENOENT || rc == -EMEDIUMTYPE) /* as redis */
 			resp_null(&c->out);
 		else /* a damaged entry: an error in its place */
 			kv_error(&c->out, rc);
@@ -309,9 +309,9 @@ c_mset(struct conn *c, const struct resp_cmd *q)
 	}
 	if (nx)
 		for (int i = 1; i < q->argc; i += 2) {
-			const void *v;
-			size_t vl;
-			int rc = kv_get(c->s->kv, q->argv[i], q->argl[i], &v, &vl);
+			enum kv_type t;
+			int rc = kv_key_type(c->s->kv, q->argv[i], q->argl[i],
+					     &t, NULL);
 			if (rc != -ENOENT) {
 				if (rc)
 					kv_error(&c->out, rc);
@@ -439,7 +439,7 @@ c_setrange(struct conn *c, const struct resp_cmd *q)
 }
 
 /* A long double as Redis's string2ld reads it: 0 on success. */
-static int
+int
 parse_ld(const char *p, size_t n, long double *out)
 {
 	char buf[5 * 1024];
@@ -456,6 +456,26 @@ parse_ld(const char *p, size_t n, long double *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+int
+format_ld(long double v, char *buf, size_t n)
+{
+	int l = snprintf(buf, n, "%.17Lf", v);
+	if (l < 0 || (size_t)l >= n)
+		return -1;
+	if (strchr(buf, '.')) {
+		while (buf[l - 1] == '0')
+			l--;
+		if (buf[l - 1] == '.')
+			l--;
+	}
+	if (l == 2 && buf[0] == '-' && buf[1] == '0') {
+		buf[0] = '0';
+		l = 1;
+	}
+	buf[l] = 0;
+	return l;
 }
 
 /* INCRBYFLOAT key by: long double arithmetic, printed as Redis prints it
@@ -482,22 +502,12 @@ c_incrbyfloat(struct conn *c, const struct resp_cmd *q)
 			   "Infinity");
 		return;
 	}
-	char buf[5 * 1024 + 64];
-	int l = snprintf(buf, sizeof(buf), "%.17Lf", cur);
-	if (l < 0 || (size_t)l >= sizeof(buf)) {
+	char buf[LD_BUF];
+	int l = format_ld(cur, buf, sizeof(buf));
+	if (l < 0) {
 		resp_error(&c->out, "ERR increment would produce NaN or "
 			   "Infinity");
 		return;
-	}
-	if (strchr(buf, '.')) {
-		while (buf[l - 1] == '0')
-			l--;
-		if (buf[l - 1] == '.')
-			l--;
-	}
-	if (l == 2 && buf[0] == '-' && buf[1] == '0') {
-		buf[0] = '0';
-		l = 1;
 	}
 	struct kv_setopt o = {.keepttl = 1};
 	rc = kv_set(c->s->kv, q->argv[1], q->argl[1], buf, (size_t)l, &o);

@@ -21,7 +21,10 @@
 
 #define LAYOUT "nvkv"
 
-NVH_TYPE_DEFINE(kvent, 0, NVH_PTR(kvent, next, kvent));
+NVH_TYPE_DEFINE(kvent, 0, NVH_PTR(kvent, next, kvent)
+		NVH_PTR(kvent, val, kvcoll));
+NVH_TYPE_DEFINE(kvcoll, 0, NVH_PTR(kvcoll, list, kvent)
+		NVH_PTR(kvcoll, tree, btnode));
 NVH_TYPE_DEFINE(kvroot, 0, NVH_PTR(kvroot, hash, kvhash)
 		NVH_PTR(kvroot, tree, btnode));
 
@@ -30,7 +33,7 @@ extern const struct nvh_type kvseg_type, kvdir_type, kvhash_type,
 
 const struct nvh_type *const kv_types[] = {
 	&kvent_type, &kvseg_type, &kvdir_type, &kvhash_type, &btnode_type,
-	&kvroot_type, NULL,
+	&kvroot_type, &kvcoll_type, NULL,
 };
 
 /* The last error of this thread: our own message, or nvheap's. */
@@ -43,7 +46,7 @@ kv_errmsg(void)
 }
 
 /* Set the message; returns -code. */
-static int __attribute__((format(printf, 2, 3)))
+int __attribute__((format(printf, 2, 3)))
 kv_err(int code, const char *fmt, ...)
 {
 	va_list ap;
@@ -95,8 +98,8 @@ mib(char *buf, size_t len, uint64_t n)
  * size, its maximum, the file system when it tried to grow) and what to
  * do.  Every such failure changed nothing (the transaction rolled back)
  * and is -ENOSPC, which the server answers with -OOM. */
-static int
-failed(struct kv *kv, int rc, const char *op)
+int
+kv_failed(struct kv *kv, int rc, const char *op)
 {
 	const char *m = nvh_errormsg();
 	/* nvheap says ENOMEM, "out of space", when the heap has no room
@@ -221,6 +224,10 @@ kv_open(const char *path, const struct kv_opts *o)
 	if (NVH_IS_NULL(r))
 		goto fail;
 	kv->root = kvroot_d(kv->pool, r);
+	if (kv->root) { /* btree.c's tree: the store's */
+		kv->bt_root = &kv->root->tree;
+		kv->bt_count = &kv->root->bt_count;
+	}
 	if (!kv->root) {
 		kv_err(NVH_ECORRUPT, "kv_open: %s: the root object is not a "
 		       "key-value store's root", path);
@@ -360,6 +367,10 @@ static const char *
 value_damage(const struct kvent *p)
 {
 	const char *w = key_damage(p);
+	if (!w && p->type > KV_T_MAX)
+		w = "unknown type";
+	if (!w && p->type != KV_T_STRING && NVH_IS_NULL(p->val))
+		w = "a collection with no elements object";
 	if (!w && XXH3_64bits(p->data + p->klen, p->vlen) != p->vsum)
 		w = "value checksum";
 	return w;
@@ -375,13 +386,23 @@ kv_visit(struct kv *kv, kvent_ptr e, kv_fn fn, void *arg)
 		kv_damaged(kv, e, w);
 		return 0;
 	}
-	if (kv->check_fn)
+	if (kv->check_fn) { /* kv_check: a collection's elements too */
+		if (p->type != KV_T_STRING)
+			(void)kv_coll_check(kv, p); /* (damage: reported) */
 		return 0;
+	}
 	if (kv->scan_expired) /* kv_expire_step: only the expired ones */
 		return expired(kv, p) ? fn(arg, p->data, p->klen, NULL, 0) : 0;
 	if (expired(kv, p))
 		return 0;
+	kv->visiting = p->type;
 	return fn(arg, p->data, p->klen, p->data + p->klen, p->vlen);
+}
+
+enum kv_type
+kv_visit_type(struct kv *kv)
+{
+	return (enum kv_type)kv->visiting;
 }
 
 int
@@ -421,10 +442,17 @@ kv_ent_new(nvh_tx *tx, struct kv *kv, uint64_t hash, const void *k,
 	return e;
 }
 
-static uint64_t
-hash_of(struct kv *kv, const void *k, size_t kl)
+uint64_t
+kv_key_hash(struct kv *kv, const void *k, size_t kl)
 {
 	return kv->index == KV_HASH ? kv_hash_of(kv, k, kl) : 0;
+}
+
+int
+kv_index_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
+{
+	return kv->index == KV_HASH ? kv_hash_put(tx, kv, e, replaced)
+				    : kv_bt_put(tx, kv, e, replaced);
 }
 
 static int
@@ -438,9 +466,9 @@ find(struct kv *kv, const void *k, size_t kl, kvent_ptr *e)
 /* The live entry of key k: 0 and *pp, -ENOENT (none, or expired), or
  * -EIO (damaged).  *raw (if not NULL) gets the entry even when it has
  * expired. */
-static int
-lookup(struct kv *kv, const void *k, size_t kl, struct kvent **pp,
-       struct kvent **raw)
+int
+kv_lookup(struct kv *kv, const void *k, size_t kl, struct kvent **pp,
+	  struct kvent **raw)
 {
 	*pp = NULL;
 	if (raw)
@@ -455,6 +483,10 @@ lookup(struct kv *kv, const void *k, size_t kl, struct kvent **pp,
 	const char *w = p ? key_damage(p) : "not an entry";
 	if (w)
 		return kv_damaged(kv, e, w);
+	if (!w && p->type > KV_T_MAX)
+		w = "unknown type";
+	if (w)
+		return kv_damaged(kv, e, w);
 	if (raw)
 		*raw = p;
 	if (expired(kv, p))
@@ -464,8 +496,8 @@ lookup(struct kv *kv, const void *k, size_t kl, struct kvent **pp,
 }
 
 /* Keys with an expiry time: += d, in tx. */
-static int
-count_expires(nvh_tx *tx, struct kv *kv, int d)
+int
+kv_count_expires(nvh_tx *tx, struct kv *kv, int d)
 {
 	if (!d)
 		return 0;
@@ -475,8 +507,8 @@ count_expires(nvh_tx *tx, struct kv *kv, int d)
 	return rc;
 }
 
-static int
-check_sizes(const char *op, size_t kl, size_t vl)
+int
+kv_check_sizes(const char *op, size_t kl, size_t vl)
 {
 	if (kl > KV_KEY_MAX)
 		return kv_err(E2BIG, "%s: key of %zu bytes (at most %u)", op,
@@ -492,11 +524,11 @@ static int
 put2(struct kv *kv, const void *k, size_t kl, const void *v, size_t vl,
      const void *v2, size_t vl2, const struct kv_setopt *o, const char *op)
 {
-	int rc = check_sizes(op, kl, vl + vl2);
+	int rc = kv_check_sizes(op, kl, vl + vl2);
 	if (rc)
 		return rc;
 	struct kvent *cur, *raw;
-	rc = lookup(kv, k, kl, &cur, &raw);
+	rc = kv_lookup(kv, k, kl, &cur, &raw);
 	if (rc && rc != -ENOENT)
 		return rc;
 	if (o->nx && cur)
@@ -508,18 +540,17 @@ put2(struct kv *kv, const void *k, size_t kl, const void *v, size_t vl,
 	nvh_tx *tx = nvh_tx_begin(kv->pool);
 	if (!tx)
 		return nvh_failed(-errno);
-	kvent_ptr e = kv_ent_new(tx, kv, hash_of(kv, k, kl), k, kl, v, vl, v2,
+	kvent_ptr e = kv_ent_new(tx, kv, kv_key_hash(kv, k, kl), k, kl, v, vl, v2,
 				 vl2, expire);
 	int replaced = 0;
 	if (!NVH_IS_NULL(e))
-		rc = kv->index == KV_HASH ? kv_hash_put(tx, kv, e, &replaced)
-					  : kv_bt_put(tx, kv, e, &replaced);
+		rc = kv_index_put(tx, kv, e, &replaced);
 	if (rc == -EIO) { /* a damaged index: nothing is changed */
 		nvh_tx_abort(tx);
 		return rc;
 	}
-	count_expires(tx, kv, d);
-	return failed(kv, nvh_tx_commit(tx), op);
+	kv_count_expires(tx, kv, d);
+	return kv_failed(kv, nvh_tx_commit(tx), op);
 }
 
 int
@@ -544,7 +575,7 @@ kv_prepare(struct kv *kv, const void *const *k, const size_t *kl, size_t n)
 	(void)kv_hash_prepare(tx, kv, h, n);
 	if (h != hs)
 		free(h);
-	return failed(kv, nvh_tx_commit(tx), "prepare");
+	return kv_failed(kv, nvh_tx_commit(tx), "prepare");
 }
 
 int
@@ -576,9 +607,11 @@ kv_get_ex(struct kv *kv, const void *k, size_t kl, const void **v,
 	struct kvent *p;
 	if (kl > KV_KEY_MAX)
 		return -ENOENT;
-	int rc = lookup(kv, k, kl, &p, NULL);
+	int rc = kv_lookup(kv, k, kl, &p, NULL);
 	if (rc)
 		return rc;
+	if (p->type != KV_T_STRING)
+		return kv_wrongtype();
 	if (XXH3_64bits(p->data + p->klen, p->vlen) != p->vsum)
 		return kv_damaged(kv, (kvent_ptr){nvh_oid_of(kv->pool, p)},
 				  "value checksum");
@@ -587,6 +620,27 @@ kv_get_ex(struct kv *kv, const void *k, size_t kl, const void **v,
 	if (expire)
 		*expire = p->expire;
 	return 0;
+}
+
+int
+kv_wrongtype(void)
+{
+	return kv_err(EMEDIUMTYPE, "WRONGTYPE Operation against a key "
+		      "holding the wrong kind of value");
+}
+
+int
+kv_key_type(struct kv *kv, const void *k, size_t kl, enum kv_type *type,
+	    int64_t *expire)
+{
+	struct kvent *p;
+	int rc = kl > KV_KEY_MAX ? -ENOENT : kv_lookup(kv, k, kl, &p, NULL);
+	if (!rc) {
+		*type = (enum kv_type)p->type;
+		if (expire)
+			*expire = p->expire;
+	}
+	return rc;
 }
 
 int
@@ -603,7 +657,7 @@ del_key(struct kv *kv, const void *k, size_t kl)
 	if (kl > KV_KEY_MAX)
 		return -ENOENT;
 	struct kvent *cur, *raw;
-	int rc = lookup(kv, k, kl, &cur, &raw);
+	int rc = kv_lookup(kv, k, kl, &cur, &raw);
 	if (!raw)
 		return rc;
 	/* hash: one walk finds the link to change, before the transaction */
@@ -619,12 +673,12 @@ del_key(struct kv *kv, const void *k, size_t kl)
 	int drc = kv->index == KV_HASH ? kv_hash_unlink(tx, kv, link)
 				       : kv_bt_del(tx, kv, k, kl);
 	if (!drc)
-		drc = count_expires(tx, kv, -(raw->expire != 0));
+		drc = kv_count_expires(tx, kv, -(raw->expire != 0));
 	if (drc == -ENOENT || drc == -EIO) { /* -EIO: damaged, reported */
 		nvh_tx_abort(tx);
 		return drc;
 	}
-	drc = failed(kv, nvh_tx_commit(tx), "del");
+	drc = kv_failed(kv, nvh_tx_commit(tx), "del");
 	return drc ? drc : cur ? 0 : -ENOENT;
 }
 
@@ -635,10 +689,61 @@ kv_del(struct kv *kv, const void *k, size_t kl)
 }
 
 int
+kv_rename(struct kv *kv, const void *k, size_t kl, const void *d, size_t dl,
+	  int nx)
+{
+	struct kvent *p, *dp, *draw;
+	int rc = kl > KV_KEY_MAX ? -ENOENT : kv_lookup(kv, k, kl, &p, NULL);
+	if (rc)
+		return rc;
+	if (kl == dl && !memcmp(k, d, kl))
+		return nx ? -EEXIST : 0;
+	if ((rc = kv_check_sizes("rename", dl, 0)))
+		return rc;
+	const char *w = value_damage(p);
+	if (w)
+		return kv_damaged(kv, (kvent_ptr){nvh_oid_of(kv->pool, p)}, w);
+	rc = kv_lookup(kv, d, dl, &dp, &draw);
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (nx && dp)
+		return -EEXIST;
+	nvh_tx *tx = nvh_tx_begin(kv->pool);
+	if (!tx)
+		return nvh_failed(-errno);
+	/* the same value (a string's bytes, a collection's pointer: the
+	 * collection is not copied) under the new key */
+	kvent_ptr e = kv_ent_new(tx, kv, kv_key_hash(kv, d, dl), d, dl,
+				 p->data + p->klen, p->vlen, NULL, 0,
+				 p->expire);
+	struct kvent *n = kv_ent(kv, e);
+	int replaced = 0;
+	rc = n ? 0 : -ENOSPC;
+	if (!rc) {
+		n->type = p->type;
+		n->msum = kv_ent_msum(n);
+		if (!NVH_IS_NULL(p->val))
+			rc = NVH_TX_SET(tx, &n->val, p->val);
+	}
+	if (!rc)
+		rc = kv_index_put(tx, kv, e, &replaced);
+	if (!rc)
+		rc = kv_count_expires(tx, kv, (p->expire != 0) -
+				      (draw && draw->expire != 0));
+	if (!rc) /* (p stays valid: the old entry is freed at the commit) */
+		rc = del_key(kv, k, kl);
+	if (rc == -EIO || rc == -ENOENT) {
+		nvh_tx_abort(tx);
+		return rc == -ENOENT ? -EIO : rc;
+	}
+	return kv_failed(kv, nvh_tx_commit(tx), "rename");
+}
+
+int
 kv_set_expire(struct kv *kv, const void *k, size_t kl, int64_t expire)
 {
 	struct kvent *p;
-	int rc = kl > KV_KEY_MAX ? -ENOENT : lookup(kv, k, kl, &p, NULL);
+	int rc = kl > KV_KEY_MAX ? -ENOENT : kv_lookup(kv, k, kl, &p, NULL);
 	if (rc)
 		return rc;
 	if (expire && expire <= kv_now(kv)) { /* already passed: gone now */
@@ -655,12 +760,12 @@ kv_set_expire(struct kv *kv, const void *k, size_t kl, int64_t expire)
 	rc = nvh_tx_add(tx, &p->expire, offsetof(struct kvent, data) -
 			offsetof(struct kvent, expire));
 	if (!rc)
-		rc = count_expires(tx, kv, (expire != 0) - (p->expire != 0));
+		rc = kv_count_expires(tx, kv, (expire != 0) - (p->expire != 0));
 	if (!rc) {
 		p->expire = expire;
 		p->msum = kv_ent_msum(p);
 	}
-	return failed(kv, nvh_tx_commit(tx), "expire");
+	return kv_failed(kv, nvh_tx_commit(tx), "expire");
 }
 
 uint64_t
@@ -851,7 +956,7 @@ kv_flush(struct kv *kv)
 	index_create(tx, kv, kv->index);
 	if (!nvh_tx_add(tx, &kv->root->expires, sizeof(uint64_t)))
 		kv->root->expires = 0;
-	return failed(kv, nvh_tx_commit(tx), "flush");
+	return kv_failed(kv, nvh_tx_commit(tx), "flush");
 }
 
 int

@@ -40,6 +40,11 @@
 
 enum kv_index { KV_ANY = 0, KV_HASH = 1, KV_BTREE = 2 };
 
+/* What a key holds.  A call for one type on a key of another fails with
+ * -EMEDIUMTYPE (redis's WRONGTYPE); SET, DEL and expiry work on any. */
+enum kv_type { KV_T_STRING = 0, KV_T_HASH = 1 };
+#define KV_T_MAX KV_T_HASH
+
 struct kv;
 
 struct kv_opts {
@@ -124,6 +129,11 @@ uint64_t kv_damaged_count(struct kv *kv);
 long long kv_check(struct kv *kv, void (*fn)(void *arg, uint64_t off,
 					     const char *what), void *arg);
 int kv_del(struct kv *kv, const void *k, size_t kl);
+/* RENAME: key k (any type) becomes key d, with its expiry time, replacing
+ * d; nx: only if d is absent (-EEXIST).  -ENOENT: no key k.  k == d is
+ * no change (RENAMENX: -EEXIST). */
+int kv_rename(struct kv *kv, const void *k, size_t kl, const void *d,
+	      size_t dl, int nx);
 uint64_t kv_count(struct kv *kv);
 /* INCRBY: the value must be a decimal integer (or absent: 0); -EINVAL if
  * not, -ERANGE on overflow. */
@@ -139,6 +149,9 @@ int kv_flush(struct kv *kv);
 /* Visit pairs; return non-zero from fn to stop (kv_scan returns it). */
 typedef int (*kv_fn)(void *arg, const void *k, size_t kl, const void *v,
 		     size_t vl);
+/* Inside a scan's fn: the type of the key it is given (a collection's
+ * value bytes are empty: its elements are coll.c's). */
+enum kv_type kv_visit_type(struct kv *kv);
 /* B-tree: keys in [from, to] in order (NULL from/to: unbounded).
  * Hash: every key, in bucket order (from/to must be NULL). */
 int kv_scan(struct kv *kv, const void *from, size_t fl, const void *to,
@@ -148,6 +161,39 @@ int kv_scan(struct kv *kv, const void *from, size_t fl, const void *to,
  * from start to end are visited at least once. */
 uint64_t kv_scan_step(struct kv *kv, uint64_t cursor, size_t count, kv_fn fn,
 		      void *arg);
+
+/* The WRONGTYPE error as the message: -EMEDIUMTYPE. */
+int kv_wrongtype(void);
+/* What key k holds and its expiry time (0: none; expire may be NULL):
+ * live keys only: 0, -ENOENT, -EIO. */
+int kv_key_type(struct kv *kv, const void *k, size_t kl, enum kv_type *type,
+		int64_t *expire);
+
+/* ---- hashes (coll.c): fields and values, binary-safe, each up to the
+ * key and value limits.  A call on a key of another type fails with
+ * -EMEDIUMTYPE; an absent key is an empty hash. ---- */
+/* Field f := v, creating the hash; nx: only if f is absent (-EEXIST if
+ * present); *added (if not NULL): 1 if f is new. */
+int kv_hset(struct kv *kv, const void *k, size_t kl, const void *f,
+	    size_t fl, const void *v, size_t vl, int nx, int *added);
+/* *v points into the pool: valid until the next write.  -ENOENT: no
+ * such field (or key). */
+int kv_hget(struct kv *kv, const void *k, size_t kl, const void *f,
+	    size_t fl, const void **v, size_t *vl);
+/* -ENOENT: no such field; the hash's last field takes the key with it. */
+int kv_hdel(struct kv *kv, const void *k, size_t kl, const void *f,
+	    size_t fl);
+int kv_hlen(struct kv *kv, const void *k, size_t kl, uint64_t *n);
+/* Every field (fn's key) and value, in the hash's order: insertion order
+ * for a small hash, field order for a large one. */
+int kv_hscan(struct kv *kv, const void *k, size_t kl, kv_fn fn, void *arg);
+/* HSCAN: about `count` fields from `cursor` (0: start), the next cursor
+ * in *next (0: done); a small hash in one step. */
+int kv_hscan_step(struct kv *kv, const void *k, size_t kl, uint64_t cursor,
+		  size_t count, kv_fn fn, void *arg, uint64_t *next);
+/* OBJECT ENCODING's word for the hash at k: "listpack" or "hashtable". */
+int kv_hash_encoding(struct kv *kv, const void *k, size_t kl,
+		     const char **enc);
 
 struct kv_stats {
 	enum kv_index index;

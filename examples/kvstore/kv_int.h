@@ -18,6 +18,7 @@ NVH_TYPE(kvdir);
 NVH_TYPE(kvhash);
 NVH_TYPE(btnode);
 NVH_TYPE(kvroot);
+NVH_TYPE(kvcoll);
 
 /* One key and its value, in one object: the fixed part, then the key
  * bytes, then the value bytes.  Entries are never changed in place but for
@@ -31,10 +32,11 @@ NVH_TYPE(kvroot);
  * before a key is shown, vsum before a value is returned.  `next` is not
  * covered: it changes in place, and the heap checks it as a typed pointer. */
 struct kvent {
-	kvent_ptr next;     /* hash chain */
+	kvent_ptr next;     /* hash chain; a small collection's next field */
+	kvcoll_ptr val;     /* a collection's elements (type != string) */
 	uint64_t hash;
 	uint32_t klen;
-	uint32_t flags;     /* 0 */
+	uint32_t type;      /* enum kv_type (string: the value bytes) */
 	uint64_t vlen;
 	int64_t expire;     /* Unix time in ms; 0: no expiry */
 	uint64_t ksum;
@@ -58,6 +60,23 @@ kv_ent_sane(const struct kvent *p)
 {
 	return p && p->msum == kv_ent_msum(p);
 }
+
+/* A collection (coll.c): a hash's fields as entries (field = key bytes,
+ * value = value bytes).  Small ones (KV_SMALL_MAX fields, none longer
+ * than KV_SMALL_LEN) are a chain through the entries' next fields in
+ * insertion order (`list`), as redis's listpack keeps them; larger ones a
+ * B-tree (`tree`, btree.c on this collection's root and count). */
+enum kv_enc { KV_ENC_LIST = 1, KV_ENC_TREE = 2 };
+#define KV_SMALL_MAX 128u
+#define KV_SMALL_LEN 64u
+
+struct kvcoll {
+	uint64_t count;                /* elements */
+	uint32_t type;                 /* enum kv_type, the key entry's */
+	uint32_t enc;                  /* enum kv_enc */
+	kvent_ptr list;
+	btnode_ptr tree;
+};
 
 /* ---- hash map (hash.c): linear hashing ---- */
 #define KV_SEG_BITS 10
@@ -95,7 +114,8 @@ struct btnode {
 };
 
 #define KV_MAGIC 0x31564b564e5631ull /* "1VNVKV1" */
-#define KV_VERSION 2 /* 2: entries carry expiry and checksums */
+#define KV_VERSION 3 /* 2: entries carry expiry and checksums; 3: and a
+		      * type and a collection */
 
 struct kvroot {
 	uint64_t magic;
@@ -119,8 +139,13 @@ struct kv {
 	uint64_t max_ents;             /* entries the pool could hold */
 	int64_t now_fixed;             /* kv_set_time (tests), else 0 */
 	int scan_expired;              /* kv_expire_step's scan */
+	uint32_t visiting;             /* the type kv_visit hands to fn */
 	void (*check_fn)(void *arg, uint64_t off, const char *what);
 	void *check_arg;               /* kv_check's */
+	/* btree.c works on this tree: the store's (root->tree, bt_count) or
+	 * a collection's (coll.c swaps them in for a call) */
+	btnode_ptr *bt_root;
+	uint64_t *bt_count;
 	/* btree.c: SCAN's exact resume keys (DRAM, one block), or NULL */
 	struct kv_bt_cursors *bt_cursors;
 };
@@ -139,6 +164,24 @@ int kv_damaged(struct kv *kv, kvent_ptr e, const char *what);
 int kv_index_damaged(struct kv *kv, const char *kind, uint64_t off,
 		     const char *what, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* kv.c, for coll.c: the message (returns -code); a failed commit's
+ * error as the caller's (a full pool says why); the live entry of k
+ * (0, -ENOENT, -EIO; *raw: even if expired); keys with an expiry += d;
+ * the size limits; the key's hash in the index; link a new entry. */
+int kv_err(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int kv_failed(struct kv *kv, int rc, const char *op);
+int kv_lookup(struct kv *kv, const void *k, size_t kl, struct kvent **pp,
+	      struct kvent **raw);
+int kv_count_expires(nvh_tx *tx, struct kv *kv, int d);
+int kv_check_sizes(const char *op, size_t kl, size_t vl);
+uint64_t kv_key_hash(struct kv *kv, const void *k, size_t kl);
+int kv_index_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced);
+
+/* coll.c, for kv_check (kv->check_fn set): visit every element of the
+ * collection of entry p (damage reported through check_fn). */
+int kv_coll_check(struct kv *kv, const struct kvent *p);
 
 /* Deeper than this, an index is damaged (a B-tree of 2^64 keys is 16
  * levels deep): every walk down is bounded by it. */

@@ -12,8 +12,9 @@ difference is printed with its script, line, command and both replies
 (repr). Exit status 1 if any difference is not allowed.
 
 Scripts: tests/server/diff/*.txt, one command per line, plus seeded
-random scripts generated here (random-SEED: SET/GET/DEL/INCR/... over 20
-keys). Before each script both servers get FLUSHALL and new connections.
+random scripts generated here (random-1, -2: SET/GET/DEL/INCR/... over 20
+keys; random-3, -4: hash commands over five hashes, some past 128
+fields). Before each script both servers get FLUSHALL and new connections.
 
 Line syntax (arguments split by shlex in non-POSIX mode, so the quotes
 are seen):
@@ -384,6 +385,81 @@ def load_allowed():
 
 # ------------------------------------------------------------- random
 
+def random_hash_script(seed, n=3000):
+    """Hash commands over five hashes and a string: h0 stays small (20
+    short fields: insertion order, compared byte for byte), the others
+    take 300 fields and long values (redis converts them to hashtables at
+    129 fields or a 65-byte value; their listings are compared sorted)."""
+    r = random.Random(seed)
+    keys = ['h0', 'h1', 'h2', 'h3', 'h4', 's']
+    vals = ['v', '', '0', '1', '-1', '42', '3.5', '007', 'x y',
+            '"\\x00\\r\\n"', 'y' * 70, '9223372036854775806']
+
+    def key():
+        return r.choice(keys)
+
+    def fld(k):
+        if k == 'h0':
+            return 'f%d' % r.randrange(20)
+        return r.choice(['f%d' % r.randrange(300), 'L' + 'z' * 70])
+
+    def val(k):
+        x = r.choice(vals[:10] if k == 'h0' else vals)
+        return x if x.startswith('"') else "'%s'" % x
+
+    lines = ['SET s string']
+    for _ in range(n):
+        k = key()
+        c = r.randrange(100)
+        if c < 35:
+            m = r.randint(1, 3)
+            lines.append('%s %s %s' % (r.choice(['HSET', 'HSET', 'HMSET']), k,
+                         ' '.join('%s %s' % (fld(k), val(k))
+                                  for _ in range(m))))
+        elif c < 47:
+            lines.append('HGET %s %s' % (k, fld(k)))
+        elif c < 51:
+            lines.append('HMGET %s %s' % (k, ' '.join(fld(k) for _ in
+                                                      range(r.randint(1, 4)))))
+        elif c < 59:
+            lines.append('HDEL %s %s' % (k, ' '.join(fld(k) for _ in
+                                                     range(r.randint(1, 3)))))
+        elif c < 63:
+            lines.append('HLEN ' + k)
+        elif c < 66:
+            lines.append('HEXISTS %s %s' % (k, fld(k)))
+        elif c < 69:
+            lines.append('HSTRLEN %s %s' % (k, fld(k)))
+        elif c < 72:
+            lines.append('HSETNX %s %s %s' % (k, fld(k), val(k)))
+        elif c < 77:
+            lines.append('HINCRBY %s %s %d' % (k, fld(k), r.choice(
+                [1, -5, 1000, 2 ** 62, -(2 ** 62)])))
+        elif c < 80:
+            lines.append('HINCRBYFLOAT %s %s %s' % (k, fld(k), r.choice(
+                ['1.5', '-0.25', '1e3', '3'])))
+        elif c < 88:
+            cmd = r.choice(['HGETALL', 'HKEYS', 'HVALS'])
+            lines.append(('%s %s' if k == 'h0' else '!sorted %s %s') %
+                         (cmd, k))
+        elif c < 91:
+            lines.append('TYPE ' + k)
+        elif c < 92:
+            lines.append('DEL ' + k)
+        elif c < 93:
+            lines.append('SET %s %s' % (k, val(k)))
+        elif c < 95:
+            lines.append('GET ' + k)
+        elif c < 97:
+            lines.append('EXISTS %s %s' % (k, key()))
+        else:
+            lines.append('!sorted HRANDFIELD %s 1000' % k)
+    for k in keys:
+        lines.append(('%s %s' if k == 'h0' else '!sorted %s %s') %
+                     ('HGETALL', k))
+    return lines
+
+
 def random_script(seed, n=2000):
     r = random.Random(seed)
     keys = ['k%d' % i for i in range(18)] + ['', 'b\\x00\\xff']
@@ -593,8 +669,8 @@ def main():
             with open(os.path.join(DIFF_DIR, fn), encoding='utf-8',
                       errors='surrogateescape') as f:
                 scripts.append((fn, f.read().splitlines()))
-    for seed in (1, 2):
-        lines = random_script(seed)
+    for seed in (1, 2, 3, 4):
+        lines = random_script(seed) if seed < 3 else random_hash_script(seed)
         scripts.append(('random-%d' % seed, lines))
         if dump:
             with open(os.path.join(dump, 'random-%d.txt' % seed), 'w') as f:

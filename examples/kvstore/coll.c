@@ -1,0 +1,476 @@
+/*
+ * coll.c -- hashes: a key whose entry has type KV_T_HASH and points (its
+ * `val` field, a counted pointer) to a kvcoll that holds the fields.
+ * Each field is an entry of its own (the field's bytes as its key, the
+ * value's as its value, with the same checksums as a key's entry).
+ *
+ * Encodings (kv_int.h): a small hash (up to KV_SMALL_MAX fields, none
+ * and no value longer than KV_SMALL_LEN bytes, as redis's listpack
+ * limits) is a chain through the fields' next links in insertion order;
+ * the write that would pass a limit moves the fields into a B-tree
+ * (btree.c, pointed at this collection's root and count for the call),
+ * in the same transaction.  A hash never moves back, as in redis.
+ *
+ * Every call is one transaction (nested in the caller's if it has one).
+ * Deleting the key (DEL, expiry, FLUSHALL, the last HDEL) drops the
+ * collection's count to zero: the heap frees it and every field in
+ * bounded, crash-safe steps (objects/cascade.c), so deleting a hash of
+ * millions of fields is one small commit, never a long one.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "kv_int.h"
+
+/* ---- the collection of a key ---- */
+
+static int
+coll_damaged(struct kv *kv, kvcoll_ptr cp, const struct kvcoll *c)
+{
+	return kv_index_damaged(kv, "hash", cp.oid.off,
+				"type %" PRIu32 ", encoding %" PRIu32
+				", %" PRIu64 " fields", c ? c->type : 0,
+				c ? c->enc : 0, c ? c->count : 0);
+}
+
+/* The live hash at key k: 0 with *cp; -ENOENT (none), -EMEDIUMTYPE
+ * (another type), -EIO (damaged, reported).  *ep and *raw as kv_lookup's
+ * (raw: the entry even if expired). */
+static int
+coll_of(struct kv *kv, const void *k, size_t kl, struct kvent **ep,
+	struct kvent **raw, struct kvcoll **cp)
+{
+	*cp = NULL;
+	if (kl > KV_KEY_MAX)
+		return -ENOENT;
+	int rc = kv_lookup(kv, k, kl, ep, raw);
+	if (rc)
+		return rc;
+	if ((*ep)->type != KV_T_HASH)
+		return kv_wrongtype();
+	struct kvcoll *c = kvcoll_d(kv->pool, (*ep)->val);
+	if (!c || c->type != KV_T_HASH ||
+	    (c->enc != KV_ENC_LIST && c->enc != KV_ENC_TREE) ||
+	    c->count > kv->max_ents || (c->enc == KV_ENC_LIST &&
+					c->count > KV_SMALL_MAX))
+		return coll_damaged(kv, (*ep)->val, c);
+	*cp = c;
+	return 0;
+}
+
+/* btree.c on collection c for the call between tree_on and tree_off */
+struct tree_saved {
+	btnode_ptr *root;
+	uint64_t *count;
+};
+
+static void
+tree_on(struct kv *kv, struct kvcoll *c, struct tree_saved *s)
+{
+	s->root = kv->bt_root;
+	s->count = kv->bt_count;
+	kv->bt_root = &c->tree;
+	kv->bt_count = &c->count;
+}
+
+static void
+tree_off(struct kv *kv, const struct tree_saved *s)
+{
+	kv->bt_root = s->root;
+	kv->bt_count = s->count;
+}
+
+static uint64_t
+fhash(const void *f, size_t fl)
+{
+	return XXH3_64bits(f, fl);
+}
+
+/* Small encoding: *link := the link that holds field f (or the chain's
+ * tail link if none: then *fp is NULL). */
+static int
+list_find(struct kv *kv, struct kvcoll *c, const void *f, size_t fl,
+	  kvent_ptr **link, struct kvent **fp)
+{
+	uint64_t h = fhash(f, fl);
+	kvent_ptr *l = &c->list;
+	*fp = NULL;
+	for (uint64_t i = 0; !NVH_IS_NULL(*l); i++) {
+		struct kvent *p = kv_ent(kv, *l);
+		if (!p || i >= c->count)
+			return kv_index_damaged(kv, "hash", l->oid.off,
+						"%s", !p ? "a link to a non-entry"
+						: "a chain longer than its count");
+		if (kv_ent_is(p, h, f, fl)) {
+			*link = l;
+			*fp = p;
+			return 0;
+		}
+		l = &p->next;
+	}
+	*link = l;
+	return 0;
+}
+
+/* Field f's entry in c (NULL if none). */
+static int
+field_find(struct kv *kv, struct kvcoll *c, const void *f, size_t fl,
+	   struct kvent **fp)
+{
+	*fp = NULL;
+	if (fl > KV_KEY_MAX)
+		return 0;
+	if (c->enc == KV_ENC_LIST) {
+		kvent_ptr *link;
+		return list_find(kv, c, f, fl, &link, fp);
+	}
+	struct tree_saved s;
+	kvent_ptr e;
+	tree_on(kv, c, &s);
+	int rc = kv_bt_find(kv, f, fl, &e);
+	tree_off(kv, &s);
+	if (!rc && !NVH_IS_NULL(e)) {
+		struct kvent *p = kv_ent(kv, e);
+		if (!p || !kv_ent_sane(p))
+			return kv_damaged(kv, e, "header checksum");
+		*fp = p;
+	}
+	return rc;
+}
+
+/* Snapshot c's count and encoding (its pointers change by NVH_TX_SET) */
+static int
+coll_add(nvh_tx *tx, struct kvcoll *c)
+{
+	return nvh_tx_add(tx, c, offsetof(struct kvcoll, list));
+}
+
+/* The small hash c becomes a B-tree of the same entries. */
+static int
+to_tree(nvh_tx *tx, struct kv *kv, struct kvcoll *c)
+{
+	uint64_t n = c->count;
+	kvent_ptr first = c->list;
+	struct tree_saved s;
+	tree_on(kv, c, &s);
+	int rc = kv_bt_create(tx, kv);
+	for (kvent_ptr e = first; !rc && !NVH_IS_NULL(e);) {
+		struct kvent *p = kv_ent(kv, e);
+		int replaced = 0;
+		rc = kv_bt_put(tx, kv, e, &replaced);
+		if (!rc && replaced)
+			rc = kv_index_damaged(kv, "hash", e.oid.off,
+					      "a field twice in its chain");
+		e = p->next;
+	}
+	tree_off(kv, &s);
+	/* the chain's links go: a field deleted from the tree later must
+	 * not be kept by the one that came before it */
+	for (kvent_ptr e = first; !rc && !NVH_IS_NULL(e);) {
+		struct kvent *p = kv_ent(kv, e);
+		e = p->next;
+		rc = NVH_TX_SET(tx, &p->next, NVH_NULL(kvent));
+	}
+	if (!rc)
+		rc = NVH_TX_SET(tx, &c->list, NVH_NULL(kvent));
+	if (!rc && c->count != n)
+		rc = kv_index_damaged(kv, "hash", first.oid.off, "%" PRIu64
+				      " fields in a chain counted %" PRIu64,
+				      c->count, n);
+	if (!rc)
+		c->enc = KV_ENC_TREE; /* (coll_add'ed by the caller) */
+	return rc;
+}
+
+/* f = v in c, in tx; nx: only if absent (-EEXIST). */
+static int
+field_put(nvh_tx *tx, struct kv *kv, struct kvcoll *c, const void *f,
+	  size_t fl, const void *v, size_t vl, int nx, int *added)
+{
+	*added = 0;
+	int rc = coll_add(tx, c);
+	if (rc)
+		return rc;
+	int small = fl <= KV_SMALL_LEN && vl <= KV_SMALL_LEN;
+	if (c->enc == KV_ENC_LIST) {
+		kvent_ptr *link;
+		struct kvent *old;
+		rc = list_find(kv, c, f, fl, &link, &old);
+		if (rc)
+			return rc;
+		if (old && nx)
+			return -EEXIST;
+		if (small && (old || c->count < KV_SMALL_MAX)) {
+			kvent_ptr e = kv_ent_new(tx, kv, fhash(f, fl), f, fl, v,
+						 vl, NULL, 0, 0);
+			if (NVH_IS_NULL(e))
+				return -ENOSPC;
+			if (old) /* in its place: the order is kept */
+				rc = NVH_TX_SET(tx, &kv_ent(kv, e)->next,
+						old->next);
+			if (!rc)
+				rc = NVH_TX_SET(tx, link, e);
+			if (!rc && !old) {
+				c->count++;
+				*added = 1;
+			}
+			return rc;
+		}
+		if ((rc = to_tree(tx, kv, c)))
+			return rc;
+	}
+	struct kvent *old;
+	if (nx && ((rc = field_find(kv, c, f, fl, &old)) || old))
+		return rc ? rc : -EEXIST;
+	kvent_ptr e = kv_ent_new(tx, kv, fhash(f, fl), f, fl, v, vl, NULL, 0,
+				 0);
+	if (NVH_IS_NULL(e))
+		return -ENOSPC;
+	struct tree_saved s;
+	int replaced = 0;
+	tree_on(kv, c, &s);
+	rc = kv_bt_put(tx, kv, e, &replaced);
+	tree_off(kv, &s);
+	*added = !rc && !replaced;
+	return rc;
+}
+
+/* A new empty hash at key k (replacing the expired entry raw, if any). */
+static int
+coll_new(nvh_tx *tx, struct kv *kv, const void *k, size_t kl,
+	 const struct kvent *raw, struct kvcoll **cp)
+{
+	kvcoll_ptr cpp = NVH_TX_ALLOC(tx, kvcoll);
+	struct kvcoll *c = kvcoll_d(kv->pool, cpp);
+	kvent_ptr e = kv_ent_new(tx, kv, kv_key_hash(kv, k, kl), k, kl, NULL,
+				 0, NULL, 0, 0);
+	struct kvent *p = kv_ent(kv, e);
+	if (!c || !p)
+		return -ENOSPC;
+	/* new objects: written without snapshots */
+	c->type = KV_T_HASH;
+	c->enc = KV_ENC_LIST;
+	p->type = KV_T_HASH;
+	p->msum = kv_ent_msum(p);
+	int replaced = 0;
+	int rc = NVH_TX_SET(tx, &p->val, cpp);
+	if (!rc)
+		rc = kv_index_put(tx, kv, e, &replaced);
+	if (!rc)
+		rc = kv_count_expires(tx, kv, -(raw && raw->expire != 0));
+	*cp = c;
+	return rc;
+}
+
+static int
+field_sizes(const char *op, size_t kl, size_t fl, size_t vl)
+{
+	if (fl > KV_KEY_MAX)
+		return kv_err(E2BIG, "%s: field of %zu bytes (at most %u)", op,
+			      fl, KV_KEY_MAX);
+	return kv_check_sizes(op, kl, vl);
+}
+
+/* A failed step of a write: -EIO (damage, reported) and the conditions
+ * (-EEXIST, -ENOENT) abort with nothing changed; the rest is the
+ * commit's to report. */
+static int
+end_tx(struct kv *kv, nvh_tx *tx, int rc, const char *op)
+{
+	if (rc == -EIO || rc == -EEXIST || rc == -ENOENT ||
+	    rc == -EMEDIUMTYPE) {
+		nvh_tx_abort(tx);
+		return rc;
+	}
+	int crc = kv_failed(kv, nvh_tx_commit(tx), op);
+	return crc ? crc : rc;
+}
+
+int
+kv_hset(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl,
+	const void *v, size_t vl, int nx, int *added)
+{
+	int rc = field_sizes("hset", kl, fl, vl);
+	if (rc)
+		return rc;
+	struct kvent *p, *raw;
+	struct kvcoll *c;
+	rc = coll_of(kv, k, kl, &p, &raw, &c);
+	if (rc && rc != -ENOENT)
+		return rc;
+	/* the conditions before the transaction: an abort inside would
+	 * roll back the caller's too */
+	struct kvent *old = NULL;
+	if (c && nx && (rc = field_find(kv, c, f, fl, &old)))
+		return rc;
+	if (old)
+		return -EEXIST;
+	nvh_tx *tx = nvh_tx_begin(kv->pool);
+	if (!tx)
+		return kv_failed(kv, -errno, "hset");
+	rc = 0;
+	if (!c)
+		rc = coll_new(tx, kv, k, kl, raw, &c);
+	int a = 0;
+	if (!rc)
+		rc = field_put(tx, kv, c, f, fl, v, vl, nx, &a);
+	rc = end_tx(kv, tx, rc, "hset");
+	if (!rc && added)
+		*added = a;
+	return rc;
+}
+
+int
+kv_hget(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl,
+	const void **v, size_t *vl)
+{
+	struct kvent *p, *raw;
+	struct kvcoll *c;
+	int rc = coll_of(kv, k, kl, &p, &raw, &c);
+	struct kvent *fp;
+	if (!rc)
+		rc = field_find(kv, c, f, fl, &fp);
+	if (rc)
+		return rc;
+	if (!fp)
+		return -ENOENT;
+	if (XXH3_64bits(fp->data + fp->klen, fp->vlen) != fp->vsum)
+		return kv_damaged(kv, (kvent_ptr){nvh_oid_of(kv->pool, fp)},
+				  "value checksum");
+	*v = fp->data + fp->klen;
+	*vl = fp->vlen;
+	return 0;
+}
+
+int
+kv_hdel(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl)
+{
+	struct kvent *p, *raw;
+	struct kvcoll *c;
+	int rc = coll_of(kv, k, kl, &p, &raw, &c);
+	if (rc)
+		return rc;
+	struct kvent *old;
+	if ((rc = field_find(kv, c, f, fl, &old)))
+		return rc;
+	if (!old) /* (before the transaction: see kv_hset) */
+		return -ENOENT;
+	nvh_tx *tx = nvh_tx_begin(kv->pool);
+	if (!tx)
+		return kv_failed(kv, -errno, "hdel");
+	rc = coll_add(tx, c);
+	if (!rc && c->enc == KV_ENC_LIST) {
+		kvent_ptr *link;
+		rc = list_find(kv, c, f, fl, &link, &old);
+		if (!rc && !old)
+			rc = -EIO; /* (found above) */
+		if (!rc)
+			rc = NVH_TX_SET(tx, link, old->next);
+		if (!rc)
+			c->count--;
+	} else if (!rc) {
+		struct tree_saved s;
+		tree_on(kv, c, &s);
+		rc = kv_bt_del(tx, kv, f, fl);
+		tree_off(kv, &s);
+	}
+	if (!rc && c->count == 0) /* the last field: the key goes */
+		rc = kv_del(kv, k, kl);
+	return end_tx(kv, tx, rc, "hdel");
+}
+
+int
+kv_hlen(struct kv *kv, const void *k, size_t kl, uint64_t *n)
+{
+	struct kvent *p, *raw;
+	struct kvcoll *c;
+	int rc = coll_of(kv, k, kl, &p, &raw, &c);
+	*n = rc ? 0 : c->count;
+	return rc == -ENOENT ? 0 : rc;
+}
+
+/* Small encoding: visit every field (damaged ones counted, skipped). */
+static int
+list_visit(struct kv *kv, struct kvcoll *c, kv_fn fn, void *arg)
+{
+	kvent_ptr e = c->list;
+	for (uint64_t i = 0; !NVH_IS_NULL(e); i++) {
+		struct kvent *p = kv_ent(kv, e);
+		if (!p || i >= c->count)
+			return kv_index_damaged(kv, "hash", e.oid.off, "%s",
+						!p ? "a link to a non-entry"
+						: "a chain longer than its count");
+		int r = kv_visit(kv, e, fn, arg);
+		if (r)
+			return r;
+		e = p->next;
+	}
+	return 0;
+}
+
+int
+kv_coll_check(struct kv *kv, const struct kvent *p)
+{
+	struct kvcoll *c = kvcoll_d(kv->pool, p->val);
+	if (!c || c->type != p->type ||
+	    (c->enc != KV_ENC_LIST && c->enc != KV_ENC_TREE) ||
+	    c->count > kv->max_ents)
+		return coll_damaged(kv, p->val, c);
+	if (c->enc == KV_ENC_LIST)
+		return list_visit(kv, c, NULL, NULL);
+	struct tree_saved s;
+	tree_on(kv, c, &s);
+	int rc = kv_bt_scan(kv, NULL, 0, NULL, 0, NULL, NULL);
+	tree_off(kv, &s);
+	return rc;
+}
+
+int
+kv_hscan(struct kv *kv, const void *k, size_t kl, kv_fn fn, void *arg)
+{
+	struct kvent *p, *raw;
+	struct kvcoll *c;
+	int rc = coll_of(kv, k, kl, &p, &raw, &c);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	if (c->enc == KV_ENC_LIST)
+		return list_visit(kv, c, fn, arg);
+	struct tree_saved s;
+	tree_on(kv, c, &s);
+	rc = kv_bt_scan(kv, NULL, 0, NULL, 0, fn, arg);
+	tree_off(kv, &s);
+	return rc;
+}
+
+int
+kv_hscan_step(struct kv *kv, const void *k, size_t kl, uint64_t cursor,
+	      size_t count, kv_fn fn, void *arg, uint64_t *next)
+{
+	struct kvent *p, *raw;
+	struct kvcoll *c;
+	*next = 0;
+	int rc = coll_of(kv, k, kl, &p, &raw, &c);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	if (c->enc == KV_ENC_LIST) /* all at once, as redis's listpack */
+		return list_visit(kv, c, fn, arg);
+	struct tree_saved s;
+	tree_on(kv, c, &s);
+	*next = kv_bt_scan_step(kv, cursor, count, fn, arg);
+	tree_off(kv, &s);
+	return 0;
+}
+
+int
+kv_hash_encoding(struct kv *kv, const void *k, size_t kl, const char **enc)
+{
+	struct kvent *p, *raw;
+	struct kvcoll *c;
+	int rc = coll_of(kv, k, kl, &p, &raw, &c);
+	if (!rc)
+		*enc = c->enc == KV_ENC_LIST ? "listpack" : "hashtable";
+	return rc;
+}
