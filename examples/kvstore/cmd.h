@@ -5,6 +5,8 @@
  * them.
  *
  *   cmd_strings.c   GET, the SET family, counters, APPEND, MGET/MSET, ranges
+ *   cmd_hash.c      the hash commands (HSET ...)
+ *   cmd_list.c      the list commands (LPUSH ...)
  *   cmd_expire.c    expiry arguments, EXPIRE/TTL/PERSIST, active expiry
  *   cmd_keyspace.c  TYPE, DEL, EXISTS, DBSIZE, KEYS/SCAN, FLUSHALL, RENAME
  *   cmd_multi.c     MULTI/EXEC/DISCARD, WATCH and who changed a key
@@ -128,6 +130,20 @@ void c_hincrby(struct conn *c, const struct resp_cmd *q);
 void c_hincrbyfloat(struct conn *c, const struct resp_cmd *q);
 void c_hscan(struct conn *c, const struct resp_cmd *q);
 void c_hrandfield(struct conn *c, const struct resp_cmd *q);
+
+/* ---- cmd_list.c ---- */
+
+void c_lpush(struct conn *c, const struct resp_cmd *q);
+void c_lpop(struct conn *c, const struct resp_cmd *q);
+void c_llen(struct conn *c, const struct resp_cmd *q);
+void c_lindex(struct conn *c, const struct resp_cmd *q);
+void c_lrange(struct conn *c, const struct resp_cmd *q);
+void c_lset(struct conn *c, const struct resp_cmd *q);
+void c_lrem(struct conn *c, const struct resp_cmd *q);
+void c_ltrim(struct conn *c, const struct resp_cmd *q);
+void c_linsert(struct conn *c, const struct resp_cmd *q);
+void c_lpos(struct conn *c, const struct resp_cmd *q);
+void c_lmove(struct conn *c, const struct resp_cmd *q);
 
 /* ---- cmd_keyspace.c ---- */
 

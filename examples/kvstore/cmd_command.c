@@ -61,6 +61,24 @@ static const struct doc {
 	{"HINCRBYFLOAT", "hash", "Add a number to a field's numeric value"},
 	{"HSCAN", "hash", "Iterate over the fields and values of a hash"},
 	{"HRANDFIELD", "hash", "Get random fields of a hash"},
+	{"LPUSH", "list", "Prepend elements to a list"},
+	{"RPUSH", "list", "Append elements to a list"},
+	{"LPUSHX", "list", "Prepend elements to a list, only if it exists"},
+	{"RPUSHX", "list", "Append elements to a list, only if it exists"},
+	{"LPOP", "list", "Remove and get the first elements of a list"},
+	{"RPOP", "list", "Remove and get the last elements of a list"},
+	{"LLEN", "list", "Get the length of a list"},
+	{"LINDEX", "list", "Get an element of a list by its index"},
+	{"LRANGE", "list", "Get a range of elements of a list"},
+	{"LSET", "list", "Set the element at an index of a list"},
+	{"LREM", "list", "Remove elements equal to a value from a list"},
+	{"LTRIM", "list", "Trim a list to a range of its elements"},
+	{"LINSERT", "list", "Insert an element before or after another"},
+	{"LPOS", "list", "Get the indexes of matching elements of a list"},
+	{"LMOVE", "list", "Pop an element from a list, push it to another "
+	 "and return it"},
+	{"RPOPLPUSH", "list", "Remove the last element of a list, prepend it "
+	 "to another and return it"},
 	{"SET", "string", "Set the string value of a key"},
 	{"SETNX", "string", "Set the value of a key, only if the key does "
 	 "not exist"},
@@ -154,6 +172,7 @@ group_category(const struct command *cmd)
 {
 	static const char *const map[][2] = {
 		{"string", "@string"}, {"generic", "@keyspace"},
+		{"hash", "@hash"}, {"list", "@list"},
 		{"transactions", "@transaction"},
 		{"connection", "@connection"},
 	};

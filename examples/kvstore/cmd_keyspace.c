@@ -19,8 +19,7 @@ c_type(struct conn *c, const struct resp_cmd *q)
 	if (rc && rc != -ENOENT)
 		kv_error(&c->out, rc);
 	else
-		resp_simple(&c->out, rc ? "none" : t == KV_T_HASH ? "hash"
-								   : "string");
+		resp_simple(&c->out, rc ? "none" : kv_type_name(t));
 }
 
 void
@@ -180,6 +179,8 @@ c_scan(struct conn *c, const struct resp_cmd *q)
 				cl.type = KV_T_STRING;
 			else if (argis(q, i + 1, "hash"))
 				cl.type = KV_T_HASH;
+			else if (argis(q, i + 1, "list"))
+				cl.type = KV_T_LIST;
 			else /* a type nvkv has no key of */
 				cl.none = 1;
 		} else {

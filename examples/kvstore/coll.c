@@ -27,13 +27,48 @@
 
 /* ---- the collection of a key ---- */
 
-static int
-coll_damaged(struct kv *kv, kvcoll_ptr cp, const struct kvcoll *c)
+static const char *const type_name[] = {"string", "hash", "list"};
+
+const char *
+kv_type_name(enum kv_type t)
 {
-	return kv_index_damaged(kv, "hash", cp.oid.off,
-				"type %" PRIu32 ", encoding %" PRIu32
-				", %" PRIu64 " fields", c ? c->type : 0,
-				c ? c->enc : 0, c ? c->count : 0);
+	return (unsigned)t <= KV_T_MAX ? type_name[t] : "none";
+}
+
+int
+kv_coll_damaged(struct kv *kv, kvcoll_ptr cp, const struct kvcoll *c)
+{
+	uint32_t t = c && c->type <= KV_T_MAX ? c->type : 0;
+	return kv_index_damaged(kv, t ? type_name[t] : "collection",
+				cp.oid.off, "type %" PRIu32 ", encoding %"
+				PRIu32 ", %" PRIu64 " elements",
+				c ? c->type : 0, c ? c->enc : 0,
+				c ? c->count : 0);
+}
+
+int
+kv_coll_of(struct kv *kv, const void *k, size_t kl, enum kv_type type,
+	   struct kvent **ep, struct kvent **raw, struct kvcoll **cp)
+{
+	*cp = NULL;
+	if (kl > KV_KEY_MAX)
+		return -ENOENT;
+	int rc = kv_lookup(kv, k, kl, ep, raw);
+	if (rc)
+		return rc;
+	if ((*ep)->type != type)
+		return kv_wrongtype();
+	struct kvcoll *c = kvcoll_d(kv->pool, (*ep)->val);
+	if (!c || c->type != type || c->count > kv->max_ents ||
+	    c->count == 0 ||
+	    (type == KV_T_HASH && c->enc != KV_ENC_LIST &&
+	     c->enc != KV_ENC_TREE) ||
+	    (type == KV_T_HASH && c->enc == KV_ENC_LIST &&
+	     c->count > KV_SMALL_MAX) ||
+	    (type == KV_T_LIST && c->enc != KV_ENC_CHUNKS))
+		return kv_coll_damaged(kv, (*ep)->val, c);
+	*cp = c;
+	return 0;
 }
 
 /* The live hash at key k: 0 with *cp; -ENOENT (none), -EMEDIUMTYPE
@@ -43,22 +78,7 @@ static int
 coll_of(struct kv *kv, const void *k, size_t kl, struct kvent **ep,
 	struct kvent **raw, struct kvcoll **cp)
 {
-	*cp = NULL;
-	if (kl > KV_KEY_MAX)
-		return -ENOENT;
-	int rc = kv_lookup(kv, k, kl, ep, raw);
-	if (rc)
-		return rc;
-	if ((*ep)->type != KV_T_HASH)
-		return kv_wrongtype();
-	struct kvcoll *c = kvcoll_d(kv->pool, (*ep)->val);
-	if (!c || c->type != KV_T_HASH ||
-	    (c->enc != KV_ENC_LIST && c->enc != KV_ENC_TREE) ||
-	    c->count > kv->max_ents || (c->enc == KV_ENC_LIST &&
-					c->count > KV_SMALL_MAX))
-		return coll_damaged(kv, (*ep)->val, c);
-	*cp = c;
-	return 0;
+	return kv_coll_of(kv, k, kl, KV_T_HASH, ep, raw, cp);
 }
 
 /* btree.c on collection c for the call between tree_on and tree_off */
@@ -238,10 +258,9 @@ field_put(nvh_tx *tx, struct kv *kv, struct kvcoll *c, const void *f,
 	return rc;
 }
 
-/* A new empty hash at key k (replacing the expired entry raw, if any). */
-static int
-coll_new(nvh_tx *tx, struct kv *kv, const void *k, size_t kl,
-	 const struct kvent *raw, struct kvcoll **cp)
+int
+kv_coll_new(nvh_tx *tx, struct kv *kv, const void *k, size_t kl,
+	    const struct kvent *raw, enum kv_type type, struct kvcoll **cp)
 {
 	kvcoll_ptr cpp = NVH_TX_ALLOC(tx, kvcoll);
 	struct kvcoll *c = kvcoll_d(kv->pool, cpp);
@@ -251,9 +270,9 @@ coll_new(nvh_tx *tx, struct kv *kv, const void *k, size_t kl,
 	if (!c || !p)
 		return -ENOSPC;
 	/* new objects: written without snapshots */
-	c->type = KV_T_HASH;
-	c->enc = KV_ENC_LIST;
-	p->type = KV_T_HASH;
+	c->type = type;
+	c->enc = type == KV_T_LIST ? KV_ENC_CHUNKS : KV_ENC_LIST;
+	p->type = type;
 	p->msum = kv_ent_msum(p);
 	int replaced = 0;
 	int rc = NVH_TX_SET(tx, &p->val, cpp);
@@ -274,14 +293,11 @@ field_sizes(const char *op, size_t kl, size_t fl, size_t vl)
 	return kv_check_sizes(op, kl, vl);
 }
 
-/* A failed step of a write: -EIO (damage, reported) and the conditions
- * (-EEXIST, -ENOENT) abort with nothing changed; the rest is the
- * commit's to report. */
-static int
-end_tx(struct kv *kv, nvh_tx *tx, int rc, const char *op)
+int
+kv_coll_end_tx(struct kv *kv, nvh_tx *tx, int rc, const char *op)
 {
 	if (rc == -EIO || rc == -EEXIST || rc == -ENOENT ||
-	    rc == -EMEDIUMTYPE) {
+	    rc == -EMEDIUMTYPE || rc == -ERANGE || rc == -ENOMEM) {
 		nvh_tx_abort(tx);
 		return rc;
 	}
@@ -313,11 +329,11 @@ kv_hset(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl,
 		return kv_failed(kv, -errno, "hset");
 	rc = 0;
 	if (!c)
-		rc = coll_new(tx, kv, k, kl, raw, &c);
+		rc = kv_coll_new(tx, kv, k, kl, raw, KV_T_HASH, &c);
 	int a = 0;
 	if (!rc)
 		rc = field_put(tx, kv, c, f, fl, v, vl, nx, &a);
-	rc = end_tx(kv, tx, rc, "hset");
+	rc = kv_coll_end_tx(kv, tx, rc, "hset");
 	if (!rc && added)
 		*added = a;
 	return rc;
@@ -379,7 +395,7 @@ kv_hdel(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl)
 	}
 	if (!rc && c->count == 0) /* the last field: the key goes */
 		rc = kv_del(kv, k, kl);
-	return end_tx(kv, tx, rc, "hdel");
+	return kv_coll_end_tx(kv, tx, rc, "hdel");
 }
 
 int
@@ -415,10 +431,13 @@ int
 kv_coll_check(struct kv *kv, const struct kvent *p)
 {
 	struct kvcoll *c = kvcoll_d(kv->pool, p->val);
-	if (!c || c->type != p->type ||
+	if (p->type == KV_T_LIST && c && c->type == KV_T_LIST &&
+	    c->enc == KV_ENC_CHUNKS)
+		return kv_list_check(kv, p->val, c);
+	if (!c || c->type != p->type || p->type != KV_T_HASH ||
 	    (c->enc != KV_ENC_LIST && c->enc != KV_ENC_TREE) ||
 	    c->count > kv->max_ents)
-		return coll_damaged(kv, p->val, c);
+		return kv_coll_damaged(kv, p->val, c);
 	if (c->enc == KV_ENC_LIST)
 		return list_visit(kv, c, NULL, NULL);
 	struct tree_saved s;

@@ -42,8 +42,8 @@ enum kv_index { KV_ANY = 0, KV_HASH = 1, KV_BTREE = 2 };
 
 /* What a key holds.  A call for one type on a key of another fails with
  * -EMEDIUMTYPE (redis's WRONGTYPE); SET, DEL and expiry work on any. */
-enum kv_type { KV_T_STRING = 0, KV_T_HASH = 1 };
-#define KV_T_MAX KV_T_HASH
+enum kv_type { KV_T_STRING = 0, KV_T_HASH = 1, KV_T_LIST = 2 };
+#define KV_T_MAX KV_T_LIST
 
 struct kv;
 
@@ -194,6 +194,53 @@ int kv_hscan_step(struct kv *kv, const void *k, size_t kl, uint64_t cursor,
 /* OBJECT ENCODING's word for the hash at k: "listpack" or "hashtable". */
 int kv_hash_encoding(struct kv *kv, const void *k, size_t kl,
 		     const char **enc);
+
+/* ---- lists (list.c): elements binary-safe, each up to the value
+ * limit; indexes as redis's (0 the first, -1 the last).  A call on a key
+ * of another type fails with -EMEDIUMTYPE; an absent key is an empty
+ * list; the write that empties a list deletes its key. ---- */
+/* Push v[0..n) one by one at the left end (left) or the right; xx: only
+ * if the list exists (LPUSHX: else nothing, *len 0).  *len: the length
+ * after. */
+int kv_lpush(struct kv *kv, const void *k, size_t kl, const void *const *v,
+	     const size_t *vl, size_t n, int left, int xx, uint64_t *len);
+/* Pop up to count elements from one end, fn called for each (key bytes
+ * empty) before the commit: copy what it needs.  -ENOENT: no list. */
+int kv_lpop(struct kv *kv, const void *k, size_t kl, int left,
+	    uint64_t count, kv_fn fn, void *arg);
+int kv_llen(struct kv *kv, const void *k, size_t kl, uint64_t *n);
+/* *v points into the pool: valid until the next write.  -ENOENT: no
+ * list or no such index. */
+int kv_lindex(struct kv *kv, const void *k, size_t kl, int64_t i,
+	      const void **v, size_t *vl);
+/* fn for the elements start..stop (LRANGE's clamping), in order. */
+int kv_lrange(struct kv *kv, const void *k, size_t kl, int64_t start,
+	      int64_t stop, kv_fn fn, void *arg);
+/* fn for every element from the left end (or the right: back); fn's
+ * non-zero stops the walk (and is returned). */
+int kv_lwalk(struct kv *kv, const void *k, size_t kl, int back, kv_fn fn,
+	     void *arg);
+/* -ENOENT: no list; -ERANGE: no such index. */
+int kv_lset(struct kv *kv, const void *k, size_t kl, int64_t i,
+	    const void *v, size_t vl);
+/* LREM: remove the first count elements equal to v (count < 0: the last
+ * -count; 0: all); *removed.  -ENOENT: no list. */
+int kv_lrem(struct kv *kv, const void *k, size_t kl, int64_t count,
+	    const void *v, size_t vl, uint64_t *removed);
+/* Keep start..stop (LTRIM's clamping); nothing left deletes the key. */
+int kv_ltrim(struct kv *kv, const void *k, size_t kl, int64_t start,
+	     int64_t stop);
+/* LINSERT: v before (or after) the first element equal to pivot; *len
+ * the length after, -1 if no such pivot.  -ENOENT: no list. */
+int kv_linsert(struct kv *kv, const void *k, size_t kl, int after,
+	       const void *pivot, size_t pl, const void *v, size_t vl,
+	       int64_t *len);
+/* LMOVE: the element at one end of src to one end of dst (which may be
+ * src), fn called with it before the commit.  -ENOENT: no list src. */
+int kv_lmove(struct kv *kv, const void *src, size_t sl, const void *dst,
+	     size_t dl, int from_left, int to_left, kv_fn fn, void *arg);
+/* TYPE's word for t ("string", "hash", "list"). */
+const char *kv_type_name(enum kv_type t);
 
 struct kv_stats {
 	enum kv_index index;

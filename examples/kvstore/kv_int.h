@@ -19,6 +19,7 @@ NVH_TYPE(kvhash);
 NVH_TYPE(btnode);
 NVH_TYPE(kvroot);
 NVH_TYPE(kvcoll);
+NVH_TYPE(kvlchunk);
 
 /* One key and its value, in one object: the fixed part, then the key
  * bytes, then the value bytes.  Entries are never changed in place but for
@@ -61,12 +62,14 @@ kv_ent_sane(const struct kvent *p)
 	return p && p->msum == kv_ent_msum(p);
 }
 
-/* A collection (coll.c): a hash's fields as entries (field = key bytes,
- * value = value bytes).  Small ones (KV_SMALL_MAX fields, none longer
- * than KV_SMALL_LEN) are a chain through the entries' next fields in
- * insertion order (`list`), as redis's listpack keeps them; larger ones a
- * B-tree (`tree`, btree.c on this collection's root and count). */
-enum kv_enc { KV_ENC_LIST = 1, KV_ENC_TREE = 2 };
+/* A collection (coll.c, list.c).  A hash's fields are entries (field =
+ * key bytes, value = value bytes).  Small ones (KV_SMALL_MAX fields, none
+ * longer than KV_SMALL_LEN) are a chain through the entries' next fields
+ * in insertion order (`list`), as redis's listpack keeps them; larger
+ * ones a B-tree (`tree`, btree.c on this collection's root and count).
+ * A list (list.c) is a deque of chunks from `head` to `tail`, each
+ * holding up to KV_LCHUNK elements (entries with no key bytes). */
+enum kv_enc { KV_ENC_LIST = 1, KV_ENC_TREE = 2, KV_ENC_CHUNKS = 3 };
 #define KV_SMALL_MAX 128u
 #define KV_SMALL_LEN 64u
 
@@ -76,6 +79,22 @@ struct kvcoll {
 	uint32_t enc;                  /* enum kv_enc */
 	kvent_ptr list;
 	btnode_ptr tree;
+	kvlchunk_ptr head;             /* a list's first chunk */
+	kvlchunk_ptr tail;             /* ... and its last */
+};
+
+/* A list's chunk: elements item[lo..hi) in order, never empty while
+ * linked.  next is strong, prev weak (a strong one would make a cycle:
+ * never freed).  A push at the left end fills a new chunk from its
+ * top, one at the right from its bottom, so a push writes one slot and
+ * lo or hi, never shifts. */
+#define KV_LCHUNK 60u                 /* 512 bytes a chunk */
+
+struct kvlchunk {
+	kvlchunk_ptr next;
+	kvlchunk_weak prev;
+	uint32_t lo, hi;
+	kvent_ptr item[KV_LCHUNK];
 };
 
 /* ---- hash map (hash.c): linear hashing ---- */
@@ -182,6 +201,24 @@ int kv_index_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced);
 /* coll.c, for kv_check (kv->check_fn set): visit every element of the
  * collection of entry p (damage reported through check_fn). */
 int kv_coll_check(struct kv *kv, const struct kvent *p);
+/* list.c: the same for a list. */
+int kv_list_check(struct kv *kv, kvcoll_ptr cp, struct kvcoll *c);
+
+/* coll.c, for list.c: the live collection of `type` at key k: 0 with
+ * *cp; -ENOENT (none), -EMEDIUMTYPE (another type), -EIO (damaged,
+ * reported).  *ep and *raw as kv_lookup's (raw: even if expired). */
+int kv_coll_of(struct kv *kv, const void *k, size_t kl, enum kv_type type,
+	       struct kvent **ep, struct kvent **raw, struct kvcoll **cp);
+/* A new empty collection at key k (replacing the expired entry raw, if
+ * any), in tx; it must gain an element in the same transaction. */
+int kv_coll_new(nvh_tx *tx, struct kv *kv, const void *k, size_t kl,
+		const struct kvent *raw, enum kv_type type, struct kvcoll **cp);
+int kv_coll_damaged(struct kv *kv, kvcoll_ptr cp, const struct kvcoll *c);
+/* End a write's transaction: -EIO (damage, reported), the conditions
+ * (-EEXIST, -ENOENT, -EMEDIUMTYPE, -ERANGE) and a caller's fn out of
+ * DRAM (-ENOMEM: a pop's reply) abort with nothing changed;
+ * else commit, whose failure is the result. */
+int kv_coll_end_tx(struct kv *kv, nvh_tx *tx, int rc, const char *op);
 
 /* Deeper than this, an index is damaged (a B-tree of 2^64 keys is 16
  * levels deep): every walk down is bounded by it. */

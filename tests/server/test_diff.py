@@ -460,6 +460,81 @@ def random_hash_script(seed, n=3000):
     return lines
 
 
+def random_list_script(seed, n=4000):
+    """List commands over four lists and a string: pushes of up to 40
+    elements at either end (so lists span many of nvkv's 60-element
+    chunks), pops with counts, inserts and removals in the middle (chunk
+    splits and shifts), LSET/LINDEX/LRANGE at any index, LTRIM, LMOVE
+    between the lists and onto the same one; the whole lists compared at
+    the end."""
+    r = random.Random(seed)
+    keys = ['l0', 'l1', 'l2', 'l3', 's']
+    vals = ['a', 'b', 'c', '', '0', 'x y', '"\\x00\\r\\n"', 'z' * 70]
+
+    def key():
+        return r.choice(keys)
+
+    def val():
+        x = r.choice(vals)
+        return x if x.startswith('"') else "'%s'" % x
+
+    def idx():
+        return r.choice([0, 1, -1, -2, r.randrange(-300, 300),
+                         r.randrange(1000)])
+
+    def end():
+        return r.choice(['LEFT', 'RIGHT'])
+
+    lines = ['SET s string']
+    for _ in range(n):
+        k = key()
+        c = r.randrange(100)
+        if c < 30:
+            lines.append('%s %s %s' % (r.choice(['LPUSH', 'RPUSH', 'LPUSHX',
+                                                 'RPUSH', 'RPUSHX']), k,
+                         ' '.join(val() for _ in range(r.randint(1, 40)))))
+        elif c < 38:
+            cmd = r.choice(['LPOP', 'RPOP'])
+            lines.append(cmd + ' ' + k if r.randrange(2) else
+                         '%s %s %d' % (cmd, k, r.choice([0, 1, 3, 70])))
+        elif c < 44:
+            lines.append('LINDEX %s %d' % (k, idx()))
+        elif c < 50:
+            lines.append('LRANGE %s %d %d' % (k, idx(), idx()))
+        elif c < 55:
+            lines.append('LSET %s %d %s' % (k, idx(), val()))
+        elif c < 62:
+            lines.append('LINSERT %s %s %s %s' % (
+                k, r.choice(['BEFORE', 'AFTER']), val(), val()))
+        elif c < 68:
+            lines.append('LREM %s %d %s' % (k, r.choice([0, 1, 2, -1, -3]),
+                                            val()))
+        elif c < 71:
+            lines.append('LTRIM %s %d %d' % (k, r.choice([0, 1, 5, -50]),
+                                             r.choice([-1, -2, 100, 200])))
+        elif c < 77:
+            lines.append('LPOS %s %s%s' % (k, val(), r.choice(
+                ['', ' RANK 2', ' RANK -1', ' COUNT 0', ' COUNT 3 RANK -2',
+                 ' MAXLEN 50', ' COUNT 0 MAXLEN 100'])))
+        elif c < 85:
+            lines.append('LMOVE %s %s %s %s' % (k, key(), end(), end()))
+        elif c < 87:
+            lines.append('RPOPLPUSH %s %s' % (k, key()))
+        elif c < 92:
+            lines.append('LLEN ' + k)
+        elif c < 95:
+            lines.append('TYPE ' + k)
+        elif c < 96:
+            lines.append('DEL ' + k)
+        elif c < 97:
+            lines.append('EXISTS %s %s' % (k, key()))
+        else:
+            lines.append('LRANGE %s 0 -1' % k)
+    for k in keys:
+        lines.append('LRANGE %s 0 -1' % k)
+    return lines
+
+
 def random_script(seed, n=2000):
     r = random.Random(seed)
     keys = ['k%d' % i for i in range(18)] + ['', 'b\\x00\\xff']
@@ -669,8 +744,10 @@ def main():
             with open(os.path.join(DIFF_DIR, fn), encoding='utf-8',
                       errors='surrogateescape') as f:
                 scripts.append((fn, f.read().splitlines()))
-    for seed in (1, 2, 3, 4):
-        lines = random_script(seed) if seed < 3 else random_hash_script(seed)
+    for seed in (1, 2, 3, 4, 5, 6):
+        lines = (random_script(seed) if seed < 3 else
+                 random_hash_script(seed) if seed < 5 else
+                 random_list_script(seed))
         scripts.append(('random-%d' % seed, lines))
         if dump:
             with open(os.path.join(dump, 'random-%d.txt' % seed), 'w') as f:
