@@ -1,6 +1,6 @@
 /*
- * wl_kv_types.c -- torture workload for the key-value store's hashes
- * (examples/kvstore/coll.c).
+ * wl_kv_types.c -- torture workloads for the key-value store's hashes
+ * (examples/kvstore/coll.c) and lists (list.c).
  *
  *   kv-hashtype  a hash of 127 small fields (set up): the 128th field, an
  *                update in place, the 129th (the chain moves into a
@@ -9,11 +9,23 @@
  *                one transaction, RENAME of the hash, an expiry time on
  *                it, and DEL (the fields freed in the dying list's steps)
  *
- * Oracle: after recovery the store holds exactly the fields after the
- * acknowledged operations, or after the one in flight too: every field
- * of the script under the key that should hold the hash, the other key
- * absent, HLEN, the expiry time; kv_check finds no damaged entry;
- * nvh_check no problem and no dying object.
+ *   kv-listtype  a list of one full chunk (60 elements, set up): a left
+ *                push (a new head chunk), a right push (a new tail
+ *                chunk), LINSERT into the full chunk (split in two), LREM
+ *                in the middle of a chunk (slots shifted), LSET, LPOP 2
+ *                (the head chunk emptied and unlinked), LMOVE to a new
+ *                list (the tail chunk unlinked, a key created), LTRIM
+ *                (whole chunks dropped), LMOVE back (the second list
+ *                emptied: its key deleted), a 3-element RPUSH in one
+ *                transaction, and DEL
+ *
+ * Oracle: after recovery the store holds exactly the state after the
+ * acknowledged operations, or after the one in flight too.  kv-hashtype:
+ * every field of the script under the key that should hold the hash,
+ * the other key absent, HLEN, the expiry time.  kv-listtype: both lists'
+ * elements in order (a list with no elements: no key), LLEN.  Both:
+ * kv_check finds no damaged entry, nvh_check no problem and no dying
+ * object.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -242,8 +254,11 @@ matches(struct kv *kv, const struct hstate *st, char *why, size_t wl)
 	return 1;
 }
 
+/* The check of both workloads: match(kv, n, ...) says whether the store
+ * is the state after n operations (0 and why if not); nops: the run's. */
 static int
-ht_check(struct nvh_crashtest_check *k)
+type_check(struct nvh_crashtest_check *k, int nops,
+	   int (*match)(struct kv *kv, int n, char *why, size_t wl))
 {
 	struct kv *kv = open_kv(k->path, &k->opts, 0);
 	nvh_crashtest_opened(k);
@@ -251,9 +266,7 @@ ht_check(struct nvh_crashtest_check *k)
 		return nvh_crashtest_fail(k, "open failed after %u operations: %s",
 					  k->acked, kv_errmsg());
 	k->why[0] = 0;
-	struct hstate done, next;
-	apply((int)k->acked, &done);
-	apply((int)k->acked + (k->acked < (unsigned)NOPS), &next);
+	int n = (int)k->acked;
 	char w1[160] = "", w2[160] = "";
 	struct nvh_check_report rep;
 	long long bad = kv_check(kv, NULL, NULL);
@@ -267,13 +280,27 @@ ht_check(struct nvh_crashtest_check *k)
 	else if (bad)
 		nvh_crashtest_fail(k, "after %u operations kv_check: %lld",
 				   k->acked, bad);
-	else if (!matches(kv, &done, w1, sizeof(w1)) &&
-		 !matches(kv, &next, w2, sizeof(w2)))
+	else if (!match(kv, n, w1, sizeof(w1)) &&
+		 !match(kv, n + (n < nops), w2, sizeof(w2)))
 		nvh_crashtest_fail(k, "after %u operations: %s; nor the next "
 				   "state: %s", k->acked, w1, w2);
 	if (kv_close(kv) && !k->why[0])
 		nvh_crashtest_fail(k, "close after recovery: %s", kv_errmsg());
 	return k->why[0] ? -1 : 0;
+}
+
+static int
+ht_match(struct kv *kv, int n, char *why, size_t wl)
+{
+	struct hstate st;
+	apply(n, &st);
+	return matches(kv, &st, why, wl);
+}
+
+static int
+ht_check(struct nvh_crashtest_check *k)
+{
+	return type_check(k, NOPS, ht_match);
 }
 
 const struct nvh_crashtest nvt_wl_kv_hashtype = {
@@ -284,4 +311,253 @@ const struct nvh_crashtest nvt_wl_kv_hashtype = {
 	.setup = ht_setup,
 	.run = ht_run,
 	.check = ht_check,
+};
+
+/* ---- kv-listtype ---- */
+
+#define SETUP_N 60
+#define MAXN 80
+
+enum { LPUSH = 100, RPUSH, LINSERT, LREM, LSET, LPOP2, LMOVE_LM, LTRIM,
+       LMOVE_ML, RPUSH3, LDEL };
+
+static const int lops[] = {LPUSH, RPUSH, LINSERT, LREM, LSET, LPOP2,
+			  LMOVE_LM, LTRIM, LMOVE_ML, RPUSH3, LDEL};
+#define NLOPS ((int)(sizeof(lops) / sizeof(lops[0])))
+
+struct lst {
+	char e[MAXN][16];
+	int n;
+};
+
+struct lstate {
+	struct lst l, m;
+};
+
+static void
+ins(struct lst *x, int at, const char *v)
+{
+	memmove(x->e[at + 1], x->e[at], (size_t)(x->n - at) * 16);
+	snprintf(x->e[at], 16, "%s", v);
+	x->n++;
+}
+
+static void
+rem(struct lst *x, int at, char *out)
+{
+	if (out)
+		memcpy(out, x->e[at], 16);
+	memmove(x->e[at], x->e[at + 1], (size_t)(x->n - at - 1) * 16);
+	x->n--;
+}
+
+static int
+find(const struct lst *x, const char *v)
+{
+	for (int i = 0; i < x->n; i++)
+		if (!strcmp(x->e[i], v))
+			return i;
+	return -1;
+}
+
+static void
+lapply(int upto, struct lstate *st)
+{
+	memset(st, 0, sizeof(*st));
+	char b[16];
+	for (int i = 0; i < SETUP_N; i++) {
+		snprintf(b, sizeof(b), "e%d", i);
+		ins(&st->l, st->l.n, b);
+	}
+	for (int j = 0; j < upto; j++) {
+		switch (lops[j]) {
+		case LPUSH:
+			ins(&st->l, 0, "x0");
+			break;
+		case RPUSH:
+			ins(&st->l, st->l.n, "y0");
+			break;
+		case LINSERT:
+			ins(&st->l, find(&st->l, "e30"), "z0");
+			break;
+		case LREM:
+			rem(&st->l, find(&st->l, "e10"), NULL);
+			break;
+		case LSET:
+			snprintf(st->l.e[5], 16, "s5");
+			break;
+		case LPOP2:
+			rem(&st->l, 0, NULL);
+			rem(&st->l, 0, NULL);
+			break;
+		case LMOVE_LM:
+			rem(&st->l, st->l.n - 1, b);
+			ins(&st->m, 0, b);
+			break;
+		case LTRIM:
+			st->l.n = 30;
+			break;
+		case LMOVE_ML:
+			rem(&st->m, 0, b);
+			ins(&st->l, 0, b);
+			break;
+		case RPUSH3:
+			ins(&st->l, st->l.n, "w0");
+			ins(&st->l, st->l.n, "w1");
+			ins(&st->l, st->l.n, "w2");
+			break;
+		case LDEL:
+			st->l.n = 0;
+			break;
+		}
+	}
+}
+
+static int
+pushv(struct kv *kv, const char *k, int left, const char *const *v, size_t n)
+{
+	const void *vp[4];
+	size_t vl[4];
+	for (size_t i = 0; i < n; i++) {
+		vp[i] = v[i];
+		vl[i] = strlen(v[i]);
+	}
+	uint64_t len;
+	return kv_lpush(kv, k, strlen(k), vp, vl, n, left, 0, &len);
+}
+
+static int
+ls_setup(struct nvh_crashtest_run *r)
+{
+	struct kv *kv = open_kv(r->path, &r->opts, 1);
+	if (!kv)
+		return -1;
+	static char b[SETUP_N][16];
+	const void *vp[SETUP_N];
+	size_t vl[SETUP_N];
+	for (int i = 0; i < SETUP_N; i++) {
+		vl[i] = (size_t)snprintf(b[i], 16, "e%d", i);
+		vp[i] = b[i];
+	}
+	uint64_t len;
+	int rc = kv_lpush(kv, "l", 1, vp, vl, SETUP_N, 0, 0, &len);
+	return kv_close(kv) || rc ? -1 : 0;
+}
+
+static int
+ls_run(struct nvh_crashtest_run *r)
+{
+	struct kv *kv = open_kv(r->path, &r->opts, 0);
+	if (!kv)
+		return -1;
+	int rc = 0;
+	static const char *const x0[] = {"x0"}, *const y0[] = {"y0"},
+		*const w[] = {"w0", "w1", "w2"};
+	for (int j = 0; j < NLOPS && !rc; j++) {
+		int64_t len;
+		uint64_t n;
+		switch (lops[j]) {
+		case LPUSH:
+			rc = pushv(kv, "l", 1, x0, 1);
+			break;
+		case RPUSH:
+			rc = pushv(kv, "l", 0, y0, 1);
+			break;
+		case LINSERT:
+			rc = kv_linsert(kv, "l", 1, 0, "e30", 3, "z0", 2, &len);
+			break;
+		case LREM:
+			rc = kv_lrem(kv, "l", 1, 1, "e10", 3, &n);
+			break;
+		case LSET:
+			rc = kv_lset(kv, "l", 1, 5, "s5", 2);
+			break;
+		case LPOP2:
+			rc = kv_lpop(kv, "l", 1, 1, 2, NULL, NULL);
+			break;
+		case LMOVE_LM:
+			rc = kv_lmove(kv, "l", 1, "m", 1, 0, 1, NULL, NULL);
+			break;
+		case LTRIM:
+			rc = kv_ltrim(kv, "l", 1, 0, 29);
+			break;
+		case LMOVE_ML:
+			rc = kv_lmove(kv, "m", 1, "l", 1, 1, 1, NULL, NULL);
+			break;
+		case RPUSH3:
+			rc = pushv(kv, "l", 0, w, 3);
+			break;
+		case LDEL:
+			rc = kv_del(kv, "l", 1);
+			break;
+		}
+		if (!rc)
+			nvh_crashtest_ack(r);
+	}
+	return kv_close(kv) || rc ? -1 : 0;
+}
+
+struct walk {
+	const struct lst *x;
+	int i, bad;
+};
+
+static int
+walk_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct walk *w = arg;
+	(void)k;
+	(void)kl;
+	if (w->i >= w->x->n || vl != strlen(w->x->e[w->i]) ||
+	    memcmp(v, w->x->e[w->i], vl))
+		w->bad = 1;
+	w->i++;
+	return w->bad;
+}
+
+static int
+same_list(struct kv *kv, const char *k, const struct lst *x, char *why, size_t wl)
+{
+	enum kv_type t;
+	int rc = kv_key_type(kv, k, 1, &t, NULL);
+	if ((rc == 0) != (x->n > 0) || (rc == 0 && t != KV_T_LIST)) {
+		snprintf(why, wl, "key %s: rc %d type %d, expected %d elements",
+			 k, rc, rc ? -1 : (int)t, x->n);
+		return 0;
+	}
+	uint64_t n;
+	struct walk w = {x, 0, 0};
+	if (kv_llen(kv, k, 1, &n) || n != (uint64_t)x->n ||
+	    kv_lrange(kv, k, 1, 0, -1, walk_cb, &w) || w.bad || w.i != x->n) {
+		snprintf(why, wl, "list %s: %llu elements, element %d differs "
+			 "(expected %d elements)", k, (unsigned long long)n,
+			 w.i - 1, x->n);
+		return 0;
+	}
+	return 1;
+}
+
+static int
+ls_match(struct kv *kv, int n, char *why, size_t wl)
+{
+	struct lstate st;
+	lapply(n, &st);
+	return same_list(kv, "l", &st.l, why, wl) &&
+	       same_list(kv, "m", &st.m, why, wl);
+}
+
+static int
+ls_check(struct nvh_crashtest_check *k)
+{
+	return type_check(k, NLOPS, ls_match);
+}
+
+const struct nvh_crashtest nvt_wl_kv_listtype = {
+	.name = "kv-listtype",
+	.what = "list values: chunks added, split, shifted, unlinked; LMOVE",
+	.pool_size = POOL,
+	.priv_size = 0,
+	.setup = ls_setup,
+	.run = ls_run,
+	.check = ls_check,
 };
