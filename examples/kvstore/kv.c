@@ -431,7 +431,8 @@ kv_ent_new(nvh_tx *tx, struct kv *kv, uint64_t hash, const void *k,
 	p->hash = hash;
 	p->klen = (uint32_t)kl;
 	p->vlen = vl + vl2;
-	memcpy(p->data, k, kl);
+	if (kl) /* a list element's entry has no key (k may be NULL) */
+		memcpy(p->data, k, kl);
 	if (vl)
 		memcpy(p->data + kl, v, vl);
 	if (vl2)
