@@ -7,6 +7,7 @@
  *   cmd_strings.c   GET, the SET family, counters, APPEND, MGET/MSET, ranges
  *   cmd_hash.c      the hash commands (HSET ...)
  *   cmd_list.c      the list commands (LPUSH ...)
+ *   cmd_set.c       the set commands (SADD ...)
  *   cmd_expire.c    expiry arguments, EXPIRE/TTL/PERSIST, active expiry
  *   cmd_keyspace.c  TYPE, DEL, EXISTS, DBSIZE, KEYS/SCAN, FLUSHALL, RENAME
  *   cmd_multi.c     MULTI/EXEC/DISCARD, WATCH and who changed a key
@@ -66,6 +67,13 @@ int sub_arity(struct conn *c, const struct resp_cmd *q, const char *full,
 /* An array of status lines, up to a NULL one. */
 void reply_help(struct conn *c, const char *const *lines);
 int bytes_eq(const char *p, size_t l, const char *s);
+/* A command's one transaction (the kv calls nest in it): NULL with the
+ * error replied.  cmd_tx_end commits if rc is 0 (0; -1 with the commit's
+ * error replied), else aborts and replies rc's error (-1). */
+nvh_tx *cmd_tx(struct conn *c);
+int cmd_tx_end(struct conn *c, nvh_tx *tx, int rc);
+/* A random 64-bit number (getrandom, else random()). */
+uint64_t rnd64(void);
 
 /* ---- cmd_expire.c ---- */
 
@@ -144,6 +152,21 @@ void c_ltrim(struct conn *c, const struct resp_cmd *q);
 void c_linsert(struct conn *c, const struct resp_cmd *q);
 void c_lpos(struct conn *c, const struct resp_cmd *q);
 void c_lmove(struct conn *c, const struct resp_cmd *q);
+
+/* ---- cmd_set.c ---- */
+
+void c_sadd(struct conn *c, const struct resp_cmd *q);
+void c_srem(struct conn *c, const struct resp_cmd *q);
+void c_sismember(struct conn *c, const struct resp_cmd *q);
+void c_smismember(struct conn *c, const struct resp_cmd *q);
+void c_scard(struct conn *c, const struct resp_cmd *q);
+void c_smembers(struct conn *c, const struct resp_cmd *q);
+void c_sscan(struct conn *c, const struct resp_cmd *q);
+void c_spop(struct conn *c, const struct resp_cmd *q);
+void c_srandmember(struct conn *c, const struct resp_cmd *q);
+void c_smove(struct conn *c, const struct resp_cmd *q);
+void c_setop(struct conn *c, const struct resp_cmd *q);
+void c_sintercard(struct conn *c, const struct resp_cmd *q);
 
 /* ---- cmd_keyspace.c ---- */
 

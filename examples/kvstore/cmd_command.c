@@ -79,6 +79,24 @@ static const struct doc {
 	 "and return it"},
 	{"RPOPLPUSH", "list", "Remove the last element of a list, prepend it "
 	 "to another and return it"},
+	{"SADD", "set", "Add members to a set"},
+	{"SREM", "set", "Remove members from a set"},
+	{"SISMEMBER", "set", "Tell whether a value is a member of a set"},
+	{"SMISMEMBER", "set", "Tell whether values are members of a set"},
+	{"SCARD", "set", "Count the members of a set"},
+	{"SMEMBERS", "set", "Get every member of a set"},
+	{"SSCAN", "set", "Iterate over the members of a set"},
+	{"SPOP", "set", "Remove and return random members of a set"},
+	{"SRANDMEMBER", "set", "Get random members of a set"},
+	{"SMOVE", "set", "Move a member from one set to another"},
+	{"SINTER", "set", "Intersect sets"},
+	{"SINTERCARD", "set", "Count the members of the intersection of "
+	 "sets"},
+	{"SINTERSTORE", "set", "Intersect sets and store the result"},
+	{"SUNION", "set", "Add sets"},
+	{"SUNIONSTORE", "set", "Add sets and store the result"},
+	{"SDIFF", "set", "Subtract sets"},
+	{"SDIFFSTORE", "set", "Subtract sets and store the result"},
 	{"SET", "string", "Set the string value of a key"},
 	{"SETNX", "string", "Set the value of a key, only if the key does "
 	 "not exist"},
@@ -172,7 +190,7 @@ group_category(const struct command *cmd)
 {
 	static const char *const map[][2] = {
 		{"string", "@string"}, {"generic", "@keyspace"},
-		{"hash", "@hash"}, {"list", "@list"},
+		{"hash", "@hash"}, {"list", "@list"}, {"set", "@set"},
 		{"transactions", "@transaction"},
 		{"connection", "@connection"},
 	};

@@ -13,43 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "cmd.h"
-
-/* The kv calls of fn nest in one transaction: all or nothing. */
-static nvh_tx *
-cmd_tx(struct conn *c)
-{
-	nvh_tx *tx = nvh_tx_begin(kv_pool(c->s->kv));
-	if (!tx)
-		resp_error(&c->out, "ERR %s", nvh_errormsg());
-	return tx;
-}
-
-/* End the command's transaction: commit if rc is 0 (0, or the commit's
- * error replied: -1), else abort and reply rc's error (-1). */
-static int
-cmd_tx_end(struct conn *c, nvh_tx *tx, int rc)
-{
-	if (rc) {
-		/* the message first: the abort may set another */
-		char msg[1024];
-		snprintf(msg, sizeof(msg), "%s", kv_errmsg());
-		nvh_tx_abort(tx);
-		if (rc == -EMEDIUMTYPE)
-			resp_error(&c->out, "%s", msg);
-		else
-			resp_error(&c->out, "%s %s", rc == -ENOSPC ? "OOM"
-				   : "ERR", msg);
-		return -1;
-	}
-	if (nvh_tx_commit(tx)) {
-		resp_error(&c->out, "ERR %s", nvh_errormsg());
-		return -1;
-	}
-	return 0;
-}
 
 /* HSET key field value [field value ...] (new fields), HMSET (OK) */
 void
@@ -338,16 +303,26 @@ c_hincrbyfloat(struct conn *c, const struct resp_cmd *q)
 		resp_bulk(&c->out, buf, (size_t)l);
 }
 
-/* HSCAN key cursor [MATCH pattern] [COUNT count] */
+/* HSCAN key cursor [MATCH pattern] [COUNT count]: as redis, an absent
+ * key is an empty scan before the options are read */
 void
 c_hscan(struct conn *c, const struct resp_cmd *q)
 {
 	uint64_t cursor;
 	if (parse_cursor(c, q->argv[2], q->argl[2], &cursor))
 		return;
+	enum kv_type t;
+	int rc = kv_key_type(c->s->kv, q->argv[1], q->argl[1], &t, NULL);
+	if (rc == 0 && t != KV_T_HASH)
+		rc = kv_wrongtype();
+	if (rc && rc != -ENOENT) {
+		kv_error(&c->out, rc);
+		return;
+	}
+	int absent = rc == -ENOENT;
 	struct hcollect h = {.keys = 1, .vals = 1};
 	long long count = 10;
-	for (int i = 3; i < q->argc; i += 2) {
+	for (int i = 3; !absent && i < q->argc; i += 2) {
 		if (i + 1 >= q->argc) {
 			resp_error(&c->out, "ERR syntax error");
 			return;
@@ -365,9 +340,9 @@ c_hscan(struct conn *c, const struct resp_cmd *q)
 		}
 	}
 	uint64_t next = 0;
-	int rc = kv_hscan_step(c->s->kv, q->argv[1], q->argl[1],
-			       cursor, (size_t)count, hcollect, &h,
-			       &next);
+	rc = absent ? 0 : kv_hscan_step(c->s->kv, q->argv[1], q->argl[1],
+					cursor, (size_t)count, hcollect, &h,
+					&next);
 	if (rc < 0 && rc != -ENOMEM) {
 		resp_buf_free(&h.out);
 		kv_error(&c->out, rc);
@@ -426,14 +401,6 @@ pairs_free(struct pairs *p)
 	free(p->vl);
 }
 
-static uint64_t
-rnd64(void)
-{
-	uint64_t x;
-	if (getrandom(&x, sizeof(x), 0) != sizeof(x))
-		x = (uint64_t)random() << 31 ^ (uint64_t)random();
-	return x;
-}
 
 /* HRANDFIELD key [count [WITHVALUES]]: a count >= 0 gives distinct
  * fields (all of them if it is larger), a negative one -count fields

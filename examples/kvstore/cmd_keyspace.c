@@ -181,6 +181,8 @@ c_scan(struct conn *c, const struct resp_cmd *q)
 				cl.type = KV_T_HASH;
 			else if (argis(q, i + 1, "list"))
 				cl.type = KV_T_LIST;
+			else if (argis(q, i + 1, "set"))
+				cl.type = KV_T_SET;
 			else /* a type nvkv has no key of */
 				cl.none = 1;
 		} else {

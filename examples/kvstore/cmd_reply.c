@@ -2,13 +2,14 @@
  * cmd_reply.c -- the replies the command files share: a kv error as
  * an error reply, text built with printf into one bulk reply (INFO,
  * CLIENT LIST), and redis's subcommand errors and HELP arrays (CLIENT,
- * CONFIG, COMMAND).
+ * CONFIG, COMMAND); a command's one transaction; random numbers.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "cmd.h"
 
@@ -25,6 +26,52 @@ kv_error(struct resp_buf *o, int rc)
 			fprintf(stderr, "nvkv-server: %s\n", kv_errmsg());
 		resp_error(o, "ERR %s", kv_errmsg());
 	}
+}
+
+/* ---- a command's transaction ---- */
+
+/* The kv calls of fn nest in one transaction: all or nothing. */
+nvh_tx *
+cmd_tx(struct conn *c)
+{
+	nvh_tx *tx = nvh_tx_begin(kv_pool(c->s->kv));
+	if (!tx)
+		resp_error(&c->out, "ERR %s", nvh_errormsg());
+	return tx;
+}
+
+/* End the command's transaction: commit if rc is 0 (0, or the commit's
+ * error replied: -1), else abort and reply rc's error (-1). */
+int
+cmd_tx_end(struct conn *c, nvh_tx *tx, int rc)
+{
+	if (rc) {
+		/* the message first: the abort may set another */
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "%s", kv_errmsg());
+		nvh_tx_abort(tx);
+		if (rc == -EMEDIUMTYPE)
+			resp_error(&c->out, "%s", msg);
+		else
+			resp_error(&c->out, "%s %s", rc == -ENOSPC ? "OOM"
+				   : "ERR", msg);
+		return -1;
+	}
+	if (nvh_tx_commit(tx)) {
+		resp_error(&c->out, "ERR %s", nvh_errormsg());
+		return -1;
+	}
+	return 0;
+}
+
+/* A random 64-bit number (HRANDFIELD, SRANDMEMBER, SPOP). */
+uint64_t
+rnd64(void)
+{
+	uint64_t x;
+	if (getrandom(&x, sizeof(x), 0) != sizeof(x))
+		x = (uint64_t)random() << 31 ^ (uint64_t)random();
+	return x;
 }
 
 /* ---- text building (INFO, CLIENT LIST) ---- */

@@ -27,7 +27,7 @@
 
 /* ---- the collection of a key ---- */
 
-static const char *const type_name[] = {"string", "hash", "list"};
+static const char *const type_name[] = {"string", "hash", "list", "set"};
 
 const char *
 kv_type_name(enum kv_type t)
@@ -61,9 +61,9 @@ kv_coll_of(struct kv *kv, const void *k, size_t kl, enum kv_type type,
 	struct kvcoll *c = kvcoll_d(kv->pool, (*ep)->val);
 	if (!c || c->type != type || c->count > kv->max_ents ||
 	    c->count == 0 ||
-	    (type == KV_T_HASH && c->enc != KV_ENC_LIST &&
+	    (type != KV_T_LIST && c->enc != KV_ENC_LIST &&
 	     c->enc != KV_ENC_TREE) ||
-	    (type == KV_T_HASH && c->enc == KV_ENC_LIST &&
+	    (type != KV_T_LIST && c->enc == KV_ENC_LIST &&
 	     c->count > KV_SMALL_MAX) ||
 	    (type == KV_T_LIST && c->enc != KV_ENC_CHUNKS))
 		return kv_coll_damaged(kv, (*ep)->val, c);
@@ -288,8 +288,9 @@ static int
 field_sizes(const char *op, size_t kl, size_t fl, size_t vl)
 {
 	if (fl > KV_KEY_MAX)
-		return kv_err(E2BIG, "%s: field of %zu bytes (at most %u)", op,
-			      fl, KV_KEY_MAX);
+		return kv_err(E2BIG, "%s: %s of %zu bytes (at most %u)", op,
+			      strcmp(op, "sadd") ? "field" : "member", fl,
+			      KV_KEY_MAX);
 	return kv_check_sizes(op, kl, vl);
 }
 
@@ -305,16 +306,18 @@ kv_coll_end_tx(struct kv *kv, nvh_tx *tx, int rc, const char *op)
 	return crc ? crc : rc;
 }
 
-int
-kv_hset(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl,
-	const void *v, size_t vl, int nx, int *added)
+static int
+coll_put(struct kv *kv, enum kv_type type, const void *k, size_t kl,
+	 const void *f, size_t fl, const void *v, size_t vl, int nx,
+	 int *added)
 {
-	int rc = field_sizes("hset", kl, fl, vl);
+	const char *op = type == KV_T_SET ? "sadd" : "hset";
+	int rc = field_sizes(op, kl, fl, vl);
 	if (rc)
 		return rc;
 	struct kvent *p, *raw;
 	struct kvcoll *c;
-	rc = coll_of(kv, k, kl, &p, &raw, &c);
+	rc = kv_coll_of(kv, k, kl, type, &p, &raw, &c);
 	if (rc && rc != -ENOENT)
 		return rc;
 	/* the conditions before the transaction: an abort inside would
@@ -326,26 +329,26 @@ kv_hset(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl,
 		return -EEXIST;
 	nvh_tx *tx = nvh_tx_begin(kv->pool);
 	if (!tx)
-		return kv_failed(kv, -errno, "hset");
+		return kv_failed(kv, -errno, op);
 	rc = 0;
 	if (!c)
-		rc = kv_coll_new(tx, kv, k, kl, raw, KV_T_HASH, &c);
+		rc = kv_coll_new(tx, kv, k, kl, raw, type, &c);
 	int a = 0;
 	if (!rc)
 		rc = field_put(tx, kv, c, f, fl, v, vl, nx, &a);
-	rc = kv_coll_end_tx(kv, tx, rc, "hset");
+	rc = kv_coll_end_tx(kv, tx, rc, op);
 	if (!rc && added)
 		*added = a;
 	return rc;
 }
 
-int
-kv_hget(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl,
-	const void **v, size_t *vl)
+static int
+coll_get(struct kv *kv, enum kv_type type, const void *k, size_t kl,
+	 const void *f, size_t fl, const void **v, size_t *vl)
 {
 	struct kvent *p, *raw;
 	struct kvcoll *c;
-	int rc = coll_of(kv, k, kl, &p, &raw, &c);
+	int rc = kv_coll_of(kv, k, kl, type, &p, &raw, &c);
 	struct kvent *fp;
 	if (!rc)
 		rc = field_find(kv, c, f, fl, &fp);
@@ -361,12 +364,13 @@ kv_hget(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl,
 	return 0;
 }
 
-int
-kv_hdel(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl)
+static int
+coll_del(struct kv *kv, enum kv_type type, const void *k, size_t kl,
+	 const void *f, size_t fl)
 {
 	struct kvent *p, *raw;
 	struct kvcoll *c;
-	int rc = coll_of(kv, k, kl, &p, &raw, &c);
+	int rc = kv_coll_of(kv, k, kl, type, &p, &raw, &c);
 	if (rc)
 		return rc;
 	struct kvent *old;
@@ -376,7 +380,8 @@ kv_hdel(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl)
 		return -ENOENT;
 	nvh_tx *tx = nvh_tx_begin(kv->pool);
 	if (!tx)
-		return kv_failed(kv, -errno, "hdel");
+		return kv_failed(kv, -errno,
+				 type == KV_T_SET ? "srem" : "hdel");
 	rc = coll_add(tx, c);
 	if (!rc && c->enc == KV_ENC_LIST) {
 		kvent_ptr *link;
@@ -395,15 +400,17 @@ kv_hdel(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl)
 	}
 	if (!rc && c->count == 0) /* the last field: the key goes */
 		rc = kv_del(kv, k, kl);
-	return kv_coll_end_tx(kv, tx, rc, "hdel");
+	return kv_coll_end_tx(kv, tx, rc,
+			      type == KV_T_SET ? "srem" : "hdel");
 }
 
-int
-kv_hlen(struct kv *kv, const void *k, size_t kl, uint64_t *n)
+static int
+coll_len(struct kv *kv, enum kv_type type, const void *k, size_t kl,
+	 uint64_t *n)
 {
 	struct kvent *p, *raw;
 	struct kvcoll *c;
-	int rc = coll_of(kv, k, kl, &p, &raw, &c);
+	int rc = kv_coll_of(kv, k, kl, type, &p, &raw, &c);
 	*n = rc ? 0 : c->count;
 	return rc == -ENOENT ? 0 : rc;
 }
@@ -434,7 +441,7 @@ kv_coll_check(struct kv *kv, const struct kvent *p)
 	if (p->type == KV_T_LIST && c && c->type == KV_T_LIST &&
 	    c->enc == KV_ENC_CHUNKS)
 		return kv_list_check(kv, p->val, c);
-	if (!c || c->type != p->type || p->type != KV_T_HASH ||
+	if (!c || c->type != p->type || p->type == KV_T_LIST ||
 	    (c->enc != KV_ENC_LIST && c->enc != KV_ENC_TREE) ||
 	    c->count > kv->max_ents)
 		return kv_coll_damaged(kv, p->val, c);
@@ -447,12 +454,13 @@ kv_coll_check(struct kv *kv, const struct kvent *p)
 	return rc;
 }
 
-int
-kv_hscan(struct kv *kv, const void *k, size_t kl, kv_fn fn, void *arg)
+static int
+coll_scan(struct kv *kv, enum kv_type type, const void *k, size_t kl,
+	  kv_fn fn, void *arg)
 {
 	struct kvent *p, *raw;
 	struct kvcoll *c;
-	int rc = coll_of(kv, k, kl, &p, &raw, &c);
+	int rc = kv_coll_of(kv, k, kl, type, &p, &raw, &c);
 	if (rc)
 		return rc == -ENOENT ? 0 : rc;
 	if (c->enc == KV_ENC_LIST)
@@ -464,14 +472,15 @@ kv_hscan(struct kv *kv, const void *k, size_t kl, kv_fn fn, void *arg)
 	return rc;
 }
 
-int
-kv_hscan_step(struct kv *kv, const void *k, size_t kl, uint64_t cursor,
-	      size_t count, kv_fn fn, void *arg, uint64_t *next)
+static int
+coll_scan_step(struct kv *kv, enum kv_type type, const void *k,
+	       size_t kl, uint64_t cursor, size_t count, kv_fn fn,
+	       void *arg, uint64_t *next)
 {
 	struct kvent *p, *raw;
 	struct kvcoll *c;
 	*next = 0;
-	int rc = coll_of(kv, k, kl, &p, &raw, &c);
+	int rc = kv_coll_of(kv, k, kl, type, &p, &raw, &c);
 	if (rc)
 		return rc == -ENOENT ? 0 : rc;
 	if (c->enc == KV_ENC_LIST) /* all at once, as redis's listpack */
@@ -481,6 +490,95 @@ kv_hscan_step(struct kv *kv, const void *k, size_t kl, uint64_t cursor,
 	*next = kv_bt_scan_step(kv, cursor, count, fn, arg);
 	tree_off(kv, &s);
 	return 0;
+}
+
+/* ---- the hash and set calls: a set is a collection of members with
+ * empty values ---- */
+
+int
+kv_hset(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl,
+	const void *v, size_t vl, int nx, int *added)
+{
+	return coll_put(kv, KV_T_HASH, k, kl, f, fl, v, vl, nx, added);
+}
+
+int
+kv_hget(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl,
+	const void **v, size_t *vl)
+{
+	return coll_get(kv, KV_T_HASH, k, kl, f, fl, v, vl);
+}
+
+int
+kv_hdel(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl)
+{
+	return coll_del(kv, KV_T_HASH, k, kl, f, fl);
+}
+
+int
+kv_hlen(struct kv *kv, const void *k, size_t kl, uint64_t *n)
+{
+	return coll_len(kv, KV_T_HASH, k, kl, n);
+}
+
+int
+kv_hscan(struct kv *kv, const void *k, size_t kl, kv_fn fn, void *arg)
+{
+	return coll_scan(kv, KV_T_HASH, k, kl, fn, arg);
+}
+
+int
+kv_hscan_step(struct kv *kv, const void *k, size_t kl, uint64_t cursor,
+	      size_t count, kv_fn fn, void *arg, uint64_t *next)
+{
+	return coll_scan_step(kv, KV_T_HASH, k, kl, cursor, count, fn, arg,
+			      next);
+}
+
+int
+kv_sadd(struct kv *kv, const void *k, size_t kl, const void *m, size_t ml,
+	int *added)
+{
+	int a = 0;
+	int rc = coll_put(kv, KV_T_SET, k, kl, m, ml, "", 0, 1, &a);
+	if (added)
+		*added = !rc && a;
+	return rc == -EEXIST ? 0 : rc;
+}
+
+int
+kv_srem(struct kv *kv, const void *k, size_t kl, const void *m, size_t ml)
+{
+	return coll_del(kv, KV_T_SET, k, kl, m, ml);
+}
+
+int
+kv_sismember(struct kv *kv, const void *k, size_t kl, const void *m,
+	     size_t ml)
+{
+	const void *v;
+	size_t vl;
+	return coll_get(kv, KV_T_SET, k, kl, m, ml, &v, &vl);
+}
+
+int
+kv_scard(struct kv *kv, const void *k, size_t kl, uint64_t *n)
+{
+	return coll_len(kv, KV_T_SET, k, kl, n);
+}
+
+int
+kv_smembers(struct kv *kv, const void *k, size_t kl, kv_fn fn, void *arg)
+{
+	return coll_scan(kv, KV_T_SET, k, kl, fn, arg);
+}
+
+int
+kv_sscan_step(struct kv *kv, const void *k, size_t kl, uint64_t cursor,
+	      size_t count, kv_fn fn, void *arg, uint64_t *next)
+{
+	return coll_scan_step(kv, KV_T_SET, k, kl, cursor, count, fn, arg,
+			      next);
 }
 
 int

@@ -42,8 +42,8 @@ enum kv_index { KV_ANY = 0, KV_HASH = 1, KV_BTREE = 2 };
 
 /* What a key holds.  A call for one type on a key of another fails with
  * -EMEDIUMTYPE (redis's WRONGTYPE); SET, DEL and expiry work on any. */
-enum kv_type { KV_T_STRING = 0, KV_T_HASH = 1, KV_T_LIST = 2 };
-#define KV_T_MAX KV_T_LIST
+enum kv_type { KV_T_STRING = 0, KV_T_HASH = 1, KV_T_LIST = 2, KV_T_SET = 3 };
+#define KV_T_MAX KV_T_SET
 
 struct kv;
 
@@ -239,7 +239,28 @@ int kv_linsert(struct kv *kv, const void *k, size_t kl, int after,
  * src), fn called with it before the commit.  -ENOENT: no list src. */
 int kv_lmove(struct kv *kv, const void *src, size_t sl, const void *dst,
 	     size_t dl, int from_left, int to_left, kv_fn fn, void *arg);
-/* TYPE's word for t ("string", "hash", "list"). */
+/* ---- sets (coll.c): members binary-safe, each up to the key limit; a
+ * set is a hash's structure with empty values (a chain in insertion
+ * order up to 128 members of at most 64 bytes, else a B-tree in member
+ * order).  -EMEDIUMTYPE and absent keys as for hashes. ---- */
+/* *added (if added is not NULL): 1 if m is new (0: it was there,
+ * nothing written). */
+int kv_sadd(struct kv *kv, const void *k, size_t kl, const void *m,
+	    size_t ml, int *added);
+/* -ENOENT: no such member; the last member takes the key with it. */
+int kv_srem(struct kv *kv, const void *k, size_t kl, const void *m,
+	    size_t ml);
+/* 0 if m is a member, -ENOENT if not. */
+int kv_sismember(struct kv *kv, const void *k, size_t kl, const void *m,
+		 size_t ml);
+int kv_scard(struct kv *kv, const void *k, size_t kl, uint64_t *n);
+/* fn for every member (its key bytes; the value empty). */
+int kv_smembers(struct kv *kv, const void *k, size_t kl, kv_fn fn,
+		void *arg);
+int kv_sscan_step(struct kv *kv, const void *k, size_t kl, uint64_t cursor,
+		  size_t count, kv_fn fn, void *arg, uint64_t *next);
+
+/* TYPE's word for t ("string", "hash", "list", "set"). */
 const char *kv_type_name(enum kv_type t);
 
 struct kv_stats {

@@ -77,6 +77,73 @@ class Proc:
             return self.p.wait()
 
 
+class NvkvProc(Proc):
+    """nvkv-server (program `server`) on a 256 MiB pool d/NAME.pool, its
+    log in d/NAME.log."""
+
+    def __init__(self, server, d, name, *extra, preexec=None):
+        self.port = free_port()
+        self.pool = os.path.join(d, name + '.pool')
+        self.logpath = os.path.join(d, name + '.log')
+        self.logf = open(self.logpath, 'wb')
+        self.p = subprocess.Popen(
+            [server, '--pool', self.pool, '--port', str(self.port),
+             '--size', '256M'] + list(extra),
+            stdout=self.logf, stderr=subprocess.STDOUT, preexec_fn=preexec)
+        self.started()
+
+
+class Redis(Proc):
+    """redis-server, nothing saved, in d/NAME, its log in d/NAME.log."""
+
+    def __init__(self, d, name, *extra):
+        self.port = free_port()
+        self.logpath = os.path.join(d, name + '.log')
+        self.logf = open(self.logpath, 'wb')
+        wd = os.path.join(d, name)
+        os.makedirs(wd, exist_ok=True)
+        self.p = subprocess.Popen(
+            ['redis-server', '--port', str(self.port), '--bind', '127.0.0.1',
+             '--save', '', '--appendonly', 'no', '--dir', wd] + list(extra),
+            stdout=self.logf, stderr=subprocess.STDOUT)
+        self.started()
+
+
+class Conn:
+    """A connection sending pipelines of commands and reading their
+    replies (parsed)."""
+
+    def __init__(self, port, timeout=60):
+        self.s = socket.create_connection(('127.0.0.1', port),
+                                          timeout=timeout)
+        self.buf = b''
+        self.pos = 0
+
+    def reply(self):
+        while True:
+            r, n = parse(self.buf, self.pos)
+            if n:
+                self.pos = n
+                if self.pos > (1 << 20):
+                    self.buf, self.pos = self.buf[self.pos:], 0
+                return r
+            d = self.s.recv(1 << 20)
+            if not d:
+                raise RuntimeError('connection closed')
+            self.buf += d
+
+    def cmd(self, *args):
+        self.s.sendall(resp(*args))
+        return self.reply()
+
+    def pipeline(self, cmds):
+        self.s.sendall(b''.join(resp(*c) for c in cmds))
+        return [self.reply() for _ in cmds]
+
+    def close(self):
+        self.s.close()
+
+
 def run_tests(name, check, tests, only=()):
     """Run each t(d) of tests (those named in `only`, if any) with d a
     fresh directory (in $NVHEAP_TEST_DIR, or /dev/shm): one that raises

@@ -14,7 +14,8 @@ difference is printed with its script, line, command and both replies
 Scripts: tests/server/diff/*.txt, one command per line, plus seeded
 random scripts generated here (random-1, -2: SET/GET/DEL/INCR/... over 20
 keys; random-3, -4: hash commands over five hashes, some past 128
-fields). Before each script both servers get FLUSHALL and new connections.
+fields; random-5, -6: list commands; random-7, -8: set commands).
+Before each script both servers get FLUSHALL and new connections.
 
 Line syntax (arguments split by shlex in non-POSIX mode, so the quotes
 are seen):
@@ -30,6 +31,8 @@ are seen):
                          (deduplicated) and that each ends within 10000
                          calls
     !sorted CMD ...      the reply is an array compared as a sorted multiset
+    !len CMD ...         the reply is an array: only its length is compared
+                         (random picks: SPOP, SRANDMEMBER)
     !approx N CMD ...    integer replies may differ by up to N
     !cursor CMD ...      a SCAN reply: its cursor value is not compared
                          (they differ by design), its keys as a multiset
@@ -120,10 +123,11 @@ class Step:
     """One script line: kind is 'cmd', 'sleep', 'flush' or 'scan'."""
 
     def __init__(self, lineno, text, kind, args=(), conn=1, sort=False,
-                 approx=0, value=0, cursor=False):
+                 approx=0, value=0, cursor=False, length=False):
         self.lineno, self.text, self.kind = lineno, text, kind
         self.args, self.conn, self.sort = list(args), conn, sort
         self.approx, self.value, self.cursor = approx, value, cursor
+        self.length = length
 
 
 def parse_script(name, lines):
@@ -133,7 +137,7 @@ def parse_script(name, lines):
         if not line or line.startswith('#'):
             continue
         where = '%s:%d' % (name, n)
-        conn, sort, approx, cursor = 1, False, 0, False
+        conn, sort, approx, cursor, length = 1, False, 0, False, False
         rest = line
         while True:
             head, _, tail = rest.partition(' ')
@@ -143,6 +147,8 @@ def parse_script(name, lines):
                 cursor = True
             elif head == '!sorted':
                 sort = True
+            elif head == '!len':
+                length = True
             elif head == '!approx':
                 a, _, tail = tail.strip().partition(' ')
                 approx = int(a)
@@ -166,7 +172,7 @@ def parse_script(name, lines):
             if not a:
                 raise SystemExit(where + ': empty command')
             steps.append(Step(n, line, 'cmd', a, conn, sort, approx,
-                              cursor=cursor))
+                              cursor=cursor, length=length))
     return steps
 
 
@@ -535,6 +541,78 @@ def random_list_script(seed, n=4000):
     return lines
 
 
+def random_set_script(seed, n=4000):
+    """Set commands over five sets, a hash and a string: adds of up to 40
+    members (so sets pass nvkv's 128-member chain and redis's 512-integer
+    intset), removals, membership, moves between the sets, the algebra
+    and its *STORE forms (a destination that is also a source), random
+    picks compared by count; listings compared sorted."""
+    r = random.Random(seed)
+    keys = ['s0', 's1', 's2', 's3', 's4', 'h', 'str']
+
+    def key():
+        return r.choice(keys)
+
+    def mem():
+        x = r.choice(['m%d' % r.randrange(400), '%d' % r.randrange(600),
+                      '', 'x y', '"\\x00\\r\\n"', 'L' + 'z' * 70])
+        return x if x.startswith('"') else "'%s'" % x
+
+    def keys_(lo, hi):
+        return ' '.join(key() for _ in range(r.randint(lo, hi)))
+
+    lines = ['SET str string', 'HSET h f v']
+    for _ in range(n):
+        k = key()
+        c = r.randrange(100)
+        if c < 30:
+            lines.append('SADD %s %s' % (k, ' '.join(
+                mem() for _ in range(r.randint(1, 40)))))
+        elif c < 40:
+            lines.append('SREM %s %s' % (k, ' '.join(
+                mem() for _ in range(r.randint(1, 8)))))
+        elif c < 48:
+            lines.append('SISMEMBER %s %s' % (k, mem()))
+        elif c < 52:
+            lines.append('SMISMEMBER %s %s' % (k, ' '.join(
+                mem() for _ in range(r.randint(1, 5)))))
+        elif c < 57:
+            lines.append('SCARD ' + k)
+        elif c < 62:
+            lines.append('!sorted SMEMBERS ' + k)
+        elif c < 68:
+            lines.append('SMOVE %s %s %s' % (k, key(), mem()))
+        elif c < 74:
+            lines.append('!sorted %s %s' % (r.choice(
+                ['SINTER', 'SUNION', 'SDIFF']), keys_(1, 3)))
+        elif c < 80:
+            lines.append('%s %s %s' % (r.choice(
+                ['SINTERSTORE', 'SUNIONSTORE', 'SDIFFSTORE']), k,
+                keys_(1, 3)))
+        elif c < 83:
+            nk = r.randint(1, 3)
+            lines.append('SINTERCARD %d %s%s' % (nk, keys_(nk, nk),
+                         r.choice(['', ' LIMIT 0', ' LIMIT 5'])))
+        elif c < 87:
+            lines.append('!len SRANDMEMBER %s %d' % (
+                k, r.choice([0, 1, 5, 1000, -1, -20])))
+        elif c < 89:
+            lines.append('!sorted SRANDMEMBER %s 100000' % k)
+        elif c < 92:
+            lines.append('TYPE ' + k)
+        elif c < 93:
+            lines.append('DEL ' + k)
+        elif c < 95:
+            lines.append('EXISTS %s %s' % (k, key()))
+        elif c < 97:
+            lines.append('RENAME %s %s' % (k, key()))
+        else:
+            lines.append('!cursor SSCAN %s 0 COUNT 100000' % k)
+    for k in keys:
+        lines.append('!sorted SMEMBERS ' + k)
+    return lines
+
+
 def random_script(seed, n=2000):
     r = random.Random(seed)
     keys = ['k%d' % i for i in range(18)] + ['', 'b\\x00\\xff']
@@ -633,7 +711,7 @@ def compare(step, a, b):
     """True if nvkv's reply a matches redis's reply b under step's rules."""
     if a == b:
         return True
-    if step.sort or step.approx or step.cursor:
+    if step.sort or step.approx or step.cursor or step.length:
         try:
             va, vb = parse_reply(a), parse_reply(b)
         except (ValueError, IndexError):
@@ -644,6 +722,9 @@ def compare(step, a, b):
                   for v in (va, vb)]
             return (all(ok) and
                     sorted(va[1], key=repr) == sorted(vb[1], key=repr))
+        if step.length:
+            return (isinstance(va, list) and isinstance(vb, list) and
+                    len(va) == len(vb))
         if step.sort and isinstance(va, list) and isinstance(vb, list):
             key = repr
             return sorted(va, key=key) == sorted(vb, key=key)
@@ -744,10 +825,11 @@ def main():
             with open(os.path.join(DIFF_DIR, fn), encoding='utf-8',
                       errors='surrogateescape') as f:
                 scripts.append((fn, f.read().splitlines()))
-    for seed in (1, 2, 3, 4, 5, 6):
+    for seed in (1, 2, 3, 4, 5, 6, 7, 8):
         lines = (random_script(seed) if seed < 3 else
                  random_hash_script(seed) if seed < 5 else
-                 random_list_script(seed))
+                 random_list_script(seed) if seed < 7 else
+                 random_set_script(seed))
         scripts.append(('random-%d' % seed, lines))
         if dump:
             with open(os.path.join(dump, 'random-%d.txt' % seed), 'w') as f:

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 
-from nvkvtest import Checks, Proc, free_port, resp, run_tests
+from nvkvtest import Checks, NvkvProc, Redis, free_port, resp, run_tests
 
 SERVER, TOOL = sys.argv[1], sys.argv[2]
 check = Checks()
@@ -32,31 +32,8 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
-class Nvkv(Proc):
-    def __init__(self, d, name, *extra, preexec=None):
-        self.port = free_port()
-        self.pool = os.path.join(d, name + '.pool')
-        self.logpath = os.path.join(d, name + '.log')
-        self.logf = open(self.logpath, 'wb')
-        self.p = subprocess.Popen(
-            [SERVER, '--pool', self.pool, '--port', str(self.port),
-             '--size', '256M'] + list(extra),
-            stdout=self.logf, stderr=subprocess.STDOUT, preexec_fn=preexec)
-        self.started()
-
-
-class Redis(Proc):
-    def __init__(self, d, name, *extra):
-        self.port = free_port()
-        self.logpath = os.path.join(d, name + '.log')
-        self.logf = open(self.logpath, 'wb')
-        wd = os.path.join(d, name)
-        os.makedirs(wd, exist_ok=True)
-        self.p = subprocess.Popen(
-            ['redis-server', '--port', str(self.port), '--bind', '127.0.0.1',
-             '--save', '', '--appendonly', 'no', '--dir', wd] + list(extra),
-            stdout=self.logf, stderr=subprocess.STDOUT)
-        self.started()
+def Nvkv(d, name, *extra, preexec=None):
+    return NvkvProc(SERVER, d, name, *extra, preexec=preexec)
 
 
 def cli(port, *args):

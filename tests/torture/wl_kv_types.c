@@ -1,6 +1,6 @@
 /*
  * wl_kv_types.c -- torture workloads for the key-value store's hashes
- * (examples/kvstore/coll.c) and lists (list.c).
+ * and sets (examples/kvstore/coll.c) and lists (list.c).
  *
  *   kv-hashtype  a hash of 127 small fields (set up): the 128th field, an
  *                update in place, the 129th (the chain moves into a
@@ -19,11 +19,20 @@
  *                emptied: its key deleted), a 3-element RPUSH in one
  *                transaction, and DEL
  *
+ *   kv-settype   a set of 127 members (set up): the 128th, a present one
+ *                (nothing written), the 129th (into a B-tree), SREM,
+ *                two SMOVEs to a new set (SREM and SADD in one
+ *                transaction), SUNIONSTORE onto its own source (DEL and
+ *                the SADDs in one), SINTERSTORE back to three members (a
+ *                chain again), the other set deleted whole, and the last
+ *                three SREMs in one transaction (the key goes)
+ *
  * Oracle: after recovery the store holds exactly the state after the
  * acknowledged operations, or after the one in flight too.  kv-hashtype:
  * every field of the script under the key that should hold the hash,
  * the other key absent, HLEN, the expiry time.  kv-listtype: both lists'
- * elements in order (a list with no elements: no key), LLEN.  Both:
+ * elements in order (a list with no elements: no key), LLEN.
+ * kv-settype: both sets' members and SCARD (an empty set: no key).  All:
  * kv_check finds no damaged entry, nvh_check no problem and no dying
  * object.
  */
@@ -560,4 +569,222 @@ const struct nvh_crashtest nvt_wl_kv_listtype = {
 	.setup = ls_setup,
 	.run = ls_run,
 	.check = ls_check,
+};
+
+/* ---- kv-settype ---- */
+
+#define SM 140          /* members m000..m139 */
+
+enum { SADD = 200, SADD_DUP, SREM, SMOVE, SUNIONSTORE, SINTERSTORE, SDELALL,
+       SREM3 };
+
+struct sop {
+	int op, m;
+};
+
+static const struct sop sops[] = {
+	{SADD, 127},       /* the 128th: still a chain */
+	{SADD_DUP, 5},     /* present: nothing written */
+	{SADD, 128},       /* the 129th: into a B-tree */
+	{SREM, 10},
+	{SMOVE, 20},       /* s -> t: t created, in one transaction */
+	{SMOVE, 21},
+	{SUNIONSTORE, 0},  /* t := t | s, t its own source */
+	{SINTERSTORE, 0},  /* s := s & {m000..m002}: back to a chain */
+	{SDELALL, 0},      /* SPOP t with a count covering it */
+	{SREM3, 0},        /* s's last three members: the key goes */
+};
+#define NSOPS ((int)(sizeof(sops) / sizeof(sops[0])))
+
+struct sstate {
+	unsigned char s[SM], t[SM];
+};
+
+static void
+sapply(int upto, struct sstate *st)
+{
+	memset(st, 0, sizeof(*st));
+	memset(st->s, 1, SETUP_F);
+	for (int j = 0; j < upto; j++) {
+		const struct sop *o = &sops[j];
+		switch (o->op) {
+		case SADD:
+		case SADD_DUP:
+			st->s[o->m] = 1;
+			break;
+		case SREM:
+			st->s[o->m] = 0;
+			break;
+		case SMOVE:
+			st->s[o->m] = 0;
+			st->t[o->m] = 1;
+			break;
+		case SUNIONSTORE:
+			for (int i = 0; i < SM; i++)
+				st->t[i] |= st->s[i];
+			break;
+		case SINTERSTORE:
+			for (int i = 3; i < SM; i++)
+				st->s[i] = 0;
+			break;
+		case SDELALL:
+			memset(st->t, 0, SM);
+			break;
+		case SREM3:
+			memset(st->s, 0, SM);
+			break;
+		}
+	}
+}
+
+static int
+sadd(struct kv *kv, const char *k, int m)
+{
+	char mb[16];
+	int added;
+	snprintf(mb, sizeof(mb), "m%03d", m);
+	return kv_sadd(kv, k, 1, mb, strlen(mb), &added);
+}
+
+static int
+srem(struct kv *kv, const char *k, int m)
+{
+	char mb[16];
+	snprintf(mb, sizeof(mb), "m%03d", m);
+	return kv_srem(kv, k, 1, mb, strlen(mb));
+}
+
+static int
+st_setup(struct nvh_crashtest_run *r)
+{
+	struct kv *kv = open_kv(r->path, &r->opts, 1);
+	if (!kv)
+		return -1;
+	int rc = 0;
+	for (int i = 0; i < SETUP_F && !rc; i++)
+		rc = sadd(kv, "s", i);
+	return kv_close(kv) || rc ? -1 : 0;
+}
+
+/* One set command's kv calls, in one transaction as cmd_set.c runs
+ * them (the state before it: st). */
+static int
+sop_run(struct kv *kv, const struct sop *o, const struct sstate *st)
+{
+	switch (o->op) {
+	case SADD:
+	case SADD_DUP:
+		return sadd(kv, "s", o->m);
+	case SREM:
+		return srem(kv, "s", o->m);
+	case SDELALL:
+		return kv_del(kv, "t", 1);
+	default:
+		break;
+	}
+	int rc = 0;
+	switch (o->op) {
+	case SMOVE:
+		rc = srem(kv, "s", o->m);
+		if (!rc)
+			rc = sadd(kv, "t", o->m);
+		break;
+	case SUNIONSTORE: /* the members read first, then t replaced */
+		rc = kv_del(kv, "t", 1);
+		for (int i = 0; i < SM && rc != -EIO && rc >= -ENOENT; i++)
+			if (st->s[i] || st->t[i])
+				rc = sadd(kv, "t", i);
+		break;
+	case SINTERSTORE:
+		rc = kv_del(kv, "s", 1);
+		for (int i = 0; i < 3 && rc != -EIO && rc >= -ENOENT; i++)
+			rc = sadd(kv, "s", i);
+		break;
+	case SREM3:
+		for (int i = 0; i < 3 && !rc; i++)
+			rc = srem(kv, "s", i);
+		break;
+	}
+	return rc == -ENOENT ? -1 : rc;
+}
+
+static int
+st_run(struct nvh_crashtest_run *r)
+{
+	struct kv *kv = open_kv(r->path, &r->opts, 0);
+	if (!kv)
+		return -1;
+	int rc = 0;
+	for (int j = 0; j < NSOPS && !rc; j++) {
+		struct sstate st;
+		sapply(j, &st);
+		nvh_tx *tx = nvh_tx_begin(kv_pool(kv));
+		if (!tx) {
+			rc = -1;
+			break;
+		}
+		rc = sop_run(kv, &sops[j], &st);
+		rc = rc ? (nvh_tx_abort(tx), rc) : nvh_tx_commit(tx);
+		if (!rc)
+			nvh_crashtest_ack(r);
+	}
+	return kv_close(kv) || rc ? -1 : 0;
+}
+
+static int
+same_set(struct kv *kv, const char *k, const unsigned char *x, char *why,
+	 size_t wl)
+{
+	uint64_t want = 0, n = 0;
+	for (int i = 0; i < SM; i++)
+		want += x[i];
+	enum kv_type t;
+	int rc = kv_key_type(kv, k, 1, &t, NULL);
+	if ((rc == 0) != (want > 0) || (rc == 0 && t != KV_T_SET)) {
+		snprintf(why, wl, "key %s: rc %d type %d, expected %llu "
+			 "members", k, rc, rc ? -1 : (int)t,
+			 (unsigned long long)want);
+		return 0;
+	}
+	if (kv_scard(kv, k, 1, &n) || n != want) {
+		snprintf(why, wl, "SCARD %s %llu, expected %llu", k,
+			 (unsigned long long)n, (unsigned long long)want);
+		return 0;
+	}
+	for (int i = 0; i < SM; i++) {
+		char mb[16];
+		snprintf(mb, sizeof(mb), "m%03d", i);
+		rc = kv_sismember(kv, k, 1, mb, strlen(mb));
+		if ((rc == 0) != x[i] || (rc && rc != -ENOENT)) {
+			snprintf(why, wl, "%s %s: rc %d, expected %s", k, mb,
+				 rc, x[i] ? "a member" : "absent");
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int
+st_match(struct kv *kv, int n, char *why, size_t wl)
+{
+	struct sstate st;
+	sapply(n, &st);
+	return same_set(kv, "s", st.s, why, wl) &&
+	       same_set(kv, "t", st.t, why, wl);
+}
+
+static int
+st_check(struct nvh_crashtest_check *k)
+{
+	return type_check(k, NSOPS, st_match);
+}
+
+const struct nvh_crashtest nvt_wl_kv_settype = {
+	.name = "kv-settype",
+	.what = "set values: chain to B-tree, SMOVE, a STORE over its source",
+	.pool_size = POOL,
+	.priv_size = 0,
+	.setup = st_setup,
+	.run = st_run,
+	.check = st_check,
 };

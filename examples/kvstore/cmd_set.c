@@ -1,0 +1,660 @@
+/*
+ * cmd_set.c -- nvkv-server's set commands: SADD, SREM, SISMEMBER,
+ * SMISMEMBER, SCARD, SMEMBERS, SSCAN, SPOP, SRANDMEMBER, SMOVE, SINTER,
+ * SINTERCARD, SUNION, SDIFF and the *STORE forms, with redis 7.0's
+ * replies and errors (tests/server/diff/set.txt compares them with
+ * redis-server; member listings are compared sorted, as redis's own
+ * order is its hash table's).  Each command is one transaction, however
+ * many members it writes; each write marks its keys changed for WATCH.
+ * The structure is coll.c's.
+ *
+ * The algebra (SINTER, SUNION, SDIFF) and the random picks (SPOP,
+ * SRANDMEMBER) copy members into DRAM first: a *STORE may overwrite one
+ * of its sources, and a pick needs the members by index.  A random pick
+ * lists the whole set: O(members) (docs/kvstore.md).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+/* ---- members copied to DRAM ---- */
+
+struct mem {
+	size_t l;
+	char d[];
+};
+
+struct mlist {
+	struct mem **m;
+	size_t n, cap;
+};
+
+/* Room for one more member: 0, or -ENOMEM */
+static int
+mlist_grow(struct mlist *L)
+{
+	if (L->n < L->cap)
+		return 0;
+	size_t cap = L->cap ? 2 * L->cap : 64;
+	struct mem **a = realloc(L->m, cap * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	L->m = a;
+	L->cap = cap;
+	return 0;
+}
+
+static int
+mlist_add(struct mlist *L, const void *p, size_t l)
+{
+	if (mlist_grow(L))
+		return -ENOMEM;
+	struct mem *e = malloc(sizeof(*e) + l);
+	if (!e)
+		return -ENOMEM;
+	e->l = l;
+	if (l)
+		memcpy(e->d, p, l);
+	L->m[L->n++] = e;
+	return 0;
+}
+
+/* kv_fn: copy a member */
+static int
+mcopy(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	(void)v;
+	(void)vl;
+	return mlist_add(arg, k, kl);
+}
+
+static void
+mlist_free(struct mlist *L)
+{
+	for (size_t i = 0; i < L->n; i++)
+		free(L->m[i]);
+	free(L->m);
+	*L = (struct mlist){0};
+}
+
+static int
+mem_cmp(const void *a, const void *b)
+{
+	const struct mem *x = *(struct mem *const *)a;
+	const struct mem *y = *(struct mem *const *)b;
+	int r = memcmp(x->d, y->d, x->l < y->l ? x->l : y->l);
+	return r ? r : (x->l > y->l) - (x->l < y->l);
+}
+
+/* Members in byte order, each once. */
+static void
+mlist_uniq(struct mlist *L)
+{
+	if (L->n < 2)
+		return;
+	qsort(L->m, L->n, sizeof(*L->m), mem_cmp);
+	size_t j = 1;
+	for (size_t i = 1; i < L->n; i++) {
+		if (mem_cmp(&L->m[i], &L->m[j - 1]) == 0)
+			free(L->m[i]);
+		else
+			L->m[j++] = L->m[i];
+	}
+	L->n = j;
+}
+
+/* Set k's members into L; an absent key adds none.  0, or the error
+ * (not replied). */
+static int
+mlist_read(struct conn *c, const char *k, size_t kl, struct mlist *L)
+{
+	return kv_smembers(c->s->kv, k, kl, mcopy, L);
+}
+
+static void
+reply_mlist(struct conn *c, const struct mlist *L)
+{
+	resp_array(&c->out, (long long)L->n);
+	for (size_t i = 0; i < L->n; i++)
+		resp_bulk(&c->out, L->m[i]->d, L->m[i]->l);
+}
+
+/* The error of a failed read: out of DRAM, or kv's */
+static void
+read_error(struct conn *c, int rc)
+{
+	if (rc == -ENOMEM)
+		resp_error(&c->out, "ERR out of memory");
+	else
+		kv_error(&c->out, rc);
+}
+
+/* Key k's kind for a set command: 1 a set, 0 absent, -1 with the error
+ * (WRONGTYPE or a damaged entry) replied. */
+static int
+set_kind(struct conn *c, const char *k, size_t kl)
+{
+	enum kv_type t;
+	int rc = kv_key_type(c->s->kv, k, kl, &t, NULL);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc == 0 && t != KV_T_SET)
+		rc = kv_wrongtype();
+	if (rc) {
+		kv_error(&c->out, rc);
+		return -1;
+	}
+	return 1;
+}
+
+/* ---- one set ---- */
+
+/* SADD key member [member ...]: the members that were new */
+void
+c_sadd(struct conn *c, const struct resp_cmd *q)
+{
+	nvh_tx *tx = cmd_tx(c);
+	if (!tx)
+		return;
+	long long n = 0;
+	int rc = 0;
+	for (int i = 2; i < q->argc && !rc; i++) {
+		int added = 0;
+		rc = kv_sadd(c->s->kv, q->argv[1], q->argl[1], q->argv[i],
+			     q->argl[i], &added);
+		n += added;
+	}
+	if (cmd_tx_end(c, tx, rc))
+		return;
+	if (n)
+		touched(c->s, q->argv[1], q->argl[1]);
+	resp_int(&c->out, n);
+}
+
+/* SREM key member [member ...]: the members that were there */
+void
+c_srem(struct conn *c, const struct resp_cmd *q)
+{
+	nvh_tx *tx = cmd_tx(c);
+	if (!tx)
+		return;
+	long long n = 0;
+	int rc = 0;
+	for (int i = 2; i < q->argc && !rc; i++) {
+		rc = kv_srem(c->s->kv, q->argv[1], q->argl[1], q->argv[i],
+			     q->argl[i]);
+		if (rc == 0)
+			n++;
+		if (rc == -ENOENT) /* no such member, or the key is gone */
+			rc = 0;
+	}
+	if (cmd_tx_end(c, tx, rc))
+		return;
+	if (n)
+		touched(c->s, q->argv[1], q->argl[1]);
+	resp_int(&c->out, n);
+}
+
+/* 1 if argument i is a member of the set, 0 if not, -1 with the error
+ * replied. */
+static int
+is_member(struct conn *c, const struct resp_cmd *q, int i)
+{
+	int rc = kv_sismember(c->s->kv, q->argv[1], q->argl[1], q->argv[i],
+			      q->argl[i]);
+	if (rc == 0 || rc == -ENOENT)
+		return rc == 0;
+	kv_error(&c->out, rc);
+	return -1;
+}
+
+void
+c_sismember(struct conn *c, const struct resp_cmd *q)
+{
+	int r = is_member(c, q, 2);
+	if (r >= 0)
+		resp_int(&c->out, r);
+}
+
+/* SMISMEMBER key member [member ...]: an array of 0 and 1 */
+void
+c_smismember(struct conn *c, const struct resp_cmd *q)
+{
+	if (set_kind(c, q->argv[1], q->argl[1]) < 0)
+		return;
+	struct resp_buf b = {0};
+	for (int i = 2; i < q->argc; i++) {
+		int rc = kv_sismember(c->s->kv, q->argv[1], q->argl[1],
+				      q->argv[i], q->argl[i]);
+		if (rc && rc != -ENOENT) {
+			resp_buf_free(&b);
+			kv_error(&c->out, rc);
+			return;
+		}
+		resp_int(&b, rc == 0);
+	}
+	reply_collected(c, &b, q->argc - 2);
+}
+
+void
+c_scard(struct conn *c, const struct resp_cmd *q)
+{
+	uint64_t n;
+	int rc = kv_scard(c->s->kv, q->argv[1], q->argl[1], &n);
+	if (rc)
+		kv_error(&c->out, rc);
+	else
+		resp_int(&c->out, (long long)n);
+}
+
+/* SMEMBERS and SSCAN's listing, filtered by a MATCH pattern */
+struct scollect {
+	struct resp_buf out;
+	long long n;
+	const char *pat;
+	size_t pl;
+};
+
+static int
+scollect(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct scollect *s = arg;
+	(void)v;
+	(void)vl;
+	if (s->pat && !(s->pl == 1 && s->pat[0] == '*') &&
+	    !kv_glob(s->pat, s->pl, k, kl, 0))
+		return 0;
+	resp_bulk(&s->out, k, kl);
+	s->n++;
+	return s->out.oom ? -ENOMEM : 0;
+}
+
+void
+c_smembers(struct conn *c, const struct resp_cmd *q)
+{
+	struct scollect s = {0};
+	int rc = kv_smembers(c->s->kv, q->argv[1], q->argl[1], scollect, &s);
+	if (rc < 0 && rc != -ENOMEM) {
+		resp_buf_free(&s.out);
+		kv_error(&c->out, rc);
+		return;
+	}
+	reply_collected(c, &s.out, s.n);
+}
+
+/* SSCAN key cursor [MATCH pattern] [COUNT count]: as redis, an absent
+ * key is an empty scan before the options are read */
+void
+c_sscan(struct conn *c, const struct resp_cmd *q)
+{
+	uint64_t cursor;
+	if (parse_cursor(c, q->argv[2], q->argl[2], &cursor))
+		return;
+	int kind = set_kind(c, q->argv[1], q->argl[1]);
+	if (kind < 0)
+		return;
+	struct scollect s = {0};
+	long long count = 10;
+	for (int i = 3; kind && i < q->argc; i += 2) {
+		if (i + 1 >= q->argc) {
+			resp_error(&c->out, "ERR syntax error");
+			return;
+		}
+		if (argis(q, i, "MATCH")) {
+			s.pat = q->argv[i + 1];
+			s.pl = q->argl[i + 1];
+		} else if (argis(q, i, "COUNT")) {
+			if (parse_scan_count(c, q->argv[i + 1], q->argl[i + 1],
+					     &count))
+				return;
+		} else {
+			resp_error(&c->out, "ERR syntax error");
+			return;
+		}
+	}
+	uint64_t next = 0;
+	int rc = kind ? kv_sscan_step(c->s->kv, q->argv[1], q->argl[1],
+				      cursor, (size_t)count, scollect, &s,
+				      &next) : 0;
+	if (rc < 0 && rc != -ENOMEM) {
+		resp_buf_free(&s.out);
+		kv_error(&c->out, rc);
+		return;
+	}
+	char nb[24];
+	int n = snprintf(nb, sizeof(nb), "%" PRIu64, next);
+	resp_array(&c->out, 2);
+	resp_bulk(&c->out, nb, (size_t)n);
+	reply_collected(c, &s.out, s.n);
+}
+
+/* Move a random member of L[i..] to L[i] (a partial Fisher-Yates
+ * shuffle: L[0..i] are then distinct picks). */
+static void
+pick(struct mlist *L, size_t i)
+{
+	size_t j = i + rnd64() % (L->n - i);
+	struct mem *t = L->m[i];
+	L->m[i] = L->m[j];
+	L->m[j] = t;
+}
+
+/* SPOP key [count]: without a count one member (nil if none), with one
+ * an array of up to count distinct members (a count covering the set
+ * takes all of it, and the key) */
+void
+c_spop(struct conn *c, const struct resp_cmd *q)
+{
+	long long count = 1;
+	int has_count = q->argc == 3;
+	if (q->argc > 3) {
+		resp_error(&c->out, "ERR syntax error");
+		return;
+	}
+	if (has_count && (resp_strtoll(q->argv[2], q->argl[2], &count) ||
+			  count < 0)) {
+		resp_error(&c->out, "ERR value is out of range, must be "
+			   "positive");
+		return;
+	}
+	int kind = set_kind(c, q->argv[1], q->argl[1]);
+	if (kind < 0)
+		return;
+	if (!kind || count == 0) {
+		if (has_count)
+			resp_array(&c->out, 0);
+		else
+			resp_null(&c->out);
+		return;
+	}
+	struct mlist L = {0};
+	int rc = mlist_read(c, q->argv[1], q->argl[1], &L);
+	if (rc) {
+		mlist_free(&L);
+		read_error(c, rc);
+		return;
+	}
+	size_t want = (size_t)count < L.n ? (size_t)count : L.n;
+	nvh_tx *tx = cmd_tx(c);
+	if (!tx) {
+		mlist_free(&L);
+		return;
+	}
+	if (want == L.n) { /* all of it: the key goes in one step */
+		rc = kv_del(c->s->kv, q->argv[1], q->argl[1]);
+	} else {
+		for (size_t i = 0; i < want && !rc; i++) {
+			pick(&L, i);
+			rc = kv_srem(c->s->kv, q->argv[1], q->argl[1],
+				     L.m[i]->d, L.m[i]->l);
+		}
+	}
+	if (cmd_tx_end(c, tx, rc)) {
+		mlist_free(&L);
+		return;
+	}
+	touched(c->s, q->argv[1], q->argl[1]);
+	if (!has_count) {
+		resp_bulk(&c->out, L.m[0]->d, L.m[0]->l);
+	} else {
+		resp_array(&c->out, (long long)want);
+		for (size_t i = 0; i < want; i++)
+			resp_bulk(&c->out, L.m[i]->d, L.m[i]->l);
+	}
+	mlist_free(&L);
+}
+
+/* SRANDMEMBER key [count]: as HRANDFIELD, a count >= 0 gives distinct
+ * members (all if it is larger), a negative one -count that may repeat */
+void
+c_srandmember(struct conn *c, const struct resp_cmd *q)
+{
+	long long count = 1;
+	int has_count = q->argc == 3;
+	if (q->argc > 3) {
+		resp_error(&c->out, "ERR syntax error");
+		return;
+	}
+	if (has_count && resp_strtoll(q->argv[2], q->argl[2], &count)) {
+		resp_error(&c->out, "ERR value is not an integer or out of "
+			   "range");
+		return;
+	}
+	if (count == LLONG_MIN) {
+		resp_error(&c->out, "ERR value is out of range, value must "
+			   "between -9223372036854775807 and "
+			   "9223372036854775807");
+		return;
+	}
+	struct mlist L = {0};
+	int rc = mlist_read(c, q->argv[1], q->argl[1], &L);
+	if (rc) {
+		mlist_free(&L);
+		read_error(c, rc);
+		return;
+	}
+	if (!has_count) {
+		if (!L.n) {
+			resp_null(&c->out);
+		} else {
+			struct mem *m = L.m[rnd64() % L.n];
+			resp_bulk(&c->out, m->d, m->l);
+		}
+		mlist_free(&L);
+		return;
+	}
+	size_t want = !L.n ? 0 : count < 0 ? (size_t)-count
+		      : (size_t)count < L.n ? (size_t)count : L.n;
+	resp_array(&c->out, (long long)want);
+	for (size_t i = 0; i < want; i++) {
+		struct mem *m;
+		if (count >= 0) {
+			pick(&L, i);
+			m = L.m[i];
+		} else {
+			m = L.m[rnd64() % L.n];
+		}
+		resp_bulk(&c->out, m->d, m->l);
+	}
+	mlist_free(&L);
+}
+
+/* SMOVE source destination member: 1 if moved (or already in source ==
+ * destination), 0 if source has no such member */
+void
+c_smove(struct conn *c, const struct resp_cmd *q)
+{
+	int src = set_kind(c, q->argv[1], q->argl[1]);
+	if (src <= 0) {
+		if (src == 0)
+			resp_int(&c->out, 0);
+		return;
+	}
+	if (set_kind(c, q->argv[2], q->argl[2]) < 0)
+		return;
+	int r = is_member(c, q, 3);
+	if (r <= 0) {
+		if (r == 0)
+			resp_int(&c->out, 0);
+		return;
+	}
+	if (q->argl[1] == q->argl[2] &&
+	    !memcmp(q->argv[1], q->argv[2], q->argl[1])) {
+		resp_int(&c->out, 1);
+		return;
+	}
+	nvh_tx *tx = cmd_tx(c);
+	if (!tx)
+		return;
+	int added;
+	int rc = kv_srem(c->s->kv, q->argv[1], q->argl[1], q->argv[3],
+			 q->argl[3]);
+	if (!rc)
+		rc = kv_sadd(c->s->kv, q->argv[2], q->argl[2], q->argv[3],
+			     q->argl[3], &added);
+	if (cmd_tx_end(c, tx, rc))
+		return;
+	touched(c->s, q->argv[1], q->argl[1]);
+	touched(c->s, q->argv[2], q->argl[2]);
+	resp_int(&c->out, 1);
+}
+
+/* ---- the algebra ---- */
+
+enum setop { OP_INTER, OP_UNION, OP_DIFF };
+
+/* The keys' sets combined into L (in byte order for a union, else in
+ * the first or smallest set's order); an intersection stops at limit
+ * members (0: no limit).  0, or -1 with the error replied.  Every key's type is
+ * checked first, as redis does. */
+static int
+setop(struct conn *c, enum setop op, const char *const *k,
+      const size_t *kl, int nk, size_t limit, struct mlist *L)
+{
+	int smallest = -1, empty = 0;
+	uint64_t least = UINT64_MAX;
+	for (int i = 0; i < nk; i++) {
+		int kind = set_kind(c, k[i], kl[i]);
+		if (kind < 0)
+			return -1;
+		uint64_t n = 0;
+		if (kind) {
+			int rc = kv_scard(c->s->kv, k[i], kl[i], &n);
+			if (rc) {
+				kv_error(&c->out, rc);
+				return -1;
+			}
+		}
+		if (!n)
+			empty = 1;
+		if (n < least) {
+			least = n;
+			smallest = i;
+		}
+	}
+	int rc = 0;
+	if (op == OP_UNION) {
+		for (int i = 0; i < nk && !rc; i++)
+			rc = mlist_read(c, k[i], kl[i], L);
+		if (!rc)
+			mlist_uniq(L);
+	} else if (op == OP_INTER ? !empty : 1) {
+		int base = op == OP_INTER ? smallest : 0;
+		struct mlist all = {0};
+		rc = mlist_read(c, k[base], kl[base], &all);
+		for (size_t j = 0; j < all.n && !rc; j++) {
+			int keep = 1;
+			for (int i = 0; i < nk && keep && !rc; i++) {
+				if (i == base)
+					continue;
+				int r = kv_sismember(c->s->kv, k[i], kl[i],
+						     all.m[j]->d,
+						     all.m[j]->l);
+				if (r && r != -ENOENT)
+					rc = r;
+				else if (op == OP_INTER ? r != 0 : r == 0)
+					keep = 0;
+			}
+			if (rc)
+				break;
+			if (keep) {
+				if ((rc = mlist_grow(L)))
+					break;
+				L->m[L->n++] = all.m[j];
+				all.m[j] = NULL;
+				if (limit && L->n >= limit)
+					break;
+			}
+		}
+		mlist_free(&all);
+	}
+	if (rc) {
+		read_error(c, rc);
+		return -1;
+	}
+	return 0;
+}
+
+/* Replace key d with L's members as a set (none: d is deleted), in the
+ * command's transaction: 0, or -1 with the error replied. */
+static int
+store(struct conn *c, const char *d, size_t dl, const struct mlist *L)
+{
+	nvh_tx *tx = cmd_tx(c);
+	if (!tx)
+		return -1;
+	int rc = kv_del(c->s->kv, d, dl);
+	int existed = rc == 0;
+	if (rc == -ENOENT)
+		rc = 0;
+	for (size_t i = 0; i < L->n && !rc; i++) {
+		int added;
+		rc = kv_sadd(c->s->kv, d, dl, L->m[i]->d, L->m[i]->l, &added);
+	}
+	if (cmd_tx_end(c, tx, rc))
+		return -1;
+	if (existed || L->n)
+		touched(c->s, d, dl);
+	return 0;
+}
+
+/* SINTER/SUNION/SDIFF key [key ...]; SINTERSTORE/SUNIONSTORE/SDIFFSTORE
+ * destination key [key ...] */
+void
+c_setop(struct conn *c, const struct resp_cmd *q)
+{
+	enum setop op = argis(q, 0, "SINTER") || argis(q, 0, "SINTERSTORE")
+			? OP_INTER : argis(q, 0, "SUNION") ||
+			argis(q, 0, "SUNIONSTORE") ? OP_UNION : OP_DIFF;
+	int st = q->argl[0] > 6 ? 1 : 0; /* the *STORE forms */
+	struct mlist L = {0};
+	if (setop(c, op, q->argv + 1 + st, q->argl + 1 + st,
+		  q->argc - 1 - st, 0, &L)) {
+		mlist_free(&L);
+		return;
+	}
+	if (st) {
+		if (!store(c, q->argv[1], q->argl[1], &L))
+			resp_int(&c->out, (long long)L.n);
+	} else {
+		reply_mlist(c, &L);
+	}
+	mlist_free(&L);
+}
+
+/* SINTERCARD numkeys key [key ...] [LIMIT limit] */
+void
+c_sintercard(struct conn *c, const struct resp_cmd *q)
+{
+	long long nk, limit = 0;
+	if (resp_strtoll(q->argv[1], q->argl[1], &nk) || nk <= 0) {
+		resp_error(&c->out, "ERR numkeys should be greater than 0");
+		return;
+	}
+	if (nk > q->argc - 2) {
+		resp_error(&c->out, "ERR Number of keys can't be greater than "
+			   "number of args");
+		return;
+	}
+	for (int i = 2 + (int)nk; i < q->argc; i += 2) {
+		if (!argis(q, i, "LIMIT") || i + 1 >= q->argc) {
+			resp_error(&c->out, "ERR syntax error");
+			return;
+		}
+		if (resp_strtoll(q->argv[i + 1], q->argl[i + 1], &limit) ||
+		    limit < 0) {
+			resp_error(&c->out, "ERR LIMIT can't be negative");
+			return;
+		}
+	}
+	struct mlist L = {0};
+	if (!setop(c, OP_INTER, q->argv + 2, q->argl + 2, (int)nk,
+		   (size_t)limit, &L))
+		resp_int(&c->out, (long long)L.n);
+	mlist_free(&L);
+}
