@@ -8,6 +8,7 @@
  *   cmd_hash.c      the hash commands (HSET ...)
  *   cmd_list.c      the list commands (LPUSH ...)
  *   cmd_set.c       the set commands (SADD ...)
+ *   cmd_coll.c      what the hash and set commands share (HSCAN, SSCAN)
  *   cmd_expire.c    expiry arguments, EXPIRE/TTL/PERSIST, active expiry
  *   cmd_keyspace.c  TYPE, DEL, EXISTS, DBSIZE, KEYS/SCAN, FLUSHALL, RENAME
  *   cmd_multi.c     MULTI/EXEC/DISCARD, WATCH and who changed a key
@@ -123,6 +124,38 @@ void c_incrbyfloat(struct conn *c, const struct resp_cmd *q);
 int parse_ld(const char *p, size_t n, long double *out);
 int format_ld(long double v, char *buf, size_t n);
 
+/* ---- cmd_coll.c ---- */
+
+/* Key k's kind for a command of the type: 1 of that type, 0 absent, -1
+ * with the error (WRONGTYPE, a damaged entry) replied. */
+int key_kind(struct conn *c, const void *k, size_t kl, enum kv_type type);
+/* One write of argument a to key k: 1 if it changed something, 0 if
+ * not, < 0 an error (the command's end). */
+typedef int (*write_fn)(struct kv *kv, const void *k, size_t kl,
+			const void *a, size_t al);
+/* Each argument from the third on written to key argv[1] by one, in one
+ * transaction; the reply: how many changed something (HDEL, SADD,
+ * SREM). */
+void count_writes(struct conn *c, const struct resp_cmd *q, write_fn one);
+/* A collection's listing: fields and/or values, counted (the reply's
+ * length comes first), filtered by a MATCH pattern (pat, or NULL). */
+struct hcollect {
+	struct resp_buf out;
+	long long n;
+	int keys, vals;
+	const char *pat;
+	size_t pl;
+};
+int hcollect(void *arg, const void *k, size_t kl, const void *v, size_t vl);
+/* scan (kv_hscan, kv_smembers) of key argv[1] into h, as the reply */
+typedef int (*kv_scan_fn)(struct kv *kv, const void *k, size_t kl,
+			  kv_fn fn, void *arg);
+void reply_scan(struct conn *c, const struct resp_cmd *q, kv_scan_fn scan,
+		struct hcollect *h);
+/* HSCAN and SSCAN key cursor [MATCH pattern] [COUNT count]: as redis, an
+ * absent key is an empty scan before the options are read */
+void c_collscan(struct conn *c, const struct resp_cmd *q);
+
 /* ---- cmd_hash.c ---- */
 
 void c_hset(struct conn *c, const struct resp_cmd *q);
@@ -136,7 +169,6 @@ void c_hstrlen(struct conn *c, const struct resp_cmd *q);
 void c_hgetall(struct conn *c, const struct resp_cmd *q);
 void c_hincrby(struct conn *c, const struct resp_cmd *q);
 void c_hincrbyfloat(struct conn *c, const struct resp_cmd *q);
-void c_hscan(struct conn *c, const struct resp_cmd *q);
 void c_hrandfield(struct conn *c, const struct resp_cmd *q);
 
 /* ---- cmd_list.c ---- */
@@ -161,7 +193,6 @@ void c_sismember(struct conn *c, const struct resp_cmd *q);
 void c_smismember(struct conn *c, const struct resp_cmd *q);
 void c_scard(struct conn *c, const struct resp_cmd *q);
 void c_smembers(struct conn *c, const struct resp_cmd *q);
-void c_sscan(struct conn *c, const struct resp_cmd *q);
 void c_spop(struct conn *c, const struct resp_cmd *q);
 void c_srandmember(struct conn *c, const struct resp_cmd *q);
 void c_smove(struct conn *c, const struct resp_cmd *q);

@@ -7,7 +7,6 @@
  * write marks its key changed for WATCH.  The structure is coll.c's.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -89,41 +88,27 @@ c_hmget(struct conn *c, const struct resp_cmd *q)
 {
 	/* the type first: a key of another type is one error, not an
 	 * array */
-	enum kv_type t;
-	int rc = kv_key_type(c->s->kv, q->argv[1], q->argl[1], &t, NULL);
-	if (rc == 0 && t != KV_T_HASH)
-		rc = kv_wrongtype();
-	if (rc && rc != -ENOENT) {
-		kv_error(&c->out, rc);
+	if (key_kind(c, q->argv[1], q->argl[1], KV_T_HASH) < 0)
 		return;
-	}
 	resp_array(&c->out, q->argc - 2);
+	int rc;
 	for (int i = 2; i < q->argc; i++)
 		if ((rc = hget_one(c, q, i)))
 			kv_error(&c->out, rc); /* a damaged field: in place */
 }
 
+/* 1 if field f was deleted, 0 if there was none (or no key), < 0 */
+static int
+hdel_one(struct kv *kv, const void *k, size_t kl, const void *f, size_t fl)
+{
+	int rc = kv_hdel(kv, k, kl, f, fl);
+	return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
+}
+
 void
 c_hdel(struct conn *c, const struct resp_cmd *q)
 {
-	nvh_tx *tx = cmd_tx(c);
-	if (!tx)
-		return;
-	long long n = 0;
-	int rc = 0;
-	for (int i = 2; i < q->argc && !rc; i++) {
-		rc = kv_hdel(c->s->kv, q->argv[1], q->argl[1], q->argv[i],
-			     q->argl[i]);
-		if (rc == 0)
-			n++;
-		if (rc == -ENOENT) /* no such field, or the key is gone */
-			rc = 0;
-	}
-	if (cmd_tx_end(c, tx, rc))
-		return;
-	if (n)
-		touched(c->s, q->argv[1], q->argl[1]);
-	resp_int(&c->out, n);
+	count_writes(c, q, hdel_one);
 }
 
 void
@@ -159,53 +144,13 @@ c_hstrlen(struct conn *c, const struct resp_cmd *q)
 	c_hexists(c, q);
 }
 
-/* Fields and/or values into a buffer, counted (the reply's length
- * comes first). */
-struct hcollect {
-	struct resp_buf out;
-	long long n;
-	int keys, vals;
-	const char *pat;      /* HSCAN MATCH, or NULL */
-	size_t pl;
-};
-
-static int
-hcollect(void *arg, const void *k, size_t kl, const void *v, size_t vl)
-{
-	struct hcollect *h = arg;
-	if (h->pat && !(h->pl == 1 && h->pat[0] == '*') &&
-	    !kv_glob(h->pat, h->pl, k, kl, 0))
-		return 0;
-	if (h->keys) {
-		resp_bulk(&h->out, k, kl);
-		h->n++;
-	}
-	if (h->vals) {
-		resp_bulk(&h->out, v, vl);
-		h->n++;
-	}
-	return h->out.oom ? -ENOMEM : 0;
-}
-
-static void
-hcollect_send(struct conn *c, struct hcollect *h)
-{
-	reply_collected(c, &h->out, h->n);
-}
-
 /* HGETALL, HKEYS, HVALS */
 void
 c_hgetall(struct conn *c, const struct resp_cmd *q)
 {
 	struct hcollect h = {.keys = !argis(q, 0, "HVALS"),
 			     .vals = !argis(q, 0, "HKEYS")};
-	int rc = kv_hscan(c->s->kv, q->argv[1], q->argl[1], hcollect, &h);
-	if (rc < 0 && rc != -ENOMEM) {
-		resp_buf_free(&h.out);
-		kv_error(&c->out, rc);
-		return;
-	}
-	hcollect_send(c, &h);
+	reply_scan(c, q, kv_hscan, &h);
 }
 
 /* The field's value for an increment: 0 and the value (*v NULL if absent), or
@@ -301,58 +246,6 @@ c_hincrbyfloat(struct conn *c, const struct resp_cmd *q)
 	}
 	if (!hincr_set(c, q, buf, (size_t)l))
 		resp_bulk(&c->out, buf, (size_t)l);
-}
-
-/* HSCAN key cursor [MATCH pattern] [COUNT count]: as redis, an absent
- * key is an empty scan before the options are read */
-void
-c_hscan(struct conn *c, const struct resp_cmd *q)
-{
-	uint64_t cursor;
-	if (parse_cursor(c, q->argv[2], q->argl[2], &cursor))
-		return;
-	enum kv_type t;
-	int rc = kv_key_type(c->s->kv, q->argv[1], q->argl[1], &t, NULL);
-	if (rc == 0 && t != KV_T_HASH)
-		rc = kv_wrongtype();
-	if (rc && rc != -ENOENT) {
-		kv_error(&c->out, rc);
-		return;
-	}
-	int absent = rc == -ENOENT;
-	struct hcollect h = {.keys = 1, .vals = 1};
-	long long count = 10;
-	for (int i = 3; !absent && i < q->argc; i += 2) {
-		if (i + 1 >= q->argc) {
-			resp_error(&c->out, "ERR syntax error");
-			return;
-		}
-		if (argis(q, i, "MATCH")) {
-			h.pat = q->argv[i + 1];
-			h.pl = q->argl[i + 1];
-		} else if (argis(q, i, "COUNT")) {
-			if (parse_scan_count(c, q->argv[i + 1], q->argl[i + 1],
-					     &count))
-				return;
-		} else {
-			resp_error(&c->out, "ERR syntax error");
-			return;
-		}
-	}
-	uint64_t next = 0;
-	rc = absent ? 0 : kv_hscan_step(c->s->kv, q->argv[1], q->argl[1],
-					cursor, (size_t)count, hcollect, &h,
-					&next);
-	if (rc < 0 && rc != -ENOMEM) {
-		resp_buf_free(&h.out);
-		kv_error(&c->out, rc);
-		return;
-	}
-	char nb[24];
-	int n = snprintf(nb, sizeof(nb), "%" PRIu64, next);
-	resp_array(&c->out, 2);
-	resp_bulk(&c->out, nb, (size_t)n);
-	hcollect_send(c, &h);
 }
 
 /* ---- HRANDFIELD ---- */

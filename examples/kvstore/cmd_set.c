@@ -14,9 +14,7 @@
  * lists the whole set: O(members) (docs/kvstore.md).
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,70 +132,36 @@ read_error(struct conn *c, int rc)
 		kv_error(&c->out, rc);
 }
 
-/* Key k's kind for a set command: 1 a set, 0 absent, -1 with the error
- * (WRONGTYPE or a damaged entry) replied. */
+/* ---- one set ---- */
+
+/* 1 if member m was added (or removed), 0 if it was there (or not), < 0 */
 static int
-set_kind(struct conn *c, const char *k, size_t kl)
+sadd_one(struct kv *kv, const void *k, size_t kl, const void *m, size_t ml)
 {
-	enum kv_type t;
-	int rc = kv_key_type(c->s->kv, k, kl, &t, NULL);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc == 0 && t != KV_T_SET)
-		rc = kv_wrongtype();
-	if (rc) {
-		kv_error(&c->out, rc);
-		return -1;
-	}
-	return 1;
+	int added;
+	int rc = kv_sadd(kv, k, kl, m, ml, &added);
+	return rc ? rc : added;
 }
 
-/* ---- one set ---- */
+static int
+srem_one(struct kv *kv, const void *k, size_t kl, const void *m, size_t ml)
+{
+	int rc = kv_srem(kv, k, kl, m, ml);
+	return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
+}
 
 /* SADD key member [member ...]: the members that were new */
 void
 c_sadd(struct conn *c, const struct resp_cmd *q)
 {
-	nvh_tx *tx = cmd_tx(c);
-	if (!tx)
-		return;
-	long long n = 0;
-	int rc = 0;
-	for (int i = 2; i < q->argc && !rc; i++) {
-		int added = 0;
-		rc = kv_sadd(c->s->kv, q->argv[1], q->argl[1], q->argv[i],
-			     q->argl[i], &added);
-		n += added;
-	}
-	if (cmd_tx_end(c, tx, rc))
-		return;
-	if (n)
-		touched(c->s, q->argv[1], q->argl[1]);
-	resp_int(&c->out, n);
+	count_writes(c, q, sadd_one);
 }
 
 /* SREM key member [member ...]: the members that were there */
 void
 c_srem(struct conn *c, const struct resp_cmd *q)
 {
-	nvh_tx *tx = cmd_tx(c);
-	if (!tx)
-		return;
-	long long n = 0;
-	int rc = 0;
-	for (int i = 2; i < q->argc && !rc; i++) {
-		rc = kv_srem(c->s->kv, q->argv[1], q->argl[1], q->argv[i],
-			     q->argl[i]);
-		if (rc == 0)
-			n++;
-		if (rc == -ENOENT) /* no such member, or the key is gone */
-			rc = 0;
-	}
-	if (cmd_tx_end(c, tx, rc))
-		return;
-	if (n)
-		touched(c->s, q->argv[1], q->argl[1]);
-	resp_int(&c->out, n);
+	count_writes(c, q, srem_one);
 }
 
 /* 1 if argument i is a member of the set, 0 if not, -1 with the error
@@ -225,7 +189,7 @@ c_sismember(struct conn *c, const struct resp_cmd *q)
 void
 c_smismember(struct conn *c, const struct resp_cmd *q)
 {
-	if (set_kind(c, q->argv[1], q->argl[1]) < 0)
+	if (key_kind(c, q->argv[1], q->argl[1], KV_T_SET) < 0)
 		return;
 	struct resp_buf b = {0};
 	for (int i = 2; i < q->argc; i++) {
@@ -252,85 +216,11 @@ c_scard(struct conn *c, const struct resp_cmd *q)
 		resp_int(&c->out, (long long)n);
 }
 
-/* SMEMBERS and SSCAN's listing, filtered by a MATCH pattern */
-struct scollect {
-	struct resp_buf out;
-	long long n;
-	const char *pat;
-	size_t pl;
-};
-
-static int
-scollect(void *arg, const void *k, size_t kl, const void *v, size_t vl)
-{
-	struct scollect *s = arg;
-	(void)v;
-	(void)vl;
-	if (s->pat && !(s->pl == 1 && s->pat[0] == '*') &&
-	    !kv_glob(s->pat, s->pl, k, kl, 0))
-		return 0;
-	resp_bulk(&s->out, k, kl);
-	s->n++;
-	return s->out.oom ? -ENOMEM : 0;
-}
-
 void
 c_smembers(struct conn *c, const struct resp_cmd *q)
 {
-	struct scollect s = {0};
-	int rc = kv_smembers(c->s->kv, q->argv[1], q->argl[1], scollect, &s);
-	if (rc < 0 && rc != -ENOMEM) {
-		resp_buf_free(&s.out);
-		kv_error(&c->out, rc);
-		return;
-	}
-	reply_collected(c, &s.out, s.n);
-}
-
-/* SSCAN key cursor [MATCH pattern] [COUNT count]: as redis, an absent
- * key is an empty scan before the options are read */
-void
-c_sscan(struct conn *c, const struct resp_cmd *q)
-{
-	uint64_t cursor;
-	if (parse_cursor(c, q->argv[2], q->argl[2], &cursor))
-		return;
-	int kind = set_kind(c, q->argv[1], q->argl[1]);
-	if (kind < 0)
-		return;
-	struct scollect s = {0};
-	long long count = 10;
-	for (int i = 3; kind && i < q->argc; i += 2) {
-		if (i + 1 >= q->argc) {
-			resp_error(&c->out, "ERR syntax error");
-			return;
-		}
-		if (argis(q, i, "MATCH")) {
-			s.pat = q->argv[i + 1];
-			s.pl = q->argl[i + 1];
-		} else if (argis(q, i, "COUNT")) {
-			if (parse_scan_count(c, q->argv[i + 1], q->argl[i + 1],
-					     &count))
-				return;
-		} else {
-			resp_error(&c->out, "ERR syntax error");
-			return;
-		}
-	}
-	uint64_t next = 0;
-	int rc = kind ? kv_sscan_step(c->s->kv, q->argv[1], q->argl[1],
-				      cursor, (size_t)count, scollect, &s,
-				      &next) : 0;
-	if (rc < 0 && rc != -ENOMEM) {
-		resp_buf_free(&s.out);
-		kv_error(&c->out, rc);
-		return;
-	}
-	char nb[24];
-	int n = snprintf(nb, sizeof(nb), "%" PRIu64, next);
-	resp_array(&c->out, 2);
-	resp_bulk(&c->out, nb, (size_t)n);
-	reply_collected(c, &s.out, s.n);
+	struct hcollect h = {.keys = 1};
+	reply_scan(c, q, kv_smembers, &h);
 }
 
 /* Move a random member of L[i..] to L[i] (a partial Fisher-Yates
@@ -362,7 +252,7 @@ c_spop(struct conn *c, const struct resp_cmd *q)
 			   "positive");
 		return;
 	}
-	int kind = set_kind(c, q->argv[1], q->argl[1]);
+	int kind = key_kind(c, q->argv[1], q->argl[1], KV_T_SET);
 	if (kind < 0)
 		return;
 	if (!kind || count == 0) {
@@ -469,13 +359,13 @@ c_srandmember(struct conn *c, const struct resp_cmd *q)
 void
 c_smove(struct conn *c, const struct resp_cmd *q)
 {
-	int src = set_kind(c, q->argv[1], q->argl[1]);
+	int src = key_kind(c, q->argv[1], q->argl[1], KV_T_SET);
 	if (src <= 0) {
 		if (src == 0)
 			resp_int(&c->out, 0);
 		return;
 	}
-	if (set_kind(c, q->argv[2], q->argl[2]) < 0)
+	if (key_kind(c, q->argv[2], q->argl[2], KV_T_SET) < 0)
 		return;
 	int r = is_member(c, q, 3);
 	if (r <= 0) {
@@ -519,7 +409,7 @@ setop(struct conn *c, enum setop op, const char *const *k,
 	int smallest = -1, empty = 0;
 	uint64_t least = UINT64_MAX;
 	for (int i = 0; i < nk; i++) {
-		int kind = set_kind(c, k[i], kl[i]);
+		int kind = key_kind(c, k[i], kl[i], KV_T_SET);
 		if (kind < 0)
 			return -1;
 		uint64_t n = 0;

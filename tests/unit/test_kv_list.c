@@ -20,25 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "nvh_test.h"
+#include "kv_test.h"
 
-#include "examples/kvstore/kv.h"
-
-#define T0 1700000000000ll
-
-static struct kv *
-open_kv(const char *name, enum kv_index ix, int fresh)
-{
-	const char *path = nvt_path(name);
-	if (fresh)
-		unlink(path);
-	struct kv_opts o = {.index = ix, .create = 1, .hash_buckets = 4};
-	struct kv *kv = kv_open(path, &o);
-	if (!kv)
-		fail_msg("kv_open %s: %s", path, kv_errmsg());
-	kv_set_time(kv, T0);
-	return kv;
-}
 
 static uint64_t
 push(struct kv *kv, const char *k, int left, const char *v)
@@ -377,14 +360,7 @@ big(void **s)
 	 * steps and the space comes back */
 	assert_int_equal(kv_del(kv, "big", 3), 0);
 	assert_int_equal(llen(kv, "big"), 0);
-	assert_int_equal(kv_close(kv), 0);
-	kv = open_kv(name, KV_HASH, 0);
-	assert_int_equal(nvh_stats(kv_pool(kv), &st1), 0);
-	assert_true(st1.allocated_bytes <= st0.allocated_bytes + (64u << 10));
-	struct nvh_check_report rep;
-	assert_int_equal(nvh_check(kv_pool(kv), &rep, NULL), 0);
-	assert_int_equal(rep.problems, 0);
-	assert_int_equal(kv_close(kv), 0);
+	close_space_back(kv, name, KV_HASH, &st0);
 }
 
 /* LMOVE moves an element's entry: 100,000 moves allocate nothing new
