@@ -429,7 +429,17 @@ nvh_weak_get(nvh_pool *pool, const nvh_weak *field)
 	    nvh_oid_untag(pool, field->oid.off, &off))
 		return NVH_OID_NULL;
 	struct nvh_objhdr *h = nvh_obj_hdr(pool, off);
-	if (!h || (NVH_HDR_FLAGS(hdr_word(h)) & NVH_OBJ_DYING) ||
+	if (!h) {
+		/* made in this thread's transaction (no header until its
+		 * commit): live, if the birth is the one recorded */
+		const struct nvh_tx *tx = nvh_tx_current(pool);
+		uint64_t in;
+		long i = tx ? nvh_tx_fresh_at(tx, off, &in) : -1;
+		return i >= 0 && in == 0 && !tx->fresh[i].dropped &&
+		       tx->fresh[i].blk.birth ==
+		       field->birth ? field->oid : NVH_OID_NULL;
+	}
+	if ((NVH_HDR_FLAGS(hdr_word(h)) & NVH_OBJ_DYING) ||
 	    __atomic_load_n(&h->birth, __ATOMIC_RELAXED) != field->birth)
 		return NVH_OID_NULL;
 	return field->oid;

@@ -274,6 +274,10 @@ weak_pointers(void **state)
 	assert_nvh_ok(NVH_TX_SET(tx, &tp->a, a));
 	assert_nvh_ok(NVH_TX_SET(tx, &tp->b, b));
 	assert_nvh_ok(NVH_TX_SET_WEAK(tx, node, &node_d(pool, a)->peer, b));
+	/* a weak pointer to an object made in this transaction reads back
+	 * in it (a skiplist walks its back links before the commit) */
+	assert_int_equal(NVH_WEAK_GET(pool, node, &node_d(pool, a)->peer).oid.off,
+			 b.oid.off);
 	assert_nvh_ok(nvh_tx_commit(tx));
 	assert_int_equal(nvh_refcount(pool, b.oid), 1); /* weak holds none */
 	assert_int_equal(NVH_WEAK_GET(pool, node, &node_d(pool, a)->peer).oid.off,
@@ -292,6 +296,15 @@ weak_pointers(void **state)
 		assert_nvh_ok(nvh_tx_commit(tx));
 	}
 	assert_true(reused);
+	assert_true(NVH_IS_NULL(NVH_WEAK_GET(pool, node, &node_d(pool, a)->peer)));
+	/* ... to a fresh object of an aborted transaction: null after it */
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	node_ptr d = NVH_TX_ALLOC(tx, node);
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->b, d));
+	assert_nvh_ok(NVH_TX_SET_WEAK(tx, node, &node_d(pool, tp->a)->peer, d));
+	assert_int_equal(NVH_WEAK_GET(pool, node, &node_d(pool, tp->a)->peer).oid.off,
+			 d.oid.off);
+	nvh_tx_abort(tx);
 	assert_true(NVH_IS_NULL(NVH_WEAK_GET(pool, node, &node_d(pool, a)->peer)));
 	assert_consistent(pool);
 	pool = reopen(pool, "weak.pool");
