@@ -8,7 +8,8 @@
  *   cmd_hash.c      the hash commands (HSET ...)
  *   cmd_list.c      the list commands (LPUSH ...)
  *   cmd_set.c       the set commands (SADD ...)
- *   cmd_coll.c      what the hash and set commands share (HSCAN, SSCAN)
+ *   cmd_zset.c      the sorted set commands (ZADD ...)
+ *   cmd_coll.c      what the collection commands share (HSCAN ...)
  *   cmd_expire.c    expiry arguments, EXPIRE/TTL/PERSIST, active expiry
  *   cmd_keyspace.c  TYPE, DEL, EXISTS, DBSIZE, KEYS/SCAN, FLUSHALL, RENAME
  *   cmd_multi.c     MULTI/EXEC/DISCARD, WATCH and who changed a key
@@ -152,7 +153,7 @@ typedef int (*kv_scan_fn)(struct kv *kv, const void *k, size_t kl,
 			  kv_fn fn, void *arg);
 void reply_scan(struct conn *c, const struct resp_cmd *q, kv_scan_fn scan,
 		struct hcollect *h);
-/* HSCAN and SSCAN key cursor [MATCH pattern] [COUNT count]: as redis, an
+/* HSCAN, SSCAN and ZSCAN key cursor [MATCH pattern] [COUNT count]: as redis, an
  * absent key is an empty scan before the options are read */
 void c_collscan(struct conn *c, const struct resp_cmd *q);
 
@@ -198,6 +199,28 @@ void c_srandmember(struct conn *c, const struct resp_cmd *q);
 void c_smove(struct conn *c, const struct resp_cmd *q);
 void c_setop(struct conn *c, const struct resp_cmd *q);
 void c_sintercard(struct conn *c, const struct resp_cmd *q);
+
+/* ---- cmd_zset.c ---- */
+
+/* A score as redis prints it ("%.17g", "inf", "-inf") into buf: its
+ * length */
+int format_score(double d, char *buf, size_t n);
+/* hcollect for ZSCAN: the value's 8 bytes printed as a score */
+int zscan_score(void *arg, const void *k, size_t kl, const void *v,
+		size_t vl);
+void c_zadd(struct conn *c, const struct resp_cmd *q);
+void c_zincrby(struct conn *c, const struct resp_cmd *q);
+void c_zrem(struct conn *c, const struct resp_cmd *q);
+void c_zscore(struct conn *c, const struct resp_cmd *q);
+void c_zmscore(struct conn *c, const struct resp_cmd *q);
+void c_zcard(struct conn *c, const struct resp_cmd *q);
+void c_zrank(struct conn *c, const struct resp_cmd *q);
+void c_zcount(struct conn *c, const struct resp_cmd *q);
+void c_zrange(struct conn *c, const struct resp_cmd *q);
+void c_zrangeby(struct conn *c, const struct resp_cmd *q);
+void c_zremrange(struct conn *c, const struct resp_cmd *q);
+void c_zpop(struct conn *c, const struct resp_cmd *q);
+void c_zrandmember(struct conn *c, const struct resp_cmd *q);
 
 /* ---- cmd_keyspace.c ---- */
 

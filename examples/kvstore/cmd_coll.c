@@ -1,8 +1,8 @@
 /*
  * cmd_coll.c -- what the collection commands (cmd_hash.c, cmd_set.c)
  * share: a key's kind for a type, a count of writes in one transaction
- * (HDEL, SADD, SREM), the listing of a collection into a reply, and the
- * HSCAN/SSCAN command.
+ * (HDEL, SADD, SREM, ZREM), the listing of a collection into a reply,
+ * and the HSCAN/SSCAN/ZSCAN command.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -81,15 +81,15 @@ reply_scan(struct conn *c, const struct resp_cmd *q, kv_scan_fn scan,
 void
 c_collscan(struct conn *c, const struct resp_cmd *q)
 {
-	int hash = argis(q, 0, "HSCAN");
+	int hash = argis(q, 0, "HSCAN"), zset = argis(q, 0, "ZSCAN");
 	uint64_t cursor;
 	if (parse_cursor(c, q->argv[2], q->argl[2], &cursor))
 		return;
 	int kind = key_kind(c, q->argv[1], q->argl[1],
-			    hash ? KV_T_HASH : KV_T_SET);
+			    hash ? KV_T_HASH : zset ? KV_T_ZSET : KV_T_SET);
 	if (kind < 0)
 		return;
-	struct hcollect h = {.keys = 1, .vals = hash};
+	struct hcollect h = {.keys = 1, .vals = hash || zset};
 	long long count = 10;
 	for (int i = 3; kind && i < q->argc; i += 2) {
 		if (i + 1 >= q->argc) {
@@ -109,9 +109,10 @@ c_collscan(struct conn *c, const struct resp_cmd *q)
 		}
 	}
 	uint64_t next = 0;
-	int rc = !kind ? 0 : (hash ? kv_hscan_step : kv_sscan_step)(
+	int rc = !kind ? 0 : (hash ? kv_hscan_step : zset ? kv_zscan_step
+			      : kv_sscan_step)(
 		c->s->kv, q->argv[1], q->argl[1], cursor, (size_t)count,
-		hcollect, &h, &next);
+		zset ? zscan_score : hcollect, &h, &next);
 	if (rc < 0 && rc != -ENOMEM) {
 		resp_buf_free(&h.out);
 		kv_error(&c->out, rc);

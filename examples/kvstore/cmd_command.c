@@ -97,6 +97,37 @@ static const struct doc {
 	{"SUNIONSTORE", "set", "Add sets and store the result"},
 	{"SDIFF", "set", "Subtract sets"},
 	{"SDIFFSTORE", "set", "Subtract sets and store the result"},
+	{"ZADD", "sorted-set", "Add members to a sorted set, or update "
+	 "their scores"},
+	{"ZINCRBY", "sorted-set", "Add to the score of a member"},
+	{"ZREM", "sorted-set", "Remove members from a sorted set"},
+	{"ZSCORE", "sorted-set", "Get the score of a member"},
+	{"ZMSCORE", "sorted-set", "Get the scores of members"},
+	{"ZCARD", "sorted-set", "Count the members of a sorted set"},
+	{"ZRANK", "sorted-set", "Get a member's rank, lowest first"},
+	{"ZREVRANK", "sorted-set", "Get a member's rank, highest first"},
+	{"ZCOUNT", "sorted-set", "Count the members in a score range"},
+	{"ZLEXCOUNT", "sorted-set", "Count the members in a member range"},
+	{"ZRANGE", "sorted-set", "Get members by rank, score or member "
+	 "range"},
+	{"ZREVRANGE", "sorted-set", "Get members by rank, highest first"},
+	{"ZRANGEBYSCORE", "sorted-set", "Get members in a score range"},
+	{"ZREVRANGEBYSCORE", "sorted-set", "Get members in a score range, "
+	 "highest first"},
+	{"ZRANGEBYLEX", "sorted-set", "Get members in a member range"},
+	{"ZREVRANGEBYLEX", "sorted-set", "Get members in a member range, "
+	 "highest first"},
+	{"ZREMRANGEBYRANK", "sorted-set", "Remove the members in a rank "
+	 "range"},
+	{"ZREMRANGEBYSCORE", "sorted-set", "Remove the members in a score "
+	 "range"},
+	{"ZREMRANGEBYLEX", "sorted-set", "Remove the members in a member "
+	 "range"},
+	{"ZPOPMIN", "sorted-set", "Remove and return the lowest members"},
+	{"ZPOPMAX", "sorted-set", "Remove and return the highest members"},
+	{"ZRANDMEMBER", "sorted-set", "Get random members of a sorted set"},
+	{"ZSCAN", "sorted-set", "Iterate over the members and scores of a "
+	 "sorted set"},
 	{"SET", "string", "Set the string value of a key"},
 	{"SETNX", "string", "Set the value of a key, only if the key does "
 	 "not exist"},
@@ -191,6 +222,7 @@ group_category(const struct command *cmd)
 	static const char *const map[][2] = {
 		{"string", "@string"}, {"generic", "@keyspace"},
 		{"hash", "@hash"}, {"list", "@list"}, {"set", "@set"},
+		{"sorted-set", "@sortedset"},
 		{"transactions", "@transaction"},
 		{"connection", "@connection"},
 	};

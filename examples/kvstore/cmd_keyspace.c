@@ -183,6 +183,8 @@ c_scan(struct conn *c, const struct resp_cmd *q)
 				cl.type = KV_T_LIST;
 			else if (argis(q, i + 1, "set"))
 				cl.type = KV_T_SET;
+			else if (argis(q, i + 1, "zset"))
+				cl.type = KV_T_ZSET;
 			else /* a type nvkv has no key of */
 				cl.none = 1;
 		} else {

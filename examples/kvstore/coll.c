@@ -27,7 +27,8 @@
 
 /* ---- the collection of a key ---- */
 
-static const char *const type_name[] = {"string", "hash", "list", "set"};
+static const char *const type_name[] = {"string", "hash", "list", "set",
+					"zset"};
 
 const char *
 kv_type_name(enum kv_type t)
@@ -59,13 +60,14 @@ kv_coll_of(struct kv *kv, const void *k, size_t kl, enum kv_type type,
 	if ((*ep)->type != type)
 		return kv_wrongtype();
 	struct kvcoll *c = kvcoll_d(kv->pool, (*ep)->val);
+	int flat = type == KV_T_HASH || type == KV_T_SET;
 	if (!c || c->type != type || c->count > kv->max_ents ||
 	    c->count == 0 ||
-	    (type != KV_T_LIST && c->enc != KV_ENC_LIST &&
-	     c->enc != KV_ENC_TREE) ||
-	    (type != KV_T_LIST && c->enc == KV_ENC_LIST &&
-	     c->count > KV_SMALL_MAX) ||
-	    (type == KV_T_LIST && c->enc != KV_ENC_CHUNKS))
+	    (flat && c->enc != KV_ENC_LIST && c->enc != KV_ENC_TREE) ||
+	    (flat && c->enc == KV_ENC_LIST && c->count > KV_SMALL_MAX) ||
+	    (type == KV_T_LIST && c->enc != KV_ENC_CHUNKS) ||
+	    (type == KV_T_ZSET && (c->enc != KV_ENC_SKIP ||
+				   NVH_IS_NULL(c->zhead))))
 		return kv_coll_damaged(kv, (*ep)->val, c);
 	*cp = c;
 	return 0;
@@ -79,28 +81,6 @@ coll_of(struct kv *kv, const void *k, size_t kl, struct kvent **ep,
 	struct kvent **raw, struct kvcoll **cp)
 {
 	return kv_coll_of(kv, k, kl, KV_T_HASH, ep, raw, cp);
-}
-
-/* btree.c on collection c for the call between tree_on and tree_off */
-struct tree_saved {
-	btnode_ptr *root;
-	uint64_t *count;
-};
-
-static void
-tree_on(struct kv *kv, struct kvcoll *c, struct tree_saved *s)
-{
-	s->root = kv->bt_root;
-	s->count = kv->bt_count;
-	kv->bt_root = &c->tree;
-	kv->bt_count = &c->count;
-}
-
-static void
-tree_off(struct kv *kv, const struct tree_saved *s)
-{
-	kv->bt_root = s->root;
-	kv->bt_count = s->count;
 }
 
 static uint64_t
@@ -147,11 +127,11 @@ field_find(struct kv *kv, struct kvcoll *c, const void *f, size_t fl,
 		kvent_ptr *link;
 		return list_find(kv, c, f, fl, &link, fp);
 	}
-	struct tree_saved s;
+	struct kv_tree_saved s;
 	kvent_ptr e;
-	tree_on(kv, c, &s);
+	kv_tree_on(kv, c, &s);
 	int rc = kv_bt_find(kv, f, fl, &e);
-	tree_off(kv, &s);
+	kv_tree_off(kv, &s);
 	if (!rc && !NVH_IS_NULL(e)) {
 		struct kvent *p = kv_ent(kv, e);
 		if (!p || !kv_ent_sane(p))
@@ -174,8 +154,8 @@ to_tree(nvh_tx *tx, struct kv *kv, struct kvcoll *c)
 {
 	uint64_t n = c->count;
 	kvent_ptr first = c->list;
-	struct tree_saved s;
-	tree_on(kv, c, &s);
+	struct kv_tree_saved s;
+	kv_tree_on(kv, c, &s);
 	int rc = kv_bt_create(tx, kv);
 	for (kvent_ptr e = first; !rc && !NVH_IS_NULL(e);) {
 		struct kvent *p = kv_ent(kv, e);
@@ -186,7 +166,7 @@ to_tree(nvh_tx *tx, struct kv *kv, struct kvcoll *c)
 					      "a field twice in its chain");
 		e = p->next;
 	}
-	tree_off(kv, &s);
+	kv_tree_off(kv, &s);
 	/* the chain's links go: a field deleted from the tree later must
 	 * not be kept by the one that came before it */
 	for (kvent_ptr e = first; !rc && !NVH_IS_NULL(e);) {
@@ -249,11 +229,11 @@ field_put(nvh_tx *tx, struct kv *kv, struct kvcoll *c, const void *f,
 				 0);
 	if (NVH_IS_NULL(e))
 		return -ENOSPC;
-	struct tree_saved s;
+	struct kv_tree_saved s;
 	int replaced = 0;
-	tree_on(kv, c, &s);
+	kv_tree_on(kv, c, &s);
 	rc = kv_bt_put(tx, kv, e, &replaced);
-	tree_off(kv, &s);
+	kv_tree_off(kv, &s);
 	*added = !rc && !replaced;
 	return rc;
 }
@@ -271,7 +251,8 @@ kv_coll_new(nvh_tx *tx, struct kv *kv, const void *k, size_t kl,
 		return -ENOSPC;
 	/* new objects: written without snapshots */
 	c->type = type;
-	c->enc = type == KV_T_LIST ? KV_ENC_CHUNKS : KV_ENC_LIST;
+	c->enc = type == KV_T_LIST ? KV_ENC_CHUNKS
+		 : type == KV_T_ZSET ? KV_ENC_SKIP : KV_ENC_LIST;
 	p->type = type;
 	p->msum = kv_ent_msum(p);
 	int replaced = 0;
@@ -393,10 +374,10 @@ coll_del(struct kv *kv, enum kv_type type, const void *k, size_t kl,
 		if (!rc)
 			c->count--;
 	} else if (!rc) {
-		struct tree_saved s;
-		tree_on(kv, c, &s);
+		struct kv_tree_saved s;
+		kv_tree_on(kv, c, &s);
 		rc = kv_bt_del(tx, kv, f, fl);
-		tree_off(kv, &s);
+		kv_tree_off(kv, &s);
 	}
 	if (!rc && c->count == 0) /* the last field: the key goes */
 		rc = kv_del(kv, k, kl);
@@ -441,16 +422,20 @@ kv_coll_check(struct kv *kv, const struct kvent *p)
 	if (p->type == KV_T_LIST && c && c->type == KV_T_LIST &&
 	    c->enc == KV_ENC_CHUNKS)
 		return kv_list_check(kv, p->val, c);
+	if (p->type == KV_T_ZSET && c && c->type == KV_T_ZSET &&
+	    c->enc == KV_ENC_SKIP)
+		return kv_zset_check(kv, p->val, c);
 	if (!c || c->type != p->type || p->type == KV_T_LIST ||
+	    p->type == KV_T_ZSET ||
 	    (c->enc != KV_ENC_LIST && c->enc != KV_ENC_TREE) ||
 	    c->count > kv->max_ents)
 		return kv_coll_damaged(kv, p->val, c);
 	if (c->enc == KV_ENC_LIST)
 		return list_visit(kv, c, NULL, NULL);
-	struct tree_saved s;
-	tree_on(kv, c, &s);
+	struct kv_tree_saved s;
+	kv_tree_on(kv, c, &s);
 	int rc = kv_bt_scan(kv, NULL, 0, NULL, 0, NULL, NULL);
-	tree_off(kv, &s);
+	kv_tree_off(kv, &s);
 	return rc;
 }
 
@@ -465,10 +450,10 @@ coll_scan(struct kv *kv, enum kv_type type, const void *k, size_t kl,
 		return rc == -ENOENT ? 0 : rc;
 	if (c->enc == KV_ENC_LIST)
 		return list_visit(kv, c, fn, arg);
-	struct tree_saved s;
-	tree_on(kv, c, &s);
+	struct kv_tree_saved s;
+	kv_tree_on(kv, c, &s);
 	rc = kv_bt_scan(kv, NULL, 0, NULL, 0, fn, arg);
-	tree_off(kv, &s);
+	kv_tree_off(kv, &s);
 	return rc;
 }
 
@@ -485,10 +470,10 @@ coll_scan_step(struct kv *kv, enum kv_type type, const void *k,
 		return rc == -ENOENT ? 0 : rc;
 	if (c->enc == KV_ENC_LIST) /* all at once, as redis's listpack */
 		return list_visit(kv, c, fn, arg);
-	struct tree_saved s;
-	tree_on(kv, c, &s);
+	struct kv_tree_saved s;
+	kv_tree_on(kv, c, &s);
 	*next = kv_bt_scan_step(kv, cursor, count, fn, arg);
-	tree_off(kv, &s);
+	kv_tree_off(kv, &s);
 	return 0;
 }
 

@@ -25,16 +25,18 @@ NVH_TYPE_DEFINE(kvent, 0, NVH_PTR(kvent, next, kvent)
 		NVH_PTR(kvent, val, kvcoll));
 NVH_TYPE_DEFINE(kvcoll, 0, NVH_PTR(kvcoll, list, kvent)
 		NVH_PTR(kvcoll, tree, btnode) NVH_PTR(kvcoll, head, kvlchunk)
-		NVH_PTR(kvcoll, tail, kvlchunk));
+		NVH_PTR(kvcoll, tail, kvlchunk) NVH_PTR(kvcoll, zhead, kvzn32));
 NVH_TYPE_DEFINE(kvroot, 0, NVH_PTR(kvroot, hash, kvhash)
 		NVH_PTR(kvroot, tree, btnode));
 
 extern const struct nvh_type kvseg_type, kvdir_type, kvhash_type,
-	btnode_type, kvlchunk_type;
+	btnode_type, kvlchunk_type, kvzn1_type, kvzn2_type, kvzn4_type,
+	kvzn8_type, kvzn16_type, kvzn32_type;
 
 const struct nvh_type *const kv_types[] = {
 	&kvent_type, &kvseg_type, &kvdir_type, &kvhash_type, &btnode_type,
-	&kvroot_type, &kvcoll_type, &kvlchunk_type, NULL,
+	&kvroot_type, &kvcoll_type, &kvlchunk_type, &kvzn1_type, &kvzn2_type,
+	&kvzn4_type, &kvzn8_type, &kvzn16_type, &kvzn32_type, NULL,
 };
 
 /* The last error of this thread: our own message, or nvheap's. */

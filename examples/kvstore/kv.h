@@ -42,8 +42,9 @@ enum kv_index { KV_ANY = 0, KV_HASH = 1, KV_BTREE = 2 };
 
 /* What a key holds.  A call for one type on a key of another fails with
  * -EMEDIUMTYPE (redis's WRONGTYPE); SET, DEL and expiry work on any. */
-enum kv_type { KV_T_STRING = 0, KV_T_HASH = 1, KV_T_LIST = 2, KV_T_SET = 3 };
-#define KV_T_MAX KV_T_SET
+enum kv_type { KV_T_STRING = 0, KV_T_HASH = 1, KV_T_LIST = 2, KV_T_SET = 3,
+	       KV_T_ZSET = 4 };
+#define KV_T_MAX KV_T_ZSET
 
 struct kv;
 
@@ -260,7 +261,64 @@ int kv_smembers(struct kv *kv, const void *k, size_t kl, kv_fn fn,
 int kv_sscan_step(struct kv *kv, const void *k, size_t kl, uint64_t cursor,
 		  size_t count, kv_fn fn, void *arg, uint64_t *next);
 
-/* TYPE's word for t ("string", "hash", "list", "set"). */
+/* ---- sorted sets (zset.c): members binary-safe (each up to the key
+ * limit), each with a score (a double, never NaN), in (score, member)
+ * order, members compared as bytes.  A member B-tree and a skiplist with
+ * spans: a member's score, rank, and the start of a range by rank, score
+ * or member in O(log n).  -EMEDIUMTYPE and absent keys as for hashes.
+ * ---- */
+/* A score range: min..max, each end exclusive or not (+-inf allowed). */
+struct kv_zrange {
+	double min, max;
+	int minex, maxex;
+};
+/* A member range: min..max, each end exclusive or not, or infinite
+ * (min_inf/max_inf: -1 for "-", +1 for "+", 0 for a member). */
+struct kv_zlex {
+	const void *min, *max;
+	size_t minl, maxl;
+	int minex, maxex;
+	int min_inf, max_inf;
+};
+/* A member and its score; non-zero stops the walk (returned). */
+typedef int (*kv_zfn)(void *arg, const void *m, size_t ml, double score);
+/* 0 with *score, or -ENOENT (no such member or key). */
+int kv_zscore(struct kv *kv, const void *k, size_t kl, const void *m,
+	      size_t ml, double *score);
+/* Member m with this score (added if new, *added 1; a same score writes
+ * nothing).  -EINVAL for NaN. */
+int kv_zput(struct kv *kv, const void *k, size_t kl, const void *m, size_t ml,
+	    double score, int *added);
+/* -ENOENT: no such member; the last member takes the key with it. */
+int kv_zrem(struct kv *kv, const void *k, size_t kl, const void *m,
+	    size_t ml);
+int kv_zcard(struct kv *kv, const void *k, size_t kl, uint64_t *n);
+/* Member m's 0-based rank from the lowest; -ENOENT. */
+int kv_zrank(struct kv *kv, const void *k, size_t kl, const void *m,
+	     size_t ml, uint64_t *rank);
+/* fn for the members of 0-based ranks start..stop (clipped to the set),
+ * counted from the highest and highest first if rev. */
+int kv_zrange(struct kv *kv, const void *k, size_t kl, uint64_t start,
+	      uint64_t stop, int rev, kv_zfn fn, void *arg);
+/* fn for the members in the range, lowest first (rev: highest), after
+ * skipping `offset` of them, at most count. */
+int kv_zrange_score(struct kv *kv, const void *k, size_t kl,
+		    const struct kv_zrange *r, int rev, uint64_t offset,
+		    uint64_t count, kv_zfn fn, void *arg);
+int kv_zrange_lex(struct kv *kv, const void *k, size_t kl,
+		  const struct kv_zlex *r, int rev, uint64_t offset,
+		  uint64_t count, kv_zfn fn, void *arg);
+/* How many members the range holds (O(log n)). */
+int kv_zcount(struct kv *kv, const void *k, size_t kl,
+	      const struct kv_zrange *r, uint64_t *n);
+int kv_zlexcount(struct kv *kv, const void *k, size_t kl,
+		 const struct kv_zlex *r, uint64_t *n);
+/* ZSCAN's steps over the member B-tree: fn gets each member and its
+ * score's 8 bytes (a double). */
+int kv_zscan_step(struct kv *kv, const void *k, size_t kl, uint64_t cursor,
+		  size_t count, kv_fn fn, void *arg, uint64_t *next);
+
+/* TYPE's word for t ("string", "hash", "list", "set", "zset"). */
 const char *kv_type_name(enum kv_type t);
 
 struct kv_stats {

@@ -20,6 +20,12 @@ NVH_TYPE(btnode);
 NVH_TYPE(kvroot);
 NVH_TYPE(kvcoll);
 NVH_TYPE(kvlchunk);
+NVH_TYPE(kvzn1);
+NVH_TYPE(kvzn2);
+NVH_TYPE(kvzn4);
+NVH_TYPE(kvzn8);
+NVH_TYPE(kvzn16);
+NVH_TYPE(kvzn32);
 
 /* One key and its value, in one object: the fixed part, then the key
  * bytes, then the value bytes.  Entries are never changed in place but for
@@ -68,8 +74,12 @@ kv_ent_sane(const struct kvent *p)
  * in insertion order (`list`), as redis's listpack keeps them; larger
  * ones a B-tree (`tree`, btree.c on this collection's root and count).
  * A list (list.c) is a deque of chunks from `head` to `tail`, each
- * holding up to KV_LCHUNK elements (entries with no key bytes). */
-enum kv_enc { KV_ENC_LIST = 1, KV_ENC_TREE = 2, KV_ENC_CHUNKS = 3 };
+ * holding up to KV_LCHUNK elements (entries with no key bytes).  A
+ * sorted set (zset.c) is both: a B-tree of its members (`tree`: member
+ * -> an entry whose value is the score) and a skiplist in (score,
+ * member) order from `zhead`. */
+enum kv_enc { KV_ENC_LIST = 1, KV_ENC_TREE = 2, KV_ENC_CHUNKS = 3,
+	      KV_ENC_SKIP = 4 };
 #define KV_SMALL_MAX 128u
 #define KV_SMALL_LEN 64u
 
@@ -81,6 +91,7 @@ struct kvcoll {
 	btnode_ptr tree;
 	kvlchunk_ptr head;             /* a list's first chunk */
 	kvlchunk_ptr tail;             /* ... and its last */
+	kvzn32_ptr zhead;              /* a sorted set's skiplist head */
 };
 
 /* A list's chunk: elements item[lo..hi) in order, never empty while
@@ -96,6 +107,29 @@ struct kvlchunk {
 	uint32_t lo, hi;
 	kvent_ptr item[KV_LCHUNK];
 };
+
+/* A sorted set's skiplist node (zset.c): one object per member, of the
+ * type whose capacity (1, 2, 4, ... 32 levels) fits its level count.
+ * next[i] is strong (a node is held by each level that links it: no
+ * cycle), span[i] the ranks next[i] skips, prev weak.  The head is a
+ * kvzn32 with no entry; its nlev is the list's level. */
+#define KV_ZMAXLEVEL 32
+#define KV_ZNODE(K)                                                          \
+	struct kvzn##K {                                                     \
+		kvent_ptr ent;         /* the member's entry */              \
+		nvh_weak prev;                                               \
+		double score;                                                \
+		uint32_t cap;          /* K */                               \
+		uint32_t nlev;                                               \
+		nvh_oid next[K];                                             \
+		uint64_t span[K];                                            \
+	}
+KV_ZNODE(1);
+KV_ZNODE(2);
+KV_ZNODE(4);
+KV_ZNODE(8);
+KV_ZNODE(16);
+KV_ZNODE(32);
 
 /* ---- hash map (hash.c): linear hashing ---- */
 #define KV_SEG_BITS 10
@@ -203,6 +237,32 @@ int kv_index_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced);
 int kv_coll_check(struct kv *kv, const struct kvent *p);
 /* list.c: the same for a list. */
 int kv_list_check(struct kv *kv, kvcoll_ptr cp, struct kvcoll *c);
+
+/* zset.c: the same for a sorted set. */
+int kv_zset_check(struct kv *kv, kvcoll_ptr cp, struct kvcoll *c);
+
+/* btree.c on collection c for the call between kv_tree_on and
+ * kv_tree_off */
+struct kv_tree_saved {
+	btnode_ptr *root;
+	uint64_t *count;
+};
+
+static inline void
+kv_tree_on(struct kv *kv, struct kvcoll *c, struct kv_tree_saved *s)
+{
+	s->root = kv->bt_root;
+	s->count = kv->bt_count;
+	kv->bt_root = &c->tree;
+	kv->bt_count = &c->count;
+}
+
+static inline void
+kv_tree_off(struct kv *kv, const struct kv_tree_saved *s)
+{
+	kv->bt_root = s->root;
+	kv->bt_count = s->count;
+}
 
 /* coll.c, for list.c: the live collection of `type` at key k: 0 with
  * *cp; -ENOENT (none), -EMEDIUMTYPE (another type), -EIO (damaged,

@@ -14,7 +14,8 @@ difference is printed with its script, line, command and both replies
 Scripts: tests/server/diff/*.txt, one command per line, plus seeded
 random scripts generated here (random-1, -2: SET/GET/DEL/INCR/... over 20
 keys; random-3, -4: hash commands over five hashes, some past 128
-fields; random-5, -6: list commands; random-7, -8: set commands).
+fields; random-5, -6: list commands; random-7, -8: set commands;
+random-9, -10: sorted set commands).
 Before each script both servers get FLUSHALL and new connections.
 
 Line syntax (arguments split by shlex in non-POSIX mode, so the quotes
@@ -613,6 +614,139 @@ def random_set_script(seed, n=4000):
     return lines
 
 
+def random_zset_script(seed, n=4000):
+    """Sorted set commands over four sorted sets, a set and a string:
+    ZADDs of up to 40 members with every flag (scores with ties, so the
+    member order decides; infinities), ZINCRBY, ZREM, ranks, every form
+    of range (by rank, score and member, reversed, with LIMIT and
+    WITHSCORES), counts, pops and removals by range, random picks by
+    count; sets past redis's 128-member listpack.  The order is defined:
+    every reply is compared byte for byte.  The member ranges go to 'lx',
+    whose scores are all 0 (over mixed scores redis leaves their answer
+    unspecified, and its two encodings differ)."""
+    r = random.Random(seed)
+    keys = ['z0', 'z1', 'z2', 'z3', 's', 'str']
+
+    def key():
+        return r.choice(keys)
+
+    def mem():
+        x = r.choice(['m%d' % r.randrange(300), 'm%d' % r.randrange(20),
+                      '', 'x y', '"\\x00\\r\\n"', 'L' + 'z' * 70])
+        return x if x.startswith('"') else "'%s'" % x
+
+    def score():
+        return r.choice(['%d' % r.randrange(-5, 50), '%d' % r.randrange(5),
+                         '1.5', '-0.25', '1e3', 'inf', '-inf', '+inf',
+                         '%.3f' % r.uniform(-100, 100)])
+
+    def end():
+        x = r.choice(['%d' % r.randrange(-5, 50), '-inf', '+inf',
+                      '(%d' % r.randrange(-5, 50), '(1.5'])
+        return "'%s'" % x
+
+    def lex():
+        return "'%s'" % r.choice(['-', '+', '[m1', '(m1', '[m5', '(m2',
+                                  '[', '[m', '(x'])
+
+    def idx():
+        return r.choice([0, 1, -1, -2, r.randrange(-300, 300)])
+
+    lines = ['SET str string', 'SADD s a']
+    for _ in range(n):
+        k = key()
+        c = r.randrange(100)
+        if c < 26:
+            flags = r.choice(['', '', '', 'NX ', 'XX ', 'GT ', 'LT ',
+                              'CH ', 'XX CH ', 'GT CH ', 'NX CH '])
+            if r.randrange(10) == 0:
+                lines.append('ZADD %s %sINCR %s %s' % (k, flags, score(),
+                                                       mem()))
+            else:
+                lines.append('ZADD %s %s%s' % (k, flags, ' '.join(
+                    '%s %s' % (score(), mem())
+                    for _ in range(r.randint(1, 40)))))
+        elif c < 30:
+            lines.append('ZINCRBY %s %s %s' % (k, score(), mem()))
+        elif c < 37:
+            lines.append('ZREM %s %s' % (k, ' '.join(
+                mem() for _ in range(r.randint(1, 6)))))
+        elif c < 42:
+            lines.append('ZSCORE %s %s' % (k, mem()))
+        elif c < 44:
+            lines.append('ZMSCORE %s %s %s' % (k, mem(), mem()))
+        elif c < 48:
+            lines.append('%s %s %s' % (r.choice(['ZRANK', 'ZREVRANK']), k,
+                                       mem()))
+        elif c < 50:
+            lines.append('ZCARD ' + k)
+        elif c < 56:
+            lines.append('%s %s %d %d%s' % (
+                r.choice(['ZRANGE', 'ZREVRANGE']), k, idx(), idx(),
+                r.choice(['', ' WITHSCORES'])))
+        elif c < 63:
+            rev = r.randrange(2)
+            lim = r.choice(['', ' LIMIT 0 5', ' LIMIT 3 -1',
+                            ' LIMIT %d 10' % r.randrange(100)])
+            ws = r.choice(['', ' WITHSCORES'])
+            if r.randrange(2):
+                lines.append('ZRANGE %s %s %s BYSCORE%s%s%s' % (
+                    k, end(), end(), ' REV' if rev else '', lim, ws))
+            else:
+                lines.append('%s %s %s %s%s%s' % (
+                    'ZREVRANGEBYSCORE' if rev else 'ZRANGEBYSCORE', k,
+                    end(), end(), ws, lim))
+        elif c < 67:
+            rev = r.randrange(2)
+            lim = r.choice(['', ' LIMIT 0 5', ' LIMIT 2 -1'])
+            if r.randrange(3) == 0:
+                lines.append('ZADD lx %s' % ' '.join(
+                    '0 ' + mem() for _ in range(r.randint(1, 30))))
+            elif r.randrange(2):
+                lines.append('ZRANGE lx %s %s BYLEX%s%s' % (
+                    lex(), lex(), ' REV' if rev else '', lim))
+            else:
+                lines.append('%s lx %s %s%s' % (
+                    'ZREVRANGEBYLEX' if rev else 'ZRANGEBYLEX', lex(),
+                    lex(), lim))
+        elif c < 71:
+            lines.append('ZCOUNT %s %s %s' % (k, end(), end()))
+        elif c < 73:
+            lines.append('ZLEXCOUNT %s %s %s' % (
+                'lx', lex(), lex()))
+        elif c < 77:
+            cmd = r.choice(['ZPOPMIN', 'ZPOPMAX'])
+            lines.append(cmd + ' ' + k if r.randrange(2) else
+                         '%s %s %d' % (cmd, k, r.choice([0, 1, 3, 50])))
+        elif c < 79:
+            lines.append('ZREMRANGEBYRANK %s %d %d' % (k, idx(), idx()))
+        elif c < 81:
+            lines.append('ZREMRANGEBYSCORE %s %s %s' % (k, end(), end()))
+        elif c < 82:
+            lines.append(r.choice(['ZREMRANGEBYLEX lx %s %s' % (lex(), lex()),
+                                   'ZREM lx ' + mem(),
+                                   'ZRANGE lx 0 -1 WITHSCORES']))
+        elif c < 86:
+            lines.append('!len ZRANDMEMBER %s %d%s' % (
+                k, r.choice([0, 1, 5, 1000, -1, -20]),
+                r.choice(['', ' WITHSCORES'])))
+        elif c < 89:
+            lines.append('ZRANGE %s 0 -1 WITHSCORES' % k)
+        elif c < 92:
+            lines.append('TYPE ' + k)
+        elif c < 93:
+            lines.append('DEL ' + k)
+        elif c < 95:
+            lines.append('EXISTS %s %s' % (k, key()))
+        elif c < 96:
+            lines.append('RENAME %s %s' % (k, key()))
+        else:
+            lines.append('!cursor ZSCAN %s 0 COUNT 100000' % k)
+    for k in keys + ['lx']:
+        lines.append('ZRANGE %s 0 -1 WITHSCORES' % k)
+    return lines
+
+
 def random_script(seed, n=2000):
     r = random.Random(seed)
     keys = ['k%d' % i for i in range(18)] + ['', 'b\\x00\\xff']
@@ -825,11 +959,12 @@ def main():
             with open(os.path.join(DIFF_DIR, fn), encoding='utf-8',
                       errors='surrogateescape') as f:
                 scripts.append((fn, f.read().splitlines()))
-    for seed in (1, 2, 3, 4, 5, 6, 7, 8):
+    for seed in range(1, 11):
         lines = (random_script(seed) if seed < 3 else
                  random_hash_script(seed) if seed < 5 else
                  random_list_script(seed) if seed < 7 else
-                 random_set_script(seed))
+                 random_set_script(seed) if seed < 9 else
+                 random_zset_script(seed))
         scripts.append(('random-%d' % seed, lines))
         if dump:
             with open(os.path.join(dump, 'random-%d.txt' % seed), 'w') as f:
