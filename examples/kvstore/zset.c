@@ -384,9 +384,9 @@ zremove(nvh_tx *tx, struct zs *z, double s, const void *m, size_t ml)
 	struct zn *h = z->head;
 	int rc = 0;
 	struct zn *after = znode(z, x->next[0]);
-	if (after) /* (before x's links go: x may be freed at commit) */
-		rc = nvh_tx_set_weak(tx, &after->prev,
-				     nvh_weak_get(z->kv->pool, &x->prev));
+	if (after) /* its back link to x's predecessor (the path's) */
+		rc = nvh_tx_set_weak(tx, &after->prev, up[0] == h ? NVH_OID_NULL
+				     : nvh_oid_of(z->kv->pool, up[0]));
 	for (uint32_t i = 0; !rc && i < h->nlev; i++) {
 		rc = nvh_tx_add(tx, &zspan(up[i])[i], sizeof(uint64_t));
 		if (rc)

@@ -1,5 +1,6 @@
 #!/bin/sh
-# redis_compare.sh [--csv FILE] [--label L] SERVER DIR [N [P]] -- redis-benchmark
+# redis_compare.sh [--csv FILE] [--label L] [--tests T] SERVER DIR [N [P]] --
+# redis-benchmark
 # against nvkv-server and against redis-server with appendonly yes and
 # appendfsync always (every write fsynced before its reply: the same
 # promise nvkv makes), both with their files in DIR (so on the same disk),
@@ -11,7 +12,9 @@
 # the libpmemobj column holds redis-server's figure).  redis-benchmark
 # runs 50 connections (-c 50).  nvkv-server picks its backend as any
 # nvheap program does: with PMEM_IS_PMEM_FORCE=1 on tmpfs, emulated pmem;
-# on an ordinary file on disk, msync.
+# on an ordinary file on disk, msync.  --tests T: redis-benchmark's tests
+# (its -t, comma-separated; default set,get), each printed and written to
+# the CSV as kv-L-TEST-PP (lower case; set and get keep their rows).
 #
 #   scons mode=release bench-redis [bench_dir=/var/tmp] [bench_n=100000]
 set -eu
@@ -27,8 +30,15 @@ if [ "${1:-}" = --label ]; then
 	label=$2-
 	shift 2
 fi
+tests=set,get
+if [ "${1:-}" = --tests ]; then
+	[ $# -ge 2 ] || { echo "redis_compare.sh: --tests needs a list" >&2; exit 2; }
+	tests=$2
+	shift 2
+fi
+case $tests in *[!a-z0-9_,]*|'') echo "redis_compare.sh: --tests is a comma-separated list of redis-benchmark tests" >&2; exit 2;; esac
 if [ $# -lt 2 ] || [ $# -gt 4 ]; then
-	echo "usage: redis_compare.sh [--csv FILE] [--label L] SERVER DIR [N [P]]" >&2
+	echo "usage: redis_compare.sh [--csv FILE] [--label L] [--tests T] SERVER DIR [N [P]]" >&2
 	exit 2
 fi
 server=$1
@@ -41,11 +51,22 @@ work=$(mktemp -d "$dir/nvkv-bench.XXXXXX")
 pid=
 trap '[ -z "$pid" ] || kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
-rates() { # redis-benchmark's last SET and GET lines
-	redis-benchmark -p "$port" -c 50 -t set,get -n "$n" -P "$p" -q 2>&1 |
+rates() { # the requests per second of each test, in the order of $tests
+	redis-benchmark -p "$port" -c 50 -t "$tests" -n "$n" -P "$p" -q 2>&1 |
 		tr '\r' '\n' |
-		awk '/^SET: [0-9]/ {s=$2} /^GET: [0-9]/ {g=$2} END {print s, g}'
+		awk -v tests="$tests" '
+		/^[A-Z_0-9]+( \([^)]*\))?: [0-9]/ && !/needed/ {
+			name = tolower($1); sub(/:$/, "", name)
+			for (i = 1; i <= NF; i++)
+				if ($i == "requests") rate[name] = $(i - 1)
+		}
+		END {
+			n = split(tests, t, ",")
+			for (i = 1; i <= n; i++) printf "%s ", rate[t[i]]
+			print ""
+		}'
 }
+ntests=$(echo "$tests" | awk -F, '{print NF}')
 
 up() { # wait up to 5 s for the server on $port to answer PING
 	i=0
@@ -67,9 +88,9 @@ fail() { # $1: what, $2: its log
 "$server" --pool "$work/kv.pool" --port "$port" > "$work/nvkv.log" 2>&1 &
 pid=$!
 up || fail "nvkv-server" "$work/nvkv.log"
-set -- $(rates)
-[ $# -eq 2 ] || fail "redis-benchmark against nvkv-server" "$work/nvkv.log"
-nset=$1 nget=$2
+nv=$(rates)
+set -- $nv
+[ $# -eq "$ntests" ] || fail "redis-benchmark against nvkv-server" "$work/nvkv.log"
 kill -TERM $pid; wait $pid || true
 pid=
 
@@ -77,22 +98,34 @@ redis-server --port "$port" --dir "$work" --appendonly yes \
 	--appendfsync always --save '' --daemonize no > "$work/redis.log" 2>&1 &
 pid=$!
 up || fail "redis-server" "$work/redis.log"
-set -- $(rates)
-[ $# -eq 2 ] || fail "redis-benchmark against redis-server" "$work/redis.log"
-rset=$1 rget=$2
+rd=$(rates)
+set -- $rd
+[ $# -eq "$ntests" ] || fail "redis-benchmark against redis-server" "$work/redis.log"
 redis-cli -p "$port" shutdown nosave > /dev/null 2>&1 || true
 wait $pid || true
 pid=
 
 ratio() { echo "$1 $2" | awk '{printf "%.4f", $1/$2}'; }
-echo "bench redis-compare${label:+ ${label%-}} ($dir, n=$n, P=$p): nvkv-server SET $nset/s GET $nget/s;" \
-     "redis-server appendfsync always SET $rset/s GET $rget/s;" \
-     "ratio SET $(echo "$nset $rset" | awk '{printf "%.2fx", $1/$2}')" \
-     "GET $(echo "$nget $rget" | awk '{printf "%.2fx", $1/$2}')"
+# one line: each test's nvkv-server and redis-server rates and the ratio
+echo "$tests" "$nv" "$rd" | awk -v head="bench redis-compare${label:+ ${label%-}} ($dir, n=$n, P=$p):" '
+{
+	n = split($1, t, ",")
+	line = head " nvkv-server"
+	for (i = 1; i <= n; i++) line = line " " toupper(t[i]) " " $(1 + i) "/s"
+	line = line "; redis-server appendfsync always"
+	for (i = 1; i <= n; i++) line = line " " toupper(t[i]) " " $(1 + n + i) "/s"
+	line = line "; ratio"
+	for (i = 1; i <= n; i++)
+		line = line " " toupper(t[i]) " " sprintf("%.2fx", $(1 + i) / $(1 + n + i))
+	print line
+}'
 if [ -n "$csv" ]; then
 	[ -s "$csv" ] || echo "workload,kind,nvheap,libpmemobj,ratio,unit,nvh_barriers_per_op,pmdk_barriers_per_op,nvh_lines_per_op,pmdk_lines_per_op,nvh_hot_meta_per_op,pmdk_hot_meta_per_op,nvh_scaling,pmdk_scaling,nvh_floor_pct,pmdk_floor_pct" > "$csv"
-	{
-		echo "kv-${label}set-P$p,kv,$nset,$rset,$(ratio "$nset" "$rset"),req/s,,,,,,,,,,"
-		echo "kv-${label}get-P$p,kv,$nget,$rget,$(ratio "$nget" "$rget"),req/s,,,,,,,,,,"
-	} >> "$csv"
+	i=1
+	for t in $(echo "$tests" | tr , ' '); do
+		a=$(echo "$nv" | awk -v i=$i '{print $i}')
+		b=$(echo "$rd" | awk -v i=$i '{print $i}')
+		echo "kv-${label}$t-P$p,kv,$a,$b,$(ratio "$a" "$b"),req/s,,,,,,,,,,"
+		i=$((i + 1))
+	done >> "$csv"
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""test_sets.py SERVER NVHEAP_TOOL -- nvkv-server's sets at the sizes
-users reach, next to redis-server as the reference.
+"""test_sets.py SERVER NVHEAP_TOOL -- nvkv-server's sets and sorted sets
+at the sizes users reach, next to redis-server as the reference.
 
 Four clients at once pipeline SADDs of 1,000 members into their own sets
 and one they share (200,000 members in all); then, on both servers, the
@@ -14,6 +14,14 @@ members, gone afterwards; SRANDMEMBER distinct or repeating); a full
 SSCAN visits every member; then SIGKILL with clients mid-pipeline: after
 a restart each set holds every acknowledged SADD and each in-flight one
 all or nothing, and `nvheap check` finds no problem.
+
+Sorted sets the same way: four clients pipelining ZADDs of 1,000 members
+(200,000 in all, scores with ties) into their own sorted sets and a
+shared one; then on both servers every read (ZRANGE of all 200,000 with
+scores, ranks, score and member ranges with LIMIT, counts) and the
+removals (ZREM, ZREMRANGEBY*, ZPOPMIN/ZPOPMAX of 50,000, updates that
+move members) compared byte for byte (the order is defined); a full
+ZSCAN; SIGKILL mid-pipeline.
 Exit status 0 only if every check passed."""
 import os
 import signal
@@ -223,8 +231,195 @@ def test_killed(d):
           chk.stdout[-300:])
 
 
+def zfill(port, key, items, shared=None):
+    """ZADD (score, member) items to key (and shared) in pipelined
+    batches of 1,000; the replies."""
+    c = Conn(port)
+    cmds = []
+    for i in range(0, len(items), BATCH):
+        flat = []
+        for s, m in items[i:i + BATCH]:
+            flat += [s, m]
+        cmds.append(['ZADD', key] + flat)
+        if shared:
+            cmds.append(['ZADD', shared] + flat)
+    out = []
+    for i in range(0, len(cmds), 20):
+        out += c.pipeline(cmds[i:i + 20])
+    c.close()
+    return out
+
+
+def zgroups():
+    """z0..z3: 50,000 members each (z0, z1 with scores i % 1000: ties;
+    z2 decimals; z3 all 0, for member ranges), and 'zall' every one of
+    z0 and z1."""
+    return {
+        'z0': [(i % 1000, 'm%06d' % i) for i in range(0, 100000, 2)],
+        'z1': [(i % 1000, 'm%06d' % i) for i in range(1, 100000, 2)],
+        'z2': [('%d.%d' % (i % 777, i % 7), 'n%d' % i)
+               for i in range(50000)],
+        'z3': [(0, 'l%05d' % i) for i in range(50000)],
+    }
+
+
+def test_zscale(d):
+    nvs, rds = NvkvProc(SERVER, d, 'zsets', '--size', '1G'), Redis(d, 'zref')
+    res = {}
+    for port, out in ((nvs.port, res.setdefault('nv', {})),
+                      (rds.port, res.setdefault('rd', {}))):
+        g = zgroups()
+
+        def run(k, port=port, out=out, g=g):
+            out[k] = zfill(port, k, g[k], 'zall' if k in ('z0', 'z1')
+                           else None)
+
+        ts = [threading.Thread(target=run, args=(k,)) for k in g]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    check(res['nv'] == res['rd'], 'concurrent ZADD replies differ')
+    nv, rd = Conn(nvs.port), Conn(rds.port)
+    cmds = [['ZCARD', k] for k in ('z0', 'z1', 'z2', 'z3', 'zall')]
+    cmds += [['ZRANGE', 'zall', 0, -1, 'WITHSCORES'],
+             ['ZRANGE', 'z2', 0, -1, 'WITHSCORES'],
+             ['ZREVRANGE', 'zall', 0, 999, 'WITHSCORES'],
+             ['ZRANGE', 'zall', 49000, 51000],
+             ['ZRANGE', 'zall', -1000, -1, 'REV'],
+             ['ZRANGEBYSCORE', 'zall', 100, '(200', 'LIMIT', 500, 1000],
+             ['ZREVRANGEBYSCORE', 'zall', 900, 800, 'WITHSCORES',
+              'LIMIT', 10, 3000],
+             ['ZRANGE', 'z2', '(5.5', 90, 'BYSCORE', 'LIMIT', 0, 5000],
+             ['ZRANGE', 'z3', '[l10000', '(l20000', 'BYLEX'],
+             ['ZRANGE', 'z3', '+', '[l40000', 'BYLEX', 'REV', 'LIMIT',
+              100, 1000],
+             ['ZCOUNT', 'zall', 250, 750], ['ZCOUNT', 'z2', '(1', '(2'],
+             ['ZLEXCOUNT', 'z3', '-', '(l30000'],
+             ['ZMSCORE', 'zall'] + ['m%06d' % i for i in
+                                    range(0, 100000, 97)]]
+    cmds += [['ZRANK', 'zall', 'm%06d' % i] for i in range(0, 100000, 991)]
+    cmds += [['ZREVRANK', 'z2', 'n%d' % i] for i in range(0, 50000, 499)]
+    a, b = nv.pipeline(cmds), rd.pipeline(cmds)
+    for c, x, y in zip(cmds, a, b):
+        check(x == y, '%s: nvkv %r, redis %r' % (
+            ' '.join(map(str, c))[:80], str(x)[:120], str(y)[:120]))
+    check(isinstance(a[5], list) and len(a[5]) == 200000,
+          'ZRANGE zall WITHSCORES: 100,000 members and scores')
+    # writes: removals, moves by score update, pops, range removals
+    w = [['ZREM', 'zall'] + ['m%06d' % j for j in range(i, i + BATCH)]
+         for i in range(0, 20000, BATCH)]
+    w += [['ZADD', 'zall', 'XX', 'CH'] +
+          [x for j in range(i, i + BATCH) for x in (j % 13, 'm%06d' % j)]
+          for i in range(20000, 40000, BATCH)]
+    w += [['ZINCRBY', 'zall', 0.5, 'm%06d' % i]
+          for i in range(40000, 41000)]
+    w += [['ZPOPMIN', 'zall', 25000], ['ZPOPMAX', 'zall', 25000],
+          ['ZREMRANGEBYRANK', 'zall', 1000, 2000],
+          ['ZREMRANGEBYSCORE', 'zall', '(500', 600],
+          ['ZREMRANGEBYLEX', 'z3', '[l20000', '(l45000'],
+          ['ZCARD', 'zall'], ['ZCARD', 'z3'],
+          ['ZRANGE', 'zall', 0, -1, 'WITHSCORES'],
+          ['ZRANGE', 'z3', 0, -1]]
+    a, b = nv.pipeline(w), rd.pipeline(w)
+    for c, x, y in zip(w, a, b):
+        check(x == y, '%s: nvkv %r, redis %r' % (
+            ' '.join(map(str, c))[:80], str(x)[:120], str(y)[:120]))
+    # a full ZSCAN visits every member once at least
+    want = set(a[-2][0::2])
+    seen, cur, calls = set(), b'0', 0
+    while True:
+        cur, part = nv.cmd('ZSCAN', 'zall', cur, 'COUNT', 500)
+        seen.update(part[0::2])
+        calls += 1
+        if cur == b'0' or calls > 3000:
+            break
+    check(seen == want and calls <= 3000,
+          'ZSCAN visited every member (%d calls)' % calls)
+    r = nv.cmd('ZRANDMEMBER', 'zall', 2000, 'WITHSCORES')
+    check(len(r) == 4000 and len(set(r[0::2])) == 2000 and
+          set(r[0::2]) <= want, 'ZRANDMEMBER 2000: distinct members')
+    nv.close()
+    rd.close()
+    check(nvs.stop() == 0, 'nvkv-server stopped cleanly')
+    chk = subprocess.run([TOOL, 'check', nvs.pool], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    check(chk.returncode == 0, 'nvheap check: %r' % chk.stdout[-300:])
+
+
+def test_zkilled(d):
+    """Four clients pipelining ZADDs (and ZREMs of what they added) into
+    their own sorted sets when the server is SIGKILLed: the restarted
+    server has every acknowledged write, an in-flight command's members
+    all or none, in order."""
+    s = NvkvProc(SERVER, d, 'zkill')
+    acked, inflight = {}, {}
+    stop = threading.Event()
+
+    def run(k):
+        c = Conn(s.port, timeout=10)
+        model, n = {}, 0
+        acked[k] = model
+        try:
+            while not stop.is_set():
+                add = [(n + i) % 97 for i in range(200)]
+                names = ['%s-%d' % (k, n + i) for i in range(200)]
+                rem = ['%s-%d' % (k, i) for i in range(n - 200, n - 150)]
+                flat = [x for p in zip(add, names) for x in p]
+                inflight[k] = (dict(zip(names, add)), rem)
+                r = c.pipeline([['ZADD', k] + flat, ['ZREM', k] + rem])
+                if r != [200, 50 if n else 0]:
+                    check(False, 'replies %r' % (r,))
+                    return
+                n += 200
+                model.update(zip(names, add))
+                for m in rem:
+                    model.pop(m, None)
+                inflight[k] = None
+        except (OSError, RuntimeError):
+            pass  # the kill
+
+    ts = [threading.Thread(target=run, args=('zk%d' % i,))
+          for i in range(4)]
+    for t in ts:
+        t.start()
+    time.sleep(3)
+    s.p.send_signal(signal.SIGKILL)
+    s.p.wait()
+    stop.set()
+    for t in ts:
+        t.join()
+    s2 = NvkvProc(SERVER, d, 'zkill')
+    c = Conn(s2.port)
+
+    def order(m):
+        return [x for mm in sorted(m, key=lambda x: (m[x], x))
+                for x in (mm.encode(), str(m[mm]).encode())]
+
+    for k, model in acked.items():
+        got = c.cmd('ZRANGE', k, 0, -1, 'WITHSCORES')
+        ok = got == order(model)
+        fl = inflight.get(k)
+        if not ok and fl:
+            add, rem = fl
+            m2 = dict(model)
+            m2.update(add)
+            m3 = {x: v for x, v in m2.items() if x not in rem}
+            ok = got in (order(m2), order(m3))
+        check(ok and len(model) > 1000,
+              '%s: %d members after the kill, %d acknowledged' % (
+                  k, len(got) // 2, len(model)))
+    c.close()
+    check(s2.stop() == 0, 'restarted server stopped cleanly')
+    chk = subprocess.run([TOOL, 'check', s2.pool], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    check(chk.returncode == 0, 'nvheap check after the kill: %r' %
+          chk.stdout[-300:])
+
+
 def main():
-    return run_tests('test_sets', check, [test_scale, test_killed],
+    return run_tests('test_sets', check, [test_scale, test_killed,
+                                          test_zscale, test_zkilled],
                      sys.argv[3:])
 
 

@@ -1,6 +1,7 @@
 /*
  * wl_kv_types.c -- torture workloads for the key-value store's hashes
- * and sets (examples/kvstore/coll.c) and lists (list.c).
+ * and sets (examples/kvstore/coll.c), lists (list.c) and sorted sets
+ * (zset.c).
  *
  *   kv-hashtype  a hash of 127 small fields (set up): the 128th field, an
  *                update in place, the 129th (the chain moves into a
@@ -27,12 +28,22 @@
  *                chain again), the other set deleted whole, and the last
  *                three SREMs in one transaction (the key goes)
  *
+ *   kv-zsettype  a sorted set of 30 members (set up): a new member at the
+ *                end, a score change to the front (the node unlinked, a
+ *                new one linked), one transaction adding a member and
+ *                moving it twice (back links to nodes of the same
+ *                transaction), ZREM in the middle, the first and the
+ *                last removed (ZPOPMIN, ZPOPMAX), a same score (nothing
+ *                written), RENAME, DEL
+ *
  * Oracle: after recovery the store holds exactly the state after the
  * acknowledged operations, or after the one in flight too.  kv-hashtype:
  * every field of the script under the key that should hold the hash,
  * the other key absent, HLEN, the expiry time.  kv-listtype: both lists'
  * elements in order (a list with no elements: no key), LLEN.
- * kv-settype: both sets' members and SCARD (an empty set: no key).  All:
+ * kv-settype: both sets' members and SCARD (an empty set: no key).
+ * kv-zsettype: the members and scores in order walked forward and back
+ * (the back links), every rank, ZCARD.  All:
  * kv_check finds no damaged entry, nvh_check no problem and no dying
  * object.
  */
@@ -787,4 +798,246 @@ const struct nvh_crashtest nvt_wl_kv_settype = {
 	.setup = st_setup,
 	.run = st_run,
 	.check = st_check,
+};
+
+/* ---- kv-zsettype ---- */
+
+#define ZM 40           /* members z00..z39 */
+#define ZSETUP 30       /* z00..z29 at setup, score i */
+
+enum { ZPUT = 300, ZPUT3, ZREM, ZREMFIRST, ZREMLAST, ZRENAME, ZDEL };
+
+struct zop {
+	int op, m;
+	double s;
+};
+
+static const struct zop zops[] = {
+	{ZPUT, 30, 30.5},  /* a new member at the end */
+	{ZPUT, 5, -1},     /* a score change: to the front */
+	{ZPUT3, 31, 7},    /* one transaction: z31 added, moved, moved again */
+	{ZREM, 12, 0},
+	{ZREMFIRST, 0, 0}, /* ZPOPMIN */
+	{ZREMLAST, 0, 0},  /* ZPOPMAX */
+	{ZPUT, 20, 20},    /* the same score: nothing written */
+	{ZRENAME, 0, 0},   /* z -> y */
+	{ZDEL, 0, 0},
+};
+#define NZOPS ((int)(sizeof(zops) / sizeof(zops[0])))
+
+struct zstate {
+	double s[ZM];
+	unsigned char in[ZM];
+	int key;            /* 0 "z", 1 "y", -1 none */
+};
+
+/* the member of lowest (first) or highest (!first) (score, name) */
+static int
+zend(const struct zstate *st, int first)
+{
+	int b = -1;
+	for (int i = 0; i < ZM; i++)
+		if (st->in[i] && (b < 0 || (first ? st->s[i] < st->s[b]
+						  : st->s[i] >= st->s[b])))
+			b = i;
+	return b;
+}
+
+static void
+zapply(int upto, struct zstate *st)
+{
+	memset(st, 0, sizeof(*st));
+	for (int i = 0; i < ZSETUP; i++) {
+		st->in[i] = 1;
+		st->s[i] = i;
+	}
+	for (int j = 0; j < upto; j++) {
+		const struct zop *o = &zops[j];
+		switch (o->op) {
+		case ZPUT:
+			st->in[o->m] = 1;
+			st->s[o->m] = o->s;
+			break;
+		case ZPUT3:
+			st->in[o->m] = 1;
+			st->s[o->m] = o->s + 2;
+			break;
+		case ZREM:
+			st->in[o->m] = 0;
+			break;
+		case ZREMFIRST:
+		case ZREMLAST:
+			st->in[zend(st, o->op == ZREMFIRST)] = 0;
+			break;
+		case ZRENAME:
+			st->key = 1;
+			break;
+		case ZDEL:
+			st->key = -1;
+			memset(st->in, 0, sizeof(st->in));
+			break;
+		}
+	}
+}
+
+static int
+zput(struct kv *kv, const char *k, int m, double s)
+{
+	char mb[8];
+	snprintf(mb, sizeof(mb), "z%02d", m);
+	return kv_zput(kv, k, 1, mb, strlen(mb), s, NULL);
+}
+
+static int
+zs_setup(struct nvh_crashtest_run *r)
+{
+	struct kv *kv = open_kv(r->path, &r->opts, 1);
+	if (!kv)
+		return -1;
+	int rc = 0;
+	for (int i = 0; i < ZSETUP && !rc; i++)
+		rc = zput(kv, "z", i, i);
+	return kv_close(kv) || rc ? -1 : 0;
+}
+
+static int
+zop_run(struct kv *kv, const struct zop *o, const struct zstate *st)
+{
+	char mb[8];
+	switch (o->op) {
+	case ZPUT:
+		return zput(kv, "z", o->m, o->s);
+	case ZPUT3: {
+		int rc = zput(kv, "z", o->m, o->s);
+		if (!rc)
+			rc = zput(kv, "z", o->m, o->s + 1);
+		return rc ? rc : zput(kv, "z", o->m, o->s + 2);
+	}
+	case ZREM:
+	case ZREMFIRST:
+	case ZREMLAST:
+		snprintf(mb, sizeof(mb), "z%02d", o->op == ZREM ? o->m :
+			 zend(st, o->op == ZREMFIRST));
+		return kv_zrem(kv, "z", 1, mb, strlen(mb));
+	case ZRENAME:
+		return kv_rename(kv, "z", 1, "y", 1, 0);
+	case ZDEL:
+		return kv_del(kv, "y", 1);
+	}
+	return -1;
+}
+
+static int
+zs_run(struct nvh_crashtest_run *r)
+{
+	struct kv *kv = open_kv(r->path, &r->opts, 0);
+	if (!kv)
+		return -1;
+	int rc = 0;
+	for (int j = 0; j < NZOPS && !rc; j++) {
+		struct zstate st;
+		zapply(j, &st);
+		nvh_tx *tx = nvh_tx_begin(kv_pool(kv));
+		if (!tx) {
+			rc = -1;
+			break;
+		}
+		rc = zop_run(kv, &zops[j], &st);
+		rc = rc ? (nvh_tx_abort(tx), rc) : nvh_tx_commit(tx);
+		if (!rc)
+			nvh_crashtest_ack(r);
+	}
+	return kv_close(kv) || rc ? -1 : 0;
+}
+
+/* The expected members in order, compared as kv_zrange walks them. */
+struct zwalk {
+	int want[ZM];
+	double s[ZM];
+	int n, i, bad;
+};
+
+static int
+zwalk_cb(void *arg, const void *m, size_t ml, double s)
+{
+	struct zwalk *w = arg;
+	char mb[8];
+	if (w->i >= w->n) {
+		w->bad = 1;
+		return 1;
+	}
+	snprintf(mb, sizeof(mb), "z%02d", w->want[w->i]);
+	if (ml != strlen(mb) || memcmp(m, mb, ml) || s != w->s[w->i])
+		w->bad = 1;
+	w->i++;
+	return w->bad;
+}
+
+static int
+zs_match(struct kv *kv, int n, char *why, size_t wl)
+{
+	struct zstate st;
+	zapply(n, &st);
+	const char *keys[2] = {"z", "y"};
+	for (int i = 0; i < 2; i++) {
+		enum kv_type t;
+		int rc = kv_key_type(kv, keys[i], 1, &t, NULL);
+		if ((rc == 0) != (st.key == i) || (rc == 0 && t != KV_T_ZSET)) {
+			snprintf(why, wl, "key %s: rc %d, expected %s", keys[i],
+				 rc, st.key == i ? "a sorted set" : "absent");
+			return 0;
+		}
+	}
+	if (st.key < 0)
+		return 1;
+	const char *k = keys[st.key];
+	struct zwalk fw = {0}, bw = {0};
+	struct zstate left = st;
+	for (int e; (e = zend(&left, 1)) >= 0; left.in[e] = 0) {
+		fw.want[fw.n] = e;
+		fw.s[fw.n++] = st.s[e];
+	}
+	for (int i = 0; i < fw.n; i++) {
+		bw.want[i] = fw.want[fw.n - 1 - i];
+		bw.s[i] = fw.s[fw.n - 1 - i];
+	}
+	bw.n = fw.n;
+	uint64_t card = 0;
+	if (kv_zcard(kv, k, 1, &card) || card != (uint64_t)fw.n ||
+	    kv_zrange(kv, k, 1, 0, UINT64_MAX, 0, zwalk_cb, &fw) || fw.bad ||
+	    fw.i != fw.n ||
+	    kv_zrange(kv, k, 1, 0, UINT64_MAX, 1, zwalk_cb, &bw) || bw.bad ||
+	    bw.i != bw.n) {
+		snprintf(why, wl, "%s: %llu members, forward walk %s at %d, "
+			 "back walk %s at %d (expected %d)", k,
+			 (unsigned long long)card, fw.bad ? "differs" : "ok",
+			 fw.i, bw.bad ? "differs" : "ok", bw.i, fw.n);
+		return 0;
+	}
+	for (int i = 0; i < fw.n; i++) {
+		char mb[8];
+		uint64_t r;
+		snprintf(mb, sizeof(mb), "z%02d", fw.want[i]);
+		if (kv_zrank(kv, k, 1, mb, strlen(mb), &r) || r != (uint64_t)i) {
+			snprintf(why, wl, "%s: rank of %s is not %d", k, mb, i);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int
+zs_check(struct nvh_crashtest_check *k)
+{
+	return type_check(k, NZOPS, zs_match);
+}
+
+const struct nvh_crashtest nvt_wl_kv_zsettype = {
+	.name = "kv-zsettype",
+	.what = "sorted set values: skiplist inserts, moves, pops, rename, DEL",
+	.pool_size = POOL,
+	.priv_size = 0,
+	.setup = zs_setup,
+	.run = zs_run,
+	.check = zs_check,
 };

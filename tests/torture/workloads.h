@@ -14,7 +14,7 @@ extern const struct nvh_crashtest nvt_wl_create, nvt_wl_reopen,
 	nvt_wl_tx_addv, nvt_wl_tx_lanes, nvt_wl_obj_list, nvt_wl_obj_tree, nvt_wl_obj_weak,
 	nvt_wl_obj_types, nvt_wl_obj_wide, nvt_wl_kv_hash, nvt_wl_kv_btree,
 	nvt_wl_kv_hash_ttl, nvt_wl_kv_btree_ttl, nvt_wl_kv_hashtype, nvt_wl_kv_listtype,
-	nvt_wl_kv_settype, nvt_wl_malloc_stack;
+	nvt_wl_kv_settype, nvt_wl_kv_zsettype, nvt_wl_malloc_stack;
 
 /* Scale workloads (wl_scale*.c): big pools, sampled fences; and tx-wrap
  * (wl_wrap.c: 300,000 crash states).  `scons torture` runs them after the
@@ -37,7 +37,7 @@ extern const struct nvh_crashtest nvt_wl_broken_noflush, nvt_wl_broken_order;
 	&nvt_wl_obj_tree, &nvt_wl_obj_weak, &nvt_wl_obj_types, &nvt_wl_obj_wide, \
 	&nvt_wl_kv_hash, &nvt_wl_kv_btree, &nvt_wl_kv_hash_ttl,              \
 	&nvt_wl_kv_btree_ttl, &nvt_wl_kv_hashtype, &nvt_wl_kv_listtype,   \
-	&nvt_wl_kv_settype, &nvt_wl_malloc_stack
+	&nvt_wl_kv_settype, &nvt_wl_kv_zsettype, &nvt_wl_malloc_stack
 
 #define NVT_SCALE_WORKLOADS                                                  \
 	&nvt_wl_scale_rollback, &nvt_wl_scale_list, &nvt_wl_scale_tree,      \
