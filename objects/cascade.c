@@ -731,15 +731,48 @@ drain_step(struct nvh_pool *pool, struct nvh_lane *l, int *more)
 }
 
 int
-nvh_obj_drain_on(struct nvh_pool *pool, struct nvh_lane *l)
+nvh_obj_drain_steps(struct nvh_pool *pool, struct nvh_lane *l,
+		    unsigned steps, int *more)
 {
+	int m = 0, rc = 0;
 	/* a fork child's copy never writes (and a parent's thread may have
 	 * held rc_lock at the fork) */
-	if (!pool->objects || pool->rdonly || pool->gen != nvh_process_gen)
+	if (pool->objects && !pool->rdonly && pool->gen == nvh_process_gen) {
+		m = 1;
+		for (unsigned i = 0; m && !rc && (!steps || i < steps); i++)
+			rc = drain_step(pool, l, &m);
+	}
+	if (more)
+		*more = m;
+	return rc;
+}
+
+int
+nvh_obj_drain_on(struct nvh_pool *pool, struct nvh_lane *l)
+{
+	return nvh_obj_drain_steps(pool, l, 0, NULL);
+}
+
+NVH_API void
+nvh_set_drain_steps(nvh_pool *pool, unsigned steps)
+{
+	if (pool && pool->objects)
+		atomic_store(&pool->objects->commit_steps, steps);
+}
+
+NVH_API int
+nvh_reclaim(nvh_pool *pool, unsigned steps, int *more)
+{
+	if (more)
+		*more = 0;
+	if (!pool || !pool->objects)
 		return 0;
-	int more = 1, rc = 0;
-	while (more && !rc)
-		rc = drain_step(pool, l, &more);
+	struct nvh_tctx *t = nvh_tctx_get(pool->heap);
+	if (!t)
+		return nvh_err(ENOMEM, "out of memory");
+	struct nvh_lane *l = nvh_lane_acquire(pool, &t->lane);
+	int rc = nvh_obj_drain_steps(pool, l, steps, more);
+	nvh_lane_put(pool, l);
 	return rc;
 }
 

@@ -62,6 +62,8 @@ struct nvh_objects {
 				   * add (4 KiB) */
 	uint32_t drain_budget;    /* bytes of one drain step's record
 				   * (16 KiB); both NVHEAP_TEST_RELEASE_BYTES */
+	_Atomic unsigned commit_steps; /* drain steps a commit takes itself
+				   * (0: all; nvh_set_drain_steps) */
 	struct nvh_gc_report gc_last; /* this open's collection (gc.c) */
 };
 
@@ -176,6 +178,10 @@ int nvh_obj_drain(struct nvh_pool *pool);
 /* The same on a lane the caller holds (a transaction's, as it ends). */
 struct nvh_lane;
 int nvh_obj_drain_on(struct nvh_pool *pool, struct nvh_lane *l);
+/* At most `steps` steps (0: all) on the caller's lane; *more (if not
+ * NULL): whether the list still holds objects. */
+int nvh_obj_drain_steps(struct nvh_pool *pool, struct nvh_lane *l,
+			unsigned steps, int *more);
 /* Is the dying list well formed (allocated, DYING, count 0, counted type,
  * no loop)?  Checked at every open, before any drain. */
 int nvh_obj_dying_check(struct nvh_pool *pool);

@@ -570,7 +570,8 @@ tx_finish(struct nvh_tx *tx)
 		int e = errno;
 		char why[512];
 		snprintf(why, sizeof(why), "%s", nvh_errormsg());
-		if (nvh_obj_drain_on(pool, l) && e)
+		unsigned steps = atomic_load(&pool->objects->commit_steps);
+		if (nvh_obj_drain_steps(pool, l, steps, NULL) && e)
 			nvh_err(e, "%s", why);
 		errno = e;
 	}

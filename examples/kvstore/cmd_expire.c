@@ -202,6 +202,8 @@ expire_cron(evutil_socket_t fd, short what, void *arg)
 	s->expire_cursor = kv_expire_step(s->kv, s->expire_cursor,
 					  EXPIRE_BUDGET, &n);
 	s->expired_keys += n;
+	if (n)
+		server_reclaim_kick(s); /* what the deletes left dying */
 }
 
 int

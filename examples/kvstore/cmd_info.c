@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -139,6 +140,9 @@ info_nvheap(struct resp_buf *t, struct server *s, struct kv_stats *st)
 		ps.lines_flushed,
 		st->index == KV_HASH ? "hash_buckets:" : "btree_depth:",
 		st->index == KV_HASH ? st->buckets : st->depth);
+	/* background freeing: the slices (up to 16 steps) its thread ran */
+	tprintf(t, "reclaim_slices:%" PRIu64 "\r\n",
+		(uint64_t)atomic_load(&s->reclaim_steps));
 	return 0;
 }
 

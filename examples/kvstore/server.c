@@ -32,6 +32,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -589,6 +590,86 @@ flush_conn(struct conn *c)
 	return 0;
 }
 
+/*
+ * Background freeing.  Deleting a big value (DEL, UNLINK, FLUSHALL, SET
+ * over it, expiry, the last pop) is one small commit, but nvheap frees
+ * its objects after the commit, in crash-atomic steps of at most 16 KiB
+ * of record: a million-element list is thousands of steps, seconds on
+ * an msync pool.  So a commit here takes at most RECLAIM_COMMIT_STEPS of
+ * them (nvh_set_drain_steps) and this thread, kicked after every batch,
+ * runs the rest (nvh_reclaim) while the loop serves.  What is still
+ * dying at a close is freed by the next open.  A batch that fails may
+ * have failed for space the dying objects hold: it first frees them all
+ * (on_commit), so a full pool's -OOM is true.
+ */
+#define RECLAIM_COMMIT_STEPS 8
+#define RECLAIM_SLICE 16
+
+static void *
+reclaim_main(void *arg)
+{
+	struct server *s = arg;
+	pthread_mutex_lock(&s->reclaim_lock);
+	while (!s->reclaim_stop) {
+		while (!s->reclaim_kicked && !s->reclaim_stop)
+			pthread_cond_wait(&s->reclaim_cond, &s->reclaim_lock);
+		s->reclaim_kicked = 0;
+		pthread_mutex_unlock(&s->reclaim_lock);
+		int more = 1;
+		while (more && !atomic_load(&s->reclaim_stop_now)) {
+			if (nvh_reclaim(kv_pool(s->kv), RECLAIM_SLICE, &more)) {
+				fprintf(stderr, "nvkv-server: freeing: %s\n",
+					nvh_errormsg());
+				break; /* (the next kick tries again) */
+			}
+			atomic_fetch_add(&s->reclaim_steps, 1);
+		}
+		pthread_mutex_lock(&s->reclaim_lock);
+	}
+	pthread_mutex_unlock(&s->reclaim_lock);
+	return NULL;
+}
+
+void
+server_reclaim_kick(struct server *s)
+{
+	if (!s->reclaim_running)
+		return;
+	pthread_mutex_lock(&s->reclaim_lock);
+	s->reclaim_kicked = 1;
+	pthread_cond_signal(&s->reclaim_cond);
+	pthread_mutex_unlock(&s->reclaim_lock);
+}
+
+static void
+reclaim_start(struct server *s)
+{
+	pthread_mutex_init(&s->reclaim_lock, NULL);
+	pthread_cond_init(&s->reclaim_cond, NULL);
+	nvh_set_drain_steps(kv_pool(s->kv), RECLAIM_COMMIT_STEPS);
+	s->reclaim_running = !pthread_create(&s->reclaimer, NULL, reclaim_main,
+					     s);
+	if (!s->reclaim_running) /* no thread: every commit frees it all */
+		nvh_set_drain_steps(kv_pool(s->kv), 0);
+	server_reclaim_kick(s);
+}
+
+static void
+reclaim_stop(struct server *s)
+{
+	if (s->reclaim_running) {
+		pthread_mutex_lock(&s->reclaim_lock);
+		s->reclaim_stop = 1;
+		atomic_store(&s->reclaim_stop_now, 1);
+		pthread_cond_signal(&s->reclaim_cond);
+		pthread_mutex_unlock(&s->reclaim_lock);
+		pthread_join(s->reclaimer, NULL);
+		s->reclaim_running = 0;
+	}
+	pthread_cond_destroy(&s->reclaim_cond);
+	pthread_mutex_destroy(&s->reclaim_lock);
+}
+
 static void
 on_commit(evutil_socket_t fd, short what, void *arg)
 {
@@ -602,8 +683,10 @@ on_commit(evutil_socket_t fd, short what, void *arg)
 		int rc = nvh_tx_commit(s->batch);
 		s->batch = NULL;
 		if (rc) {
-			/* rolled back whole: run each command alone */
+			/* rolled back whole: run each command alone, after
+			 * freeing what is dying (its space may be why) */
 			s->batch_reruns++;
+			(void)nvh_reclaim(kv_pool(s->kv), 0, NULL);
 			for (struct conn *c = s->dirty; c;
 			     c = c->next_dirty) {
 				c->out.len = c->mark < c->out.len ? c->mark
@@ -623,6 +706,7 @@ on_commit(evutil_socket_t fd, short what, void *arg)
 			}
 			s->rerun = 0;
 		}
+		server_reclaim_kick(s); /* what the batch left dying */
 	}
 	s->nwrites = 0;
 	while (s->q) {
@@ -1117,10 +1201,12 @@ main(int argc, char **argv)
 		kv_close(s.kv);
 		return 1;
 	}
+	reclaim_start(&s);
 	event_base_dispatch(s.base);
 	/* a batch the loop did not reach: commit it (and answer) */
 	if (s.batch || s.dirty)
 		on_commit(-1, 0, &s);
+	reclaim_stop(&s);
 	/* clients still connected at SHUTDOWN (answered above) */
 	while (s.conns)
 		conn_free(s.conns);

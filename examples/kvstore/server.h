@@ -12,6 +12,7 @@
 #ifndef KV_SERVER_H
 #define KV_SERVER_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,16 @@ struct server {
 	struct evconnlistener *listener;
 	struct event *accept_ev;  /* listening again after a pause */
 	uint64_t accept_log_ms, accept_errors; /* rate-limited warnings */
+	/* background freeing (server.c): a commit frees at most
+	 * RECLAIM_COMMIT_STEPS steps of a big structure's objects itself;
+	 * this thread frees the rest */
+	pthread_t reclaimer;
+	pthread_mutex_t reclaim_lock;
+	pthread_cond_t reclaim_cond;
+	int reclaim_kicked, reclaim_stop, reclaim_running;
+	_Atomic int reclaim_stop_now;
+	_Atomic uint64_t reclaim_steps; /* its calls of up to RECLAIM_SLICE
+					 * steps (INFO reclaim_slices) */
 };
 
 struct conn {
@@ -143,6 +154,9 @@ extern const struct command cmd_server_table[];
 const struct command *server_lookup(const struct resp_cmd *q);
 void server_execute(struct conn *c, const struct resp_cmd *q);
 uint64_t server_now_ms(void);
+/* Wake the background freeing thread: a commit may have left objects
+ * dying (server.c). */
+void server_reclaim_kick(struct server *s);
 void conn_discard_multi(struct conn *c);
 /* A copy of command q of c, in one allocation (free() it). */
 struct qcmd *qcmd_copy(struct conn *c, const struct resp_cmd *q);

@@ -122,6 +122,23 @@ NVH_API void *nvh_direct_typed(nvh_pool *pool, nvh_oid oid,
 /* Reference count (0 for untyped or manual objects). */
 NVH_API uint32_t nvh_refcount(nvh_pool *pool, nvh_oid oid);
 
+/*
+ * Freeing in the background.  A commit that leaves objects dying (the
+ * rest of a cascade past its record budget) frees them itself, in
+ * crash-atomic steps of at most 16 KiB of record each, before it
+ * returns: all of them by default, so a structure of a million objects
+ * makes that commit take seconds.  nvh_set_drain_steps(pool, n) (n > 0)
+ * limits a commit to n steps; the rest stays on the persistent dying
+ * list for nvh_reclaim, a later commit's steps, or the next open.
+ * nvh_reclaim runs up to `steps` steps (0: until the list is empty) on
+ * the calling thread; *more (if not NULL) tells whether objects are
+ * still dying.  Either may be called from any thread while others work.
+ * Space on the dying list is not free yet: a writer that meets a full
+ * pool should reclaim and retry.
+ */
+NVH_API void nvh_set_drain_steps(nvh_pool *pool, unsigned steps);
+NVH_API int nvh_reclaim(nvh_pool *pool, unsigned steps, int *more);
+
 /* Volatile references: a pinned object is not freed while pinned, even at
  * count zero (DRAM only: a crash drops all pins). */
 NVH_API int nvh_pin(nvh_pool *pool, nvh_oid oid);

@@ -417,9 +417,82 @@ def test_zkilled(d):
           chk.stdout[-300:])
 
 
+def info_field(c, name):
+    for line in c.cmd('INFO', 'nvheap').decode().split('\r\n'):
+        if line.startswith(name + ':'):
+            return int(line.split(':')[1])
+    raise RuntimeError('INFO has no ' + name)
+
+
+def test_unlink_background(d):
+    """UNLINK of a 400,000-element list and DEL of a 200,000-field hash
+    are answered at once; their objects are freed afterwards by the
+    background thread (INFO's pool_used is still high right after the
+    reply, other clients' commands are answered meanwhile, and it comes
+    back down); a SIGKILL while freeing loses nothing else, and the next
+    open finishes the freeing."""
+    s = NvkvProc(SERVER, d, 'unlink', '--size', '1G')
+    c, o = Conn(s.port), Conn(s.port)
+    c.cmd('SET', 'keep', 'v')
+    base = info_field(c, 'pool_used')
+    for i in range(0, 400000, 2000):
+        c.pipeline([['RPUSH', 'big'] + ['e%d' % j
+                                        for j in range(i, i + 2000)]])
+    for i in range(0, 200000, 2000):
+        c.pipeline([['HSET', 'h'] + [x for j in range(i, i + 2000)
+                                     for x in ('f%d' % j, j)]])
+    full = info_field(c, 'pool_used')
+    check(full > base + (40 << 20), 'the values take space (%d)' % full)
+    r = c.pipeline([['UNLINK', 'big'], ['DEL', 'h']])
+    check(r == [1, 1], 'UNLINK and DEL answered: %r' % (r,))
+    right_after = info_field(o, 'pool_used')
+    answered = [o.cmd('SET', 'k%d' % i, i) for i in range(200)]
+    during = info_field(o, 'pool_used')
+    check(answered == ['+OK'] * 200, 'other writes answered meanwhile')
+    check(right_after > base + (full - base) // 2,
+          'freed after the reply, not before it (%d of %d still used)'
+          % (right_after - base, full - base))
+    t0 = time.monotonic()
+    while info_field(o, 'pool_used') > base + (4 << 20) and \
+            time.monotonic() - t0 < 120:
+        time.sleep(0.1)
+    after = info_field(o, 'pool_used')
+    check(after <= base + (4 << 20), 'the space came back: %d bytes '
+          'over the start (%d during the writes)' % (after - base,
+                                                      during - base))
+    check(info_field(o, 'reclaim_slices') > 10, 'in slices')
+    check(c.cmd('EXISTS', 'big', 'h') == 0 and c.cmd('GET', 'keep') ==
+          b'v', 'the keys are gone, the rest kept')
+    # killed while freeing: the next open frees the rest
+    for i in range(0, 400000, 2000):
+        c.pipeline([['LPUSH', 'big2'] + ['e%d' % j
+                                         for j in range(i, i + 2000)]])
+    check(c.cmd('UNLINK', 'big2') == 1, 'UNLINK big2')
+    s.p.send_signal(signal.SIGKILL)
+    s.p.wait()
+    c.close()
+    o.close()
+    s2 = NvkvProc(SERVER, d, 'unlink', '--size', '1G')
+    c = Conn(s2.port)
+    check(c.cmd('EXISTS', 'big2') == 0 and c.cmd('GET', 'keep') == b'v' and
+          c.cmd('GET', 'k199') == b'199', 'after the kill: keys as acked')
+    t0 = time.monotonic()
+    while info_field(c, 'pool_used') > base + (4 << 20) and \
+            time.monotonic() - t0 < 120:
+        time.sleep(0.1)
+    check(info_field(c, 'pool_used') <= base + (4 << 20),
+          'the rest freed after the restart')
+    c.close()
+    check(s2.stop() == 0, 'stopped cleanly')
+    chk = subprocess.run([TOOL, 'check', s2.pool], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    check(chk.returncode == 0, 'nvheap check: %r' % chk.stdout[-300:])
+
+
 def main():
     return run_tests('test_sets', check, [test_scale, test_killed,
-                                          test_zscale, test_zkilled],
+                                          test_zscale, test_zkilled,
+                                          test_unlink_background],
                      sys.argv[3:])
 
 

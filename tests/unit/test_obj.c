@@ -164,6 +164,75 @@ million_node_cascade(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* A commit limited to 4 drain steps leaves the rest of a 200,000-node
+ * list dying; nvh_reclaim frees it (from another thread, while this one
+ * commits), a reopen finishes what a close left. */
+struct reclaimer {
+	nvh_pool *pool;
+	int rc, more;
+	unsigned calls;
+};
+
+static void *
+reclaim_all(void *arg)
+{
+	struct reclaimer *r = arg;
+	do {
+		r->rc = nvh_reclaim(r->pool, 8, &r->more);
+		r->calls++;
+	} while (!r->rc && r->more);
+	return NULL;
+}
+
+static void
+background_reclaim(void **state)
+{
+	(void)state;
+	nvh_pool *pool = typed_pool("reclaim.pool", 256 * MIB);
+	struct top *tp = top_d(pool, NVH_ROOT(pool, top));
+	uint64_t base = nobjects(pool);
+	build_list(pool, &tp->a, 200000);
+	nvh_set_drain_steps(pool, 4);
+	nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->a, NVH_NULL(node)));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	uint64_t left = nobjects(pool) - base;
+	struct nvh_check_report rep;
+	assert_nvh_ok(nvh_check(pool, &rep, NULL));
+	assert_int_equal(rep.problems, 0);
+	assert_true(rep.dying > 0 && left > 100000); /* most still dying */
+	/* a reclaimer thread while this one builds and drops more */
+	struct reclaimer r = {pool, 0, 0, 0};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, reclaim_all, &r), 0);
+	for (int i = 0; i < 50; i++) {
+		tx = assert_nvh_ptr(nvh_tx_begin(pool));
+		node_ptr n = NVH_TX_ALLOC(tx, node);
+		assert_nvh_ok(NVH_TX_SET(tx, &tp->b, n));
+		assert_nvh_ok(nvh_tx_commit(tx));
+	}
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(r.rc, 0);
+	assert_true(r.calls > 1); /* in bounded slices */
+	int more = 1;
+	assert_nvh_ok(nvh_reclaim(pool, 0, &more));
+	assert_int_equal(more, 0);
+	assert_int_equal(nobjects(pool), base + 1); /* tp->b */
+	assert_consistent(pool);
+	/* left dying at close: the next open frees it */
+	build_list(pool, &tp->a, 50000);
+	tx = assert_nvh_ptr(nvh_tx_begin(pool));
+	assert_nvh_ok(NVH_TX_SET(tx, &tp->a, NVH_NULL(node)));
+	assert_nvh_ok(nvh_tx_commit(tx));
+	assert_nvh_ok(nvh_check(pool, &rep, NULL));
+	assert_true(rep.dying > 0);
+	pool = reopen(pool, "reclaim.pool");
+	assert_nvh_ok(nvh_check(pool, &rep, NULL));
+	assert_int_equal(rep.dying, 0);
+	assert_int_equal(nobjects(pool), base + 1);
+	assert_nvh_ok(nvh_close(pool));
+}
+
 static int
 unlink_and_get_killed(void *arg)
 {
@@ -609,6 +678,7 @@ main(void)
 		cmocka_unit_test(crash_after_type_registration),
 		cmocka_unit_test(root_slot_on_the_type_table),
 		cmocka_unit_test(million_node_cascade),
+		cmocka_unit_test(background_reclaim),
 		cmocka_unit_test(cascade_survives_a_crash),
 	};
 	return cmocka_run_group_tests_name("obj", tests, NULL, NULL);
