@@ -201,8 +201,8 @@ int kv_hash_encoding(struct kv *kv, const void *k, size_t kl,
  * of another type fails with -EMEDIUMTYPE; an absent key is an empty
  * list; the write that empties a list deletes its key. ---- */
 /* Push v[0..n) one by one at the left end (left) or the right; xx: only
- * if the list exists (LPUSHX: else nothing, *len 0).  *len: the length
- * after. */
+ * if the list exists (LPUSHX: else nothing, *len 0).  *len (if len is
+ * not NULL): the length after. */
 int kv_lpush(struct kv *kv, const void *k, size_t kl, const void *const *v,
 	     const size_t *vl, size_t n, int left, int xx, uint64_t *len);
 /* Pop up to count elements from one end, fn called for each (key bytes

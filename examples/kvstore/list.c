@@ -358,7 +358,8 @@ kv_lpush(struct kv *kv, const void *k, size_t kl, const void *const *v,
 	struct kvcoll *c = NULL;
 	if (!rc)
 		rc = list_of(kv, k, kl, &raw, &c);
-	*len = c ? c->count : 0;
+	if (len)
+		*len = c ? c->count : 0;
 	if (rc != -ENOENT && rc)
 		return rc;
 	if (!c && (xx || n == 0))
@@ -376,7 +377,7 @@ kv_lpush(struct kv *kv, const void *k, size_t kl, const void *const *v,
 	}
 	uint64_t after = c ? c->count : 0;
 	rc = kv_coll_end_tx(kv, tx, rc, "lpush");
-	if (!rc)
+	if (!rc && len)
 		*len = after;
 	return rc;
 }
