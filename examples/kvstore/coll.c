@@ -576,3 +576,62 @@ kv_hash_encoding(struct kv *kv, const void *k, size_t kl, const char **enc)
 		*enc = c->enc == KV_ENC_LIST ? "listpack" : "hashtable";
 	return rc;
 }
+
+/* ---- prepared batches (kv_prepare) ---- */
+
+void
+kv_coll_prepare(struct kv *kv, struct kv_prep *p, const uint64_t *hash,
+		const void *const *k, const size_t *kl, size_t n)
+{
+	const struct kvcoll *seen[64];
+	size_t nseen = 0;
+	for (size_t i = 0; i < n && !p->oom; i++) {
+		kvent_ptr e;
+		struct kvent *ep;
+		if (kv_hash_find(kv, hash[i], k[i], kl[i], &e) ||
+		    !(ep = kv_ent(kv, e)) || ep->type == KV_T_STRING)
+			continue;
+		struct kvcoll *c = kvcoll_d(kv->pool, ep->val);
+		int dup = !c;
+		for (size_t j = 0; j < nseen && !dup; j++)
+			dup = seen[j] == c;
+		if (dup || c->count > kv->max_ents)
+			continue;
+		if (nseen < 64)
+			seen[nseen++] = c;
+		kv_prep_add(p, c, sizeof(*c));
+		if (c->enc == KV_ENC_CHUNKS) {
+			/* the end chunks pushes and pops write, and the ones
+			 * next to them (a pop that empties an end chunk links
+			 * its neighbour in its place) */
+			struct kvlchunk *h = kvlchunk_d(kv->pool, c->head);
+			struct kvlchunk *t = kvlchunk_d(kv->pool, c->tail);
+			struct kvlchunk *h2 = h ? kvlchunk_d(kv->pool, h->next)
+						: NULL;
+			struct kvlchunk *t2 = t ? kvlchunk_d(kv->pool,
+				NVH_WEAK_GET(kv->pool, kvlchunk, &t->prev)) : NULL;
+			struct kvlchunk *ch[4] = {h, t, h2, t2};
+			for (int a = 0; a < 4; a++) {
+				int again = !ch[a];
+				for (int b = 0; b < a && !again; b++)
+					again = ch[b] == ch[a];
+				if (!again)
+					kv_prep_add(p, ch[a], sizeof(*ch[a]));
+			}
+		} else if (c->enc == KV_ENC_LIST) { /* the chain's links */
+			uint64_t m = 0;
+			for (kvent_ptr f = c->list; !NVH_IS_NULL(f) &&
+			     m < c->count; m++) {
+				struct kvent *q = kv_ent(kv, f);
+				if (!q)
+					break;
+				kv_prep_add(p, &q->next, sizeof(q->next));
+				f = q->next;
+			}
+		} else if (c->enc == KV_ENC_SKIP) { /* the head's links */
+			void *h = nvh_direct(kv->pool, c->zhead.oid);
+			if (h)
+				kv_prep_add(p, h, sizeof(struct kvzn32));
+		}
+	}
+}

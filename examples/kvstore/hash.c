@@ -310,14 +310,8 @@ kv_hash_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced)
 
 /* ---- batches: the snapshots of many writes in one call ---- */
 
-struct prep {
-	struct nvh_tx_range *v;
-	size_t n, cap;
-	int oom;
-};
-
-static void
-prep_add(struct prep *p, void *addr, size_t len)
+void
+kv_prep_add(struct kv_prep *p, void *addr, size_t len)
 {
 	if (p->n == p->cap) {
 		size_t c = p->cap ? 2 * p->cap : 64;
@@ -332,49 +326,45 @@ prep_add(struct prep *p, void *addr, size_t len)
 	p->v[p->n++] = (struct nvh_tx_range){addr, len};
 }
 
-/* The head field of bucket b if its segment exists (else NULL: a split
- * allocates it, and a new object needs no snapshot), and the next fields
- * of its chain (up to the map's count of links: a cycle is the real
- * operation's to report). */
 static void
-prep_bucket(struct prep *p, struct kv *kv, struct kvhash *h, uint64_t b)
+prep_bucket(struct kv_prep *p, struct kv *kv, struct kvhash *h, uint64_t b)
 {
 	struct kvdir *d = kvdir_d(kv->pool, h->dir);
 	if (!d || b >= MAX_BUCKETS)
 		return;
 	struct kvseg *sg = kvseg_d(kv->pool, d->seg[b >> KV_SEG_BITS]);
 	if (!sg) {
-		prep_add(p, &d->seg[b >> KV_SEG_BITS], sizeof(d->seg[0]));
+		kv_prep_add(p, &d->seg[b >> KV_SEG_BITS], sizeof(d->seg[0]));
 		return;
 	}
 	kvent_ptr *f = &sg->b[b & (KV_SEG - 1)];
-	prep_add(p, f, sizeof(*f));
+	kv_prep_add(p, f, sizeof(*f));
 	uint64_t n = 0;
 	for (kvent_ptr e = *f; !NVH_IS_NULL(e) && n <= h->count; n++) {
 		struct kvent *q = kv_ent(kv, e);
 		if (!q)
 			break;
-		prep_add(p, &q->next, sizeof(q->next));
+		kv_prep_add(p, &q->next, sizeof(q->next));
 		e = q->next;
 	}
 }
 
 int
-kv_hash_prepare(nvh_tx *tx, struct kv *kv, const uint64_t *hash, size_t n)
+kv_hash_prepare(struct kv *kv, struct kv_prep *p, const uint64_t *hash,
+		size_t n)
 {
 	struct kvhash *h = hmap(kv);
 	if (!h)
 		return -EIO;
-	struct prep p = {0};
-	prep_add(&p, h, 3 * sizeof(uint64_t)); /* count, level, split */
+	kv_prep_add(p, h, 3 * sizeof(uint64_t)); /* count, level, split */
 	/* the buckets the keys are in, and the ones a split before their
 	 * turn would move them to */
 	for (size_t i = 0; i < n; i++) {
 		uint64_t b = bucket_of(h, hash[i]);
-		prep_bucket(&p, kv, h, b);
+		prep_bucket(p, kv, h, b);
 		uint64_t b2 = hash[i] & ((h->n0 << (h->level + 1)) - 1);
 		if (b2 != b)
-			prep_bucket(&p, kv, h, b2);
+			prep_bucket(p, kv, h, b2);
 	}
 	/* the splits n inserts may make: buckets split, split + 1, ... and
 	 * their new halves (as split_one walks them) */
@@ -382,16 +372,14 @@ kv_hash_prepare(nvh_tx *tx, struct kv *kv, const uint64_t *hash, size_t n)
 	for (size_t j = 0; j < n && h->count + n > LOAD * nb &&
 			   (h->n0 << lv) + s < MAX_BUCKETS; j++) {
 		uint64_t t = s + (h->n0 << lv);
-		prep_bucket(&p, kv, h, s);
-		prep_bucket(&p, kv, h, t);
+		prep_bucket(p, kv, h, s);
+		prep_bucket(p, kv, h, t);
 		if (++s == h->n0 << lv) {
 			lv++;
 			s = 0;
 		}
 	}
-	int rc = p.oom ? -ENOMEM : nvh_tx_addv(tx, p.v, p.n);
-	free(p.v);
-	return rc;
+	return p->oom ? -ENOMEM : 0;
 }
 
 int

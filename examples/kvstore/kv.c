@@ -576,7 +576,13 @@ kv_prepare(struct kv *kv, const void *const *k, const size_t *kl, size_t n)
 	/* Only the snapshots can fail the caller's transaction; a damaged
 	 * map or no memory for the list just skips them (the writes then
 	 * snapshot as they go, and report the damage themselves). */
-	(void)kv_hash_prepare(tx, kv, h, n);
+	struct kv_prep p = {0};
+	if (!kv_hash_prepare(kv, &p, h, n)) {
+		kv_coll_prepare(kv, &p, h, k, kl, n);
+		if (!p.oom)
+			(void)nvh_tx_addv(tx, p.v, p.n);
+	}
+	free(p.v);
 	if (h != hs)
 		free(h);
 	return kv_failed(kv, nvh_tx_commit(tx), "prepare");

@@ -326,8 +326,22 @@ int kv_hash_find(struct kv *kv, uint64_t h, const void *k, size_t kl,
 int kv_hash_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced);
 /* Snapshot, in one nvh_tx_addv, what writes of keys with these hashes
  * may change in the map (buckets, chains, the splits due). */
-int kv_hash_prepare(nvh_tx *tx, struct kv *kv, const uint64_t *hash,
+struct kv_prep;
+int kv_hash_prepare(struct kv *kv, struct kv_prep *p, const uint64_t *hash,
 		    size_t n);
+/* Ranges to snapshot in one nvh_tx_addv (kv_prepare's) */
+struct kv_prep {
+	struct nvh_tx_range *v;
+	size_t n, cap;
+	int oom;
+};
+void kv_prep_add(struct kv_prep *p, void *addr, size_t len);
+/* coll.c: add what writes to the collections at these keys (entries
+ * found by the hash index) may change: a collection's header, a list's
+ * end chunks, a small hash's or set's chain links, a sorted set's
+ * skiplist head. */
+void kv_coll_prepare(struct kv *kv, struct kv_prep *p, const uint64_t *hash,
+		     const void *const *k, const size_t *kl, size_t n);
 /* *link := the link (bucket head or chain field) that holds the key's
  * entry: 0, -ENOENT or -EIO; kv_hash_unlink removes the entry it holds. */
 int kv_hash_link(struct kv *kv, uint64_t h, const void *k, size_t kl,

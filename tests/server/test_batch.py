@@ -3,7 +3,9 @@
 at once, as the prepared batches of a disk pool run it (scons test runs it
 as the backend chooses, and with NVKV_PREPARE=0): 50 connections each send
 a pipeline of writes and reads of their own keys (random, new and old:
-SET, GET, DEL, INCR, APPEND, MSET, EXISTS, MULTI/EXEC) per round, 100
+SET, GET, DEL, INCR, APPEND, MSET, EXISTS, MULTI/EXEC, and LPUSH/RPOP,
+HSET, SADD and ZADD on a list, hash, set and sorted set of its own,
+which the prepared batches snapshot too) per round, 100
 rounds, 10,000 keys and more; every reply equals a model's, DBSIZE agrees,
 and after SIGKILL the restarted server holds every acknowledged write.
 Exit status 0 only if every check passed."""
@@ -108,6 +110,27 @@ def model_cmd(m, c):
         for i in range(1, len(c), 2):
             m[c[i]] = enc(c[i + 1])
         return '+OK'
+    if op == 'LPUSH':
+        m.setdefault(c[1], []).insert(0, enc(c[2]))
+        return len(m[c[1]])
+    if op == 'RPOP':
+        if c[1] not in m:
+            return 'nil'
+        v = m[c[1]].pop()
+        if not m[c[1]]:
+            del m[c[1]]
+        return v
+    if op == 'HSET':
+        h = m.setdefault(c[1], {})
+        new = enc(c[2]) not in h
+        h[enc(c[2])] = enc(c[3])
+        return int(new)
+    if op in ('SADD', 'ZADD'):
+        s = m.setdefault(c[1], {})
+        mem = enc(c[-1])
+        new = mem not in s
+        s[mem] = c[2] if op == 'ZADD' else 0
+        return int(new)
     raise ValueError(op)
 
 
@@ -115,7 +138,7 @@ def pipeline(rng, conn, m, rnd):
     """PER commands on connection conn's own keys, and their replies."""
     cmds, replies = [], []
     mine = [k for k in m if k.startswith('c%d:' % conn) and
-            k != 'c%d:n' % conn]
+            isinstance(m[k], bytes) and k != 'c%d:n' % conn]
 
     def key(new):
         if new or not mine:
@@ -135,8 +158,17 @@ def pipeline(rng, conn, m, rnd):
             c = [('APPEND', key(False), 'a')]
         elif r < 0.86:
             c = [('MSET', key(True), 'm1', key(True), 'm2')]
-        elif r < 0.93:
+        elif r < 0.89:
             c = [('EXISTS', key(False))]
+        elif r < 0.93:
+            x = rng.randrange(5)
+            c = [(('LPUSH', 'c%d:L' % conn, 'e%d' % rnd),
+                  ('RPOP', 'c%d:L' % conn),
+                  ('HSET', 'c%d:H' % conn, 'f%d' % rng.randrange(200),
+                   'v%d' % rnd),
+                  ('SADD', 'c%d:S' % conn, 'm%d' % rng.randrange(200)),
+                  ('ZADD', 'c%d:Z' % conn, rng.randrange(50),
+                   'm%d' % rng.randrange(200)))[x]]
         else:
             # a transaction: queued replies, then EXEC's array
             inner = [('SET', key(True), 'x'), ('INCR', 'c%d:n' % conn)]
@@ -194,12 +226,30 @@ def main():
     p.wait(timeout=60)
     p, port = start(pool)
     s = connect(port, 1)
-    keys = sorted(m)
+    keys = sorted(k for k in m if isinstance(m[k], bytes))
     lost = 0
     for i in range(0, len(keys), 500):
         part = keys[i:i + 500]
         got = exchange(s, [[('GET', k) for k in part]])[0]
         lost += sum(1 for k, g in zip(part, got) if g != m[k])
+    for k in sorted(k for k in m if not isinstance(m[k], bytes)):
+        t = k.split(':')[1]
+        cmd = {'L': ('LRANGE', k, 0, -1), 'H': ('HGETALL', k),
+               'S': ('SMEMBERS', k), 'Z': ('ZRANGE', k, 0, -1,
+                                            'WITHSCORES')}[t]
+        got = exchange(s, [[cmd]])[0][0]
+        if t == 'L':
+            ok = got == m[k]
+        elif t == 'H':
+            ok = dict(zip(got[0::2], got[1::2])) == m[k]
+        elif t == 'S':
+            ok = set(got) == set(m[k])
+        else:
+            ok = got == [x for mm in sorted(m[k], key=lambda y:
+                                            (m[k][y], y))
+                         for x in (mm, str(m[k][mm]).encode())]
+        lost += not ok
+        keys.append(k)
     check(lost == 0, 'after SIGKILL: all %d keys hold their acknowledged '
           'values (%d differ)' % (len(keys), lost))
     s[0].close()
