@@ -196,6 +196,23 @@ def main():
               'rror' not in out, 'redis-benchmark: ' + ' | '.join(lines))
         print('redis-benchmark (%s index, debug build): SET %.0f/s, GET %.0f/s'
               % (index, rates.get('SET', 0), rates.get('GET', 0)), flush=True)
+        # its default test list (every type): every test runs, and
+        # redis-benchmark prints no "Error from server"
+        b = subprocess.run(['redis-benchmark', '-p', str(s.port), '-n',
+                            '2000', '-q'], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=600)
+        out = b.stdout.decode()
+        lines = [l.split('\r')[-1] for l in out.split('\n') if l.strip()]
+        done = [l.split(':')[0] for l in lines if 'requests per second' in l]
+        want = ['PING_INLINE', 'PING_MBULK', 'SET', 'GET', 'INCR', 'LPUSH',
+                'RPUSH', 'LPOP', 'RPOP', 'SADD', 'HSET', 'SPOP', 'ZADD',
+                'ZPOPMIN', 'LRANGE_100 (first 100 elements)',
+                'LRANGE_300 (first 300 elements)',
+                'LRANGE_500 (first 500 elements)',
+                'LRANGE_600 (first 600 elements)', 'MSET (10 keys)']
+        check(b.returncode == 0 and all(w in done for w in want) and
+              'rror' not in out,
+              'redis-benchmark, default tests: %s' % ' | '.join(lines)[-600:])
         # malformed input: an error or a close, never a crash
         for bad in (b'*1\r\n$99999999999\r\n', b'*2000000\r\n',
                     b'*1\r\nxx\r\n', b'*1\r\n$3\r\nabcde\r\n',
