@@ -153,6 +153,12 @@ typedef int (*kv_scan_fn)(struct kv *kv, const void *k, size_t kl,
 			  kv_fn fn, void *arg);
 void reply_scan(struct conn *c, const struct resp_cmd *q, kv_scan_fn scan,
 		struct hcollect *h);
+/* HRANDFIELD's, SRANDMEMBER's and ZRANDMEMBER's key [count [WITH]]
+ * (with: "WITHVALUES", "WITHSCORES", or NULL for none), as redis
+ * checks them: 0, or -1 with the error replied. */
+int parse_rand_args(struct conn *c, const struct resp_cmd *q,
+		    const char *with, long long *count, int *has_count,
+		    int *withv);
 /* HSCAN, SSCAN and ZSCAN key cursor [MATCH pattern] [COUNT count]: as redis, an
  * absent key is an empty scan before the options are read */
 void c_collscan(struct conn *c, const struct resp_cmd *q);

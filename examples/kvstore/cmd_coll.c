@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include "cmd.h"
@@ -123,4 +124,34 @@ c_collscan(struct conn *c, const struct resp_cmd *q)
 	resp_array(&c->out, 2);
 	resp_bulk(&c->out, nb, (size_t)n);
 	reply_collected(c, &h.out, h.n);
+}
+
+int
+parse_rand_args(struct conn *c, const struct resp_cmd *q, const char *with,
+		long long *count, int *has_count, int *withv)
+{
+	*count = 1;
+	*has_count = q->argc >= 3;
+	*withv = with && q->argc == 4;
+	if (q->argc > (with ? 4 : 3) ||
+	    (q->argc == 4 && !argis(q, 3, with))) {
+		resp_error(&c->out, "ERR syntax error");
+		return -1;
+	}
+	if (*has_count && resp_strtoll(q->argv[2], q->argl[2], count)) {
+		resp_error(&c->out, "ERR value is not an integer or out of "
+			   "range");
+		return -1;
+	}
+	if (*count == LLONG_MIN) {
+		resp_error(&c->out, "ERR value is out of range, value must "
+			   "between -9223372036854775807 and "
+			   "9223372036854775807");
+		return -1;
+	}
+	if (*count < 0 && *withv && -*count > LLONG_MAX / 2) {
+		resp_error(&c->out, "ERR value is out of range");
+		return -1;
+	}
+	return 0;
 }

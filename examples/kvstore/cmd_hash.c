@@ -301,28 +301,10 @@ pairs_free(struct pairs *p)
 void
 c_hrandfield(struct conn *c, const struct resp_cmd *q)
 {
-	long long count = 1;
-	int has_count = q->argc >= 3, wv = 0;
-	if (q->argc > 4 || (q->argc == 4 && !argis(q, 3, "WITHVALUES"))) {
-		resp_error(&c->out, "ERR syntax error");
+	long long count;
+	int has_count, wv;
+	if (parse_rand_args(c, q, "WITHVALUES", &count, &has_count, &wv))
 		return;
-	}
-	wv = q->argc == 4;
-	if (has_count && resp_strtoll(q->argv[2], q->argl[2], &count)) {
-		resp_error(&c->out, "ERR value is not an integer or out of "
-			   "range");
-		return;
-	}
-	if (count == LLONG_MIN) {
-		resp_error(&c->out, "ERR value is out of range, value must "
-			   "between -9223372036854775807 and "
-			   "9223372036854775807");
-		return;
-	}
-	if (count < 0 && wv && -count > LLONG_MAX / 2) {
-		resp_error(&c->out, "ERR value is out of range");
-		return;
-	}
 	struct pairs p = {0};
 	int rc = kv_hscan(c->s->kv, q->argv[1], q->argl[1], pairs_add, &p);
 	if (rc) {

@@ -304,23 +304,10 @@ c_spop(struct conn *c, const struct resp_cmd *q)
 void
 c_srandmember(struct conn *c, const struct resp_cmd *q)
 {
-	long long count = 1;
-	int has_count = q->argc == 3;
-	if (q->argc > 3) {
-		resp_error(&c->out, "ERR syntax error");
+	long long count;
+	int has_count, none;
+	if (parse_rand_args(c, q, NULL, &count, &has_count, &none))
 		return;
-	}
-	if (has_count && resp_strtoll(q->argv[2], q->argl[2], &count)) {
-		resp_error(&c->out, "ERR value is not an integer or out of "
-			   "range");
-		return;
-	}
-	if (count == LLONG_MIN) {
-		resp_error(&c->out, "ERR value is out of range, value must "
-			   "between -9223372036854775807 and "
-			   "9223372036854775807");
-		return;
-	}
 	struct mlist L = {0};
 	int rc = mlist_read(c, q->argv[1], q->argl[1], &L);
 	if (rc) {

@@ -717,25 +717,10 @@ one_at(struct conn *c, const struct resp_cmd *q, uint64_t r,
 void
 c_zrandmember(struct conn *c, const struct resp_cmd *q)
 {
-	long long count = 1;
-	int has_count = q->argc >= 3;
-	if (q->argc > 4 || (q->argc == 4 && !argis(q, 3, "WITHSCORES"))) {
-		resp_error(&c->out, "ERR syntax error");
+	long long count;
+	int has_count, ws;
+	if (parse_rand_args(c, q, "WITHSCORES", &count, &has_count, &ws))
 		return;
-	}
-	if (has_count && parse_long(c, q, 2, &count))
-		return;
-	int ws = q->argc == 4;
-	if (count == LLONG_MIN) {
-		resp_error(&c->out, "ERR value is out of range, value must "
-			   "between -9223372036854775807 and "
-			   "9223372036854775807");
-		return;
-	}
-	if (count < 0 && ws && -count > LLONG_MAX / 2) {
-		resp_error(&c->out, "ERR value is out of range");
-		return;
-	}
 	int kind = key_kind(c, q->argv[1], q->argl[1], KV_T_ZSET);
 	if (kind < 0)
 		return;
