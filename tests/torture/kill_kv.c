@@ -352,9 +352,9 @@ by_score(const void *x, const void *y)
 static void
 items_encode(struct items *x, enum kv_type t, struct val *out)
 {
-	if (t == KV_T_HASH || t == KV_T_SET)
+	if (x->n > 1 && (t == KV_T_HASH || t == KV_T_SET))
 		qsort(x->v, x->n, sizeof(*x->v), by_a);
-	else if (t == KV_T_ZSET)
+	else if (x->n > 1 && t == KV_T_ZSET)
 		qsort(x->v, x->n, sizeof(*x->v), by_score);
 	struct rec r = {0};
 	for (size_t i = 0; i < x->n; i++) {
