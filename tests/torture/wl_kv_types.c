@@ -20,13 +20,12 @@
  *                emptied: its key deleted), a 3-element RPUSH in one
  *                transaction, and DEL
  *
- *   kv-settype   a set of 127 members (set up): the 128th, a present one
- *                (nothing written), the 129th (into a B-tree), SREM,
- *                two SMOVEs to a new set (SREM and SADD in one
- *                transaction), SUNIONSTORE onto its own source (DEL and
- *                the SADDs in one), SINTERSTORE back to three members (a
- *                chain again), the other set deleted whole, and the last
- *                three SREMs in one transaction (the key goes)
+ *   kv-settype   a set of 12 members (set up): a 13th, a present one
+ *                (nothing written), SREM, two SMOVEs to a new set (SREM
+ *                and SADD in one transaction), SDIFFSTORE onto its own
+ *                source (DEL and the SADDs in one), SINTERSTORE down to
+ *                three members, the other set deleted whole, and the
+ *                last three SREMs in one transaction (the key goes)
  *
  *   kv-zsettype  a sorted set of 30 members (set up): a new member at the
  *                end, a score change to the front (the node unlinked, a
@@ -586,22 +585,26 @@ const struct nvh_crashtest nvt_wl_kv_listtype = {
 
 #define SM 140          /* members m000..m139 */
 
-enum { SADD = 200, SADD_DUP, SREM, SMOVE, SUNIONSTORE, SINTERSTORE, SDELALL,
+enum { SADD = 200, SADD_DUP, SREM, SMOVE, SDIFFSTORE, SINTERSTORE, SDELALL,
        SREM3 };
 
 struct sop {
 	int op, m;
 };
 
+/* (kv-hashtype crashes the chain's move into a B-tree: the set shares
+ * the structure, so this one starts small and crashes the set's own
+ * paths) */
+#define SSETUP 12       /* m000..m011 at setup */
+
 static const struct sop sops[] = {
-	{SADD, 127},       /* the 128th: still a chain */
+	{SADD, 12},        /* a new member at the chain's tail */
 	{SADD_DUP, 5},     /* present: nothing written */
-	{SADD, 128},       /* the 129th: into a B-tree */
 	{SREM, 10},
-	{SMOVE, 20},       /* s -> t: t created, in one transaction */
-	{SMOVE, 21},
-	{SUNIONSTORE, 0},  /* t := t | s, t its own source */
-	{SINTERSTORE, 0},  /* s := s & {m000..m002}: back to a chain */
+	{SMOVE, 6},        /* s -> t: t created, in one transaction */
+	{SMOVE, 7},
+	{SDIFFSTORE, 0},   /* t := t - s, t its own source */
+	{SINTERSTORE, 0},  /* s := s & {m000..m002}, s its own source */
 	{SDELALL, 0},      /* SPOP t with a count covering it */
 	{SREM3, 0},        /* s's last three members: the key goes */
 };
@@ -615,7 +618,7 @@ static void
 sapply(int upto, struct sstate *st)
 {
 	memset(st, 0, sizeof(*st));
-	memset(st->s, 1, SETUP_F);
+	memset(st->s, 1, SSETUP);
 	for (int j = 0; j < upto; j++) {
 		const struct sop *o = &sops[j];
 		switch (o->op) {
@@ -630,9 +633,9 @@ sapply(int upto, struct sstate *st)
 			st->s[o->m] = 0;
 			st->t[o->m] = 1;
 			break;
-		case SUNIONSTORE:
+		case SDIFFSTORE:
 			for (int i = 0; i < SM; i++)
-				st->t[i] |= st->s[i];
+				st->t[i] &= (unsigned char)!st->s[i];
 			break;
 		case SINTERSTORE:
 			for (int i = 3; i < SM; i++)
@@ -672,7 +675,7 @@ st_setup(struct nvh_crashtest_run *r)
 	if (!kv)
 		return -1;
 	int rc = 0;
-	for (int i = 0; i < SETUP_F && !rc; i++)
+	for (int i = 0; i < SSETUP && !rc; i++)
 		rc = sadd(kv, "s", i);
 	return kv_close(kv) || rc ? -1 : 0;
 }
@@ -700,10 +703,10 @@ sop_run(struct kv *kv, const struct sop *o, const struct sstate *st)
 		if (!rc)
 			rc = sadd(kv, "t", o->m);
 		break;
-	case SUNIONSTORE: /* the members read first, then t replaced */
+	case SDIFFSTORE: /* the members read first, then t replaced */
 		rc = kv_del(kv, "t", 1);
 		for (int i = 0; i < SM && rc != -EIO && rc >= -ENOENT; i++)
-			if (st->s[i] || st->t[i])
+			if (st->t[i] && !st->s[i])
 				rc = sadd(kv, "t", i);
 		break;
 	case SINTERSTORE:
