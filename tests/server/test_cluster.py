@@ -368,6 +368,22 @@ def test_spread(d):
         check(cl.stop() == 0, 'the cluster stops cleanly')
 
 
+def ask(port, *cmd):
+    """One command on a new connection: its reply, or 'closed' if the
+    proxy closed the connection instead."""
+    try:
+        c = Conn(port, timeout=20)
+        r = c.cmd(*cmd)
+        c.close()
+        return r
+    except (RuntimeError, OSError):
+        return 'closed'
+
+
+def failed(r):
+    return isinstance(r, str) and (r.startswith('-') or r == 'closed')
+
+
 def test_shard_killed(d):
     cl = Cluster(d, 'kill', 3)
     nthreads = 4
@@ -424,6 +440,18 @@ def test_shard_killed(d):
                 time.sleep(0.01)
 
     ts = [threading.Thread(target=writer, args=(t,)) for t in range(nthreads)]
+    # keys of each shard, for the multi-key commands while shard1 is down
+    c = Conn(cl.port)
+    c.pipeline([('SET', 'm:%d' % i, 'old') for i in range(300)])
+    c.close()
+    where = {}
+    for k, p in enumerate(cl.shard_ports):
+        s = Conn(p)
+        for i in range(300):
+            if s.cmd('EXISTS', 'm:%d' % i):
+                where.setdefault(k, []).append('m:%d' % i)
+        s.close()
+    check(sorted(where) == [0, 1, 2], 'the m: keys are on every shard')
     try:
         for t in ts:
             t.start()
@@ -434,7 +462,25 @@ def test_shard_killed(d):
         cl.kill_shard(1)
         time.sleep(0.05)
         phase['v'] = 'down'
-        time.sleep(1.5)
+        time.sleep(0.5)
+        # a read of shard1's key, alone or with others: an error, never
+        # a value (nil) it does not have; a write spanning shards: an error
+        m0, m1, m2 = where[0][0], where[1][0], where[2][0]
+        r = ask(cl.port, 'GET', m1)
+        check(failed(r), 'GET of a key of the dead shard: an error (%r)' % r)
+        r = ask(cl.port, 'MGET', m0, m1, m2)
+        check(failed(r), 'MGET with a key of the dead shard: an error (%r)'
+              % r)
+        r = ask(cl.port, 'MSET', m0, 'new', m1, 'new', m2, 'new')
+        check(failed(r), 'MSET with a key of the dead shard: an error (%r)'
+              % r)
+        print('while shard1 is down: GET %r, MGET %r, MSET %r' % (
+            ask(cl.port, 'GET', m1), ask(cl.port, 'MGET', m0, m1),
+            ask(cl.port, 'MSET', m1, 'new')))
+        r = ask(cl.port, 'MGET', m0, m2)
+        check(r == [b'new', b'new'], 'the parts of that MSET on the live '
+              'shards were done (%r)' % r)
+        time.sleep(1.0)
         phase['v'] = 'restarting'
         cl.start_shard(1)
         phase['v'] = 'after'
@@ -497,6 +543,9 @@ def test_shard_killed(d):
         check(on1 == 0 and down_keys, 'the %d writes acknowledged while '
               'shard1 was down are on the other shards (%d on shard1)'
               % (len(down_keys), on1))
+        r = ask(cl.port, 'MGET', m0, m1, m2)
+        check(r == [b'new', b'old', b'new'], 'after the restart the dead '
+              'shard\'s part of that MSET is not there (%r)' % r)
     finally:
         stop.set()
         for t in ts:
