@@ -205,6 +205,7 @@ nvh_tx_do_abort(struct nvh_tx *tx, int write_record)
 	for (size_t i = 0; i < tx->nfrees; i++)
 		nvh_blk_unclaim(pool, &tx->frees[i]);
 	tx->nundo = tx->nfrees = tx->nsnap = 0;
+	nvh_snapset_clear(&tx->snaps);
 	nvh_tx_forget_fresh(tx);
 	return rc;
 }
@@ -229,9 +230,13 @@ publish_all(void *arg)
 int
 nvh_tx_commit_begin(struct nvh_tx *tx, struct nvh_rec *cr)
 {
-	if (!tx->nsnap && !tx->nfresh && !tx->nfrees)
+	if (!tx->snaps.n && !tx->nfresh && !tx->nfrees)
 		return 1; /* changed nothing; rolled-back snapshots aside */
 	nvh_rec_init(cr, NVH_REC_COMMIT);
+	tx->nsnap = tx->snaps.n;
+	tx->snap = nvh_snapset_flat(&tx->snaps);
+	if (tx->nsnap && !tx->snap)
+		return -ENOMEM;
 	struct nvh_commit_body body = {tx->id, (uint32_t)tx->nsnap, 0, 0};
 	int rc = nvh_rec_put(cr, &body, sizeof(body));
 	if (!rc && tx->nsnap)

@@ -110,7 +110,7 @@ static void
 spare_free(void *p)
 {
 	struct nvh_tx *tx = p;
-	free(tx->snap);
+	nvh_snapset_fini(&tx->snaps);
 	free(tx->fresh);
 	free(tx->frees);
 	free(tx->aux);
@@ -145,6 +145,7 @@ nvh_tx_recycle(struct nvh_tx *tx)
 		spare_free(tx);
 		return;
 	}
+	nvh_snapset_clear(&tx->snaps);
 	tx->nsnap = tx->nfrees = tx->naux = tx->nundo = 0;
 	nvh_tx_forget_fresh(tx);
 	tx->obj = NULL; /* (the objects layer's end took it back) */
@@ -308,54 +309,6 @@ nvh_tx_error(const nvh_tx *h)
 
 /* ---- ranges ---- */
 
-/* First range in sorted array r[0..n) that ends after `off`. */
-static size_t
-first_after(const struct nvh_range *r, size_t n, uint64_t off)
-{
-	if (!n || r[n - 1].off + r[n - 1].len <= off)
-		return n; /* past them all: ranges added in ascending order */
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (r[mid].off + r[mid].len <= off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* Insert [off, off+len) into a sorted array of disjoint ranges, merging
- * with neighbours it touches. */
-static int
-range_insert(struct nvh_range **r, size_t *n, size_t *cap, uint64_t off,
-	     uint64_t len)
-{
-	size_t i = first_after(*r, *n, off > 0 ? off - 1 : 0);
-	uint64_t end = off + len;
-	size_t j = i;
-	while (j < *n && (*r)[j].off <= end) {
-		uint64_t e = (*r)[j].off + (*r)[j].len;
-		if ((*r)[j].off < off)
-			off = (*r)[j].off;
-		if (e > end)
-			end = e;
-		j++;
-	}
-	if (j == i) { /* no overlap: plain insert */
-		if (nvh_grow((void **)r, cap, *n, sizeof(**r)))
-			return -ENOMEM;
-		memmove(*r + i + 1, *r + i, (*n - i) * sizeof(**r));
-		(*n)++;
-	} else if (j > i + 1) { /* merged several into one */
-		memmove(*r + i + 1, *r + j, (*n - j) * sizeof(**r));
-		*n -= j - i - 1;
-	}
-	(*r)[i].off = off;
-	(*r)[i].len = end - off;
-	return 0;
-}
-
 /* Is `off` inside an object this transaction allocated? */
 long
 nvh_tx_fresh_at(const struct nvh_tx *tx, uint64_t off, uint64_t *in)
@@ -434,13 +387,15 @@ static int
 gaps(const struct nvh_tx *tx, uint64_t off, uint64_t end,
      struct nvh_tx_gaps *gp)
 {
-	size_t i = first_after(tx->snap, tx->nsnap, off);
+	const struct nvh_snapset *ss = &tx->snaps;
+	struct nvh_snappos i = nvh_snapset_find(ss, off);
 	uint64_t cur = off;
 	while (cur < end) {
 		uint64_t fe;
-		if (i < tx->nsnap && tx->snap[i].off <= cur) {
-			cur = tx->snap[i].off + tx->snap[i].len;
-			i++;
+		const struct nvh_range *sr = nvh_snapset_at(ss, i);
+		if (sr && sr->off <= cur) {
+			cur = sr->off + sr->len;
+			nvh_snapset_next(ss, &i);
 			continue;
 		}
 		if (in_fresh(tx, cur, &fe)) {
@@ -449,8 +404,8 @@ gaps(const struct nvh_tx *tx, uint64_t off, uint64_t end,
 		}
 		/* an uncovered stretch up to the next covered byte */
 		uint64_t stop = end;
-		if (i < tx->nsnap && tx->snap[i].off < stop)
-			stop = tx->snap[i].off;
+		if (sr && sr->off < stop)
+			stop = sr->off;
 		stop = next_fresh(tx, cur, stop);
 		if (gp->n == gp->cap && gaps_grow(gp))
 			return -ENOMEM;
@@ -648,8 +603,7 @@ nvh_tx_snapv(struct nvh_tx *tx, const struct nvh_range *r, size_t n,
 	int rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		size_t k = gp->n;
-		struct nvh_range *last = tx->nsnap ? &tx->snap[tx->nsnap - 1]
-						   : NULL;
+		const struct nvh_range *last = nvh_snapset_last(&tx->snaps);
 		if (!tx->nfresh && (!last || last->off + last->len < r[i].off)) {
 			/* past every snapshot, no new objects: all of it is
 			 * new, appended (ranges given in ascending order) */
@@ -658,12 +612,10 @@ nvh_tx_snapv(struct nvh_tx *tx, const struct nvh_range *r, size_t n,
 				break;
 			}
 			gp->g[gp->n++] = r[i];
-			if (nvh_grow((void **)&tx->snap, &tx->csnap, tx->nsnap,
-				     sizeof(*tx->snap))) {
+			if (nvh_snapset_add(&tx->snaps, r[i].off, r[i].len)) {
 				rc = -ENOMEM;
 				break;
 			}
-			tx->snap[tx->nsnap++] = r[i];
 			if (gend)
 				gend[i] = gp->n;
 			continue;
@@ -674,8 +626,8 @@ nvh_tx_snapv(struct nvh_tx *tx, const struct nvh_range *r, size_t n,
 		 * then fail, so does the transaction: it can only roll back,
 		 * from the records it has.) */
 		for (; k < gp->n && !rc; k++)
-			rc = range_insert(&tx->snap, &tx->nsnap, &tx->csnap,
-					  gp->g[k].off, gp->g[k].len);
+			rc = nvh_snapset_add(&tx->snaps, gp->g[k].off,
+					     gp->g[k].len);
 		if (gend)
 			gend[i] = gp->n;
 	}

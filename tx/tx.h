@@ -13,6 +13,7 @@
 #include "heap/u64map.h"
 #include "heap/log/lane.h"
 #include "heap/log/layout.h"
+#include "tx/snapset.h"
 
 #define NVH_TX_INLINE_MAX 2048u   /* larger snapshots go to a payload block */
 #define NVH_TX_RING_RESERVE 8192u /* ring bytes kept for the commit record */
@@ -44,9 +45,11 @@ struct nvh_tx {
 	int depth;          /* nesting */
 	int err;            /* 0 or the positive errno that failed it */
 	char why[512];      /* what failed it (for later errors) */
-	/* snapshotted ranges, sorted, merged, disjoint */
-	struct nvh_range *snap;
-	size_t nsnap, csnap;
+	/* snapshotted ranges, sorted, merged, disjoint (snapset.h) */
+	struct nvh_snapset snaps;
+	/* the same as one array, from nvh_tx_commit_begin on */
+	const struct nvh_range *snap;
+	size_t nsnap;
 	/* the object the last nvh_tx_add checked (size 0: none), so that
 	 * more ranges in it need no lookup; forgotten when the transaction
 	 * frees or drops objects */

@@ -71,6 +71,8 @@ struct zs {
 	struct zn *head;
 	int rc;             /* -EIO once damage is met (reported) */
 	uint64_t budget;    /* node steps left: a loop in a damaged list ends */
+	uint32_t tid[6];    /* ztypes' ids in the pool (0: not looked up or
+			     * not registered yet) */
 };
 
 static int
@@ -105,8 +107,10 @@ znode(struct zs *z, nvh_oid o)
 	int k = x ? cap_class(x->cap) : -1;
 	/* (an object made in this transaction has no type yet: 0) */
 	uint32_t t = k < 0 ? 0 : nvh_type_of(z->kv->pool, o);
+	if (t && !z->tid[k]) /* looked up once per operation, not per node */
+		z->tid[k] = nvh_type_id(z->kv->pool, ztypes[k]->name);
 	if (k < 0 || x->nlev == 0 || x->nlev > x->cap ||
-	    (t && t != nvh_type_id(z->kv->pool, ztypes[k]->name))) {
+	    (t && t != z->tid[k])) {
 		zdamaged(z, o, "not a skiplist node");
 		return NULL;
 	}
@@ -130,7 +134,7 @@ zent(struct zs *z, struct zn *x)
 static int
 zs_open(struct zs *z, struct kv *kv, struct kvcoll *c)
 {
-	*z = (struct zs){kv, c, NULL, 0, (c->count + 2) * KV_ZMAXLEVEL};
+	*z = (struct zs){kv, c, NULL, 0, (c->count + 2) * KV_ZMAXLEVEL, {0}};
 	nvh_oid h = c->zhead.oid;
 	z->head = znode(z, h);
 	if (z->head && (z->head->cap != KV_ZMAXLEVEL ||

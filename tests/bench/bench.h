@@ -77,7 +77,7 @@ struct bench_workload {
 extern const struct bench_workload bench_alloc_free_64, bench_alloc_free_mixed,
 	bench_alloc_free_64_2t, bench_alloc_free_128k, bench_open_10m,
 	bench_tx_update_8, bench_tx_alloc_free_link, bench_tx_add_64ranges,
-	bench_tx_addv_64ranges,
+	bench_tx_addv_64ranges, bench_tx_add_desc_20k,
 	bench_tx_alloc_128k, bench_obj_set_ptr, bench_obj_push_pop,
 	bench_tx_update_8_2t, bench_msync_alloc_free_64,
 	bench_msync_tx_update_8, bench_msync_tx_update_8_2t,
@@ -92,7 +92,7 @@ extern const struct bench_workload bench_alloc_free_64, bench_alloc_free_mixed,
 	&bench_alloc_free_64, &bench_alloc_free_mixed,                       \
 	&bench_alloc_free_64_2t, &bench_alloc_free_128k, &bench_tx_update_8, \
 	&bench_tx_alloc_free_link, &bench_tx_add_64ranges,                   \
-	&bench_tx_addv_64ranges,                                             \
+	&bench_tx_addv_64ranges, &bench_tx_add_desc_20k,                     \
 	&bench_tx_alloc_128k, &bench_obj_set_ptr, &bench_obj_push_pop,       \
 	&bench_tx_update_8_2t, &bench_space_64, &bench_space_1m,             \
 	&bench_msync_alloc_free_64, &bench_msync_tx_update_8,                \

@@ -11,6 +11,11 @@
  *   tx-addv-64ranges    the same, the 64 snapshots in one nvh_tx_addv
  *                       (libpmemobj has no such call: 64 adds)
  *   tx-alloc-128k       like tx-alloc-free-link with 128 KiB objects
+ *   tx-add-desc-20k     one op = one 64-byte snapshot, in transactions of
+ *                       20,000 separate ranges added in descending
+ *                       address order (a list built by pushing at its
+ *                       head, walked; one sorted array of snapshots made
+ *                       this quadratic)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +27,8 @@
 #include "bench.h"
 
 #define STRIDE 128 /* per-thread area in the root object */
+#define DESC_N 20000 /* tx-add-desc-20k: ranges per transaction */
+#define DESC_AREA ((size_t)DESC_N * 128)
 
 struct nroot {
 	uint64_t counter;
@@ -45,6 +52,7 @@ struct nvs {
 	unsigned threads;
 	char *root;   /* threads * STRIDE bytes */
 	char *ranges; /* 64 ranges of 64 B, 128 B apart, per thread */
+	char *desc;   /* DESC_N ranges of 64 B, 128 B apart, per thread */
 };
 
 static void *
@@ -64,6 +72,10 @@ nvh_setup(const char *path, unsigned threads)
 	if (nvh_alloc(s->pool, rg, (size_t)threads * 8192, 1, NULL, NULL))
 		goto fail;
 	s->ranges = nvh_direct(s->pool, *rg);
+	nvh_oid *dg = (nvh_oid *)(s->root + n + 32);
+	if (nvh_alloc(s->pool, dg, (size_t)threads * DESC_AREA, 1, NULL, NULL))
+		goto fail;
+	s->desc = nvh_direct(s->pool, *dg);
 	return s;
 fail:
 	fprintf(stderr, "nvheap: %s\n", nvh_errormsg());
@@ -177,6 +189,26 @@ nvh_rangesv(void *state, unsigned tid, uint64_t n)
 	return 0;
 }
 
+static int
+nvh_desc(void *state, unsigned tid, uint64_t n)
+{
+	struct nvs *s = state;
+	char *base = s->desc + (size_t)tid * DESC_AREA;
+	for (uint64_t i = 0; i < n;) {
+		nvh_tx *tx = nvh_tx_begin(s->pool);
+		if (!tx)
+			return nvh_fail();
+		for (size_t k = DESC_N; k-- > 0 && i < n; i++) {
+			if (nvh_tx_add(tx, base + k * 128, 64))
+				return nvh_fail();
+			base[k * 128] = (char)i;
+		}
+		if (nvh_tx_commit(tx))
+			return nvh_fail();
+	}
+	return 0;
+}
+
 /* ---- libpmemobj ---- */
 
 struct pms {
@@ -186,6 +218,8 @@ struct pms {
 	char *rootp;
 	PMEMoid ranges;
 	char *rangesp;
+	PMEMoid desc;
+	char *descp;
 };
 
 static void *
@@ -201,6 +235,9 @@ pmdk_setup(const char *path, unsigned threads)
 	if (pmemobj_zalloc(s->pop, &s->ranges, (size_t)threads * 8192, 1))
 		goto fail;
 	s->rangesp = pmemobj_direct(s->ranges);
+	if (pmemobj_zalloc(s->pop, &s->desc, (size_t)threads * DESC_AREA, 1))
+		goto fail;
+	s->descp = pmemobj_direct(s->desc);
 	return s;
 fail:
 	fprintf(stderr, "libpmemobj: %s\n", pmemobj_errormsg());
@@ -295,27 +332,49 @@ pmdk_ranges(void *state, unsigned tid, uint64_t n)
 	return 0;
 }
 
+static int
+pmdk_desc(void *state, unsigned tid, uint64_t n)
+{
+	struct pms *s = state;
+	char *base = s->descp + (size_t)tid * DESC_AREA;
+	for (uint64_t i = 0; i < n;) {
+		if (pmemobj_tx_begin(s->pop, NULL, TX_PARAM_NONE))
+			return pmdk_fail();
+		for (size_t k = DESC_N; k-- > 0 && i < n; i++) {
+			if (pmemobj_tx_add_range_direct(base + k * 128, 64))
+				return pmdk_fail();
+			base[k * 128] = (char)i;
+		}
+		pmemobj_tx_commit();
+		if (pmemobj_tx_end())
+			return pmdk_fail();
+	}
+	return 0;
+}
+
 /* The workloads' own data: the root area and the ranges. */
 static size_t
 nvh_data(void *state, struct bench_range *out, size_t max)
 {
 	struct nvs *s = state;
-	if (max < 2)
+	if (max < 3)
 		return 0;
 	out[0] = (struct bench_range){s->root, s->threads * STRIDE + 64};
 	out[1] = (struct bench_range){s->ranges, s->threads * 8192};
-	return 2;
+	out[2] = (struct bench_range){s->desc, s->threads * DESC_AREA};
+	return 3;
 }
 
 static size_t
 pmdk_data(void *state, struct bench_range *out, size_t max)
 {
 	struct pms *s = state;
-	if (max < 2)
+	if (max < 3)
 		return 0;
 	out[0] = (struct bench_range){s->rootp, s->threads * STRIDE};
 	out[1] = (struct bench_range){s->rangesp, s->threads * 8192};
-	return 2;
+	out[2] = (struct bench_range){s->descp, s->threads * DESC_AREA};
+	return 3;
 }
 
 #define SIDES(fn_nvh, fn_pmdk)                                               \
@@ -349,6 +408,12 @@ const struct bench_workload bench_tx_alloc_128k = {
 	.name = "tx-alloc-128k",
 	.what = "transaction: free old, alloc 128 KiB, link",
 	.threads = 1, SIDES(nvh_link128k, pmdk_link128k),
+};
+
+const struct bench_workload bench_tx_add_desc_20k = {
+	.name = "tx-add-desc-20k",
+	.what = "one 64-byte snapshot, 20,000 per transaction, descending",
+	.threads = 1, SIDES(nvh_desc, pmdk_desc),
 };
 
 const struct bench_workload bench_tx_update_8_2t = {

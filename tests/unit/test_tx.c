@@ -240,8 +240,9 @@ snapshot_merging_and_budget(void **state)
 	assert_nvh_ok(nvh_tx_add(tx, &r->words[12], 8)); /* adjacent */
 	assert_nvh_ok(nvh_tx_add(tx, &r->words[0], 13 * 8)); /* covered */
 	assert_int_equal(barriers(pool) - b0, 3);
-	assert_int_equal(nvh_tx_running(pool)->nsnap, 1); /* merged */
-	assert_int_equal(nvh_tx_running(pool)->snap[0].len, 13 * 8);
+	assert_int_equal(nvh_tx_running(pool)->snaps.n, 1); /* merged */
+	assert_int_equal(nvh_snapset_flat(&nvh_tx_running(pool)->snaps)[0].len,
+			 13 * 8);
 	nvh_oid n = nvh_tx_alloc(tx, 256, 1, 0);
 	assert_nvh_ok(nvh_tx_add(tx, nvh_direct(pool, n), 256));
 	assert_int_equal(barriers(pool) - b0, 3);

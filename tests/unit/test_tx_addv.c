@@ -52,7 +52,7 @@ one_barrier_for_all(void **state)
 		nvh_tx *tx = assert_nvh_ptr(nvh_tx_begin(pool));
 		assert_nvh_ok(nvh_tx_addv(tx, v, 66));
 		assert_int_equal(barriers(pool) - b0, 1);
-		assert_int_equal(nvh_tx_running(pool)->nsnap, 66);
+		assert_int_equal(nvh_tx_running(pool)->snaps.n, 66);
 		/* all covered now: no record, no barrier */
 		assert_nvh_ok(nvh_tx_addv(tx, v, 66));
 		assert_nvh_ok(nvh_tx_add(tx, o + 128 * 5, 64));
@@ -108,10 +108,11 @@ overlaps_and_new_objects(void **state)
 	/* [0,64) [32,96) [90,190) merge with [100,150) into [0,190); and
 	 * [1000,1008) */
 	struct nvh_tx *t = nvh_tx_running(pool);
-	assert_int_equal(t->nsnap, 2);
-	assert_int_equal(t->snap[0].off, (uint64_t)(o - (char *)pool->base));
-	assert_int_equal(t->snap[0].len, 190);
-	assert_int_equal(t->snap[1].len, 8);
+	assert_int_equal(t->snaps.n, 2);
+	const struct nvh_range *sr = nvh_snapset_flat(&t->snaps);
+	assert_int_equal(sr[0].off, (uint64_t)(o - (char *)pool->base));
+	assert_int_equal(sr[0].len, 190);
+	assert_int_equal(sr[1].len, 8);
 	memset(o, 'z', 190);
 	memset(o + 1000, 'z', 8);
 	assert_nvh_ok(nvh_tx_abort(tx));
@@ -140,7 +141,7 @@ refused_range_logs_nothing(void **state)
 	assert_errmsg_has("not inside the pool");
 	assert_errmsg_has("(range 2 of 4)");
 	assert_int_equal(barriers(pool) - b0, 0);
-	assert_int_equal(nvh_tx_running(pool)->nsnap, 0);
+	assert_int_equal(nvh_tx_running(pool)->snaps.n, 0);
 	assert_int_equal(nvh_tx_add(tx, o, 8), -EINVAL); /* failed */
 	assert_int_equal(nvh_tx_commit(tx), -EINVAL);
 	assert_errmsg_has("(range 2 of 4)");
