@@ -308,6 +308,33 @@ znew(nvh_tx *tx, uint32_t lvl)
 	return nvh_tx_alloc_typed(tx, ztypes[k], NVH_TX_ZERO);
 }
 
+/* Snapshot, in one nvh_tx_addv (one persist barrier, where a call per
+ * field took one each), what linking or unlinking a node on path up[]
+ * changes in the old nodes: the span at each of levels [0, top), the link
+ * at each level below lvl or pointing at the node at `xo` (non-zero),
+ * the head's level count if `nlev`, and the next node's back link. */
+static int
+zsnap_path(nvh_tx *tx, struct zs *z, struct zn **up, uint32_t top,
+	   uint32_t lvl, uint64_t xo, int nlev, struct zn *after)
+{
+	struct nvh_tx_range v[2 * KV_ZMAXLEVEL + 2];
+	size_t nv = 0;
+	if (nlev)
+		v[nv++] = (struct nvh_tx_range){&z->head->nlev,
+						sizeof(z->head->nlev)};
+	for (uint32_t i = 0; i < top; i++) {
+		if (i < lvl || (xo && up[i]->next[i].off == xo))
+			v[nv++] = (struct nvh_tx_range){&up[i]->next[i],
+							sizeof(nvh_oid)};
+		v[nv++] = (struct nvh_tx_range){&zspan(up[i])[i],
+						sizeof(uint64_t)};
+	}
+	if (after)
+		v[nv++] = (struct nvh_tx_range){&after->prev,
+						sizeof(after->prev)};
+	return nvh_tx_addv(tx, v, nv);
+}
+
 /* Link a node for entry e (member m, score s) into the list of n
  * members, in tx. */
 static int
@@ -329,24 +356,7 @@ zinsert(nvh_tx *tx, struct zs *z, kvent_ptr e, double s, const void *m,
 	struct zn *after = znode(z, up[0]->next[0]);
 	if (z->rc)
 		return z->rc;
-	/* Every field of the old nodes the link changes, snapshotted in
-	 * one call (one persist barrier, where one call each took about
-	 * nine on a 60,000-member set): the head's level count, each
-	 * level's link and span on the path, the next node's back link. */
-	struct nvh_tx_range v[2 * KV_ZMAXLEVEL + 2];
-	size_t nv = 0;
-	if (lvl > h->nlev)
-		v[nv++] = (struct nvh_tx_range){&h->nlev, sizeof(h->nlev)};
-	for (uint32_t i = 0; i < top; i++) {
-		if (i < lvl)
-			v[nv++] = (struct nvh_tx_range){&up[i]->next[i],
-							sizeof(nvh_oid)};
-		v[nv++] = (struct nvh_tx_range){&zspan(up[i])[i],
-						sizeof(uint64_t)};
-	}
-	if (after)
-		v[nv++] = (struct nvh_tx_range){&after->prev, sizeof(after->prev)};
-	int rc = nvh_tx_addv(tx, v, nv);
+	int rc = zsnap_path(tx, z, up, top, lvl, 0, lvl > h->nlev, after);
 	if (!rc && lvl > h->nlev) {
 		/* the head's new levels span the whole list */
 		for (uint32_t i = h->nlev; i < lvl; i++)
@@ -403,20 +413,7 @@ zremove(nvh_tx *tx, struct zs *z, double s, const void *m, size_t ml)
 	struct zn *after = znode(z, x->next[0]);
 	if (z->rc)
 		return z->rc;
-	/* what the unlink changes, in one call (see zinsert) */
-	struct nvh_tx_range v[2 * KV_ZMAXLEVEL + 2];
-	size_t nv = 0;
-	v[nv++] = (struct nvh_tx_range){&h->nlev, sizeof(h->nlev)};
-	for (uint32_t i = 0; i < h->nlev; i++) {
-		if (up[i]->next[i].off == xo.off)
-			v[nv++] = (struct nvh_tx_range){&up[i]->next[i],
-							sizeof(nvh_oid)};
-		v[nv++] = (struct nvh_tx_range){&zspan(up[i])[i],
-						sizeof(uint64_t)};
-	}
-	if (after)
-		v[nv++] = (struct nvh_tx_range){&after->prev, sizeof(after->prev)};
-	int rc = nvh_tx_addv(tx, v, nv);
+	int rc = zsnap_path(tx, z, up, h->nlev, 0, xo.off, 1, after);
 	if (!rc && after) /* its back link to x's predecessor (the path's) */
 		rc = nvh_tx_set_weak(tx, &after->prev, up[0] == h ? NVH_OID_NULL
 				     : nvh_oid_of(z->kv->pool, up[0]));
