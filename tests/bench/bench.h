@@ -86,7 +86,8 @@ extern const struct bench_workload bench_alloc_free_64, bench_alloc_free_mixed,
 	bench_map_remove, bench_grow_64m, bench_alloc_grows,
 	bench_malloc_threadtest, bench_malloc_threadtest_2t,
 	bench_malloc_shbench, bench_malloc_shbench_2t, bench_malloc_larson,
-	bench_malloc_larson_2t, bench_malloc_gc;
+	bench_malloc_larson_2t, bench_malloc_larson_swap,
+	bench_malloc_larson_swap_2t, bench_malloc_gc;
 
 #define BENCH_WORKLOADS                                                      \
 	&bench_alloc_free_64, &bench_alloc_free_mixed,                       \
@@ -102,7 +103,8 @@ extern const struct bench_workload bench_alloc_free_64, bench_alloc_free_mixed,
 	&bench_alloc_grows, &bench_malloc_threadtest,                        \
 	&bench_malloc_threadtest_2t, &bench_malloc_shbench,                  \
 	&bench_malloc_shbench_2t, &bench_malloc_larson,                      \
-	&bench_malloc_larson_2t, &bench_malloc_gc
+	&bench_malloc_larson_2t, &bench_malloc_larson_swap,                 \
+	&bench_malloc_larson_swap_2t, &bench_malloc_gc
 
 double bench_now(void);
 

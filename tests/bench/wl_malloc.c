@@ -14,18 +14,24 @@
  *                           bytes, half freed at once, half kept in a
  *                           SH_KEEP-slot array and freed when a later
  *                           block takes their slot
- *   malloc-larson[-2t]      Larson's server simulation: each thread
- *                           replaces the block in a random slot of its
- *                           array (16..512 bytes) and writes the new
- *                           block's first two bytes (as larson.cpp
- *                           does); every LA_EPOCH
- *                           operations a thread swaps its array for the
- *                           one in a shared mailbox (another thread's
- *                           last), so blocks are freed by another thread
- *                           than the one that allocated them, and no
- *                           thread ever waits for another (a barrier
- *                           here measured the scheduler, not the
- *                           allocators)
+ *   malloc-larson[-2t]      Larson's server simulation as larson.cpp
+ *                           runs it: each thread replaces the block in
+ *                           a random slot of its array (16..512 bytes)
+ *                           and writes the new block's first two bytes;
+ *                           after LA_LIFE operations it ends and a new
+ *                           thread takes its array on (larson.cpp's
+ *                           thread lifetime, chunks per thread x
+ *                           rounds), so blocks are freed by another
+ *                           thread than the one that allocated them,
+ *                           one that has just started
+ *   malloc-larson-swap[-2t] harsher than Larson: every LA_EPOCH
+ *                           operations a running thread swaps its array
+ *                           for the one in a shared mailbox (another
+ *                           running thread's last), so a quarter of the
+ *                           frees are of blocks the other core wrote
+ *                           last, and no thread ever waits for another
+ *                           (a barrier here measured the scheduler, not
+ *                           the allocators)
  *   malloc-gc               the collection after a crash: a child builds
  *                           GC blocks (default 10,000,000; the
  *                           NVHEAP_BENCH_GC_BLOCKS environment variable)
@@ -61,19 +67,22 @@
 #define LA_SLOTS 1000u  /* larson: slots per array */
 #define LA_MIN 16u
 #define LA_MAX 512u
-#define LA_EPOCH 4096u  /* larson: operations between hand-overs */
+#define LA_LIFE 100000u /* larson: operations in a thread's life (1,000
+			 * chunks x 100 rounds; Ralloc's runs use 10,000
+			 * rounds, mimalloc-bench's 100 of 5,000) */
+#define LA_EPOCH 4096u  /* larson-swap: operations between swaps */
 #define MAXT 8u
 
 enum kind { K_NVH, K_PMDK, K_LIBC };
-enum wl { W_TT, W_SH, W_LA };
+enum wl { W_TT, W_SH, W_LA, W_LS };
 
 /* A thread's own, a cache line of its own (the array is aligned: a
  * thread's rng shared a line with the struct's read-mostly fields, which
  * every other thread loads on every operation). */
 struct per {
 	uint64_t rng;
-	uint64_t done; /* larson: operations so far */
-	unsigned arr;  /* larson: the array it works on */
+	uint64_t done; /* larson-swap: operations so far */
+	unsigned arr;  /* larson-swap: the array it works on */
 	char pad[44];
 };
 
@@ -86,7 +95,7 @@ struct mst {
 	PMEMobjpool *pop;
 	PMEMoid *oids;     /* libpmemobj: in the pool (the root object) */
 	void **ptrs;       /* nvheap, glibc: DRAM */
-	_Atomic unsigned mailbox; /* larson: the array between owners */
+	_Atomic unsigned mailbox; /* larson-swap: the array between owners */
 	_Atomic uint64_t ops;
 	struct per per[MAXT] __attribute__((aligned(64)));
 };
@@ -105,7 +114,7 @@ static const char *
 wl_name(enum wl w)
 {
 	return w == W_TT ? "malloc-threadtest" : w == W_SH ? "malloc-shbench"
-							   : "malloc-larson";
+		 : w == W_LA ? "malloc-larson" : "malloc-larson-swap";
 }
 
 /* ---- the three allocators, slot by slot ---- */
@@ -219,8 +228,79 @@ shbench(struct mst *s, enum kind k, unsigned tid, uint64_t n)
 	return 0;
 }
 
+/* One replacement in array arr: Larson's operation. */
 static inline __attribute__((always_inline)) int
+la_op(struct mst *s, enum kind k, unsigned arr, uint64_t *rng)
+{
+	uint64_t r = rnd(rng);
+	size_t slot = (size_t)arr * s->per_slots + (size_t)(r % LA_SLOTS);
+	size_t size = LA_MIN + (size_t)((r >> 32) % (LA_MAX - LA_MIN + 1));
+	if (a_free(s, k, slot) || a_alloc(s, k, slot, size))
+		return -1;
+	touch(s, k, slot);
+	return 0;
+}
+
+static inline __attribute__((always_inline)) int
+la_ops(struct mst *s, enum kind k, unsigned tid, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		if (la_op(s, k, tid, &s->per[tid].rng))
+			return -1;
+	return 0;
+}
+
+/* A thread of Larson's: one life, then it ends. */
+struct life {
+	struct mst *s;
+	enum kind k;
+	unsigned tid;
+	uint64_t n;
+	int rc;
+};
+
+static void *
+life_main(void *arg)
+{
+	struct life *l = arg;
+	l->rc = l->k == K_NVH ? la_ops(l->s, K_NVH, l->tid, l->n)
+		: l->k == K_PMDK ? la_ops(l->s, K_PMDK, l->tid, l->n)
+				 : la_ops(l->s, K_LIBC, l->tid, l->n);
+	return NULL;
+}
+
+/* Array tid through lives of LA_LIFE operations, each a new thread that
+ * takes the array on from the one before (larson.cpp's ending thread
+ * starts its successor and exits; here the bench's thread starts each
+ * and waits for it, which only it can tell apart).  The first life is
+ * the bench's own thread, itself new in every round. */
+static int
 larson(struct mst *s, enum kind k, unsigned tid, uint64_t n)
+{
+	for (uint64_t done = 0; done < n;) {
+		uint64_t m = n - done < LA_LIFE ? n - done : LA_LIFE;
+		struct life l = {s, k, tid, m, 0};
+		if (!done) {
+			life_main(&l);
+		} else {
+			pthread_t th;
+			int e = pthread_create(&th, NULL, life_main, &l);
+			if (e) {
+				fprintf(stderr, "pthread_create: %s\n",
+					strerror(e));
+				return -1;
+			}
+			pthread_join(th, NULL);
+		}
+		if (l.rc)
+			return -1;
+		done += m;
+	}
+	return 0;
+}
+
+static inline __attribute__((always_inline)) int
+larson_swap(struct mst *s, enum kind k, unsigned tid, uint64_t n)
 {
 	struct per *p = &s->per[tid];
 	for (uint64_t i = 0; i < n; i++) {
@@ -230,13 +310,8 @@ larson(struct mst *s, enum kind k, unsigned tid, uint64_t n)
 			 * waits for anybody */
 			p->arr = atomic_exchange(&s->mailbox, p->arr);
 		}
-		size_t base = (size_t)p->arr * s->per_slots;
-		uint64_t r = rnd(&p->rng);
-		size_t slot = base + (size_t)(r % LA_SLOTS);
-		size_t size = LA_MIN + (size_t)((r >> 32) % (LA_MAX - LA_MIN + 1));
-		if (a_free(s, k, slot) || a_alloc(s, k, slot, size))
+		if (la_op(s, k, p->arr, &p->rng))
 			return -1;
-		touch(s, k, slot);
 	}
 	return 0;
 }
@@ -247,7 +322,8 @@ run(void *state, enum kind k, unsigned tid, uint64_t n)
 	struct mst *s = state;
 	int rc = s->wl == W_TT ? threadtest(s, k, tid, n)
 		 : s->wl == W_SH ? shbench(s, k, tid, n)
-				 : larson(s, k, tid, n);
+		 : s->wl == W_LA ? larson(s, k, tid, n)
+				 : larson_swap(s, k, tid, n);
 	if (k == K_NVH)
 		atomic_fetch_add(&s->ops, n);
 	return rc;
@@ -282,15 +358,15 @@ mst_new(enum kind k, enum wl w, unsigned threads)
 		s->per[t].rng = 0x9e3779b97f4a7c15ull * (t + 1);
 		s->per[t].arr = t;
 	}
-	s->mailbox = threads; /* larson's spare array */
+	s->mailbox = threads; /* larson-swap's spare array */
 	return s;
 }
 
 static size_t
 nslots(const struct mst *s)
 {
-	/* larson: one array per thread and the mailbox's */
-	return (size_t)(s->threads + (s->wl == W_LA)) * s->per_slots;
+	/* larson: one array per thread; larson-swap: and the mailbox's */
+	return (size_t)(s->threads + (s->wl == W_LS)) * s->per_slots;
 }
 
 /* The DRAM slot array, zeroed, on a cache line of its own. */
@@ -308,7 +384,7 @@ slots_new(size_t n)
 static int
 prefill(struct mst *s)
 {
-	if (s->wl != W_LA)
+	if (s->wl != W_LA && s->wl != W_LS)
 		return 0;
 	uint64_t x = 42;
 	for (size_t i = 0; i < nslots(s); i++) {
@@ -408,6 +484,9 @@ static void *sh_libc(const char *p, unsigned t) { return setup_libc(W_SH, p, t);
 static void *la_nvh(const char *p, unsigned t) { return setup_nvh(W_LA, p, t); }
 static void *la_pmdk(const char *p, unsigned t) { return setup_pmdk(W_LA, p, t); }
 static void *la_libc(const char *p, unsigned t) { return setup_libc(W_LA, p, t); }
+static void *ls_nvh(const char *p, unsigned t) { return setup_nvh(W_LS, p, t); }
+static void *ls_pmdk(const char *p, unsigned t) { return setup_pmdk(W_LS, p, t); }
+static void *ls_libc(const char *p, unsigned t) { return setup_libc(W_LS, p, t); }
 
 #define SIDES(pre)                                                           \
 	.nvh = {.setup = pre##_nvh, .run = run_nvh, .teardown = teardown},   \
@@ -439,14 +518,29 @@ const struct bench_workload bench_malloc_shbench_2t = {
 
 const struct bench_workload bench_malloc_larson = {
 	.name = "malloc-larson",
-	.what = "larson: random slot replaced, 16..512 B, arrays handed on",
+	.what = "larson: random slot replaced, 16..512 B, arrays handed to "
+		"new threads",
 	.threads = 1, SIDES(la),
 };
 
 const struct bench_workload bench_malloc_larson_2t = {
 	.name = "malloc-larson-2t",
-	.what = "malloc-larson in 2 threads (cross-thread frees)",
+	.what = "malloc-larson in 2 threads (frees of ended threads' blocks)",
 	.threads = 2, SIDES(la), .one_thread = "malloc-larson",
+};
+
+const struct bench_workload bench_malloc_larson_swap = {
+	.name = "malloc-larson-swap",
+	.what = "larson, arrays swapped between running threads every 4,096 "
+		"operations",
+	.threads = 1, SIDES(ls),
+};
+
+const struct bench_workload bench_malloc_larson_swap_2t = {
+	.name = "malloc-larson-swap-2t",
+	.what = "malloc-larson-swap in 2 threads (frees of blocks the other "
+		"core wrote)",
+	.threads = 2, SIDES(ls), .one_thread = "malloc-larson-swap",
 };
 
 /* ---- malloc-gc ---- */

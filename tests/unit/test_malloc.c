@@ -746,6 +746,139 @@ threads_keep_their_arenas(void **state)
 	assert_nvh_ok(nvh_close(pool));
 }
 
+/* Larson's pattern, as larson.cpp runs it: chains of threads, each
+ * ending after its life while a new thread takes its array on and frees
+ * the blocks the ended one allocated; two chains at once.  Every block
+ * keeps what its owner wrote; what the ended threads held in their
+ * caches and arenas comes back (the counts are exact and the arenas
+ * stay as few as two threads need); the blocks survive a clean close. */
+#define CH_SLOTS 1000
+
+struct chain {
+	nvh_pool *pool;
+	int id;
+	size_t lives, life;
+	uint64_t rng, seq;
+	uint64_t *slot[CH_SLOTS];
+	uint64_t tag[CH_SLOTS];
+	char err[256];
+};
+
+static void *
+ch_life(void *arg)
+{
+	struct chain *c = arg;
+	for (size_t i = 0; i < c->life; i++) {
+		c->rng ^= c->rng << 13;
+		c->rng ^= c->rng >> 7;
+		c->rng ^= c->rng << 17;
+		size_t k = c->rng % CH_SLOTS, sz = 16 + (c->rng >> 32) % 497;
+		uint64_t *p = c->slot[k];
+		if (p && (p[0] != c->tag[k] || p[1] != k)) {
+			snprintf(c->err, sizeof(c->err), "chain %d: block %p "
+				 "of slot %zu changed", c->id, (void *)p, k);
+			return NULL;
+		}
+		if (p && nvh_mfree(c->pool, p)) {
+			snprintf(c->err, sizeof(c->err), "chain %d: mfree: %s",
+				 c->id, nvh_errormsg());
+			return NULL;
+		}
+		if (!(p = nvh_malloc(c->pool, sz))) {
+			snprintf(c->err, sizeof(c->err), "chain %d: malloc: %s",
+				 c->id, nvh_errormsg());
+			c->slot[k] = NULL;
+			return NULL;
+		}
+		c->tag[k] = (uint64_t)c->id << 40 | ++c->seq;
+		p[0] = c->tag[k];
+		p[1] = k;
+		c->slot[k] = p;
+	}
+	return NULL;
+}
+
+static void *
+ch_driver(void *arg)
+{
+	struct chain *c = arg;
+	for (size_t l = 0; l < c->lives && !c->err[0]; l++) {
+		pthread_t th;
+		int e = pthread_create(&th, NULL, ch_life, c);
+		if (e) {
+			snprintf(c->err, sizeof(c->err), "pthread_create: %s",
+				 strerror(e));
+			break;
+		}
+		pthread_join(th, NULL);
+	}
+	return NULL;
+}
+
+static void
+thread_chains(void **state)
+{
+	(void)state;
+	nvh_pool *pool = new_pool("chains.pool", 128 * MIB);
+	struct chain *ch = calloc(2, sizeof(*ch));
+	assert_non_null(ch);
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++) {
+		ch[i].pool = pool;
+		ch[i].id = i + 1;
+		ch[i].lives = scaled(60);
+		ch[i].life = 5000;
+		ch[i].rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+		assert_int_equal(pthread_create(&th[i], NULL, ch_driver,
+						&ch[i]), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	uint64_t live = 0;
+	for (int i = 0; i < 2; i++) {
+		if (ch[i].err[0])
+			fail_msg("%s", ch[i].err);
+		for (size_t k = 0; k < CH_SLOTS; k++)
+			live += ch[i].slot[k] != NULL;
+	}
+	struct nvh_stats st = nvt_stats(pool);
+	printf("2 chains of %zu threads, %zu operations each: %" PRIu64
+	       " blocks live, %" PRIu64 " malloc arenas\n", ch[0].lives,
+	       ch[0].life, live, st.arenas_malloc);
+	/* nothing is left in an ended thread's cache: counted exactly */
+	assert_int_equal(st.malloc_blocks, live);
+	check_clean(pool, live, 0);
+	/* the arenas two threads need at once, not one set per ended thread
+	 * (16 classes; each live thread owns one arena of each) */
+	assert_true(st.arenas_malloc <= 4 * 16);
+	/* a clean close keeps them: found by their oids after the reopen */
+	uint64_t *off = calloc(2 * CH_SLOTS, sizeof(*off));
+	assert_non_null(off);
+	for (int i = 0; i < 2; i++)
+		for (size_t k = 0; k < CH_SLOTS; k++)
+			if (ch[i].slot[k])
+				off[i * CH_SLOTS + k] =
+					nvh_oid_of(pool, ch[i].slot[k]).off;
+	pool = reopen(pool, "chains.pool");
+	assert_int_equal(nvt_stats(pool).malloc_blocks, live);
+	for (int i = 0; i < 2; i++)
+		for (size_t k = 0; k < CH_SLOTS; k++) {
+			if (!off[i * CH_SLOTS + k])
+				continue;
+			uint64_t *p = nvh_direct(pool,
+						 (nvh_oid){off[i * CH_SLOTS + k]});
+			assert_non_null(p);
+			assert_int_equal(p[0], ch[i].tag[k]);
+			assert_int_equal(p[1], k);
+			assert_nvh_ok(nvh_mfree(pool, p));
+		}
+	assert_int_equal(nvt_stats(pool).malloc_blocks, 0);
+	check_clean(pool, 0, 0);
+	assert_nvh_ok(nvh_close(pool));
+	free(off);
+	free(ch);
+}
+
 /* nvh_gc refuses while another thread is in a transaction. */
 struct holdtx {
 	nvh_pool *pool;
@@ -832,6 +965,7 @@ main(void)
 		cmocka_unit_test(typed_untyped_and_large),
 		cmocka_unit_test(threads),
 		cmocka_unit_test(threads_keep_their_arenas),
+		cmocka_unit_test(thread_chains),
 		cmocka_unit_test(gc_refused_while_busy),
 		cmocka_unit_test(full_pool),
 	};
