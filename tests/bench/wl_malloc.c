@@ -18,12 +18,12 @@
  *                           runs it: each thread replaces the block in
  *                           a random slot of its array (16..512 bytes)
  *                           and writes the new block's first two bytes;
- *                           after LA_LIFE operations it ends and a new
- *                           thread takes its array on (larson.cpp's
+ *                           after LA_LIFE operations (larson.cpp's
  *                           thread lifetime, chunks per thread x
- *                           rounds), so blocks are freed by another
- *                           thread than the one that allocated them,
- *                           one that has just started
+ *                           rounds) it starts a new thread, which takes
+ *                           its array on, and exits; so blocks are
+ *                           freed by another thread than the one that
+ *                           allocated them, one that has just started
  *   malloc-larson-swap[-2t] harsher than Larson: every LA_EPOCH
  *                           operations a running thread swaps its array
  *                           for the one in a shared mailbox (another
@@ -250,53 +250,81 @@ la_ops(struct mst *s, enum kind k, unsigned tid, uint64_t n)
 	return 0;
 }
 
-/* A thread of Larson's: one life, then it ends. */
-struct life {
+/* Larson's threads on one array, one after another. */
+struct chain {
 	struct mst *s;
 	enum kind k;
 	unsigned tid;
-	uint64_t n;
-	int rc;
+	uint64_t left; /* operations still to do (the running thread's) */
+	int rc;        /* the last thread's */
 };
 
+/* One thread's life: what it needs to be waited for. */
+struct life {
+	struct chain *c;
+	struct life *next; /* its successor's, if it started one */
+	pthread_t next_th;
+};
+
+/* One life, then, as larson.cpp's exercise_heap ends, the successor
+ * started (it takes the array on) before this thread exits. */
 static void *
 life_main(void *arg)
 {
 	struct life *l = arg;
-	l->rc = l->k == K_NVH ? la_ops(l->s, K_NVH, l->tid, l->n)
-		: l->k == K_PMDK ? la_ops(l->s, K_PMDK, l->tid, l->n)
-				 : la_ops(l->s, K_LIBC, l->tid, l->n);
+	struct chain *c = l->c;
+	uint64_t m = c->left < LA_LIFE ? c->left : LA_LIFE;
+	int rc = c->k == K_NVH ? la_ops(c->s, K_NVH, c->tid, m)
+		 : c->k == K_PMDK ? la_ops(c->s, K_PMDK, c->tid, m)
+				  : la_ops(c->s, K_LIBC, c->tid, m);
+	c->left -= m;
+	if (!rc && c->left) {
+		struct life *n = malloc(sizeof(*n));
+		int e = n ? 0 : ENOMEM;
+		if (n) {
+			*n = (struct life){c, NULL, 0};
+			e = pthread_create(&l->next_th, NULL, life_main, n);
+		}
+		if (!e) {
+			l->next = n; /* read by the bench's thread after it
+				      * joined this one */
+			return NULL;
+		}
+		free(n);
+		fprintf(stderr, "pthread_create: %s\n", strerror(e));
+		rc = -1;
+	}
+	c->rc = rc;
 	return NULL;
 }
 
-/* Array tid through lives of LA_LIFE operations, each a new thread that
- * takes the array on from the one before (larson.cpp's ending thread
- * starts its successor and exits; here the bench's thread starts each
- * and waits for it, which only it can tell apart).  The first life is
- * the bench's own thread, itself new in every round. */
+/* Array tid through lives of LA_LIFE operations, each a new thread
+ * started by the one before; the bench's thread (as larson.cpp's main
+ * thread) starts the first and waits for them all. */
 static int
 larson(struct mst *s, enum kind k, unsigned tid, uint64_t n)
 {
-	for (uint64_t done = 0; done < n;) {
-		uint64_t m = n - done < LA_LIFE ? n - done : LA_LIFE;
-		struct life l = {s, k, tid, m, 0};
-		if (!done) {
-			life_main(&l);
-		} else {
-			pthread_t th;
-			int e = pthread_create(&th, NULL, life_main, &l);
-			if (e) {
-				fprintf(stderr, "pthread_create: %s\n",
-					strerror(e));
-				return -1;
-			}
-			pthread_join(th, NULL);
-		}
-		if (l.rc)
-			return -1;
-		done += m;
+	struct chain c = {s, k, tid, n, 0};
+	struct life *l = malloc(sizeof(*l));
+	if (!l)
+		return -1;
+	*l = (struct life){&c, NULL, 0};
+	pthread_t th;
+	int e = pthread_create(&th, NULL, life_main, l);
+	if (e) {
+		free(l);
+		fprintf(stderr, "pthread_create: %s\n", strerror(e));
+		return -1;
 	}
-	return 0;
+	for (;;) {
+		pthread_join(th, NULL);
+		struct life *next = l->next;
+		th = l->next_th;
+		free(l);
+		if (!(l = next))
+			break;
+	}
+	return c.rc;
 }
 
 static inline __attribute__((always_inline)) int
