@@ -42,6 +42,7 @@ static struct btnode *
 node(struct kv *kv, btnode_ptr p)
 {
 	struct btnode *x = N(kv, p);
+	kv->bt_reads++;
 	if (!x)
 		kv_index_damaged(kv, "B-tree node", p.oid.off, "not a node");
 	else if (x->n > BT_MAXK)
@@ -536,6 +537,75 @@ uint64_t
 kv_bt_count(struct kv *kv)
 {
 	return (*kv->bt_count);
+}
+
+/* ---- a random entry ---- */
+
+static uint64_t
+splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+	z = (z ^ z >> 30) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ z >> 27) * 0x94d049bb133111ebull;
+	return z ^ z >> 31;
+}
+
+/* A uniform double in [0, 1). */
+static double
+unit(uint64_t *seed)
+{
+	return (double)(splitmix(seed) >> 11) * 0x1p-53;
+}
+
+/* How many attempts before kv_bt_random gives up (a tree this sparse
+ * is no B-tree: its nodes are at least half full). */
+#define PICK_TRIES 256
+
+int
+kv_bt_random(struct kv *kv, uint64_t seed, kv_fn fn, void *arg)
+{
+	unsigned h = height(kv);
+	if (!h)
+		return -EIO;
+	/* full[l]: the entries a full subtree of l levels holds */
+	double full[KV_MAX_DEPTH + 1];
+	full[0] = 0;
+	for (unsigned l = 1; l <= h; l++)
+		full[l] = BT_MAXK + (BT_MAXK + 1) * full[l - 1];
+	/* this pick's draws start at a point of the sequence that seed
+	 * hashes to (callers pass consecutive seeds, whose own sequences
+	 * would overlap, shifted by one draw) */
+	seed = splitmix(&seed);
+	for (unsigned t = 0; t < PICK_TRIES; t++) {
+		btnode_ptr p = (*kv->bt_root);
+		for (unsigned d = 1;; d++) {
+			struct btnode *x = node_at(kv, p, d, h);
+			if (!x)
+				return -EIO;
+			if (!x->n)
+				return kv_index_damaged(kv, "B-tree node",
+							p.oid.off,
+							"an empty node");
+			/* a slot of the node, kid 0, item 0, kid 1, ...,
+			 * item n-1, kid n, each kid as many as a full
+			 * subtree holds; below the root the slots of a
+			 * full node, those past n rejected: each entry is
+			 * then 1 / (the root's slots) likely per attempt */
+			unsigned n = d == 1 ? x->n : BT_MAXK;
+			double kid = full[h - d];
+			double at = unit(&seed) * (n + (n + 1) * kid);
+			uint32_t j = (uint32_t)(at / (kid + 1));
+			if (j > n)
+				j = n;
+			int item = j < n && at - j * (kid + 1) >= kid;
+			if (item ? j >= x->n : j > x->n)
+				break; /* an empty slot: again */
+			if (item)
+				return kv_visit(kv, x->item[j], fn, arg);
+			p = x->kid[j];
+		}
+	}
+	return 0;
 }
 
 /* ---- scans ---- */

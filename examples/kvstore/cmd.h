@@ -159,6 +159,29 @@ void reply_scan(struct conn *c, const struct resp_cmd *q, kv_scan_fn scan,
 int parse_rand_args(struct conn *c, const struct resp_cmd *q,
 		    const char *with, long long *count, int *has_count,
 		    int *withv);
+/* A random pick of one element of key k from seed (kv_srandom,
+ * kv_hrandom). */
+typedef int (*kv_pick_fn)(struct kv *kv, const void *k, size_t kl,
+			  uint64_t seed, kv_fn fn, void *arg);
+/* want elements of key k picked at random (one O(log n) descent each),
+ * handed to fn as kv_fn gets them (into the pool: valid until the next
+ * write): all distinct (an element picked again is drawn again) or
+ * each drawn afresh.  0; -EAGAIN if picks keep missing (damaged entries,
+ * or distinct picks from a set hardly larger than want): list the
+ * collection instead; another error from kv; fn's. */
+int coll_picks(struct kv *kv, kv_pick_fn pick, const void *k, size_t kl,
+	       size_t want, int distinct, kv_fn fn, void *arg);
+/* A collection's length (kv_scard, kv_hlen). */
+typedef int (*kv_len_fn)(struct kv *kv, const void *k, size_t kl,
+			 uint64_t *n);
+/* SRANDMEMBER's and HRANDFIELD's reply (wv: WITHVALUES) by coll_picks,
+ * when the picks are few next to the collection: 1 if replied (the
+ * picks, an empty array for a count of 0, or an error), 0 if the caller
+ * is to list the collection instead. */
+int rand_by_picks(struct conn *c, const struct resp_cmd *q, kv_pick_fn pick,
+		  kv_len_fn len, long long count, int has_count, int wv);
+/* The error of a failed read of a collection: out of DRAM, or kv's. */
+void coll_read_error(struct conn *c, int rc);
 /* HSCAN, SSCAN and ZSCAN key cursor [MATCH pattern] [COUNT count]: as redis, an
  * absent key is an empty scan before the options are read */
 void c_collscan(struct conn *c, const struct resp_cmd *q);

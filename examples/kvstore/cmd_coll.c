@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cmd.h"
 
@@ -124,6 +125,128 @@ c_collscan(struct conn *c, const struct resp_cmd *q)
 	resp_array(&c->out, 2);
 	resp_bulk(&c->out, nb, (size_t)n);
 	reply_collected(c, &h.out, h.n);
+}
+
+/* One pick's element. */
+struct picked {
+	const void *k, *v;
+	size_t kl, vl;
+	int got;
+};
+
+static int
+picked(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	*(struct picked *)arg = (struct picked){k, v, kl, vl, 1};
+	return 0;
+}
+
+int
+coll_picks(struct kv *kv, kv_pick_fn pick, const void *k, size_t kl,
+	   size_t want, int distinct, kv_fn fn, void *arg)
+{
+	/* distinct: the elements handed out so far, by where their bytes
+	 * are (one entry, one address, while nothing is written), in an
+	 * open-addressed table at most half full */
+	size_t cap = 16;
+	while (distinct && cap < 2 * want)
+		cap *= 2;
+	const void **seen = distinct ? calloc(cap, sizeof(*seen)) : NULL;
+	if (distinct && !seen)
+		return -ENOMEM;
+	uint64_t seed = rnd64();
+	size_t tries = 8 * want + 64, got = 0;
+	int rc = 0;
+	while (got < want && !rc) {
+		if (!tries--) {
+			rc = -EAGAIN;
+			break;
+		}
+		struct picked e = {0};
+		seed += 0x9e3779b97f4a7c15ull;
+		if ((rc = pick(kv, k, kl, seed, picked, &e)) || !e.got)
+			continue;
+		if (distinct) {
+			uint64_t x = (uint64_t)(uintptr_t)e.k;
+			x = (x ^ x >> 33) * 0xff51afd7ed558ccdull;
+			size_t h = (size_t)(x ^ x >> 33) & (cap - 1);
+			while (seen[h] && seen[h] != e.k)
+				h = (h + 1) & (cap - 1);
+			if (seen[h])
+				continue;
+			seen[h] = e.k;
+		}
+		rc = fn(arg, e.k, e.kl, e.v, e.vl);
+		got++;
+	}
+	free(seen);
+	return rc;
+}
+
+/* Picks straight into a reply: the element, and its value if asked. */
+struct pick_reply {
+	struct resp_buf b;
+	int wv;
+};
+
+static int
+pick_reply(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct pick_reply *r = arg;
+	resp_bulk(&r->b, k, kl);
+	if (r->wv)
+		resp_bulk(&r->b, v, vl);
+	return 0;
+}
+
+/* Picks by descents only when they are few next to the collection
+ * (redis's SRANDMEMBER and HRANDFIELD switch at the same ratio): more of
+ * them are cheaper by a listing, which the reply is as large as. */
+#define RAND_PICK_MUL 3
+
+int
+rand_by_picks(struct conn *c, const struct resp_cmd *q, kv_pick_fn pick,
+	      kv_len_fn len, long long count, int has_count, int wv)
+{
+	uint64_t n;
+	int rc = len(c->s->kv, q->argv[1], q->argl[1], &n);
+	if (rc) {
+		coll_read_error(c, rc);
+		return 1;
+	}
+	if (has_count && count == 0) {
+		resp_array(&c->out, 0);
+		return 1;
+	}
+	int distinct = has_count && count >= 0;
+	size_t want = !n || !has_count ? (n ? 1 : 0)
+		      : count < 0 ? (size_t)-count
+		      : (uint64_t)count < n ? (size_t)count : (size_t)n;
+	if (!want || want > n / RAND_PICK_MUL + !distinct)
+		return 0;
+	/* into a buffer of their own: failed picks (only damaged entries
+	 * met) leave the reply to the listing */
+	struct pick_reply r = {.wv = wv};
+	rc = coll_picks(c->s->kv, pick, q->argv[1], q->argl[1], want,
+			distinct, pick_reply, &r);
+	if (!rc && !r.b.oom) {
+		if (has_count)
+			resp_array(&c->out, (long long)(want * (wv ? 2 : 1)));
+		resp_append(&c->out, &r.b);
+	} else if (rc && rc != -EAGAIN) {
+		coll_read_error(c, rc);
+	}
+	resp_buf_free(&r.b);
+	return (!rc && !r.b.oom) || (rc && rc != -EAGAIN);
+}
+
+void
+coll_read_error(struct conn *c, int rc)
+{
+	if (rc == -ENOMEM)
+		resp_error(&c->out, "ERR out of memory");
+	else
+		kv_error(&c->out, rc);
 }
 
 int

@@ -297,7 +297,8 @@ pairs_free(struct pairs *p)
 
 /* HRANDFIELD key [count [WITHVALUES]]: a count >= 0 gives distinct
  * fields (all of them if it is larger), a negative one -count fields
- * that may repeat.  (The fields are listed first: O(fields).) */
+ * that may repeat.  Few of them next to the hash are picked by
+ * descents, O(log fields) each; more list the hash, O(fields). */
 void
 c_hrandfield(struct conn *c, const struct resp_cmd *q)
 {
@@ -305,14 +306,13 @@ c_hrandfield(struct conn *c, const struct resp_cmd *q)
 	int has_count, wv;
 	if (parse_rand_args(c, q, "WITHVALUES", &count, &has_count, &wv))
 		return;
+	if (rand_by_picks(c, q, kv_hrandom, kv_hlen, count, has_count, wv))
+		return;
 	struct pairs p = {0};
 	int rc = kv_hscan(c->s->kv, q->argv[1], q->argl[1], pairs_add, &p);
 	if (rc) {
 		pairs_free(&p);
-		if (rc == -ENOMEM)
-			resp_error(&c->out, "ERR out of memory");
-		else
-			kv_error(&c->out, rc);
+		coll_read_error(c, rc);
 		return;
 	}
 	if (!has_count) {

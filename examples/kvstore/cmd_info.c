@@ -140,9 +140,12 @@ info_nvheap(struct resp_buf *t, struct server *s, struct kv_stats *st)
 		ps.lines_flushed,
 		st->index == KV_HASH ? "hash_buckets:" : "btree_depth:",
 		st->index == KV_HASH ? st->buckets : st->depth);
-	/* background freeing: the slices (up to 16 steps) its thread ran */
-	tprintf(t, "reclaim_slices:%" PRIu64 "\r\n",
-		(uint64_t)atomic_load(&s->reclaim_steps));
+	/* background freeing: the slices (up to 16 steps) its thread ran;
+	 * the B-tree nodes the commands read (the store's and the
+	 * collections') */
+	tprintf(t, "reclaim_slices:%" PRIu64 "\r\nbtree_nodes_read:%" PRIu64
+		"\r\n", (uint64_t)atomic_load(&s->reclaim_steps),
+		st->nodes_read);
 	return 0;
 }
 

@@ -8,10 +8,11 @@
  * many members it writes; each write marks its keys changed for WATCH.
  * The structure is coll.c's.
  *
- * The algebra (SINTER, SUNION, SDIFF) and the random picks (SPOP,
- * SRANDMEMBER) copy members into DRAM first: a *STORE may overwrite one
- * of its sources, and a pick needs the members by index.  A random pick
- * lists the whole set: O(members) (docs/kvstore.md).
+ * The algebra (SINTER, SUNION, SDIFF) copies members into DRAM first:
+ * a *STORE may overwrite one of its sources.  The random picks (SPOP,
+ * SRANDMEMBER) descend the set's B-tree once per member picked, O(log
+ * members) each, when they are few next to the set; more of them list
+ * the set (O(members), as their reply).
  */
 #include <errno.h>
 #include <limits.h>
@@ -122,16 +123,6 @@ reply_mlist(struct conn *c, const struct mlist *L)
 		resp_bulk(&c->out, L->m[i]->d, L->m[i]->l);
 }
 
-/* The error of a failed read: out of DRAM, or kv's */
-static void
-read_error(struct conn *c, int rc)
-{
-	if (rc == -ENOMEM)
-		resp_error(&c->out, "ERR out of memory");
-	else
-		kv_error(&c->out, rc);
-}
-
 /* ---- one set ---- */
 
 /* 1 if member m was added (or removed), 0 if it was there (or not), < 0 */
@@ -234,6 +225,11 @@ pick(struct mlist *L, size_t i)
 	L->m[j] = t;
 }
 
+/* SPOP picks by descents (coll_picks) rather than from a listing when
+ * its count is at most a fifth of the set (redis switches at the same
+ * ratio): a listing costs O(members), a pick O(log members). */
+#define SPOP_PICK_MUL 5
+
 /* SPOP key [count]: without a count one member (nil if none), with one
  * an array of up to count distinct members (a count covering the set
  * takes all of it, and the key) */
@@ -262,26 +258,43 @@ c_spop(struct conn *c, const struct resp_cmd *q)
 			resp_null(&c->out);
 		return;
 	}
-	struct mlist L = {0};
-	int rc = mlist_read(c, q->argv[1], q->argl[1], &L);
+	struct kv *kv = c->s->kv;
+	uint64_t n;
+	int rc = kv_scard(kv, q->argv[1], q->argl[1], &n);
 	if (rc) {
-		mlist_free(&L);
-		read_error(c, rc);
+		kv_error(&c->out, rc);
 		return;
 	}
-	size_t want = (size_t)count < L.n ? (size_t)count : L.n;
+	size_t want = (uint64_t)count < n ? (size_t)count : (size_t)n;
+	int by_picks = want < n && want <= n / SPOP_PICK_MUL;
+	struct mlist L = {0};
+	if (!by_picks && (rc = mlist_read(c, q->argv[1], q->argl[1], &L))) {
+		mlist_free(&L);
+		coll_read_error(c, rc);
+		return;
+	}
 	nvh_tx *tx = cmd_tx(c);
 	if (!tx) {
 		mlist_free(&L);
 		return;
 	}
-	if (want == L.n) { /* all of it: the key goes in one step */
-		rc = kv_del(c->s->kv, q->argv[1], q->argl[1]);
+	if (by_picks) { /* one member at a time, each removed at once */
+		for (size_t i = 0; i < want && !rc; i++) {
+			rc = coll_picks(kv, kv_srandom, q->argv[1], q->argl[1],
+					1, 0, mcopy, &L);
+			if (rc == -EAGAIN) /* only damaged entries met */
+				rc = -EIO;
+			if (!rc)
+				rc = kv_srem(kv, q->argv[1], q->argl[1],
+					     L.m[i]->d, L.m[i]->l);
+		}
+	} else if (want == L.n) { /* all of it: the key goes in one step */
+		rc = kv_del(kv, q->argv[1], q->argl[1]);
 	} else {
 		for (size_t i = 0; i < want && !rc; i++) {
 			pick(&L, i);
-			rc = kv_srem(c->s->kv, q->argv[1], q->argl[1],
-				     L.m[i]->d, L.m[i]->l);
+			rc = kv_srem(kv, q->argv[1], q->argl[1], L.m[i]->d,
+				     L.m[i]->l);
 		}
 	}
 	if (cmd_tx_end(c, tx, rc)) {
@@ -306,13 +319,14 @@ c_srandmember(struct conn *c, const struct resp_cmd *q)
 {
 	long long count;
 	int has_count, none;
-	if (parse_rand_args(c, q, NULL, &count, &has_count, &none))
+	if (parse_rand_args(c, q, NULL, &count, &has_count, &none) ||
+	    rand_by_picks(c, q, kv_srandom, kv_scard, count, has_count, 0))
 		return;
 	struct mlist L = {0};
 	int rc = mlist_read(c, q->argv[1], q->argl[1], &L);
 	if (rc) {
 		mlist_free(&L);
-		read_error(c, rc);
+		coll_read_error(c, rc);
 		return;
 	}
 	if (!has_count) {
@@ -451,7 +465,7 @@ setop(struct conn *c, enum setop op, const char *const *k,
 		mlist_free(&all);
 	}
 	if (rc) {
-		read_error(c, rc);
+		coll_read_error(c, rc);
 		return -1;
 	}
 	return 0;

@@ -477,6 +477,40 @@ coll_scan_step(struct kv *kv, enum kv_type type, const void *k,
 	return 0;
 }
 
+/* fn for one field (or member) picked at random from seed: a small
+ * collection's by its index in the chain, a large one's by a descent of
+ * its B-tree (kv_bt_random).  0 also when the pick was a damaged entry
+ * (counted, fn not called) or there is no such key. */
+static int
+coll_random(struct kv *kv, enum kv_type type, const void *k, size_t kl,
+	    uint64_t seed, kv_fn fn, void *arg)
+{
+	struct kvent *p, *raw;
+	struct kvcoll *c;
+	int rc = kv_coll_of(kv, k, kl, type, &p, &raw, &c);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	if (c->enc == KV_ENC_LIST) {
+		kvent_ptr e = c->list;
+		for (uint64_t i = seed % c->count; i && !NVH_IS_NULL(e); i--) {
+			struct kvent *q = kv_ent(kv, e);
+			if (!q)
+				return kv_index_damaged(kv, "hash", e.oid.off,
+							"a link to a non-entry");
+			e = q->next;
+		}
+		if (NVH_IS_NULL(e))
+			return kv_index_damaged(kv, "hash", c->list.oid.off,
+						"a chain shorter than its count");
+		return kv_visit(kv, e, fn, arg);
+	}
+	struct kv_tree_saved s;
+	kv_tree_on(kv, c, &s);
+	rc = kv_bt_random(kv, seed, fn, arg);
+	kv_tree_off(kv, &s);
+	return rc;
+}
+
 /* ---- the hash and set calls: a set is a collection of members with
  * empty values ---- */
 
@@ -556,6 +590,20 @@ int
 kv_smembers(struct kv *kv, const void *k, size_t kl, kv_fn fn, void *arg)
 {
 	return coll_scan(kv, KV_T_SET, k, kl, fn, arg);
+}
+
+int
+kv_srandom(struct kv *kv, const void *k, size_t kl, uint64_t seed, kv_fn fn,
+	   void *arg)
+{
+	return coll_random(kv, KV_T_SET, k, kl, seed, fn, arg);
+}
+
+int
+kv_hrandom(struct kv *kv, const void *k, size_t kl, uint64_t seed, kv_fn fn,
+	   void *arg)
+{
+	return coll_random(kv, KV_T_HASH, k, kl, seed, fn, arg);
 }
 
 int

@@ -998,10 +998,13 @@ kv_stats(struct kv *kv, struct kv_stats *st)
 	memset(st, 0, sizeof(*st));
 	st->index = kv->index;
 	st->keys = kv_count(kv);
+	uint64_t reads = kv->bt_reads;
 	if (kv->index == KV_HASH)
 		kv_hash_stats(kv, st);
 	else
 		kv_bt_stats(kv, st);
+	kv->bt_reads = reads; /* (counting the nodes read them) */
+	st->nodes_read = reads;
 	struct nvh_stats s;
 	int rc = nvh_stats(kv->pool, &s);
 	if (rc)

@@ -260,6 +260,14 @@ int kv_smembers(struct kv *kv, const void *k, size_t kl, kv_fn fn,
 		void *arg);
 int kv_sscan_step(struct kv *kv, const void *k, size_t kl, uint64_t cursor,
 		  size_t count, kv_fn fn, void *arg, uint64_t *next);
+/* fn for one member (kv_hrandom: field and value) picked at random from
+ * seed, in O(log members): about equally likely, not exactly (btree.c's
+ * kv_bt_random says how far from it).  0 and no call for an absent key
+ * or a damaged pick (counted). */
+int kv_srandom(struct kv *kv, const void *k, size_t kl, uint64_t seed,
+	       kv_fn fn, void *arg);
+int kv_hrandom(struct kv *kv, const void *k, size_t kl, uint64_t seed,
+	       kv_fn fn, void *arg);
 
 /* ---- sorted sets (zset.c): members binary-safe (each up to the key
  * limit), each with a score (a double, never NaN), in (score, member)
@@ -327,6 +335,8 @@ struct kv_stats {
 	uint64_t buckets;    /* hash */
 	uint64_t depth;      /* B-tree */
 	uint64_t nodes;      /* B-tree */
+	uint64_t nodes_read; /* B-tree nodes read since open, the store's
+			      * and the collections' (DRAM) */
 	uint64_t pool_size, used, free;
 };
 int kv_stats(struct kv *kv, struct kv_stats *st);

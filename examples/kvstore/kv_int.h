@@ -201,6 +201,9 @@ struct kv {
 	uint64_t *bt_count;
 	/* btree.c: SCAN's exact resume keys (DRAM, one block), or NULL */
 	struct kv_bt_cursors *bt_cursors;
+	/* btree.c: B-tree nodes read by the calls since open (kv_stats and
+	 * INFO's btree_nodes_read; the count for kv_stats not among them) */
+	uint64_t bt_reads;
 };
 
 /* kv.c: a new entry (in tx) for key k and value v (v2 appended if any). */
@@ -359,6 +362,14 @@ int kv_bt_find(struct kv *kv, const void *k, size_t kl, kvent_ptr *e);
 int kv_bt_put(nvh_tx *tx, struct kv *kv, kvent_ptr e, int *replaced);
 int kv_bt_del(nvh_tx *tx, struct kv *kv, const void *k, size_t kl);
 uint64_t kv_bt_count(struct kv *kv);
+/* fn for one entry picked at random from seed, each entry equally
+ * likely: a descent from the root picks a slot of each node as if the
+ * nodes below the root were full, and starts again when the slot is
+ * empty (rejection sampling), so it reads about depth / fill^(depth-1)
+ * nodes (fill: how full the nodes are, 0.5-1; 10-30 reads for 10^5-10^7
+ * entries).  A damaged entry there is counted and fn not called; so is
+ * a tree so sparse that 256 attempts all miss. */
+int kv_bt_random(struct kv *kv, uint64_t seed, kv_fn fn, void *arg);
 int kv_bt_scan(struct kv *kv, const void *from, size_t fl, const void *to,
 	       size_t tl, kv_fn fn, void *arg);
 uint64_t kv_bt_scan_step(struct kv *kv, uint64_t cursor, size_t count,

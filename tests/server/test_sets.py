@@ -22,8 +22,12 @@ scores, ranks, score and member ranges with LIMIT, counts) and the
 removals (ZREM, ZREMRANGEBY*, ZPOPMIN/ZPOPMAX of 50,000, updates that
 move members) compared byte for byte (the order is defined); a full
 ZSCAN; SIGKILL mid-pipeline.
+
+The random picks at that size: SPOP, SRANDMEMBER and HRANDFIELD read a
+few B-tree nodes per pick, not the whole collection.
 Exit status 0 only if every check passed."""
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -489,10 +493,123 @@ def test_unlink_background(d):
     check(chk.returncode == 0, 'nvheap check: %r' % chk.stdout[-300:])
 
 
+def test_random_picks(d):
+    """SPOP, SRANDMEMBER and HRANDFIELD on a 200,000-member set and a
+    200,000-field hash pick by B-tree descents: each pick reads a few
+    nodes (INFO's btree_nodes_read), not the whole collection (a listing
+    reads every node), so popping thousands one by one stays cheap; what
+    they pick is what they promise (members, distinct where asked, popped
+    ones gone, each field with its value); and 200,000 draws from a
+    10,000-member set reach every part of it about equally."""
+    s = NvkvProc(SERVER, d, 'picks', '--size', '1G')
+    c = Conn(s.port)
+    rng = random.Random(7)
+    members = ['m%06d' % i for i in range(200000)]
+    rng.shuffle(members)  # in random order: nodes of every fill
+    for i in range(0, len(members), 20 * BATCH):
+        c.pipeline([['SADD', 'big'] + members[j:j + BATCH]
+                    for j in range(i, i + 20 * BATCH, BATCH)])
+        c.pipeline([['HSET', 'h'] + [x for m in members[j:j + BATCH]
+                                     for x in ('f' + m[1:], 'v' + m[1:])]
+                    for j in range(i, i + 20 * BATCH, BATCH)])
+    check(c.cmd('SCARD', 'big') == 200000 and c.cmd('HLEN', 'h') == 200000,
+          'filled')
+    allm = {m.encode() for m in members}
+
+    def reads():
+        return info_field(c, 'btree_nodes_read')
+
+    # 2,000 SPOPs one by one
+    r0 = reads()
+    popped = c.pipeline([['SPOP', 'big']] * 2000)
+    per = (reads() - r0) / 2000
+    check(per <= 40, 'SPOP reads %.1f B-tree nodes per call (a listing '
+          'of the set: ~10,000)' % per)
+    check(len(set(popped)) == 2000 and set(popped) <= allm,
+          'SPOP: 2,000 distinct members')
+    check(c.cmd('SCARD', 'big') == 198000 and
+          c.cmd('SMISMEMBER', 'big', *popped) == [0] * 2000,
+          'the popped members are gone')
+    # SPOP with a count
+    r0 = reads()
+    p2 = c.cmd('SPOP', 'big', 1000)
+    per = (reads() - r0) / 1000
+    check(len(p2) == 1000 and len(set(p2)) == 1000 and set(p2) <= allm and
+          not set(p2) & set(popped), 'SPOP 1000: distinct members, none '
+          'popped before')
+    check(per <= 40, 'SPOP 1000 reads %.1f nodes per member' % per)
+    check(c.cmd('SCARD', 'big') == 197000 and
+          c.cmd('SMISMEMBER', 'big', *p2) == [0] * 1000, 'and removes them')
+    # SRANDMEMBER: one, distinct, repeating
+    r0 = reads()
+    one = c.pipeline([['SRANDMEMBER', 'big']] * 2000)
+    per = (reads() - r0) / 2000
+    check(per <= 20, 'SRANDMEMBER reads %.1f nodes per call' % per)
+    check(c.cmd('SMISMEMBER', 'big', *one) == [1] * 2000,
+          'SRANDMEMBER: members of the set')
+    r0 = reads()
+    r = c.cmd('SRANDMEMBER', 'big', 500)
+    r2 = c.cmd('SRANDMEMBER', 'big', -500)
+    per = (reads() - r0) / 1000
+    check(len(r) == 500 and len(set(r)) == 500 and len(r2) == 500 and
+          c.cmd('SMISMEMBER', 'big', *(r + r2)) == [1] * 1000,
+          'SRANDMEMBER 500: distinct members; -500: 500 members')
+    check(per <= 20, 'SRANDMEMBER 500 and -500 read %.1f nodes per '
+          'member' % per)
+    check(c.cmd('SCARD', 'big') == 197000, 'SRANDMEMBER removed nothing')
+    # HRANDFIELD
+    r0 = reads()
+    f = c.pipeline([['HRANDFIELD', 'h']] * 2000)
+    per = (reads() - r0) / 2000
+    check(per <= 20, 'HRANDFIELD reads %.1f nodes per call' % per)
+    check(all(x[:1] == b'f' and b'm' + x[1:] in allm for x in f),
+          'HRANDFIELD: fields of the hash')
+    for cnt in (300, -300):
+        r = c.cmd('HRANDFIELD', 'h', cnt, 'WITHVALUES')
+        pairs = list(zip(r[0::2], r[1::2]))
+        check(len(r) == 600 and all(v == b'v' + k[1:] and b'm' + k[1:]
+                                    in allm for k, v in pairs),
+              'HRANDFIELD %d WITHVALUES: fields with their values' % cnt)
+        if cnt > 0:
+            check(len({k for k, _ in pairs}) == 300, 'distinct fields')
+    check(c.cmd('HLEN', 'h') == 200000, 'HRANDFIELD removed nothing')
+    # the spread of 200,000 draws over a 10,000-member set
+    small = ['s%05d' % i for i in range(10000)]
+    rng.shuffle(small)
+    c.pipeline([['SADD', 'spread'] + small[i:i + BATCH]
+                for i in range(0, 10000, BATCH)])
+    hits = [0] * 100
+    for part in c.pipeline([['SRANDMEMBER', 'spread', -1000]] * 200):
+        for m in part:
+            hits[int(m[1:]) // 100] += 1
+    print('spread: %d..%d' % (min(hits), max(hits)))
+    # (sigma 45: an unbiased pick stays well inside; the descent without
+    # its rejections, each kid as likely as its siblings, drew 1,332..3,247)
+    check(sum(hits) == 200000 and min(hits) >= 1700 and max(hits) <= 2300,
+          'draws in each hundredth of the set: %d..%d of 2,000 expected'
+          % (min(hits), max(hits)))
+    # a small set and hash (chains): each element as likely
+    c.cmd('SADD', 'few', 'a', 'b', 'c', 'd', 'e')
+    c.cmd('HSET', 'fewh', 'a', 1, 'b', 2, 'c', 3, 'd', 4, 'e', 5)
+    for what, cmds in (('SRANDMEMBER', [['SRANDMEMBER', 'few']] * 5000),
+                       ('HRANDFIELD', [['HRANDFIELD', 'fewh']] * 5000)):
+        got = c.pipeline(cmds)
+        n = {m: got.count(m) for m in (b'a', b'b', b'c', b'd', b'e')}
+        check(sum(n.values()) == 5000 and min(n.values()) >= 800 and
+              max(n.values()) <= 1200, '%s of a 5-element chain: %r' %
+              (what, n))
+    c.close()
+    check(s.stop() == 0, 'nvkv-server stopped cleanly')
+    chk = subprocess.run([TOOL, 'check', s.pool], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    check(chk.returncode == 0, 'nvheap check: %r' % chk.stdout[-300:])
+
+
 def main():
     return run_tests('test_sets', check, [test_scale, test_killed,
                                           test_zscale, test_zkilled,
-                                          test_unlink_background],
+                                          test_unlink_background,
+                                          test_random_picks],
                      sys.argv[3:])
 
 
