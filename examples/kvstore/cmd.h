@@ -250,6 +250,14 @@ void c_zrangeby(struct conn *c, const struct resp_cmd *q);
 void c_zremrange(struct conn *c, const struct resp_cmd *q);
 void c_zpop(struct conn *c, const struct resp_cmd *q);
 void c_zrandmember(struct conn *c, const struct resp_cmd *q);
+/* A score or weight argument as redis's getDoubleFromObject reads it
+ * (strtod, whole, no leading space, no NaN, no overflow): 0, or -1. */
+int zparse_score(const char *p, size_t l, double *out);
+
+/* ---- cmd_zsetop.c ---- */
+
+void c_zsetop(struct conn *c, const struct resp_cmd *q);
+void c_zintercard(struct conn *c, const struct resp_cmd *q);
 
 /* ---- cmd_keyspace.c ---- */
 

@@ -128,6 +128,16 @@ static const struct doc {
 	{"ZRANDMEMBER", "sorted-set", "Get random members of a sorted set"},
 	{"ZSCAN", "sorted-set", "Iterate over the members and scores of a "
 	 "sorted set"},
+	{"ZUNION", "sorted-set", "Add sorted sets"},
+	{"ZINTER", "sorted-set", "Intersect sorted sets"},
+	{"ZDIFF", "sorted-set", "Subtract sorted sets"},
+	{"ZUNIONSTORE", "sorted-set", "Add sorted sets and store the result"},
+	{"ZINTERSTORE", "sorted-set", "Intersect sorted sets and store the "
+	 "result"},
+	{"ZDIFFSTORE", "sorted-set", "Subtract sorted sets and store the "
+	 "result"},
+	{"ZINTERCARD", "sorted-set", "Count the members of the intersection "
+	 "of sorted sets"},
 	{"SET", "string", "Set the string value of a key"},
 	{"SETNX", "string", "Set the value of a key, only if the key does "
 	 "not exist"},

@@ -53,6 +53,12 @@ parse_score(const char *p, size_t l, double *out)
 	return bad ? -1 : 0;
 }
 
+int
+zparse_score(const char *p, size_t l, double *out)
+{
+	return parse_score(p, l, out);
+}
+
 /* One end of a score range, "(" for exclusive (redis's zslParseRange:
  * the rest read by strtod as a C string) */
 static int

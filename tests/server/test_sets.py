@@ -21,7 +21,8 @@ shared one; then on both servers every read (ZRANGE of all 200,000 with
 scores, ranks, score and member ranges with LIMIT, counts) and the
 removals (ZREM, ZREMRANGEBY*, ZPOPMIN/ZPOPMAX of 50,000, updates that
 move members) compared byte for byte (the order is defined); a full
-ZSCAN; SIGKILL mid-pipeline.
+ZSCAN; the algebra (ZUNION, ZINTER, ZDIFF, the *STORE forms, ZINTERCARD)
+over those sets against redis; SIGKILL mid-pipeline.
 
 The random picks at that size: SPOP, SRANDMEMBER and HRANDFIELD read a
 few B-tree nodes per pick, not the whole collection.
@@ -310,6 +311,28 @@ def test_zscale(d):
             ' '.join(map(str, c))[:80], str(x)[:120], str(y)[:120]))
     check(isinstance(a[5], list) and len(a[5]) == 200000,
           'ZRANGE zall WITHSCORES: 100,000 members and scores')
+    # the algebra at that size, against redis
+    alg = [['ZUNIONSTORE', 'zu', 2, 'z0', 'z1', 'WEIGHTS', 1, 2],
+           ['ZRANGE', 'zu', 0, -1, 'WITHSCORES'],
+           ['ZINTER', 2, 'zall', 'z0', 'WEIGHTS', 2, 3, 'WITHSCORES'],
+           ['ZINTERSTORE', 'zi', 2, 'zall', 'z1', 'AGGREGATE', 'MIN'],
+           ['ZRANGE', 'zi', 0, -1, 'WITHSCORES'],
+           ['ZDIFF', 2, 'zall', 'z0', 'WITHSCORES'],
+           ['ZDIFFSTORE', 'zd', 2, 'zall', 'z1'], ['ZCARD', 'zd'],
+           ['ZUNION', 3, 'z2', 'z3', 'z0', 'AGGREGATE', 'MAX',
+            'WITHSCORES'],
+           ['ZUNIONSTORE', 'zu', 2, 'zu', 'z2'],  # its own input
+           ['ZRANGE', 'zu', 0, -1, 'WITHSCORES'],
+           ['ZINTERCARD', 2, 'zall', 'z0'],
+           ['ZINTERCARD', 2, 'zall', 'z0', 'LIMIT', 5000],
+           ['ZINTERCARD', 2, 'z0', 'z1']]
+    a2, b2 = nv.pipeline(alg), rd.pipeline(alg)
+    for c, x, y in zip(alg, a2, b2):
+        check(x == y, '%s: nvkv %r, redis %r' % (
+            ' '.join(map(str, c))[:80], str(x)[:120], str(y)[:120]))
+    check(a2[0] == 100000 and len(a2[8]) == 300000 and a2[9] == 150000,
+          'ZUNIONSTORE of 100,000, ZUNION of 150,000, a store onto its '
+          'own input: %r %r %r' % (a2[0], len(a2[8]), a2[9]))
     # writes: removals, moves by score update, pops, range removals
     w = [['ZREM', 'zall'] + ['m%06d' % j for j in range(i, i + BATCH)]
          for i in range(0, 20000, BATCH)]
@@ -353,9 +376,10 @@ def test_zscale(d):
 
 def test_zkilled(d):
     """Four clients pipelining ZADDs (and ZREMs of what they added) into
-    their own sorted sets when the server is SIGKILLed: the restarted
-    server has every acknowledged write, an in-flight command's members
-    all or none, in order."""
+    their own sorted sets, and a fifth replacing one by ZUNIONSTOREs of
+    5,000 members, when the server is SIGKILLed: the restarted server
+    has every acknowledged write, an in-flight command's members all or
+    none, in order, and the stored set whole."""
     s = NvkvProc(SERVER, d, 'zkill')
     acked, inflight = {}, {}
     stop = threading.Event()
@@ -383,8 +407,35 @@ def test_zkilled(d):
         except (OSError, RuntimeError):
             pass  # the kill
 
+    # a fifth client replaces 'zs' by ZUNIONSTORE again and again with
+    # one of two 5,000-member sets, weighted by its count: after the kill
+    # 'zs' is one whole store (the last acknowledged or the one in
+    # flight), never a mix
+    c0 = Conn(s.port)
+    for src, pre in (('zsa', 'a'), ('zsb', 'b')):
+        c0.cmd('ZADD', src, *[x for i in range(5000)
+                              for x in (i % 50, '%s-%d' % (pre, i))])
+    c0.close()
+    stores = {'acked': None, 'inflight': None, 'n': 0}
+
+    def store():
+        c = Conn(s.port, timeout=10)
+        n = 1
+        try:
+            while not stop.is_set():
+                stores['inflight'] = n
+                r = c.cmd('ZUNIONSTORE', 'zs', 1, 'zsa' if n % 2 else 'zsb',
+                          'WEIGHTS', n)
+                if r != 5000:
+                    check(False, 'ZUNIONSTORE replied %r' % (r,))
+                    return
+                stores['acked'], stores['n'] = n, stores['n'] + 1
+                n += 1
+        except (OSError, RuntimeError):
+            pass  # the kill
+
     ts = [threading.Thread(target=run, args=('zk%d' % i,))
-          for i in range(4)]
+          for i in range(4)] + [threading.Thread(target=store)]
     for t in ts:
         t.start()
     time.sleep(3)
@@ -395,6 +446,19 @@ def test_zkilled(d):
         t.join()
     s2 = NvkvProc(SERVER, d, 'zkill')
     c = Conn(s2.port)
+
+    def stored(n):
+        pre = 'a' if n % 2 else 'b'
+        m = {'%s-%d' % (pre, i): (i % 50) * n for i in range(5000)}
+        return [x for mm in sorted(m, key=lambda x: (m[x], x))
+                for x in (mm.encode(), str(m[mm]).encode())]
+
+    got = c.cmd('ZRANGE', 'zs', 0, -1, 'WITHSCORES')
+    ok = any(n is not None and got == stored(n)
+             for n in (stores['acked'], stores['inflight']))
+    check(ok and stores['n'] > 10, 'zs after the kill is one whole '
+          'ZUNIONSTORE (%d acknowledged; %d members)' % (stores['n'],
+                                                         len(got) // 2))
 
     def order(m):
         return [x for mm in sorted(m, key=lambda x: (m[x], x))
