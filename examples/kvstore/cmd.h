@@ -253,6 +253,15 @@ void c_zrandmember(struct conn *c, const struct resp_cmd *q);
 /* A score or weight argument as redis's getDoubleFromObject reads it
  * (strtod, whole, no leading space, no NaN, no overflow): 0, or -1. */
 int zparse_score(const char *p, size_t l, double *out);
+/* Element i of a result to store: its member and score. */
+typedef void (*zget_fn)(const void *arg, size_t i, const char **m,
+			size_t *ml, double *score);
+/* Replace key d (of any type) by the n elements get gives, in (score,
+ * member) order, as a sorted set (none: d is deleted), in the command's
+ * one transaction: 0, or -1 with the error replied. */
+int zstore(struct conn *c, const char *d, size_t dl, size_t n, zget_fn get,
+	   const void *arg);
+void c_zrangestore(struct conn *c, const struct resp_cmd *q);
 
 /* ---- cmd_zsetop.c ---- */
 

@@ -138,6 +138,8 @@ static const struct doc {
 	 "result"},
 	{"ZINTERCARD", "sorted-set", "Count the members of the intersection "
 	 "of sorted sets"},
+	{"ZRANGESTORE", "sorted-set", "Store a range of members of a sorted "
+	 "set"},
 	{"SET", "string", "Set the string value of a key"},
 	{"SETNX", "string", "Set the value of a key, only if the key does "
 	 "not exist"},

@@ -127,6 +127,7 @@ const struct command cmd_keys_table[] = {
 	{"ZINTERSTORE", c_zsetop, -4, CMD_WRITE, 1, 1, 1},
 	{"ZDIFFSTORE", c_zsetop, -4, CMD_WRITE, 1, 1, 1},
 	{"ZINTERCARD", c_zintercard, -3, CMD_READ, 0, 0, 0},
+	{"ZRANGESTORE", c_zrangestore, -5, CMD_WRITE, 1, 2, 1},
 	{"MULTI", c_multi, 1, CMD_NOMULTI, 0, 0, 0},
 	{"EXEC", c_exec, 1, CMD_WRITE | CMD_NOMULTI, 0, 0, 0},
 	{"DISCARD", c_discard, 1, CMD_NOMULTI, 0, 0, 0},

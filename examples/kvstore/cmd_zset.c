@@ -4,7 +4,8 @@
  * ZRANK, ZREVRANK, ZRANGE (BYSCORE, BYLEX, REV, LIMIT, WITHSCORES),
  * ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX,
  * ZREVRANGE, ZPOPMIN, ZPOPMAX, ZREMRANGEBYRANK, ZREMRANGEBYSCORE,
- * ZREMRANGEBYLEX, ZRANDMEMBER and ZSCAN, with redis 7.0's replies and
+ * ZREMRANGEBYLEX, ZRANGESTORE, ZRANDMEMBER and ZSCAN, with redis 7.0's
+ * replies and
  * errors (tests/server/diff/zset.txt compares them with redis-server:
  * the order is (score, member) in both, so replies match byte for
  * byte).  Scores are printed as redis prints them ("%.17g", "inf",
@@ -430,6 +431,7 @@ enum rtype { R_RANK, R_SCORE, R_LEX };
 struct zreq {
 	enum rtype type;
 	int rev, withscores;
+	int store;               /* ZRANGESTORE: no WITHSCORES */
 	long long offset, limit; /* limit -1: all */
 	long long start, stop;   /* R_RANK */
 	struct kv_zrange sr;
@@ -445,7 +447,7 @@ zreq_parse(struct conn *c, const struct resp_cmd *q, struct zreq *z,
 {
 	for (int j = opts; j < q->argc; j++) {
 		int left = q->argc - j - 1;
-		if (argis(q, j, "WITHSCORES")) {
+		if (!z->store && argis(q, j, "WITHSCORES")) {
 			z->withscores = 1;
 		} else if (argis(q, j, "LIMIT") && left >= 2) {
 			if (parse_long(c, q, j + 1, &z->offset) ||
@@ -648,6 +650,64 @@ read_error(struct conn *c, int rc)
 		resp_error(&c->out, "ERR out of memory");
 	else
 		kv_error(&c->out, rc);
+}
+
+int
+zstore(struct conn *c, const char *d, size_t dl, size_t n, zget_fn get,
+       const void *arg)
+{
+	nvh_tx *tx = cmd_tx(c);
+	if (!tx)
+		return -1;
+	int rc = kv_del(c->s->kv, d, dl);
+	int existed = rc == 0;
+	if (rc == -ENOENT)
+		rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		const char *m;
+		size_t ml;
+		double sc;
+		int added;
+		get(arg, i, &m, &ml, &sc);
+		rc = kv_zput(c->s->kv, d, dl, m, ml, sc, &added);
+	}
+	if (cmd_tx_end(c, tx, rc))
+		return -1;
+	if (existed || n)
+		touched(c->s, d, dl);
+	return 0;
+}
+
+static void
+zlist_get(const void *arg, size_t i, const char **m, size_t *l, double *s)
+{
+	const struct zlist *L = arg;
+	*m = L->m[i];
+	*l = L->l[i];
+	*s = L->s[i];
+}
+
+/* ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset
+ * count]: ZRANGE's members of src (with their scores) stored in dst,
+ * which they replace (none: dst is deleted); how many */
+void
+c_zrangestore(struct conn *c, const struct resp_cmd *q)
+{
+	struct resp_cmd v = *q; /* src at 1, as ZRANGE's key */
+	v.argv++;
+	v.argl++;
+	v.argc--;
+	struct zreq z = {.limit = -1, .store = 1};
+	if (zreq_parse(c, &v, &z, 4, 1) ||
+	    key_kind(c, q->argv[2], q->argl[2], KV_T_ZSET) < 0)
+		return;
+	struct zlist L = {0};
+	int rc = zreq_run(c, q->argv[2], q->argl[2], &z, zlist_add, &L);
+	if (rc)
+		read_error(c, rc);
+	else if (!zstore(c, q->argv[1], q->argl[1], L.n, zlist_get, &L))
+		resp_int(&c->out, (long long)L.n);
+	zlist_free(&L);
 }
 
 /* ZREMRANGEBYRANK key start stop, ZREMRANGEBYSCORE key min max,

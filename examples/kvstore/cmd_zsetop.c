@@ -247,6 +247,15 @@ compute(struct kv *kv, enum zop op, struct zsrc *src, int ns, enum zagg g,
 /* ---- the commands ---- */
 
 static void
+zels_get(const void *arg, size_t i, const char **m, size_t *l, double *s)
+{
+	const struct zels *R = arg;
+	*m = R->e[i].m;
+	*l = R->e[i].l;
+	*s = R->e[i].s;
+}
+
+static void
 name_lower(const struct resp_cmd *q, char *buf, size_t n)
 {
 	size_t l = q->argl[0] < n - 1 ? q->argl[0] : n - 1;
@@ -385,28 +394,8 @@ c_zsetop(struct conn *c, const struct resp_cmd *q)
 		zels_free(&R);
 		return;
 	}
-	/* replace the destination in one transaction */
-	const char *d = q->argv[1];
-	size_t dl = q->argl[1];
-	nvh_tx *tx = cmd_tx(c);
-	if (!tx) {
-		zels_free(&R);
-		return;
-	}
-	rc = kv_del(c->s->kv, d, dl);
-	int existed = rc == 0;
-	if (rc == -ENOENT)
-		rc = 0;
-	for (size_t i = 0; i < R.n && !rc; i++) {
-		int added;
-		rc = kv_zput(c->s->kv, d, dl, R.e[i].m, R.e[i].l, R.e[i].s,
-			     &added);
-	}
-	if (!cmd_tx_end(c, tx, rc)) {
-		if (existed || R.n)
-			touched(c->s, d, dl);
+	if (!zstore(c, q->argv[1], q->argl[1], R.n, zels_get, &R))
 		resp_int(&c->out, (long long)R.n);
-	}
 	zels_free(&R);
 }
 

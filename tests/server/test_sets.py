@@ -22,7 +22,7 @@ scores, ranks, score and member ranges with LIMIT, counts) and the
 removals (ZREM, ZREMRANGEBY*, ZPOPMIN/ZPOPMAX of 50,000, updates that
 move members) compared byte for byte (the order is defined); a full
 ZSCAN; the algebra (ZUNION, ZINTER, ZDIFF, the *STORE forms, ZINTERCARD)
-over those sets against redis; SIGKILL mid-pipeline.
+and ZRANGESTORE over those sets against redis; SIGKILL mid-pipeline.
 
 The random picks at that size: SPOP, SRANDMEMBER and HRANDFIELD read a
 few B-tree nodes per pick, not the whole collection.
@@ -325,11 +325,19 @@ def test_zscale(d):
            ['ZRANGE', 'zu', 0, -1, 'WITHSCORES'],
            ['ZINTERCARD', 2, 'zall', 'z0'],
            ['ZINTERCARD', 2, 'zall', 'z0', 'LIMIT', 5000],
-           ['ZINTERCARD', 2, 'z0', 'z1']]
+           ['ZINTERCARD', 2, 'z0', 'z1'],
+           ['ZRANGESTORE', 'zr', 'zall', 1000, 60000],
+           ['ZRANGE', 'zr', 0, -1, 'WITHSCORES'],
+           ['ZRANGESTORE', 'zr', 'z2', 90, '(5.5', 'BYSCORE', 'REV',
+            'LIMIT', 10, 20000],
+           ['ZRANGE', 'zr', 0, -1, 'WITHSCORES']]
     a2, b2 = nv.pipeline(alg), rd.pipeline(alg)
     for c, x, y in zip(alg, a2, b2):
         check(x == y, '%s: nvkv %r, redis %r' % (
             ' '.join(map(str, c))[:80], str(x)[:120], str(y)[:120]))
+    check(a2[-4] == 59001 and a2[-2] > 5000 and
+          len(a2[-1]) == 2 * a2[-2], 'ZRANGESTORE stored 59,001 and '
+          '%r' % (a2[-2],))
     check(a2[0] == 100000 and len(a2[8]) == 300000 and a2[9] == 150000,
           'ZUNIONSTORE of 100,000, ZUNION of 150,000, a store onto its '
           'own input: %r %r %r' % (a2[0], len(a2[8]), a2[9]))
