@@ -180,6 +180,15 @@ typedef int (*kv_len_fn)(struct kv *kv, const void *k, size_t kl,
  * is to list the collection instead. */
 int rand_by_picks(struct conn *c, const struct resp_cmd *q, kv_pick_fn pick,
 		  kv_len_fn len, long long count, int has_count, int wv);
+/* A *STORE form's write of destination d: store_begin opens the
+ * command's transaction (*tx; -1 if it could not, the error replied) and
+ * deletes d (*existed: it was there), 0 or kv's error; the caller adds
+ * the result; store_end commits if rc is 0 (else aborts), replies the
+ * error if any (-1), and marks d changed for WATCH if `changed`. */
+int store_begin(struct conn *c, const char *d, size_t dl, nvh_tx **tx,
+		int *existed);
+int store_end(struct conn *c, nvh_tx *tx, int rc, const char *d, size_t dl,
+	      int changed);
 /* The error of a failed read of a collection: out of DRAM, or kv's. */
 void coll_read_error(struct conn *c, int rc);
 /* HSCAN, SSCAN and ZSCAN key cursor [MATCH pattern] [COUNT count]: as redis, an

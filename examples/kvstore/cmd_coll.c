@@ -240,6 +240,28 @@ rand_by_picks(struct conn *c, const struct resp_cmd *q, kv_pick_fn pick,
 	return (!rc && !r.b.oom) || (rc && rc != -EAGAIN);
 }
 
+int
+store_begin(struct conn *c, const char *d, size_t dl, nvh_tx **tx,
+	    int *existed)
+{
+	if (!(*tx = cmd_tx(c)))
+		return -1;
+	int rc = kv_del(c->s->kv, d, dl);
+	*existed = rc == 0;
+	return rc == -ENOENT ? 0 : rc;
+}
+
+int
+store_end(struct conn *c, nvh_tx *tx, int rc, const char *d, size_t dl,
+	  int changed)
+{
+	if (cmd_tx_end(c, tx, rc))
+		return -1;
+	if (changed)
+		touched(c->s, d, dl);
+	return 0;
+}
+
 void
 coll_read_error(struct conn *c, int rc)
 {

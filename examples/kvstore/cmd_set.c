@@ -476,22 +476,15 @@ setop(struct conn *c, enum setop op, const char *const *k,
 static int
 store(struct conn *c, const char *d, size_t dl, const struct mlist *L)
 {
-	nvh_tx *tx = cmd_tx(c);
-	if (!tx)
+	nvh_tx *tx;
+	int existed, rc = store_begin(c, d, dl, &tx, &existed);
+	if (rc < 0 && !tx)
 		return -1;
-	int rc = kv_del(c->s->kv, d, dl);
-	int existed = rc == 0;
-	if (rc == -ENOENT)
-		rc = 0;
 	for (size_t i = 0; i < L->n && !rc; i++) {
 		int added;
 		rc = kv_sadd(c->s->kv, d, dl, L->m[i]->d, L->m[i]->l, &added);
 	}
-	if (cmd_tx_end(c, tx, rc))
-		return -1;
-	if (existed || L->n)
-		touched(c->s, d, dl);
-	return 0;
+	return store_end(c, tx, rc, d, dl, existed || L->n);
 }
 
 /* SINTER/SUNION/SDIFF key [key ...]; SINTERSTORE/SUNIONSTORE/SDIFFSTORE

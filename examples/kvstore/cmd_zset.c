@@ -656,13 +656,10 @@ int
 zstore(struct conn *c, const char *d, size_t dl, size_t n, zget_fn get,
        const void *arg)
 {
-	nvh_tx *tx = cmd_tx(c);
-	if (!tx)
+	nvh_tx *tx;
+	int existed, rc = store_begin(c, d, dl, &tx, &existed);
+	if (rc < 0 && !tx)
 		return -1;
-	int rc = kv_del(c->s->kv, d, dl);
-	int existed = rc == 0;
-	if (rc == -ENOENT)
-		rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const char *m;
 		size_t ml;
@@ -671,11 +668,7 @@ zstore(struct conn *c, const char *d, size_t dl, size_t n, zget_fn get,
 		get(arg, i, &m, &ml, &sc);
 		rc = kv_zput(c->s->kv, d, dl, m, ml, sc, &added);
 	}
-	if (cmd_tx_end(c, tx, rc))
-		return -1;
-	if (existed || n)
-		touched(c->s, d, dl);
-	return 0;
+	return store_end(c, tx, rc, d, dl, existed || n);
 }
 
 static void
