@@ -189,6 +189,11 @@ int store_begin(struct conn *c, const char *d, size_t dl, nvh_tx **tx,
 		int *existed);
 int store_end(struct conn *c, nvh_tx *tx, int rc, const char *d, size_t dl,
 	      int changed);
+/* LMPOP's and ZMPOP's numkeys key [key ...] W0|W1 [COUNT count], read
+ * as redis reads them before any key: the number of keys (from argv[2]),
+ * *first 1 for W0, the count (1 if none); -1 with the error replied. */
+int mpop_args(struct conn *c, const struct resp_cmd *q, const char *w0,
+	      const char *w1, int *first, long long *count);
 /* The error of a failed read of a collection: out of DRAM, or kv's. */
 void coll_read_error(struct conn *c, int rc);
 /* HSCAN, SSCAN and ZSCAN key cursor [MATCH pattern] [COUNT count]: as redis, an
@@ -214,6 +219,7 @@ void c_hrandfield(struct conn *c, const struct resp_cmd *q);
 
 void c_lpush(struct conn *c, const struct resp_cmd *q);
 void c_lpop(struct conn *c, const struct resp_cmd *q);
+void c_lmpop(struct conn *c, const struct resp_cmd *q);
 void c_llen(struct conn *c, const struct resp_cmd *q);
 void c_lindex(struct conn *c, const struct resp_cmd *q);
 void c_lrange(struct conn *c, const struct resp_cmd *q);
@@ -271,6 +277,7 @@ typedef void (*zget_fn)(const void *arg, size_t i, const char **m,
 int zstore(struct conn *c, const char *d, size_t dl, size_t n, zget_fn get,
 	   const void *arg);
 void c_zrangestore(struct conn *c, const struct resp_cmd *q);
+void c_zmpop(struct conn *c, const struct resp_cmd *q);
 
 /* ---- cmd_zsetop.c ---- */
 

@@ -262,6 +262,37 @@ store_end(struct conn *c, nvh_tx *tx, int rc, const char *d, size_t dl,
 	return 0;
 }
 
+int
+mpop_args(struct conn *c, const struct resp_cmd *q, const char *w0,
+	  const char *w1, int *first, long long *count)
+{
+	long long nk;
+	if (resp_strtoll(q->argv[1], q->argl[1], &nk) || nk < 1) {
+		resp_error(&c->out, "ERR numkeys should be greater than 0");
+		return -1;
+	}
+	int w = 2 + (nk < q->argc ? (int)nk : q->argc);
+	if (nk > q->argc - 2 || w >= q->argc ||
+	    (!argis(q, w, w0) && !argis(q, w, w1))) {
+		resp_error(&c->out, "ERR syntax error");
+		return -1;
+	}
+	*first = argis(q, w, w0);
+	*count = 1;
+	if (w + 1 == q->argc)
+		return (int)nk;
+	if (w + 3 != q->argc || !argis(q, w + 1, "COUNT")) {
+		resp_error(&c->out, "ERR syntax error");
+		return -1;
+	}
+	if (resp_strtoll(q->argv[w + 2], q->argl[w + 2], count) ||
+	    *count < 1) {
+		resp_error(&c->out, "ERR count should be greater than 0");
+		return -1;
+	}
+	return (int)nk;
+}
+
 void
 coll_read_error(struct conn *c, int rc)
 {

@@ -66,6 +66,8 @@ static const struct doc {
 	{"LPUSHX", "list", "Prepend elements to a list, only if it exists"},
 	{"RPUSHX", "list", "Append elements to a list, only if it exists"},
 	{"LPOP", "list", "Remove and get the first elements of a list"},
+	{"LMPOP", "list", "Remove and get elements from the first non-empty "
+	 "list of several"},
 	{"RPOP", "list", "Remove and get the last elements of a list"},
 	{"LLEN", "list", "Get the length of a list"},
 	{"LINDEX", "list", "Get an element of a list by its index"},
@@ -124,6 +126,8 @@ static const struct doc {
 	{"ZREMRANGEBYLEX", "sorted-set", "Remove the members in a member "
 	 "range"},
 	{"ZPOPMIN", "sorted-set", "Remove and return the lowest members"},
+	{"ZMPOP", "sorted-set", "Remove and return members from the first "
+	 "non-empty sorted set of several"},
 	{"ZPOPMAX", "sorted-set", "Remove and return the highest members"},
 	{"ZRANDMEMBER", "sorted-set", "Get random members of a sorted set"},
 	{"ZSCAN", "sorted-set", "Iterate over the members and scores of a "

@@ -133,6 +133,40 @@ c_lpop(struct conn *c, const struct resp_cmd *q)
 	resp_buf_free(&l.out);
 }
 
+/* LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: up to count
+ * elements from the first of the keys that holds a list, with its name;
+ * a nil array if none does (a key of another type before it: WRONGTYPE) */
+void
+c_lmpop(struct conn *c, const struct resp_cmd *q)
+{
+	int left;
+	long long count;
+	int nk = mpop_args(c, q, "LEFT", "RIGHT", &left, &count);
+	if (nk < 0)
+		return;
+	for (int i = 2; i < 2 + nk; i++) {
+		struct lcollect l = {0};
+		int rc = kv_lpop(c->s->kv, q->argv[i], q->argl[i], left,
+				 (uint64_t)count, lcollect, &l);
+		if (rc == -ENOENT) {
+			resp_buf_free(&l.out);
+			continue;
+		}
+		if (!rc && l.out.oom)
+			rc = -ENOMEM;
+		if (rc) {
+			lcollect_end(c, &l, rc);
+			return;
+		}
+		touched(c->s, q->argv[i], q->argl[i]);
+		resp_array(&c->out, 2);
+		resp_bulk(&c->out, q->argv[i], q->argl[i]);
+		lcollect_end(c, &l, 0);
+		return;
+	}
+	resp_array(&c->out, -1);
+}
+
 void
 c_llen(struct conn *c, const struct resp_cmd *q)
 {

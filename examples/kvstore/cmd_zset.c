@@ -4,9 +4,9 @@
  * ZRANK, ZREVRANK, ZRANGE (BYSCORE, BYLEX, REV, LIMIT, WITHSCORES),
  * ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX,
  * ZREVRANGE, ZPOPMIN, ZPOPMAX, ZREMRANGEBYRANK, ZREMRANGEBYSCORE,
- * ZREMRANGEBYLEX, ZRANGESTORE, ZRANDMEMBER and ZSCAN, with redis 7.0's
- * replies and
- * errors (tests/server/diff/zset.txt compares them with redis-server:
+ * ZREMRANGEBYLEX, ZRANGESTORE, ZMPOP, ZRANDMEMBER and ZSCAN, with redis
+ * 7.0's replies and errors (tests/server/diff/zset.txt and zsetop.txt
+ * compare them with redis-server:
  * the order is (score, member) in both, so replies match byte for
  * byte).  Scores are printed as redis prints them ("%.17g", "inf",
  * "-inf").  Each command is one transaction.  The structure is zset.c's.
@@ -758,6 +758,44 @@ c_zpop(struct conn *c, const struct resp_cmd *q)
 		}
 	}
 	zlist_free(&L);
+}
+
+/* ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: up to count
+ * members (each with its score, a pair) from the first of the keys that
+ * holds a sorted set, with its name; a nil array if none does */
+void
+c_zmpop(struct conn *c, const struct resp_cmd *q)
+{
+	int min;
+	long long count;
+	int nk = mpop_args(c, q, "MIN", "MAX", &min, &count);
+	if (nk < 0)
+		return;
+	for (int i = 2; i < 2 + nk; i++) {
+		int kind = key_kind(c, q->argv[i], q->argl[i], KV_T_ZSET);
+		if (kind < 0)
+			return;
+		if (!kind)
+			continue;
+		struct zlist L = {0};
+		int rc = kv_zrange(c->s->kv, q->argv[i], q->argl[i], 0,
+				   (uint64_t)count - 1, !min, zlist_add, &L);
+		if (rc) {
+			read_error(c, rc);
+		} else if (!zremove_all(c, q->argv[i], q->argl[i], &L)) {
+			resp_array(&c->out, 2);
+			resp_bulk(&c->out, q->argv[i], q->argl[i]);
+			resp_array(&c->out, (long long)L.n);
+			for (size_t j = 0; j < L.n; j++) {
+				resp_array(&c->out, 2);
+				resp_bulk(&c->out, L.m[j], L.l[j]);
+				reply_score(&c->out, L.s[j]);
+			}
+		}
+		zlist_free(&L);
+		return;
+	}
+	resp_array(&c->out, -1);
 }
 
 /* ---- ZRANDMEMBER ---- */

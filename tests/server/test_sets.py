@@ -24,6 +24,9 @@ move members) compared byte for byte (the order is defined); a full
 ZSCAN; the algebra (ZUNION, ZINTER, ZDIFF, the *STORE forms, ZINTERCARD)
 and ZRANGESTORE over those sets against redis; SIGKILL mid-pipeline.
 
+LMPOP and ZMPOP as queues: four producers, two consumers, 200,000
+elements each way, every one taken once.
+
 The random picks at that size: SPOP, SRANDMEMBER and HRANDFIELD read a
 few B-tree nodes per pick, not the whole collection.
 Exit status 0 only if every check passed."""
@@ -677,11 +680,99 @@ def test_random_picks(d):
     check(chk.returncode == 0, 'nvheap check: %r' % chk.stdout[-300:])
 
 
+def test_mpop(d):
+    """LMPOP and ZMPOP as queues at scale: four producers push 200,000
+    elements (50,000 each) over 8 lists and 8 sorted sets while two
+    consumers drain them with LMPOP and ZMPOP over all 8 keys, COUNT 100:
+    every element is taken exactly once, each list's in its order and
+    each sorted set's lowest first, and the keys are gone at the end."""
+    s = NvkvProc(SERVER, d, 'mpop', '--size', '1G')
+    lists = ['q%d' % i for i in range(8)]
+    zsets = ['p%d' % i for i in range(8)]
+    done = threading.Event()
+    got = {'l': [], 'z': []}
+
+    def produce(t):
+        c = Conn(s.port)
+        for b in range(0, 50000, 500):
+            cmds = []
+            for k in range(8):
+                el = ['%d:%d' % (t, b + j) for j in range(k, 500, 8)]
+                cmds.append(['RPUSH', lists[k]] + el)
+                cmds.append(['ZADD', zsets[k]] +
+                            [x for e in el for x in (int(e.split(':')[1]), e)])
+            r = c.pipeline(cmds)
+            if any(isinstance(x, str) for x in r):
+                check(False, 'producer %d: %r' % (t, r[:2]))
+                return
+        c.close()
+
+    def consume(which):
+        c = Conn(s.port)
+        keys = lists if which == 'l' else zsets
+        cmd = (['LMPOP', 8] + keys + ['LEFT', 'COUNT', 100]) if which == 'l' \
+            else (['ZMPOP', 8] + keys + ['MIN', 'COUNT', 100])
+        out = got[which]
+        while True:
+            r = c.cmd(*cmd)
+            if not r:  # a nil array
+                if done.is_set():
+                    # one more try: the last pushes may have landed
+                    r = c.cmd(*cmd)
+                    if not r:
+                        break
+                else:
+                    time.sleep(0.002)
+                    continue
+            key, els = r
+            if which == 'z':
+                els = [(m, float(sc)) for m, sc in els]
+            out.append((key, els))
+        c.close()
+
+    prods = [threading.Thread(target=produce, args=(t,)) for t in range(4)]
+    cons = [threading.Thread(target=consume, args=(w,)) for w in 'lz']
+    for t in prods + cons:
+        t.start()
+    for t in prods:
+        t.join()
+    done.set()
+    for t in cons:
+        t.join()
+    c = Conn(s.port)
+    # lists: each element once, each list's (per producer) in order
+    seen, order_ok = [], True
+    last = {}
+    for key, els in got['l']:
+        for e in els:
+            seen.append(e)
+            t, i = map(int, e.split(b':'))
+            if last.get((key, t), -1) >= i:
+                order_ok = False
+            last[(key, t)] = i
+    check(len(seen) == 200000 and len(set(seen)) == 200000,
+          'LMPOP took %d elements, %d distinct, of 200,000' %
+          (len(seen), len(set(seen))))
+    check(order_ok, 'LMPOP: each list in its order')
+    zs = [m for _, els in got['z'] for m, _ in els]
+    check(len(zs) == 200000 and len(set(zs)) == 200000,
+          'ZMPOP took %d members, %d distinct, of 200,000' %
+          (len(zs), len(set(zs))))
+    check(all(all(a[1] <= b[1] for a, b in zip(els, els[1:]))
+              for _, els in got['z']), 'ZMPOP: lowest first in each reply')
+    check(c.cmd('EXISTS', *(lists + zsets)) == 0, 'the keys are gone')
+    c.close()
+    check(s.stop() == 0, 'nvkv-server stopped cleanly')
+    chk = subprocess.run([TOOL, 'check', s.pool], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    check(chk.returncode == 0, 'nvheap check: %r' % chk.stdout[-300:])
+
+
 def main():
     return run_tests('test_sets', check, [test_scale, test_killed,
                                           test_zscale, test_zkilled,
                                           test_unlink_background,
-                                          test_random_picks],
+                                          test_random_picks, test_mpop],
                      sys.argv[3:])
 
 
