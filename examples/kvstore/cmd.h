@@ -297,6 +297,7 @@ void c_type(struct conn *c, const struct resp_cmd *q);
 void c_del(struct conn *c, const struct resp_cmd *q);
 void c_exists(struct conn *c, const struct resp_cmd *q);
 void c_dbsize(struct conn *c, const struct resp_cmd *q);
+void c_randomkey(struct conn *c, const struct resp_cmd *q);
 void c_keys(struct conn *c, const struct resp_cmd *q);
 void c_scan(struct conn *c, const struct resp_cmd *q);
 void c_flushall(struct conn *c, const struct resp_cmd *q);

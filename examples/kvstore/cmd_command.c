@@ -209,6 +209,7 @@ static const struct doc {
 	{"CLIENT", "connection", "A container for client connection "
 	 "commands"},
 	{"QUIT", "connection", "Close the connection"},
+	{"RANDOMKEY", "generic", "Return a random key from the keyspace"},
 	{"DBSIZE", "server", "Return the number of keys in the selected "
 	 "database"},
 	{"FLUSHALL", "server", "Remove all keys from all databases"},

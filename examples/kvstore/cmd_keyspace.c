@@ -58,6 +58,48 @@ c_dbsize(struct conn *c, const struct resp_cmd *q)
 	resp_int(&c->out, (long long)kv_count(c->s->kv));
 }
 
+/* RANDOMKEY's pick: the key straight into the reply. */
+struct rk {
+	struct resp_buf *out;
+	int got;
+};
+
+static int
+rk_reply(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	(void)v;
+	(void)vl;
+	struct rk *r = arg;
+	resp_bulk(r->out, k, kl);
+	r->got = 1;
+	return 0;
+}
+
+/* Draws before RANDOMKEY answers nil: a pick that meets an expired key
+ * (not yet removed) draws again. */
+#define RANDOMKEY_TRIES 1000
+
+/* RANDOMKEY: a live key picked at random (each about equally likely:
+ * kv_random_key), nil if there is none */
+void
+c_randomkey(struct conn *c, const struct resp_cmd *q)
+{
+	(void)q;
+	uint64_t seed = rnd64();
+	struct rk r = {&c->out, 0};
+	for (int t = 0; t < RANDOMKEY_TRIES && kv_count(c->s->kv); t++) {
+		int rc = kv_random_key(c->s->kv, seed + (uint64_t)t, rk_reply,
+				       &r);
+		if (rc) {
+			kv_error(&c->out, rc);
+			return;
+		}
+		if (r.got)
+			return;
+	}
+	resp_null(&c->out);
+}
+
 /* Keys matching a pattern, collected into a reply in memory. */
 struct collect {
 	struct resp_buf keys;

@@ -457,6 +457,51 @@ visit(struct kv *kv, struct kvhash *h, uint64_t b, kv_fn fn, void *arg,
 	return 0;
 }
 
+/* Chains longer than this are walked to a uniform index of their own
+ * (linear hashing keeps them near LOAD). */
+#define PICK_CHAIN 8
+
+int
+kv_hash_random(struct kv *kv, uint64_t seed, kv_fn fn, void *arg)
+{
+	struct kvhash *h = hmap(kv);
+	if (!h)
+		return -EIO;
+	if (!h->count)
+		return 0;
+	uint64_t nb = nbuckets(h);
+	/* a bucket, then one of PICK_CHAIN slots, again if the slot is past
+	 * the chain: each entry of a chain up to PICK_CHAIN long is then
+	 * equally likely */
+	for (unsigned t = 0; t < 64 * PICK_CHAIN * LOAD; t++) {
+		seed += 0x9e3779b97f4a7c15ull;
+		uint64_t r = XXH3_64bits(&seed, sizeof(seed));
+		kvent_ptr *f = head(kv, h, (r >> 8) % nb);
+		if (!f)
+			return -EIO;
+		uint64_t len = 0;
+		for (kvent_ptr e = *f; !NVH_IS_NULL(e); len++) {
+			struct kvent *p = kv_ent(kv, e);
+			if (!p || len > h->count)
+				return kv_index_damaged(kv, "hash map",
+							kv->root->hash.oid.off,
+							"a broken chain");
+			e = p->next;
+		}
+		if (!len)
+			continue;
+		uint64_t j = len > PICK_CHAIN ? (r >> 40) % len
+					      : (r & 0xff) % PICK_CHAIN;
+		if (j >= len)
+			continue;
+		kvent_ptr e = *f;
+		while (j--)
+			e = kv_ent(kv, e)->next;
+		return kv_visit(kv, e, fn, arg);
+	}
+	return 0;
+}
+
 int
 kv_hash_scan(struct kv *kv, kv_fn fn, void *arg)
 {

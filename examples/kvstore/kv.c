@@ -993,6 +993,13 @@ kv_scan_step(struct kv *kv, uint64_t cursor, size_t count, kv_fn fn,
 }
 
 int
+kv_random_key(struct kv *kv, uint64_t seed, kv_fn fn, void *arg)
+{
+	return kv->index == KV_HASH ? kv_hash_random(kv, seed, fn, arg)
+				    : kv_bt_random(kv, seed, fn, arg);
+}
+
+int
 kv_stats(struct kv *kv, struct kv_stats *st)
 {
 	memset(st, 0, sizeof(*st));

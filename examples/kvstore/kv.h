@@ -326,6 +326,12 @@ int kv_zlexcount(struct kv *kv, const void *k, size_t kl,
 int kv_zscan_step(struct kv *kv, const void *k, size_t kl, uint64_t cursor,
 		  size_t count, kv_fn fn, void *arg, uint64_t *next);
 
+/* fn for one live key picked at random from seed (its entry's key and
+ * value bytes; a collection's value is not its elements): each key
+ * about equally likely.  0 and no call if the pick was expired or
+ * damaged, or the store is empty: callers draw again. */
+int kv_random_key(struct kv *kv, uint64_t seed, kv_fn fn, void *arg);
+
 /* TYPE's word for t ("string", "hash", "list", "set", "zset"). */
 const char *kv_type_name(enum kv_type t);
 

@@ -352,6 +352,11 @@ int kv_hash_link(struct kv *kv, uint64_t h, const void *k, size_t kl,
 int kv_hash_unlink(nvh_tx *tx, struct kv *kv, kvent_ptr *link);
 uint64_t kv_hash_count(struct kv *kv);
 int kv_hash_scan(struct kv *kv, kv_fn fn, void *arg);
+/* fn for one entry picked at random from seed, each about equally
+ * likely (a random bucket, then a random slot of PICK_CHAIN, again when
+ * past the chain); as kv_bt_random, no call for a damaged or expired
+ * pick or an empty map. */
+int kv_hash_random(struct kv *kv, uint64_t seed, kv_fn fn, void *arg);
 uint64_t kv_hash_scan_step(struct kv *kv, uint64_t cursor, size_t count,
 			   kv_fn fn, void *arg);
 void kv_hash_stats(struct kv *kv, struct kv_stats *st);
