@@ -298,6 +298,7 @@ void c_del(struct conn *c, const struct resp_cmd *q);
 void c_exists(struct conn *c, const struct resp_cmd *q);
 void c_dbsize(struct conn *c, const struct resp_cmd *q);
 void c_randomkey(struct conn *c, const struct resp_cmd *q);
+void c_copy(struct conn *c, const struct resp_cmd *q);
 void c_keys(struct conn *c, const struct resp_cmd *q);
 void c_scan(struct conn *c, const struct resp_cmd *q);
 void c_flushall(struct conn *c, const struct resp_cmd *q);

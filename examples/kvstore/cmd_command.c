@@ -210,6 +210,8 @@ static const struct doc {
 	 "commands"},
 	{"QUIT", "connection", "Close the connection"},
 	{"RANDOMKEY", "generic", "Return a random key from the keyspace"},
+	{"COPY", "generic", "Copy a key's value (any type) and expiry to "
+	 "another key"},
 	{"DBSIZE", "server", "Return the number of keys in the selected "
 	 "database"},
 	{"FLUSHALL", "server", "Remove all keys from all databases"},

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,229 @@ c_flushall(struct conn *c, const struct resp_cmd *q)
 
 /* RENAME key newkey, RENAMENX: the value and its time move, in one
  * transaction. */
+/* ---- COPY ---- */
+
+/* A value's elements copied to DRAM: a hash's fields and values, a
+ * list's elements or a set's members (k), a sorted set's members and
+ * scores; a string's value (k). */
+struct cel {
+	char *k, *v;
+	size_t kl, vl;
+	double s;
+};
+
+struct cels {
+	struct cel *e;
+	size_t n, cap;
+};
+
+static char *
+dup_bytes(const void *p, size_t l)
+{
+	char *d = malloc(l ? l : 1);
+	if (d && l)
+		memcpy(d, p, l);
+	return d;
+}
+
+static int
+cels_add(struct cels *L, const void *k, size_t kl, const void *v, size_t vl,
+	 double s)
+{
+	if (L->n == L->cap) {
+		size_t cap = L->cap ? 2 * L->cap : 64;
+		struct cel *a = realloc(L->e, cap * sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		L->e = a;
+		L->cap = cap;
+	}
+	struct cel *e = &L->e[L->n];
+	*e = (struct cel){dup_bytes(k, kl), v ? dup_bytes(v, vl) : NULL, kl,
+			  vl, s};
+	if (!e->k || (v && !e->v)) {
+		free(e->k);
+		free(e->v);
+		return -ENOMEM;
+	}
+	L->n++;
+	return 0;
+}
+
+static void
+cels_free(struct cels *L)
+{
+	for (size_t i = 0; i < L->n; i++) {
+		free(L->e[i].k);
+		free(L->e[i].v);
+	}
+	free(L->e);
+}
+
+/* kv_fn: a field and its value (a hash), or an element or member alone
+ * (a list's value bytes, a set's key bytes) */
+static int
+cp_hash(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	return cels_add(arg, k, kl, v, vl, 0);
+}
+
+static int
+cp_elem(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	(void)k;
+	(void)kl;
+	return cels_add(arg, v, vl, NULL, 0, 0);
+}
+
+static int
+cp_member(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	(void)v;
+	(void)vl;
+	return cels_add(arg, k, kl, NULL, 0, 0);
+}
+
+static int
+cp_z(void *arg, const void *m, size_t ml, double score)
+{
+	return cels_add(arg, m, ml, NULL, 0, score);
+}
+
+/* Key k's value (of type t) into L. */
+static int
+copy_read(struct kv *kv, const char *k, size_t kl, enum kv_type t,
+	  struct cels *L)
+{
+	const void *v;
+	size_t vl;
+	int rc;
+	switch (t) {
+	case KV_T_STRING:
+		rc = kv_get(kv, k, kl, &v, &vl);
+		return rc ? rc : cels_add(L, v, vl, NULL, 0, 0);
+	case KV_T_HASH:
+		return kv_hscan(kv, k, kl, cp_hash, L);
+	case KV_T_LIST:
+		return kv_lrange(kv, k, kl, 0, -1, cp_elem, L);
+	case KV_T_SET:
+		return kv_smembers(kv, k, kl, cp_member, L);
+	case KV_T_ZSET:
+		return kv_zrange(kv, k, kl, 0, UINT64_MAX, 0, cp_z, L);
+	}
+	return -EINVAL;
+}
+
+#define COPY_PUSH 1024
+
+/* L as key d's value of type t (d absent), in the caller's transaction. */
+static int
+copy_write(struct kv *kv, const char *d, size_t dl, enum kv_type t,
+	   const struct cels *L)
+{
+	int rc = 0, added;
+	if (t == KV_T_STRING) {
+		struct kv_setopt o = {0};
+		return kv_set(kv, d, dl, L->e[0].k, L->e[0].kl, &o);
+	}
+	if (t == KV_T_LIST) { /* in pushes of COPY_PUSH elements */
+		const void *p[COPY_PUSH];
+		size_t pl[COPY_PUSH];
+		for (size_t i = 0; i < L->n && !rc; i += COPY_PUSH) {
+			size_t n = L->n - i < COPY_PUSH ? L->n - i : COPY_PUSH;
+			for (size_t j = 0; j < n; j++) {
+				p[j] = L->e[i + j].k;
+				pl[j] = L->e[i + j].kl;
+			}
+			rc = kv_lpush(kv, d, dl, p, pl, n, 0, 0, NULL);
+		}
+		return rc;
+	}
+	for (size_t i = 0; i < L->n && !rc; i++) {
+		const struct cel *e = &L->e[i];
+		if (t == KV_T_HASH) {
+			rc = kv_hset(kv, d, dl, e->k, e->kl, e->v, e->vl, 0,
+				     &added);
+		} else if (t == KV_T_SET) {
+			rc = kv_sadd(kv, d, dl, e->k, e->kl, &added);
+		} else {
+			rc = kv_zput(kv, d, dl, e->k, e->kl, e->s, &added);
+		}
+	}
+	return rc;
+}
+
+/* COPY source destination [DB db] [REPLACE]: source's value (any type)
+ * and expiry time copied to destination in one transaction; 1, or 0 if
+ * there is no source or (without REPLACE) destination exists.  One
+ * database: DB 0 only, as redis --databases 1 answers. */
+void
+c_copy(struct conn *c, const struct resp_cmd *q)
+{
+	int replace = 0;
+	for (int i = 3; i < q->argc; i++) {
+		long long db;
+		if (argis(q, i, "REPLACE")) {
+			replace = 1;
+		} else if (argis(q, i, "DB") && i + 1 < q->argc) {
+			if (resp_strtoll(q->argv[i + 1], q->argl[i + 1], &db) ||
+			    db < INT_MIN || db > INT_MAX) {
+				resp_error(&c->out, "ERR value is not an "
+					   "integer or out of range");
+				return;
+			}
+			if (db != 0) {
+				resp_error(&c->out, "ERR DB index is out of "
+					   "range");
+				return;
+			}
+			i++;
+		} else {
+			resp_error(&c->out, "ERR syntax error");
+			return;
+		}
+	}
+	const char *k = q->argv[1], *d = q->argv[2];
+	size_t kl = q->argl[1], dl = q->argl[2];
+	if (kl == dl && !memcmp(k, d, kl)) {
+		resp_error(&c->out, "ERR source and destination objects are "
+			   "the same");
+		return;
+	}
+	struct kv *kv = c->s->kv;
+	enum kv_type t, dt;
+	int64_t expire;
+	int rc = kv_key_type(kv, k, kl, &t, &expire);
+	if (rc == 0 && !replace)
+		rc = kv_key_type(kv, d, dl, &dt, NULL) == 0 ? -EEXIST : 0;
+	if (rc == -ENOENT || rc == -EEXIST) {
+		resp_int(&c->out, 0);
+		return;
+	}
+	struct cels L = {0};
+	if (!rc)
+		rc = copy_read(kv, k, kl, t, &L);
+	if (rc) {
+		cels_free(&L);
+		coll_read_error(c, rc);
+		return;
+	}
+	nvh_tx *tx;
+	int existed;
+	rc = store_begin(c, d, dl, &tx, &existed);
+	if (rc < 0 && !tx) {
+		cels_free(&L);
+		return;
+	}
+	if (!rc)
+		rc = copy_write(kv, d, dl, t, &L);
+	if (!rc && expire)
+		rc = kv_set_expire(kv, d, dl, expire);
+	if (!store_end(c, tx, rc, d, dl, 1))
+		resp_int(&c->out, 1);
+	cels_free(&L);
+}
+
 void
 c_rename(struct conn *c, const struct resp_cmd *q)
 {

@@ -21,6 +21,7 @@ const struct command cmd_keys_table[] = {
 	{"MSET", c_mset, -3, CMD_WRITE, 1, -1, 2},
 	{"DBSIZE", c_dbsize, 1, CMD_READ, 0, 0, 0},
 	{"RANDOMKEY", c_randomkey, 1, CMD_READ, 0, 0, 0},
+	{"COPY", c_copy, -3, CMD_WRITE, 1, 2, 1},
 	{"SCAN", c_scan, -2, CMD_READ, 0, 0, 0},
 	{"KEYS", c_keys, 2, CMD_READ, 0, 0, 0},
 	{"FLUSHALL", c_flushall, -1, CMD_WRITE, 0, 0, 0},
