@@ -196,7 +196,8 @@ compute(struct kv *kv, enum zop op, struct zsrc *src, int ns, enum zagg g,
 		for (int i = 0; i < ns && !rc; i++)
 			rc = read_all(kv, &src[i], i, &all);
 		if (!rc) {
-			qsort(all.e, all.n, sizeof(*all.e), by_member);
+			if (all.n > 1) /* (qsort's array may not be NULL) */
+				qsort(all.e, all.n, sizeof(*all.e), by_member);
 			for (size_t i = 0; i < all.n && !rc; i++) {
 				struct zel *e = &all.e[i];
 				if (out->n && mem_cmp(&out->e[out->n - 1], e) == 0) {
@@ -239,7 +240,7 @@ compute(struct kv *kv, enum zop op, struct zsrc *src, int ns, enum zagg g,
 		}
 		zels_free(&base);
 	}
-	if (!rc)
+	if (!rc && out->n > 1)
 		qsort(out->e, out->n, sizeof(*out->e), by_score);
 	return rc;
 }
