@@ -492,7 +492,10 @@ coll_random(struct kv *kv, enum kv_type type, const void *k, size_t kl,
 		return rc == -ENOENT ? 0 : rc;
 	if (c->enc == KV_ENC_LIST) {
 		kvent_ptr e = c->list;
-		for (uint64_t i = seed % c->count; i && !NVH_IS_NULL(e); i--) {
+		/* (the seed hashed: consecutive seeds would walk the chain
+		 * in turn) */
+		uint64_t r = XXH3_64bits(&seed, sizeof(seed));
+		for (uint64_t i = r % c->count; i && !NVH_IS_NULL(e); i--) {
 			struct kvent *q = kv_ent(kv, e);
 			if (!q)
 				return kv_index_damaged(kv, "hash", e.oid.off,

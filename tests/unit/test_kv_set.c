@@ -1144,6 +1144,179 @@ killed(void **s)
 	assert_int_equal(kv_close(kv), 0);
 }
 
+/* ---- 6. random picks ---- */
+
+/* A pick's member "<c><n>" as its index n (-1: none or not one). */
+struct pickn {
+	long n;
+	int vok; /* kv_hrandom: the value is "v<n>" */
+	char c;  /* the first byte */
+};
+
+static int
+pick_cb(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct pickn *p = arg;
+	char b[32];
+	if (kl < 2 || kl >= sizeof(b))
+		return 0;
+	memcpy(b, k, kl);
+	b[kl] = 0;
+	p->c = b[0];
+	p->n = strtol(b + 1, NULL, 10);
+	if (v && vl > 1 && vl < sizeof(b)) {
+		memcpy(b, v, vl);
+		b[vl] = 0;
+		p->vok = b[0] == 'v' && strtol(b + 1, NULL, 10) == p->n;
+	}
+	return 0;
+}
+
+/* Draws from seeds 1..draws with pick over n elements "<c>0".."<c>n-1":
+ * every one drawn, and the chi-square of the counts against an even
+ * spread (about n for an even pick, sd sqrt(2n)) below 1.15 n. */
+static void
+even_draws(struct kv *kv, const char *what, size_t n, uint64_t draws,
+	   int (*pick)(struct kv *, const void *, size_t, uint64_t, kv_fn,
+		       void *),
+	   const char *k, int with_values)
+{
+	uint32_t *hits = calloc(n, sizeof(*hits));
+	assert_non_null(hits);
+	for (uint64_t d = 1; d <= draws; d++) {
+		struct pickn p = {-1, 0, 0};
+		assert_int_equal(pick(kv, k, strlen(k), d, pick_cb, &p), 0);
+		if (p.n < 0 || (size_t)p.n >= n || (with_values && !p.vok))
+			fail_msg("%s: draw %" PRIu64 " gave %ld", what, d, p.n);
+		hits[p.n]++;
+	}
+	double e = (double)draws / (double)n, chi = 0;
+	uint32_t lo = UINT32_MAX, hi = 0;
+	for (size_t i = 0; i < n; i++) {
+		chi += (hits[i] - e) * (hits[i] - e) / e;
+		lo = hits[i] < lo ? hits[i] : lo;
+		hi = hits[i] > hi ? hits[i] : hi;
+	}
+	printf("%s: %" PRIu64 " draws over %zu: %u..%u each, chi-square %.0f "
+	       "(%zu degrees)\n", what, draws, n, lo, hi, chi, n - 1);
+	assert_true(lo > 0);
+	assert_true(chi < 1.15 * (double)n);
+	free(hits);
+}
+
+static int
+srandom_fn(struct kv *kv, const void *k, size_t kl, uint64_t seed, kv_fn fn,
+	   void *arg)
+{
+	return kv_srandom(kv, k, kl, seed, fn, arg);
+}
+
+static int
+hrandom_fn(struct kv *kv, const void *k, size_t kl, uint64_t seed, kv_fn fn,
+	   void *arg)
+{
+	return kv_hrandom(kv, k, kl, seed, fn, arg);
+}
+
+static int
+key_fn(struct kv *kv, const void *k, size_t kl, uint64_t seed, kv_fn fn,
+       void *arg)
+{
+	(void)k;
+	(void)kl;
+	return kv_random_key(kv, seed, fn, arg);
+}
+
+/* kv_srandom, kv_hrandom and kv_random_key are even: a 5-member set (a
+ * chain), a 10,000-member set and hash (B-trees, filled in shuffled
+ * order: nodes of every fill), 10,000 keys on either index; an expired
+ * key is never picked; an absent key is no call. */
+static void
+picks(enum kv_index ix, const char *name)
+{
+	struct kv *kv = open_kv(name, ix, 1);
+	enum { N = 10000 };
+	static int order[N];
+	for (int i = 0; i < N; i++)
+		order[i] = i;
+	uint64_t x = 88172645463325252ull;
+	for (int i = N - 1; i > 0; i--) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		int j = (int)(x % (uint64_t)(i + 1)), t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	char m[32], v[32];
+	int added;
+	for (int i = 0; i < 5; i++) {
+		int ml = snprintf(m, sizeof(m), "m%d", i);
+		assert_int_equal(kv_sadd(kv, "few", 3, m, (size_t)ml, &added), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		int ml = snprintf(m, sizeof(m), "m%d", order[i]);
+		int vl = snprintf(v, sizeof(v), "v%d", order[i]);
+		assert_int_equal(kv_sadd(kv, "big", 3, m, (size_t)ml, &added), 0);
+		assert_int_equal(kv_hset(kv, "h", 1, m, (size_t)ml, v,
+					 (size_t)vl, 0, &added), 0);
+	}
+	even_draws(kv, "a 5-member set", 5, 20000, srandom_fn, "few", 0);
+	even_draws(kv, "a 10,000-member set", N, 20 * N, srandom_fn, "big", 0);
+	even_draws(kv, "a 10,000-field hash", N, 20 * N, hrandom_fn, "h", 1);
+	struct pickn p = {-1, 0, 0};
+	assert_int_equal(kv_srandom(kv, "none", 4, 1, pick_cb, &p), 0);
+	assert_int_equal(p.n, -1);
+	/* the keys: 10,000 live ("k<i>"), then 10,000 that expire */
+	assert_int_equal(kv_flush(kv), 0);
+	for (int i = 0; i < 2 * N; i++) {
+		int kl = snprintf(m, sizeof(m), "%c%d", i < N ? 'k' : 'x',
+				  i % N);
+		struct kv_setopt o = {.expire = i < N ? 0 : T0 + 1000};
+		assert_int_equal(kv_set(kv, m, (size_t)kl, "v", 1, &o), 0);
+	}
+	kv_set_time(kv, T0 + 2000);
+	uint64_t none = 0;
+	for (uint64_t d = 1; d <= 20000; d++) {
+		struct pickn q = {-1, 0, 0};
+		assert_int_equal(kv_random_key(kv, d, pick_cb, &q), 0);
+		if (q.n < 0)
+			none++; /* an expired pick: no call */
+		else if (q.c != 'k')
+			fail_msg("draw %" PRIu64 ": an expired key, x%ld", d,
+				 q.n);
+	}
+	printf("keys, half expired: %" PRIu64 " of 20,000 picks met an "
+	       "expired key (no call)\n", none);
+	assert_true(none > 5000 && none < 15000);
+	assert_int_equal(kv_close(kv), 0);
+	kv = open_kv(name, ix, 1);
+	for (int i = 0; i < N; i++) {
+		int kl = snprintf(m, sizeof(m), "k%d", order[i]);
+		struct kv_setopt o = {0};
+		assert_int_equal(kv_set(kv, m, (size_t)kl, "v", 1, &o), 0);
+	}
+	even_draws(kv, ix == KV_HASH ? "10,000 keys, hash map"
+				     : "10,000 keys, B-tree", N, 20 * N, key_fn,
+		   "", 0);
+	check_clean(kv);
+	assert_int_equal(kv_close(kv), 0);
+}
+
+static void
+picks_hash(void **s)
+{
+	(void)s;
+	picks(KV_HASH, "set-picks-h.pool");
+}
+
+static void
+picks_btree(void **s)
+{
+	(void)s;
+	picks(KV_BTREE, "set-picks-b.pool");
+}
+
 int
 main(void)
 {
@@ -1155,6 +1328,8 @@ main(void)
 		cmocka_unit_test(killed),
 		cmocka_unit_test(big_hash),
 		cmocka_unit_test(big_btree),
+		cmocka_unit_test(picks_hash),
+		cmocka_unit_test(picks_btree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
